@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point downward only: canon → CanonServer → CasePlatform → Canon.
+// Engines (CanonSQLite, later CanonPostgres) depend on Canon alone and are chosen at start-up.
+let package = Package(
+    name: "Canon",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "canon", targets: ["canon"]),
+        .library(name: "Canon", targets: ["Canon"]),
+        .library(name: "CanonSQLite", targets: ["CanonSQLite"]),
+        .library(name: "CasePlatform", targets: ["CasePlatform"]),
+        .library(name: "CanonServer", targets: ["CanonServer"]),
+        .library(name: "CanonTesting", targets: ["CanonTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        .target(
+            name: "Canon",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "CanonSQLite",
+            dependencies: ["Canon", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "CasePlatform",
+            dependencies: ["Canon", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "CanonServer",
+            dependencies: [
+                "Canon", "CasePlatform",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CanonTesting",
+            dependencies: ["Canon", "CanonSQLite", "CasePlatform"]
+        ),
+        .executableTarget(
+            name: "canon",
+            dependencies: [
+                "Canon", "CanonSQLite", "CasePlatform", "CanonServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting"]),
+        .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
+        .testTarget(
+            name: "CanonServerTests",
+            dependencies: [
+                "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,59 @@
+/// Why a canonical store refused or failed an operation.
+///
+/// A struct around a private enum, so that new cases do not break callers; match on `code`.
+public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        case streamVersionConflict
+        case uniqueViolation
+        case rowNotFound
+        case appendOnlyViolation
+        case constraintViolation
+        case unknownTable
+        case column
+        case injectedFault
+        case storage
+    }
+
+    public let code: Code
+    public let message: String
+    /// For `streamVersionConflict`: the stream's actual version (nil when it has no events).
+    public let actualVersion: Int64?
+
+    private init(_ code: Code, _ message: String, actualVersion: Int64? = nil) {
+        self.code = code
+        self.message = message
+        self.actualVersion = actualVersion
+    }
+
+    public static func streamVersionConflict(_ stream: StreamID, expected: ExpectedVersion, actual: Int64?) -> Self {
+        Self(.streamVersionConflict,
+             "stream \(stream) was expected at \(expected) but is at \(actual.map { "version \($0)" } ?? "no stream")",
+             actualVersion: actual)
+    }
+
+    public static func uniqueViolation(table: String, detail: String) -> Self {
+        Self(.uniqueViolation, "a row with the same key already exists in \(table): \(detail)")
+    }
+
+    public static func rowNotFound(table: String, key: Row) -> Self {
+        Self(.rowNotFound, "no row in \(table) matches \(key.columns.map { "\($0)=\(key[$0])" }.joined(separator: ", "))")
+    }
+
+    public static func appendOnlyViolation(table: String) -> Self {
+        Self(.appendOnlyViolation, "\(table) is append-only: rows can be added, never changed or removed")
+    }
+
+    public static func constraintViolation(_ detail: String) -> Self { Self(.constraintViolation, detail) }
+
+    public static func unknownTable(_ table: String) -> Self { Self(.unknownTable, "no canonical table named \(table)") }
+
+    public static func column(_ column: String, expected: String, found: CanonValue) -> Self {
+        Self(.column, "column \(column) should hold \(expected) but holds \(found)")
+    }
+
+    public static func injectedFault(_ point: FaultPoint) -> Self { Self(.injectedFault, "fault injected at \(point)") }
+
+    public static func storage(_ detail: String) -> Self { Self(.storage, detail) }
+
+    public var description: String { message }
+}

@@ -1,0 +1,201 @@
+import Canon
+import Foundation
+import GRDB
+
+/// The embedded canonical store: one SQLite file in WAL mode, with its transactional outbox.
+///
+/// - Every unit of work runs in one `BEGIN IMMEDIATE` transaction: domain rows and outbox rows
+///   commit together or not at all.
+/// - SQLite has one writer at a time (across processes too), and positions are assigned inside
+///   the write transaction as "last position + 1", so they are gap-free and in commit order.
+/// - `(stream_id, stream_version)` is a unique index; the stream's current version is read from
+///   that index, so there is no second copy of it to drift.
+/// - Append-only tables (and the outbox itself) carry triggers that abort any UPDATE or DELETE.
+///
+/// ```swift
+/// let store = try SQLiteCanonicalStore(path: dataDirectory.databaseFile(for: "canonical").path,
+///                                      migrations: CasePlatformSchema.migrations)
+/// let result = try await store.commit(work)
+/// ```
+public final class SQLiteCanonicalStore: CanonicalStore {
+    public struct Configuration: Sendable {
+        /// `FULL` (the default) fsyncs the WAL on every commit: a canonical fact, once
+        /// acknowledged, survives power loss. `NORMAL` is faster and still never corrupts.
+        public var synchronous: Synchronous
+        /// How long a writer waits for another process's write lock before failing.
+        public var busyTimeout: TimeInterval
+        /// Test hook: fails a commit at a chosen point.
+        public var faults: FaultInjector?
+        public var readonly: Bool
+
+        public init(synchronous: Synchronous = .full, busyTimeout: TimeInterval = 5, faults: FaultInjector? = nil, readonly: Bool = false) {
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+            self.faults = faults
+            self.readonly = readonly
+        }
+
+        public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL" }
+    }
+
+    public let path: String
+    let pool: DatabasePool
+    let tables: [String: TableSchema]
+    private let configuration: Configuration
+
+    /// Opens (creating if needed) the store at `path` and applies every migration not yet applied.
+    ///
+    /// - Throws: `CanonicalStoreError.storage` when the file cannot be opened as a database
+    ///   (missing directory, not a SQLite file, corrupt) or a migration fails.
+    public init(path: String, migrations: [SchemaMigration], configuration: Configuration = Configuration()) throws {
+        self.path = path
+        self.configuration = configuration
+        var config = GRDB.Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(configuration.busyTimeout)
+        config.readonly = configuration.readonly
+        let synchronous = configuration.synchronous.rawValue
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("canon.outbox.v1") { db in
+                try db.execute(sql: SQLiteSchemaSQL.outboxDDL)
+            }
+            for migration in migrations {
+                migrator.registerMigration(migration.identifier) { db in
+                    for step in migration.steps {
+                        for statement in SQLiteSchemaSQL.ddl(for: step) { try db.execute(sql: statement) }
+                    }
+                }
+            }
+            if !configuration.readonly {
+                try migrator.migrate(pool)
+            }
+        } catch let error as DatabaseError {
+            throw CanonicalStoreError.storage("cannot open canonical store at \(path): \(error.message ?? error.description)")
+        }
+        var tables: [String: TableSchema] = [:]
+        for migration in migrations {
+            for step in migration.steps {
+                switch step {
+                case .createTable(let schema): tables[schema.name] = schema
+                case .addColumn(let table, let column, _): tables[table]?.columns.append(column)
+                case .createIndex: break
+                }
+            }
+        }
+        self.tables = tables
+    }
+
+    public func commit(_ work: UnitOfWork) async throws -> CommitResult {
+        try await commit(batch: [work])[0]
+    }
+
+    public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
+        let faults = configuration.faults
+        let tables = self.tables
+        return try await mapErrors {
+            try await pool.writeWithoutTransaction { db in
+                var results: [CommitResult] = []
+                try db.inTransaction(.immediate) {
+                    var transaction = SQLiteOutboxTransaction(db: db, tables: tables)
+                    results = try OutboxWriter.write(batch, in: &transaction, now: Date(), faults: faults)
+                    return .commit
+                }
+                return results
+            }
+        }
+    }
+
+    public func fetchOne(_ query: RowQuery) async throws -> Canon.Row? {
+        var limited = query
+        limited.limit = 1
+        return try await fetchAll(limited).first
+    }
+
+    public func fetchAll(_ query: RowQuery) async throws -> [Canon.Row] {
+        let (sql, arguments) = try SQLiteSchemaSQL.select(query, tables: tables)
+        return try await mapErrors {
+            try await pool.read { db in
+                try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Canon.Row.init(grdb:))
+            }
+        }
+    }
+
+    public func count(_ table: String, filter: Canon.Row) async throws -> Int {
+        let (sql, arguments) = try SQLiteSchemaSQL.count(table: table, filter: filter, tables: tables)
+        return try await mapErrors {
+            try await pool.read { db in try Int.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0 }
+        }
+    }
+
+    public func streamVersion(_ stream: StreamID) async throws -> Int64? {
+        try await mapErrors {
+            try await pool.read { db in try SQLiteOutboxTransaction.streamVersion(db, stream) }
+        }
+    }
+
+    public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await mapErrors {
+            try await pool.read { db in
+                try GRDB.Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT * FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
+                    arguments: [position.rawValue, max(limit, 0)]
+                ).map(EventEnvelope.init(outboxRow:))
+            }
+        }
+    }
+
+    public func headPosition() async throws -> OutboxPosition {
+        try await mapErrors {
+            try await pool.read { db in
+                OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0)
+            }
+        }
+    }
+
+    public func checkHealth() async throws {
+        try await mapErrors {
+            try await pool.read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") }
+        }
+    }
+
+    /// Runs raw SQL against the file, bypassing the store's rules: for tests that prove the
+    /// database itself enforces them.
+    public func executeRawSQL(_ sql: String) async throws {
+        try await mapErrors {
+            try await pool.write { db in try db.execute(sql: sql) }
+        }
+    }
+
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError {
+            throw CanonicalStoreError(sqlite: error)
+        }
+    }
+}
+
+extension CanonicalStoreError {
+    init(sqlite error: DatabaseError) {
+        let message = error.message ?? error.description
+        switch error.extendedResultCode {
+        case .SQLITE_CONSTRAINT_PRIMARYKEY, .SQLITE_CONSTRAINT_UNIQUE:
+            let table = message.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            self = .uniqueViolation(table: table.split(separator: ".").first.map(String.init) ?? table, detail: message)
+        case .SQLITE_CONSTRAINT_TRIGGER where message.contains("append-only"):
+            let table = message.components(separatedBy: " ").last ?? "table"
+            self = .appendOnlyViolation(table: table)
+        default:
+            if error.resultCode == .SQLITE_CONSTRAINT {
+                self = .constraintViolation(message)
+            } else {
+                self = .storage("SQLite error \(error.resultCode.rawValue): \(message)")
+            }
+        }
+    }
+}

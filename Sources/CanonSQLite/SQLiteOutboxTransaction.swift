@@ -1,0 +1,109 @@
+import Canon
+import Foundation
+import GRDB
+
+/// `OutboxTransaction` on an open GRDB write transaction. Valid only inside the write closure.
+struct SQLiteOutboxTransaction: OutboxTransaction {
+    let db: Database
+    let tables: [String: TableSchema]
+
+    static func streamVersion(_ db: Database, _ stream: StreamID) throws -> Int64? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT MAX(stream_version) FROM canon_outbox WHERE stream_id = ?"),
+            arguments: [stream.rawValue])
+    }
+
+    mutating func currentVersion(of stream: StreamID) throws -> Int64? {
+        try Self.streamVersion(db, stream)
+    }
+
+    mutating func setVersion(_ version: Int64, of stream: StreamID) throws {
+        // The version lives in the outbox's unique (stream_id, stream_version) index.
+    }
+
+    mutating func lastCommitted() throws -> (position: OutboxPosition, committedAt: Date)? {
+        guard let row = try GRDB.Row.fetchOne(
+            db.cachedStatement(sql: "SELECT position, committed_at FROM canon_outbox ORDER BY position DESC LIMIT 1"))
+        else { return nil }
+        return (OutboxPosition(row["position"]), Timestamp.date(microseconds: row["committed_at"]))
+    }
+
+    mutating func append(_ event: EventEnvelope) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO canon_outbox (position, stream_id, stream_version, type, schema_version, payload, actor,
+                correlation_id, causation_id, occurred_at, committed_at, priority)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                event.position.rawValue, event.streamID.rawValue, event.streamVersion, event.type, event.schemaVersion,
+                String(decoding: event.payload, as: UTF8.self), event.actor, event.correlationID, event.causationID,
+                Timestamp.microseconds(event.occurredAt), Timestamp.microseconds(event.committedAt), event.priority ? 1 : 0,
+            ])
+    }
+
+    mutating func apply(_ mutation: RowMutation) throws {
+        guard let schema = tables[mutation.table] else { throw CanonicalStoreError.unknownTable(mutation.table) }
+        switch mutation {
+        case .insert(_, let row):
+            let columns = try SQLiteSchemaSQL.checked(row.columns, in: schema)
+            let sql = "INSERT INTO \(quoted(schema.name)) (\(columns.map(quoted).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(columns.map { row[$0].databaseValue }))
+        case .update(_, let key, let values):
+            guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
+            let columns = try SQLiteSchemaSQL.checked(values.columns, in: schema)
+            let (whereSQL, whereArguments) = try SQLiteSchemaSQL.whereClause(key, in: schema)
+            let sql = "UPDATE \(quoted(schema.name)) SET \(columns.map { "\(quoted($0)) = ?" }.joined(separator: ", "))\(whereSQL)"
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(columns.map { values[$0].databaseValue } + whereArguments))
+            if db.changesCount == 0 { throw CanonicalStoreError.rowNotFound(table: schema.name, key: key) }
+        case .delete(_, let key):
+            guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
+            let (whereSQL, whereArguments) = try SQLiteSchemaSQL.whereClause(key, in: schema)
+            try db.cachedStatement(sql: "DELETE FROM \(quoted(schema.name))\(whereSQL)").execute(arguments: StatementArguments(whereArguments))
+        }
+    }
+}
+
+func quoted(_ identifier: String) -> String {
+    "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+extension CanonValue {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .null: .null
+        case .integer(let value): value.databaseValue
+        case .real(let value): value.databaseValue
+        case .text(let value): value.databaseValue
+        case .blob(let value): value.databaseValue
+        }
+    }
+
+    init(_ value: DatabaseValue) {
+        switch value.storage {
+        case .null: self = .null
+        case .int64(let value): self = .integer(value)
+        case .double(let value): self = .real(value)
+        case .string(let value): self = .text(value)
+        case .blob(let value): self = .blob(value)
+        }
+    }
+}
+
+extension Canon.Row {
+    init(grdb row: GRDB.Row) {
+        var values: [String: CanonValue] = [:]
+        for (column, value) in row { values[column] = CanonValue(value) }
+        self.init(values)
+    }
+}
+
+extension EventEnvelope {
+    init(outboxRow row: GRDB.Row) {
+        let payload: String = row["payload"]
+        self.init(
+            position: OutboxPosition(row["position"]), streamID: StreamID(row["stream_id"] as String),
+            streamVersion: row["stream_version"], type: row["type"], schemaVersion: row["schema_version"],
+            payload: Data(payload.utf8), actor: row["actor"], correlationID: row["correlation_id"],
+            causationID: row["causation_id"], occurredAt: Timestamp.date(microseconds: row["occurred_at"]),
+            committedAt: Timestamp.date(microseconds: row["committed_at"]), priority: (row["priority"] as Int64) != 0)
+    }
+}

@@ -1,0 +1,340 @@
+import Canon
+import Foundation
+import Testing
+
+/// The conformance suite every canonical store engine must pass: one body of checks, run by
+/// each engine's test target against a real instance of that engine.
+///
+/// ```swift
+/// @Test(arguments: CanonicalStoreConformance.Check.allCases)
+/// func conformance(_ check: CanonicalStoreConformance.Check) async throws {
+///     try await CanonicalStoreConformance.run(check, on: .sqlite)
+/// }
+/// ```
+public enum CanonicalStoreConformance {
+    /// How the suite gets stores of one engine.
+    public struct Engine: Sendable {
+        public var name: String
+        /// A new, empty store with `ConformanceSchema.migrations` and the given fault injector,
+        /// keeping any files in `scratch`, which lives as long as the check.
+        public var make: @Sendable (_ faults: FaultInjector?, _ scratch: TemporaryDirectory) async throws -> any CanonicalStore
+        /// Opens the storage in `scratch` again after its store was released (for durability);
+        /// nil when the engine keeps nothing across instances.
+        public var reopen: (@Sendable (_ scratch: TemporaryDirectory) async throws -> any CanonicalStore)?
+
+        public init(
+            name: String, make: @escaping @Sendable (FaultInjector?, TemporaryDirectory) async throws -> any CanonicalStore,
+            reopen: (@Sendable (TemporaryDirectory) async throws -> any CanonicalStore)?
+        ) {
+            self.name = name
+            self.make = make
+            self.reopen = reopen
+        }
+
+        public static let inMemory = Engine(
+            name: "memory",
+            make: { faults, _ in try InMemoryCanonicalStore(migrations: ConformanceSchema.migrations, configuration: .init(faults: faults)) },
+            reopen: nil)
+    }
+
+    public enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case commitNumbersEventsAndWritesRows
+        case failedMutationLeavesNothingBehind
+        case injectedFaultLeavesNothingBehind
+        case staleExpectedVersionIsAConflict
+        case concurrentWritersWithSameExpectedVersionOneWins
+        case positionsAreGapFreeInCommitOrderUnderConcurrentWriters
+        case appendOnlyTableRefusesUpdateAndDelete
+        case outboxReadsAreOrderedAndBounded
+        case queriesFilterOrderAndCount
+        case batchCommitIsAllOrNothing
+        case committedDataSurvivesReopen
+
+        public var testDescription: String { rawValue }
+    }
+
+    public static func run(_ check: Check, on engine: Engine) async throws {
+        switch check {
+        case .commitNumbersEventsAndWritesRows: try await commitNumbersEventsAndWritesRows(engine)
+        case .failedMutationLeavesNothingBehind: try await failedMutationLeavesNothingBehind(engine)
+        case .injectedFaultLeavesNothingBehind: try await injectedFaultLeavesNothingBehind(engine)
+        case .staleExpectedVersionIsAConflict: try await staleExpectedVersionIsAConflict(engine)
+        case .concurrentWritersWithSameExpectedVersionOneWins: try await concurrentWritersWithSameExpectedVersionOneWins(engine)
+        case .positionsAreGapFreeInCommitOrderUnderConcurrentWriters: try await positionsAreGapFree(engine)
+        case .appendOnlyTableRefusesUpdateAndDelete: try await appendOnlyTableRefusesUpdateAndDelete(engine)
+        case .outboxReadsAreOrderedAndBounded: try await outboxReadsAreOrderedAndBounded(engine)
+        case .queriesFilterOrderAndCount: try await queriesFilterOrderAndCount(engine)
+        case .batchCommitIsAllOrNothing: try await batchCommitIsAllOrNothing(engine)
+        case .committedDataSurvivesReopen: try await committedDataSurvivesReopen(engine)
+        }
+    }
+
+    // MARK: - Fixtures
+
+    static let opened = Date(timeIntervalSince1970: 1_790_000_000)
+
+    static func stream(_ id: String) -> StreamID { StreamID(category: "account", id: id) }
+
+    /// Opens account `id`: one row and one `account.opened` event, expecting a new stream.
+    static func openAccount(_ id: String, owner: String? = nil, balance: Int64 = 0) throws -> UnitOfWork {
+        var work = UnitOfWork(metadata: CommandMetadata(actor: "tester", correlationID: "corr-\(id)", causationID: "req-\(id)"))
+        work.expect(stream(id), .noStream)
+        work.mutations.append(.insert(table: "accounts", row: [
+            "id": .text(id), "owner": .text(owner ?? "owner-\(id)"), "balance": .integer(balance),
+            "closed": .bool(false), "opened_at": .timestamp(opened), "tier": .text("standard"),
+        ]))
+        work.events.append(try PendingEvent(streamID: stream(id), type: "account.opened", encoding: ["id": id], occurredAt: opened))
+        return work
+    }
+
+    /// Deposits into account `id` at expected version `version`: a balance update, a ledger row, an event.
+    static func deposit(_ id: String, amount: Int64, expecting version: ExpectedVersion, seq: Int64) throws -> UnitOfWork {
+        var work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+        work.expect(stream(id), version)
+        work.mutations.append(.update(table: "accounts", key: ["id": .text(id)], values: ["balance": .integer(amount * seq)]))
+        work.mutations.append(.insert(table: "ledger", row: ["account_id": .text(id), "seq": .integer(seq), "amount": .integer(amount)]))
+        work.events.append(try PendingEvent(streamID: stream(id), type: "account.deposited", encoding: ["amount": amount], occurredAt: opened))
+        return work
+    }
+
+    // MARK: - Checks
+
+    static func commitNumbersEventsAndWritesRows(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        #expect(try await store.headPosition() == .start)
+        let first = try await store.commit(try openAccount("a"))
+        #expect(first.position == OutboxPosition(1))
+        let event = try #require(first.events.first)
+        #expect(event.streamVersion == 1)
+        #expect(event.actor == "tester")
+        #expect(event.correlationID == "corr-a")
+        #expect(event.causationID == "req-a")
+        #expect(event.type == "account.opened")
+        #expect(event.priority == false)
+
+        var two = try deposit("a", amount: 5, expecting: .exactly(1), seq: 1)
+        two.events.append(try PendingEvent(streamID: stream("a"), type: "account.flagged", encoding: ["flag": "x"], occurredAt: opened, priority: true))
+        let second = try await store.commit(two)
+        #expect(second.events.map(\.position) == [OutboxPosition(2), OutboxPosition(3)])
+        #expect(second.events.map(\.streamVersion) == [2, 3])
+        #expect(second.version(of: stream("a")) == 3)
+        #expect(try await store.streamVersion(stream("a")) == 3)
+        #expect(try await store.streamVersion(stream("nobody")) == nil)
+
+        let stored = try await store.events(after: .start, limit: 10)
+        #expect(stored == first.events + second.events)
+        #expect(stored.last?.priority == true)
+        let decoded: [String: String] = try #require(stored.first).decodePayload()
+        #expect(decoded == ["id": "a"])
+        let row = try #require(try await store.fetchOne("accounts", where: ["id": .text("a")]))
+        #expect(try row.int("balance") == 5)
+        #expect(try row.date("opened_at") == opened)
+        #expect(try row.bool("closed") == false)
+        #expect(try row.string("tier") == "standard")
+    }
+
+    static func failedMutationLeavesNothingBehind(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("a", owner: "shared"))
+        var work = try openAccount("b")
+        // The second insert reuses owner "shared", which is unique: it fails midway.
+        work.mutations.append(.insert(table: "accounts", row: [
+            "id": .text("c"), "owner": .text("shared"), "balance": .integer(0), "closed": .bool(false),
+            "opened_at": .timestamp(opened), "tier": .text("standard"),
+        ]))
+        await #expect {
+            try await store.commit(work)
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .uniqueViolation
+        }
+        #expect(try await store.fetchOne("accounts", where: ["id": .text("b")]) == nil)
+        #expect(try await store.count("accounts", filter: [:]) == 1)
+        #expect(try await store.headPosition() == OutboxPosition(1))
+        #expect(try await store.streamVersion(stream("b")) == nil)
+        // The store is still usable and numbering continues without a gap.
+        let next = try await store.commit(try openAccount("b"))
+        #expect(next.position == OutboxPosition(2))
+    }
+
+    static func injectedFaultLeavesNothingBehind(_ engine: Engine) async throws {
+        for point in [FaultPoint.afterMutations, .beforeCommit] {
+            let faults = FaultSwitch()
+            let scratch = try TemporaryDirectory(prefix: "canon-conformance-fault")
+            let store = try await engine.make(faults.injector, scratch)
+            _ = try await store.commit(try openAccount("a"))
+            faults.arm(point)
+            await #expect {
+                try await store.commit(try deposit("a", amount: 7, expecting: .exactly(1), seq: 1))
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .injectedFault
+            }
+            let row = try #require(try await store.fetchOne("accounts", where: ["id": .text("a")]))
+            #expect(try row.int("balance") == 0, "rows rolled back after a fault at \(point)")
+            #expect(try await store.count("ledger", filter: [:]) == 0)
+            #expect(try await store.headPosition() == OutboxPosition(1), "no event after a fault at \(point)")
+            #expect(try await store.streamVersion(stream("a")) == 1)
+        }
+    }
+
+    static func staleExpectedVersionIsAConflict(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("a"))
+        _ = try await store.commit(try deposit("a", amount: 1, expecting: .exactly(1), seq: 1))
+        await #expect {
+            try await store.commit(try deposit("a", amount: 1, expecting: .exactly(1), seq: 2))
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .streamVersionConflict && error?.actualVersion == 2
+        }
+        await #expect {
+            try await store.commit(try openAccount("a", owner: "other"))
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .streamVersionConflict
+        }
+        #expect(try await store.count("ledger", filter: [:]) == 1)
+        #expect(try await store.headPosition() == OutboxPosition(2))
+    }
+
+    static func concurrentWritersWithSameExpectedVersionOneWins(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("a"))
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for writer in 1...2 {
+                group.addTask {
+                    do {
+                        _ = try await store.commit(try deposit("a", amount: Int64(writer), expecting: .exactly(1), seq: 1))
+                        return true
+                    } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1, "exactly one writer wins")
+        #expect(outcomes.filter { !$0 }.count == 1, "the other gets a conflict")
+        let events = try await store.events(after: .start, limit: 10)
+        #expect(events.map(\.streamVersion) == [1, 2], "no duplicate stream version")
+        #expect(try await store.count("ledger", filter: [:]) == 1, "no lost or doubled update")
+    }
+
+    static func positionsAreGapFree(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        let writers = 8, commitsEach = 40
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    let id = "w\(writer)"
+                    _ = try await store.commit(try openAccount(id))
+                    for seq in 1..<commitsEach {
+                        _ = try await store.commit(try deposit(id, amount: 1, expecting: .exactly(Int64(seq)), seq: Int64(seq)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let total = writers * commitsEach
+        let events = try await store.events(after: .start, limit: total + 10)
+        #expect(events.map(\.position.rawValue) == Array(1...Int64(total)), "gap-free and strictly increasing")
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.committedAt <= $1.committedAt }, "commit time follows position")
+        for writer in 0..<writers {
+            let versions = events.filter { $0.streamID == stream("w\(writer)") }.map(\.streamVersion)
+            #expect(versions == Array(1...Int64(commitsEach)), "stream w\(writer) numbered in position order")
+        }
+        #expect(try await store.headPosition() == OutboxPosition(Int64(total)))
+    }
+
+    static func appendOnlyTableRefusesUpdateAndDelete(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("a"))
+        _ = try await store.commit(try deposit("a", amount: 3, expecting: .exactly(1), seq: 1))
+        let key: Row = ["account_id": .text("a"), "seq": .integer(1)]
+        for mutation in [RowMutation.update(table: "ledger", key: key, values: ["amount": .integer(300)]), .delete(table: "ledger", key: key)] {
+            await #expect {
+                try await store.commit(UnitOfWork(metadata: .system, mutations: [mutation]))
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .appendOnlyViolation
+            }
+        }
+        let row = try #require(try await store.fetchOne("ledger", where: key))
+        #expect(try row.int("amount") == 3)
+    }
+
+    static func outboxReadsAreOrderedAndBounded(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        for index in 0..<25 { _ = try await store.commit(try openAccount("acc\(index)")) }
+        var position = OutboxPosition.start
+        var seen: [OutboxPosition] = []
+        while true {
+            let page = try await store.events(after: position, limit: 10)
+            #expect(page.count <= 10)
+            guard let last = page.last else { break }
+            seen += page.map(\.position)
+            position = last.position
+        }
+        #expect(seen == (1...25).map { OutboxPosition(Int64($0)) })
+        #expect(try await store.events(after: OutboxPosition(25), limit: 10).isEmpty)
+        #expect(try await store.events(after: OutboxPosition(3), limit: 0).isEmpty)
+    }
+
+    static func queriesFilterOrderAndCount(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        for (index, balance) in [30, 10, 20].enumerated() {
+            _ = try await store.commit(try openAccount("q\(index)", balance: Int64(balance)))
+        }
+        let ordered = try await store.fetchAll("accounts", orderBy: [.init("balance", ascending: false)], limit: 2)
+        #expect(try ordered.map { try $0.int("balance") } == [30, 20])
+        #expect(try await store.count("accounts", filter: ["balance": .integer(10)]) == 1)
+        #expect(try await store.fetchAll("accounts", where: ["note": .null]).count == 3)
+        await #expect {
+            try await store.fetchAll("no_such_table")
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .unknownTable
+        }
+        await #expect {
+            try await store.fetchAll("accounts", where: ["no_such_column": .integer(1)])
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .constraintViolation
+        }
+    }
+
+    static func batchCommitIsAllOrNothing(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        let results = try await store.commit(batch: [try openAccount("a"), try openAccount("b"), try deposit("a", amount: 2, expecting: .exactly(1), seq: 1)])
+        #expect(results.map(\.position) == [OutboxPosition(1), OutboxPosition(2), OutboxPosition(3)])
+        await #expect {
+            try await store.commit(batch: [try openAccount("c"), try openAccount("a")])
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .streamVersionConflict
+        }
+        #expect(try await store.fetchOne("accounts", where: ["id": .text("c")]) == nil)
+        #expect(try await store.headPosition() == OutboxPosition(3))
+    }
+
+    static func committedDataSurvivesReopen(_ engine: Engine) async throws {
+        guard let reopen = engine.reopen else { return }
+        let scratch = try TemporaryDirectory(prefix: "canon-durability")
+        var store: (any CanonicalStore)? = try await engine.make(nil, scratch)
+        _ = try await store!.commit(try openAccount("a"))
+        _ = try await store!.commit(try deposit("a", amount: 4, expecting: .exactly(1), seq: 1))
+        let before = try await store!.events(after: .start, limit: 10)
+        store = nil
+        let reopened = try await reopen(scratch)
+        #expect(try await reopened.events(after: .start, limit: 10) == before)
+        #expect(try await reopened.headPosition() == OutboxPosition(2))
+        let row = try #require(try await reopened.fetchOne("accounts", where: ["id": .text("a")]))
+        #expect(try row.int("balance") == 4)
+        #expect(try await reopened.count("ledger", filter: [:]) == 1)
+        let next = try await reopened.commit(try deposit("a", amount: 4, expecting: .exactly(2), seq: 2))
+        #expect(next.position == OutboxPosition(3))
+    }
+}

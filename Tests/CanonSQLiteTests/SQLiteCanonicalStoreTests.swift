@@ -1,0 +1,99 @@
+import Canon
+import CanonSQLite
+import CanonTesting
+import Foundation
+import GRDB
+import Testing
+
+/// What the SQLite engine guarantees in the database file itself, beyond the shared contract.
+@Suite("SQLite canonical store engine")
+struct SQLiteCanonicalStoreTests {
+    let scratch: TemporaryDirectory
+    let store: SQLiteCanonicalStore
+
+    init() throws {
+        scratch = try TemporaryDirectory()
+        store = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: ConformanceSchema.migrations)
+    }
+
+    func seedLedger() async throws {
+        var work = UnitOfWork(metadata: .system)
+        work.mutations.append(.insert(table: "ledger", row: ["account_id": .text("a"), "seq": .integer(1), "amount": .integer(5)]))
+        work.events.append(PendingEvent(streamID: StreamID("account-a"), type: "ledger.appended", payload: Data("{}".utf8), occurredAt: Date()))
+        _ = try await store.commit(work)
+    }
+
+    @Test func appendOnlyTableRefusesRawSQLUpdate() async throws {
+        try await seedLedger()
+        await #expect {
+            try await store.executeRawSQL("UPDATE ledger SET amount = 500")
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .appendOnlyViolation
+        }
+    }
+
+    @Test func appendOnlyTableRefusesRawSQLDelete() async throws {
+        try await seedLedger()
+        await #expect {
+            try await store.executeRawSQL("DELETE FROM ledger")
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .appendOnlyViolation
+        }
+        #expect(try await store.count("ledger", filter: [:]) == 1)
+    }
+
+    @Test func outboxRefusesRawSQLUpdateAndDelete() async throws {
+        try await seedLedger()
+        for sql in ["UPDATE canon_outbox SET type = 'forged'", "DELETE FROM canon_outbox"] {
+            await #expect {
+                try await store.executeRawSQL(sql)
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .appendOnlyViolation
+            }
+        }
+        #expect(try await store.events(after: .start, limit: 10).map(\.type) == ["ledger.appended"])
+    }
+
+    @Test func duplicateStreamVersionIsRefusedByTheDatabase() async throws {
+        try await seedLedger()
+        await #expect {
+            try await store.executeRawSQL("""
+                INSERT INTO canon_outbox (position, stream_id, stream_version, type, schema_version, payload, actor,
+                    occurred_at, committed_at, priority)
+                VALUES (2, 'account-a', 1, 'x', 1, '{}', 'forger', 0, 0, 0)
+                """)
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .uniqueViolation
+        }
+    }
+
+    @Test func fileIsInWALModeWithStrictTables() throws {
+        let queue = try DatabaseQueue(path: scratch.file("canonical.sqlite"))
+        let mode = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        let strict = try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE name = 'accounts'")
+        }
+        #expect(strict == 1)
+    }
+
+    @Test func migrationsAreRecordedAndNotReapplied() async throws {
+        try await seedLedger()
+        let reopened = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: ConformanceSchema.migrations)
+        #expect(try await reopened.count("ledger", filter: [:]) == 1)
+        let queue = try DatabaseQueue(path: scratch.file("canonical.sqlite"))
+        let applied = try await queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
+        #expect(applied == ["canon.outbox.v1", "conformance.v1", "conformance.v2"])
+    }
+
+    @Test func aFileThatIsNotADatabaseIsAClearError() throws {
+        let path = scratch.file("corrupt.sqlite")
+        try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try SQLiteCanonicalStore(path: path, migrations: ConformanceSchema.migrations)
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .storage && error?.message.contains("corrupt.sqlite") == true
+        }
+    }
+}
