@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+
+/// Decoding request bodies and encoding answers, with errors a client can act on.
+enum JSONBody {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+        }
+        return encoder
+    }()
+
+    /// Decodes the body as `T`.
+    ///
+    /// - Throws: `ProblemDetails` 415 for a non-JSON content type, 400 for an empty or malformed
+    ///   body, 422 naming the field for a missing, null or wrongly typed field.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        if let contentType = request.headers[.contentType], !contentType.lowercased().contains("json") {
+            throw ProblemDetails(status: .unsupportedMediaType, slug: "unsupported-media-type", title: "Unsupported media type",
+                                 detail: "send the body as application/json; got \(contentType)")
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { throw ProblemDetails.badRequest("a JSON body is required") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw problem(error)
+        }
+    }
+
+    static func problem(_ error: DecodingError) -> ProblemDetails {
+        func path(_ context: DecodingError.Context, _ key: (any CodingKey)? = nil) -> String {
+            let keys = context.codingPath + (key.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return .invalidBody("\(path(context, key)) is required", field: path(context, key))
+        case .valueNotFound(let type, let context):
+            return .invalidBody("\(path(context)) must not be null (expected \(describe(type)))", field: path(context))
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty { return .badRequest("the body must be a JSON object") }
+            return .invalidBody("\(path(context)) must be \(describe(type))", field: path(context))
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return .badRequest("the body is not valid JSON") }
+            return .invalidBody("\(path(context)) is malformed: \(context.debugDescription)", field: path(context))
+        @unknown default:
+            return .badRequest("the body could not be decoded")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Int64.Type: "an integer"
+        case is Double.Type: "a number"
+        default: "\(type)"
+        }
+    }
+
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

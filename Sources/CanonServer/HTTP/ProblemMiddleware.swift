@@ -1,0 +1,43 @@
+import Canon
+import CasePlatform
+import Hummingbird
+import Logging
+
+/// Turns every error into an `application/problem+json` answer with the right status.
+///
+/// Only this middleware maps errors to statuses. An error it does not know becomes a 500 and is
+/// logged: tests treat any 500 as a bug.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try problem(for: error, context: context).response(from: request, context: context)
+        }
+    }
+
+    private func problem(for error: any Error, context: Context) -> ProblemDetails {
+        switch error {
+        case let problem as ProblemDetails:
+            return problem
+        case let error as DomainError:
+            return ProblemDetails(error)
+        case let error as CanonicalStoreError:
+            if error.code != .storage { context.logger.error("canonical store error", metadata: ["error": "\(error)"]) }
+            return ProblemDetails(error)
+        case let error as HTTPError:
+            let detail = error.body ?? (error.status == .notFound ? "no route matches this method and path; see /openapi.yaml" : error.status.reasonPhrase)
+            return ProblemDetails(status: error.status, slug: slug(error.status), title: error.status.reasonPhrase, detail: detail)
+        case let error as any HTTPResponseError:
+            let detail = error.status == .contentTooLarge ? "the request body is larger than the server accepts" : error.status.reasonPhrase
+            return ProblemDetails(status: error.status, slug: slug(error.status), title: error.status.reasonPhrase, detail: detail)
+        default:
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return ProblemDetails(status: .internalServerError, slug: "internal", title: "Internal error", detail: "an unexpected error occurred; it has been logged")
+        }
+    }
+
+    private func slug(_ status: HTTPResponse.Status) -> String {
+        status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "-")
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Canon
+import CasePlatform
+import Hummingbird
+
+/// The canonical case routes: every read here is from the canonical store.
+struct CaseRoutes {
+    let services: PlatformServices
+
+    func register(on group: RouterGroup<CanonRequestContext>) {
+        group.post("cases", use: openCase)
+        group.get("cases/{id}", use: readCase)
+        group.post("cases/{id}/transitions", use: transition)
+        group.post("cases/{id}/assignment", use: assign)
+        group.post("cases/{id}/restriction", use: restrict)
+        group.get("cases/{id}/history", use: history)
+        group.post("cases/{id}/parties", use: linkParty)
+        group.get("cases/{id}/parties", use: parties)
+        group.post("cases/{id}/evidence", use: addEvidence)
+        group.get("cases/{id}/evidence", use: evidence)
+    }
+
+    struct WriteAnswer: Encodable {
+        var id: String
+        var version: Int64
+        var status: CaseStatus?
+        var position: OutboxPosition
+    }
+
+    @Sendable func openCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let body = try await JSONBody.decode(OpenCaseRequest.self, from: request, context: context)
+        let outcome = try await services.commands.openCase(body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try JSONBody.response(
+            WriteAnswer(id: outcome.id, version: outcome.version, status: outcome.status, position: outcome.position),
+            status: .created, headers: [.location: "/v1/cases/\(outcome.id)", .eTag: etag(outcome.version)])
+    }
+
+    @Sendable func readCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let item = try await visibleCase(context)
+        return try JSONBody.response(item, headers: [.eTag: etag(item.version)])
+    }
+
+    @Sendable func transition(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let ifMatch = try parseIfMatch(request)
+        let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
+        let outcome = try await services.commands.transition(
+            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try answer(outcome)
+    }
+
+    @Sendable func assign(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let ifMatch = try parseIfMatch(request)
+        let body = try await JSONBody.decode(AssignmentRequest.self, from: request, context: context)
+        let outcome = try await services.commands.assign(
+            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try answer(outcome)
+    }
+
+    @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let ifMatch = try parseIfMatch(request)
+        let body = try await JSONBody.decode(RestrictionRequest.self, from: request, context: context)
+        let outcome = try await services.commands.restrict(
+            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try answer(outcome)
+    }
+
+    struct HistoryAnswer: Encodable {
+        var caseID: String
+        var entries: [CaseTransition]
+
+        enum CodingKeys: String, CodingKey {
+            case entries
+            case caseID = "case_id"
+        }
+    }
+
+    @Sendable func history(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let item = try await visibleCase(context)
+        return try JSONBody.response(HistoryAnswer(caseID: item.id, entries: try await services.queries.history(caseID: item.id)))
+    }
+
+    struct LinkAnswer: Encodable {
+        var caseID: String
+        var partyID: String
+        var role: String
+        var version: Int64
+        var position: OutboxPosition
+
+        enum CodingKeys: String, CodingKey {
+            case role, version, position
+            case caseID = "case_id", partyID = "party_id"
+        }
+    }
+
+    @Sendable func linkParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let body = try await JSONBody.decode(LinkPartyRequest.self, from: request, context: context)
+        let outcome = try await services.commands.linkParty(try caseID(context), body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try JSONBody.response(
+            LinkAnswer(caseID: outcome.id, partyID: body.partyID, role: body.role, version: outcome.version, position: outcome.position),
+            status: .created, headers: [.eTag: etag(outcome.version)])
+    }
+
+    struct PartiesAnswer: Encodable {
+        var caseID: String
+        var parties: [LinkedParty]
+
+        enum CodingKeys: String, CodingKey {
+            case parties
+            case caseID = "case_id"
+        }
+    }
+
+    struct LinkedParty: Encodable {
+        var link: CasePartyLink
+        var party: PartyView
+
+        func encode(to encoder: any Encoder) throws {
+            try link.encode(to: encoder)
+            try party.encode(to: encoder)
+        }
+    }
+
+    @Sendable func parties(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let item = try await visibleCase(context)
+        let principal = try context.requirePrincipal()
+        var linked: [LinkedParty] = []
+        for link in try await services.queries.partyLinks(caseID: item.id) {
+            guard let party = try await services.queries.party(link.partyID) else { continue }
+            linked.append(LinkedParty(link: link, party: PartyView(party, for: principal, caseTeam: item.team)))
+        }
+        return try JSONBody.response(PartiesAnswer(caseID: item.id, parties: linked))
+    }
+
+    struct EvidenceAnswer: Encodable {
+        var id: String
+        var caseID: String
+        var caseVersion: Int64
+        var position: OutboxPosition
+
+        enum CodingKeys: String, CodingKey {
+            case id, position
+            case caseID = "case_id", caseVersion = "case_version"
+        }
+    }
+
+    @Sendable func addEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let body = try await JSONBody.decode(AddEvidenceRequest.self, from: request, context: context)
+        let id = try caseID(context)
+        let outcome = try await services.commands.addEvidence(id, body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try JSONBody.response(
+            EvidenceAnswer(id: outcome.id, caseID: id, caseVersion: outcome.version, position: outcome.position),
+            status: .created, headers: [.location: "/v1/cases/\(id)/evidence"])
+    }
+
+    struct EvidenceListAnswer: Encodable {
+        var caseID: String
+        var evidence: [Evidence]
+
+        enum CodingKeys: String, CodingKey {
+            case evidence
+            case caseID = "case_id"
+        }
+    }
+
+    @Sendable func evidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let item = try await visibleCase(context)
+        return try JSONBody.response(EvidenceListAnswer(caseID: item.id, evidence: try await services.queries.evidence(caseID: item.id)))
+    }
+
+    // MARK: - Helpers
+
+    private func caseID(_ context: CanonRequestContext) throws -> String {
+        try context.parameters.require("id")
+    }
+
+    private func visibleCase(_ context: CanonRequestContext) async throws -> Case {
+        let id = try caseID(context)
+        guard let item = try await services.queries.caseIfVisible(id, to: context.requirePrincipal()) else {
+            throw DomainError.notFound("case", id: id)
+        }
+        return item
+    }
+
+    private func answer(_ outcome: CaseCommands.Outcome) throws -> Response {
+        try JSONBody.response(
+            WriteAnswer(id: outcome.id, version: outcome.version, status: outcome.status, position: outcome.position),
+            headers: [.eTag: etag(outcome.version)])
+    }
+
+    private func etag(_ version: Int64) -> String { "\"\(version)\"" }
+
+    /// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`; nil when absent or `*`.
+    private func parseIfMatch(_ request: Request) throws -> Int64? {
+        guard let header = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), header != "*" else { return nil }
+        var value = Substring(header)
+        if value.hasPrefix("W/") { value = value.dropFirst(2) }
+        value = Substring(value.trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+        guard let version = Int64(value), version >= 1 else {
+            throw ProblemDetails.badRequest("If-Match must name a case version as an ETag, e.g. If-Match: \"3\"; got \(header)")
+        }
+        return version
+    }
+}

@@ -1,0 +1,368 @@
+/// The OpenAPI 3.1 description of the HTTP API. `OpenAPITests` fails when a registered route is
+/// missing here.
+public enum OpenAPIDocument {
+    public static let yaml = #"""
+openapi: 3.1.0
+info:
+  title: Canon case platform API
+  version: 0.1.0
+  description: |
+    The regulatory case platform on Canon. Every /v1 route needs `Authorization: Bearer TOKEN`
+    (`canon token --data DIR --user NAME` prints one). Errors are application/problem+json
+    (RFC 9457). Every write answers with `position`, its outbox position.
+servers:
+  - url: http://127.0.0.1:8080
+security:
+  - bearer: []
+tags:
+  - name: cases
+  - name: parties
+  - name: operations
+paths:
+  /:
+    get:
+      summary: Console home page (HTML)
+      security: []
+      tags: [operations]
+      responses:
+        "200": { description: HTML page, content: { text/html: {} } }
+  /health:
+    get:
+      summary: Liveness
+      security: []
+      tags: [operations]
+      responses:
+        "200": { description: The process is up, content: { application/json: { schema: { type: object, properties: { status: { type: string } } } } } }
+  /ready:
+    get:
+      summary: Readiness (the canonical store answers)
+      security: []
+      tags: [operations]
+      responses:
+        "200": { description: Ready, content: { application/json: { schema: { $ref: "#/components/schemas/Readiness" } } } }
+        "503": { $ref: "#/components/responses/Problem" }
+  /openapi.yaml:
+    get:
+      summary: This document
+      security: []
+      tags: [operations]
+      responses:
+        "200": { description: OpenAPI 3.1 YAML, content: { application/yaml: {} } }
+  /v1/me:
+    get:
+      summary: The authenticated principal
+      tags: [operations]
+      responses:
+        "200": { description: The principal, content: { application/json: { schema: { $ref: "#/components/schemas/User" } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+  /v1/cases:
+    post:
+      summary: Open a case (canonical write, with its case.opened event in the same transaction)
+      tags: [cases]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/OpenCase" } } }
+      responses:
+        "201":
+          description: Opened
+          headers: { ETag: { schema: { type: string } }, Location: { schema: { type: string } } }
+          content: { application/json: { schema: { $ref: "#/components/schemas/WriteAnswer" } } }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "413": { $ref: "#/components/responses/Problem" }
+        "415": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    get:
+      summary: Read a case from the canonical store
+      tags: [cases]
+      responses:
+        "200":
+          description: The case; ETag is its version
+          headers: { ETag: { schema: { type: string } } }
+          content: { application/json: { schema: { $ref: "#/components/schemas/Case" } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/transitions:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: Move a case through its state machine
+      description: intake → triage → investigation → enforcement → closed, and closed → investigation (reopen). Any other move is 409.
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/Transition" } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/assignment:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: Assign an investigator of the case's team (reads canonical state)
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/Assignment" } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/restriction:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: Restrict or unrestrict a case (a priority event)
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/Restriction" } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/history:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    get:
+      summary: The case's append-only status history
+      tags: [cases]
+      responses:
+        "200":
+          description: Every status change, oldest first, starting with the opening
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  case_id: { type: string }
+                  entries: { type: array, items: { $ref: "#/components/schemas/HistoryEntry" } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/parties:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: Link a registered party to the case with a role
+      tags: [cases, parties]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/LinkParty" } } }
+      responses:
+        "201": { description: Linked, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, party_id: { type: string }, role: { type: string }, version: { type: integer }, position: { type: integer } } } } } }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+    get:
+      summary: The case's parties (PII masked by role)
+      tags: [cases, parties]
+      responses:
+        "200": { description: Linked parties, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, parties: { type: array, items: { $ref: "#/components/schemas/Party" } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/evidence:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: Record evidence metadata (the binary is addressed by its SHA-256)
+      tags: [cases]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/AddEvidence" } } }
+      responses:
+        "201": { description: Recorded, content: { application/json: { schema: { type: object, properties: { id: { type: string }, case_id: { type: string }, case_version: { type: integer }, position: { type: integer } } } } } }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+    get:
+      summary: The case's evidence metadata
+      tags: [cases]
+      responses:
+        "200": { description: Evidence, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, evidence: { type: array, items: { $ref: "#/components/schemas/Evidence" } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/parties:
+    post:
+      summary: Register a person or an organisation
+      tags: [parties]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: "#/components/schemas/RegisterParty" } } }
+      responses:
+        "201": { description: Registered, content: { application/json: { schema: { $ref: "#/components/schemas/WriteAnswer" } } } }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/parties/{id}:
+    parameters: [{ name: id, in: path, required: true, schema: { type: string, format: uuid } }]
+    get:
+      summary: Read a party (PII masked by role)
+      tags: [parties]
+      responses:
+        "200": { description: The party, content: { application/json: { schema: { $ref: "#/components/schemas/Party" } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+components:
+  securitySchemes:
+    bearer: { type: http, scheme: bearer }
+  parameters:
+    CaseID: { name: id, in: path, required: true, schema: { type: string, format: uuid } }
+    IfMatch: { name: If-Match, in: header, required: false, description: 'The case version the change expects, e.g. "3"; 412 when stale', schema: { type: string } }
+  responses:
+    Problem:
+      description: An RFC 9457 problem document
+      content: { application/problem+json: { schema: { $ref: "#/components/schemas/Problem" } } }
+    Written:
+      description: Written; position is the outbox position of the write
+      headers: { ETag: { schema: { type: string } } }
+      content: { application/json: { schema: { $ref: "#/components/schemas/WriteAnswer" } } }
+  schemas:
+    Problem:
+      type: object
+      required: [type, title, status, detail]
+      properties:
+        type: { type: string }
+        title: { type: string }
+        status: { type: integer }
+        detail: { type: string }
+        instance: { type: string }
+        field: { type: string }
+    WriteAnswer:
+      type: object
+      required: [id, version, position]
+      properties:
+        id: { type: string }
+        version: { type: integer }
+        status: { $ref: "#/components/schemas/Status" }
+        position: { type: integer }
+    Readiness:
+      type: object
+      properties: { status: { type: string }, head_position: { type: integer } }
+    Status: { type: string, enum: [intake, triage, investigation, enforcement, closed] }
+    OpenCase:
+      type: object
+      required: [title, summary, sector, region, priority]
+      properties:
+        title: { type: string, maxLength: 200 }
+        summary: { type: string, maxLength: 5000 }
+        sector: { type: string, enum: [banking, insurance, energy, telecoms, healthcare, transport, retail, pharmaceuticals, utilities, gambling] }
+        region: { type: string, enum: [north, south, east, west, central] }
+        priority: { type: string, enum: [low, medium, high, critical] }
+        team: { type: string, description: Defaults to the principal's team }
+    Case:
+      type: object
+      properties:
+        id: { type: string, format: uuid }
+        title: { type: string }
+        summary: { type: string }
+        sector: { type: string }
+        region: { type: string }
+        priority: { type: string }
+        status: { $ref: "#/components/schemas/Status" }
+        team: { type: string }
+        assignee: { type: [string, "null"] }
+        restricted: { type: boolean }
+        sla_due_at: { type: string, format: date-time }
+        version: { type: integer }
+        opened_at: { type: string, format: date-time }
+        opened_by: { type: string }
+        updated_at: { type: string, format: date-time }
+    Transition:
+      type: object
+      required: [to, reason]
+      properties: { to: { $ref: "#/components/schemas/Status" }, reason: { type: string, maxLength: 2000 } }
+    Assignment:
+      type: object
+      required: [investigator]
+      properties: { investigator: { type: string, description: User id of an investigator in the case's team } }
+    Restriction:
+      type: object
+      required: [restricted, reason]
+      properties: { restricted: { type: boolean }, reason: { type: string } }
+    HistoryEntry:
+      type: object
+      properties:
+        case_id: { type: string }
+        case_version: { type: integer }
+        from: { type: [string, "null"] }
+        to: { type: string }
+        reason: { type: string }
+        actor: { type: string }
+        at: { type: string, format: date-time }
+    RegisterParty:
+      type: object
+      required: [kind, name]
+      properties:
+        kind: { type: string, enum: [person, organisation] }
+        name: { type: string }
+        email: { type: string }
+        national_id: { type: string }
+    Party:
+      type: object
+      properties:
+        id: { type: string }
+        kind: { type: string }
+        name: { type: string }
+        email: { type: [string, "null"] }
+        national_id: { type: [string, "null"] }
+        masked: { type: boolean }
+        role: { type: string }
+    LinkParty:
+      type: object
+      required: [party_id, role]
+      properties: { party_id: { type: string, format: uuid }, role: { type: string, enum: [subject, complainant, witness] } }
+    AddEvidence:
+      type: object
+      required: [title, description, media_type, size_bytes, sha256]
+      properties:
+        title: { type: string }
+        description: { type: string }
+        media_type: { type: string }
+        size_bytes: { type: integer, minimum: 0 }
+        sha256: { type: string, pattern: "^[0-9a-f]{64}$" }
+    Evidence:
+      type: object
+      properties:
+        id: { type: string }
+        case_id: { type: string }
+        title: { type: string }
+        description: { type: string }
+        media_type: { type: string }
+        size_bytes: { type: integer }
+        sha256: { type: string }
+        version: { type: integer }
+        added_at: { type: string, format: date-time }
+        added_by: { type: string }
+    User:
+      type: object
+      properties:
+        id: { type: string }
+        display_name: { type: string }
+        role: { type: string, enum: [investigator, supervisor, analyst, legal, admin] }
+        team: { type: [string, "null"] }
+        clearance: { type: integer }
+"""#
+}

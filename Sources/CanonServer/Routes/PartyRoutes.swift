@@ -1,0 +1,31 @@
+import CasePlatform
+import Hummingbird
+
+/// Parties: people and organisations, registered once and linked to cases.
+struct PartyRoutes {
+    let services: PlatformServices
+
+    func register(on group: RouterGroup<CanonRequestContext>) {
+        group.post("parties", use: registerParty)
+        group.get("parties/{id}", use: readParty)
+        group.get("me", use: me)
+    }
+
+    @Sendable func registerParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let body = try await JSONBody.decode(RegisterPartyRequest.self, from: request, context: context)
+        let outcome = try await services.commands.registerParty(body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        return try JSONBody.response(
+            CaseRoutes.WriteAnswer(id: outcome.id, version: outcome.version, status: nil, position: outcome.position),
+            status: .created, headers: [.location: "/v1/parties/\(outcome.id)"])
+    }
+
+    @Sendable func readParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let party = try await services.queries.party(id) else { throw DomainError.notFound("party", id: id) }
+        return try JSONBody.response(PartyView(party, for: try context.requirePrincipal(), caseTeam: nil))
+    }
+
+    @Sendable func me(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try JSONBody.response(try context.requirePrincipal())
+    }
+}

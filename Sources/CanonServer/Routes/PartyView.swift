@@ -1,0 +1,31 @@
+import CasePlatform
+
+/// A party as a principal may see it: email and national id are masked for analysts and for
+/// investigators outside the case's team (the full policy is in `docs/security.md`).
+struct PartyView: Encodable {
+    var id: String
+    var kind: PartyKind
+    var name: String
+    var email: String?
+    var nationalID: String?
+    var masked: Bool
+
+    init(_ party: Party, for principal: User, caseTeam: String?) {
+        let masked = principal.role == .analyst || (principal.role == .investigator && caseTeam != nil && principal.team != caseTeam)
+        id = party.id
+        kind = party.kind
+        name = party.name
+        email = masked ? party.email.map(Self.mask) : party.email
+        nationalID = masked ? party.nationalID.map(Self.mask) : party.nationalID
+        self.masked = masked
+    }
+
+    static func mask(_ value: String) -> String {
+        value.count <= 2 ? "••" : String(value.prefix(1)) + String(repeating: "•", count: min(8, value.count - 2)) + String(value.suffix(1))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, name, email, masked
+        case nationalID = "national_id"
+    }
+}

@@ -1,0 +1,38 @@
+/// The one place that decides what a principal may do and see.
+///
+/// Every path asks it: canonical reads, commands, and (later) projections and sensitive
+/// actions. The rules, documented in `docs/security.md`:
+/// - analysts read and never write; legal may change restrictions; supervisors and admins may
+///   assign; investigators, supervisors and admins run the case work itself;
+/// - a restricted case is visible to its team's members, to legal and to admins; everyone else
+///   is told it does not exist, so its existence does not leak.
+public enum AccessPolicy {
+    public enum Action: String, Sendable, CaseIterable {
+        case openCase, transitionCase, assignCase, restrictCase, registerParty, linkParty, addEvidence
+    }
+
+    public static func roles(allowedTo action: Action) -> Set<Role> {
+        switch action {
+        case .openCase, .transitionCase, .registerParty, .linkParty, .addEvidence: [.investigator, .supervisor, .admin]
+        case .assignCase: [.supervisor, .admin]
+        case .restrictCase: [.supervisor, .legal, .admin]
+        }
+    }
+
+    /// - Throws: `DomainError.forbidden` naming the roles that may.
+    public static func require(_ principal: User, may action: Action) throws(DomainError) {
+        let allowed = roles(allowedTo: action)
+        guard allowed.contains(principal.role) else {
+            let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not \(action.rawValue); allowed roles: \(names)")
+        }
+    }
+
+    public static func canView(_ item: Case, as principal: User) -> Bool {
+        guard item.restricted else { return true }
+        switch principal.role {
+        case .legal, .admin: return true
+        case .investigator, .supervisor, .analyst: return principal.team == item.team
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Canon
+import Foundation
+
+/// Runs the platform's commands against the canonical store: load current state, decide,
+/// commit the unit of work.
+///
+/// Each command reads canonical state (never a projection), checks what the principal may do,
+/// and commits with the case's version as the expected stream version. When a concurrent write
+/// wins and the caller gave no `If-Match` version, the command re-reads and decides again (up to
+/// three times); with `If-Match` it fails with `versionMismatch`, as the caller asked.
+public struct CaseCommands: Sendable {
+    /// What a successful command answers: the aggregate's id and version, and the outbox
+    /// position of the write (a read-your-writes token).
+    public struct Outcome: Hashable, Codable, Sendable {
+        public var id: String
+        public var version: Int64
+        public var status: CaseStatus?
+        public var position: OutboxPosition
+    }
+
+    public let store: any CanonicalStore
+    private let clock: @Sendable () -> Date
+    private let newID: @Sendable () -> String
+    private let queries: CaseQueries
+
+    public init(
+        store: any CanonicalStore, clock: @escaping @Sendable () -> Date = { Date() },
+        newID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+    ) {
+        self.store = store
+        self.clock = clock
+        self.newID = newID
+        self.queries = CaseQueries(store: store)
+    }
+
+    public func openCase(_ request: OpenCaseRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .openCase)
+        let decision = try CaseDecisions.openCase(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))
+        let result = try await store.commit(decision.work)
+        return Outcome(id: decision.value.id, version: decision.value.version, status: decision.value.status, position: result.position)
+    }
+
+    public func transition(_ caseID: String, _ request: TransitionRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .transitionCase)
+        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+            try CaseDecisions.transition(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        }
+    }
+
+    public func assign(_ caseID: String, _ request: AssignmentRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .assignCase)
+        guard let investigator = try await queries.user(request.investigator) else {
+            throw DomainError.invalid(field: "investigator", "names no user: \"\(request.investigator)\"")
+        }
+        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+            try CaseDecisions.assign(current, investigator: investigator, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        }
+    }
+
+    public func restrict(_ caseID: String, _ request: RestrictionRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .restrictCase)
+        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+            try CaseDecisions.restrict(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        }
+    }
+
+    public func registerParty(_ request: RegisterPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .registerParty)
+        let decision = try CaseDecisions.registerParty(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))
+        let result = try await store.commit(decision.work)
+        return Outcome(id: decision.value.id, version: 1, status: nil, position: result.position)
+    }
+
+    /// Links a party to a case; the outcome's id is the case's, its version the case's new version.
+    public func linkParty(_ caseID: String, _ request: LinkPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .linkParty)
+        guard Validation.isIdentifier(request.partyID), let party = try await queries.party(request.partyID) else {
+            throw DomainError.invalid(field: "party_id", "names no party: \"\(request.partyID)\"")
+        }
+        return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+            let existing = try await queries.partyLinks(caseID: caseID)
+            return try CaseDecisions.linkParty(current, party: party, role: request.role, existing: existing, by: principal, at: now,
+                                               metadata: metadata(principal, correlationID)).map(\.0)
+        }
+    }
+
+    /// Adds evidence metadata; the outcome's id is the new evidence's, its version the case's.
+    public func addEvidence(_ caseID: String, _ request: AddEvidenceRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .addEvidence)
+        let evidenceID = newID()
+        var outcome = try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+            try CaseDecisions.addEvidence(current, request, id: evidenceID, by: principal, at: now, metadata: metadata(principal, correlationID)).map(\.0)
+        }
+        outcome.id = evidenceID
+        return outcome
+    }
+
+    public func registerUser(_ user: User) async throws -> Outcome {
+        let decision = try CaseDecisions.registerUser(user, at: clock(), metadata: .system)
+        do {
+            let result = try await store.commit(decision.work)
+            return Outcome(id: user.id, version: 1, status: nil, position: result.position)
+        } catch let error as CanonicalStoreError where error.code == .streamVersionConflict || error.code == .uniqueViolation {
+            throw DomainError.conflict("a user with id \(user.id) already exists")
+        }
+    }
+
+    // MARK: - Running a decision on a case
+
+    private func changeCase(
+        _ caseID: String, ifMatch: Int64?, by principal: User,
+        decide: (Case, Date) async throws -> CaseDecisions.Decision<Case>
+    ) async throws -> Outcome {
+        var attempt = 0
+        while true {
+            attempt += 1
+            guard let current = try await queries.caseIfVisible(caseID, to: principal) else { throw DomainError.notFound("case", id: caseID) }
+            if let ifMatch, ifMatch != current.version { throw DomainError.versionMismatch(expected: ifMatch, actual: current.version) }
+            let decision = try await decide(current, clock())
+            do {
+                let result = try await store.commit(decision.work)
+                return Outcome(id: caseID, version: decision.value.version, status: decision.value.status, position: result.position)
+            } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
+                if let ifMatch { throw DomainError.versionMismatch(expected: ifMatch, actual: error.actualVersion ?? ifMatch) }
+                if attempt >= 3 { throw DomainError.conflict("case \(caseID) kept changing concurrently; retry the request") }
+            } catch let error as CanonicalStoreError where error.code == .uniqueViolation {
+                throw DomainError.conflict("the change collides with an existing record: \(error.message)")
+            }
+        }
+    }
+
+    private func metadata(_ principal: User, _ correlationID: String?) -> CommandMetadata {
+        CommandMetadata(actor: principal.id, correlationID: correlationID, causationID: correlationID)
+    }
+}
+
+extension CaseDecisions.Decision {
+    func map<T: Sendable>(_ transform: (Value) -> T) -> CaseDecisions.Decision<T> {
+        CaseDecisions.Decision<T>(value: transform(value), work: work)
+    }
+}

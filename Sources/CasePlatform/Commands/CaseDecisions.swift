@@ -1,0 +1,201 @@
+import Canon
+import Foundation
+
+/// The platform's decisions: pure functions from current state and a request to the new state
+/// and the unit of work that records it.
+///
+/// Every decision validates its input and the invariants it guards, and emits exactly the
+/// events that describe its rows. Each command on a case expects the case's current version,
+/// so a decision made on stale state cannot commit. `CaseCommands` runs them against the store;
+/// the demo generator runs them on in-memory state to bulk-load.
+public enum CaseDecisions {
+    /// The result of a decision: the new state and what to commit.
+    public struct Decision<Value: Sendable>: Sendable {
+        public var value: Value
+        public var work: UnitOfWork
+    }
+
+    public static func openCase(
+        _ request: OpenCaseRequest, id: String, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let title = try Validation.text(request.title, field: "title", max: 200)
+        let summary = try Validation.text(request.summary, field: "summary", max: 5000, allowEmpty: true)
+        let sector = try parse(request.sector, as: Sector.self, field: "sector")
+        let region = try parse(request.region, as: Region.self, field: "region")
+        let priority = try parse(request.priority, as: Priority.self, field: "priority")
+        guard let teamName = request.team ?? actor.team else {
+            throw DomainError.invalid(field: "team", "is required when the opening user has no team")
+        }
+        let team = try Validation.slug(teamName, field: "team")
+        let opened = Case(
+            id: id, title: title, summary: summary, sector: sector, region: region, priority: priority, status: .intake,
+            team: team, assignee: nil, restricted: false,
+            slaDueAt: now.addingTimeInterval(Double(priority.slaDays) * 86_400), version: 1, openedAt: now,
+            openedBy: actor.id, updatedAt: now)
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(opened.streamID, .noStream)
+        work.mutations.append(.insert(table: "cases", row: opened.row))
+        let entry = CaseTransition(caseID: id, caseVersion: 1, from: nil, to: .intake, reason: "opened", actor: actor.id, at: now)
+        work.mutations.append(.insert(table: "case_transitions", row: entry.row))
+        work.events.append(try event(opened.streamID, CaseEvents.caseOpened, opened, at: now))
+        return Decision(value: opened, work: work)
+    }
+
+    public static func transition(
+        _ current: Case, _ request: TransitionRequest, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let target = try parse(request.to, as: CaseStatus.self, field: "to")
+        let reason = try Validation.text(request.reason, field: "reason", max: 2000)
+        guard current.status.canMove(to: target) else { throw DomainError.transitionRefused(from: current.status, to: target) }
+        var next = current
+        next.status = target
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: ["status": .text(target.rawValue)], metadata: metadata)
+        let entry = CaseTransition(caseID: current.id, caseVersion: next.version, from: current.status, to: target, reason: reason, actor: actor.id, at: now)
+        work.mutations.append(.insert(table: "case_transitions", row: entry.row))
+        work.events.append(try event(current.streamID, CaseEvents.caseStatusChanged,
+                                     CaseEvents.StatusChanged(caseID: current.id, from: current.status, to: target, reason: reason), at: now))
+        return Decision(value: next, work: work)
+    }
+
+    public static func assign(
+        _ current: Case, investigator: User, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        guard current.status != .closed else { throw DomainError.conflict("case \(current.id) is closed; reopen it before assigning") }
+        guard investigator.role == .investigator else {
+            throw DomainError.invalid(field: "investigator", "must name a user with the investigator role; \(investigator.id) is \(investigator.role.rawValue)")
+        }
+        guard investigator.team == current.team else {
+            throw DomainError.invalid(field: "investigator", "must be a member of the case's team \(current.team); \(investigator.id) is in \(investigator.team ?? "no team")")
+        }
+        guard current.assignee != investigator.id else {
+            throw DomainError.conflict("case \(current.id) is already assigned to \(investigator.id)")
+        }
+        var next = current
+        next.assignee = investigator.id
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: ["assignee": .text(investigator.id)], metadata: metadata)
+        work.events.append(try event(current.streamID, CaseEvents.caseAssigned,
+                                     CaseEvents.Assigned(caseID: current.id, investigator: investigator.id, previous: current.assignee), at: now))
+        return Decision(value: next, work: work)
+    }
+
+    public static func restrict(
+        _ current: Case, _ request: RestrictionRequest, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let reason = try Validation.text(request.reason, field: "reason", max: 2000)
+        guard current.restricted != request.restricted else {
+            throw DomainError.conflict("case \(current.id) is already \(request.restricted ? "restricted" : "unrestricted")")
+        }
+        var next = current
+        next.restricted = request.restricted
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: ["restricted": .bool(request.restricted)], metadata: metadata)
+        // Permission changes travel the priority path to derived stores.
+        work.events.append(try event(current.streamID, CaseEvents.caseRestrictionChanged,
+                                     CaseEvents.RestrictionChanged(caseID: current.id, restricted: request.restricted, reason: reason),
+                                     at: now, priority: true))
+        return Decision(value: next, work: work)
+    }
+
+    public static func registerParty(
+        _ request: RegisterPartyRequest, id: String, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Party> {
+        let kind = try parse(request.kind, as: PartyKind.self, field: "kind")
+        let name = try Validation.text(request.name, field: "name", max: 200)
+        let email = try request.email.map { email throws(DomainError) in try Validation.email(email, field: "email") }
+        let nationalID = try request.nationalID.map { value throws(DomainError) in try Validation.text(value, field: "national_id", max: 64) }
+        if kind == .organisation && nationalID != nil {
+            throw DomainError.invalid(field: "national_id", "applies to people only, not organisations")
+        }
+        let party = Party(id: id, kind: kind, name: name, email: email, nationalID: nationalID, createdAt: now)
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(Party.streamID(id), .noStream)
+        work.mutations.append(.insert(table: "parties", row: party.row(createdBy: actor.id)))
+        work.events.append(try event(Party.streamID(id), CaseEvents.partyRegistered, party, at: now))
+        return Decision(value: party, work: work)
+    }
+
+    public static func linkParty(
+        _ current: Case, party: Party, role roleName: String, existing: [CasePartyLink], by actor: User, at now: Date,
+        metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<(Case, CasePartyLink)> {
+        let role = try parse(roleName, as: PartyRole.self, field: "role")
+        guard current.status != .closed else { throw DomainError.conflict("case \(current.id) is closed; reopen it before linking parties") }
+        guard !existing.contains(where: { $0.partyID == party.id && $0.role == role }) else {
+            throw DomainError.conflict("party \(party.id) is already linked to case \(current.id) as \(role.rawValue)")
+        }
+        let link = CasePartyLink(caseID: current.id, partyID: party.id, role: role, linkedAt: now, linkedBy: actor.id)
+        var next = current
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: [:], metadata: metadata)
+        work.mutations.append(.insert(table: "case_parties", row: link.row))
+        work.events.append(try event(current.streamID, CaseEvents.casePartyLinked,
+                                     CaseEvents.PartyLinked(caseID: current.id, partyID: party.id, role: role, partyKind: party.kind, partyName: party.name),
+                                     at: now))
+        return Decision(value: (next, link), work: work)
+    }
+
+    public static func addEvidence(
+        _ current: Case, _ request: AddEvidenceRequest, id: String, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<(Case, Evidence)> {
+        let title = try Validation.text(request.title, field: "title", max: 200)
+        let description = try Validation.text(request.description, field: "description", max: 10_000, allowEmpty: true)
+        let mediaType = try Validation.mediaType(request.mediaType, field: "media_type")
+        guard (0...(1 << 40)).contains(request.sizeBytes) else {
+            throw DomainError.invalid(field: "size_bytes", "must be between 0 and 1 TiB; got \(request.sizeBytes)")
+        }
+        let sha256 = try Validation.sha256(request.sha256, field: "sha256")
+        guard current.status != .closed else { throw DomainError.conflict("case \(current.id) is closed; reopen it before adding evidence") }
+        let evidence = Evidence(
+            id: id, caseID: current.id, title: title, description: description, mediaType: mediaType,
+            sizeBytes: request.sizeBytes, sha256: sha256, version: 1, addedAt: now, addedBy: actor.id)
+        var next = current
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: [:], metadata: metadata)
+        work.mutations.append(.insert(table: "evidence", row: evidence.row))
+        work.events.append(try event(current.streamID, CaseEvents.caseEvidenceAdded, evidence, at: now))
+        return Decision(value: (next, evidence), work: work)
+    }
+
+    public static func registerUser(_ user: User, at now: Date, metadata: CommandMetadata) throws(DomainError) -> Decision<User> {
+        _ = try Validation.slug(user.id, field: "id")
+        _ = try Validation.text(user.displayName, field: "display_name", max: 200)
+        if let team = user.team { _ = try Validation.slug(team, field: "team") }
+        guard (1...3).contains(user.clearance) else { throw DomainError.invalid(field: "clearance", "must be 1, 2 or 3; got \(user.clearance)") }
+        if [.investigator, .supervisor, .analyst].contains(user.role) && user.team == nil {
+            throw DomainError.invalid(field: "team", "is required for the \(user.role.rawValue) role")
+        }
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(User.streamID(user.id), .noStream)
+        work.mutations.append(.insert(table: "users", row: user.row(createdAt: now)))
+        work.events.append(try event(User.streamID(user.id), CaseEvents.userRegistered, user, at: now))
+        return Decision(value: user, work: work)
+    }
+
+    // MARK: - Helpers
+
+    /// Updates the case row to `next`'s version (plus `columns`), expecting `current`'s version.
+    private static func changeCase(_ current: Case, to next: Case, columns: Row, metadata: CommandMetadata) -> UnitOfWork {
+        var values = columns
+        values["version"] = .integer(next.version)
+        values["updated_at"] = .timestamp(next.updatedAt)
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(current.streamID, .exactly(current.version))
+        work.mutations.append(.update(table: "cases", key: ["id": .text(current.id)], values: values))
+        return work
+    }
+
+    private static func event(_ stream: StreamID, _ type: String, _ payload: some Encodable, at now: Date, priority: Bool = false) throws(DomainError) -> PendingEvent {
+        do {
+            return try PendingEvent(streamID: stream, type: type, encoding: payload, occurredAt: now, priority: priority)
+        } catch {
+            throw DomainError.invalid(field: "body", "cannot be recorded as an event: \(error)")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// The event types the case platform appends to the outbox, and their payloads (schema version 1).
+///
+/// Payload keys are snake_case JSON. Restriction changes are priority events: they reach derived
+/// stores ahead of ordinary ones.
+public enum CaseEvents {
+    public static let caseOpened = "case.opened"
+    public static let caseStatusChanged = "case.status_changed"
+    public static let caseAssigned = "case.assigned"
+    public static let caseRestrictionChanged = "case.restriction_changed"
+    public static let casePartyLinked = "case.party_linked"
+    public static let caseEvidenceAdded = "case.evidence_added"
+    public static let partyRegistered = "party.registered"
+    public static let userRegistered = "user.registered"
+
+    public static let allTypes = [
+        caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, casePartyLinked, caseEvidenceAdded,
+        partyRegistered, userRegistered,
+    ]
+
+    public struct StatusChanged: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var from: CaseStatus
+        public var to: CaseStatus
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case from, to, reason
+            case caseID = "case_id"
+        }
+    }
+
+    public struct Assigned: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var investigator: String
+        public var previous: String?
+
+        enum CodingKeys: String, CodingKey {
+            case investigator, previous
+            case caseID = "case_id"
+        }
+    }
+
+    public struct RestrictionChanged: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var restricted: Bool
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case restricted, reason
+            case caseID = "case_id"
+        }
+    }
+
+    public struct PartyLinked: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var partyID: String
+        public var role: PartyRole
+        public var partyKind: PartyKind
+        public var partyName: String
+
+        enum CodingKeys: String, CodingKey {
+            case role
+            case caseID = "case_id", partyID = "party_id", partyKind = "party_kind", partyName = "party_name"
+        }
+    }
+}

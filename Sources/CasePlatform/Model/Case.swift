@@ -1,0 +1,126 @@
+import Canon
+import Foundation
+
+/// A regulatory case: the aggregate whose stream is `case-<id>`.
+public struct Case: Hashable, Codable, Sendable {
+    public var id: String
+    public var title: String
+    public var summary: String
+    public var sector: Sector
+    public var region: Region
+    public var priority: Priority
+    public var status: CaseStatus
+    public var team: String
+    public var assignee: String?
+    public var restricted: Bool
+    public var slaDueAt: Date
+    /// The version of the case's stream: 1 after opening, +1 for every change.
+    public var version: Int64
+    public var openedAt: Date
+    public var openedBy: String
+    public var updatedAt: Date
+
+    public var streamID: StreamID { Self.streamID(id) }
+
+    public static func streamID(_ id: String) -> StreamID { StreamID(category: "case", id: id) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, summary, sector, region, priority, status, team, assignee, restricted, version
+        case slaDueAt = "sla_due_at", openedAt = "opened_at", openedBy = "opened_by", updatedAt = "updated_at"
+    }
+}
+
+/// One status change in a case's append-only history.
+public struct CaseTransition: Hashable, Codable, Sendable {
+    public var caseID: String
+    /// The case version this transition produced.
+    public var caseVersion: Int64
+    /// Nil for the opening entry.
+    public var from: CaseStatus?
+    public var to: CaseStatus
+    public var reason: String
+    public var actor: String
+    public var at: Date
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, reason, actor, at
+        case caseID = "case_id", caseVersion = "case_version"
+    }
+}
+
+/// A person or an organisation. Name, email and national id are personal data.
+public struct Party: Hashable, Codable, Sendable {
+    public var id: String
+    public var kind: PartyKind
+    public var name: String
+    public var email: String?
+    public var nationalID: String?
+    public var createdAt: Date
+
+    public static func streamID(_ id: String) -> StreamID { StreamID(category: "party", id: id) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, name, email
+        case nationalID = "national_id", createdAt = "created_at"
+    }
+}
+
+/// A party's link to a case, with its role.
+public struct CasePartyLink: Hashable, Codable, Sendable {
+    public var caseID: String
+    public var partyID: String
+    public var role: PartyRole
+    public var linkedAt: Date
+    public var linkedBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case role
+        case caseID = "case_id", partyID = "party_id", linkedAt = "linked_at", linkedBy = "linked_by"
+    }
+}
+
+/// Evidence metadata. The binary lives in the object store, addressed by its SHA-256.
+public struct Evidence: Hashable, Codable, Sendable {
+    public var id: String
+    public var caseID: String
+    public var title: String
+    public var description: String
+    public var mediaType: String
+    public var sizeBytes: Int64
+    public var sha256: String
+    /// The source document version (semantic retrieval names it on every vector).
+    public var version: Int64
+    public var addedAt: Date
+    public var addedBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, description, sha256, version
+        case caseID = "case_id", mediaType = "media_type", sizeBytes = "size_bytes", addedAt = "added_at", addedBy = "added_by"
+    }
+}
+
+/// A principal of the platform.
+public struct User: Hashable, Codable, Sendable {
+    public var id: String
+    public var displayName: String
+    public var role: Role
+    /// Investigators, supervisors and analysts belong to a team; legal and admin may not.
+    public var team: String?
+    /// 1 (standard) to 3 (highest): how sensitive a restricted case the user may see.
+    public var clearance: Int
+
+    public init(id: String, displayName: String, role: Role, team: String?, clearance: Int) {
+        self.id = id
+        self.displayName = displayName
+        self.role = role
+        self.team = team
+        self.clearance = clearance
+    }
+
+    public static func streamID(_ id: String) -> StreamID { StreamID(category: "user", id: id) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, role, team, clearance
+        case displayName = "display_name"
+    }
+}

@@ -1,0 +1,43 @@
+import Canon
+
+/// Reads of canonical state: what operations that must not use stale data read.
+public struct CaseQueries: Sendable {
+    public let store: any CanonicalStore
+
+    public init(store: any CanonicalStore) { self.store = store }
+
+    /// The case, if it exists and `principal` may see it.
+    ///
+    /// A restricted case the principal may not see is reported as missing, so its existence does
+    /// not leak.
+    public func caseIfVisible(_ id: String, to principal: User) async throws -> Case? {
+        guard Validation.isIdentifier(id), let row = try await store.fetchOne("cases", where: ["id": .text(id)]) else { return nil }
+        let item = try Case(row: row)
+        return AccessPolicy.canView(item, as: principal) ? item : nil
+    }
+
+    public func history(caseID: String) async throws -> [CaseTransition] {
+        try await store.fetchAll("case_transitions", where: ["case_id": .text(caseID)], orderBy: [.init("case_version")]).map(CaseTransition.init(row:))
+    }
+
+    public func partyLinks(caseID: String) async throws -> [CasePartyLink] {
+        try await store.fetchAll("case_parties", where: ["case_id": .text(caseID)], orderBy: [.init("linked_at"), .init("party_id")]).map(CasePartyLink.init(row:))
+    }
+
+    public func evidence(caseID: String) async throws -> [Evidence] {
+        try await store.fetchAll("evidence", where: ["case_id": .text(caseID)], orderBy: [.init("added_at"), .init("id")]).map(Evidence.init(row:))
+    }
+
+    public func party(_ id: String) async throws -> Party? {
+        guard Validation.isIdentifier(id) else { return nil }
+        return try await store.fetchOne("parties", where: ["id": .text(id)]).map(Party.init(row:))
+    }
+
+    public func user(_ id: String) async throws -> User? {
+        try await store.fetchOne("users", where: ["id": .text(id)]).map(User.init(row:))
+    }
+
+    public func users() async throws -> [User] {
+        try await store.fetchAll("users", orderBy: [.init("id")]).map(User.init(row:))
+    }
+}

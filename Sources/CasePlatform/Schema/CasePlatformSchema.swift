@@ -1,0 +1,75 @@
+import Canon
+
+/// The canonical tables of the case platform, as engine-neutral migrations.
+///
+/// Each engine turns these into its own DDL. `case_transitions` is append-only: the engine
+/// refuses any UPDATE or DELETE on it.
+public enum CasePlatformSchema {
+    public static let users = TableSchema(
+        name: "users",
+        columns: [
+            .init("id", .text), .init("display_name", .text), .init("role", .text), .init("team", .text, nullable: true),
+            .init("clearance", .integer), .init("created_at", .timestamp),
+        ],
+        primaryKey: ["id"])
+
+    public static let cases = TableSchema(
+        name: "cases",
+        columns: [
+            .init("id", .text), .init("title", .text), .init("summary", .text), .init("sector", .text), .init("region", .text),
+            .init("priority", .text), .init("status", .text), .init("team", .text), .init("assignee", .text, nullable: true),
+            .init("restricted", .boolean), .init("sla_due_at", .timestamp), .init("version", .integer),
+            .init("opened_at", .timestamp), .init("opened_by", .text), .init("updated_at", .timestamp),
+        ],
+        primaryKey: ["id"],
+        indexes: [.init("cases_team_status", on: ["team", "status"])])
+
+    public static let caseTransitions = TableSchema(
+        name: "case_transitions",
+        columns: [
+            .init("case_id", .text), .init("case_version", .integer), .init("from_status", .text, nullable: true),
+            .init("to_status", .text), .init("reason", .text), .init("actor", .text), .init("at", .timestamp),
+        ],
+        primaryKey: ["case_id", "case_version"],
+        appendOnly: true)
+
+    public static let parties = TableSchema(
+        name: "parties",
+        columns: [
+            .init("id", .text), .init("kind", .text), .init("name", .text), .init("email", .text, nullable: true),
+            .init("national_id", .text, nullable: true), .init("created_at", .timestamp), .init("created_by", .text),
+        ],
+        primaryKey: ["id"])
+
+    public static let caseParties = TableSchema(
+        name: "case_parties",
+        columns: [
+            .init("case_id", .text), .init("party_id", .text), .init("role", .text), .init("linked_at", .timestamp),
+            .init("linked_by", .text),
+        ],
+        primaryKey: ["case_id", "party_id", "role"],
+        indexes: [.init("case_parties_party", on: ["party_id"])])
+
+    public static let evidence = TableSchema(
+        name: "evidence",
+        columns: [
+            .init("id", .text), .init("case_id", .text), .init("title", .text), .init("description", .text),
+            .init("media_type", .text), .init("size_bytes", .integer), .init("sha256", .text), .init("version", .integer),
+            .init("added_at", .timestamp), .init("added_by", .text),
+        ],
+        primaryKey: ["id"],
+        indexes: [.init("evidence_case", on: ["case_id"])])
+
+    /// Keys that sign bearer tokens; shared by every process on the same canonical store.
+    public static let authKeys = TableSchema(
+        name: "auth_keys",
+        columns: [.init("id", .text), .init("secret", .blob), .init("created_at", .timestamp)],
+        primaryKey: ["id"])
+
+    public static let migrations: [SchemaMigration] = [
+        SchemaMigration("case-platform.v1", steps: [
+            .createTable(users), .createTable(cases), .createTable(caseTransitions), .createTable(parties),
+            .createTable(caseParties), .createTable(evidence), .createTable(authKeys),
+        ])
+    ]
+}

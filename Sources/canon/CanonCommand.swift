@@ -1,0 +1,17 @@
+import ArgumentParser
+import Foundation
+
+/// `canon`: the command-line tool. Each subcommand parses, calls the library and prints.
+@main
+struct CanonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "canon",
+        abstract: "Polyglot persistence with discipline: the regulatory case platform on Canon.",
+        subcommands: [Demo.self, Serve.self, Token.self, UserCommand.self])
+}
+
+/// Writes a line to standard output unbuffered, so it interleaves correctly with the server's
+/// announcements and logs when stdout is a pipe or a file.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Canon
+import CanonServer
+import CasePlatform
+import Foundation
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate a realistic case platform on the embedded engines and serve it.",
+        discussion: """
+            The first run seeds the data directory (deterministic for a given --seed) with a progress display;
+            later runs on the same directory serve what is there. Stops cleanly on SIGTERM or SIGINT.
+            """)
+
+    @Option(name: .long, help: "The data directory: one SQLite file per store.")
+    var data: String = "canon-demo-data"
+
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .long, help: "How many cases to generate on first run.")
+    var cases: Int = 10_000
+
+    @Option(name: .long, help: "Seed for the generated data.")
+    var seed: UInt64 = 42
+
+    func validate() throws {
+        guard (1...2_000_000).contains(cases) else { throw ValidationError("--cases must be between 1 and 2000000; got \(cases)") }
+    }
+
+    struct SeedMarker: Codable {
+        var seed: UInt64
+        var cases: Int
+        var completedAt: Date
+    }
+
+    func run() async throws {
+        let directory = DataDirectory(data)
+        let store = try DataOptions.openCanonicalStore(in: directory, create: true)
+        let marker = directory.url.appendingPathComponent("demo-seed.json")
+        let head = try await store.headPosition()
+        if head == .start {
+            let generator = DemoPlatform(configuration: .init(cases: cases, seed: seed))
+            let bar = ProgressBar(label: "seeding cases", total: cases)
+            let summary = try await generator.seed(into: store) { progress in
+                bar.update(progress.casesDone, detail: "\(progress.eventsWritten) events")
+            }
+            try JSONEncoder().encode(SeedMarker(seed: seed, cases: cases, completedAt: Date())).write(to: marker)
+            say("seeded \(summary.cases) cases, \(summary.parties) parties, \(summary.evidence) evidence items, \(summary.events) events")
+        } else if !FileManager.default.fileExists(atPath: marker.path) {
+            throw ValidationError("""
+                \(directory.url.path) holds data but no completed demo seed (an interrupted first run, or a `canon serve` directory); \
+                remove it or pass another --data
+                """)
+        } else {
+            let count = try await store.count("cases", filter: [:])
+            say("found \(count) cases and \(head) events in \(directory.url.path); serving them")
+        }
+        let services = try await PlatformServices(store: store)
+        let tokens = DemoPlatform.featuredUsers.map { ($0, services.tokens.token(for: $0.id)) }
+        let sample = try await store.fetchOne("cases", where: ["status": .text("investigation"), "restricted": .bool(false)])
+        let sampleID = (try? sample?.string("id")) ?? "CASE_ID"
+        try await ServerRunner.run(services: services, options: server) { url in
+            var lines = ["", "Canon demo is running at \(url)  (open it in a browser; Ctrl-C stops it)", "", "Demo users and their bearer tokens:"]
+            for (user, token) in tokens {
+                lines.append("  \(user.id.padding(toLength: 5, withPad: " ", startingAt: 0)) \(user.role.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(token)")
+            }
+            let ivan = tokens.first { $0.0.id == "ivan" }!.1
+            lines += [
+                "", "Try:",
+                "  curl -s \(url)/v1/cases/\(sampleID) -H 'Authorization: Bearer \(ivan)'",
+                "  curl -s \(url)/v1/cases/\(sampleID)/history -H 'Authorization: Bearer \(ivan)'",
+                "  curl -s -X POST \(url)/v1/cases -H 'Authorization: Bearer \(ivan)' -H 'Content-Type: application/json' \\",
+                "       -d '{\"title\":\"Unlicensed lender\",\"summary\":\"Loans offered without a licence\",\"sector\":\"banking\",\"region\":\"north\",\"priority\":\"high\"}'",
+                "",
+            ]
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+}

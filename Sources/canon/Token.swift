@@ -1,0 +1,21 @@
+import ArgumentParser
+import CasePlatform
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a bearer token for a user.")
+
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "The user's id, e.g. ivan.")
+    var user: String
+
+    func run() async throws {
+        let store = try data.openCanonicalStore(create: false)
+        let queries = CaseQueries(store: store)
+        guard try await queries.user(user) != nil else {
+            let known = try await queries.users().map(\.id).prefix(12).joined(separator: ", ")
+            throw ValidationError("no user \"\(user)\" in \(data.directory.url.path); known users include: \(known.isEmpty ? "none" : known)")
+        }
+        say(try await AccessTokens.load(from: store).token(for: user))
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import CasePlatform
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage the platform's principals.", subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a user (a user.registered event in the outbox).")
+
+        @OptionGroup var data: DataOptions
+        @Option(name: .long, help: "Lower-case id: letters, digits, dashes.") var id: String
+        @Option(name: .long, help: "Display name.") var name: String
+        @Option(name: .long, help: "investigator, supervisor, analyst, legal or admin.") var role: String
+        @Option(name: .long, help: "Team (required for investigator, supervisor, analyst).") var team: String?
+        @Option(name: .long, help: "Clearance 1 to 3.") var clearance: Int = 1
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")); got \(role)")
+            }
+        }
+
+        func run() async throws {
+            let store = try data.openCanonicalStore(create: true)
+            let user = User(id: id, displayName: name, role: Role(rawValue: role)!, team: team, clearance: clearance)
+            do {
+                let outcome = try await CaseCommands(store: store).registerUser(user)
+                say("registered \(id) at position \(outcome.position)")
+                say("token: \(try await AccessTokens.load(from: store).token(for: id))")
+            } catch let error as DomainError {
+                throw ValidationError(error.message)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let store = try data.openCanonicalStore(create: false)
+            for user in try await CaseQueries(store: store).users() {
+                say("\(user.id)\t\(user.role.rawValue)\t\(user.team ?? "-")\tclearance \(user.clearance)\t\(user.displayName)")
+            }
+        }
+    }
+}
