@@ -28,11 +28,11 @@ enum JSONBody {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch let error as DecodingError {
-            throw problem(error)
+            throw problem(error, body: Data(buffer: buffer))
         }
     }
 
-    static func problem(_ error: DecodingError) -> ProblemDetails {
+    static func problem(_ error: DecodingError, body: Data) -> ProblemDetails {
         func path(_ context: DecodingError.Context, _ key: (any CodingKey)? = nil) -> String {
             let keys = context.codingPath + (key.map { [$0] } ?? [])
             return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
@@ -46,7 +46,18 @@ enum JSONBody {
             if context.codingPath.isEmpty { return .badRequest("the body must be a JSON object") }
             return .invalidBody("\(path(context)) must be \(describe(type))", field: path(context))
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return .badRequest("the body is not valid JSON") }
+            if context.codingPath.isEmpty {
+                // Foundation reports a fraction where an integer belongs as corrupt data with no
+                // path; find the field ourselves so the client learns which one.
+                if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
+                    let fractional = object.keys.sorted().first { key in
+                        guard let number = object[key] as? NSNumber, !(object[key] is Bool) else { return false }
+                        return number.doubleValue.rounded() != number.doubleValue || abs(number.doubleValue) > 9e18
+                    }
+                    if let fractional { return .invalidBody("\(fractional) must be an integer", field: fractional) }
+                }
+                return .badRequest("the body is not valid JSON")
+            }
             return .invalidBody("\(path(context)) is malformed: \(context.debugDescription)", field: path(context))
         @unknown default:
             return .badRequest("the body could not be decoded")

@@ -1,0 +1,103 @@
+import Canon
+import Foundation
+import Hummingbird
+import Testing
+
+/// Bad requests get a 4xx problem document and write nothing; no answer is ever a 500.
+@Suite("Request errors")
+struct RequestErrorTests {
+    static let writeRoutes = ["/v1/cases", "/v1/parties"]
+
+    @Test func missingOrInvalidAuthIs401() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let missing = try await client.send(.get, "/v1/me")
+            #expect(missing.status == .unauthorized)
+            #expect(missing.headers[.wwwAuthenticate] == "Bearer")
+            for header in ["Bearer nonsense", "Bearer cn1.ivan.AAAA", "Basic aXZhbjpwdw==", "Bearer", "Bearer cn1.ghost.\(fixture.token("ivan").split(separator: ".").last!)"] {
+                let answer = try await client.send(.get, "/v1/me", headers: [.authorization: header])
+                #expect(answer.status == .unauthorized, "\(header)")
+            }
+            let forged = try await client.send(.post, "/v1/cases", json: #"{"title":"x"}"#, headers: [.authorization: "Bearer cn1.ada.forgedsignature"])
+            #expect(forged.status == .unauthorized)
+            let me = try await client.send(.get, "/v1/me", as: "ivan")
+            #expect(me.status == .ok)
+            #expect(try me.json()["role"] as? String == "investigator")
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 0)
+    }
+
+    @Test func malformedBodiesAre400AndWriteNothing() async throws {
+        let fixture = try await ServerFixture()
+        let head = try await fixture.store.headPosition()
+        try await fixture.test { client in
+            for route in Self.writeRoutes {
+                for body in ["{not json", "", "[1,2,3]", "\"just a string\"", "{\"title\":"] {
+                    let answer = try await client.send(.post, route, as: "ivan", json: body)
+                    #expect(answer.status == .badRequest, "\(route) \(body)")
+                }
+            }
+        }
+        #expect(try await fixture.store.headPosition() == head)
+    }
+
+    @Test func missingNullAndWronglyTypedFieldsAre422NamingTheField() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let cases: [(String, String)] = [
+                (#"{"summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
+                (#"{"title":null,"summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
+                (#"{"title":42,"summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
+                (#"{"title":"t","summary":"s","sector":"banking","region":"north","priority":"urgent"}"#, "priority"),
+                (#"{"title":"t","summary":"s","sector":"banking","region":"mars","priority":"high"}"#, "region"),
+                (#"{"title":"   ","summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
+                (#"{"title":"\#(String(repeating: "x", count: 201))","summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
+                (#"{"title":"t","summary":"s","sector":"banking","region":"north","priority":"high","team":"Bad Team!"}"#, "team"),
+            ]
+            for (json, field) in cases {
+                let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: json)
+                #expect(answer.status == .unprocessableContent, "\(json)")
+                #expect(try answer.json()["field"] as? String == field, "\(json)")
+            }
+            let id = try await client.openCase()
+            let transition = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage"}"#)
+            #expect(transition.status == .unprocessableContent)
+            let restriction = try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":"yes","reason":"r"}"#)
+            #expect(restriction.status == .unprocessableContent)
+            let badTarget = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"limbo","reason":"r"}"#)
+            #expect(badTarget.status == .unprocessableContent)
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 1)
+    }
+
+    @Test func oversizeBodiesAre413AndWriteNothing() async throws {
+        let fixture = try await ServerFixture(maxBodyBytes: 1024)
+        try await fixture.test { client in
+            let big = String(repeating: "x", count: 4096)
+            let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: """
+                {"title":"t","summary":"\(big)","sector":"banking","region":"north","priority":"high"}
+                """)
+            #expect(answer.status == .contentTooLarge)
+            #expect(answer.problemType == "urn:canon:problem:body-too-large")
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 0)
+    }
+
+    @Test func nonJSONContentTypeIs415() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: "title=x", headers: [.contentType: "application/x-www-form-urlencoded"])
+            #expect(answer.status == .unsupportedMediaType)
+        }
+    }
+
+    @Test func unknownRoutesAre404Problems() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let versioned = try await client.send(.get, "/v1/nothing-here", as: "ivan")
+            #expect(versioned.status == .notFound)
+            let root = try await client.send(.get, "/nothing-here")
+            #expect(root.status == .notFound)
+        }
+    }
+}
