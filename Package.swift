@@ -1,6 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+import class Foundation.ProcessInfo
+
 // Dependencies point downward only: canon → CanonServer → CasePlatform → Canon.
 // Engines (CanonSQLite, later CanonPostgres) depend on Canon alone and are chosen at start-up.
 let package = Package(
@@ -70,3 +72,21 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks (package-benchmark) build only when asked, so the test build stays lean:
+//   CANON_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark
+// `scripts/bench` does exactly that.
+if ProcessInfo.processInfo.environment["CANON_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "CanonicalStoreBenchmarks",
+            dependencies: [
+                "Canon", "CanonSQLite", "CasePlatform",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/CanonicalStoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

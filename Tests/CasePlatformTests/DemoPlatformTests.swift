@@ -133,7 +133,7 @@ import Testing
         #expect(restricted >= 1)
         #expect(assigned >= 1)
         #expect(events.filter { $0.type == CaseEvents.caseRestrictionChanged }.count == restricted)
-        #expect(events.filter { $0.type == CaseEvents.caseRestrictionChanged }.allSatisfy(\.priority))
+        #expect(events.filter { $0.type == CaseEvents.caseRestrictionChanged }.allSatisfy { $0.priority })
 
         // Every assignee is an investigator of the case's team.
         let users = Dictionary(uniqueKeysWithValues: try await store.fetchAll("users").map { (try $0.string("id"), $0) })

@@ -65,12 +65,13 @@ struct Fixture {
     let commands: CaseCommands
     let queries: CaseQueries
 
-    init(faults: FaultInjector? = nil, registerUsers: Bool = true) async throws {
+    init(faults: FaultInjector? = nil, clock: (@Sendable () -> Date)? = nil, registerUsers: Bool = true) async throws {
         directory = try TemporaryDirectory(prefix: "case-platform-tests")
         path = directory.file("canonical.sqlite")
-        store = try SQLiteCanonicalStore(
+        let store = try SQLiteCanonicalStore(
             path: path, migrations: CasePlatformSchema.migrations, configuration: .init(faults: faults))
-        commands = CaseCommands(store: store)
+        self.store = store
+        commands = clock.map { CaseCommands(store: store, clock: $0) } ?? CaseCommands(store: store)
         queries = CaseQueries(store: store)
         if registerUsers {
             for user in People.all { _ = try await commands.registerUser(user) }
@@ -96,7 +97,7 @@ struct Fixture {
             Issue.record("cannot advance from \(current.status) to \(target) along the main path")
             return
         }
-        for status in path[(from + 1)...to] {
+        for status in path[(from + 1)..<(to + 1)] {
             _ = try await commands.transition(caseID, TransitionRequest(to: status.rawValue, reason: "moving on"), by: principal)
         }
     }

@@ -1,0 +1,63 @@
+# Shared set-up for scripts/demo and scripts/test: installs what a fresh machine of this kind
+# lacks, and starts a throwaway PostgreSQL for the tests. Sourced, not run.
+
+# Installs the Debian packages named, when any is missing.
+ensure_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "==> installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        if [ -x /opt/swift/usr/bin/swift ]; then
+            export PATH="/opt/swift/usr/bin:$PATH"
+        else
+            echo "error: Swift 6 is required (expected on PATH or in /opt/swift)" >&2
+            exit 1
+        fi
+    fi
+}
+
+# Starts PostgreSQL 15 as the postgres user on a free loopback port with its data in a temporary
+# directory, exports CANON_TEST_POSTGRES_URL, and stops it (removing the data) on exit.
+start_postgres() {
+    local bin=/usr/lib/postgresql/15/bin
+    if [ ! -x "$bin/initdb" ]; then
+        echo "error: PostgreSQL 15 server binaries not found in $bin" >&2
+        exit 1
+    fi
+    PG_TMP="$(mktemp -d /tmp/canon-pg.XXXXXX)"
+    local port
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    local as_postgres=()
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres:postgres "$PG_TMP"
+        as_postgres=(runuser -u postgres --)
+    fi
+    "${as_postgres[@]}" "$bin/initdb" -D "$PG_TMP/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PG_TMP/initdb.log" 2>&1 \
+        || { cat "$PG_TMP/initdb.log" >&2; exit 1; }
+    "${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+        || { cat "$PG_TMP/server.log" >&2; exit 1; }
+    PG_STOP=("${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -m fast -w stop)
+    trap stop_postgres EXIT
+    export CANON_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    echo "==> PostgreSQL 15 running on 127.0.0.1:$port (data in $PG_TMP)"
+}
+
+stop_postgres() {
+    if [ -n "${PG_TMP:-}" ]; then
+        "${PG_STOP[@]}" >/dev/null 2>&1 || true
+        rm -rf "$PG_TMP"
+        PG_TMP=""
+    fi
+}
