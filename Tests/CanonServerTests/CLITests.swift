@@ -1,0 +1,146 @@
+import CanonTesting
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+import Testing
+
+/// The `canon` executable end to end: demo seeding, serving, SIGTERM, restart on the same data.
+@Suite("canon command line", .serialized)
+struct CLITests {
+    /// The `canon` binary built next to the test bundle by `swift build --build-tests`.
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("canon")
+    }
+
+    @Test func demoSeedsServesStopsOnSIGTERMAndRestartsOnTheSameData() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build canon first: swift build --build-tests")
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let data = scratch.file("data")
+
+        let first = try RunningCanon(arguments: ["demo", "--data", data, "--cases", "40", "--port", "0"])
+        let url = try await first.waitForURL()
+        #expect(first.output.contains("seeded 40 cases"))
+        #expect(first.errors.contains("seeding cases"), "progress is shown")
+        let token = try #require(first.output.split(separator: "\n").first { $0.contains(" ivan ") }?.split(separator: " ").last.map(String.init))
+        let (status, body) = try await get(url + "/v1/me", token: token)
+        #expect(status == 200)
+        #expect(body.contains("\"role\":\"investigator\""))
+        let ready = try await get(url + "/ready", token: nil)
+        #expect(ready.0 == 200)
+
+        first.terminate()
+        let exit = try await first.waitForExit()
+        #expect(exit == 0)
+        #expect(first.output.contains("canon stopped cleanly"))
+
+        let second = try RunningCanon(arguments: ["demo", "--data", data, "--port", "0"])
+        let secondURL = try await second.waitForURL()
+        #expect(second.output.contains("found 40 cases"))
+        let again = try await get(secondURL + "/v1/me", token: token)
+        #expect(again.0 == 200, "tokens survive a restart: the key is in the canonical store")
+        second.interrupt()
+        #expect(try await second.waitForExit() == 0)
+
+        let token2 = try RunningCanon(arguments: ["token", "--data", data, "--user", "ivan"])
+        #expect(try await token2.waitForExit() == 0)
+        #expect(token2.output.trimmingCharacters(in: .whitespacesAndNewlines) == token)
+    }
+
+    @Test func badFlagsAndMissingDataAreClearErrors() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let badCases = try RunningCanon(arguments: ["demo", "--data", scratch.file("d"), "--cases", "0"])
+        #expect(try await badCases.waitForExit() != 0)
+        #expect(badCases.errors.contains("--cases must be between 1 and 2000000"))
+        let badPort = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "70000"])
+        #expect(try await badPort.waitForExit() != 0)
+        #expect(badPort.errors.contains("--port must be between 0 and 65535"))
+        let noStore = try RunningCanon(arguments: ["token", "--data", scratch.file("missing"), "--user", "ivan"])
+        #expect(try await noStore.waitForExit() != 0)
+        #expect(noStore.errors.contains("no canonical store at"))
+        let corrupt = scratch.file("corrupt")
+        try FileManager.default.createDirectory(atPath: corrupt, withIntermediateDirectories: true)
+        try Data(repeating: 7, count: 8192).write(to: URL(fileURLWithPath: corrupt + "/canonical.sqlite"))
+        let corruptRun = try RunningCanon(arguments: ["token", "--data", corrupt, "--user", "ivan"])
+        #expect(try await corruptRun.waitForExit() != 0)
+        #expect(corruptRun.errors.contains("cannot open canonical store"))
+    }
+
+    private func get(_ url: String, token: String?) async throws -> (Int, String) {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A `canon` process whose output is collected as it arrives.
+final class RunningCanon: Sendable {
+    private let process: Process
+    private let out = OutputBuffer()
+    private let err = OutputBuffer()
+
+    final class OutputBuffer: Sendable {
+        let data = Mutex(Data())
+        func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
+        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    init(arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = CLITests.executable
+        process.arguments = arguments
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        self.process = process
+        stdout.fileHandleForReading.readabilityHandler = { [out] handle in
+            let chunk = handle.availableData
+            out.append(chunk)
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [err] handle in
+            let chunk = handle.availableData
+            err.append(chunk)
+        }
+        try process.run()
+    }
+
+    var output: String { out.text }
+    var errors: String { err.text }
+
+    /// Polls the output until the server announces its URL, or fails after `seconds`.
+    func waitForURL(seconds: Double = 60) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let line = output.split(separator: "\n").first(where: { $0.contains("running at http://") || $0.contains("serving") && $0.contains("http://") }),
+               let range = line.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression) {
+                return String(line[range])
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        Issue.record("canon did not announce a URL; stdout: \(output) stderr: \(errors)")
+        throw CancellationError()
+    }
+
+    /// Polls until the process exits, or kills it after `seconds`.
+    func waitForExit(seconds: Double = 30) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            Issue.record("canon did not exit within \(seconds)s")
+            return -1
+        }
+        // Let the pipe handlers drain what the process wrote last.
+        try await Task.sleep(for: .milliseconds(100))
+        return process.terminationStatus
+    }
+
+    func terminate() { kill(process.processIdentifier, SIGTERM) }
+    func interrupt() { kill(process.processIdentifier, SIGINT) }
+}
