@@ -21,7 +21,7 @@ import Testing
 
     @Test(arguments: AccessPolicy.Action.allCases, Role.allCases)
     func require_allows_exactly_the_documented_roles(action: AccessPolicy.Action, role: Role) throws {
-        let principal = makeUser(id: "p", displayName: "P", role: role, team: "financial-crime", clearance: 1)
+        let principal = User(id: "p", displayName: "P", role: role, team: "financial-crime", clearance: 1)
         let allowed = try #require(Self.expectedRoles[action]).contains(role)
         if allowed {
             #expect(throws: Never.self) { try AccessPolicy.require(principal, may: action) }

@@ -307,13 +307,13 @@ import Testing
         let fixture = try await Fixture(registerUsers: false)
         let before = try await fixture.snapshot()
         await expectDomainError(.invalid, field: "id") {
-            _ = try await fixture.commands.registerUser(makeUser(id: "Bad Id", displayName: "X", role: .legal, team: nil, clearance: 1))
+            _ = try await fixture.commands.registerUser(User(id: "Bad Id", displayName: "X", role: .legal, team: nil, clearance: 1))
         }
         await expectDomainError(.invalid, field: "team") {
-            _ = try await fixture.commands.registerUser(makeUser(id: "x", displayName: "X", role: .investigator, team: nil, clearance: 1))
+            _ = try await fixture.commands.registerUser(User(id: "x", displayName: "X", role: .investigator, team: nil, clearance: 1))
         }
         await expectDomainError(.invalid, field: "clearance") {
-            _ = try await fixture.commands.registerUser(makeUser(id: "x", displayName: "X", role: .legal, team: nil, clearance: 4))
+            _ = try await fixture.commands.registerUser(User(id: "x", displayName: "X", role: .legal, team: nil, clearance: 4))
         }
         #expect(try await fixture.snapshot() == before)
         #expect(before.head == .start)

@@ -145,6 +145,54 @@ import Testing
         try await Self.expectOutboxIsConsistent(fixture.store)
     }
 
+    @Test func two_concurrent_restrictions_without_ifMatch_commit_once_and_the_retry_reports_conflict() async throws {
+        let fixture = try await Fixture()
+        let opened = try await fixture.openCase()
+        let head = try await fixture.store.headPosition()
+        let commands = fixture.commands
+        let results = await withTaskGroup(of: Result<CaseCommands.Outcome, any Error>.self) { group in
+            for principal in [People.lena, People.sam] {
+                group.addTask {
+                    do {
+                        return .success(try await commands.restrict(opened.id, RestrictionRequest(restricted: true, reason: "by \(principal.id)"),
+                                                                    by: principal))
+                    } catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let successes = results.compactMap { try? $0.get() }
+        let failures = results.compactMap { result -> (any Error)? in if case .failure(let error) = result { error } else { nil } }
+        #expect(successes.count == 1)
+        #expect((failures.first as? DomainError)?.code == .conflict, "\(String(describing: failures.first))")
+        let events = try await fixture.store.events(after: head, limit: 10)
+        #expect(events.map(\.type) == [CaseEvents.caseRestrictionChanged])
+        #expect(try await fixture.currentCase(opened.id).version == 2)
+        try await Self.expectOutboxIsConsistent(fixture.store)
+    }
+
+    @Test func two_concurrent_identical_transitions_without_ifMatch_move_once_and_the_retry_is_refused() async throws {
+        let fixture = try await Fixture()
+        let opened = try await fixture.openCase()
+        let commands = fixture.commands
+        let results = await withTaskGroup(of: Result<CaseCommands.Outcome, any Error>.self) { group in
+            for principal in [People.ivan, People.iris] {
+                group.addTask {
+                    do {
+                        return .success(try await commands.transition(opened.id, TransitionRequest(to: "triage", reason: "x"), by: principal))
+                    } catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let successes = results.compactMap { try? $0.get() }
+        let failures = results.compactMap { result -> (any Error)? in if case .failure(let error) = result { error } else { nil } }
+        #expect(successes.count == 1)
+        #expect((failures.first as? DomainError)?.code == .transitionRefused, "\(String(describing: failures.first))")
+        #expect(try await fixture.queries.history(caseID: opened.id).map(\.to) == [.intake, .triage])
+        try await Self.expectOutboxIsConsistent(fixture.store)
+    }
+
     // MARK: - If-Match
 
     @Test func transition_with_a_stale_ifMatch_is_versionMismatch_and_writes_nothing() async throws {

@@ -53,11 +53,14 @@ import Testing
         let row = try await fixture.currentCase(opened.id)
         let openedPayload = try events[0].decodePayload(as: Case.self)
         #expect(row.openedAt == Self.fractionalNow)
-        #expect(openedPayload.openedAt == row.openedAt)
-        #expect(openedPayload.slaDueAt == row.slaDueAt)
+        #expect(openedPayload.openedAt == row.openedAt,
+                "payload opened_at \(openedPayload.openedAt.timeIntervalSince1970) vs row \(row.openedAt.timeIntervalSince1970)")
+        #expect(openedPayload.slaDueAt == row.slaDueAt,
+                "payload sla_due_at \(openedPayload.slaDueAt.timeIntervalSince1970) vs row \(row.slaDueAt.timeIntervalSince1970)")
 
         let evidence = try #require(try await fixture.queries.evidence(caseID: opened.id).first)
         let evidencePayload = try events[1].decodePayload(as: Evidence.self)
-        #expect(evidencePayload.addedAt == evidence.addedAt)
+        #expect(evidencePayload.addedAt == evidence.addedAt,
+                "payload added_at \(evidencePayload.addedAt.timeIntervalSince1970) vs row \(evidence.addedAt.timeIntervalSince1970)")
     }
 }

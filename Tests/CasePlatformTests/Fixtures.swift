@@ -5,30 +5,18 @@ import CasePlatform
 import Foundation
 import Testing
 
-/// Builds a `User` from outside the module. `User` has no public initialiser (its memberwise
-/// init is internal), so the tests go through its public `Codable` conformance.
-func makeUser(id: String, displayName: String, role: Role, team: String?, clearance: Int) -> User {
-    var object: [String: Any] = ["id": id, "display_name": displayName, "role": role.rawValue, "clearance": clearance]
-    if let team { object["team"] = team }
-    do {
-        return try JSONDecoder().decode(User.self, from: JSONSerialization.data(withJSONObject: object))
-    } catch {
-        fatalError("cannot build user \(id): \(error)")
-    }
-}
-
 /// The principals every store-backed test registers through `CaseCommands.registerUser`.
 enum People {
-    static let ivan = makeUser(id: "ivan", displayName: "Ivan Petrov", role: .investigator, team: "financial-crime", clearance: 2)
-    static let iris = makeUser(id: "iris", displayName: "Iris Lund", role: .investigator, team: "financial-crime", clearance: 1)
-    static let sam = makeUser(id: "sam", displayName: "Sam Whitlock", role: .supervisor, team: "financial-crime", clearance: 3)
-    static let nora = makeUser(id: "nora", displayName: "Nora Quist", role: .analyst, team: "financial-crime", clearance: 1)
-    static let lena = makeUser(id: "lena", displayName: "Lena Marsh", role: .legal, team: nil, clearance: 3)
-    static let ada = makeUser(id: "ada", displayName: "Ada Okafor", role: .admin, team: nil, clearance: 3)
+    static let ivan = User(id: "ivan", displayName: "Ivan Petrov", role: .investigator, team: "financial-crime", clearance: 2)
+    static let iris = User(id: "iris", displayName: "Iris Lund", role: .investigator, team: "financial-crime", clearance: 1)
+    static let sam = User(id: "sam", displayName: "Sam Whitlock", role: .supervisor, team: "financial-crime", clearance: 3)
+    static let nora = User(id: "nora", displayName: "Nora Quist", role: .analyst, team: "financial-crime", clearance: 1)
+    static let lena = User(id: "lena", displayName: "Lena Marsh", role: .legal, team: nil, clearance: 3)
+    static let ada = User(id: "ada", displayName: "Ada Okafor", role: .admin, team: nil, clearance: 3)
     /// An investigator of another team.
-    static let otto = makeUser(id: "otto", displayName: "Otto Brandt", role: .investigator, team: "consumer-protection", clearance: 2)
+    static let otto = User(id: "otto", displayName: "Otto Brandt", role: .investigator, team: "consumer-protection", clearance: 2)
     /// A supervisor of another team.
-    static let sue = makeUser(id: "sue", displayName: "Sue Varga", role: .supervisor, team: "consumer-protection", clearance: 3)
+    static let sue = User(id: "sue", displayName: "Sue Varga", role: .supervisor, team: "consumer-protection", clearance: 3)
 
     static let all = [ivan, iris, sam, nora, lena, ada, otto, sue]
 }

@@ -45,4 +45,45 @@ public enum Timestamp {
     /// `date` at the microsecond precision that stores keep, so that what a commit returns equals
     /// what a later read returns.
     public static func stored(_ date: Date) -> Date { self.date(microseconds: microseconds(date)) }
+
+    /// RFC 3339 UTC with microseconds, e.g. `2026-07-21T03:38:47.250000Z`: the precision stores
+    /// keep, so a date survives a JSON round trip unchanged.
+    public static func iso8601(_ date: Date) -> String {
+        let micros = microseconds(date)
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let base = Date(timeIntervalSince1970: Double(seconds)).formatted(.iso8601)
+        let digits = String(fraction)
+        return String(base.dropLast()) + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
+    }
+
+    /// Parses RFC 3339 with or without a fraction (up to microseconds kept); nil when malformed.
+    public static func parseISO8601(_ text: String) -> Date? {
+        var base = text
+        var micros: Int64 = 0
+        if let dot = text.firstIndex(of: "."), text.hasSuffix("Z") {
+            let fraction = text[text.index(after: dot)..<text.index(before: text.endIndex)]
+            guard !fraction.isEmpty, fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber) else { return nil }
+            let padded = (fraction + "000000").prefix(6)
+            micros = Int64(padded) ?? 0
+            base = String(text[..<dot]) + "Z"
+        }
+        guard let seconds = try? Date.ISO8601FormatStyle().parse(base) else { return nil }
+        return date(microseconds: Int64(seconds.timeIntervalSince1970.rounded()) * 1_000_000 + micros)
+    }
+
+    /// JSON date strategies that keep microseconds.
+    public static let encodingStrategy: JSONEncoder.DateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(iso8601(date))
+    }
+
+    public static let decodingStrategy: JSONDecoder.DateDecodingStrategy = .custom { decoder in
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let date = parseISO8601(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an RFC 3339 date, got \(text)")
+        }
+        return date
+    }
 }

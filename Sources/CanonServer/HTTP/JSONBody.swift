@@ -1,3 +1,4 @@
+import Canon
 import Foundation
 import Hummingbird
 
@@ -6,10 +7,7 @@ enum JSONBody {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
-        }
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
         return encoder
     }()
 

@@ -18,7 +18,7 @@ public struct DemoPlatform: Sendable {
             self.cases = cases
             self.seed = seed
             self.anchor = anchor
-            self.chunkSize = chunkSize
+            self.chunkSize = max(1, chunkSize)
         }
     }
 
