@@ -164,6 +164,20 @@ struct CaseRoutesTests {
         }
     }
 
+    @Test func caseWorkStaysInsideTheTeam() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let foreign = try await client.send(.post, "/v1/cases", as: "ivan", json: #"{"title":"x","summary":"","sector":"banking","region":"north","priority":"low","team":"data-protection"}"#)
+            #expect(foreign.status == .forbidden)
+            let id = try await client.openCase()
+            let otherTeam = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "olga", json: #"{"to":"triage","reason":"r"}"#)
+            #expect(otherTeam.status == .forbidden)
+            let legal = try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#)
+            #expect(legal.status == .ok)
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 1)
+    }
+
     @Test func analystCannotWrite() async throws {
         let fixture = try await ServerFixture()
         try await fixture.test { client in

@@ -3,7 +3,8 @@
 /// Every path asks it: canonical reads, commands, and (later) projections and sensitive
 /// actions. The rules, documented in `docs/security.md`:
 /// - analysts read and never write; legal may change restrictions; supervisors and admins may
-///   assign; investigators, supervisors and admins run the case work itself;
+///   assign; investigators, supervisors and admins run the case work itself, investigators and
+///   supervisors only on their own team's cases;
 /// - a restricted case is visible to its team's members, to legal and to admins; everyone else
 ///   is told it does not exist, so its existence does not leak.
 public enum AccessPolicy {
@@ -25,6 +26,20 @@ public enum AccessPolicy {
         guard allowed.contains(principal.role) else {
             let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
             throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not \(action.rawValue); allowed roles: \(names)")
+        }
+    }
+
+    /// Case work stays inside the team: investigators and supervisors act only on their own
+    /// team's cases; legal and admins act on any.
+    ///
+    /// - Throws: `DomainError.forbidden` naming the team.
+    public static func requireTeamScope(_ principal: User, team: String) throws(DomainError) {
+        switch principal.role {
+        case .legal, .admin: return
+        case .investigator, .supervisor, .analyst:
+            guard principal.team == team else {
+                throw DomainError.forbidden("\(principal.id) works for team \(principal.team ?? "none") and may not act on team \(team)'s cases")
+            }
         }
     }
 

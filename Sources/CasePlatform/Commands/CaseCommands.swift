@@ -36,6 +36,7 @@ public struct CaseCommands: Sendable {
     public func openCase(_ request: OpenCaseRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
         try AccessPolicy.require(principal, may: .openCase)
         let decision = try CaseDecisions.openCase(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))
+        try AccessPolicy.requireTeamScope(principal, team: decision.value.team)
         let result = try await store.commit(decision.work)
         return Outcome(id: decision.value.id, version: decision.value.version, status: decision.value.status, position: result.position)
     }
@@ -115,6 +116,7 @@ public struct CaseCommands: Sendable {
         while true {
             attempt += 1
             guard let current = try await queries.caseIfVisible(caseID, to: principal) else { throw DomainError.notFound("case", id: caseID) }
+            try AccessPolicy.requireTeamScope(principal, team: current.team)
             if let ifMatch, ifMatch != current.version { throw DomainError.versionMismatch(expected: ifMatch, actual: current.version) }
             let decision = try await decide(current, clock())
             do {
