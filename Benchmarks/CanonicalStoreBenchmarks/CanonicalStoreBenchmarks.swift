@@ -35,6 +35,34 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    Benchmark("raw GRDB insert, the same three rows and indexes per transaction (the limit for this write)") { benchmark in
+        let directory = try ScratchDirectory()
+        var configuration = GRDB.Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try DatabasePool(path: directory.file("raw3.sqlite"), configuration: configuration)
+        try await pool.write { db in
+            try db.execute(sql: """
+                CREATE TABLE cases (id TEXT PRIMARY KEY, team TEXT NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL) STRICT;
+                CREATE INDEX cases_team_status ON cases (team, status);
+                CREATE TABLE history (case_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (case_id, version)) STRICT;
+                CREATE TABLE outbox (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, stream_version INTEGER NOT NULL, payload TEXT NOT NULL) STRICT;
+                CREATE UNIQUE INDEX outbox_stream ON outbox (stream_id, stream_version);
+                """)
+        }
+        let body = String(repeating: "x", count: 300)
+        let payload = String(repeating: "y", count: 600)
+        let ids = benchmark.scaledIterations.map { _ in UUID().uuidString.lowercased() }
+        benchmark.startMeasurement()
+        for id in ids {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO cases VALUES (?, 'financial-crime', 'intake', ?)", arguments: [id, body])
+                try db.execute(sql: "INSERT INTO history VALUES (?, 1, ?)", arguments: [id, body])
+                try db.execute(sql: "INSERT INTO outbox (stream_id, stream_version, payload) VALUES (?, 1, ?)", arguments: ["case-" + id, payload])
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("canonical command: open case (rows + history + event, one transaction)") { benchmark in
         let directory = try ScratchDirectory()
         let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
@@ -50,6 +78,53 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try await commands.openCase(request, by: investigator))
         }
         benchmark.stopMeasurement()
+    }
+
+    Benchmark("breakdown: decide open case only (validation, event encoding; no store)") { benchmark in
+        let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+        let request = OpenCaseRequest(
+            title: "Northwind Energy: misleading tariff disclosures",
+            summary: "Customers were shown introductory tariffs without the standard rate that followed.",
+            sector: "energy", region: "north", priority: "high")
+        let now = Date()
+        for index in benchmark.scaledIterations {
+            blackHole(try CaseDecisions.openCase(request, id: "id-\(index)", by: investigator, at: now, metadata: .system))
+        }
+    }
+
+    Benchmark("breakdown: commit prebuilt open-case units (store only)") { benchmark in
+        let directory = try ScratchDirectory()
+        let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+        let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+        let request = OpenCaseRequest(title: "Case", summary: "", sector: "energy", region: "north", priority: "low")
+        let units = try benchmark.scaledIterations.map { index in
+            try CaseDecisions.openCase(request, id: UUID().uuidString.lowercased(), by: investigator, at: Date(), metadata: .system).work
+        }
+        benchmark.startMeasurement()
+        for unit in units {
+            blackHole(try await store.commit(unit))
+        }
+        benchmark.stopMeasurement()
+    }
+
+    for (label, configuration) in [
+        ("synchronous NORMAL", SQLiteCanonicalStore.Configuration(synchronous: .normal)),
+        ("autocheckpoint 10000", SQLiteCanonicalStore.Configuration(walAutocheckpointPages: 10_000)),
+    ] {
+        Benchmark("breakdown: commit prebuilt open-case units, \(label)") { benchmark in
+            let directory = try ScratchDirectory()
+            let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations, configuration: configuration)
+            let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+            let request = OpenCaseRequest(title: "Case", summary: "", sector: "energy", region: "north", priority: "low")
+            let units = try benchmark.scaledIterations.map { _ in
+                try CaseDecisions.openCase(request, id: UUID().uuidString.lowercased(), by: investigator, at: Date(), metadata: .system).work
+            }
+            benchmark.startMeasurement()
+            for unit in units {
+                blackHole(try await store.commit(unit))
+            }
+            benchmark.stopMeasurement()
+        }
     }
 
     Benchmark("canonical command: transition an existing case (read, check version, update, append)") { benchmark in

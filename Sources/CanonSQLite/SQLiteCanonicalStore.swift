@@ -27,8 +27,16 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         /// Test hook: fails a commit at a chosen point.
         public var faults: FaultInjector?
         public var readonly: Bool
+        /// WAL pages written before SQLite copies them back into the database file. A unit of
+        /// work touches several tables and indexes, so the default 1,000 pages would checkpoint
+        /// every ~150 commits inside a writer's commit.
+        public var walAutocheckpointPages: Int
 
-        public init(synchronous: Synchronous = .full, busyTimeout: TimeInterval = 5, faults: FaultInjector? = nil, readonly: Bool = false) {
+        public init(
+            synchronous: Synchronous = .full, busyTimeout: TimeInterval = 5, faults: FaultInjector? = nil, readonly: Bool = false,
+            walAutocheckpointPages: Int = 1000
+        ) {
+            self.walAutocheckpointPages = walAutocheckpointPages
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout
             self.faults = faults
@@ -42,6 +50,7 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     let pool: DatabasePool
     let tables: [String: TableSchema]
     private let configuration: Configuration
+    private let sqlCache = SQLTextCache()
 
     /// Opens (creating if needed) the store at `path` and applies every migration not yet applied.
     ///
@@ -55,8 +64,10 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         config.busyMode = .timeout(configuration.busyTimeout)
         config.readonly = configuration.readonly
         let synchronous = configuration.synchronous.rawValue
+        let autocheckpoint = configuration.walAutocheckpointPages
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -97,11 +108,12 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
         let faults = configuration.faults
         let tables = self.tables
+        let sqlCache = self.sqlCache
         return try await mapErrors {
             try await pool.writeWithoutTransaction { db in
                 var results: [CommitResult] = []
                 try db.inTransaction(.immediate) {
-                    var transaction = SQLiteOutboxTransaction(db: db, tables: tables)
+                    var transaction = SQLiteOutboxTransaction(db: db, tables: tables, sqlCache: sqlCache)
                     results = try OutboxWriter.write(batch, in: &transaction, now: Date(), faults: faults)
                     return .commit
                 }
@@ -144,6 +156,17 @@ public final class SQLiteCanonicalStore: CanonicalStore {
                 try GRDB.Row.fetchAll(
                     db.cachedStatement(sql: "SELECT * FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
                     arguments: [position.rawValue, max(limit, 0)]
+                ).map(EventEnvelope.init(outboxRow:))
+            }
+        }
+    }
+
+    public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await mapErrors {
+            try await pool.read { db in
+                try GRDB.Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT * FROM canon_outbox WHERE stream_id = ? AND position <= ? ORDER BY stream_version"),
+                    arguments: [stream.rawValue, position.rawValue]
                 ).map(EventEnvelope.init(outboxRow:))
             }
         }

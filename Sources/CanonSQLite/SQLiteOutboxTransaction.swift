@@ -1,11 +1,13 @@
 import Canon
 import Foundation
 import GRDB
+import Synchronization
 
 /// `OutboxTransaction` on an open GRDB write transaction. Valid only inside the write closure.
 struct SQLiteOutboxTransaction: OutboxTransaction {
     let db: Database
     let tables: [String: TableSchema]
+    let sqlCache: SQLTextCache
 
     static func streamVersion(_ db: Database, _ stream: StreamID) throws -> Int64? {
         try Int64.fetchOne(
@@ -45,13 +47,17 @@ struct SQLiteOutboxTransaction: OutboxTransaction {
         switch mutation {
         case .insert(_, let row):
             let columns = try SQLiteSchemaSQL.checked(row.columns, in: schema)
-            let sql = "INSERT INTO \(quoted(schema.name)) (\(columns.map(quoted).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+            let sql = sqlCache.sql(0, schema.name, columns) {
+                "INSERT INTO \(quoted(schema.name)) (\(columns.map(quoted).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+            }
             try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(columns.map { row[$0].databaseValue }))
         case .update(_, let key, let values):
             guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
             let columns = try SQLiteSchemaSQL.checked(values.columns, in: schema)
             let (whereSQL, whereArguments) = try SQLiteSchemaSQL.whereClause(key, in: schema)
-            let sql = "UPDATE \(quoted(schema.name)) SET \(columns.map { "\(quoted($0)) = ?" }.joined(separator: ", "))\(whereSQL)"
+            let sql = sqlCache.sql(1, schema.name, columns, key.columns) {
+                "UPDATE \(quoted(schema.name)) SET \(columns.map { "\(quoted($0)) = ?" }.joined(separator: ", "))\(whereSQL)"
+            }
             try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(columns.map { values[$0].databaseValue } + whereArguments))
             if db.changesCount == 0 { throw CanonicalStoreError.rowNotFound(table: schema.name, key: key) }
         case .delete(_, let key):
@@ -63,7 +69,32 @@ struct SQLiteOutboxTransaction: OutboxTransaction {
 }
 
 func quoted(_ identifier: String) -> String {
-    "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    // Identifiers come from the declared schema; only double any quote (rare) the slow way.
+    if identifier.utf8.contains(UInt8(ascii: "\"")) {
+        return "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+    return "\"" + identifier + "\""
+}
+
+/// Generated SQL, kept per table and column list, so a commit does not rebuild its statements'
+/// text (the statements themselves are cached by GRDB).
+final class SQLTextCache: Sendable {
+    private struct Key: Hashable {
+        var kind: UInt8
+        var table: String
+        var columns: [String]
+        var keyColumns: [String]
+    }
+
+    private let entries = Mutex<[Key: String]>([:])
+
+    func sql(_ kind: UInt8, _ table: String, _ columns: [String], _ keyColumns: [String] = [], make: () -> String) -> String {
+        let key = Key(kind: kind, table: table, columns: columns, keyColumns: keyColumns)
+        if let sql = entries.withLock({ $0[key] }) { return sql }
+        let sql = make()
+        entries.withLock { $0[key] = sql }
+        return sql
+    }
 }
 
 extension CanonValue {

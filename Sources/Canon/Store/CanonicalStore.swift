@@ -40,6 +40,9 @@ public protocol CanonicalStore: Sendable {
     /// Up to `limit` events after `position`, in position order.
     func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope]
 
+    /// Every event of `stream` up to and including `position`, in order (to refold one key).
+    func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope]
+
     /// The position of the last committed event (`.start` when the outbox is empty).
     func headPosition() async throws -> OutboxPosition
 

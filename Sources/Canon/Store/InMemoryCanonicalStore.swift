@@ -80,6 +80,10 @@ public actor InMemoryCanonicalStore: CanonicalStore {
         return Array(state.outbox[start..<min(state.outbox.count, start + max(limit, 0))])
     }
 
+    public func events(in stream: StreamID, through position: OutboxPosition) -> [EventEnvelope] {
+        state.outbox.filter { $0.streamID == stream && $0.position <= position }
+    }
+
     public func headPosition() -> OutboxPosition { state.outbox.last?.position ?? .start }
 
     public func checkHealth() {}

@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+/// Lets tasks wait, with a deadline, until a position is reached.
+///
+/// Used twice: agents wait for the outbox to pass their checkpoint (new commits wake them at
+/// once; the deadline is the polling fallback), and readers wait for a projection to apply a
+/// position (read-your-writes with `min_position`).
+public final class PositionWaiters: Sendable {
+    private struct Waiter {
+        var target: OutboxPosition
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    private struct State {
+        var reached = OutboxPosition.start
+        var waiters: [UUID: Waiter] = [:]
+        /// Waiters abandoned before they registered: they resume as soon as they do.
+        var abandoned: Set<UUID> = []
+        /// Waiters already resumed, so abandoning them has nothing left to do.
+        var resumed: Set<UUID> = []
+    }
+
+    private let state = Mutex(State())
+
+    public init(reached: OutboxPosition = .start) {
+        state.withLock { $0.reached = reached }
+    }
+
+    public var reached: OutboxPosition { state.withLock { $0.reached } }
+
+    /// Records that `position` was reached and wakes everyone waiting for it or less.
+    public func advance(to position: OutboxPosition) {
+        let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard position > state.reached else { return [] }
+            state.reached = position
+            let due = state.waiters.filter { $0.value.target <= position }
+            for id in due.keys {
+                state.waiters[id] = nil
+                state.resumed.insert(id)
+            }
+            return due.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Sets the reached position, also backwards (after a replay rewinds a checkpoint).
+    public func reset(to position: OutboxPosition) {
+        state.withLock { $0.reached = position }
+    }
+
+    /// Waits until `target` is reached or `timeout` passes.
+    ///
+    /// - Returns: whether `target` was reached.
+    @discardableResult
+    public func wait(until target: OutboxPosition, timeout: Duration) async -> Bool {
+        if reached >= target { return true }
+        let id = UUID()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+            }
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    self.register(id, target: target, continuation)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+            self.abandon(id)
+        }
+        return reached >= target
+    }
+
+    private func register(_ id: UUID, target: OutboxPosition, _ continuation: CheckedContinuation<Void, Never>) {
+        let resumeNow = state.withLock { state in
+            if state.abandoned.remove(id) != nil { return true }
+            if state.reached >= target {
+                state.resumed.insert(id)
+                return true
+            }
+            state.waiters[id] = Waiter(target: target, continuation: continuation)
+            return false
+        }
+        if resumeNow { continuation.resume() }
+    }
+
+    /// Resumes the waiter if it is still registered; if it has not registered yet, marks it so
+    /// that it resumes as soon as it does.
+    private func abandon(_ id: UUID) {
+        let continuation: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if let waiter = state.waiters.removeValue(forKey: id) { return waiter.continuation }
+            if state.resumed.remove(id) == nil { state.abandoned.insert(id) }
+            return nil
+        }
+        continuation?.resume()
+    }
+}

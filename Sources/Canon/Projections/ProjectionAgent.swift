@@ -1,0 +1,270 @@
+import Foundation
+import Logging
+import Metrics
+
+/// Runs one projection: loads ranges of events from the outbox, applies them in position order
+/// (so per-stream order holds), and moves the checkpoint in the same transaction.
+///
+/// - New commits wake it at once (`commits`); `idleWait` is the polling fallback.
+/// - A failing batch is retried with exponential backoff and jitter. When it still fails, the
+///   batch is split to find the poison event; the failure policy then parks that event in the
+///   dead-letter store and goes on, or pauses the projection.
+/// - Its heartbeat is kept apart from its progress: an agent that is caught up still beats, and
+///   one blocked inside an apply stops beating, so a stall shows even with nothing to do.
+public actor ProjectionAgent {
+    public struct Configuration: Sendable {
+        /// Events loaded and applied per transaction.
+        public var batchSize: Int
+        /// How long an idle agent waits for a wake-up before polling the outbox anyway.
+        public var idleWait: Duration
+        /// How often the heartbeat is written.
+        public var heartbeatInterval: Duration
+        public var failurePolicy: FailurePolicy
+        /// Who runs the agent (host and process), recorded with the heartbeat.
+        public var owner: String
+
+        public init(
+            batchSize: Int = 1000, idleWait: Duration = .seconds(1), heartbeatInterval: Duration = .seconds(1),
+            failurePolicy: FailurePolicy = FailurePolicy(), owner: String = ProjectionAgent.defaultOwner
+        ) {
+            self.batchSize = max(1, batchSize)
+            self.idleWait = idleWait
+            self.heartbeatInterval = heartbeatInterval
+            self.failurePolicy = failurePolicy
+            self.owner = owner
+        }
+    }
+
+    public static let defaultOwner = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+
+    public nonisolated let identity: ProjectionIdentity
+    public nonisolated let store: any ProjectionStore
+    public nonisolated let source: any CanonicalStore
+    /// Positions this agent has applied: readers wait on it for read-your-writes.
+    public nonisolated let applied: PositionWaiters
+    private let commits: PositionWaiters
+    private let configuration: Configuration
+    private let clock: @Sendable () -> Date
+    private var logger: Logger
+    private var state = AgentState.starting
+    private var lastError: String?
+    private var checkpoint = Checkpoint.start
+    private var lastBeat: Date = .distantPast
+    private var resumeRequested = false
+    private var random = SystemRandomNumberGenerator()
+    private let metrics: AgentMetrics
+
+    public init(
+        store: any ProjectionStore, source: any CanonicalStore, commits: PositionWaiters,
+        configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger = Logger(label: "canon.projection")
+    ) {
+        self.identity = store.identity
+        self.store = store
+        self.source = source
+        self.commits = commits
+        self.configuration = configuration
+        self.clock = clock
+        self.applied = PositionWaiters()
+        var logger = logger
+        logger[metadataKey: "projection.name"] = .string(store.identity.description)
+        self.logger = logger
+        self.metrics = AgentMetrics(identity: store.identity)
+    }
+
+    /// What the agent last knew about itself.
+    public struct Snapshot: Sendable {
+        public var identity: ProjectionIdentity
+        public var state: AgentState
+        public var checkpoint: Checkpoint
+        public var lastError: String?
+    }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(identity: identity, state: state, checkpoint: checkpoint, lastError: lastError)
+    }
+
+    /// Lets a paused projection go on (after the cause was fixed).
+    public func resume() {
+        resumeRequested = true
+        commits.advance(to: commits.reached)
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        do {
+            checkpoint = try await store.checkpoint()
+        } catch {
+            record(error: error)
+            logger.error("cannot read checkpoint", metadata: ["error": "\(error)"])
+        }
+        applied.reset(to: checkpoint.position)
+        while !Task.isCancelled {
+            await beat()
+            if state == .paused {
+                if resumeRequested {
+                    resumeRequested = false
+                    state = .catchingUp
+                    lastError = nil
+                } else {
+                    await commits.wait(until: .init(Int64.max), timeout: configuration.heartbeatInterval)
+                    continue
+                }
+            }
+            do {
+                let events = try await source.events(after: checkpoint.position, limit: configuration.batchSize)
+                guard let last = events.last else {
+                    state = .idle
+                    metrics.lag(events: 0, seconds: 0)
+                    await commits.wait(until: checkpoint.position.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
+                    continue
+                }
+                state = .catchingUp
+                try await applyWithRetry(events, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+            } catch is CancellationError {
+                break
+            } catch let error as ProjectionError where error.code == .checkpointConflict {
+                logger.warning("checkpoint moved under the agent; reloading", metadata: ["error": "\(error)"])
+                checkpoint = (try? await store.checkpoint()) ?? checkpoint
+            } catch {
+                record(error: error)
+                logger.error("projection agent error", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: configuration.failurePolicy.backoff(attempt: 1, random: &random))
+            }
+        }
+        state = .stopped
+        try? await store.recordHeartbeat(AgentHeartbeat(at: clock(), state: .stopped, lastError: lastError, owner: configuration.owner))
+    }
+
+    /// Moves the checkpoint back for a replay and wakes the agent.
+    public func replay(from position: OutboxPosition) async throws {
+        try await store.rewind(to: position)
+        checkpoint = try await store.checkpoint()
+        applied.reset(to: checkpoint.position)
+        commits.advance(to: commits.reached)
+    }
+
+    // MARK: - Applying
+
+    private func applyWithRetry(_ events: [EventEnvelope], to target: Checkpoint) async throws {
+        let policy = configuration.failurePolicy
+        var attempt = 0
+        let firstFailure = clock()
+        while true {
+            attempt += 1
+            let started = ContinuousClock.now
+            do {
+                try await store.apply(events, from: checkpoint.position, to: target)
+                metrics.applied(events.count, duration: ContinuousClock.now - started)
+                advance(to: target)
+                if lastError != nil && state != .paused { lastError = nil }
+                try await reportLag()
+                return
+            } catch let error as ProjectionError where error.code == .checkpointConflict {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                metrics.failed()
+                record(error: error)
+                if attempt < policy.maxAttempts {
+                    state = .retrying
+                    logger.warning("apply failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])
+                    try await Task.sleep(for: policy.backoff(attempt: attempt, random: &random))
+                    await beat()
+                    continue
+                }
+                if events.count > 1 {
+                    // Split the batch so that the events before the poison one are applied, and
+                    // only the poison event meets the failure policy.
+                    for event in events {
+                        try await applyWithRetry([event], to: Checkpoint(position: event.position, committedAt: event.committedAt))
+                        if state == .paused { return }
+                    }
+                    return
+                }
+                try await exhausted(events[0], error: error, attempts: attempt, firstFailure: firstFailure)
+                return
+            }
+        }
+    }
+
+    private func exhausted(_ event: EventEnvelope, error: any Error, attempts: Int, firstFailure: Date) async throws {
+        switch configuration.failurePolicy.onExhausted {
+        case .pause:
+            state = .paused
+            logger.error("projection paused on a poison event", metadata: ["outbox.position": "\(event.position)", "error": "\(error)"])
+        case .deadLetter:
+            let letter = DeadLetter(
+                projection: identity, position: event.position, streamID: event.streamID, type: event.type, error: "\(error)",
+                attempts: attempts, firstFailedAt: firstFailure, lastFailedAt: clock())
+            let target = Checkpoint(position: event.position, committedAt: event.committedAt)
+            try await store.park(letter, from: checkpoint.position, to: target)
+            metrics.deadLettered()
+            advance(to: target)
+            logger.error("event parked in the dead-letter store", metadata: ["outbox.position": "\(event.position)", "error": "\(error)"])
+        }
+    }
+
+    private func advance(to target: Checkpoint) {
+        checkpoint = target
+        applied.advance(to: target.position)
+    }
+
+    private func reportLag() async throws {
+        let head = commits.reached > checkpoint.position ? commits.reached : try await source.headPosition()
+        let behind = max(0, head.rawValue - checkpoint.position.rawValue)
+        let seconds = behind == 0 ? 0 : max(0, clock().timeIntervalSince(checkpoint.committedAt ?? clock()))
+        metrics.lag(events: behind, seconds: seconds)
+    }
+
+    private func record(error: any Error) {
+        lastError = "\(error)"
+    }
+
+    private func beat() async {
+        let now = clock()
+        let interval = configuration.heartbeatInterval
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        guard now.timeIntervalSince(lastBeat) >= seconds else { return }
+        lastBeat = now
+        do {
+            try await store.recordHeartbeat(AgentHeartbeat(at: now, state: state, lastError: lastError, owner: configuration.owner))
+        } catch {
+            logger.warning("cannot record heartbeat", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// The agent's metric objects, created once.
+struct AgentMetrics: Sendable {
+    let appliedEvents: Counter
+    let applyDuration: Timer
+    let errors: Counter
+    let deadLetters: Counter
+    let lagEvents: Gauge
+    let lagSeconds: Gauge
+
+    init(identity: ProjectionIdentity) {
+        let dimensions = [("projection", identity.name), ("version", String(identity.version))]
+        appliedEvents = Counter(label: "canon_projection_events_applied_total", dimensions: dimensions)
+        applyDuration = Timer(label: "canon_projection_apply_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        errors = Counter(label: "canon_projection_errors_total", dimensions: dimensions)
+        deadLetters = Counter(label: "canon_projection_dead_letters_total", dimensions: dimensions)
+        lagEvents = Gauge(label: "canon_projection_lag_events", dimensions: dimensions)
+        lagSeconds = Gauge(label: "canon_projection_lag_seconds", dimensions: dimensions)
+    }
+
+    func applied(_ count: Int, duration: Duration) {
+        appliedEvents.increment(by: count)
+        applyDuration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    func failed() { errors.increment() }
+    func deadLettered() { deadLetters.increment() }
+
+    func lag(events: Int64, seconds: Double) {
+        lagEvents.record(events)
+        lagSeconds.record(seconds)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Decides which projections run in this process and runs one agent for each.
+///
+/// It is a `Service`: `run()` runs every agent until graceful shutdown (SIGTERM/SIGINT), and it
+/// answers status, read-your-writes waits, dead-letter and replay requests for its agents.
+public final class ProjectionCoordinator: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var agent: ProjectionAgent.Configuration
+        /// An agent whose heartbeat is older than this is reported stalled.
+        public var stallAfter: Duration
+
+        public init(agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5)) {
+            self.agent = agent
+            self.stallAfter = stallAfter
+        }
+    }
+
+    public let source: any CanonicalStore
+    /// Wakes agents when the outbox moves; `SignallingCanonicalStore` advances it on every commit.
+    public let commits: PositionWaiters
+    public let agents: [ProjectionAgent]
+    private let configuration: Configuration
+    private let clock: @Sendable () -> Date
+    private let logger: Logger
+
+    public init(
+        source: any CanonicalStore, commits: PositionWaiters, stores: [any ProjectionStore],
+        configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger = Logger(label: "canon.projections")
+    ) {
+        self.source = source
+        self.commits = commits
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.agents = stores.map {
+            ProjectionAgent(store: $0, source: source, commits: commits, configuration: configuration.agent, clock: clock, logger: logger)
+        }
+    }
+
+    public func run() async throws {
+        if let head = try? await source.headPosition() { commits.advance(to: head) }
+        await withTaskGroup(of: Void.self) { group in
+            for agent in agents {
+                group.addTask { await agent.run() }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        logger.info("projection agents stopped")
+    }
+
+    public func agent(named name: String) throws -> ProjectionAgent {
+        guard let agent = agents.first(where: { $0.identity.name == name }) else {
+            throw ProjectionError.unknownProjection(name, known: agents.map(\.identity.name))
+        }
+        return agent
+    }
+
+    /// Waits until projection `name` has applied `position`, at most `timeout`.
+    ///
+    /// - Returns: whether it did.
+    public func waitUntilApplied(_ name: String, position: OutboxPosition, timeout: Duration) async throws -> Bool {
+        try await agent(named: name).applied.wait(until: position, timeout: timeout)
+    }
+
+    public func statuses() async throws -> [ProjectionStatus] {
+        var statuses: [ProjectionStatus] = []
+        for agent in agents {
+            statuses.append(try await ProjectionStatus.read(
+                agent.store, source: source, stallAfter: configuration.stallAfter, now: clock(), live: await agent.snapshot()))
+        }
+        return statuses
+    }
+}
+
+/// One row of `canon status` and `GET /v1/ops/projections`.
+public struct ProjectionStatus: Hashable, Codable, Sendable {
+    public var name: String
+    public var version: Int
+    public var position: OutboxPosition
+    public var lagEvents: Int64
+    public var lagMilliseconds: Int64
+    public var state: String
+    public var heartbeatAgeMilliseconds: Int64?
+    public var stalled: Bool
+    public var deadLetters: Int
+    public var lastError: String?
+    public var owner: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, position, state, stalled, owner
+        case lagEvents = "lag_events", lagMilliseconds = "lag_ms", heartbeatAgeMilliseconds = "heartbeat_age_ms"
+        case deadLetters = "dead_letters", lastError = "last_error"
+    }
+
+    /// Reads a projection's status from its store (so another process, such as `canon status`,
+    /// sees the same thing), preferring the live agent's state when it runs in this process.
+    public static func read(
+        _ store: any ProjectionStore, source: any CanonicalStore, stallAfter: Duration, now: Date = Date(),
+        live: ProjectionAgent.Snapshot? = nil
+    ) async throws -> ProjectionStatus {
+        let checkpoint = try await store.checkpoint()
+        let freshness = try await Freshness.measure(checkpoint: checkpoint, source: source, now: now)
+        let heartbeat = try await store.heartbeat()
+        let age = heartbeat.map { Int64(max(0, now.timeIntervalSince($0.at)) * 1000) }
+        let window = Int64(stallAfter.components.seconds * 1000 + stallAfter.components.attoseconds / 1_000_000_000_000_000)
+        let state = live?.state ?? heartbeat?.state ?? .stopped
+        let stalled = state != .stopped && (age.map { $0 > window } ?? true)
+        let parked = try await store.deadLetters().filter { $0.state == .parked }.count
+        return ProjectionStatus(
+            name: store.identity.name, version: store.identity.version, position: checkpoint.position,
+            lagEvents: freshness.lagEvents, lagMilliseconds: freshness.lagMilliseconds,
+            state: stalled ? "stalled" : state.rawValue, heartbeatAgeMilliseconds: age, stalled: stalled, deadLetters: parked,
+            lastError: live?.lastError ?? heartbeat?.lastError, owner: heartbeat?.owner)
+    }
+}

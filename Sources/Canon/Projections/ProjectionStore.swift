@@ -1,0 +1,111 @@
+import Foundation
+
+/// The store of one projection version: its derived data, its checkpoint, its dead letters and
+/// its agent's heartbeat, all in the projection's own storage (its own file in embedded mode).
+///
+/// Rules every implementation keeps:
+/// - `apply` writes the derived data and moves the checkpoint in one transaction, by
+///   compare-and-set: when the stored checkpoint is not `from`, it throws
+///   `ProjectionError.checkpointConflict` and writes nothing.
+/// - Applying an event twice leaves the same state as applying it once.
+/// - Events the projection does not handle still advance the checkpoint.
+public protocol ProjectionStore: Sendable {
+    var identity: ProjectionIdentity { get }
+
+    func checkpoint() async throws -> Checkpoint
+
+    /// Applies `events` (in position order, ending at `to`) and moves the checkpoint from
+    /// `from` to `to`, in one transaction.
+    func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws
+
+    /// Records `letter` and moves the checkpoint from `from` past it (`to`), in one transaction.
+    func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws
+
+    func deadLetters() async throws -> [DeadLetter]
+
+    func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws
+
+    /// Re-derives everything `stream` contributes from its full history `events` (up to the
+    /// checkpoint), replacing what is stored for it. Used to retry dead letters and to repair.
+    func refold(stream: StreamID, events: [EventEnvelope]) async throws
+
+    /// Moves the checkpoint back to `position` so that later events are applied again
+    /// (idempotently). `position` must not be ahead of the checkpoint.
+    func rewind(to position: OutboxPosition) async throws
+
+    /// Records that the agent is alive, apart from its progress.
+    func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws
+
+    func heartbeat() async throws -> AgentHeartbeat?
+}
+
+/// What an agent last said about itself.
+public struct AgentHeartbeat: Hashable, Codable, Sendable {
+    public var at: Date
+    public var state: AgentState
+    public var lastError: String?
+    public var owner: String
+
+    public init(at: Date, state: AgentState, lastError: String?, owner: String) {
+        self.at = at
+        self.state = state
+        self.lastError = lastError
+        self.owner = owner
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case at, state, owner
+        case lastError = "last_error"
+    }
+}
+
+/// Where an agent is in its life.
+public enum AgentState: String, Hashable, Codable, Sendable {
+    case starting
+    /// Applying a backlog.
+    case catchingUp = "catching-up"
+    /// Caught up, waiting for new commits.
+    case idle
+    /// Applying failed; waiting to retry.
+    case retrying
+    /// Stopped by the failure policy; needs an operator.
+    case paused
+    case stopped
+}
+
+/// Why a projection operation failed.
+public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        case checkpointConflict, unknownProjection, unknownDeadLetter, invalidRewind, storage, timedOut
+    }
+
+    public let code: Code
+    public let message: String
+
+    private init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public static func checkpointConflict(_ projection: ProjectionIdentity, expected: OutboxPosition, actual: OutboxPosition) -> Self {
+        Self(.checkpointConflict, "\(projection) checkpoint is at \(actual), not \(expected): another agent applied these events")
+    }
+
+    public static func unknownProjection(_ name: String, known: [String]) -> Self {
+        Self(.unknownProjection, "no projection named \(name); known: \(known.joined(separator: ", "))")
+    }
+
+    public static func unknownDeadLetter(_ projection: ProjectionIdentity, position: OutboxPosition) -> Self {
+        Self(.unknownDeadLetter, "\(projection) has no dead letter at position \(position)")
+    }
+
+    public static func invalidRewind(_ projection: ProjectionIdentity, to: OutboxPosition, checkpoint: OutboxPosition) -> Self {
+        Self(.invalidRewind, "\(projection) cannot replay from \(to): it must not be ahead of its checkpoint \(checkpoint)")
+    }
+
+    public static func storage(_ message: String) -> Self { Self(.storage, message) }
+
+    public static func timedOut(_ message: String) -> Self { Self(.timedOut, message) }
+
+    public var description: String { message }
+}

@@ -1,0 +1,41 @@
+import Metrics
+
+/// A canonical store that wakes projection agents on every commit (in-process notification;
+/// agents still poll as a fallback) and counts outbox writes.
+public struct SignallingCanonicalStore: CanonicalStore {
+    public let base: any CanonicalStore
+    public let commits: PositionWaiters
+    private let written = Counter(label: "canon_outbox_events_written_total")
+
+    public init(_ base: any CanonicalStore, commits: PositionWaiters) {
+        self.base = base
+        self.commits = commits
+    }
+
+    public func commit(_ work: UnitOfWork) async throws -> CommitResult {
+        let result = try await base.commit(work)
+        written.increment(by: result.events.count)
+        commits.advance(to: result.position)
+        return result
+    }
+
+    public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
+        let results = try await base.commit(batch: batch)
+        written.increment(by: results.reduce(0) { $0 + $1.events.count })
+        if let last = results.last { commits.advance(to: last.position) }
+        return results
+    }
+
+    public func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
+    public func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
+    public func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
+    public func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
+    public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await base.events(after: position, limit: limit)
+    }
+    public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await base.events(in: stream, through: position)
+    }
+    public func headPosition() async throws -> OutboxPosition { try await base.headPosition() }
+    public func checkHealth() async throws { try await base.checkHealth() }
+}
