@@ -1,0 +1,24 @@
+/// A search store that can be queried: what the search route reads.
+public protocol SearchStore: ProjectionStore {
+    /// - Throws: `SearchError` for a bad cursor or an unknown filter field.
+    func search(_ query: SearchQuery) async throws -> SearchResults
+}
+
+/// A timeline store that can be read: what the timeline route reads.
+public protocol TimelineStore: ProjectionStore {
+    /// The entries of `key`, oldest first, at most `limit`.
+    func entries(key: String, limit: Int) async throws -> [TimelineEntry]
+}
+
+/// Why a search request was refused.
+public struct SearchError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let field: String
+    public let message: String
+
+    public init(field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// One document of a full-text search store, as a projection folds it from events.
+public struct SearchDocument: Hashable, Codable, Sendable {
+    public var key: String
+    /// Searchable text by field (the fields the schema declares).
+    public var text: [String: String]
+    /// Exact-match fields used for filters and facet counts.
+    public var facets: [String: String]
+    /// Who may see the document: its team, and whether it is restricted.
+    public var team: String
+    public var restricted: Bool
+    /// Orders results when there is no text query (newest first).
+    public var sortTime: Date
+    /// What a result shows, as JSON.
+    public var display: Data
+
+    public init(key: String, text: [String: String], facets: [String: String], team: String, restricted: Bool, sortTime: Date, display: Data) {
+        self.key = key
+        self.text = text
+        self.facets = facets
+        self.team = team
+        self.restricted = restricted
+        self.sortTime = sortTime
+        self.display = display
+    }
+}
+
+/// The shape of a search store: its text fields with their bm25 weights, and its facet fields.
+public struct SearchSchema: Hashable, Sendable {
+    public var textFields: [TextField]
+    public var facetFields: [String]
+
+    public init(textFields: [TextField], facetFields: [String]) {
+        self.textFields = textFields
+        self.facetFields = facetFields
+    }
+
+    public struct TextField: Hashable, Sendable {
+        public var name: String
+        public var weight: Double
+
+        public init(_ name: String, weight: Double = 1) {
+            self.name = name
+            self.weight = weight
+        }
+    }
+}
+
+/// A projection into a search store: which document an event touches and how it changes it.
+///
+/// Folding must be deterministic: the same events in the same order give the same document.
+public protocol DocumentProjection: Sendable {
+    var identity: ProjectionIdentity { get }
+    var schema: SearchSchema { get }
+    /// The key of the document `event` changes, or nil when the projection ignores the event.
+    func documentKey(for event: EventEnvelope) -> String?
+    /// `event` folded into `current` (nil when there is no document yet); nil deletes it.
+    ///
+    /// - Throws: when the event cannot be applied (a poison event).
+    func fold(_ event: EventEnvelope, into current: SearchDocument?) throws -> SearchDocument?
+}
+
+/// Who is searching: results and facet counts are filtered for them inside the engine.
+public enum SearchVisibility: Hashable, Sendable {
+    /// Every document (legal, admin).
+    case everything
+    /// Unrestricted documents, plus restricted ones of these teams.
+    case unrestrictedAndTeams([String])
+}
+
+/// A search request.
+public struct SearchQuery: Hashable, Sendable {
+    public var text: String?
+    public var filters: [String: String]
+    public var limit: Int
+    public var cursor: String?
+    public var visibility: SearchVisibility
+    /// Ask for facet counts (each facet honours every filter except its own).
+    public var facets: Bool
+
+    public init(text: String? = nil, filters: [String: String] = [:], limit: Int = 20, cursor: String? = nil,
+                visibility: SearchVisibility = .everything, facets: Bool = true) {
+        self.text = text
+        self.filters = filters
+        self.limit = limit
+        self.cursor = cursor
+        self.visibility = visibility
+        self.facets = facets
+    }
+}
+
+/// A page of search results.
+public struct SearchResults: Sendable {
+    public struct Hit: Sendable {
+        public var key: String
+        public var score: Double?
+        /// Highlighted fragment with `<mark>…</mark>` around matches.
+        public var snippet: String?
+        public var display: Data
+
+        public init(key: String, score: Double?, snippet: String?, display: Data) {
+            self.key = key
+            self.score = score
+            self.snippet = snippet
+            self.display = display
+        }
+    }
+
+    public var hits: [Hit]
+    public var facets: [String: [String: Int]]
+    /// Pass back as `cursor` for the next page; nil on the last page.
+    public var nextCursor: String?
+    /// Set when the words found too little and a spelling correction was used instead.
+    public var correctedQuery: String?
+
+    public init(hits: [Hit], facets: [String: [String: Int]], nextCursor: String?, correctedQuery: String?) {
+        self.hits = hits
+        self.facets = facets
+        self.nextCursor = nextCursor
+        self.correctedQuery = correctedQuery
+    }
+}

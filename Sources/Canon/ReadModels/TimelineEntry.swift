@@ -1,0 +1,34 @@
+import Foundation
+
+/// One entry of a per-key chronological read model (a case's timeline).
+public struct TimelineEntry: Hashable, Codable, Sendable {
+    public var key: String
+    public var position: OutboxPosition
+    /// Orders several entries made from one event.
+    public var sequence: Int
+    public var at: Date
+    public var kind: String
+    public var actor: String
+    public var summary: String
+    public var details: [String: String]
+
+    public init(key: String, position: OutboxPosition, sequence: Int = 0, at: Date, kind: String, actor: String, summary: String, details: [String: String] = [:]) {
+        self.key = key
+        self.position = position
+        self.sequence = sequence
+        self.at = at
+        self.kind = kind
+        self.actor = actor
+        self.summary = summary
+        self.details = details
+    }
+}
+
+/// A projection into a timeline store: the entries an event adds.
+public protocol TimelineProjection: Sendable {
+    var identity: ProjectionIdentity { get }
+    /// The entries `event` adds (none when the projection ignores it).
+    ///
+    /// - Throws: when the event cannot be applied (a poison event).
+    func entries(for event: EventEnvelope) throws -> [TimelineEntry]
+}

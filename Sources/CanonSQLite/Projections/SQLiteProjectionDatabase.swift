@@ -1,0 +1,156 @@
+import Canon
+import Foundation
+import GRDB
+
+/// The file of one projection version, with the bookkeeping every projection store keeps beside
+/// its data: checkpoint, dead letters and heartbeat.
+///
+/// Derived stores are rebuildable, so they run with `synchronous = NORMAL`: a power loss may
+/// lose the last transactions, which the agent then applies again from the outbox.
+final class SQLiteProjectionDatabase: Sendable {
+    let pool: DatabasePool
+    let identity: ProjectionIdentity
+    let path: String
+    private let faults: FaultInjector?
+
+    init(path: String, identity: ProjectionIdentity, faults: FaultInjector?, schema: @escaping @Sendable (Database) throws -> Void) throws {
+        self.path = path
+        self.identity = identity
+        self.faults = faults
+        var config = GRDB.Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("canon.projection.v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE canon_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, committed_at INTEGER) STRICT;
+                    INSERT INTO canon_checkpoint VALUES (1, 0, NULL);
+                    CREATE TABLE canon_dead_letters (
+                        position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, type TEXT NOT NULL, error TEXT NOT NULL,
+                        attempts INTEGER NOT NULL, first_failed_at INTEGER NOT NULL, last_failed_at INTEGER NOT NULL, state TEXT NOT NULL
+                    ) STRICT;
+                    CREATE TABLE canon_heartbeat (
+                        id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT, owner TEXT NOT NULL
+                    ) STRICT;
+                    CREATE TABLE canon_identity (name TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
+                    """)
+                try db.execute(sql: "INSERT INTO canon_identity VALUES (?, ?)", arguments: [identity.name, identity.version])
+                try schema(db)
+            }
+            try migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw ProjectionError.storage("cannot open projection store \(identity) at \(path): \(error.message ?? error.description)")
+        }
+    }
+
+    func checkpoint() async throws -> Checkpoint {
+        try await mapped {
+            try await pool.read { db in try Self.checkpoint(db) }
+        }
+    }
+
+    static func checkpoint(_ db: Database) throws -> Checkpoint {
+        let row = try GRDB.Row.fetchOne(db, sql: "SELECT position, committed_at FROM canon_checkpoint WHERE id = 1")
+        let position: Int64 = row?["position"] ?? 0
+        let committed: Int64? = row?["committed_at"]
+        return Checkpoint(position: OutboxPosition(position), committedAt: committed.map { Timestamp.date(microseconds: $0) })
+    }
+
+    /// Runs `body` and moves the checkpoint from `from` to `to` by compare-and-set, in one transaction.
+    func advance(from: OutboxPosition, to: Checkpoint, body: @escaping @Sendable (Database) throws -> Void) async throws {
+        let identity = self.identity
+        let faults = self.faults
+        try await mapped {
+            try await pool.write { db in
+                let current = try Self.checkpoint(db).position
+                guard current == from else { throw ProjectionError.checkpointConflict(identity, expected: from, actual: current) }
+                try body(db)
+                try db.execute(
+                    sql: "UPDATE canon_checkpoint SET position = ?, committed_at = ? WHERE id = 1",
+                    arguments: [to.position.rawValue, to.committedAt.map(Timestamp.microseconds)])
+                try faults?(.beforeCommit)
+            }
+        }
+    }
+
+    func write(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await mapped { try await pool.write { db in try body(db) } }
+    }
+
+    func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await advance(from: from, to: to) { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO canon_dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    letter.position.rawValue, letter.streamID.rawValue, letter.type, letter.error, letter.attempts,
+                    Timestamp.microseconds(letter.firstFailedAt), Timestamp.microseconds(letter.lastFailedAt), letter.state.rawValue,
+                ])
+        }
+    }
+
+    func deadLetters() async throws -> [DeadLetter] {
+        let identity = self.identity
+        return try await mapped {
+            try await pool.read { db in
+                try GRDB.Row.fetchAll(db, sql: "SELECT * FROM canon_dead_letters ORDER BY position").map { row in
+                    DeadLetter(
+                        projection: identity, position: OutboxPosition(row["position"]), streamID: StreamID(row["stream_id"] as String),
+                        type: row["type"], error: row["error"], attempts: row["attempts"],
+                        firstFailedAt: Timestamp.date(microseconds: row["first_failed_at"]),
+                        lastFailedAt: Timestamp.date(microseconds: row["last_failed_at"]),
+                        state: DeadLetter.State(rawValue: row["state"]) ?? .parked)
+                }
+            }
+        }
+    }
+
+    func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        let identity = self.identity
+        try await write { db in
+            try db.execute(sql: "UPDATE canon_dead_letters SET state = ? WHERE position = ?", arguments: [state.rawValue, position.rawValue])
+            if db.changesCount == 0 { throw ProjectionError.unknownDeadLetter(identity, position: position) }
+        }
+    }
+
+    func rewind(to position: OutboxPosition) async throws {
+        let identity = self.identity
+        try await write { db in
+            let current = try Self.checkpoint(db).position
+            guard position <= current, position >= .start else {
+                throw ProjectionError.invalidRewind(identity, to: position, checkpoint: current)
+            }
+            try db.execute(sql: "UPDATE canon_checkpoint SET position = ?, committed_at = NULL WHERE id = 1", arguments: [position.rawValue])
+        }
+    }
+
+    func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO canon_heartbeat VALUES (1, ?, ?, ?, ?)",
+                arguments: [Timestamp.microseconds(heartbeat.at), heartbeat.state.rawValue, heartbeat.lastError, heartbeat.owner])
+        }
+    }
+
+    func heartbeat() async throws -> AgentHeartbeat? {
+        try await mapped {
+            try await pool.read { db in
+                try GRDB.Row.fetchOne(db, sql: "SELECT * FROM canon_heartbeat WHERE id = 1").map { row in
+                    AgentHeartbeat(
+                        at: Timestamp.date(microseconds: row["at"]), state: AgentState(rawValue: row["state"]) ?? .stopped,
+                        lastError: row["last_error"], owner: row["owner"])
+                }
+            }
+        }
+    }
+
+    func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError {
+            throw ProjectionError.storage("\(identity): \(error.message ?? error.description)")
+        }
+    }
+}

@@ -1,0 +1,368 @@
+import Canon
+import Foundation
+import GRDB
+
+/// A full-text search store on SQLite FTS5, in its own file.
+///
+/// - Ranking is bm25 with per-field weights; every query word also matches as a prefix.
+/// - When the words find too little, misspelt words are corrected from the store's own
+///   vocabulary (candidates by trigram index, then edit distance) and the query runs again.
+/// - Snippets highlight matches; facet counts honour every filter except their own; results
+///   and facet counts are filtered for the reader inside the engine.
+/// - Pages use keyset cursors, stable while the store does not change.
+/// - Several events of one document in a batch fold into one document write, and a document
+///   remembers the last position folded into it, so re-applying an event changes nothing.
+public final class SQLiteSearchStore: SearchStore {
+    public let identity: ProjectionIdentity
+    private let projection: any DocumentProjection
+    private let database: SQLiteProjectionDatabase
+    private let schema: SearchSchema
+
+    public init(path: String, projection: any DocumentProjection, faults: FaultInjector? = nil) throws {
+        self.identity = projection.identity
+        self.projection = projection
+        self.schema = projection.schema
+        let schema = projection.schema
+        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+            let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
+            try db.execute(sql: """
+                CREATE TABLE docs (
+                    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, team TEXT NOT NULL, restricted INTEGER NOT NULL,
+                    sort_time INTEGER NOT NULL, display TEXT NOT NULL, doc TEXT NOT NULL, last_position INTEGER NOT NULL,
+                    \(facetColumns)
+                ) STRICT;
+                CREATE INDEX docs_sort ON docs (sort_time, id);
+                CREATE VIRTUAL TABLE docs_fts USING fts5(\(schema.textFields.map(\.name).joined(separator: ", ")), tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+                CREATE TABLE terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
+                CREATE VIRTUAL TABLE terms_trigram USING fts5(term, tokenize = 'trigram');
+                """)
+            for facet in schema.facetFields {
+                try db.execute(sql: "CREATE INDEX docs_\(facet) ON docs (\(Self.facetColumn(facet)))")
+            }
+        }
+    }
+
+    public var path: String { database.path }
+
+    static func facetColumn(_ field: String) -> String { "f_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
+
+    // MARK: - ProjectionStore
+
+    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
+
+    public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        let projection = self.projection
+        let schema = self.schema
+        try await database.advance(from: from, to: to) { db in
+            var loaded: [String: (document: SearchDocument?, lastPosition: OutboxPosition)] = [:]
+            var dirty: [String] = []
+            for event in events {
+                guard let key = projection.documentKey(for: event) else { continue }
+                if loaded[key] == nil {
+                    loaded[key] = try Self.load(key, db)
+                    dirty.append(key)
+                }
+                guard let current = loaded[key], event.position > current.lastPosition else { continue }
+                loaded[key] = (try projection.fold(event, into: current.document), event.position)
+            }
+            for key in dirty {
+                guard let (document, position) = loaded[key] else { continue }
+                try Self.write(key: key, document: document, position: position, schema: schema, db)
+            }
+        }
+    }
+
+    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await database.park(letter, from: from, to: to)
+    }
+
+    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
+
+    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        try await database.setDeadLetterState(position: position, to: state)
+    }
+
+    public func refold(stream: StreamID, events: [EventEnvelope]) async throws {
+        let projection = self.projection
+        let schema = self.schema
+        var documents: [String: (SearchDocument?, OutboxPosition)] = [:]
+        for event in events {
+            guard let key = projection.documentKey(for: event) else { continue }
+            documents[key] = (try projection.fold(event, into: documents[key]?.0), event.position)
+        }
+        let folded = documents
+        try await database.write { db in
+            for (key, (document, position)) in folded {
+                try Self.write(key: key, document: document, position: position, schema: schema, db)
+            }
+        }
+    }
+
+    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
+
+    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
+
+    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
+
+    /// The number of documents stored.
+    public func count() async throws -> Int {
+        try await database.mapped { try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM docs") ?? 0 } }
+    }
+
+    /// The stored document for `key`, if any.
+    public func document(_ key: String) async throws -> SearchDocument? {
+        try await database.mapped { try await database.pool.read { db in try Self.load(key, db).document } }
+    }
+
+    // MARK: - Writing documents
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
+    }()
+
+    static func load(_ key: String, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: "SELECT doc, last_position FROM docs WHERE key = ?"), arguments: [key]) else {
+            return (nil, .start)
+        }
+        let text: String = row["doc"]
+        return (try decoder.decode(SearchDocument.self, from: Data(text.utf8)), OutboxPosition(row["last_position"]))
+    }
+
+    static func write(key: String, document: SearchDocument?, position: OutboxPosition, schema: SearchSchema, _ db: Database) throws {
+        let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
+        if let existing {
+            try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
+        }
+        guard let document else {
+            try db.cachedStatement(sql: "DELETE FROM docs WHERE key = ?").execute(arguments: [key])
+            return
+        }
+        let facetColumns = schema.facetFields.map(facetColumn)
+        let docJSON = String(decoding: try encoder.encode(document), as: UTF8.self)
+        let display = String(decoding: document.display, as: UTF8.self)
+        var arguments: [(any DatabaseValueConvertible)?] = [
+            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), display, docJSON, position.rawValue,
+        ]
+        arguments += schema.facetFields.map { document.facets[$0] }
+        let id: Int64
+        if let existing {
+            let sets = (["team", "restricted", "sort_time", "display", "doc", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
+            try db.cachedStatement(sql: "UPDATE docs SET \(sets) WHERE id = ?")
+                .execute(arguments: StatementArguments(Array(arguments.dropFirst()) + [existing]))
+            id = existing
+        } else {
+            let columns = ["key", "team", "restricted", "sort_time", "display", "doc", "last_position"] + facetColumns
+            try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
+                .execute(arguments: StatementArguments(arguments))
+            id = db.lastInsertedRowID
+        }
+        let fields = schema.textFields.map(\.name)
+        try db.cachedStatement(sql: "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))")
+            .execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
+        var terms = Set<String>()
+        for field in fields { terms.formUnion(SearchText.words(document.text[field] ?? "")) }
+        let insertTerm = try db.cachedStatement(sql: "INSERT OR IGNORE INTO terms VALUES (?)")
+        let insertTrigram = try db.cachedStatement(sql: "INSERT INTO terms_trigram (term) VALUES (?)")
+        for term in terms where term.count >= 3 {
+            try insertTerm.execute(arguments: [term])
+            if db.changesCount > 0 { try insertTrigram.execute(arguments: [term]) }
+        }
+    }
+
+    // MARK: - Searching
+
+    public func search(_ query: SearchQuery) async throws -> SearchResults {
+        for field in query.filters.keys where !schema.facetFields.contains(field) {
+            throw SearchError(field: field, "cannot filter by \(field); filters: \(schema.facetFields.joined(separator: ", "))")
+        }
+        let cursor = try query.cursor.map(SearchCursor.init(encoded:))
+        let words = SearchText.words(query.text ?? "")
+        let schema = self.schema
+        return try await database.mapped {
+            try await database.pool.read { db in
+                var results = try Self.run(words: words, query: query, cursor: cursor, schema: schema, db)
+                if !words.isEmpty, cursor == nil, results.hits.count < min(3, max(1, query.limit)) {
+                    let corrected = try Self.corrections(for: words, db)
+                    if corrected != words {
+                        let retry = try Self.run(words: corrected, query: query, cursor: nil, schema: schema, db)
+                        if retry.hits.count > results.hits.count {
+                            results = retry
+                            results.correctedQuery = corrected.joined(separator: " ")
+                        }
+                    }
+                }
+                return results
+            }
+        }
+    }
+
+    private static func run(words: [String], query: SearchQuery, cursor: SearchCursor?, schema: SearchSchema, _ db: Database) throws -> SearchResults {
+        let limit = min(max(query.limit, 1), 200)
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        let match = words.map { "\"\($0)\"*" }.joined(separator: " ")
+        if !words.isEmpty {
+            conditions.append("docs_fts MATCH ?")
+            arguments.append(match)
+        }
+        switch query.visibility {
+        case .everything: break
+        case .unrestrictedAndTeams(let teams):
+            conditions.append("(d.restricted = 0" + (teams.isEmpty ? ")" : " OR d.team IN (\(teams.map { _ in "?" }.joined(separator: ", "))))"))
+            arguments += teams
+        }
+        var filterConditions: [(field: String, sql: String, value: String)] = []
+        for (field, value) in query.filters.sorted(by: { $0.key < $1.key }) {
+            filterConditions.append((field, "d.\(facetColumn(field)) = ?", value))
+        }
+        let from = words.isEmpty ? "docs d" : "docs_fts JOIN docs d ON d.id = docs_fts.rowid"
+        let weights = schema.textFields.map { String($0.weight) }.joined(separator: ", ")
+        let score = "bm25(docs_fts, \(weights))"
+
+        // The page.
+        var pageConditions = conditions + filterConditions.map(\.sql)
+        var pageArguments = arguments + filterConditions.map(\.value)
+        let order: String
+        switch cursor {
+        case .ranked(let lastScore, let lastID)?:
+            pageConditions.append("(\(score) > ? OR (\(score) = ? AND d.id > ?))")
+            pageArguments += [lastScore, lastScore, lastID]
+        case .recent(let lastTime, let lastID)?:
+            pageConditions.append("(d.sort_time < ? OR (d.sort_time = ? AND d.id < ?))")
+            pageArguments += [lastTime, lastTime, lastID]
+        case nil: break
+        }
+        let whereSQL = pageConditions.isEmpty ? "" : " WHERE " + pageConditions.joined(separator: " AND ")
+        let sql: String
+        if words.isEmpty {
+            order = " ORDER BY d.sort_time DESC, d.id DESC"
+            sql = "SELECT d.id, d.key, d.display, d.sort_time, NULL AS score, NULL AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
+        } else {
+            order = " ORDER BY score, d.id"
+            sql = "SELECT d.id, d.key, d.display, d.sort_time, \(score) AS score, snippet(docs_fts, -1, '<mark>', '</mark>', '…', 12) AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
+        }
+        let rows = try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(pageArguments))
+        var hits: [SearchResults.Hit] = []
+        var nextCursor: String?
+        for (index, row) in rows.enumerated() {
+            if index == limit {
+                let last = rows[limit - 1]
+                nextCursor = words.isEmpty
+                    ? SearchCursor.recent(last["sort_time"], last["id"]).encoded
+                    : SearchCursor.ranked(last["score"], last["id"]).encoded
+                break
+            }
+            hits.append(SearchResults.Hit(
+                key: row["key"], score: row["score"], snippet: row["snippet"], display: Data((row["display"] as String).utf8)))
+        }
+
+        // Facet counts: each facet honours every filter except its own.
+        var facets: [String: [String: Int]] = [:]
+        if query.facets {
+            for facet in schema.facetFields where facet != "team" && facet != "assignee" {
+                let others = filterConditions.filter { $0.field != facet }
+                let column = "d.\(facetColumn(facet))"
+                let facetConditions = conditions + others.map(\.sql) + ["\(column) IS NOT NULL"]
+                let facetSQL = "SELECT \(column) AS value, COUNT(*) AS count FROM \(from) WHERE \(facetConditions.joined(separator: " AND ")) GROUP BY \(column)"
+                var counts: [String: Int] = [:]
+                for row in try GRDB.Row.fetchAll(db.cachedStatement(sql: facetSQL), arguments: StatementArguments(arguments + others.map(\.value))) {
+                    counts[row["value"]] = row["count"]
+                }
+                facets[facet] = counts
+            }
+        }
+        return SearchResults(hits: hits, facets: facets, nextCursor: nextCursor, correctedQuery: nil)
+    }
+
+    /// Each word not in the vocabulary replaced by the closest known word (edit distance 1, or
+    /// 2 for words of 8 letters or more), when there is one.
+    private static func corrections(for words: [String], _ db: Database) throws -> [String] {
+        try words.map { word in
+            guard word.count >= 3 else { return word }
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM terms WHERE term = ?"), arguments: [word]) == true { return word }
+            let trigrams = SearchText.trigrams(word)
+            guard !trigrams.isEmpty else { return word }
+            let match = trigrams.map { "\"\($0)\"" }.joined(separator: " OR ")
+            let candidates = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT term FROM terms_trigram WHERE terms_trigram MATCH ? ORDER BY rank LIMIT 200"), arguments: [match])
+            let allowed = word.count >= 8 ? 2 : 1
+            var best: (term: String, distance: Int)?
+            for candidate in candidates {
+                let distance = SearchText.editDistance(word, candidate, limit: allowed)
+                if distance <= allowed, best == nil || distance < best!.distance { best = (candidate, distance) }
+            }
+            return best?.term ?? word
+        }
+    }
+}
+
+/// A keyset position in a result list, opaque to clients.
+enum SearchCursor: Equatable {
+    case ranked(Double, Int64)
+    case recent(Int64, Int64)
+
+    var encoded: String {
+        let raw: String
+        switch self {
+        case .ranked(let score, let id): raw = "r:\(score.bitPattern):\(id)"
+        case .recent(let time, let id): raw = "t:\(time):\(id)"
+        }
+        return Data(raw.utf8).base64EncodedString()
+    }
+
+    init(encoded: String) throws {
+        guard let data = Data(base64Encoded: encoded), let raw = String(data: data, encoding: .utf8) else {
+            throw SearchError(field: "cursor", "is not a cursor this server issued")
+        }
+        let parts = raw.split(separator: ":")
+        if parts.count == 3, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
+            self = .ranked(Double(bitPattern: bits), id)
+        } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
+            self = .recent(time, id)
+        } else {
+            throw SearchError(field: "cursor", "is not a cursor this server issued")
+        }
+    }
+}
+
+/// Word handling shared by indexing and querying.
+enum SearchText {
+    /// Lower-cased, accent-folded words of letters and digits, in order.
+    static func words(_ text: String) -> [String] {
+        let folded = text.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased()
+        return folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
+    }
+
+    static func trigrams(_ word: String) -> [String] {
+        let characters = Array(word)
+        guard characters.count >= 3 else { return [] }
+        return (0...(characters.count - 3)).map { String(characters[$0..<$0 + 3]) }
+    }
+
+    /// Levenshtein distance, giving up (returning `limit + 1`) once it must exceed `limit`.
+    static func editDistance(_ a: String, _ b: String, limit: Int) -> Int {
+        let a = Array(a), b = Array(b)
+        if abs(a.count - b.count) > limit { return limit + 1 }
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            var rowMinimum = current[0]
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                rowMinimum = min(rowMinimum, current[j])
+            }
+            if rowMinimum > limit { return limit + 1 }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}

@@ -1,0 +1,94 @@
+import Canon
+import Foundation
+import GRDB
+
+/// A per-key chronological read model (a case's timeline) in its own SQLite file.
+///
+/// Entries are keyed by (position, sequence), so applying an event twice inserts nothing the
+/// second time.
+public final class SQLiteTimelineStore: TimelineStore {
+    public let identity: ProjectionIdentity
+    private let projection: any TimelineProjection
+    private let database: SQLiteProjectionDatabase
+
+    public init(path: String, projection: any TimelineProjection, faults: FaultInjector? = nil) throws {
+        self.identity = projection.identity
+        self.projection = projection
+        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+            try db.execute(sql: """
+                CREATE TABLE entries (
+                    key TEXT NOT NULL, position INTEGER NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL,
+                    kind TEXT NOT NULL, actor TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL,
+                    PRIMARY KEY (position, sequence)
+                ) STRICT;
+                CREATE INDEX entries_key ON entries (key, position, sequence);
+                """)
+        }
+    }
+
+    public var path: String { database.path }
+
+    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
+
+    public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        let entries = try events.flatMap { try projection.entries(for: $0) }
+        try await database.advance(from: from, to: to) { db in
+            try Self.insert(entries, db)
+        }
+    }
+
+    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await database.park(letter, from: from, to: to)
+    }
+
+    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
+
+    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        try await database.setDeadLetterState(position: position, to: state)
+    }
+
+    public func refold(stream: StreamID, events: [EventEnvelope]) async throws {
+        let entries = try events.flatMap { try projection.entries(for: $0) }
+        let keys = Set(entries.map(\.key))
+        try await database.write { db in
+            for key in keys { try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
+            try Self.insert(entries, db)
+        }
+    }
+
+    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
+
+    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
+
+    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
+
+    public func entries(key: String, limit: Int) async throws -> [TimelineEntry] {
+        try await database.mapped {
+            try await database.pool.read { db in
+                try GRDB.Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT * FROM entries WHERE key = ? ORDER BY position, sequence LIMIT ?"),
+                    arguments: [key, max(0, limit)]
+                ).map { row in
+                    let details = (try? JSONDecoder().decode([String: String].self, from: Data((row["details"] as String).utf8))) ?? [:]
+                    return TimelineEntry(
+                        key: row["key"], position: OutboxPosition(row["position"]), sequence: row["sequence"],
+                        at: Timestamp.date(microseconds: row["at"]), kind: row["kind"], actor: row["actor"], summary: row["summary"],
+                        details: details)
+                }
+            }
+        }
+    }
+
+    private static func insert(_ entries: [TimelineEntry], _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for entry in entries {
+            let details = String(decoding: try encoder.encode(entry.details), as: UTF8.self)
+            try statement.execute(arguments: [
+                entry.key, entry.position.rawValue, entry.sequence, Timestamp.microseconds(entry.at), entry.kind, entry.actor,
+                entry.summary, details,
+            ])
+        }
+    }
+}
