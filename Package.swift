@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CanonSQLite", targets: ["CanonSQLite"]),
         .library(name: "CasePlatform", targets: ["CasePlatform"]),
         .library(name: "CanonServer", targets: ["CanonServer"]),
+        .library(name: "CanonEmbedded", targets: ["CanonEmbedded"]),
         .library(name: "CanonTesting", targets: ["CanonTesting"]),
     ],
     dependencies: [
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -51,7 +53,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
+        ),
+        .target(
+            name: "CanonEmbedded",
+            dependencies: ["Canon", "CanonSQLite", "CasePlatform", "CanonServer", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "CanonTesting",
@@ -60,19 +67,19 @@ let package = Package(
         .executableTarget(
             name: "canon",
             dependencies: [
-                "Canon", "CanonSQLite", "CasePlatform", "CanonServer",
+                "Canon", "CanonSQLite", "CasePlatform", "CanonServer", "CanonEmbedded",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting"]),
+        .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting", "CanonSQLite", "CasePlatform"]),
         .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
         .testTarget(
             name: "CanonServerTests",
             dependencies: [
-                "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting",
+                "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting", "CanonEmbedded",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ]

@@ -35,7 +35,8 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let directory = DataDirectory(data)
-        let store = try DataOptions.openCanonicalStore(in: directory, create: true)
+        let platform = try DataOptions.openPlatform(in: directory, create: true, logger: server.logger())
+        let store = platform.store
         let marker = directory.url.appendingPathComponent("demo-seed.json")
         let head = try await store.headPosition()
         if head == .start {
@@ -55,11 +56,11 @@ struct Demo: AsyncParsableCommand {
             let count = try await store.count("cases", filter: [:])
             say("found \(count) cases and \(head) events in \(directory.url.path); serving them")
         }
-        let services = try await PlatformServices(store: store)
+        let services = try await platform.services()
         let tokens = DemoPlatform.featuredUsers.map { ($0, services.tokens.token(for: $0.id)) }
         let sample = try await store.fetchOne("cases", where: ["status": .text("investigation"), "restricted": .bool(false)])
         let sampleID = (try? sample?.string("id")) ?? "CASE_ID"
-        try await ServerRunner.run(services: services, options: server) { url in
+        try await ServerRunner.run(platform: platform, services: services, options: server) { url in
             var lines = ["", "Canon demo is running at \(url)  (open it in a browser; Ctrl-C stops it)", "", "Demo users and their bearer tokens:"]
             for (user, token) in tokens {
                 lines.append("  \(user.id.padding(toLength: 5, withPad: " ", startingAt: 0)) \(user.role.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(token)")
@@ -68,7 +69,7 @@ struct Demo: AsyncParsableCommand {
             lines += [
                 "", "Try:",
                 "  curl -s \(url)/v1/cases/\(sampleID) -H 'Authorization: Bearer \(ivan)'",
-                "  curl -s \(url)/v1/cases/\(sampleID)/history -H 'Authorization: Bearer \(ivan)'",
+                "  curl -s '\(url)/v1/search/cases?q=lending&status=investigation' -H 'Authorization: Bearer \(ivan)'",
                 "  curl -s -X POST \(url)/v1/cases -H 'Authorization: Bearer \(ivan)' -H 'Content-Type: application/json' \\",
                 "       -d '{\"title\":\"Unlicensed lender\",\"summary\":\"Loans offered without a licence\",\"sector\":\"banking\",\"region\":\"north\",\"priority\":\"high\"}'",
                 "",

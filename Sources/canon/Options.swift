@@ -1,5 +1,6 @@
 import ArgumentParser
 import Canon
+import CanonEmbedded
 import CanonSQLite
 import CasePlatform
 import Foundation
@@ -12,24 +13,19 @@ struct DataOptions: ParsableArguments {
 
     var directory: DataDirectory { DataDirectory(data) }
 
-    /// Opens the canonical store, creating the directory and file when `create` is set.
-    func openCanonicalStore(create: Bool) throws -> SQLiteCanonicalStore {
-        try Self.openCanonicalStore(in: directory, create: create)
+    /// Opens the embedded platform, creating the directory and files when `create` is set.
+    func openPlatform(create: Bool, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
+        try Self.openPlatform(in: directory, create: create, logger: logger)
     }
 
-    static func openCanonicalStore(in directory: DataDirectory, create: Bool) throws -> SQLiteCanonicalStore {
-        let data = directory.url.path
-        let file = directory.databaseFile(for: "canonical")
-        if create {
-            do {
-                try directory.create()
-            } catch {
-                throw ValidationError("cannot create the data directory \(directory.url.path): \(error.localizedDescription)")
-            }
-        } else if !FileManager.default.fileExists(atPath: file.path) {
-            throw ValidationError("no canonical store at \(file.path); run `canon demo --data \(data)` or `canon serve --data \(data)` first")
+    static func openPlatform(in directory: DataDirectory, create: Bool, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
+        do {
+            return try EmbeddedPlatform.open(directory, create: create, logger: logger)
+        } catch let error as EmbeddedPlatformError {
+            throw ValidationError(error.message)
+        } catch let error as CocoaError {
+            throw ValidationError("cannot create the data directory \(directory.url.path): \(error.localizedDescription)")
         }
-        return try SQLiteCanonicalStore(path: file.path, migrations: CasePlatformSchema.migrations)
     }
 }
 
@@ -56,4 +52,9 @@ struct ServerOptions: ParsableArguments {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
     }
+}
+
+/// How results are printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
 }

@@ -1,21 +1,23 @@
 import ArgumentParser
+import CanonEmbedded
 import CanonServer
 import Foundation
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the platform from a data directory (no generated data).",
-        discussion: "Stops cleanly on SIGTERM or SIGINT. Create users with `canon user add`, then get tokens with `canon token`.")
+        discussion: "Runs the HTTP API and the projection agents. Stops cleanly on SIGTERM or SIGINT. Create users with `canon user add`, then get tokens with `canon token`.")
 
     @OptionGroup var data: DataOptions
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let store = try data.openCanonicalStore(create: true)
-        let services = try await PlatformServices(store: store)
+        let platform = try data.openPlatform(create: true, logger: server.logger())
+        let services = try await platform.services()
         let users = try await services.queries.users()
         let directory = data.directory.url.path, dataOption = data.data
-        try await ServerRunner.run(services: services, options: server) { url in
+        try await ServerRunner.run(platform: platform, services: services, options: server) { url in
             var text = "canon is serving \(directory) at \(url)\n"
             if users.isEmpty {
                 text += "No users yet: add one with `canon user add --data \(dataOption) --id ada --name \"Ada Okafor\" --role admin`\n"
@@ -25,16 +27,24 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// Runs the HTTP server until SIGTERM or SIGINT.
+/// Runs the HTTP server and the projection agents until SIGTERM or SIGINT.
 enum ServerRunner {
     /// - Parameter announce: what to print once the server listens, given its URL.
-    static func run(services: PlatformServices, options: ServerOptions, announce: @escaping @Sendable (String) -> String) async throws {
+    static func run(
+        platform: EmbeddedPlatform, services: PlatformServices, options: ServerOptions,
+        announce: @escaping @Sendable (String) -> String
+    ) async throws {
+        CanonMetrics.bootstrap()
+        let logger = options.logger()
         let application = CanonServer.application(
-            services: services, configuration: .init(host: options.host, port: options.port), logger: options.logger(),
+            services: services, configuration: .init(host: options.host, port: options.port), logger: logger,
             onServerRunning: { port in
                 FileHandle.standardOutput.write(Data(announce("http://\(options.host):\(port)").utf8))
             })
-        try await application.runService()
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: application), .init(service: platform.coordinator)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         say("canon stopped cleanly")
     }
 }

@@ -10,7 +10,7 @@ struct Token: AsyncParsableCommand {
     var user: String
 
     func run() async throws {
-        let store = try data.openCanonicalStore(create: false)
+        let store = try data.openPlatform(create: false).store
         let queries = CaseQueries(store: store)
         guard try await queries.user(user) != nil else {
             let known = try await queries.users().map(\.id).prefix(12).joined(separator: ", ")

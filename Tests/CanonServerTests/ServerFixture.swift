@@ -1,4 +1,5 @@
 import Canon
+import CanonEmbedded
 import CanonServer
 import CanonSQLite
 import CanonTesting
@@ -11,8 +12,10 @@ import Testing
 /// A server on a real SQLite canonical store in a temporary directory, with one user per role.
 struct ServerFixture: Sendable {
     let scratch: TemporaryDirectory
-    let store: SQLiteCanonicalStore
+    let platform: EmbeddedPlatform
     let services: PlatformServices
+    /// The canonical store itself, for checks behind the API's back.
+    var store: SQLiteCanonicalStore { platform.canonical }
     let maxBodyBytes: Int
 
     static let users = [
@@ -24,14 +27,21 @@ struct ServerFixture: Sendable {
         User(id: "ada", displayName: "Ada", role: .admin, team: nil, clearance: 3),
     ]
 
-    init(maxBodyBytes: Int = 64 * 1024) async throws {
+    /// A platform on real SQLite files; `runAgents` starts the projection agents for `test`.
+    init(maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true) async throws {
         scratch = try TemporaryDirectory(prefix: "canon-server")
-        store = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
-        let commands = CaseCommands(store: store)
+        let agent = ProjectionAgent.Configuration(batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100))
+        platform = try EmbeddedPlatform.open(
+            scratch.dataDirectory, create: true,
+            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(2))))
+        let commands = CaseCommands(store: platform.store)
         for user in Self.users { _ = try await commands.registerUser(user) }
-        services = try await PlatformServices(store: store)
+        services = try await platform.services(readWait: readWait)
         self.maxBodyBytes = maxBodyBytes
+        self.runAgents = runAgents
     }
+
+    let runAgents: Bool
 
     func token(_ user: String) -> String { services.tokens.token(for: user) }
 
@@ -43,6 +53,9 @@ struct ServerFixture: Sendable {
     func test<Value: Sendable>(_ body: @Sendable (Client) async throws -> Value) async throws -> Value {
         let app = Application(router: makeRouter())
         let fixture = self
+        let coordinator = platform.coordinator
+        let agents = runAgents ? Task { try await coordinator.run() } : nil
+        defer { agents?.cancel() }
         return try await app.test(.router) { client in try await body(Client(client: client, fixture: fixture)) }
     }
 

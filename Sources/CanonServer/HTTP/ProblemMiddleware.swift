@@ -25,6 +25,16 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as CanonicalStoreError:
             if error.code != .storage { context.logger.error("canonical store error", metadata: ["error": "\(error)"]) }
             return ProblemDetails(error)
+        case let error as ProjectionError:
+            let status: HTTPResponse.Status = switch error.code {
+            case .unknownProjection, .unknownDeadLetter: .notFound
+            case .invalidRewind: .unprocessableContent
+            case .checkpointConflict: .conflict
+            case .timedOut, .storage: .serviceUnavailable
+            }
+            return ProblemDetails(status: status, slug: error.code.rawValue, title: "Projection operation refused", detail: error.message)
+        case let error as ProjectionFoldError:
+            return ProblemDetails(status: .conflict, slug: "projection-still-failing", title: "The projection still cannot apply the event", detail: error.message)
         case let error as HTTPError:
             let detail = error.body ?? (error.status == .notFound ? "no route matches this method and path; see /openapi.yaml" : error.status.reasonPhrase)
             return ProblemDetails(status: error.status, slug: slug(error.status), title: error.status.reasonPhrase, detail: detail)

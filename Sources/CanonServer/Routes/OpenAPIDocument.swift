@@ -225,10 +225,128 @@ paths:
         "200": { description: The party, content: { application/json: { schema: { $ref: "#/components/schemas/Party" } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+  /metrics:
+    get:
+      summary: "Prometheus metrics (projection lag, apply duration, errors, dead letters, outbox writes)"
+      security: []
+      tags: [operations]
+      responses:
+        "200": { description: Prometheus text exposition, content: { text/plain: {} } }
+  /v1/search/cases:
+    get:
+      summary: Search cases (derived store; stale reads allowed, freshness shown)
+      description: bm25 ranking, prefix matching, spelling correction when the words find little, highlighted snippets, facet counts that honour the other filters, keyset pagination. Results and facets are filtered for the principal.
+      tags: [cases]
+      parameters:
+        - { name: q, in: query, schema: { type: string } }
+        - { name: status, in: query, schema: { $ref: "#/components/schemas/Status" } }
+        - { name: sector, in: query, schema: { type: string } }
+        - { name: region, in: query, schema: { type: string } }
+        - { name: priority, in: query, schema: { type: string } }
+        - { name: team, in: query, schema: { type: string } }
+        - { name: assignee, in: query, schema: { type: string } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 100, default: 20 } }
+        - { name: cursor, in: query, schema: { type: string } }
+        - { $ref: "#/components/parameters/MinPosition" }
+      responses:
+        "200":
+          description: A page of results
+          headers: { $ref: "#/components/headers/FreshnessHeaders" }
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  results: { type: array, items: { type: object } }
+                  facets: { type: object, additionalProperties: { type: object, additionalProperties: { type: integer } } }
+                  freshness: { $ref: "#/components/schemas/Freshness" }
+                  next_cursor: { type: [string, "null"] }
+                  corrected_query: { type: [string, "null"] }
+        "401": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+        "503": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/timeline:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    get:
+      summary: The case's timeline (derived store; freshness shown)
+      tags: [cases]
+      parameters:
+        - { $ref: "#/components/parameters/MinPosition" }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 1000, default: 500 } }
+      responses:
+        "200":
+          description: Entries oldest first
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  case_id: { type: string }
+                  entries: { type: array, items: { type: object } }
+                  freshness: { $ref: "#/components/schemas/Freshness" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "503": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections:
+    get:
+      summary: "One row per projection: name, version, position, lag, state, heartbeat, dead letters"
+      tags: [operations]
+      responses:
+        "200": { description: Projection status, content: { application/json: { schema: { type: object, properties: { projections: { type: array, items: { $ref: "#/components/schemas/ProjectionStatus" } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections/{name}/dead-letters:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
+    get:
+      summary: A projection's dead letters
+      tags: [operations]
+      responses:
+        "200": { description: Dead letters, content: { application/json: { schema: { type: object } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections/{name}/dead-letters/{position}/retry:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }, { name: position, in: path, required: true, schema: { type: integer } }]
+    post:
+      summary: "Re-apply a parked event (admin); its stream is refolded so it lands once, in order"
+      tags: [operations]
+      responses:
+        "200": { description: The dead letter, now retried, content: { application/json: { schema: { type: object } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections/{name}/dead-letters/{position}/skip:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }, { name: position, in: path, required: true, schema: { type: integer } }]
+    post:
+      summary: Leave a parked event unapplied on purpose (admin)
+      tags: [operations]
+      responses:
+        "200": { description: The dead letter, now skipped, content: { application/json: { schema: { type: object } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections/{name}/replay:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
+    post:
+      summary: Re-apply a projection's events after a position (admin; idempotent)
+      tags: [operations]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { type: object, required: [from], properties: { from: { type: integer, minimum: 0 } } } } }
+      responses:
+        "200": { description: Replay started, content: { application/json: { schema: { type: object } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     bearer: { type: http, scheme: bearer }
+  headers:
+    FreshnessHeaders:
+      Canon-As-Of-Position: { schema: { type: integer } }
   parameters:
+    MinPosition: { name: min_position, in: query, required: false, description: "Wait (bounded) until the store has applied this outbox position; 503 otherwise", schema: { type: integer, minimum: 0 } }
+    ProjectionName: { name: name, in: path, required: true, schema: { type: string, enum: [case-search, case-timeline] } }
     CaseID: { name: id, in: path, required: true, schema: { type: string, format: uuid } }
     IfMatch: { name: If-Match, in: header, required: false, description: 'The case version the change expects, e.g. "3"; 412 when stale', schema: { type: string } }
   responses:
@@ -240,6 +358,27 @@ components:
       headers: { ETag: { schema: { type: string } } }
       content: { application/json: { schema: { $ref: "#/components/schemas/WriteAnswer" } } }
   schemas:
+    Freshness:
+      type: object
+      properties:
+        as_of_position: { type: integer }
+        as_of: { type: [string, "null"], format: date-time }
+        lag_ms: { type: integer }
+        lag_events: { type: integer }
+    ProjectionStatus:
+      type: object
+      properties:
+        name: { type: string }
+        version: { type: integer }
+        position: { type: integer }
+        lag_events: { type: integer }
+        lag_ms: { type: integer }
+        state: { type: string, enum: [starting, catching-up, idle, retrying, paused, stopped, stalled] }
+        heartbeat_age_ms: { type: [integer, "null"] }
+        stalled: { type: boolean }
+        dead_letters: { type: integer }
+        last_error: { type: [string, "null"] }
+        owner: { type: [string, "null"] }
     Problem:
       type: object
       required: [type, title, status, detail]

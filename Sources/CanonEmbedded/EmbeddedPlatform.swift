@@ -1,0 +1,86 @@
+import Canon
+import CanonServer
+import CanonSQLite
+import CasePlatform
+import Foundation
+import Logging
+
+/// The embedded installation of the case platform: one SQLite file per store in one data
+/// directory, the canonical store signalling its commits to the projection agents in-process.
+///
+/// ```
+/// DATA/canonical.sqlite            the canonical store and its outbox
+/// DATA/case-search.v1.sqlite       case search (FTS5), its checkpoint, dead letters, heartbeat
+/// DATA/case-timeline.v1.sqlite     case timeline
+/// ```
+public struct EmbeddedPlatform: Sendable {
+    public let directory: DataDirectory
+    public let canonical: SQLiteCanonicalStore
+    /// The canonical store as commands should use it: every commit wakes the agents.
+    public let store: SignallingCanonicalStore
+    public let search: SQLiteSearchStore
+    public let timeline: SQLiteTimelineStore
+    public let coordinator: ProjectionCoordinator
+
+    public struct Configuration: Sendable {
+        public var projections: ProjectionCoordinator.Configuration
+        public var canonical: SQLiteCanonicalStore.Configuration
+        public var projectionFaults: FaultInjector?
+
+        public init(projections: ProjectionCoordinator.Configuration = .init(), canonical: SQLiteCanonicalStore.Configuration = .init(), projectionFaults: FaultInjector? = nil) {
+            self.projections = projections
+            self.canonical = canonical
+            self.projectionFaults = projectionFaults
+        }
+    }
+
+    /// Opens the stores in `directory`, creating the directory and files when `create` is set.
+    ///
+    /// - Throws: `EmbeddedPlatformError` when there is no store and `create` is not set;
+    ///   `CanonicalStoreError` or `ProjectionError` when a file cannot be opened.
+    public static func open(
+        _ directory: DataDirectory, create: Bool, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "canon")
+    ) throws -> EmbeddedPlatform {
+        let canonicalFile = directory.databaseFile(for: "canonical")
+        if create {
+            try directory.create()
+        } else if !FileManager.default.fileExists(atPath: canonicalFile.path) {
+            throw EmbeddedPlatformError(message: "no canonical store at \(canonicalFile.path); run `canon demo --data \(directory.url.path)` or `canon serve --data \(directory.url.path)` first")
+        }
+        let canonical = try SQLiteCanonicalStore(path: canonicalFile.path, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
+        let commits = PositionWaiters()
+        let store = SignallingCanonicalStore(canonical, commits: commits)
+        let searchProjection = CaseSearchProjection()
+        let timelineProjection = CaseTimelineProjection()
+        let search = try SQLiteSearchStore(
+            path: directory.databaseFile(for: searchProjection.identity.storeName).path, projection: searchProjection,
+            faults: configuration.projectionFaults)
+        let timeline = try SQLiteTimelineStore(
+            path: directory.databaseFile(for: timelineProjection.identity.storeName).path, projection: timelineProjection,
+            faults: configuration.projectionFaults)
+        let coordinator = ProjectionCoordinator(
+            source: store, commits: commits, stores: [search, timeline], configuration: configuration.projections, logger: logger)
+        return EmbeddedPlatform(directory: directory, canonical: canonical, store: store, search: search, timeline: timeline, coordinator: coordinator)
+    }
+
+    /// The services the HTTP layer needs.
+    public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
+        try await PlatformServices(store: store, projections: coordinator, search: search, timeline: timeline, readWait: readWait)
+    }
+
+    /// Every projection store, by name.
+    public var projectionStores: [any ProjectionStore] { [search, timeline] }
+
+    public func projectionStore(named name: String) throws -> any ProjectionStore {
+        guard let store = projectionStores.first(where: { $0.identity.name == name }) else {
+            throw ProjectionError.unknownProjection(name, known: projectionStores.map(\.identity.name))
+        }
+        return store
+    }
+}
+
+public struct EmbeddedPlatformError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}

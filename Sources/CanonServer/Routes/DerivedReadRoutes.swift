@@ -1,0 +1,135 @@
+import Canon
+import CasePlatform
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Reads from derived stores. Every answer says how fresh it is, in the body and as headers;
+/// `min_position=P` waits (bounded) until the store has applied P, and otherwise answers 503
+/// with the position reached, never stale data that claims to be fresh.
+struct DerivedReadRoutes {
+    let services: PlatformServices
+
+    func register(on group: RouterGroup<CanonRequestContext>) {
+        group.get("search/cases", use: searchCases)
+        group.get("cases/{id}/timeline", use: timeline)
+    }
+
+    struct SearchAnswer: Encodable {
+        var results: [Result]
+        var facets: [String: [String: Int]]
+        var freshness: Freshness
+        var nextCursor: String?
+        var correctedQuery: String?
+
+        struct Result: Encodable {
+            var display: CaseSearchProjection.Display
+            var score: Double?
+            var snippet: String?
+
+            func encode(to encoder: any Encoder) throws {
+                try display.encode(to: encoder)
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encodeIfPresent(score, forKey: .score)
+                try container.encodeIfPresent(snippet, forKey: .snippet)
+            }
+
+            enum CodingKeys: String, CodingKey { case score, snippet }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case results, facets, freshness
+            case nextCursor = "next_cursor", correctedQuery = "corrected_query"
+        }
+    }
+
+    @Sendable func searchCases(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let parameters = request.uri.queryParameters
+        var filters: [String: String] = [:]
+        for field in ["status", "sector", "region", "priority", "team", "assignee"] {
+            if let value = parameters[Substring(field)], !value.isEmpty { filters[field] = String(value) }
+        }
+        let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
+        let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
+        let freshness = try await waitForFreshness(services.search, minimum: minimum)
+        let visibility: SearchVisibility = switch principal.role {
+        case .legal, .admin: .everything
+        case .investigator, .supervisor, .analyst: .unrestrictedAndTeams(principal.team.map { [$0] } ?? [])
+        }
+        let query = SearchQuery(
+            text: parameters["q"].map(String.init), filters: filters, limit: limit, cursor: parameters["cursor"].map(String.init),
+            visibility: visibility)
+        let results: SearchResults
+        do {
+            results = try await services.search.search(query)
+        } catch let error as SearchError {
+            throw ProblemDetails.invalidBody(error.message, field: error.field)
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        let hits = try results.hits.map { hit in
+            SearchAnswer.Result(display: try decoder.decode(CaseSearchProjection.Display.self, from: hit.display), score: hit.score, snippet: hit.snippet)
+        }
+        let answer = SearchAnswer(results: hits, facets: results.facets, freshness: freshness, nextCursor: results.nextCursor, correctedQuery: results.correctedQuery)
+        return try JSONBody.response(answer, headers: freshnessHeaders(freshness))
+    }
+
+    struct TimelineAnswer: Encodable {
+        var caseID: String
+        var entries: [TimelineEntry]
+        var freshness: Freshness
+
+        enum CodingKeys: String, CodingKey {
+            case entries, freshness
+            case caseID = "case_id"
+        }
+    }
+
+    @Sendable func timeline(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        // Who may see the case is decided on canonical state, never on the projection.
+        guard try await services.queries.caseIfVisible(id, to: context.requirePrincipal()) != nil else {
+            throw DomainError.notFound("case", id: id)
+        }
+        let parameters = request.uri.queryParameters
+        let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
+        let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
+        let freshness = try await waitForFreshness(services.timeline, minimum: minimum)
+        let entries = try await services.timeline.entries(key: id, limit: limit)
+        return try JSONBody.response(TimelineAnswer(caseID: id, entries: entries, freshness: freshness), headers: freshnessHeaders(freshness))
+    }
+
+    // MARK: - Freshness
+
+    private func waitForFreshness(_ store: any ProjectionStore, minimum: OutboxPosition?) async throws -> Freshness {
+        if let minimum {
+            let reached = try await services.projections.waitUntilApplied(store.identity.name, position: minimum, timeout: services.readWait)
+            if !reached {
+                let checkpoint = try await store.checkpoint()
+                throw ProblemDetails(
+                    status: .serviceUnavailable, slug: "not-yet-fresh", title: "The derived store has not caught up",
+                    detail: "\(store.identity.name) has applied position \(checkpoint.position), not \(minimum), within the wait; retry shortly",
+                    extensions: ["position_reached": .int(checkpoint.position.rawValue), "min_position": .int(minimum.rawValue)],
+                    headers: [.retryAfter: "1"])
+            }
+        }
+        return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store)
+    }
+
+    private func freshnessHeaders(_ freshness: Freshness) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        headers[HTTPField.Name("Canon-As-Of-Position")!] = String(freshness.asOfPosition.rawValue)
+        if let asOf = freshness.asOf { headers[HTTPField.Name("Canon-As-Of")!] = Timestamp.iso8601(asOf) }
+        headers[HTTPField.Name("Canon-Lag-Ms")!] = String(freshness.lagMilliseconds)
+        return headers
+    }
+
+    private func integer(_ value: Substring?, name: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let value else { return nil }
+        guard let number = Int(value), range.contains(number) else {
+            throw ProblemDetails.invalidBody("\(name) must be an integer in \(range.lowerBound)…\(range.upperBound == Int.max ? "" : String(range.upperBound)); got \(value)", field: name)
+        }
+        return number
+    }
+}

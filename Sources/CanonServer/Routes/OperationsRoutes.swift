@@ -1,0 +1,97 @@
+import Canon
+import CasePlatform
+import Hummingbird
+
+/// Operating the runtime over HTTP: projection status, dead letters, replay, and `/metrics`.
+struct OperationsRoutes {
+    let services: PlatformServices
+
+    func register(on group: RouterGroup<CanonRequestContext>) {
+        group.get("ops/projections", use: projections)
+        group.get("ops/projections/{name}/dead-letters", use: deadLetters)
+        group.post("ops/projections/{name}/dead-letters/{position}/retry", use: retry)
+        group.post("ops/projections/{name}/dead-letters/{position}/skip", use: skip)
+        group.post("ops/projections/{name}/replay", use: replay)
+    }
+
+    static func registerMetrics(on router: Router<CanonRequestContext>) {
+        router.get("metrics") { _, _ in
+            CanonMetrics.bootstrap()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.registry.emitToBuffer())))
+        }
+    }
+
+    struct ProjectionsAnswer: Encodable { var projections: [ProjectionStatus] }
+
+    @Sendable func projections(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try JSONBody.response(ProjectionsAnswer(projections: try await services.projections.statuses()))
+    }
+
+    struct DeadLettersAnswer: Encodable {
+        var projection: String
+        var deadLetters: [DeadLetter]
+
+        enum CodingKeys: String, CodingKey {
+            case projection
+            case deadLetters = "dead_letters"
+        }
+    }
+
+    @Sendable func deadLetters(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let agent = try agent(context)
+        return try JSONBody.response(DeadLettersAnswer(projection: agent.identity.description, deadLetters: try await agent.store.deadLetters()))
+    }
+
+    @Sendable func retry(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let agent = try agent(context)
+        let letter = try await DeadLetterOperations.retry(position: try position(context), in: agent.store, source: services.store)
+        return try JSONBody.response(letter)
+    }
+
+    @Sendable func skip(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let agent = try agent(context)
+        let letter = try await DeadLetterOperations.skip(position: try position(context), in: agent.store)
+        return try JSONBody.response(letter)
+    }
+
+    struct ReplayRequest: Decodable { var from: Int64 }
+
+    struct ReplayAnswer: Encodable {
+        var projection: String
+        var from: Int64
+    }
+
+    @Sendable func replay(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let body = try await JSONBody.decode(ReplayRequest.self, from: request, context: context)
+        let agent = try agent(context)
+        try await agent.replay(from: OutboxPosition(body.from))
+        return try JSONBody.response(ReplayAnswer(projection: agent.identity.description, from: body.from))
+    }
+
+    private func agent(_ context: CanonRequestContext) throws -> ProjectionAgent {
+        let name = try context.parameters.require("name")
+        do {
+            return try services.projections.agent(named: name)
+        } catch let error as ProjectionError {
+            throw ProblemDetails(status: .notFound, slug: "not-found", title: "Not found", detail: error.message)
+        }
+    }
+
+    private func position(_ context: CanonRequestContext) throws -> OutboxPosition {
+        let raw = try context.parameters.require("position")
+        guard let value = Int64(raw), value > 0 else { throw ProblemDetails.badRequest("position must be a positive integer; got \(raw)") }
+        return OutboxPosition(value)
+    }
+
+    private func requireAdmin(_ context: CanonRequestContext) throws {
+        let principal = try context.requirePrincipal()
+        guard principal.role == .admin else {
+            throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not operate projections; allowed roles: admin")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Canon
+import Foundation
+
+/// Case search: one document per case, built from the case and its linked parties.
+///
+/// Text: title (weight 10), party names (6), summary (3). Facets: status, sector, region,
+/// priority, plus team and assignee for filtering. The document carries the team and the
+/// restricted flag so searches are filtered for their reader inside the engine.
+public struct CaseSearchProjection: DocumentProjection {
+    public let identity: ProjectionIdentity
+
+    public init(version: Int = 1) { identity = ProjectionIdentity(name: "case-search", version: version) }
+
+    public let schema = SearchSchema(
+        textFields: [.init("title", weight: 10), .init("parties", weight: 6), .init("summary", weight: 3)],
+        facetFields: ["status", "sector", "region", "priority", "team", "assignee"])
+
+    /// What a search result shows.
+    public struct Display: Codable, Hashable, Sendable {
+        public var id: String
+        public var title: String
+        public var status: CaseStatus
+        public var sector: Sector
+        public var region: Region
+        public var priority: Priority
+        public var team: String
+        public var assignee: String?
+        public var restricted: Bool
+        public var parties: [String]
+        public var openedAt: Date
+        public var slaDueAt: Date
+        public var version: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case id, title, status, sector, region, priority, team, assignee, restricted, parties, version
+            case openedAt = "opened_at", slaDueAt = "sla_due_at"
+        }
+    }
+
+    public func documentKey(for event: EventEnvelope) -> String? {
+        guard event.streamID.rawValue.hasPrefix("case-") else { return nil }
+        return String(event.streamID.rawValue.dropFirst(5))
+    }
+
+    public func fold(_ event: EventEnvelope, into current: SearchDocument?) throws -> SearchDocument? {
+        if event.type == CaseEvents.caseOpened {
+            let opened: Case = try event.decodePayload()
+            let display = Display(
+                id: opened.id, title: opened.title, status: opened.status, sector: opened.sector, region: opened.region,
+                priority: opened.priority, team: opened.team, assignee: opened.assignee, restricted: opened.restricted, parties: [],
+                openedAt: opened.openedAt, slaDueAt: opened.slaDueAt, version: event.streamVersion)
+            return try document(display, summary: opened.summary)
+        }
+        guard let current else { throw ProjectionFoldError.missingDocument(key: documentKey(for: event) ?? "", type: event.type) }
+        var display = try Self.decoder.decode(Display.self, from: current.display)
+        display.version = event.streamVersion
+        switch event.type {
+        case CaseEvents.caseStatusChanged:
+            let change: CaseEvents.StatusChanged = try event.decodePayload()
+            display.status = change.to
+        case CaseEvents.caseAssigned:
+            let change: CaseEvents.Assigned = try event.decodePayload()
+            display.assignee = change.investigator
+        case CaseEvents.caseRestrictionChanged:
+            let change: CaseEvents.RestrictionChanged = try event.decodePayload()
+            display.restricted = change.restricted
+        case CaseEvents.casePartyLinked:
+            let link: CaseEvents.PartyLinked = try event.decodePayload()
+            if !display.parties.contains(link.partyName) { display.parties.append(link.partyName) }
+        default:
+            break
+        }
+        return try document(display, summary: current.text["summary"] ?? "")
+    }
+
+    private func document(_ display: Display, summary: String) throws -> SearchDocument {
+        var facets = [
+            "status": display.status.rawValue, "sector": display.sector.rawValue, "region": display.region.rawValue,
+            "priority": display.priority.rawValue, "team": display.team,
+        ]
+        facets["assignee"] = display.assignee
+        return SearchDocument(
+            key: display.id, text: ["title": display.title, "summary": summary, "parties": display.parties.joined(separator: " · ")],
+            facets: facets, team: display.team, restricted: display.restricted, sortTime: display.openedAt,
+            display: try Self.encoder.encode(display))
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
+    }()
+}
+
+/// An event a projection cannot fold: it goes through the failure policy (retry, dead letter).
+public struct ProjectionFoldError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+
+    public static func missingDocument(key: String, type: String) -> Self {
+        Self(message: "\(type) for \(key) arrived but the document does not exist (was case.opened applied?)")
+    }
+
+    public var description: String { message }
+}

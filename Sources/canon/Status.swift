@@ -1,0 +1,51 @@
+import ArgumentParser
+import Canon
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show each projection: version, position, lag, state, heartbeat age, dead letters.",
+        discussion: "Reads the stores' files, so it works while `canon serve` or `canon demo` runs in another process.")
+
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: "Seconds without a heartbeat after which an agent counts as stalled.")
+    var stallAfter: Int = 5
+
+    func run() async throws {
+        let platform = try data.openPlatform(create: false)
+        var statuses: [ProjectionStatus] = []
+        for store in platform.projectionStores {
+            statuses.append(try await ProjectionStatus.read(store, source: platform.canonical, stallAfter: .seconds(stallAfter)))
+        }
+        let head = try await platform.canonical.headPosition()
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            say(String(decoding: try encoder.encode(["head_position": AnyEncodable(head), "projections": AnyEncodable(statuses)]), as: UTF8.self))
+        case .text:
+            say("outbox head: \(head)")
+            say(pad("PROJECTION", 16) + pad("VER", 5) + pad("POSITION", 10) + pad("LAG", 8) + pad("LAG MS", 9) + pad("STATE", 12) + pad("HEARTBEAT", 11) + "DEAD LETTERS")
+            for status in statuses {
+                let heartbeat = status.heartbeatAgeMilliseconds.map { "\($0 / 1000)s ago" } ?? "never"
+                say(pad(status.name, 16) + pad("\(status.version)", 5) + pad("\(status.position)", 10) + pad("\(status.lagEvents)", 8)
+                    + pad("\(status.lagMilliseconds)", 9) + pad(status.state, 12) + pad(heartbeat, 11) + "\(status.deadLetters)")
+                if let error = status.lastError { say("    last error: \(error)") }
+            }
+        }
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
