@@ -34,6 +34,8 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before any metric object exists, so every one reports to Prometheus.
+        CanonMetrics.bootstrap()
         let directory = DataDirectory(data)
         let platform = try DataOptions.openPlatform(in: directory, create: true, logger: server.logger())
         let store = platform.store

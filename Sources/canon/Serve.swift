@@ -13,6 +13,8 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
+        // Before any metric object exists, so every one reports to Prometheus.
+        CanonMetrics.bootstrap()
         let platform = try data.openPlatform(create: true, logger: server.logger())
         let services = try await platform.services()
         let users = try await services.queries.users()
