@@ -1,0 +1,298 @@
+import Canon
+import CanonEmbedded
+import CanonSQLite
+import CanonTesting
+import CasePlatform
+import Foundation
+import Synchronization
+import Testing
+
+/// The projection runtime on real SQLite files: checkpoints, idempotency, failure policy,
+/// dead letters, ordering and liveness.
+@Suite("Projection runtime")
+struct ProjectionRuntimeTests {
+    static let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+    static let fastRetries = FailurePolicy(maxAttempts: 3, onExhausted: .deadLetter, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(5))
+
+    /// A canonical store on a file, with the investigator registered.
+    struct Canonical {
+        let scratch: TemporaryDirectory
+        let canonical: SQLiteCanonicalStore
+        let commits = PositionWaiters()
+        var store: SignallingCanonicalStore { SignallingCanonicalStore(canonical, commits: commits) }
+        var commands: CaseCommands { CaseCommands(store: store) }
+
+        init() async throws {
+            scratch = try TemporaryDirectory(prefix: "canon-runtime")
+            canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+            _ = try await CaseCommands(store: canonical).registerUser(ProjectionRuntimeTests.investigator)
+        }
+
+        func openCase(_ title: String = "Case") async throws -> CaseCommands.Outcome {
+            try await commands.openCase(OpenCaseRequest(title: title, summary: "s", sector: "energy", region: "north", priority: "low"), by: investigator)
+        }
+
+        func timeline(_ projection: any TimelineProjection = CaseTimelineProjection(), faults: FaultInjector? = nil) throws -> SQLiteTimelineStore {
+            try SQLiteTimelineStore(path: scratch.file("timeline-\(UUID().uuidString).sqlite"), projection: projection, faults: faults)
+        }
+    }
+
+    /// Polls `condition` until it holds, failing after `timeout`.
+    static func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting until \(what)")
+        throw CancellationError()
+    }
+
+    static func applyAll(_ store: any ProjectionStore, from source: any CanonicalStore) async throws {
+        while true {
+            let checkpoint = try await store.checkpoint()
+            let events = try await source.events(after: checkpoint.position, limit: 100)
+            guard let last = events.last else { return }
+            try await store.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+        }
+    }
+
+    @Test func applyingTheSameEventsTwiceLeavesTheSameState() async throws {
+        let canonical = try await Canonical()
+        let opened = try await canonical.openCase()
+        _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
+        let timeline = try canonical.timeline()
+        try await Self.applyAll(timeline, from: canonical.canonical)
+        let first = try await timeline.entries(key: opened.id, limit: 100)
+        try await timeline.rewind(to: .start)
+        try await Self.applyAll(timeline, from: canonical.canonical)
+        #expect(try await timeline.entries(key: opened.id, limit: 100) == first)
+        #expect(first.map(\.kind) == ["opened", "transition"])
+    }
+
+    @Test func aCrashBetweenWritesAndCheckpointLeavesNoDuplicateAfterRestart() async throws {
+        let canonical = try await Canonical()
+        let opened = try await canonical.openCase()
+        let faults = FaultSwitch()
+        let path = canonical.scratch.file("timeline.sqlite")
+        let crashing = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection(), faults: faults.injector)
+        faults.arm(.beforeCommit)
+        let events = try await canonical.canonical.events(after: .start, limit: 100)
+        let target = Checkpoint(position: events.last!.position, committedAt: events.last!.committedAt)
+        await #expect { try await crashing.apply(events, from: .start, to: target) } throws: { error in
+            (error as? CanonicalStoreError)?.code == .injectedFault
+        }
+        #expect(try await crashing.checkpoint().position == .start, "checkpoint did not move")
+        #expect(try await crashing.entries(key: opened.id, limit: 10).isEmpty, "the writes rolled back with it")
+
+        let restarted = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection())
+        try await Self.applyAll(restarted, from: canonical.canonical)
+        try await Self.applyAll(restarted, from: canonical.canonical)
+        #expect(try await restarted.entries(key: opened.id, limit: 10).count == 1)
+        #expect(try await restarted.checkpoint().position == target.position)
+    }
+
+    @Test func aStaleCheckpointIsATypedConflictAndWritesNothing() async throws {
+        let canonical = try await Canonical()
+        let opened = try await canonical.openCase()
+        let timeline = try canonical.timeline()
+        try await Self.applyAll(timeline, from: canonical.canonical)
+        let events = try await canonical.canonical.events(after: .start, limit: 100)
+        try await timeline.rewind(to: .start)
+        try await Self.applyAll(timeline, from: canonical.canonical)
+        await #expect {
+            try await timeline.apply(events, from: OutboxPosition(1), to: Checkpoint(position: events.last!.position, committedAt: nil))
+        } throws: { error in
+            (error as? ProjectionError)?.code == .checkpointConflict
+        }
+        #expect(try await timeline.entries(key: opened.id, limit: 10).count == 1)
+    }
+
+    @Test func aPoisonEventIsDeadLetteredWhileLaterEventsApplyAndRetriesOnceFixed() async throws {
+        let canonical = try await Canonical()
+        let poisoned = FlakyTimeline()
+        let timeline = try canonical.timeline(poisoned)
+        let agent = ProjectionAgent(
+            store: timeline, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+
+        let first = try await canonical.openCase("First")
+        poisoned.fail(caseID: first.id, type: CaseEvents.caseStatusChanged)
+        let poison = try await canonical.commands.transition(first.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
+        let sameStream = try await canonical.commands.addEvidence(
+            first.id, AddEvidenceRequest(title: "E", description: "", mediaType: "text/plain", sizeBytes: 1, sha256: String(repeating: "d", count: 64)),
+            by: Self.investigator)
+        let otherStream = try await canonical.openCase("Second")
+        try await Self.eventually("the agent passes the poison event") { try await timeline.checkpoint().position >= otherStream.position }
+
+        let letters = try await timeline.deadLetters()
+        #expect(letters.count == 1)
+        #expect(letters.first?.position == poison.position)
+        #expect(letters.first?.attempts == 3)
+        #expect(letters.first?.state == .parked)
+        #expect(letters.first?.type == CaseEvents.caseStatusChanged)
+        #expect(try await timeline.entries(key: first.id, limit: 10).map(\.position) == [first.position, sameStream.position])
+        #expect(try await timeline.entries(key: otherStream.id, limit: 10).count == 1)
+
+        poisoned.heal()
+        _ = try await DeadLetterOperations.retry(position: poison.position, in: timeline, source: canonical.store)
+        let entries = try await timeline.entries(key: first.id, limit: 10)
+        #expect(entries.map(\.position) == [first.position, poison.position, sameStream.position], "applied once, in stream order")
+        #expect(try await timeline.deadLetters().first?.state == .retried)
+    }
+
+    @Test func thePausePolicyStopsAtThePoisonEventUntilResumed() async throws {
+        let canonical = try await Canonical()
+        let poisoned = FlakyTimeline()
+        let timeline = try canonical.timeline(poisoned)
+        var policy = Self.fastRetries
+        policy.onExhausted = .pause
+        let agent = ProjectionAgent(
+            store: timeline, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: policy))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+
+        let first = try await canonical.openCase()
+        try await Self.eventually("the opening is applied") { try await timeline.checkpoint().position == first.position }
+        poisoned.fail(caseID: first.id, type: CaseEvents.caseStatusChanged)
+        _ = try await canonical.commands.transition(first.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
+        let later = try await canonical.openCase()
+        try await Self.eventually("the agent pauses") { await agent.snapshot().state == .paused }
+        #expect(try await timeline.checkpoint().position == first.position)
+        #expect(try await timeline.deadLetters().isEmpty)
+
+        poisoned.heal()
+        await agent.resume()
+        try await Self.eventually("the agent catches up after resume") { try await timeline.checkpoint().position == later.position }
+        #expect(try await timeline.entries(key: first.id, limit: 10).count == 2)
+    }
+
+    @Test func perStreamOrderHoldsUnderSmallBatchesAndConcurrentWriters() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-order")
+        let platform = try EmbeddedPlatform.open(
+            scratch.dataDirectory, create: true,
+            configuration: .init(projections: .init(agent: .init(batchSize: 7, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))))
+        _ = try await CaseCommands(store: platform.store).registerUser(Self.investigator)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        let commands = CaseCommands(store: platform.store)
+        let sha = String(repeating: "c", count: 64)
+        let ids = try await withThrowingTaskGroup(of: String.self) { group in
+            for writer in 0..<6 {
+                group.addTask {
+                    let id = try await commands.openCase(
+                        OpenCaseRequest(title: "Writer \(writer)", summary: "", sector: "energy", region: "north", priority: "low"), by: Self.investigator).id
+                    for status in ["triage", "investigation", "enforcement"] {
+                        _ = try await commands.transition(id, TransitionRequest(to: status, reason: "step"), by: Self.investigator)
+                        _ = try await commands.addEvidence(id, AddEvidenceRequest(title: "E", description: "", mediaType: "text/plain", sizeBytes: 1, sha256: sha), by: Self.investigator)
+                    }
+                    return id
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        let head = try await platform.canonical.headPosition()
+        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(20)))
+        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(20)))
+        for id in ids {
+            let stream = try await platform.canonical.events(in: Case.streamID(id), through: head)
+            let entries = try await platform.timeline.entries(key: id, limit: 100)
+            #expect(entries.map(\.position) == stream.map(\.position), "timeline of \(id) follows its stream's order")
+            let document = try #require(try await platform.search.document(id))
+            #expect(document.facets["status"] == "enforcement")
+            let display = try JSONDecoder.canon.decode(CaseSearchProjection.Display.self, from: document.display)
+            #expect(display.version == stream.last?.streamVersion)
+        }
+    }
+
+    @Test func aStalledAgentIsReportedStalledWithinItsHeartbeatWindow() async throws {
+        let canonical = try await Canonical()
+        let gate = GatedStore(try canonical.timeline())
+        let agent = ProjectionAgent(
+            store: gate, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(20), heartbeatInterval: .milliseconds(50)))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+        let window = Duration.milliseconds(400)
+
+        let first = try await canonical.openCase()
+        try await Self.eventually("the agent is idle and beating") {
+            let status = try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot())
+            return status.position == first.position && status.state == "idle" && !status.stalled
+        }
+        gate.close()
+        _ = try await canonical.openCase()
+        try await Self.eventually("status reports the blocked agent stalled", timeout: .seconds(5)) {
+            try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot()).stalled
+        }
+        gate.open()
+        try await Self.eventually("the agent recovers") {
+            let status = try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot())
+            return !status.stalled && status.lagEvents == 0
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var canon: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
+    }
+}
+
+/// The case timeline, failing on chosen positions until healed: a poison event that gets fixed.
+final class FlakyTimeline: TimelineProjection, Sendable {
+    let identity = ProjectionIdentity(name: "case-timeline", version: 1)
+    private let failing = Mutex<Set<String>>([])
+    private let base = CaseTimelineProjection()
+
+    /// Fails every `type` event of case `caseID` until healed (set before the event commits, so
+    /// the agent can never apply it first).
+    func fail(caseID: String, type: String) { failing.withLock { _ = $0.insert("case-\(caseID)|\(type)") } }
+    func heal() { failing.withLock { $0.removeAll() } }
+
+    struct Poison: Error {}
+
+    func entries(for event: EventEnvelope) throws -> [TimelineEntry] {
+        if failing.withLock({ $0.contains("\(event.streamID)|\(event.type)") }) { throw Poison() }
+        return try base.entries(for: event)
+    }
+}
+
+/// A projection store whose `apply` can be held shut, to stall its agent.
+final class GatedStore: ProjectionStore, Sendable {
+    let base: SQLiteTimelineStore
+    private let gate = Mutex<PositionWaiters?>(nil)
+
+    init(_ base: SQLiteTimelineStore) { self.base = base }
+
+    var identity: ProjectionIdentity { base.identity }
+
+    func close() { gate.withLock { $0 = PositionWaiters() } }
+
+    func open() {
+        let waiters = gate.withLock { current -> PositionWaiters? in
+            defer { current = nil }
+            return current
+        }
+        waiters?.advance(to: OutboxPosition(1))
+    }
+
+    func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        if let waiters = gate.withLock({ $0 }) { await waiters.wait(until: OutboxPosition(1), timeout: .seconds(30)) }
+        try await base.apply(events, from: from, to: to)
+    }
+
+    func checkpoint() async throws -> Checkpoint { try await base.checkpoint() }
+    func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws { try await base.park(letter, from: from, to: to) }
+    func deadLetters() async throws -> [DeadLetter] { try await base.deadLetters() }
+    func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws { try await base.setDeadLetterState(position: position, to: state) }
+    func refold(stream: StreamID, events: [EventEnvelope]) async throws { try await base.refold(stream: stream, events: events) }
+    func rewind(to position: OutboxPosition) async throws { try await base.rewind(to: position) }
+    func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await base.recordHeartbeat(heartbeat) }
+    func heartbeat() async throws -> AgentHeartbeat? { try await base.heartbeat() }
+}
