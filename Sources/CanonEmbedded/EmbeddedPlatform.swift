@@ -66,7 +66,7 @@ public struct EmbeddedPlatform: Sendable {
 
     /// The services the HTTP layer needs.
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
-        try await PlatformServices(store: store, projections: coordinator, search: search, timeline: timeline, readWait: readWait)
+        try await PlatformServices(store: store, projections: coordinator, readWait: readWait)
     }
 
     /// Every projection store, by name.

@@ -9,23 +9,38 @@ public struct PlatformServices: Sendable {
     public let queries: CaseQueries
     public let tokens: AccessTokens
     public let projections: ProjectionCoordinator
-    public let search: any SearchStore
-    public let timeline: any TimelineStore
     /// How long a derived read with `min_position` waits for its store to catch up.
     public let readWait: Duration
 
     /// Loads (or creates) the token signing key from `store`.
     public init(
-        store: any CanonicalStore, projections: ProjectionCoordinator, search: any SearchStore, timeline: any TimelineStore,
-        readWait: Duration = .seconds(2)
+        store: any CanonicalStore, projections: ProjectionCoordinator, readWait: Duration = .seconds(2)
     ) async throws {
         self.store = store
         self.commands = CaseCommands(store: store)
         self.queries = CaseQueries(store: store)
         self.tokens = try await AccessTokens.load(from: store)
         self.projections = projections
-        self.search = search
-        self.timeline = timeline
         self.readWait = readWait
+    }
+
+    /// The live case search store (it changes when a blue-green rebuild switches versions).
+    public var search: any SearchStore {
+        get throws {
+            guard let store = try projections.store(named: "case-search") as? any SearchStore else {
+                throw ProjectionError.unknownProjection("case-search", known: [])
+            }
+            return store
+        }
+    }
+
+    /// The live case timeline store.
+    public var timeline: any TimelineStore {
+        get throws {
+            guard let store = try projections.store(named: "case-timeline") as? any TimelineStore else {
+                throw ProjectionError.unknownProjection("case-timeline", known: [])
+            }
+            return store
+        }
     }
 }

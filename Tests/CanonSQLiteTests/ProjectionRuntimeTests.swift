@@ -295,4 +295,5 @@ final class GatedStore: ProjectionStore, Sendable {
     func rewind(to position: OutboxPosition) async throws { try await base.rewind(to: position) }
     func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await base.recordHeartbeat(heartbeat) }
     func heartbeat() async throws -> AgentHeartbeat? { try await base.heartbeat() }
+    func contentSummary() async throws -> ContentSummary { try await base.contentSummary() }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Decides which projections run in this process and runs one agent for each.
 ///
@@ -21,10 +22,22 @@ public final class ProjectionCoordinator: Service, Sendable {
     public let source: any CanonicalStore
     /// Wakes agents when the outbox moves; `SignallingCanonicalStore` advances it on every commit.
     public let commits: PositionWaiters
-    public let agents: [ProjectionAgent]
     private let configuration: Configuration
     private let clock: @Sendable () -> Date
     private let logger: Logger
+
+    private struct Running {
+        var agent: ProjectionAgent
+        var task: Task<Void, Never>?
+    }
+
+    private struct State {
+        var names: [String] = []
+        var running: [String: Running] = [:]
+        var started = false
+    }
+
+    private let state = Mutex(State())
 
     public init(
         source: any CanonicalStore, commits: PositionWaiters, stores: [any ProjectionStore],
@@ -36,28 +49,75 @@ public final class ProjectionCoordinator: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        self.agents = stores.map {
-            ProjectionAgent(store: $0, source: source, commits: commits, configuration: configuration.agent, clock: clock, logger: logger)
+        state.withLock { state in
+            for store in stores {
+                state.names.append(store.identity.name)
+                state.running[store.identity.name] = Running(agent: Self.makeAgent(store, source, commits, configuration, clock, logger))
+            }
         }
     }
 
+    private static func makeAgent(
+        _ store: any ProjectionStore, _ source: any CanonicalStore, _ commits: PositionWaiters, _ configuration: Configuration,
+        _ clock: @escaping @Sendable () -> Date, _ logger: Logger
+    ) -> ProjectionAgent {
+        ProjectionAgent(store: store, source: source, commits: commits, configuration: configuration.agent, clock: clock, logger: logger)
+    }
+
+    /// The live agents, one per projection, in declaration order.
+    public var agents: [ProjectionAgent] {
+        state.withLock { state in state.names.compactMap { state.running[$0]?.agent } }
+    }
+
+    /// Runs every agent until graceful shutdown (or cancellation), then stops them and waits.
     public func run() async throws {
         if let head = try? await source.headPosition() { commits.advance(to: head) }
-        await withTaskGroup(of: Void.self) { group in
-            for agent in agents {
-                group.addTask { await agent.run() }
+        state.withLock { state in
+            state.started = true
+            for name in state.names where state.running[name]?.task == nil {
+                let agent = state.running[name]!.agent
+                state.running[name]?.task = Task { await agent.run() }
             }
-            try? await gracefulShutdown()
-            group.cancelAll()
         }
+        try? await gracefulShutdown()
+        let tasks = state.withLock { state in
+            state.started = false
+            return state.running.values.compactMap(\.task)
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
         logger.info("projection agents stopped")
     }
 
-    public func agent(named name: String) throws -> ProjectionAgent {
-        guard let agent = agents.first(where: { $0.identity.name == name }) else {
-            throw ProjectionError.unknownProjection(name, known: agents.map(\.identity.name))
+    /// Makes `store` the live store of its projection (blue-green switch): from now on reads
+    /// and waits go to it, its agent starts (when agents run), and the previous agent stops.
+    @discardableResult
+    public func makeLive(_ store: any ProjectionStore) async -> ProjectionAgent {
+        let agent = Self.makeAgent(store, source, commits, configuration, clock, logger)
+        let previous: Task<Void, Never>? = state.withLock { state in
+            let name = store.identity.name
+            if !state.names.contains(name) { state.names.append(name) }
+            let old = state.running[name]?.task
+            state.running[name] = Running(agent: agent, task: state.started ? Task { await agent.run() } : nil)
+            return old
         }
+        previous?.cancel()
+        await previous?.value
+        logger.info("projection switched", metadata: ["projection.name": "\(store.identity)"])
         return agent
+    }
+
+    public func agent(named name: String) throws -> ProjectionAgent {
+        let found = state.withLock { $0.running[name]?.agent }
+        guard let found else {
+            throw ProjectionError.unknownProjection(name, known: state.withLock { $0.names })
+        }
+        return found
+    }
+
+    /// The live store of projection `name`.
+    public func store(named name: String) throws -> any ProjectionStore {
+        try agent(named: name).store
     }
 
     /// Waits until projection `name` has applied `position`, at most `timeout`.

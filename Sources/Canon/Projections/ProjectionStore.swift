@@ -37,6 +37,24 @@ public protocol ProjectionStore: Sendable {
     func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws
 
     func heartbeat() async throws -> AgentHeartbeat?
+
+    /// The checkpoint, row count and a checksum of the stored content, read in one snapshot so
+    /// two stores at the same checkpoint can be compared.
+    func contentSummary() async throws -> ContentSummary
+}
+
+/// What a store holds at a checkpoint, for comparing two versions of a projection.
+public struct ContentSummary: Hashable, Codable, Sendable {
+    public var checkpoint: OutboxPosition
+    public var rows: Int
+    /// SHA-256-style hex digest of the rows in key order (engine-defined but stable across versions).
+    public var checksum: String
+
+    public init(checkpoint: OutboxPosition, rows: Int, checksum: String) {
+        self.checkpoint = checkpoint
+        self.rows = rows
+        self.checksum = checksum
+    }
 }
 
 /// What an agent last said about itself.

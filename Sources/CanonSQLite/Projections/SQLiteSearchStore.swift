@@ -104,6 +104,10 @@ public final class SQLiteSearchStore: SearchStore {
 
     public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
+    public func contentSummary() async throws -> ContentSummary {
+        try await database.contentSummary(rowsSQL: "SELECT key || char(31) || doc FROM docs ORDER BY key")
+    }
+
     /// The number of documents stored.
     public func count() async throws -> Int {
         try await database.mapped { try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM docs") ?? 0 } }

@@ -62,6 +62,11 @@ public final class SQLiteTimelineStore: TimelineStore {
 
     public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
+    public func contentSummary() async throws -> ContentSummary {
+        try await database.contentSummary(
+            rowsSQL: "SELECT key || char(31) || position || char(31) || sequence || char(31) || at || char(31) || kind || char(31) || actor || char(31) || summary || char(31) || details FROM entries ORDER BY position, sequence")
+    }
+
     public func entries(key: String, limit: Int) async throws -> [TimelineEntry] {
         try await database.mapped {
             try await database.pool.read { db in

@@ -52,7 +52,8 @@ struct DerivedReadRoutes {
         }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
-        let freshness = try await waitForFreshness(services.search, minimum: minimum)
+        let search = try services.search
+        let freshness = try await waitForFreshness(search, minimum: minimum)
         let visibility: SearchVisibility = switch principal.role {
         case .legal, .admin: .everything
         case .investigator, .supervisor, .analyst: .unrestrictedAndTeams(principal.team.map { [$0] } ?? [])
@@ -62,7 +63,7 @@ struct DerivedReadRoutes {
             visibility: visibility)
         let results: SearchResults
         do {
-            results = try await services.search.search(query)
+            results = try await search.search(query)
         } catch let error as SearchError {
             throw ProblemDetails.invalidBody(error.message, field: error.field)
         }
@@ -95,8 +96,9 @@ struct DerivedReadRoutes {
         let parameters = request.uri.queryParameters
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
-        let freshness = try await waitForFreshness(services.timeline, minimum: minimum)
-        let entries = try await services.timeline.entries(key: id, limit: limit)
+        let timeline = try services.timeline
+        let freshness = try await waitForFreshness(timeline, minimum: minimum)
+        let entries = try await timeline.entries(key: id, limit: limit)
         return try JSONBody.response(TimelineAnswer(caseID: id, entries: entries, freshness: freshness), headers: freshnessHeaders(freshness))
     }
 
