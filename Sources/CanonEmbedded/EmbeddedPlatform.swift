@@ -18,9 +18,13 @@ public struct EmbeddedPlatform: Sendable {
     public let canonical: SQLiteCanonicalStore
     /// The canonical store as commands should use it: every commit wakes the agents.
     public let store: SignallingCanonicalStore
-    public let search: SQLiteSearchStore
-    public let timeline: SQLiteTimelineStore
     public let coordinator: ProjectionCoordinator
+    let faults: FaultInjector?
+
+    /// The live case search store.
+    public var search: SQLiteSearchStore { try! coordinator.store(named: "case-search") as! SQLiteSearchStore }
+    /// The live case timeline store.
+    public var timeline: SQLiteTimelineStore { try! coordinator.store(named: "case-timeline") as! SQLiteTimelineStore }
 
     public struct Configuration: Sendable {
         public var projections: ProjectionCoordinator.Configuration
@@ -51,17 +55,31 @@ public struct EmbeddedPlatform: Sendable {
         let canonical = try SQLiteCanonicalStore(path: canonicalFile.path, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
         let commits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits)
-        let searchProjection = CaseSearchProjection()
-        let timelineProjection = CaseTimelineProjection()
-        let search = try SQLiteSearchStore(
-            path: directory.databaseFile(for: searchProjection.identity.storeName).path, projection: searchProjection,
-            faults: configuration.projectionFaults)
-        let timeline = try SQLiteTimelineStore(
-            path: directory.databaseFile(for: timelineProjection.identity.storeName).path, projection: timelineProjection,
-            faults: configuration.projectionFaults)
+        let catalog = try ProjectionCatalog.load(from: directory)
+        let stores = try Self.projectionNames.map { name in
+            try makeStore(name, version: catalog.liveVersion(name), in: directory, faults: configuration.projectionFaults)
+        }
         let coordinator = ProjectionCoordinator(
-            source: store, commits: commits, stores: [search, timeline], configuration: configuration.projections, logger: logger)
-        return EmbeddedPlatform(directory: directory, canonical: canonical, store: store, search: search, timeline: timeline, coordinator: coordinator)
+            source: store, commits: commits, stores: stores, configuration: configuration.projections, logger: logger)
+        return EmbeddedPlatform(
+            directory: directory, canonical: canonical, store: store, coordinator: coordinator, faults: configuration.projectionFaults)
+    }
+
+    /// The platform's projections, in the order status lists them.
+    public static let projectionNames = ["case-search", "case-timeline"]
+
+    /// Opens (creating) the store of `version` of projection `name`: `DATA/<name>.v<version>.sqlite`.
+    public static func makeStore(_ name: String, version: Int, in directory: DataDirectory, faults: FaultInjector? = nil) throws -> any ProjectionStore {
+        switch name {
+        case "case-search":
+            let projection = CaseSearchProjection(version: version)
+            return try SQLiteSearchStore(path: directory.databaseFile(for: projection.identity.storeName).path, projection: projection, faults: faults)
+        case "case-timeline":
+            let projection = CaseTimelineProjection(version: version)
+            return try SQLiteTimelineStore(path: directory.databaseFile(for: projection.identity.storeName).path, projection: projection, faults: faults)
+        default:
+            throw ProjectionError.unknownProjection(name, known: projectionNames)
+        }
     }
 
     /// The services the HTTP layer needs.
@@ -69,14 +87,11 @@ public struct EmbeddedPlatform: Sendable {
         try await PlatformServices(store: store, projections: coordinator, readWait: readWait)
     }
 
-    /// Every projection store, by name.
-    public var projectionStores: [any ProjectionStore] { [search, timeline] }
+    /// Every live projection store.
+    public var projectionStores: [any ProjectionStore] { coordinator.agents.map(\.store) }
 
     public func projectionStore(named name: String) throws -> any ProjectionStore {
-        guard let store = projectionStores.first(where: { $0.identity.name == name }) else {
-            throw ProjectionError.unknownProjection(name, known: projectionStores.map(\.identity.name))
-        }
-        return store
+        try coordinator.store(named: name)
     }
 }
 

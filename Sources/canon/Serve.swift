@@ -44,7 +44,7 @@ enum ServerRunner {
                 FileHandle.standardOutput.write(Data(announce("http://\(options.host):\(port)").utf8))
             })
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: application), .init(service: platform.coordinator)],
+            services: [.init(service: application), .init(service: platform.coordinator), .init(service: platform.catalogWatcher(logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         say("canon stopped cleanly")

@@ -1,0 +1,115 @@
+import Canon
+import Foundation
+import Logging
+import ServiceLifecycle
+
+extension EmbeddedPlatform {
+    /// Rebuilds projection `name` blue-green: builds the next version beside the live one,
+    /// catches it up, compares them, and switches readers and the agent to it atomically.
+    ///
+    /// A rebuild that crashed resumes: the version under construction is recorded in the
+    /// catalog and its file continues from its checkpoint. The previous version stays until
+    /// `prune`, so `rollback` can switch back.
+    ///
+    /// - Throws: `EmbeddedPlatformError` when the versions differ (nothing is switched),
+    ///   `ProjectionError` or the projection's error otherwise.
+    public func rebuild(_ name: String, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }) async throws -> ProjectionRebuild.Report {
+        let live = try coordinator.store(named: name)
+        var catalog = try ProjectionCatalog.load(from: directory)
+        let version = catalog.projections[name]?.building ?? live.identity.version + 1
+        catalog.projections[name, default: .init(live: live.identity.version)].building = version
+        try catalog.save(to: directory)
+        let next = try Self.makeStore(name, version: version, in: directory, faults: faults)
+        let report = try await ProjectionRebuild(source: store, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
+        guard report.matches else {
+            throw EmbeddedPlatformError(message: """
+                \(next.identity) does not match \(live.identity) at position \(report.comparedAt): \
+                \(report.rows) rows (checksum \(report.checksum)) against \(report.liveRows) (checksum \(report.liveChecksum)); \
+                nothing was switched. Compare them with `canon drift` once it exists, or remove \(next.identity.storeName).sqlite
+                """)
+        }
+        catalog = try ProjectionCatalog.load(from: directory)
+        catalog.projections[name] = .init(live: version, previous: live.identity.version, building: nil)
+        try catalog.save(to: directory)
+        await coordinator.makeLive(next)
+        return report
+    }
+
+    /// Switches projection `name` back to its previous version, which then catches up from its
+    /// own checkpoint.
+    public func rollback(_ name: String) async throws -> ProjectionIdentity {
+        var catalog = try ProjectionCatalog.load(from: directory)
+        guard let entry = catalog.projections[name], let previous = entry.previous else {
+            throw EmbeddedPlatformError(message: "\(name) has no previous version to roll back to")
+        }
+        let store = try Self.makeStore(name, version: previous, in: directory, faults: faults)
+        catalog.projections[name] = .init(live: previous, previous: entry.live, building: nil)
+        try catalog.save(to: directory)
+        await coordinator.makeLive(store)
+        return store.identity
+    }
+
+    /// Deletes every version of `name` except the live one.
+    ///
+    /// - Returns: the files removed.
+    public func prune(_ name: String) throws -> [String] {
+        var catalog = try ProjectionCatalog.load(from: directory)
+        let live = catalog.liveVersion(name)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
+        var removed: [String] = []
+        for file in files where file.hasPrefix("\(name).v") {
+            let version = file.dropFirst(name.count + 2).prefix { $0.isNumber }
+            guard let number = Int(version), number != live else { continue }
+            try FileManager.default.removeItem(at: directory.url.appendingPathComponent(file))
+            removed.append(file)
+        }
+        if catalog.projections[name] != nil {
+            catalog.projections[name]?.previous = nil
+            catalog.projections[name]?.building = nil
+            try catalog.save(to: directory)
+        }
+        return removed.sorted()
+    }
+
+    /// A service that follows the catalog: when another process (`canon rebuild`) switches a
+    /// projection's live version, this process moves its readers and agent to it.
+    public func catalogWatcher(interval: Duration = .seconds(1), logger: Logger = Logger(label: "canon.catalog")) -> CatalogWatcher {
+        CatalogWatcher(platform: self, interval: interval, logger: logger)
+    }
+}
+
+/// Polls `projections.json` and switches live projection versions to match it.
+public struct CatalogWatcher: Service {
+    let platform: EmbeddedPlatform
+    let interval: Duration
+    let logger: Logger
+
+    public func run() async throws {
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: interval)
+            do {
+                try await followCatalog()
+            } catch {
+                logger.warning("cannot follow the projection catalog", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Switches every projection whose live version differs from the catalog's.
+    public func followCatalog() async throws {
+        let catalog = try ProjectionCatalog.load(from: platform.directory)
+        for name in EmbeddedPlatform.projectionNames {
+            let current = try platform.coordinator.store(named: name).identity.version
+            let wanted = catalog.liveVersion(name)
+            if current != wanted {
+                let store = try EmbeddedPlatform.makeStore(name, version: wanted, in: platform.directory, faults: platform.faults)
+                await platform.coordinator.makeLive(store)
+                logger.info("followed a blue-green switch", metadata: ["projection.name": "\(store.identity)"])
+            }
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}

@@ -1,0 +1,49 @@
+import Canon
+import Foundation
+
+/// Which version of each projection is live, in `DATA/projections.json`.
+///
+/// A blue-green switch is one atomic rename of this file; servers watch it and move readers and
+/// agents to the new version. The previous version stays for rollback until pruned.
+public struct ProjectionCatalog: Codable, Hashable, Sendable {
+    public struct Entry: Codable, Hashable, Sendable {
+        public var live: Int
+        public var previous: Int?
+        /// A rebuild in progress (its file resumes from its checkpoint after a crash).
+        public var building: Int?
+
+        public init(live: Int, previous: Int? = nil, building: Int? = nil) {
+            self.live = live
+            self.previous = previous
+            self.building = building
+        }
+    }
+
+    public var projections: [String: Entry]
+
+    public init(projections: [String: Entry] = [:]) { self.projections = projections }
+
+    public func liveVersion(_ name: String) -> Int { projections[name]?.live ?? 1 }
+
+    static func file(in directory: DataDirectory) -> URL { directory.url.appendingPathComponent("projections.json") }
+
+    /// The catalog in `directory`, or an empty one (every projection at version 1).
+    ///
+    /// - Throws: `EmbeddedPlatformError` when the file exists but is not a catalog.
+    public static func load(from directory: DataDirectory) throws -> ProjectionCatalog {
+        let url = file(in: directory)
+        guard let data = try? Data(contentsOf: url) else { return ProjectionCatalog() }
+        do {
+            return try JSONDecoder().decode(ProjectionCatalog.self, from: data)
+        } catch {
+            throw EmbeddedPlatformError(message: "\(url.path) is not a projection catalog (\(error)); fix or remove it")
+        }
+    }
+
+    /// Writes the catalog atomically (temporary file, then rename).
+    public func save(to directory: DataDirectory) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: Self.file(in: directory), options: .atomic)
+    }
+}

@@ -1,0 +1,137 @@
+import Canon
+import CanonEmbedded
+import CanonSQLite
+import CanonTesting
+import CasePlatform
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("Blue-green rebuild")
+struct BlueGreenRebuildTests {
+    /// The demo's investigator (the demo registers it).
+    static let investigator = DemoPlatform.featuredUsers.first { $0.id == "ivan" }!
+
+    static func seededPlatform(_ scratch: TemporaryDirectory, cases: Int = 150) async throws -> EmbeddedPlatform {
+        let platform = try EmbeddedPlatform.open(
+            scratch.dataDirectory, create: true,
+            configuration: .init(projections: .init(agent: .init(batchSize: 200, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))))
+        _ = try await DemoPlatform(configuration: .init(cases: cases, seed: 5, chunkSize: 50)).seed(into: platform.store)
+        return platform
+    }
+
+    @Test func rebuildWhileReadingAndWritingNeverServesAnEmptyIndexAndEndsEqualToAFreshProjection() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-rebuild")
+        let platform = try await Self.seededPlatform(scratch)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        let seeded = try await platform.canonical.headPosition()
+        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: seeded, timeout: .seconds(20)))
+
+        let done = Shared(false)
+        let reads = Shared((count: 0, empty: 0, failed: 0))
+        let reader = Task {
+            while !done.withLock({ $0 }) {
+                do {
+                    let store = try platform.coordinator.store(named: "case-search") as! any SearchStore
+                    let results = try await store.search(SearchQuery(limit: 5, facets: false))
+                    reads.withLock { $0.count += 1; if results.hits.isEmpty { $0.empty += 1 } }
+                } catch {
+                    reads.withLock { $0.failed += 1 }
+                }
+                await Task.yield()
+            }
+        }
+        let commands = CaseCommands(store: platform.store)
+        let writer = Task {
+            var written = 0
+            while !done.withLock({ $0 }) && written < 400 {
+                _ = try await commands.openCase(
+                    OpenCaseRequest(title: "Written during rebuild \(written)", summary: "", sector: "energy", region: "north", priority: "low"),
+                    by: Self.investigator)
+                written += 1
+            }
+            return written
+        }
+
+        let report = try await platform.rebuild("case-search", chunkSize: 300)
+        done.withLock { $0 = true }
+        _ = await reader.value
+        let written = try await writer.value
+
+        #expect(report.matches)
+        #expect(report.projection == ProjectionIdentity(name: "case-search", version: 2))
+        #expect(try platform.coordinator.store(named: "case-search").identity.version == 2)
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-search"] == .init(live: 2, previous: 1, building: nil))
+        let counts = reads.withLock { $0 }
+        #expect(counts.count > 0)
+        #expect(counts.failed == 0, "no read failed")
+        #expect(counts.empty == 0, "no read saw an empty index")
+        #expect(written > 0)
+
+        // Afterwards the live version holds exactly what a fresh projection of the canonical state holds.
+        let head = try await platform.canonical.headPosition()
+        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(20)))
+        let freshDirectory = try TemporaryDirectory(prefix: "canon-fresh")
+        let fresh = try EmbeddedPlatform.makeStore("case-search", version: 1, in: freshDirectory.dataDirectory)
+        let built = try await ProjectionRebuild(source: platform.canonical, live: fresh, next: fresh).run(compareAttempts: 1)
+        #expect(built.comparedAt == head)
+        let liveSummary = try await platform.coordinator.store(named: "case-search").contentSummary()
+        let freshSummary = try await fresh.contentSummary()
+        #expect(liveSummary == freshSummary)
+        #expect(liveSummary.rows == (try await platform.canonical.count("cases", filter: [:])))
+    }
+
+    @Test func rollbackSwitchesBackAndThePreviousVersionCatchesUpAndPruneRemovesIt() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-rollback")
+        let platform = try await Self.seededPlatform(scratch, cases: 40)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        _ = try await platform.rebuild("case-timeline")
+        #expect(try platform.coordinator.store(named: "case-timeline").identity.version == 2)
+
+        let later = try await CaseCommands(store: platform.store).openCase(
+            OpenCaseRequest(title: "After the switch", summary: "", sector: "energy", region: "north", priority: "low"), by: Self.investigator)
+        let back = try await platform.rollback("case-timeline")
+        #expect(back.version == 1)
+        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: later.position, timeout: .seconds(20)))
+        #expect(try await platform.timeline.entries(key: later.id, limit: 10).count == 1, "the old version caught up from its checkpoint")
+
+        let removed = try platform.prune("case-timeline")
+        #expect(removed.contains("case-timeline.v2.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.dataDirectory.databaseFile(for: "case-timeline.v2").path))
+        await #expect(throws: EmbeddedPlatformError.self) { try await platform.rollback("case-timeline") }
+    }
+
+    @Test func anInterruptedRebuildResumesTheSameVersionFromItsCheckpoint() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-resume")
+        let platform = try await Self.seededPlatform(scratch, cases: 30)
+        let head = try await platform.canonical.headPosition()
+        let caughtUp = try await ProjectionRebuild(source: platform.canonical, live: platform.search, next: platform.search).run(compareAttempts: 1)
+        #expect(caughtUp.comparedAt == head)
+        // A rebuild that stopped after its first chunk: version 2 recorded as building, half applied.
+        var catalog = ProjectionCatalog()
+        catalog.projections["case-search"] = .init(live: 1, previous: nil, building: 2)
+        try catalog.save(to: scratch.dataDirectory)
+        let partial = try EmbeddedPlatform.makeStore("case-search", version: 2, in: scratch.dataDirectory)
+        let firstChunk = try await platform.canonical.events(after: .start, limit: Int(head.rawValue / 2))
+        try await partial.apply(firstChunk, from: .start, to: Checkpoint(position: firstChunk.last!.position, committedAt: firstChunk.last!.committedAt))
+
+        let phases = Shared<[OutboxPosition]>([])
+        let report = try await platform.rebuild("case-search", chunkSize: 1_000) { progress in
+            if progress.phase == .building { phases.withLock { $0.append(progress.position) } }
+        }
+        #expect(report.projection.version == 2, "the recorded version is resumed, not a new one started")
+        #expect(report.matches)
+        #expect(phases.withLock { $0.allSatisfy { $0 > firstChunk.last!.position } }, "building continued after the committed chunk")
+    }
+}
+
+/// A value shared between a test and the tasks it starts.
+final class Shared<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+
+    init(_ value: Value) { self.value = Mutex(value) }
+
+    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { value.withLock { body(&$0) } }
+}
