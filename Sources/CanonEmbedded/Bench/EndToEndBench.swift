@@ -1,0 +1,231 @@
+import Canon
+import CanonSQLite
+import CasePlatform
+import Foundation
+import GRDB
+import Histogram
+import Synchronization
+
+/// End-to-end scenarios behind `canon bench`, each measured beside its physical limit on the
+/// same machine in the same run.
+public struct EndToEndBench: Sendable {
+    public var scratch: DataDirectory
+    public var report: @Sendable (String) -> Void
+
+    public init(scratch: DataDirectory, report: @escaping @Sendable (String) -> Void) {
+        self.scratch = scratch
+        self.report = report
+    }
+
+    static let investigator = User(id: "bench", displayName: "Bench", role: .investigator, team: "financial-crime", clearance: 3)
+
+    // MARK: - Backlog
+
+    /// Writes `cases` cases straight through the decisions in large transactions: each case is
+    /// opened, gets its subject party linked and moves to triage (4 events with the party).
+    /// - Returns: the platform and the number of events written.
+    func backlog(cases: Int, in directory: DataDirectory, progress: @Sendable (Int) -> Void) async throws -> (EmbeddedPlatform, Int) {
+        let platform = try EmbeddedPlatform.open(directory, create: true, configuration: .init(canonical: .init(synchronous: .normal)))
+        _ = try await CaseCommands(store: platform.canonical).registerUser(Self.investigator)
+        var random = SeededGenerator(seed: 99)
+        let now = Date()
+        var done = 0
+        while done < cases {
+            var batch: [UnitOfWork] = []
+            for _ in done..<min(cases, done + 2_000) {
+                let party = try CaseDecisions.registerParty(
+                    RegisterPartyRequest(kind: "organisation", name: "\(random.pick(BenchWords.names)) \(random.pick(BenchWords.kinds))"),
+                    id: random.uuid(), by: Self.investigator, at: now, metadata: .system)
+                let opened = try CaseDecisions.openCase(
+                    OpenCaseRequest(
+                        title: "\(party.value.name): \(random.pick(BenchWords.issues))", summary: BenchWords.summary(&random),
+                        sector: random.pick(Sector.allCases).rawValue, region: random.pick(Region.allCases).rawValue,
+                        priority: random.pick(Priority.allCases).rawValue),
+                    id: random.uuid(), by: Self.investigator, at: now, metadata: .system)
+                let linked = try CaseDecisions.linkParty(opened.value, party: party.value, role: "subject", existing: [], by: Self.investigator, at: now, metadata: .system)
+                let moved = try CaseDecisions.transition(linked.value.0, TransitionRequest(to: "triage", reason: "assessed"), by: Self.investigator, at: now, metadata: .system)
+                batch += [party.work, opened.work, linked.work, moved.work]
+            }
+            _ = try await platform.canonical.commit(batch: batch)
+            done = min(cases, done + 2_000)
+            progress(done)
+        }
+        return (platform, Int(try await platform.canonical.headPosition().rawValue))
+    }
+
+    // MARK: - Catch-up and rebuild
+
+    public struct CatchUpResult: Sendable {
+        public var events: Int
+        public var documents: Int
+        public var catchUpSeconds: Double
+        public var rawInsertSeconds: Double
+        public var eventsPerSecond: Double { Double(events) / catchUpSeconds }
+        public var ratio: Double { catchUpSeconds / rawInsertSeconds }
+    }
+
+    /// Applies the whole backlog to a fresh case-search store (what catch-up and rebuild do),
+    /// then bulk-inserts the same documents into a bare FTS5 table in one transaction: the limit.
+    public func catchUp(cases: Int, progress: @Sendable (String) -> Void) async throws -> CatchUpResult {
+        let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
+        try? FileManager.default.removeItem(at: directory.url)
+        let (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
+        let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
+        let started = ContinuousClock.now
+        _ = try await ProjectionRebuild(source: platform.canonical, live: store, next: store, chunkSize: 20_000).run(compareAttempts: 1) { step in
+            if step.position.rawValue % 100_000 < 20_000 { progress("catch-up: \(step.position)/\(events) events") }
+        }
+        let catchUp = seconds(ContinuousClock.now - started)
+        let documents = try await store.count()
+        let raw = try await rawFTS5Insert(from: store, into: directory.url.appendingPathComponent("raw-fts5.sqlite").path)
+        return CatchUpResult(events: events, documents: documents, catchUpSeconds: catchUp, rawInsertSeconds: raw)
+    }
+
+    /// Reads the documents' text out of `store` and inserts it into a bare FTS5 table with the
+    /// same columns and tokenizer, in one transaction.
+    func rawFTS5Insert(from store: SQLiteSearchStore, into path: String) async throws -> Double {
+        try? FileManager.default.removeItem(atPath: path)
+        let source = try DatabaseQueue(path: store.path)
+        let rows = try await source.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT title, parties, summary FROM docs_fts").map { [$0[0] as String, $0[1] as String, $0[2] as String] }
+        }
+        var configuration = GRDB.Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        let target = try DatabasePool(path: path, configuration: configuration)
+        let started = ContinuousClock.now
+        try await target.write { db in
+            try db.execute(sql: "CREATE VIRTUAL TABLE docs_fts USING fts5(title, parties, summary, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+            let insert = try db.makeStatement(sql: "INSERT INTO docs_fts (title, parties, summary) VALUES (?, ?, ?)")
+            for row in rows { try insert.execute(arguments: [row[0], row[1], row[2]]) }
+        }
+        return seconds(ContinuousClock.now - started)
+    }
+
+    // MARK: - Commit-to-searchable latency
+
+    public struct LatencyResult: Sendable {
+        public var writes: Int
+        public var targetRate: Int
+        public var achievedRate: Double
+        public var p50: Double
+        public var p95: Double
+        public var p99: Double
+        public var max: Double
+    }
+
+    /// Opens cases at a steady `rate` for `duration` with the agents running, and records for
+    /// each the time from its commit returning to the search store having applied it.
+    public func commitToSearchable(rate: Int, duration: Duration, progress: @Sendable (String) -> Void) async throws -> LatencyResult {
+        let directory = DataDirectory(scratch.url.appendingPathComponent("latency").path)
+        try? FileManager.default.removeItem(at: directory.url)
+        let platform = try EmbeddedPlatform.open(
+            directory, create: true,
+            configuration: .init(projections: .init(agent: .init(batchSize: 1000, idleWait: .milliseconds(500)))))
+        let commands = CaseCommands(store: platform.store)
+        _ = try await commands.registerUser(Self.investigator)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        let histogram = LockedHistogram()
+        let interval = Duration.seconds(1) / rate
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + duration
+        var next = start
+        var writes = 0
+        var random = SeededGenerator(seed: 7)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            while clock.now < end {
+                next += interval
+                let outcome = try await commands.openCase(
+                    OpenCaseRequest(title: "\(random.pick(BenchWords.names)) \(random.pick(BenchWords.issues))", summary: "", sector: "energy", region: "north", priority: "low"),
+                    by: Self.investigator)
+                let committed = clock.now
+                writes += 1
+                group.addTask {
+                    _ = try await platform.coordinator.waitUntilApplied("case-search", position: outcome.position, timeout: .seconds(30))
+                    histogram.record(clock.now - committed)
+                }
+                if writes % rate == 0 { progress("latency: \(writes) writes") }
+                if next > clock.now { try await clock.sleep(until: next) }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = seconds(clock.now - start)
+        return histogram.result(writes: writes, targetRate: rate, achievedRate: Double(writes) / elapsed)
+    }
+
+    // MARK: - Search latency
+
+    public struct SearchLatencyResult: Sendable {
+        public var documents: Int
+        public var queries: Int
+        public var p50: Double
+        public var p95: Double
+        public var p99: Double
+    }
+
+    /// Runs `queries` searches with facets (a word, sometimes a prefix, sometimes a filter) over
+    /// the store built by `catchUp`.
+    public func searchLatency(cases: Int, queries: Int) async throws -> SearchLatencyResult {
+        let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
+        let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
+        let documents = try await store.count()
+        var random = SeededGenerator(seed: 3)
+        let histogram = LockedHistogram()
+        let clock = ContinuousClock()
+        for index in 0..<queries {
+            var word = random.pick(BenchWords.queryWords)
+            if index % 4 == 1 { word = String(word.prefix(4)) }
+            var filters: [String: String] = [:]
+            if index % 3 == 0 { filters["sector"] = random.pick(Sector.allCases).rawValue }
+            let visibility: SearchVisibility = index % 2 == 0 ? .everything : .unrestrictedAndTeams(["financial-crime"])
+            let started = clock.now
+            _ = try await store.search(SearchQuery(text: word, filters: filters, limit: 20, visibility: visibility, facets: true))
+            histogram.record(clock.now - started)
+        }
+        let result = histogram.result(writes: queries, targetRate: 0, achievedRate: 0)
+        return SearchLatencyResult(documents: documents, queries: queries, p50: result.p50, p95: result.p95, p99: result.p99)
+    }
+
+    func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// An HdrHistogram of microseconds shared by concurrent recorders.
+final class LockedHistogram: Sendable {
+    private let locked = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three))
+
+    func record(_ duration: Duration) {
+        let micros = UInt64(max(0, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000))
+        locked.withLock { _ = $0.record(min(micros, 60_000_000)) }
+    }
+
+    /// Milliseconds at each percentile.
+    func result(writes: Int, targetRate: Int, achievedRate: Double) -> EndToEndBench.LatencyResult {
+        locked.withLock { histogram in
+            EndToEndBench.LatencyResult(
+                writes: writes, targetRate: targetRate, achievedRate: achievedRate,
+                p50: Double(histogram.valueAtPercentile(50)) / 1000, p95: Double(histogram.valueAtPercentile(95)) / 1000,
+                p99: Double(histogram.valueAtPercentile(99)) / 1000, max: Double(histogram.max) / 1000)
+        }
+    }
+}
+
+enum BenchWords {
+    static let names = ["Northwind", "Bluegate", "Crescent", "Harbor", "Ironbridge", "Kestrel", "Lumen", "Meridian", "Oakridge", "Pinnacle",
+                        "Quarry", "Redwood", "Silverline", "Tidewater", "Summit", "Vantage", "Westfield", "Granite", "Aurora", "Beacon"]
+    static let kinds = ["Capital", "Energy", "Mutual", "Telecom", "Health", "Logistics", "Retail", "Pharma", "Water", "Insurance"]
+    static let issues = ["misleading tariff disclosures", "unauthorised account charges", "suspected insider trading", "data breach notification delay",
+                         "anti-money-laundering control failures", "mis-selling of payment protection", "price fixing allegation",
+                         "vulnerable customer treatment", "market manipulation through spoofing", "sanctions screening gaps"]
+    static let sentences = ["Customers were charged without consent.", "Records show repeated late notifications.",
+                            "Traders coordinated prices before tenders.", "Monitoring missed structured deposits.",
+                            "Complaints were closed without review.", "Marketing omitted material risks."]
+    static let queryWords = ["tariff", "charges", "insider", "breach", "laundering", "protection", "fixing", "vulnerable", "spoofing",
+                             "sanctions", "northwind", "meridian", "energy", "customers", "deposits"]
+
+    static func summary(_ random: inout SeededGenerator) -> String {
+        (0..<3).map { _ in random.pick(sentences) }.joined(separator: " ")
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Canon
+import CanonEmbedded
+import Foundation
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the end-to-end benchmark scenarios at a chosen size, each beside its limit.",
+        discussion: """
+            catch-up: apply a backlog of --cases cases (4 events each) to case search, beside a raw FTS5 bulk insert of the same documents.
+            latency:  commit-to-searchable p50/p95/p99 at --rate writes/s for --seconds, agents running.
+            search:   search latency with facets over the catch-up store (--queries queries).
+            Build with -c release for figures worth writing down.
+            """)
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search }
+
+    @Option(name: .long, help: "all, catch-up, latency or search.") var scenario: Scenario = .all
+    @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
+    @Option(name: .long, help: "Writes per second for the latency scenario.") var rate: Int = 1_000
+    @Option(name: .long, help: "Seconds the latency scenario runs.") var seconds: Int = 60
+    @Option(name: .long, help: "Queries for the search scenario.") var queries: Int = 2_000
+    @Option(name: .long, help: "Scratch directory (kept, so search can reuse the catch-up store).") var scratch: String = "canon-bench-data"
+
+    func validate() throws {
+        guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
+        guard (1...20_000).contains(rate) else { throw ValidationError("--rate must be between 1 and 20000") }
+        guard (1...3_600).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 3600") }
+        guard queries >= 1 else { throw ValidationError("--queries must be at least 1") }
+    }
+
+    func run() async throws {
+        let directory = DataDirectory(scratch)
+        try directory.create()
+        let bench = EndToEndBench(scratch: directory) { say($0) }
+        let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
+        say("canon bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date().formatted(.iso8601))")
+        if scenario == .all || scenario == .catchUp {
+            let result = try await bench.catchUp(cases: cases, progress: status)
+            say(String(format: "catch-up: %d events → %d documents in %.2fs = %.0f events/s; raw FTS5 bulk insert of the same documents %.2fs; ratio %.2fx",
+                       result.events, result.documents, result.catchUpSeconds, result.eventsPerSecond, result.rawInsertSeconds, result.ratio))
+        }
+        if scenario == .all || scenario == .search {
+            let result = try await bench.searchLatency(cases: cases, queries: queries)
+            say(String(format: "search: %d queries with facets over %d documents: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms",
+                       result.queries, result.documents, result.p50, result.p95, result.p99))
+        }
+        if scenario == .all || scenario == .latency {
+            let result = try await bench.commitToSearchable(rate: rate, duration: .seconds(seconds), progress: status)
+            say(String(format: "commit-to-searchable: %d writes at %.0f/s (target %d/s): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms",
+                       result.writes, result.achievedRate, result.targetRate, result.p50, result.p95, result.p99, result.max))
+        }
+    }
+}
