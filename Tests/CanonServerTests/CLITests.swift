@@ -35,11 +35,25 @@ struct CLITests {
         #expect(exit == 0)
         #expect(first.output.contains("canon stopped cleanly"))
 
+        let statusRun = try RunningCanon(arguments: ["status", "--data", data, "--format", "json"])
+        #expect(try await statusRun.waitForExit() == 0)
+        let statusJSON = try #require(try JSONSerialization.jsonObject(with: Data(statusRun.output.utf8)) as? [String: Any])
+        let projections = try #require(statusJSON["projections"] as? [[String: Any]])
+        #expect(projections.compactMap { $0["name"] as? String } == ["case-search", "case-timeline"])
+
+        let rebuild = try RunningCanon(arguments: ["rebuild", "case-search", "--data", data])
+        #expect(try await rebuild.waitForExit() == 0, "\(rebuild.errors)")
+        #expect(rebuild.output.contains("case-search@2 is live"))
+        #expect(rebuild.errors.contains("rebuilding case-search"), "progress is shown")
+
         let second = try RunningCanon(arguments: ["demo", "--data", data, "--port", "0"])
         let secondURL = try await second.waitForURL()
         #expect(second.output.contains("found 40 cases"))
         let again = try await get(secondURL + "/v1/me", token: token)
         #expect(again.0 == 200, "tokens survive a restart: the key is in the canonical store")
+        let search = try await get(secondURL + "/v1/search/cases?limit=3", token: token)
+        #expect(search.0 == 200)
+        #expect(search.1.contains("\"as_of_position\""), "the restarted server reads the rebuilt version")
         second.interrupt()
         #expect(try await second.waitForExit() == 0)
 

@@ -29,6 +29,8 @@ struct ServerFixture: Sendable {
 
     /// A platform on real SQLite files; `runAgents` starts the projection agents for `test`.
     init(maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true) async throws {
+        // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
+        CanonMetrics.bootstrap()
         scratch = try TemporaryDirectory(prefix: "canon-server")
         let agent = ProjectionAgent.Configuration(batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100))
         platform = try EmbeddedPlatform.open(

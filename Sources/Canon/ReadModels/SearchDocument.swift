@@ -59,6 +59,17 @@ public protocol DocumentProjection: Sendable {
     ///
     /// - Throws: when the event cannot be applied (a poison event).
     func fold(_ event: EventEnvelope, into current: SearchDocument?) throws -> SearchDocument?
+    /// `events` (of one document, in order) folded into `current`. Override when folding several
+    /// events at once is cheaper than one at a time.
+    func fold(_ events: [EventEnvelope], into current: SearchDocument?) throws -> SearchDocument?
+}
+
+extension DocumentProjection {
+    public func fold(_ events: [EventEnvelope], into current: SearchDocument?) throws -> SearchDocument? {
+        var document = current
+        for event in events { document = try fold(event, into: document) }
+        return document
+    }
 }
 
 /// Who is searching: results and facet counts are filtered for them inside the engine.

@@ -47,29 +47,111 @@ public enum Timestamp {
     public static func stored(_ date: Date) -> Date { self.date(microseconds: microseconds(date)) }
 
     /// RFC 3339 UTC with microseconds, e.g. `2026-07-21T03:38:47.250000Z`: the precision stores
-    /// keep, so a date survives a JSON round trip unchanged.
+    /// keep, so a date survives a JSON round trip unchanged. Formatted with integer arithmetic
+    /// (civil-from-days), because it runs for every date of every event payload.
     public static func iso8601(_ date: Date) -> String {
         let micros = microseconds(date)
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let seconds = floorDivide(micros, 1_000_000)
         let fraction = micros - seconds * 1_000_000
-        let base = Date(timeIntervalSince1970: Double(seconds)).formatted(.iso8601)
-        let digits = String(fraction)
-        return String(base.dropLast()) + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
+        let days = floorDivide(seconds, 86_400)
+        let secondOfDay = seconds - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        var text = ""
+        text.reserveCapacity(27)
+        append(year, width: 4, to: &text)
+        text += "-"
+        append(month, width: 2, to: &text)
+        text += "-"
+        append(day, width: 2, to: &text)
+        text += "T"
+        append(secondOfDay / 3600, width: 2, to: &text)
+        text += ":"
+        append(secondOfDay / 60 % 60, width: 2, to: &text)
+        text += ":"
+        append(secondOfDay % 60, width: 2, to: &text)
+        text += "."
+        append(fraction, width: 6, to: &text)
+        text += "Z"
+        return text
     }
 
-    /// Parses RFC 3339 with or without a fraction (up to microseconds kept); nil when malformed.
+    /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, up to microseconds kept, or with a
+    /// numeric offset); nil when malformed.
     public static func parseISO8601(_ text: String) -> Date? {
-        var base = text
-        var micros: Int64 = 0
-        if let dot = text.firstIndex(of: "."), text.hasSuffix("Z") {
-            let fraction = text[text.index(after: dot)..<text.index(before: text.endIndex)]
-            guard !fraction.isEmpty, fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber) else { return nil }
-            let padded = (fraction + "000000").prefix(6)
-            micros = Int64(padded) ?? 0
-            base = String(text[..<dot]) + "Z"
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for index in range {
+                let byte = bytes[index]
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int64(byte - 48)
+            }
+            return value
         }
-        guard let seconds = try? Date.ISO8601FormatStyle().parse(base) else { return nil }
-        return date(microseconds: Int64(seconds.timeIntervalSince1970.rounded()) * 1_000_000 + micros)
+        guard bytes.count >= 20, bytes[4] == 45, bytes[7] == 45, bytes[10] == 84 || bytes[10] == 116, bytes[13] == 58, bytes[16] == 58,
+              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var index = 19
+        var micros: Int64 = 0
+        if bytes[index] == 46 {
+            index += 1
+            var digits = 0
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                if digits < 6 { micros = micros * 10 + Int64(bytes[index] - 48) }
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<max(digits, 6) { micros *= 10 }
+        }
+        var offset: Int64 = 0
+        guard index < bytes.count else { return nil }
+        if bytes[index] == 90 || bytes[index] == 122 {
+            guard index + 1 == bytes.count else { return nil }
+        } else if bytes[index] == 43 || bytes[index] == 45, index + 6 == bytes.count, bytes[index + 3] == 58,
+                  let offsetHours = number(index + 1..<index + 3), let offsetMinutes = number(index + 4..<index + 6) {
+            offset = (offsetHours * 3600 + offsetMinutes * 60) * (bytes[index] == 45 ? -1 : 1)
+        } else {
+            return nil
+        }
+        let days = self.days(fromCivil: year, month, day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
+        return date(microseconds: seconds * 1_000_000 + micros)
+    }
+
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+        value >= 0 ? value / divisor : (value - divisor + 1) / divisor
+    }
+
+    /// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+    private static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthPrime = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthPrime + 2) / 5 + 1
+        let month = monthPrime < 10 ? monthPrime + 3 : monthPrime - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    private static func append(_ value: Int64, width: Int, to text: inout String) {
+        let digits = String(value)
+        if digits.count < width { text += String(repeating: "0", count: width - digits.count) }
+        text += digits
     }
 
     /// JSON date strategies that keep microseconds.

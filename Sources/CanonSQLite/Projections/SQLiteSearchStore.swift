@@ -28,7 +28,7 @@ public final class SQLiteSearchStore: SearchStore {
             try db.execute(sql: """
                 CREATE TABLE docs (
                     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, team TEXT NOT NULL, restricted INTEGER NOT NULL,
-                    sort_time INTEGER NOT NULL, display TEXT NOT NULL, doc TEXT NOT NULL, last_position INTEGER NOT NULL,
+                    sort_time INTEGER NOT NULL, display TEXT NOT NULL, last_position INTEGER NOT NULL,
                     \(facetColumns)
                 ) STRICT;
                 CREATE INDEX docs_sort ON docs (sort_time, id);
@@ -54,21 +54,23 @@ public final class SQLiteSearchStore: SearchStore {
         let projection = self.projection
         let schema = self.schema
         try await database.advance(from: from, to: to) { db in
-            var loaded: [String: (document: SearchDocument?, lastPosition: OutboxPosition)] = [:]
-            var dirty: [String] = []
+            // Several events of one document in a batch fold into one document write.
+            var order: [String] = []
+            var pending: [String: [EventEnvelope]] = [:]
             for event in events {
                 guard let key = projection.documentKey(for: event) else { continue }
-                if loaded[key] == nil {
-                    loaded[key] = try Self.load(key, db)
-                    dirty.append(key)
-                }
-                guard let current = loaded[key], event.position > current.lastPosition else { continue }
-                loaded[key] = (try projection.fold(event, into: current.document), event.position)
+                if pending[key] == nil { order.append(key) }
+                pending[key, default: []].append(event)
             }
-            for key in dirty {
-                guard let (document, position) = loaded[key] else { continue }
-                try Self.write(key: key, document: document, position: position, schema: schema, db)
+            var terms = Set<String>()
+            for key in order {
+                let current = try Self.load(key, schema: schema, db)
+                let fresh = pending[key]!.filter { $0.position > current.lastPosition }
+                guard let last = fresh.last else { continue }
+                let document = try projection.fold(fresh, into: current.document)
+                try Self.write(key: key, document: document, position: last.position, schema: schema, terms: &terms, db)
             }
+            try Self.record(terms: terms, db)
         }
     }
 
@@ -86,15 +88,17 @@ public final class SQLiteSearchStore: SearchStore {
         let projection = self.projection
         let schema = self.schema
         var documents: [String: (SearchDocument?, OutboxPosition)] = [:]
-        for event in events {
-            guard let key = projection.documentKey(for: event) else { continue }
-            documents[key] = (try projection.fold(event, into: documents[key]?.0), event.position)
+        for key in Set(events.compactMap(projection.documentKey(for:))) {
+            let own = events.filter { projection.documentKey(for: $0) == key }
+            documents[key] = (try projection.fold(own, into: nil), own.last!.position)
         }
         let folded = documents
         try await database.write { db in
+            var terms = Set<String>()
             for (key, (document, position)) in folded {
-                try Self.write(key: key, document: document, position: position, schema: schema, db)
+                try Self.write(key: key, document: document, position: position, schema: schema, terms: &terms, db)
             }
+            try Self.record(terms: terms, db)
         }
     }
 
@@ -105,7 +109,10 @@ public final class SQLiteSearchStore: SearchStore {
     public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
     public func contentSummary() async throws -> ContentSummary {
-        try await database.contentSummary(rowsSQL: "SELECT key || char(31) || doc FROM docs ORDER BY key")
+        let facets = schema.facetFields.map { "ifnull(d.\(Self.facetColumn($0)), '')" }
+        let text = schema.textFields.map { "f.\($0.name)" }
+        let row = (["d.key", "d.team", "d.restricted", "d.sort_time", "d.display"] + facets + text).joined(separator: " || char(31) || ")
+        return try await database.contentSummary(rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts f ON f.rowid = d.id ORDER BY d.key")
     }
 
     /// The number of documents stored.
@@ -115,33 +122,31 @@ public final class SQLiteSearchStore: SearchStore {
 
     /// The stored document for `key`, if any.
     public func document(_ key: String) async throws -> SearchDocument? {
-        try await database.mapped { try await database.pool.read { db in try Self.load(key, db).document } }
+        try await database.mapped { try await database.pool.read { db in try Self.load(key, schema: schema, db).document } }
     }
 
     // MARK: - Writing documents
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        return encoder
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
-        return decoder
-    }()
-
-    static func load(_ key: String, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
-        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: "SELECT doc, last_position FROM docs WHERE key = ?"), arguments: [key]) else {
-            return (nil, .start)
-        }
-        let text: String = row["doc"]
-        return (try decoder.decode(SearchDocument.self, from: Data(text.utf8)), OutboxPosition(row["last_position"]))
+    /// The stored document and the last position folded into it, rebuilt from its columns and
+    /// its full-text row (nothing is stored twice).
+    static func load(_ key: String, schema: SearchSchema, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
+        let fields = schema.textFields.map(\.name)
+        let sql = "SELECT d.*, \(fields.map { "f.\($0) AS text_\($0)" }.joined(separator: ", ")) FROM docs d JOIN docs_fts f ON f.rowid = d.id WHERE d.key = ?"
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql), arguments: [key]) else { return (nil, .start) }
+        var text: [String: String] = [:]
+        for field in fields { text[field] = row["text_\(field)"] }
+        var facets: [String: String] = [:]
+        for field in schema.facetFields { facets[field] = row[facetColumn(field)] }
+        let display: String = row["display"]
+        let document = SearchDocument(
+            key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
+            sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
+        return (document, OutboxPosition(row["last_position"]))
     }
 
-    static func write(key: String, document: SearchDocument?, position: OutboxPosition, schema: SearchSchema, _ db: Database) throws {
+    /// Writes (or deletes) one document and adds its words to `terms`, which the caller records
+    /// once per transaction.
+    static func write(key: String, document: SearchDocument?, position: OutboxPosition, schema: SearchSchema, terms: inout Set<String>, _ db: Database) throws {
         let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
@@ -151,20 +156,19 @@ public final class SQLiteSearchStore: SearchStore {
             return
         }
         let facetColumns = schema.facetFields.map(facetColumn)
-        let docJSON = String(decoding: try encoder.encode(document), as: UTF8.self)
         let display = String(decoding: document.display, as: UTF8.self)
         var arguments: [(any DatabaseValueConvertible)?] = [
-            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), display, docJSON, position.rawValue,
+            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), display, position.rawValue,
         ]
         arguments += schema.facetFields.map { document.facets[$0] }
         let id: Int64
         if let existing {
-            let sets = (["team", "restricted", "sort_time", "display", "doc", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
+            let sets = (["team", "restricted", "sort_time", "display", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
             try db.cachedStatement(sql: "UPDATE docs SET \(sets) WHERE id = ?")
                 .execute(arguments: StatementArguments(Array(arguments.dropFirst()) + [existing]))
             id = existing
         } else {
-            let columns = ["key", "team", "restricted", "sort_time", "display", "doc", "last_position"] + facetColumns
+            let columns = ["key", "team", "restricted", "sort_time", "display", "last_position"] + facetColumns
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
                 .execute(arguments: StatementArguments(arguments))
             id = db.lastInsertedRowID
@@ -172,11 +176,16 @@ public final class SQLiteSearchStore: SearchStore {
         let fields = schema.textFields.map(\.name)
         try db.cachedStatement(sql: "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))")
             .execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
-        var terms = Set<String>()
-        for field in fields { terms.formUnion(SearchText.words(document.text[field] ?? "")) }
+        for field in fields {
+            for word in SearchText.words(document.text[field] ?? "") where word.count >= 3 { terms.insert(word) }
+        }
+    }
+
+    /// Adds new words to the vocabulary that spelling correction draws on.
+    static func record(terms: Set<String>, _ db: Database) throws {
         let insertTerm = try db.cachedStatement(sql: "INSERT OR IGNORE INTO terms VALUES (?)")
         let insertTrigram = try db.cachedStatement(sql: "INSERT INTO terms_trigram (term) VALUES (?)")
-        for term in terms where term.count >= 3 {
+        for term in terms {
             try insertTerm.execute(arguments: [term])
             if db.changesCount > 0 { try insertTrigram.execute(arguments: [term]) }
         }
@@ -189,14 +198,25 @@ public final class SQLiteSearchStore: SearchStore {
             throw SearchError(field: field, "cannot filter by \(field); filters: \(schema.facetFields.joined(separator: ", "))")
         }
         let cursor = try query.cursor.map(SearchCursor.init(encoded:))
-        let words = SearchText.words(query.text ?? "")
+        var words = SearchText.words(query.text ?? "")
+        switch cursor {
+        case .ranked(_, _, let cursorWords)?:
+            guard !words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query with text; repeat the same q with it") }
+            // A page after a corrected first page continues the corrected query.
+            if let cursorWords { words = cursorWords }
+        case .recent?:
+            guard words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query without text; repeat the same query with it") }
+        case nil:
+            break
+        }
         let schema = self.schema
+        let queryWords = words
         return try await database.mapped {
             try await database.pool.read { db in
-                var results = try Self.run(words: words, query: query, cursor: cursor, schema: schema, db)
-                if !words.isEmpty, cursor == nil, results.hits.count < min(3, max(1, query.limit)) {
-                    let corrected = try Self.corrections(for: words, db)
-                    if corrected != words {
+                var results = try Self.run(words: queryWords, query: query, cursor: cursor, schema: schema, db)
+                if !queryWords.isEmpty, cursor == nil, results.hits.count < min(3, max(1, query.limit)) {
+                    let corrected = try Self.corrections(for: queryWords, db)
+                    if corrected != queryWords {
                         let retry = try Self.run(words: corrected, query: query, cursor: nil, schema: schema, db)
                         if retry.hits.count > results.hits.count {
                             results = retry
@@ -237,7 +257,7 @@ public final class SQLiteSearchStore: SearchStore {
         var pageArguments = arguments + filterConditions.map(\.value)
         let order: String
         switch cursor {
-        case .ranked(let lastScore, let lastID)?:
+        case .ranked(let lastScore, let lastID, _)?:
             pageConditions.append("(\(score) > ? OR (\(score) = ? AND d.id > ?))")
             pageArguments += [lastScore, lastScore, lastID]
         case .recent(let lastTime, let lastID)?:
@@ -262,7 +282,7 @@ public final class SQLiteSearchStore: SearchStore {
                 let last = rows[limit - 1]
                 nextCursor = words.isEmpty
                     ? SearchCursor.recent(last["sort_time"], last["id"]).encoded
-                    : SearchCursor.ranked(last["score"], last["id"]).encoded
+                    : SearchCursor.ranked(last["score"], last["id"], words: words).encoded
                 break
             }
             hits.append(SearchResults.Hit(
@@ -311,13 +331,14 @@ public final class SQLiteSearchStore: SearchStore {
 
 /// A keyset position in a result list, opaque to clients.
 enum SearchCursor: Equatable {
-    case ranked(Double, Int64)
+    /// After the hit with this score and id, for these (possibly corrected) words.
+    case ranked(Double, Int64, words: [String]?)
     case recent(Int64, Int64)
 
     var encoded: String {
         let raw: String
         switch self {
-        case .ranked(let score, let id): raw = "r:\(score.bitPattern):\(id)"
+        case .ranked(let score, let id, let words): raw = "r:\(score.bitPattern):\(id):\((words ?? []).joined(separator: " "))"
         case .recent(let time, let id): raw = "t:\(time):\(id)"
         }
         return Data(raw.utf8).base64EncodedString()
@@ -327,9 +348,10 @@ enum SearchCursor: Equatable {
         guard let data = Data(base64Encoded: encoded), let raw = String(data: data, encoding: .utf8) else {
             throw SearchError(field: "cursor", "is not a cursor this server issued")
         }
-        let parts = raw.split(separator: ":")
-        if parts.count == 3, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
-            self = .ranked(Double(bitPattern: bits), id)
+        let parts = raw.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        if parts.count == 4, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
+            let words = parts[3].split(separator: " ").map(String.init)
+            self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words)
         } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
             self = .recent(time, id)
         } else {
@@ -342,6 +364,25 @@ enum SearchCursor: Equatable {
 enum SearchText {
     /// Lower-cased, accent-folded words of letters and digits, in order.
     static func words(_ text: String) -> [String] {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            // The common case, without Foundation's folding: split ASCII bytes on anything that is
+            // not a letter or digit, lower-casing as we go.
+            var words: [String] = []
+            var current: [UInt8] = []
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): current.append(byte)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte + 32)
+                default:
+                    if !current.isEmpty {
+                        words.append(String(decoding: current, as: UTF8.self))
+                        current.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+            if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
+            return words
+        }
         let folded = text.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased()
         return folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
     }

@@ -43,34 +43,49 @@ public struct CaseSearchProjection: DocumentProjection {
     }
 
     public func fold(_ event: EventEnvelope, into current: SearchDocument?) throws -> SearchDocument? {
+        try fold([event], into: current)
+    }
+
+    /// Folds several events of one case at once: the display is decoded and encoded once.
+    public func fold(_ events: [EventEnvelope], into current: SearchDocument?) throws -> SearchDocument? {
+        var state = try current.map { State(display: try Self.decoder.decode(Display.self, from: $0.display), summary: $0.text["summary"] ?? "") }
+        for event in events { state = try apply(event, to: state) }
+        return try state.map { try document($0.display, summary: $0.summary) }
+    }
+
+    private struct State {
+        var display: Display
+        var summary: String
+    }
+
+    private func apply(_ event: EventEnvelope, to current: State?) throws -> State? {
         if event.type == CaseEvents.caseOpened {
             let opened: Case = try event.decodePayload()
             let display = Display(
                 id: opened.id, title: opened.title, status: opened.status, sector: opened.sector, region: opened.region,
                 priority: opened.priority, team: opened.team, assignee: opened.assignee, restricted: opened.restricted, parties: [],
                 openedAt: opened.openedAt, slaDueAt: opened.slaDueAt, version: event.streamVersion)
-            return try document(display, summary: opened.summary)
+            return State(display: display, summary: opened.summary)
         }
-        guard let current else { throw ProjectionFoldError.missingDocument(key: documentKey(for: event) ?? "", type: event.type) }
-        var display = try Self.decoder.decode(Display.self, from: current.display)
-        display.version = event.streamVersion
+        guard var state = current else { throw ProjectionFoldError.missingDocument(key: documentKey(for: event) ?? "", type: event.type) }
+        state.display.version = event.streamVersion
         switch event.type {
         case CaseEvents.caseStatusChanged:
             let change: CaseEvents.StatusChanged = try event.decodePayload()
-            display.status = change.to
+            state.display.status = change.to
         case CaseEvents.caseAssigned:
             let change: CaseEvents.Assigned = try event.decodePayload()
-            display.assignee = change.investigator
+            state.display.assignee = change.investigator
         case CaseEvents.caseRestrictionChanged:
             let change: CaseEvents.RestrictionChanged = try event.decodePayload()
-            display.restricted = change.restricted
+            state.display.restricted = change.restricted
         case CaseEvents.casePartyLinked:
             let link: CaseEvents.PartyLinked = try event.decodePayload()
-            if !display.parties.contains(link.partyName) { display.parties.append(link.partyName) }
+            if !state.display.parties.contains(link.partyName) { state.display.parties.append(link.partyName) }
         default:
             break
         }
-        return try document(display, summary: current.text["summary"] ?? "")
+        return state
     }
 
     private func document(_ display: Display, summary: String) throws -> SearchDocument {
