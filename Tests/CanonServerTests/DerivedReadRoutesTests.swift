@@ -253,6 +253,54 @@ struct DerivedReadRoutesTests {
     @Test func replayIsAdminOnlyAndLeavesTheTimelineUnchanged() async throws {
         let fixture = try await ServerFixture()
         try await fixture.test { client in
+            let id = try await client.openCase()
+            let moved = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage","reason":"initial review"}"#)
+            let position = try #require(try moved.json()["position"] as? Int)
+            let before = try await client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(position)", as: "ivan")
+            #expect(before.status == .ok)
+            let beforeEntries = try #require(try before.json()["entries"] as? [Any])
+            #expect(beforeEntries.count == 2)
+
+            let refused = try await client.send(.post, "/v1/ops/projections/case-timeline/replay", as: "ivan", json: #"{"from":0}"#)
+            #expect(refused.status == .forbidden)
+            #expect(refused.problemType == "urn:canon:problem:forbidden")
+            #expect(try await fixture.platform.timeline.checkpoint().position == OutboxPosition(Int64(position)), "a refused replay rewinds nothing")
+
+            let replay = try await client.send(.post, "/v1/ops/projections/case-timeline/replay", as: "ada", json: #"{"from":0}"#)
+            #expect(replay.status == .ok)
+            #expect(try replay.json()["from"] as? Int == 0)
+            #expect((try replay.json()["projection"] as? String)?.hasPrefix("case-timeline") == true)
+
+            // Read-your-writes still holds after the rewind: min_position waits for the re-application.
+            let after = try await client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(position)", as: "ivan")
+            #expect(after.status == .ok)
+            let afterEntries = try #require(try after.json()["entries"] as? [Any])
+            #expect(afterEntries.count == 2)
+            let canonicalJSON = { (value: [Any]) in try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) }
+            #expect(try canonicalJSON(afterEntries) == canonicalJSON(beforeEntries), "the same entries, no duplicates")
+            let head = try await fixture.store.headPosition()
+            try await waitUntil { try await fixture.platform.timeline.checkpoint().position == head }
+            #expect(try await fixture.platform.timeline.entries(key: id, limit: 100).count == 2)
+            // Re-applying went through cleanly: nothing was parked on the way.
+            #expect(try await fixture.platform.timeline.deadLetters().isEmpty)
+            let status = try await client.send(.get, "/v1/ops/projections", as: "ada")
+            let timeline = (try status.json()["projections"] as? [[String: Any]])?.first { $0["name"] as? String == "case-timeline" }
+            #expect(timeline?["position"] as? Int == Int(head.rawValue))
+            #expect(timeline?["dead_letters"] as? Int == 0)
+        }
+    }
+
+    @Test func metricsExposeProjectionCounters() async throws {
+        // Agents record into the Prometheus registry only when it was installed before they were
+        // created: /metrics installs it too, so ask it once before making the platform under test.
+        let warmup = try await ServerFixture(runAgents: false)
+        try await warmup.test { client in
+            let answer = try await client.send(.get, "/metrics")
+            #expect(answer.status == .ok)
+            #expect(answer.headers[.contentType]?.hasPrefix("text/plain") == true)
+        }
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
             let registered = try await fixture.store.headPosition()
             #expect(try await fixture.platform.coordinator.waitUntilApplied("case-search", position: registered, timeout: .seconds(20)))
             let before = try await client.send(.get, "/metrics")

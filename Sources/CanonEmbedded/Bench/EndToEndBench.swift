@@ -71,9 +71,14 @@ public struct EndToEndBench: Sendable {
         try? FileManager.default.removeItem(at: directory.url)
         let (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
         let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
+        // What an agent does with a backlog: load a range, apply it with the checkpoint, repeat.
         let started = ContinuousClock.now
-        _ = try await ProjectionRebuild(source: platform.canonical, live: store, next: store, chunkSize: 20_000).run(compareAttempts: 1) { step in
-            if step.position.rawValue % 100_000 < 20_000 { progress("catch-up: \(step.position)/\(events) events") }
+        while true {
+            let checkpoint = try await store.checkpoint()
+            let batch = try await platform.canonical.events(after: checkpoint.position, limit: 20_000)
+            guard let last = batch.last else { break }
+            try await store.apply(batch, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+            if last.position.rawValue % 100_000 < 20_000 { progress("catch-up: \(last.position)/\(events) events") }
         }
         let catchUp = seconds(ContinuousClock.now - started)
         let documents = try await store.count()
