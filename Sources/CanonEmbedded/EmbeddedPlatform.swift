@@ -46,6 +46,8 @@ public struct EmbeddedPlatform: Sendable {
         _ directory: DataDirectory, create: Bool, configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "canon")
     ) throws -> EmbeddedPlatform {
+        // Metric objects bind to the backend when created: install Prometheus first.
+        CanonMetrics.bootstrap()
         let canonicalFile = directory.databaseFile(for: "canonical")
         if create {
             try directory.create()

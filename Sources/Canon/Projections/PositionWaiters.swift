@@ -44,9 +44,19 @@ public final class PositionWaiters: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// Sets the reached position, also backwards (after a replay rewinds a checkpoint).
+    /// Sets the reached position, also backwards (after a replay rewinds a checkpoint), and
+    /// wakes everyone waiting for it or less.
     public func reset(to position: OutboxPosition) {
-        state.withLock { $0.reached = position }
+        let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.reached = position
+            let due = state.waiters.filter { $0.value.target <= position }
+            for id in due.keys {
+                state.waiters[id] = nil
+                state.resumed.insert(id)
+            }
+            return due.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume() }
     }
 
     /// Waits until `target` is reached or `timeout` passes.

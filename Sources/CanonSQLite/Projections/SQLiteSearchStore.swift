@@ -289,19 +289,31 @@ public final class SQLiteSearchStore: SearchStore {
                 key: row["key"], score: row["score"], snippet: row["snippet"], display: Data((row["display"] as String).utf8)))
         }
 
-        // Facet counts: each facet honours every filter except its own.
+        // Facet counts: each facet honours every filter except its own. One grouped pass over
+        // the matches (text, visibility and the filters on uncounted fields) gives the count of
+        // every combination of facet values; each facet then sums the combinations that pass
+        // the other facets' filters.
         var facets: [String: [String: Int]] = [:]
         if query.facets {
-            for facet in schema.facetFields where facet != "team" && facet != "assignee" {
-                let others = filterConditions.filter { $0.field != facet }
-                let column = "d.\(facetColumn(facet))"
-                let facetConditions = conditions + others.map(\.sql) + ["\(column) IS NOT NULL"]
-                let facetSQL = "SELECT \(column) AS value, COUNT(*) AS count FROM \(from) WHERE \(facetConditions.joined(separator: " AND ")) GROUP BY \(column)"
-                var counts: [String: Int] = [:]
-                for row in try GRDB.Row.fetchAll(db.cachedStatement(sql: facetSQL), arguments: StatementArguments(arguments + others.map(\.value))) {
-                    counts[row["value"]] = row["count"]
+            let counted = schema.facetFields.filter { $0 != "team" && $0 != "assignee" }
+            let inSQL = filterConditions.filter { !counted.contains($0.field) }
+            let inSwift = filterConditions.filter { counted.contains($0.field) }
+            let columns = counted.map { "d.\(facetColumn($0))" }
+            let groupConditions = conditions + inSQL.map(\.sql)
+            let groupWhere = groupConditions.isEmpty ? "" : " WHERE " + groupConditions.joined(separator: " AND ")
+            let groupSQL = "SELECT \(columns.joined(separator: ", ")), COUNT(*) FROM \(from)\(groupWhere) GROUP BY \(columns.joined(separator: ", "))"
+            for facet in counted { facets[facet] = [:] }
+            let rows = try GRDB.Row.fetchAll(db.cachedStatement(sql: groupSQL), arguments: StatementArguments(arguments + inSQL.map(\.value)))
+            for row in rows {
+                let values: [String?] = (0..<counted.count).map { row[$0] }
+                let count: Int = row[counted.count]
+                for (index, facet) in counted.enumerated() {
+                    guard let value = values[index] else { continue }
+                    let passes = inSwift.allSatisfy { filter in
+                        filter.field == facet || values[counted.firstIndex(of: filter.field)!] == filter.value
+                    }
+                    if passes { facets[facet]![value, default: 0] += count }
                 }
-                facets[facet] = counts
             }
         }
         return SearchResults(hits: hits, facets: facets, nextCursor: nextCursor, correctedQuery: nil)
