@@ -291,9 +291,33 @@ final class GatedStore: ProjectionStore, Sendable {
     func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws { try await base.park(letter, from: from, to: to) }
     func deadLetters() async throws -> [DeadLetter] { try await base.deadLetters() }
     func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws { try await base.setDeadLetterState(position: position, to: state) }
-    func refold(stream: StreamID, events: [EventEnvelope]) async throws { try await base.refold(stream: stream, events: events) }
+    func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        try await base.refold(stream: stream, events: events, at: checkpoint)
+    }
     func rewind(to position: OutboxPosition) async throws { try await base.rewind(to: position) }
     func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await base.recordHeartbeat(heartbeat) }
     func heartbeat() async throws -> AgentHeartbeat? { try await base.heartbeat() }
     func contentSummary() async throws -> ContentSummary { try await base.contentSummary() }
+}
+
+@Suite("Refold guards")
+struct RefoldGuardTests {
+    @Test func aRefoldForAnOlderCheckpointIsRefusedAndWritesNothing() async throws {
+        let canonical = try await ProjectionRuntimeTests.Canonical()
+        let opened = try await canonical.openCase()
+        let timeline = try canonical.timeline()
+        try await ProjectionRuntimeTests.applyAll(timeline, from: canonical.canonical)
+        let stale = try await timeline.checkpoint().position
+        _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: ProjectionRuntimeTests.investigator)
+        try await ProjectionRuntimeTests.applyAll(timeline, from: canonical.canonical)
+        let before = try await timeline.entries(key: opened.id, limit: 10)
+        #expect(before.count == 2)
+        let olderHistory = try await canonical.canonical.events(in: Case.streamID(opened.id), through: stale)
+        await #expect {
+            try await timeline.refold(stream: Case.streamID(opened.id), events: olderHistory, at: stale)
+        } throws: { error in
+            (error as? ProjectionError)?.code == .checkpointConflict
+        }
+        #expect(try await timeline.entries(key: opened.id, limit: 10) == before, "newer entries were not replaced by older state")
+    }
 }

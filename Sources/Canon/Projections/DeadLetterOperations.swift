@@ -10,9 +10,20 @@ public enum DeadLetterOperations {
         guard var letter = try await store.deadLetters().first(where: { $0.position == position }) else {
             throw ProjectionError.unknownDeadLetter(store.identity, position: position)
         }
-        let checkpoint = try await store.checkpoint()
-        let events = try await source.events(in: letter.streamID, through: checkpoint.position)
-        try await store.refold(stream: letter.streamID, events: events)
+        // Load the stream's history for the current checkpoint and refold it only if the agent
+        // has not moved meanwhile; otherwise load again.
+        var attempts = 0
+        while true {
+            attempts += 1
+            let checkpoint = try await store.checkpoint().position
+            let events = try await source.events(in: letter.streamID, through: checkpoint)
+            do {
+                try await store.refold(stream: letter.streamID, events: events, at: checkpoint)
+                break
+            } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 20 {
+                continue
+            }
+        }
         try await store.setDeadLetterState(position: position, to: .retried)
         letter.state = .retried
         return letter

@@ -25,9 +25,12 @@ public protocol ProjectionStore: Sendable {
 
     func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws
 
-    /// Re-derives everything `stream` contributes from its full history `events` (up to the
-    /// checkpoint), replacing what is stored for it. Used to retry dead letters and to repair.
-    func refold(stream: StreamID, events: [EventEnvelope]) async throws
+    /// Re-derives everything `stream` contributes from its full history `events` up to
+    /// `checkpoint`, replacing what is stored for it. The write happens only if the store is
+    /// still at `checkpoint` (otherwise `ProjectionError.checkpointConflict`, and nothing is
+    /// written), so a concurrent agent's newer events are never overwritten with older state.
+    /// Used to retry dead letters and to repair.
+    func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws
 
     /// Moves the checkpoint back to `position` so that later events are applied again
     /// (idempotently). `position` must not be ahead of the checkpoint.

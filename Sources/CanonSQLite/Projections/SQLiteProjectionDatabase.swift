@@ -76,6 +76,16 @@ final class SQLiteProjectionDatabase: Sendable {
         }
     }
 
+    /// Runs `body` only while the checkpoint is still `position`, in one transaction.
+    func write(at position: OutboxPosition, _ body: @escaping @Sendable (Database) throws -> Void) async throws {
+        let identity = self.identity
+        try await write { db in
+            let current = try Self.checkpoint(db).position
+            guard current == position else { throw ProjectionError.checkpointConflict(identity, expected: position, actual: current) }
+            try body(db)
+        }
+    }
+
     func write(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
         try await mapped { try await pool.write { db in try body(db) } }
     }

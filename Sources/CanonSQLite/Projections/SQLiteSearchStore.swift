@@ -84,7 +84,7 @@ public final class SQLiteSearchStore: SearchStore {
         try await database.setDeadLetterState(position: position, to: state)
     }
 
-    public func refold(stream: StreamID, events: [EventEnvelope]) async throws {
+    public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let projection = self.projection
         let schema = self.schema
         var documents: [String: (SearchDocument?, OutboxPosition)] = [:]
@@ -93,7 +93,7 @@ public final class SQLiteSearchStore: SearchStore {
             documents[key] = (try projection.fold(own, into: nil), own.last!.position)
         }
         let folded = documents
-        try await database.write { db in
+        try await database.write(at: checkpoint) { db in
             var terms = Set<String>()
             for (key, (document, position)) in folded {
                 try Self.write(key: key, document: document, position: position, schema: schema, terms: &terms, db)

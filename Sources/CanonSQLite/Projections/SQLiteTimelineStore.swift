@@ -47,10 +47,10 @@ public final class SQLiteTimelineStore: TimelineStore {
         try await database.setDeadLetterState(position: position, to: state)
     }
 
-    public func refold(stream: StreamID, events: [EventEnvelope]) async throws {
+    public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let entries = try events.flatMap { try projection.entries(for: $0) }
         let keys = Set(entries.map(\.key))
-        try await database.write { db in
+        try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
             try Self.insert(entries, db)
         }
