@@ -92,26 +92,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("breakdown: commit prebuilt open-case units (store only)") { benchmark in
-        let directory = try ScratchDirectory()
-        let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
-        let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
-        let request = OpenCaseRequest(title: "Case", summary: "", sector: "energy", region: "north", priority: "low")
-        let units = try benchmark.scaledIterations.map { index in
-            try CaseDecisions.openCase(request, id: UUID().uuidString.lowercased(), by: investigator, at: Date(), metadata: .system).work
-        }
-        benchmark.startMeasurement()
-        for unit in units {
-            blackHole(try await store.commit(unit))
-        }
-        benchmark.stopMeasurement()
-    }
-
     for (label, configuration) in [
+        ("store only", SQLiteCanonicalStore.Configuration()),
         ("synchronous NORMAL", SQLiteCanonicalStore.Configuration(synchronous: .normal)),
         ("autocheckpoint 10000", SQLiteCanonicalStore.Configuration(walAutocheckpointPages: 10_000)),
     ] {
-        Benchmark("breakdown: commit prebuilt open-case units, \(label)") { benchmark in
+        Benchmark("breakdown: commit prebuilt open-case units (\(label))") { benchmark in
             let directory = try ScratchDirectory()
             let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations, configuration: configuration)
             let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)

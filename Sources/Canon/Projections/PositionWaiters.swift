@@ -31,23 +31,18 @@ public final class PositionWaiters: Sendable {
 
     /// Records that `position` was reached and wakes everyone waiting for it or less.
     public func advance(to position: OutboxPosition) {
-        let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
-            guard position > state.reached else { return [] }
-            state.reached = position
-            let due = state.waiters.filter { $0.value.target <= position }
-            for id in due.keys {
-                state.waiters[id] = nil
-                state.resumed.insert(id)
-            }
-            return due.values.map(\.continuation)
-        }
-        for continuation in ready { continuation.resume() }
+        move(to: position, backwards: false)
     }
 
     /// Sets the reached position, also backwards (after a replay rewinds a checkpoint), and
     /// wakes everyone waiting for it or less.
     public func reset(to position: OutboxPosition) {
+        move(to: position, backwards: true)
+    }
+
+    private func move(to position: OutboxPosition, backwards: Bool) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard backwards || position > state.reached else { return [] }
             state.reached = position
             let due = state.waiters.filter { $0.value.target <= position }
             for id in due.keys {

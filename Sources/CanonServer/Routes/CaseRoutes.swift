@@ -41,27 +41,31 @@ struct CaseRoutes {
     }
 
     @Sendable func transition(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let ifMatch = try parseIfMatch(request)
-        let body = try await JSONBody.decode(TransitionRequest.self, from: request, context: context)
-        let outcome = try await services.commands.transition(
-            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
-        return try answer(outcome)
+        try await change(request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands.transition(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
     }
 
     @Sendable func assign(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let ifMatch = try parseIfMatch(request)
-        let body = try await JSONBody.decode(AssignmentRequest.self, from: request, context: context)
-        let outcome = try await services.commands.assign(
-            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
-        return try answer(outcome)
+        try await change(request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands.assign(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
     }
 
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try await change(request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands.restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
+    }
+
+    /// A change to an existing case: `If-Match`, then the body, then the command.
+    private func change<Body: Decodable>(
+        _ request: Request, _ context: CanonRequestContext, as type: Body.Type,
+        command: (String, Body, Int64?, User, String) async throws -> CaseCommands.Outcome
+    ) async throws -> Response {
         let ifMatch = try parseIfMatch(request)
-        let body = try await JSONBody.decode(RestrictionRequest.self, from: request, context: context)
-        let outcome = try await services.commands.restrict(
-            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
-        return try answer(outcome)
+        let body = try await JSONBody.decode(Body.self, from: request, context: context)
+        return try answer(try await command(try caseID(context), body, ifMatch, try context.requirePrincipal(), context.correlationID))
     }
 
     struct HistoryAnswer: Encodable {
