@@ -22,9 +22,24 @@ public struct EmbeddedPlatform: Sendable {
     let faults: FaultInjector?
 
     /// The live case search store.
-    public var search: SQLiteSearchStore { try! coordinator.store(named: "case-search") as! SQLiteSearchStore }
+    public var search: SQLiteSearchStore {
+        get throws {
+            guard let store = try coordinator.store(named: "case-search") as? SQLiteSearchStore else {
+                throw ProjectionError.unknownProjection("case-search", known: Self.projectionNames)
+            }
+            return store
+        }
+    }
+
     /// The live case timeline store.
-    public var timeline: SQLiteTimelineStore { try! coordinator.store(named: "case-timeline") as! SQLiteTimelineStore }
+    public var timeline: SQLiteTimelineStore {
+        get throws {
+            guard let store = try coordinator.store(named: "case-timeline") as? SQLiteTimelineStore else {
+                throw ProjectionError.unknownProjection("case-timeline", known: Self.projectionNames)
+            }
+            return store
+        }
+    }
 
     public struct Configuration: Sendable {
         public var projections: ProjectionCoordinator.Configuration

@@ -32,7 +32,8 @@ public enum CanonServer {
     /// The router with every route and middleware, for tests without a network.
     public static func router(services: PlatformServices, configuration: Configuration = Configuration()) -> Router<CanonRequestContext> {
         let router = Router(context: CanonRequestContext.self)
-        router.add(middleware: ProblemMiddleware())
+        let table = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: table))
         router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         HealthRoutes(services: services).register(on: router)
         OpenAPIRoute().register(on: router)
@@ -43,6 +44,7 @@ public enum CanonServer {
         PartyRoutes(services: services).register(on: v1)
         DerivedReadRoutes(services: services).register(on: v1)
         OperationsRoutes(services: services).register(on: v1)
+        table.record(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         return router
     }
 

@@ -93,7 +93,7 @@ struct CaseSearchStoreTests {
     /// results: the pages together are the corrected single-page result.
     @Test func pagingACorrectedQueryContinuesTheCorrectedResults() async throws {
         let dataset = try dataset
-        let store = dataset.platform.search
+        let store = try dataset.platform.search
         let typo = TypoKind.substitution.apply(to: "manipulation")
         let single = try await store.search(SearchQuery(text: typo, limit: 200, facets: false))
         try #require(single.correctedQuery == "manipulation" && single.hits.count > 4)
@@ -193,7 +193,7 @@ struct CaseSearchStoreTests {
 
     @Test func pagesFollowCursorsDisjointAndInTheSameOrderAsOnePage() async throws {
         let dataset = try dataset
-        let store = dataset.platform.search
+        let store = try dataset.platform.search
         let queries = [
             SearchQuery(text: "customers", limit: 7, facets: false),
             SearchQuery(filters: ["status": "investigation"], limit: 7, facets: false),
@@ -315,7 +315,7 @@ struct CaseSearchStoreTests {
         let batches = try await applyAll(platform.search, from: platform.canonical)
         try #require(batches.count >= 2, "several batches of 1000")
         let keys = try await platform.canonical.fetchAll("cases").map { try $0.string("id") }
-        let store = platform.search
+        let store = try platform.search
 
         func snapshot() async throws -> [String: SearchDocument] {
             var documents: [String: SearchDocument] = [:]

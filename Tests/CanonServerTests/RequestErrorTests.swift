@@ -98,6 +98,11 @@ struct RequestErrorTests {
             #expect(versioned.status == .notFound)
             let root = try await client.send(.get, "/nothing-here")
             #expect(root.status == .notFound)
+            let wrongMethod = try await client.send(.delete, "/v1/cases/00000000-0000-4000-8000-000000000000", as: "ivan")
+            #expect(wrongMethod.status == .methodNotAllowed)
+            #expect(wrongMethod.headers[.allow] == "GET")
+            let wrongOnCollection = try await client.send(.put, "/v1/cases", as: "ivan")
+            #expect(wrongOnCollection.headers[.allow] == "POST")
         }
     }
 }

@@ -8,9 +8,19 @@ import Logging
 /// Only this middleware maps errors to statuses. An error it does not know becomes a 500 and is
 /// logged: tests treat any 500 as a bug.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            let allowed = routes.methods(for: request.uri.path)
+            guard !allowed.isEmpty else { return try problem(for: error, context: context).response(from: request, context: context) }
+            return try ProblemDetails(
+                status: .methodNotAllowed, slug: "method-not-allowed", title: "Method not allowed",
+                detail: "\(request.uri.path) accepts \(allowed.joined(separator: ", ")), not \(request.method.rawValue)",
+                headers: [.allow: allowed.joined(separator: ", ")]
+            ).response(from: request, context: context)
         } catch {
             return try problem(for: error, context: context).response(from: request, context: context)
         }
