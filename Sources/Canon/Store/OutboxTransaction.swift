@@ -35,11 +35,14 @@ public enum OutboxWriter {
         var results: [CommitResult] = []
         results.reserveCapacity(units.count)
         for work in units {
+            // Versions read for the expectations number this unit's first events too.
+            var checked: [StreamID: Int64] = [:]
             for expectation in work.expectations {
                 let current = try transaction.currentVersion(of: expectation.streamID)
                 guard expectation.expected.isSatisfied(by: current) else {
                     throw CanonicalStoreError.streamVersionConflict(expectation.streamID, expected: expectation.expected, actual: current)
                 }
+                checked[expectation.streamID] = current ?? 0
             }
             for mutation in work.mutations {
                 try transaction.apply(mutation)
@@ -52,6 +55,8 @@ public enum OutboxWriter {
                 let version: Int64
                 if let known = versions[event.streamID] {
                     version = known + 1
+                } else if let current = checked[event.streamID] {
+                    version = current + 1
                 } else {
                     version = (try transaction.currentVersion(of: event.streamID) ?? 0) + 1
                 }
