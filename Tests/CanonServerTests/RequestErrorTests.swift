@@ -106,3 +106,50 @@ struct RequestErrorTests {
         }
     }
 }
+
+@Suite("Search input cannot become FTS5 syntax")
+struct SearchInjectionTests {
+    @Test(arguments: [
+        "tariff\" OR title:x", "\"", "a\"b", "NEAR(a b)", "title:*", "^start", "x%E0%B5%8E%22", "AND OR NOT", "''); DROP TABLE docs; --",
+    ])
+    func hostileQueryTextAnswers200(_ text: String) async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let encoded = text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let answer = try await client.send(.get, "/v1/search/cases?q=\(encoded)", as: "ivan")
+            #expect(answer.status == .ok, "\(text) answered \(answer.status)")
+        }
+    }
+
+    @Test func aForgedCursorWithAQuoteIsHarmless() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let forged = Data("r:0:0:a\"".utf8).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let answer = try await client.send(.get, "/v1/search/cases?q=x&cursor=\(forged)", as: "ivan")
+            #expect(answer.status.code < 500)
+        }
+    }
+
+    @Test func operationalDetailIsForAdmins() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let letters = try await client.send(.get, "/v1/ops/projections/case-search/dead-letters", as: "nora")
+            #expect(letters.status == .forbidden)
+            let adminLetters = try await client.send(.get, "/v1/ops/projections/case-search/dead-letters", as: "ada")
+            #expect(adminLetters.status == .ok)
+            let status = try await client.send(.get, "/v1/ops/projections", as: "nora")
+            let rows = try #require(try status.json()["projections"] as? [[String: Any]])
+            #expect(rows.allSatisfy { $0["owner"] == nil || $0["owner"] is NSNull })
+            // The owner arrives with the first heartbeat; poll for it with a deadline.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var sawOwner = false
+            while !sawOwner && ContinuousClock.now < deadline {
+                let adminStatus = try await client.send(.get, "/v1/ops/projections", as: "ada")
+                let adminRows = try #require(try adminStatus.json()["projections"] as? [[String: Any]])
+                sawOwner = adminRows.contains { $0["owner"] is String }
+                if !sawOwner { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(sawOwner, "admins see which process runs each agent")
+        }
+    }
+}

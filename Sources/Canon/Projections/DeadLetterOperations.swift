@@ -22,6 +22,10 @@ public enum DeadLetterOperations {
                 break
             } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 20 {
                 continue
+            } catch let error as ProjectionError {
+                throw error
+            } catch {
+                throw ProjectionError.stillFailing(store.identity, position: position, error: error)
             }
         }
         try await store.setDeadLetterState(position: position, to: .retried)

@@ -54,6 +54,17 @@ public final class PositionWaiters: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
+    /// Wakes every waiter now, whatever it waits for (each re-checks its own condition).
+    public func kick() {
+        let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            let all = state.waiters
+            state.waiters.removeAll()
+            for id in all.keys { state.resumed.insert(id) }
+            return all.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
     /// Waits until `target` is reached or `timeout` passes.
     ///
     /// - Returns: whether `target` was reached.

@@ -86,8 +86,9 @@ public actor ProjectionAgent {
 
     /// Lets a paused projection go on (after the cause was fixed).
     public func resume() {
+        guard state == .paused else { return }
         resumeRequested = true
-        commits.advance(to: commits.reached)
+        commits.kick()
     }
 
     /// Runs until the task is cancelled.
@@ -112,20 +113,25 @@ public actor ProjectionAgent {
                 }
             }
             do {
-                let events = try await source.events(after: checkpoint.position, limit: configuration.batchSize)
+                // The batch is applied from the checkpoint it was loaded for; a replay that moves
+                // the checkpoint while we await discards it.
+                let base = checkpoint.position
+                let events = try await source.events(after: base, limit: configuration.batchSize)
+                guard checkpoint.position == base else { continue }
                 guard let last = events.last else {
                     state = .idle
                     metrics.lag(events: 0, seconds: 0)
-                    await commits.wait(until: checkpoint.position.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
+                    await commits.wait(until: base.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
                     continue
                 }
                 state = .catchingUp
-                try await applyWithRetry(events, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+                try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
             } catch is CancellationError {
                 break
             } catch let error as ProjectionError where error.code == .checkpointConflict {
                 logger.warning("checkpoint moved under the agent; reloading", metadata: ["error": "\(error)"])
                 checkpoint = (try? await store.checkpoint()) ?? checkpoint
+                applied.advance(to: checkpoint.position)
             } catch {
                 record(error: error)
                 logger.error("projection agent error", metadata: ["error": "\(error)"])
@@ -141,12 +147,12 @@ public actor ProjectionAgent {
         try await store.rewind(to: position)
         checkpoint = try await store.checkpoint()
         applied.reset(to: checkpoint.position)
-        commits.advance(to: commits.reached)
+        commits.kick()
     }
 
     // MARK: - Applying
 
-    private func applyWithRetry(_ events: [EventEnvelope], to target: Checkpoint) async throws {
+    private func applyWithRetry(_ events: [EventEnvelope], from base: OutboxPosition, to target: Checkpoint) async throws {
         let policy = configuration.failurePolicy
         var attempt = 0
         let firstFailure = clock()
@@ -154,9 +160,9 @@ public actor ProjectionAgent {
             attempt += 1
             let started = ContinuousClock.now
             do {
-                try await store.apply(events, from: checkpoint.position, to: target)
+                try await store.apply(events, from: base, to: target)
                 metrics.applied(events.count, duration: ContinuousClock.now - started)
-                advance(to: target)
+                advance(from: base, to: target)
                 if lastError != nil && state != .paused { lastError = nil }
                 try await reportLag()
                 return
@@ -172,24 +178,28 @@ public actor ProjectionAgent {
                     logger.warning("apply failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])
                     try await Task.sleep(for: policy.backoff(attempt: attempt, random: &random))
                     await beat()
+                    guard checkpoint.position == base else { return }
                     continue
                 }
                 if events.count > 1 {
                     // Split the batch so that the events before the poison one are applied, and
                     // only the poison event meets the failure policy.
+                    var from = base
                     for event in events {
-                        try await applyWithRetry([event], to: Checkpoint(position: event.position, committedAt: event.committedAt))
+                        guard checkpoint.position == from else { return }
+                        try await applyWithRetry([event], from: from, to: Checkpoint(position: event.position, committedAt: event.committedAt))
                         if state == .paused { return }
+                        from = event.position
                     }
                     return
                 }
-                try await exhausted(events[0], error: error, attempts: attempt, firstFailure: firstFailure)
+                try await exhausted(events[0], from: base, error: error, attempts: attempt, firstFailure: firstFailure)
                 return
             }
         }
     }
 
-    private func exhausted(_ event: EventEnvelope, error: any Error, attempts: Int, firstFailure: Date) async throws {
+    private func exhausted(_ event: EventEnvelope, from base: OutboxPosition, error: any Error, attempts: Int, firstFailure: Date) async throws {
         switch configuration.failurePolicy.onExhausted {
         case .pause:
             state = .paused
@@ -199,14 +209,16 @@ public actor ProjectionAgent {
                 projection: identity, position: event.position, streamID: event.streamID, type: event.type, error: "\(error)",
                 attempts: attempts, firstFailedAt: firstFailure, lastFailedAt: clock())
             let target = Checkpoint(position: event.position, committedAt: event.committedAt)
-            try await store.park(letter, from: checkpoint.position, to: target)
+            try await store.park(letter, from: base, to: target)
             metrics.deadLettered()
-            advance(to: target)
+            advance(from: base, to: target)
             logger.error("event parked in the dead-letter store", metadata: ["outbox.position": "\(event.position)", "error": "\(error)"])
         }
     }
 
-    private func advance(to target: Checkpoint) {
+    /// Moves the in-memory checkpoint, unless a replay moved it while the batch was applied.
+    private func advance(from base: OutboxPosition, to target: Checkpoint) {
+        guard checkpoint.position == base else { return }
         checkpoint = target
         applied.advance(to: target.position)
     }

@@ -97,7 +97,7 @@ public enum AgentState: String, Hashable, Codable, Sendable {
 /// Why a projection operation failed.
 public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Hashable, Sendable {
-        case checkpointConflict, unknownProjection, unknownDeadLetter, invalidRewind, storage, timedOut
+        case checkpointConflict, unknownProjection, unknownDeadLetter, invalidRewind, storage, timedOut, stillFailing
     }
 
     public let code: Code
@@ -125,6 +125,10 @@ public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public static func storage(_ message: String) -> Self { Self(.storage, message) }
+
+    public static func stillFailing(_ projection: ProjectionIdentity, position: OutboxPosition, error: any Error) -> Self {
+        Self(.stillFailing, "\(projection) still cannot apply the event at \(position): \(error); it stays parked")
+    }
 
     public static func timedOut(_ message: String) -> Self { Self(.timedOut, message) }
 

@@ -233,7 +233,9 @@ public final class SQLiteSearchStore: SearchStore {
         let limit = min(max(query.limit, 1), 200)
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
-        let match = words.map { "\"\($0)\"*" }.joined(separator: " ")
+        // Every word is one quoted FTS5 string (a quote inside is doubled), so user text can
+        // never become query syntax.
+        let match = words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"*" }.joined(separator: " ")
         if !words.isEmpty {
             conditions.append("docs_fts MATCH ?")
             arguments.append(match)
@@ -362,7 +364,7 @@ enum SearchCursor: Equatable {
         }
         let parts = raw.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
         if parts.count == 4, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
-            let words = parts[3].split(separator: " ").map(String.init)
+            let words = SearchText.words(String(parts[3]))
             self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words)
         } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
             self = .recent(time, id)

@@ -39,7 +39,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             let status: HTTPResponse.Status = switch error.code {
             case .unknownProjection, .unknownDeadLetter: .notFound
             case .invalidRewind: .unprocessableContent
-            case .checkpointConflict: .conflict
+            case .checkpointConflict, .stillFailing: .conflict
             case .timedOut, .storage: .serviceUnavailable
             }
             return ProblemDetails(status: status, slug: error.code.rawValue, title: "Projection operation refused", detail: error.message)

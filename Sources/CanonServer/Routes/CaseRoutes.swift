@@ -130,7 +130,7 @@ struct CaseRoutes {
         var linked: [LinkedParty] = []
         for link in try await services.queries.partyLinks(caseID: item.id) {
             guard let party = try await services.queries.party(link.partyID) else { continue }
-            linked.append(LinkedParty(link: link, party: PartyView(party, for: principal, caseTeam: item.team)))
+            linked.append(LinkedParty(link: link, party: PartyView(party, for: principal, caseTeams: [item.team])))
         }
         return try JSONBody.response(PartiesAnswer(caseID: item.id, parties: linked))
     }

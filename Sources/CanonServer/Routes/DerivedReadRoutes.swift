@@ -107,8 +107,8 @@ struct DerivedReadRoutes {
     private func waitForFreshness(_ store: any ProjectionStore, minimum: OutboxPosition?) async throws -> Freshness {
         if let minimum {
             let reached = try await services.projections.waitUntilApplied(store.identity.name, position: minimum, timeout: services.readWait)
-            if !reached {
-                let checkpoint = try await store.checkpoint()
+            let checkpoint = try await store.checkpoint()
+            if !reached && checkpoint.position < minimum {
                 throw ProblemDetails(
                     status: .serviceUnavailable, slug: "not-yet-fresh", title: "The derived store has not caught up",
                     detail: "\(store.identity.name) has applied position \(checkpoint.position), not \(minimum), within the wait; retry shortly",

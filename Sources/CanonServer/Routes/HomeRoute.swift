@@ -8,13 +8,12 @@ struct HomeRoute {
     func register(on router: Router<CanonRequestContext>) {
         router.get("/") { _, _ in
             let head = try await services.store.headPosition()
-            let cases = try await services.store.count("cases", filter: [:])
-            let html = Self.page(cases: cases, head: head)
+            let html = Self.page(head: head)
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
         }
     }
 
-    static func page(cases: Int, head: OutboxPosition) -> String {
+    static func page(head: OutboxPosition) -> String {
         #"""
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>Canon</title>
@@ -26,7 +25,7 @@ struct HomeRoute {
         </style></head><body>
         <h1>Canon — regulatory case platform</h1>
         <p>The canonical store (SQLite, WAL) with its transactional outbox.</p>
-        <p><span class="stat"><b>\#(cases)</b>cases</span><span class="stat"><b>\#(head)</b>outbox position</span></p>
+        <p><span class="stat"><b>\#(head)</b>outbox position</span></p>
         <p>API: <a href="/openapi.yaml">/openapi.yaml</a> · <a href="/health">/health</a> · <a href="/ready">/ready</a></p>
         <h2>Try it</h2>
         <label>Bearer token (printed by <code>canon demo</code> or <code>canon token</code>)<input id="token"></label>

@@ -26,7 +26,15 @@ struct OperationsRoutes {
     struct ProjectionsAnswer: Encodable { var projections: [ProjectionStatus] }
 
     @Sendable func projections(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try JSONBody.response(ProjectionsAnswer(projections: try await services.projections.statuses()))
+        var statuses = try await services.projections.statuses()
+        if try context.requirePrincipal().role != .admin {
+            // Errors and owners can name cases and hosts: operators only.
+            for index in statuses.indices {
+                statuses[index].lastError = statuses[index].lastError == nil ? nil : "hidden; ask an admin"
+                statuses[index].owner = nil
+            }
+        }
+        return try JSONBody.response(ProjectionsAnswer(projections: statuses))
     }
 
     struct DeadLettersAnswer: Encodable {
@@ -40,6 +48,7 @@ struct OperationsRoutes {
     }
 
     @Sendable func deadLetters(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
         let agent = try agent(context)
         return try JSONBody.response(DeadLettersAnswer(projection: agent.identity.description, deadLetters: try await agent.store.deadLetters()))
     }

@@ -22,7 +22,8 @@ struct PartyRoutes {
     @Sendable func readParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         guard let party = try await services.queries.party(id) else { throw DomainError.notFound("party", id: id) }
-        return try JSONBody.response(PartyView(party, for: try context.requirePrincipal(), caseTeam: nil))
+        let teams = try await services.queries.caseTeams(linkedTo: party.id)
+        return try JSONBody.response(PartyView(party, for: try context.requirePrincipal(), caseTeams: teams))
     }
 
     @Sendable func me(_ request: Request, context: CanonRequestContext) async throws -> Response {

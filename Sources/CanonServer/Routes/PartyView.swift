@@ -1,7 +1,8 @@
 import CasePlatform
 
 /// A party as a principal may see it: email and national id are masked for analysts and for
-/// investigators outside the case's team (the full policy is in `docs/security.md`).
+/// investigators outside the team of every case the party is linked to (the full policy is in
+/// `docs/security.md`).
 struct PartyView: Encodable {
     var id: String
     var kind: PartyKind
@@ -10,8 +11,10 @@ struct PartyView: Encodable {
     var nationalID: String?
     var masked: Bool
 
-    init(_ party: Party, for principal: User, caseTeam: String?) {
-        let masked = principal.role == .analyst || (principal.role == .investigator && caseTeam != nil && principal.team != caseTeam)
+    /// - Parameter caseTeams: the teams of the cases through which the party is seen.
+    init(_ party: Party, for principal: User, caseTeams: Set<String>) {
+        let masked = principal.role == .analyst
+            || (principal.role == .investigator && !(principal.team.map(caseTeams.contains) ?? false))
         id = party.id
         kind = party.kind
         name = party.name

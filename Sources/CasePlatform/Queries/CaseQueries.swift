@@ -33,6 +33,15 @@ public struct CaseQueries: Sendable {
         return try await store.fetchOne("parties", where: ["id": .text(id)]).map(Party.init(row:))
     }
 
+    /// The teams of the cases `partyID` is linked to.
+    public func caseTeams(linkedTo partyID: String) async throws -> Set<String> {
+        var teams = Set<String>()
+        for link in try await store.fetchAll("case_parties", where: ["party_id": .text(partyID)]) {
+            if let row = try await store.fetchOne("cases", where: ["id": link["case_id"]]) { teams.insert(try row.string("team")) }
+        }
+        return teams
+    }
+
     public func user(_ id: String) async throws -> User? {
         try await store.fetchOne("users", where: ["id": .text(id)]).map(User.init(row:))
     }
