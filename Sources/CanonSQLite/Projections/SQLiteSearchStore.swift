@@ -28,9 +28,10 @@ public final class SQLiteSearchStore: SearchStore {
             try db.execute(sql: """
                 CREATE TABLE docs (
                     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, team TEXT NOT NULL, restricted INTEGER NOT NULL,
-                    sort_time INTEGER NOT NULL, display TEXT NOT NULL, last_position INTEGER NOT NULL,
+                    sort_time INTEGER NOT NULL, last_position INTEGER NOT NULL,
                     \(facetColumns)
                 ) STRICT;
+                CREATE TABLE doc_display (id INTEGER PRIMARY KEY, display TEXT NOT NULL) STRICT;
                 CREATE INDEX docs_sort ON docs (sort_time, id);
                 CREATE VIRTUAL TABLE docs_fts USING fts5(\(schema.textFields.map(\.name).joined(separator: ", ")), tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
                 CREATE TABLE terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -111,8 +112,9 @@ public final class SQLiteSearchStore: SearchStore {
     public func contentSummary() async throws -> ContentSummary {
         let facets = schema.facetFields.map { "ifnull(d.\(Self.facetColumn($0)), '')" }
         let text = schema.textFields.map { "f.\($0.name)" }
-        let row = (["d.key", "d.team", "d.restricted", "d.sort_time", "d.display"] + facets + text).joined(separator: " || char(31) || ")
-        return try await database.contentSummary(rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts f ON f.rowid = d.id ORDER BY d.key")
+        let row = (["d.key", "d.team", "d.restricted", "d.sort_time", "v.display"] + facets + text).joined(separator: " || char(31) || ")
+        return try await database.contentSummary(
+            rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id ORDER BY d.key")
     }
 
     /// The number of documents stored.
@@ -131,7 +133,7 @@ public final class SQLiteSearchStore: SearchStore {
     /// its full-text row (nothing is stored twice).
     static func load(_ key: String, schema: SearchSchema, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
         let fields = schema.textFields.map(\.name)
-        let sql = "SELECT d.*, \(fields.map { "f.\($0) AS text_\($0)" }.joined(separator: ", ")) FROM docs d JOIN docs_fts f ON f.rowid = d.id WHERE d.key = ?"
+        let sql = "SELECT d.*, v.display, \(fields.map { "f.\($0) AS text_\($0)" }.joined(separator: ", ")) FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.key = ?"
         guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql), arguments: [key]) else { return (nil, .start) }
         var text: [String: String] = [:]
         for field in fields { text[field] = row["text_\(field)"] }
@@ -152,27 +154,30 @@ public final class SQLiteSearchStore: SearchStore {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
         }
         guard let document else {
+            if let existing { try db.cachedStatement(sql: "DELETE FROM doc_display WHERE id = ?").execute(arguments: [existing]) }
             try db.cachedStatement(sql: "DELETE FROM docs WHERE key = ?").execute(arguments: [key])
             return
         }
         let facetColumns = schema.facetFields.map(facetColumn)
         let display = String(decoding: document.display, as: UTF8.self)
         var arguments: [(any DatabaseValueConvertible)?] = [
-            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), display, position.rawValue,
+            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), position.rawValue,
         ]
         arguments += schema.facetFields.map { document.facets[$0] }
         let id: Int64
         if let existing {
-            let sets = (["team", "restricted", "sort_time", "display", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
+            let sets = (["team", "restricted", "sort_time", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
             try db.cachedStatement(sql: "UPDATE docs SET \(sets) WHERE id = ?")
                 .execute(arguments: StatementArguments(Array(arguments.dropFirst()) + [existing]))
             id = existing
         } else {
-            let columns = ["key", "team", "restricted", "sort_time", "display", "last_position"] + facetColumns
+            let columns = ["key", "team", "restricted", "sort_time", "last_position"] + facetColumns
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
                 .execute(arguments: StatementArguments(arguments))
             id = db.lastInsertedRowID
         }
+        // The display lives apart so the rows filtering and facet counts scan stay small.
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)").execute(arguments: [id, display])
         let fields = schema.textFields.map(\.name)
         try db.cachedStatement(sql: "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))")
             .execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
@@ -271,10 +276,10 @@ public final class SQLiteSearchStore: SearchStore {
         let sql: String
         if words.isEmpty {
             order = " ORDER BY d.sort_time DESC, d.id DESC"
-            sql = "SELECT d.id, d.key, d.display, d.sort_time, NULL AS score, NULL AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
+            sql = "SELECT d.id, d.key, d.sort_time, NULL AS score, NULL AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
         } else {
             order = " ORDER BY score, d.id"
-            sql = "SELECT d.id, d.key, d.display, d.sort_time, \(score) AS score, snippet(docs_fts, -1, '<mark>', '</mark>', '…', 12) AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
+            sql = "SELECT d.id, d.key, d.sort_time, \(score) AS score, snippet(docs_fts, -1, '<mark>', '</mark>', '…', 12) AS snippet FROM \(from)\(whereSQL)\(order) LIMIT \(limit + 1)"
         }
         let rows = try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(pageArguments))
         var hits: [SearchResults.Hit] = []
@@ -288,7 +293,8 @@ public final class SQLiteSearchStore: SearchStore {
                 break
             }
             hits.append(SearchResults.Hit(
-                key: row["key"], score: row["score"], snippet: row["snippet"], display: Data((row["display"] as String).utf8)))
+                key: row["key"], score: row["score"], snippet: row["snippet"],
+                display: Data((try String.fetchOne(db.cachedStatement(sql: "SELECT display FROM doc_display WHERE id = ?"), arguments: [row["id"] as Int64]) ?? "{}").utf8)))
         }
 
         // Facet counts: each facet honours every filter except its own. One grouped pass over
