@@ -321,3 +321,28 @@ struct RefoldGuardTests {
         #expect(try await timeline.entries(key: opened.id, limit: 10) == before, "newer entries were not replaced by older state")
     }
 }
+
+@Suite("Failure policy per projection")
+struct FailurePolicyPerProjectionTests {
+    @Test func theCoordinatorAppliesEachProjectionsOwnPolicy() async throws {
+        let canonical = try await ProjectionRuntimeTests.Canonical()
+        let poisoned = FlakyTimeline()
+        let timeline = try canonical.timeline(poisoned)
+        var pause = ProjectionRuntimeTests.fastRetries
+        pause.onExhausted = .pause
+        let coordinator = ProjectionCoordinator(
+            source: canonical.store, commits: canonical.commits, stores: [timeline],
+            configuration: .init(
+                agent: .init(idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: ProjectionRuntimeTests.fastRetries),
+                failurePolicies: ["case-timeline": pause]))
+        let running = Task { try await coordinator.run() }
+        defer { running.cancel() }
+        let opened = try await canonical.openCase()
+        poisoned.fail(caseID: opened.id, type: CaseEvents.caseStatusChanged)
+        _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: ProjectionRuntimeTests.investigator)
+        let agent = try coordinator.agent(named: "case-timeline")
+        try await ProjectionRuntimeTests.eventually("the timeline pauses, as its own policy says") { await agent.snapshot().state == .paused }
+        #expect(try await timeline.deadLetters().isEmpty, "the default policy (dead letter) was overridden")
+        #expect(try await coordinator.statuses().first?.state == "paused")
+    }
+}

@@ -153,3 +153,19 @@ struct SearchInjectionTests {
         }
     }
 }
+
+@Suite("Resuming projections")
+struct ResumeRouteTests {
+    @Test func onlyAdminsResumeAndOnlyPausedProjections() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let asInvestigator = try await client.send(.post, "/v1/ops/projections/case-search/resume", as: "ivan")
+            #expect(asInvestigator.status == .forbidden)
+            let notPaused = try await client.send(.post, "/v1/ops/projections/case-search/resume", as: "ada")
+            #expect(notPaused.status == .conflict)
+            #expect(notPaused.problemType == "urn:canon:problem:not-paused")
+            let unknown = try await client.send(.post, "/v1/ops/projections/nope/resume", as: "ada")
+            #expect(unknown.status == .notFound)
+        }
+    }
+}

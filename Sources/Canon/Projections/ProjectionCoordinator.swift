@@ -12,10 +12,13 @@ public final class ProjectionCoordinator: Service, Sendable {
         public var agent: ProjectionAgent.Configuration
         /// An agent whose heartbeat is older than this is reported stalled.
         public var stallAfter: Duration
+        /// Failure policies by projection name, overriding `agent.failurePolicy`.
+        public var failurePolicies: [String: FailurePolicy]
 
-        public init(agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5)) {
+        public init(agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:]) {
             self.agent = agent
             self.stallAfter = stallAfter
+            self.failurePolicies = failurePolicies
         }
     }
 
@@ -61,7 +64,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         _ store: any ProjectionStore, _ source: any CanonicalStore, _ commits: PositionWaiters, _ configuration: Configuration,
         _ clock: @escaping @Sendable () -> Date, _ logger: Logger
     ) -> ProjectionAgent {
-        ProjectionAgent(store: store, source: source, commits: commits, configuration: configuration.agent, clock: clock, logger: logger)
+        var agentConfiguration = configuration.agent
+        if let policy = configuration.failurePolicies[store.identity.name] { agentConfiguration.failurePolicy = policy }
+        return ProjectionAgent(store: store, source: source, commits: commits, configuration: agentConfiguration, clock: clock, logger: logger)
     }
 
     /// The live agents, one per projection, in declaration order.

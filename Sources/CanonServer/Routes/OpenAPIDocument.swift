@@ -338,6 +338,17 @@ paths:
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/ops/projections/{name}/resume:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
+    post:
+      summary: Resume a projection its failure policy paused (admin)
+      tags: [operations]
+      responses:
+        "200": { description: "Resumed; the agent retries the event it paused on", content: { application/json: { schema: { type: object } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
     bearer: { type: http, scheme: bearer }

@@ -12,6 +12,7 @@ struct OperationsRoutes {
         group.post("ops/projections/{name}/dead-letters/{position}/retry", use: retry)
         group.post("ops/projections/{name}/dead-letters/{position}/skip", use: skip)
         group.post("ops/projections/{name}/replay", use: replay)
+        group.post("ops/projections/{name}/resume", use: resume)
     }
 
     static func registerMetrics(on router: Router<CanonRequestContext>) {
@@ -80,6 +81,23 @@ struct OperationsRoutes {
         let agent = try agent(context)
         try await agent.replay(from: OutboxPosition(body.from))
         return try JSONBody.response(ReplayAnswer(projection: agent.identity.description, from: body.from))
+    }
+
+    struct ResumeAnswer: Encodable {
+        var projection: String
+        var state: AgentState
+    }
+
+    /// Lets a projection that its failure policy paused go on (after the cause was fixed).
+    @Sendable func resume(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let agent = try agent(context)
+        guard await agent.snapshot().state == .paused else {
+            throw ProblemDetails(status: .conflict, slug: "not-paused", title: "The projection is not paused",
+                                 detail: "\(agent.identity) is \(await agent.snapshot().state.rawValue); only a paused projection can be resumed")
+        }
+        await agent.resume()
+        return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: .paused))
     }
 
     private func agent(_ context: CanonRequestContext) throws -> ProjectionAgent {
