@@ -44,8 +44,28 @@ struct Demo: AsyncParsableCommand {
         if head == .start {
             let generator = DemoPlatform(configuration: .init(cases: cases, seed: seed))
             let bar = ProgressBar(label: "seeding cases", total: cases)
-            let summary = try await generator.seed(into: store) { progress in
-                bar.update(progress.casesDone, detail: "\(progress.eventsWritten) events")
+            // SIGTERM or SIGINT while seeding stops after the chunk in flight (each chunk is one
+            // transaction), instead of killing the process mid-write.
+            let seeding = Task {
+                try await generator.seed(into: store) { progress in
+                    bar.update(progress.casesDone, detail: "\(progress.eventsWritten) events")
+                }
+            }
+            let stopSignals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number)
+                source.setEventHandler { seeding.cancel() }
+                source.resume()
+                return source
+            }
+            defer { for source in stopSignals { source.cancel() } }
+            let summary: DemoPlatform.Summary
+            do {
+                summary = try await seeding.value
+            } catch is CancellationError {
+                let written = try await store.count("cases", filter: [:])
+                say("seeding stopped after \(written) of \(cases) cases; remove \(directory.url.path) to seed again")
+                return
             }
             try JSONEncoder().encode(SeedMarker(seed: seed, cases: cases, completedAt: Date())).write(to: marker)
             say("seeded \(summary.cases) cases, \(summary.parties) parties, \(summary.evidence) evidence items, \(summary.events) events")

@@ -1,4 +1,6 @@
+import CanonSQLite
 import CanonTesting
+import CasePlatform
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -60,6 +62,33 @@ struct CLITests {
         let token2 = try RunningCanon(arguments: ["token", "--data", data, "--user", "ivan"])
         #expect(try await token2.waitForExit() == 0)
         #expect(token2.output.trimmingCharacters(in: .whitespacesAndNewlines) == token)
+    }
+
+    @Test func sigtermDuringSeedingStopsCleanlyBetweenChunks() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build canon first: swift build --build-tests")
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-seed")
+        let data = scratch.file("data")
+        let seeding = try RunningCanon(arguments: ["demo", "--data", data, "--cases", "2000000", "--port", "0"])
+        let file = data + "/canonical.sqlite"
+        let deadline = ContinuousClock.now + .seconds(60)
+        var started = false
+        while !started && ContinuousClock.now < deadline {
+            if FileManager.default.fileExists(atPath: file),
+               let store = try? SQLiteCanonicalStore(path: file, migrations: CasePlatformSchema.migrations, configuration: .init(readonly: true)),
+               (try? await store.count("cases", filter: [:])) ?? 0 > 0 {
+                started = true
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try #require(started, "seeding began")
+        seeding.terminate()
+        #expect(try await seeding.waitForExit() == 0)
+        #expect(seeding.output.contains("seeding stopped after"), "\(seeding.output) \(seeding.errors)")
+        let store = try SQLiteCanonicalStore(path: file, migrations: CasePlatformSchema.migrations)
+        let cases = try await store.count("cases", filter: [:])
+        #expect(cases > 0 && cases < 2_000_000)
+        #expect(cases % 250 == 0, "only whole chunks were committed")
     }
 
     @Test func badFlagsAndMissingDataAreClearErrors() async throws {

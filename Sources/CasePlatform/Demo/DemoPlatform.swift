@@ -75,7 +75,8 @@ public struct DemoPlatform: Sendable {
     /// Seeds `store`, which must be empty, committing `chunkSize` cases per transaction.
     ///
     /// - Parameter progress: called after each committed chunk.
-    /// - Throws: `DomainError` or `CanonicalStoreError`; chunks committed before the error stay.
+    /// - Throws: `DomainError` or `CanonicalStoreError`; `CancellationError` when the task is
+    ///   cancelled (checked between chunks). Chunks committed before either stay.
     public func seed(into store: any CanonicalStore, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Summary {
         var random = SeededGenerator(seed: configuration.seed)
         let users = users()
@@ -91,7 +92,7 @@ public struct DemoPlatform: Sendable {
         // A pool of organisations that recur across cases, so the relationship graph has hubs.
         var organisations: [Party] = []
         var pending: [UnitOfWork] = []
-        for _ in 0..<max(20, configuration.cases / 5) {
+        for _ in 0..<min(5_000, max(20, configuration.cases / 5)) {
             let request = RegisterPartyRequest(kind: "organisation", name: Names.organisation(&random), email: nil)
             let decision = try CaseDecisions.registerParty(request, id: random.uuid(), by: supervisor, at: start, metadata: .system)
             organisations.append(decision.value)
@@ -101,6 +102,7 @@ public struct DemoPlatform: Sendable {
 
         var done = 0
         while done < configuration.cases {
+            try Task.checkCancellation()
             let chunkEnd = min(configuration.cases, done + configuration.chunkSize)
             for _ in done..<chunkEnd {
                 try generateCase(&random, start: start, openers: openers, investigators: investigators, supervisor: supervisor,
