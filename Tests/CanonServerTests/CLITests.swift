@@ -1,3 +1,4 @@
+import Canon
 import CanonSQLite
 import CanonTesting
 import CasePlatform
@@ -70,17 +71,8 @@ struct CLITests {
         let data = scratch.file("data")
         let seeding = try RunningCanon(arguments: ["demo", "--data", data, "--cases", "2000000", "--port", "0"])
         let file = data + "/canonical.sqlite"
-        let deadline = ContinuousClock.now + .seconds(60)
-        var started = false
-        while !started && ContinuousClock.now < deadline {
-            if FileManager.default.fileExists(atPath: file),
-               let store = try? SQLiteCanonicalStore(path: file, migrations: CasePlatformSchema.migrations, configuration: .init(readonly: true)),
-               (try? await store.count("cases", filter: [:])) ?? 0 > 0 {
-                started = true
-            } else {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        // The first progress line is printed once the first chunk has committed.
+        let started = try await seeding.waitUntil(seconds: 60) { seeding.errors.contains("seeding cases") }
         try #require(started, "seeding began")
         seeding.terminate()
         #expect(try await seeding.waitForExit() == 0)
@@ -118,16 +110,21 @@ struct CLITests {
     }
 }
 
-/// A `canon` process whose output is collected as it arrives.
+/// A `canon` process whose output is collected as it arrives. Waits are event-driven: every
+/// chunk of output, end of a pipe and the process's exit wake them, and a deadline bounds them.
 final class RunningCanon: Sendable {
     private let process: Process
     private let out = OutputBuffer()
     private let err = OutputBuffer()
+    /// Counts events (output, end of a pipe, exit); waiters wait for the count to move.
+    private let events = PositionWaiters()
+    private let counter = Mutex<Int64>(0)
 
     final class OutputBuffer: Sendable {
-        let data = Mutex(Data())
-        func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
-        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+        let state = Mutex((data: Data(), closed: false))
+        func append(_ chunk: Data) { state.withLock { if chunk.isEmpty { $0.closed = true } else { $0.data.append(chunk) } } }
+        var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
+        var closed: Bool { state.withLock { $0.closed } }
     }
 
     init(arguments: [String]) throws {
@@ -138,49 +135,63 @@ final class RunningCanon: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         self.process = process
-        stdout.fileHandleForReading.readabilityHandler = { [out] handle in
-            let chunk = handle.availableData
-            out.append(chunk)
+        for (pipe, buffer) in [(stdout, out), (stderr, err)] {
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let chunk = handle.availableData
+                buffer.append(chunk)
+                if chunk.isEmpty { handle.readabilityHandler = nil }
+                self?.signal()
+            }
         }
-        stderr.fileHandleForReading.readabilityHandler = { [err] handle in
-            let chunk = handle.availableData
-            err.append(chunk)
-        }
+        process.terminationHandler = { [weak self] _ in self?.signal() }
         try process.run()
+    }
+
+    private func signal() {
+        events.advance(to: OutboxPosition(counter.withLock { $0 += 1; return $0 }))
     }
 
     var output: String { out.text }
     var errors: String { err.text }
 
-    /// Polls the output until the server announces its URL, or fails after `seconds`.
+    /// Waits until `condition` holds, re-checking whenever the process writes or exits.
+    ///
+    /// - Returns: whether it held within `seconds`.
+    func waitUntil(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while true {
+            let seen = events.reached
+            if condition() { return true }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return false }
+            await events.wait(until: seen.next, timeout: remaining)
+        }
+    }
+
+    /// Waits until the server announces its URL, or fails after `seconds`.
     func waitForURL(seconds: Double = 60) async throws -> String {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        var url: String?
+        _ = try await waitUntil(seconds: seconds) {
             if let line = output.split(separator: "\n").first(where: { $0.contains("running at http://") || $0.contains("serving") && $0.contains("http://") }),
                let range = line.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression) {
-                return String(line[range])
+                url = String(line[range])
             }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+            return url != nil || !process.isRunning
         }
+        if let url { return url }
         process.terminate()
         Issue.record("canon did not announce a URL; stdout: \(output) stderr: \(errors)")
         throw CancellationError()
     }
 
-    /// Polls until the process exits, or kills it after `seconds`.
+    /// Waits until the process exits and its output is read to the end, or kills it after `seconds`.
     func waitForExit(seconds: Double = 30) async throws -> Int32 {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning {
+        let finished = try await waitUntil(seconds: seconds) { !process.isRunning && out.closed && err.closed }
+        if !finished {
             kill(process.processIdentifier, SIGKILL)
             Issue.record("canon did not exit within \(seconds)s")
             return -1
         }
-        // Let the pipe handlers drain what the process wrote last.
-        try await Task.sleep(for: .milliseconds(100))
         return process.terminationStatus
     }
 

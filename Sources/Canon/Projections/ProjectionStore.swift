@@ -50,7 +50,7 @@ public protocol ProjectionStore: Sendable {
 public struct ContentSummary: Hashable, Codable, Sendable {
     public var checkpoint: OutboxPosition
     public var rows: Int
-    /// SHA-256-style hex digest of the rows in key order (engine-defined but stable across versions).
+    /// A hex digest of the rows in key order (engine-defined, stable across versions and processes).
     public var checksum: String
 
     public init(checkpoint: OutboxPosition, rows: Int, checksum: String) {
