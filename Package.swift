@@ -37,6 +37,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -45,7 +46,9 @@ let package = Package(
         ),
         .target(
             name: "CasePlatform",
-            dependencies: ["Canon", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Canon", .product(name: "Crypto", package: "swift-crypto")],
+            // The shipped portfolio is compiled into the binary; `portfolio.yaml` at the root links to it.
+            resources: [.embedInCode("Portfolio/portfolio.yaml")]
         ),
         .target(
             name: "CanonServer",

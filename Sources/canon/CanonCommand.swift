@@ -7,7 +7,10 @@ struct CanonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "canon",
         abstract: "Polyglot persistence with discipline: the regulatory case platform on Canon.",
-        subcommands: [Demo.self, Serve.self, Token.self, UserCommand.self, Status.self, DeadLetters.self, Replay.self, Rebuild.self, Bench.self])
+        subcommands: [
+            Demo.self, Serve.self, Token.self, UserCommand.self, Status.self, DeadLetters.self, Replay.self, Rebuild.self, Bench.self,
+            Check.self, Docs.self, Export.self,
+        ])
 }
 
 /// Writes a line to standard output unbuffered, so it interleaves correctly with the server's
