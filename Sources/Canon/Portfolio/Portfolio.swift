@@ -92,7 +92,7 @@ public struct ContractDuration: Hashable, Comparable, Sendable, CustomStringConv
 /// One store of the portfolio.
 public struct StoreDeclaration: Sendable {
     public var name: Located<String>
-    public var location: SourceLocation
+    public var location: FilePosition
     public var status: Located<StoreStatus>?
     public var role: Located<StoreRole>?
     public var engine: Located<String>?
@@ -129,7 +129,7 @@ public struct StoreDeclaration: Sendable {
         public var store: Located<String>?
         /// `outbox` is the only path that is not a dual write.
         public var via: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct FreshnessContract: Sendable {
@@ -139,13 +139,13 @@ public struct StoreDeclaration: Sendable {
         public var alertAfter: Located<ContractDuration>?
         /// The metric that measures the lag.
         public var metric: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct Authority: Sendable {
         public var executesCommands: Located<Bool>?
         public var rehydrateBeforeSensitiveAction: Located<Bool>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct RebuildPath: Sendable {
@@ -153,7 +153,7 @@ public struct StoreDeclaration: Sendable {
         public var source: Located<String>?
         public var estimatedDuration: Located<ContractDuration>?
         public var cutover: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct Security: Sendable {
@@ -162,13 +162,13 @@ public struct StoreDeclaration: Sendable {
         public var fieldMasking: Located<Bool>?
         public var maskedFields: [Located<String>] = []
         public var encryption: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct SchemaEvolution: Sendable {
         public var versionedDocuments: Located<Bool>?
         public var version: Located<Int>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     /// What delete, restrict, retention and legal hold do in this store.
@@ -177,25 +177,25 @@ public struct StoreDeclaration: Sendable {
         public var restrict: Located<String>?
         public var retention: Located<String>?
         public var legalHold: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct Observability: Sendable {
         public var metrics: [Located<String>] = []
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct Backup: Sendable {
         public var method: Located<String>?
         public var restore: Located<String>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 
     public struct Embedding: Sendable {
         public var model: Located<String>?
         public var version: Located<String>?
         public var dimensions: Located<Int>?
-        public var location: SourceLocation
+        public var location: FilePosition
     }
 }
 
@@ -204,7 +204,7 @@ public struct Responsibility: Sendable {
     public var fact: Located<String>
     public var owners: [Located<String>]
     public var appearsIn: [Located<String>]
-    public var location: SourceLocation
+    public var location: FilePosition
 }
 
 /// What one store promises about its consistency with another.
@@ -215,7 +215,7 @@ public struct ConsistencyContract: Sendable {
     /// How far behind `to` may be: required for eventual consistency.
     public var bound: Located<ContractDuration>?
     public var mechanism: Located<String>?
-    public var location: SourceLocation
+    public var location: FilePosition
 }
 
 /// An operation of the system, the stores it may read, and how stale they may be.
@@ -226,5 +226,5 @@ public struct OperationDeclaration: Sendable {
     /// A sensitive operation acts on what it reads (assign, disclose, enforce).
     public var sensitive: Located<Bool>?
     public var description: Located<String>?
-    public var location: SourceLocation
+    public var location: FilePosition
 }

@@ -15,11 +15,11 @@ public struct PortfolioFinding: Error, Hashable, Sendable {
     public var message: String
     public var store: String?
     public var field: String?
-    public var location: SourceLocation
+    public var location: FilePosition
     public var hint: String
 
     public init(
-        rule: PortfolioRule, message: String, store: String? = nil, field: String? = nil, location: SourceLocation,
+        rule: PortfolioRule, message: String, store: String? = nil, field: String? = nil, location: FilePosition,
         hint: String? = nil, severity: FindingSeverity? = nil
     ) {
         self.rule = rule

@@ -1,7 +1,7 @@
 import Yams
 
 /// A place in a portfolio file: 1-based line and column, as editors and SARIF count them.
-public struct SourceLocation: Hashable, Codable, Sendable, CustomStringConvertible {
+public struct FilePosition: Hashable, Codable, Sendable, CustomStringConvertible {
     public var line: Int
     public var column: Int
 
@@ -10,16 +10,16 @@ public struct SourceLocation: Hashable, Codable, Sendable, CustomStringConvertib
         self.column = column
     }
 
-    public static let start = SourceLocation(line: 1, column: 1)
+    public static let start = FilePosition(line: 1, column: 1)
     public var description: String { "\(line):\(column)" }
 }
 
 /// A value read from the portfolio with where it was written (the key's position).
 public struct Located<Value: Sendable & Hashable>: Hashable, Sendable {
     public var value: Value
-    public var location: SourceLocation
+    public var location: FilePosition
 
-    public init(_ value: Value, at location: SourceLocation) {
+    public init(_ value: Value, at location: FilePosition) {
         self.value = value
         self.location = location
     }
@@ -27,11 +27,11 @@ public struct Located<Value: Sendable & Hashable>: Hashable, Sendable {
 
 /// The YAML tree with positions, before any meaning is given to it.
 indirect enum PortfolioNode: Sendable {
-    case scalar(String, isNull: Bool, SourceLocation)
-    case sequence([PortfolioNode], SourceLocation)
-    case mapping([(key: String, keyLocation: SourceLocation, value: PortfolioNode)], SourceLocation)
+    case scalar(String, isNull: Bool, FilePosition)
+    case sequence([PortfolioNode], FilePosition)
+    case mapping([(key: String, keyLocation: FilePosition, value: PortfolioNode)], FilePosition)
 
-    var location: SourceLocation {
+    var location: FilePosition {
         switch self {
         case .scalar(_, _, let location), .sequence(_, let location), .mapping(_, let location): location
         }
@@ -61,18 +61,18 @@ indirect enum PortfolioNode: Sendable {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let detail = context.map { "\($0.text) (\($0.mark)): " } ?? ""
-            return PortfolioFinding(rule: .yamlSyntax, message: "YAML syntax error: \(detail)\(problem)", location: SourceLocation(line: mark.line, column: mark.column))
+            return PortfolioFinding(rule: .yamlSyntax, message: "YAML syntax error: \(detail)\(problem)", location: FilePosition(line: mark.line, column: mark.column))
         case let .duplicatedKeysInMapping(duplicates, context):
             return PortfolioFinding(
                 rule: .yamlSyntax, message: "duplicate keys in one mapping: \(duplicates.joined(separator: ", "))",
-                location: SourceLocation(line: context.mark.line, column: context.mark.column))
+                location: FilePosition(line: context.mark.line, column: context.mark.column))
         default:
             return PortfolioFinding(rule: .yamlSyntax, message: "the file is not valid YAML: \(error)", location: .start)
         }
     }
 
     private init(_ node: Node) {
-        let location = node.mark.map { SourceLocation(line: $0.line, column: $0.column) } ?? .start
+        let location = node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? .start
         switch node {
         case .scalar(let scalar):
             let isNull = scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
@@ -81,7 +81,7 @@ indirect enum PortfolioNode: Sendable {
             self = .sequence(sequence.map(PortfolioNode.init), location)
         case .mapping(let mapping):
             self = .mapping(mapping.map { pair in
-                let keyLocation = pair.key.mark.map { SourceLocation(line: $0.line, column: $0.column) } ?? location
+                let keyLocation = pair.key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? location
                 return (key: pair.key.string ?? "\(pair.key)", keyLocation: keyLocation, value: PortfolioNode(pair.value))
             }, location)
         case .alias:
@@ -94,8 +94,8 @@ indirect enum PortfolioNode: Sendable {
 /// findings instead of failing, so one `canon check` run reports every problem at once.
 struct MappingReader {
     let path: String
-    let location: SourceLocation
-    private let entries: [(key: String, keyLocation: SourceLocation, value: PortfolioNode)]
+    let location: FilePosition
+    private let entries: [(key: String, keyLocation: FilePosition, value: PortfolioNode)]
     private var read: Set<String> = []
     let sink: FindingSink
 
@@ -116,14 +116,14 @@ struct MappingReader {
     private func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// The raw node of `key`, or nil when absent or null.
-    mutating func node(_ key: String) -> (PortfolioNode, SourceLocation)? {
+    mutating func node(_ key: String) -> (PortfolioNode, FilePosition)? {
         read.insert(key)
         guard let entry = entries.first(where: { $0.key == key }) else { return nil }
         if case .scalar(_, true, _) = entry.value { return nil }
         return (entry.value, entry.keyLocation)
     }
 
-    func keyLocation(_ key: String) -> SourceLocation? { entries.first(where: { $0.key == key })?.keyLocation }
+    func keyLocation(_ key: String) -> FilePosition? { entries.first(where: { $0.key == key })?.keyLocation }
 
     mutating func string(_ key: String, required: Bool = false) -> Located<String>? {
         guard let (node, at) = node(key) else {

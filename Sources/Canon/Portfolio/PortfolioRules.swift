@@ -3,7 +3,7 @@
 enum PortfolioRules {
     static func check(_ portfolio: Portfolio) -> [PortfolioFinding] {
         var findings: [PortfolioFinding] = []
-        func add(_ rule: PortfolioRule, _ message: String, store: String? = nil, field: String? = nil, at location: SourceLocation) {
+        func add(_ rule: PortfolioRule, _ message: String, store: String? = nil, field: String? = nil, at location: FilePosition) {
             findings.append(PortfolioFinding(rule: rule, message: message, store: store, field: field, location: location))
         }
         let stores = Dictionary(portfolio.stores.map { ($0.name.value, $0) }, uniquingKeysWith: { first, _ in first })
@@ -14,7 +14,7 @@ enum PortfolioRules {
             add(.duplicateStore, "store \"\(store.name.value)\" is declared more than once", store: store.name.value, field: "name", at: store.name.location)
         }
         if !portfolio.stores.isEmpty && !portfolio.stores.contains(where: { $0.role?.value == .canonical }) {
-            add(.noCanonicalStore, "no store has `role: canonical`, so no store owns the facts", at: portfolio.stores[0].location)
+            add(.noCanonicalStore, "no store has `role: canonical`, so no store owns the facts", field: "role", at: portfolio.stores[0].location)
         }
 
         for store in portfolio.stores {
@@ -90,7 +90,7 @@ enum PortfolioRules {
     private static func check(_ store: StoreDeclaration, in stores: [String: StoreDeclaration]) -> [PortfolioFinding] {
         var findings: [PortfolioFinding] = []
         let name = store.name.value
-        func add(_ rule: PortfolioRule, _ message: String, field: String, at location: SourceLocation) {
+        func add(_ rule: PortfolioRule, _ message: String, field: String, at location: FilePosition) {
             findings.append(PortfolioFinding(rule: rule, message: "store \(name): \(message)", store: name, field: field, location: location))
         }
 
