@@ -19,6 +19,8 @@ public struct EmbeddedPlatform: Sendable {
     /// The canonical store as commands should use it: every commit wakes the agents.
     public let store: SignallingCanonicalStore
     public let coordinator: ProjectionCoordinator
+    /// The portfolio the runtime obeys: every store opened here is declared live in it.
+    public let portfolio: Portfolio
     let faults: FaultInjector?
 
     /// The live case search store.
@@ -45,24 +47,36 @@ public struct EmbeddedPlatform: Sendable {
         public var projections: ProjectionCoordinator.Configuration
         public var canonical: SQLiteCanonicalStore.Configuration
         public var projectionFaults: FaultInjector?
+        /// The portfolio to obey; nil means the platform's shipped `portfolio.yaml`.
+        public var portfolio: Portfolio?
 
-        public init(projections: ProjectionCoordinator.Configuration = .init(), canonical: SQLiteCanonicalStore.Configuration = .init(), projectionFaults: FaultInjector? = nil) {
+        public init(
+            projections: ProjectionCoordinator.Configuration = .init(), canonical: SQLiteCanonicalStore.Configuration = .init(),
+            projectionFaults: FaultInjector? = nil, portfolio: Portfolio? = nil
+        ) {
             self.projections = projections
             self.canonical = canonical
             self.projectionFaults = projectionFaults
+            self.portfolio = portfolio
         }
     }
 
     /// Opens the stores in `directory`, creating the directory and files when `create` is set.
     ///
-    /// - Throws: `EmbeddedPlatformError` when there is no store and `create` is not set;
-    ///   `CanonicalStoreError` or `ProjectionError` when a file cannot be opened.
+    /// - Throws: `PortfolioError` when the portfolio does not declare a store this platform opens
+    ///   (live, with the same role): nothing is opened then; `EmbeddedPlatformError` when there is
+    ///   no store and `create` is not set; `CanonicalStoreError` or `ProjectionError` when a file
+    ///   cannot be opened.
     public static func open(
         _ directory: DataDirectory, create: Bool, configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "canon")
     ) throws -> EmbeddedPlatform {
         // Metric objects bind to the backend when created: install Prometheus first.
         CanonMetrics.bootstrap()
+        let portfolio = try configuration.portfolio ?? PlatformPortfolio.load().requireValid()
+        // An undeclared store cannot be opened: check every one before touching any file.
+        try portfolio.admit(store: PlatformPortfolio.Store.canonical, role: .canonical)
+        for name in projectionNames { try portfolio.admit(store: name, role: .projection) }
         let canonicalFile = directory.databaseFile(for: "canonical")
         if create {
             try directory.create()
@@ -79,7 +93,8 @@ public struct EmbeddedPlatform: Sendable {
         let coordinator = ProjectionCoordinator(
             source: store, commits: commits, stores: stores, configuration: configuration.projections, logger: logger)
         return EmbeddedPlatform(
-            directory: directory, canonical: canonical, store: store, coordinator: coordinator, faults: configuration.projectionFaults)
+            directory: directory, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio,
+            faults: configuration.projectionFaults)
     }
 
     /// The platform's projections, in the order status lists them.
@@ -101,7 +116,7 @@ public struct EmbeddedPlatform: Sendable {
 
     /// The services the HTTP layer needs.
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
-        try await PlatformServices(store: store, projections: coordinator, readWait: readWait)
+        try await PlatformServices(store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait)
     }
 
     /// Every live projection store.

@@ -1,3 +1,4 @@
+import Canon
 import Metrics
 import Prometheus
 
@@ -18,4 +19,16 @@ public enum CanonMetrics {
 
     /// Installs the registry as the metrics backend (idempotent).
     public static func bootstrap() { _ = registry }
+
+    /// Publishes each declared store's health (`canon_store_health`: 0 ok, 1 lagging, 2 degraded,
+    /// -1 planned) and lag (`canon_store_lag_seconds`), as judged against its freshness contract.
+    public static func record(_ statuses: [PortfolioStoreStatus]) {
+        bootstrap()
+        for status in statuses {
+            Gauge(label: "canon_store_health", dimensions: [("store", status.name), ("role", status.role)]).record(status.health.gaugeValue)
+            if let freshness = status.freshness {
+                Gauge(label: "canon_store_lag_seconds", dimensions: [("store", status.name)]).record(Double(freshness.lagMilliseconds) / 1000)
+            }
+        }
+    }
 }

@@ -38,7 +38,7 @@ public enum CanonServer {
         HealthRoutes(services: services).register(on: router)
         OpenAPIRoute().register(on: router)
         HomeRoute(services: services).register(on: router)
-        OperationsRoutes.registerMetrics(on: router)
+        OperationsRoutes.registerMetrics(on: router, services: services)
         let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(services: services))
         CaseRoutes(services: services).register(on: v1)
         PartyRoutes(services: services).register(on: v1)

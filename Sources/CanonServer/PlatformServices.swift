@@ -1,46 +1,87 @@
 import Canon
 import CasePlatform
+import Foundation
 
 /// What the HTTP layer needs from the platform: the canonical store, its commands and reads, the
-/// derived stores with the agents that feed them, and the token authority.
+/// derived stores with the agents that feed them, the token authority, and the portfolio with
+/// its read policy.
+///
+/// Routes reach stores only through `commands(for:)`, `queries(for:)`, `search(for:)` and
+/// `timeline(for:)`, naming the operation they serve, so the portfolio's staleness policy is
+/// checked on every read.
 public struct PlatformServices: Sendable {
     public let store: any CanonicalStore
     public let commands: CaseCommands
     public let queries: CaseQueries
     public let tokens: AccessTokens
     public let projections: ProjectionCoordinator
+    public let readPolicy: ReadPolicy
     /// How long a derived read with `min_position` waits for its store to catch up.
     public let readWait: Duration
+    /// The clock freshness is measured with.
+    public let now: @Sendable () -> Date
 
-    /// Loads (or creates) the token signing key from `store`.
+    public var portfolio: Portfolio { readPolicy.portfolio }
+
+    /// Loads (or creates) the token signing key from `store`, and checks that every operation's
+    /// wiring obeys the portfolio.
+    ///
+    /// - Parameter readPolicy: defaults to the platform's shipped portfolio.
+    /// - Throws: `ReadPolicyViolation` when an operation is wired to a store its policy forbids
+    ///   (the server does not start); `PortfolioError` when the shipped portfolio is invalid.
     public init(
-        store: any CanonicalStore, projections: ProjectionCoordinator, readWait: Duration = .seconds(2)
+        store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
+        now: @escaping @Sendable () -> Date = { Date() }
     ) async throws {
+        let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
+        try policy.validate(PlatformOperation.wiring)
         self.store = store
         self.commands = CaseCommands(store: store)
         self.queries = CaseQueries(store: store)
         self.tokens = try await AccessTokens.load(from: store)
         self.projections = projections
+        self.readPolicy = policy
         self.readWait = readWait
+        self.now = now
     }
 
-    /// The live case search store (it changes when a blue-green rebuild switches versions).
-    public var search: any SearchStore {
-        get throws {
-            guard let store = try projections.store(named: "case-search") as? any SearchStore else {
-                throw ProjectionError.unknownProjection("case-search", known: [])
-            }
-            return store
-        }
+    /// The canonical commands, for an operation allowed to read canonical state.
+    public func commands(for operation: PlatformOperation) throws(ReadPolicyViolation) -> CaseCommands {
+        try readPolicy.admit(operation, reads: PlatformPortfolio.Store.canonical)
+        return commands
     }
 
-    /// The live case timeline store.
-    public var timeline: any TimelineStore {
-        get throws {
-            guard let store = try projections.store(named: "case-timeline") as? any TimelineStore else {
-                throw ProjectionError.unknownProjection("case-timeline", known: [])
-            }
-            return store
+    /// The canonical reads, for an operation allowed to read canonical state.
+    public func queries(for operation: PlatformOperation) throws(ReadPolicyViolation) -> CaseQueries {
+        try readPolicy.admit(operation, reads: PlatformPortfolio.Store.canonical)
+        return queries
+    }
+
+    /// The live case search store (it changes when a blue-green rebuild switches versions), for an
+    /// operation allowed to read it.
+    public func search(for operation: PlatformOperation) throws -> any SearchStore {
+        try readPolicy.admit(operation, reads: PlatformPortfolio.Store.caseSearch)
+        guard let store = try projections.store(named: PlatformPortfolio.Store.caseSearch) as? any SearchStore else {
+            throw ProjectionError.unknownProjection(PlatformPortfolio.Store.caseSearch, known: [])
         }
+        return store
+    }
+
+    /// The live case timeline store, for an operation allowed to read it.
+    public func timeline(for operation: PlatformOperation) throws -> any TimelineStore {
+        try readPolicy.admit(operation, reads: PlatformPortfolio.Store.caseTimeline)
+        guard let store = try projections.store(named: PlatformPortfolio.Store.caseTimeline) as? any TimelineStore else {
+            throw ProjectionError.unknownProjection(PlatformPortfolio.Store.caseTimeline, known: [])
+        }
+        return store
+    }
+
+    /// Every declared store with its live status, version, freshness, lag and health.
+    public func portfolioStatus() async throws -> [PortfolioStoreStatus] {
+        let statuses = try await projections.statuses(now: now())
+        let head = try await store.headPosition()
+        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head)
+        CanonMetrics.record(result)
+        return result
     }
 }

@@ -17,6 +17,9 @@ struct Demo: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
+    @Option(name: .long, help: "The portfolio the runtime obeys (default: ./portfolio.yaml, else the built-in one).")
+    var portfolio: String?
+
     @Option(name: .long, help: "How many cases to generate on first run.")
     var cases: Int = 10_000
 
@@ -37,7 +40,8 @@ struct Demo: AsyncParsableCommand {
         // Before any metric object exists, so every one reports to Prometheus.
         CanonMetrics.bootstrap()
         let directory = DataDirectory(data)
-        let platform = try DataOptions.openPlatform(in: directory, create: true, logger: server.logger())
+        let platform = try DataOptions.openPlatform(
+            in: directory, create: true, portfolio: PortfolioSource.load(portfolio), logger: server.logger())
         let store = platform.store
         let marker = directory.url.appendingPathComponent("demo-seed.json")
         let head = try await store.headPosition()

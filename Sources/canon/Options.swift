@@ -11,16 +11,23 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "The data directory: one SQLite file per store.")
     var data: String = "canon-data"
 
+    @Option(name: .long, help: "The portfolio the runtime obeys (default: ./portfolio.yaml, else the built-in one). A portfolio with errors, or one that does not declare a store the platform opens, stops the start.")
+    var portfolio: String?
+
     var directory: DataDirectory { DataDirectory(data) }
 
     /// Opens the embedded platform, creating the directory and files when `create` is set.
     func openPlatform(create: Bool, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
-        try Self.openPlatform(in: directory, create: create, logger: logger)
+        try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), logger: logger)
     }
 
-    static func openPlatform(in directory: DataDirectory, create: Bool, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
+    static func openPlatform(
+        in directory: DataDirectory, create: Bool, portfolio: Portfolio? = nil, logger: Logger = Logger(label: "canon")
+    ) throws -> EmbeddedPlatform {
         do {
-            return try EmbeddedPlatform.open(directory, create: create, logger: logger)
+            return try EmbeddedPlatform.open(directory, create: create, configuration: .init(portfolio: portfolio), logger: logger)
+        } catch let error as PortfolioError {
+            throw ValidationError("refusing to start: \(error.message)")
         } catch let error as EmbeddedPlatformError {
             throw ValidationError(error.message)
         } catch let error as CocoaError {

@@ -4,7 +4,7 @@ import Foundation
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each projection: version, position, lag, state, heartbeat age, dead letters.",
+        abstract: "Show each declared store's health, and each projection: version, position, lag, state, heartbeat age, dead letters.",
         discussion: "Reads the stores' files, so it works while `canon serve` or `canon demo` runs in another process.")
 
     @OptionGroup var data: DataOptions
@@ -22,12 +22,25 @@ struct Status: AsyncParsableCommand {
             statuses.append(try await ProjectionStatus.read(store, source: platform.canonical, stallAfter: .seconds(stallAfter)))
         }
         let head = try await platform.canonical.headPosition()
+        // Health is judged against each store's freshness contract in the portfolio.
+        let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head)
         switch format {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            say(String(decoding: try encoder.encode(["head_position": AnyEncodable(head), "projections": AnyEncodable(statuses)]), as: UTF8.self))
+            encoder.dateEncodingStrategy = .iso8601
+            say(String(decoding: try encoder.encode([
+                "head_position": AnyEncodable(head), "stores": AnyEncodable(stores), "projections": AnyEncodable(statuses),
+            ]), as: UTF8.self))
         case .text:
+            say("portfolio \(platform.portfolio.name): \(stores.filter { $0.status == "live" }.count) live store(s), \(stores.filter { $0.status == "planned" }.count) planned")
+            say(pad("STORE", 20) + pad("ROLE", 12) + pad("STATUS", 9) + pad("HEALTH", 10) + pad("LAG MS", 9) + pad("P95", 8) + "ALERT AFTER")
+            for store in stores {
+                say(pad(store.name, 20) + pad(store.role, 12) + pad(store.status, 9) + pad(store.health.rawValue, 10)
+                    + pad(store.freshness.map { "\($0.lagMilliseconds)" } ?? "-", 9)
+                    + pad(store.normalP95Milliseconds.map { "\($0)ms" } ?? "-", 8) + (store.alertAfterMilliseconds.map { "\($0)ms" } ?? "-"))
+            }
+            say("")
             say("outbox head: \(head)")
             say(pad("PROJECTION", 16) + pad("VER", 5) + pad("POSITION", 10) + pad("LAG", 8) + pad("LAG MS", 9) + pad("STATE", 12) + pad("HEARTBEAT", 11) + "DEAD LETTERS")
             for status in statuses {

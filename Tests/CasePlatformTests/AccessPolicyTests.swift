@@ -17,6 +17,7 @@ import Testing
         .addEvidence: [.investigator, .supervisor, .admin],
         .assignCase: [.supervisor, .admin],
         .restrictCase: [.supervisor, .legal, .admin],
+        .generateEnforcementNotice: [.supervisor, .legal, .admin],
     ]
 
     @Test(arguments: AccessPolicy.Action.allCases, Role.allCases)

@@ -132,11 +132,13 @@ public final class ProjectionCoordinator: Service, Sendable {
         try await agent(named: name).applied.wait(until: position, timeout: timeout)
     }
 
-    public func statuses() async throws -> [ProjectionStatus] {
+    /// - Parameter now: the time lag is measured at (default: the coordinator's clock).
+    public func statuses(now: Date? = nil) async throws -> [ProjectionStatus] {
         var statuses: [ProjectionStatus] = []
+        let at = now ?? clock()
         for agent in agents {
             statuses.append(try await ProjectionStatus.read(
-                agent.store, source: source, stallAfter: configuration.stallAfter, now: clock(), live: await agent.snapshot()))
+                agent.store, source: source, stallAfter: configuration.stallAfter, now: at, live: await agent.snapshot()))
         }
         return statuses
     }

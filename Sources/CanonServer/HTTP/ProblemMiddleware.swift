@@ -32,6 +32,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case let error as DomainError:
             return ProblemDetails(error)
+        case let error as ReadPolicyViolation:
+            // Wiring that breaks the portfolio: refused, never answered from a store it may not read.
+            context.logger.error("read policy violation", metadata: ["error": "\(error)", "operation": "\(error.operation)"])
+            return ProblemDetails(status: .internalServerError, slug: "read-policy-violation", title: "The operation may not read this store", detail: error.message)
         case let error as CanonicalStoreError:
             if error.code != .storage { context.logger.error("canonical store error", metadata: ["error": "\(error)"]) }
             return ProblemDetails(error)

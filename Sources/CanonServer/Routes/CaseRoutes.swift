@@ -18,6 +18,7 @@ struct CaseRoutes {
         group.get("cases/{id}/parties", use: parties)
         group.post("cases/{id}/evidence", use: addEvidence)
         group.get("cases/{id}/evidence", use: evidence)
+        group.get("cases/{id}/enforcement-notice", use: enforcementNotice)
     }
 
     struct WriteAnswer: Encodable {
@@ -29,32 +30,32 @@ struct CaseRoutes {
 
     @Sendable func openCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(OpenCaseRequest.self, from: request, context: context)
-        let outcome = try await services.commands.openCase(body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .openCase).openCase(body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             WriteAnswer(id: outcome.id, version: outcome.version, status: outcome.status, position: outcome.position),
             status: .created, headers: [.location: "/v1/cases/\(outcome.id)", .eTag: etag(outcome.version)])
     }
 
     @Sendable func readCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context)
+        let item = try await visibleCase(context, for: .viewCase)
         return try JSONBody.response(item, headers: [.eTag: etag(item.version)])
     }
 
     @Sendable func transition(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try await change(request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
-            try await services.commands.transition(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+            try await services.commands(for: .transitionCase).transition(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func assign(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try await change(request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
-            try await services.commands.assign(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+            try await services.commands(for: .assignInvestigator).assign(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try await change(request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
-            try await services.commands.restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+            try await services.commands(for: .restrictCase).restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
@@ -79,8 +80,8 @@ struct CaseRoutes {
     }
 
     @Sendable func history(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context)
-        return try JSONBody.response(HistoryAnswer(caseID: item.id, entries: try await services.queries.history(caseID: item.id)))
+        let item = try await visibleCase(context, for: .viewCaseHistory)
+        return try JSONBody.response(HistoryAnswer(caseID: item.id, entries: try await services.queries(for: .viewCaseHistory).history(caseID: item.id)))
     }
 
     struct LinkAnswer: Encodable {
@@ -98,7 +99,7 @@ struct CaseRoutes {
 
     @Sendable func linkParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(LinkPartyRequest.self, from: request, context: context)
-        let outcome = try await services.commands.linkParty(try caseID(context), body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .linkParty).linkParty(try caseID(context), body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             LinkAnswer(caseID: outcome.id, partyID: body.partyID, role: body.role, version: outcome.version, position: outcome.position),
             status: .created, headers: [.eTag: etag(outcome.version)])
@@ -125,11 +126,12 @@ struct CaseRoutes {
     }
 
     @Sendable func parties(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context)
+        let item = try await visibleCase(context, for: .viewCaseParties)
         let principal = try context.requirePrincipal()
+        let queries = try services.queries(for: .viewCaseParties)
         var linked: [LinkedParty] = []
-        for link in try await services.queries.partyLinks(caseID: item.id) {
-            guard let party = try await services.queries.party(link.partyID) else { continue }
+        for link in try await queries.partyLinks(caseID: item.id) {
+            guard let party = try await queries.party(link.partyID) else { continue }
             linked.append(LinkedParty(link: link, party: PartyView(party, for: principal, caseTeams: [item.team])))
         }
         return try JSONBody.response(PartiesAnswer(caseID: item.id, parties: linked))
@@ -150,7 +152,7 @@ struct CaseRoutes {
     @Sendable func addEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(AddEvidenceRequest.self, from: request, context: context)
         let id = try caseID(context)
-        let outcome = try await services.commands.addEvidence(id, body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .addEvidence).addEvidence(id, body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             EvidenceAnswer(id: outcome.id, caseID: id, caseVersion: outcome.version, position: outcome.position),
             status: .created, headers: [.location: "/v1/cases/\(id)/evidence"])
@@ -167,8 +169,15 @@ struct CaseRoutes {
     }
 
     @Sendable func evidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context)
-        return try JSONBody.response(EvidenceListAnswer(caseID: item.id, evidence: try await services.queries.evidence(caseID: item.id)))
+        let item = try await visibleCase(context, for: .viewRestrictedEvidence)
+        return try JSONBody.response(EvidenceListAnswer(caseID: item.id, evidence: try await services.queries(for: .viewRestrictedEvidence).evidence(caseID: item.id)))
+    }
+
+    /// Never-stale: built from canonical state at the case's current version, never from a projection.
+    @Sendable func enforcementNotice(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let notice = try await services.queries(for: .generateEnforcementNotice)
+            .enforcementNotice(caseID: try caseID(context), by: context.requirePrincipal(), at: services.now())
+        return try JSONBody.response(notice, headers: [.eTag: etag(notice.caseVersion)])
     }
 
     // MARK: - Helpers
@@ -177,9 +186,10 @@ struct CaseRoutes {
         try context.parameters.require("id")
     }
 
-    private func visibleCase(_ context: CanonRequestContext) async throws -> Case {
+    /// The case, read from canonical state for `operation`, when the principal may see it.
+    private func visibleCase(_ context: CanonRequestContext, for operation: PlatformOperation) async throws -> Case {
         let id = try caseID(context)
-        guard let item = try await services.queries.caseIfVisible(id, to: context.requirePrincipal()) else {
+        guard let item = try await services.queries(for: operation).caseIfVisible(id, to: context.requirePrincipal()) else {
             throw DomainError.notFound("case", id: id)
         }
         return item

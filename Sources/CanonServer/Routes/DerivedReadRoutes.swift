@@ -52,7 +52,7 @@ struct DerivedReadRoutes {
         }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
-        let search = try services.search
+        let search = try services.search(for: .searchCases)
         let freshness = try await waitForFreshness(search, minimum: minimum)
         let visibility: SearchVisibility = switch principal.role {
         case .legal, .admin: .everything
@@ -90,13 +90,13 @@ struct DerivedReadRoutes {
     @Sendable func timeline(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         // Who may see the case is decided on canonical state, never on the projection.
-        guard try await services.queries.caseIfVisible(id, to: context.requirePrincipal()) != nil else {
+        guard try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: context.requirePrincipal()) != nil else {
             throw DomainError.notFound("case", id: id)
         }
         let parameters = request.uri.queryParameters
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
-        let timeline = try services.timeline
+        let timeline = try services.timeline(for: .viewCaseTimeline)
         let freshness = try await waitForFreshness(timeline, minimum: minimum)
         let entries = try await timeline.entries(key: id, limit: limit)
         return try JSONBody.response(TimelineAnswer(caseID: id, entries: entries, freshness: freshness), headers: freshnessHeaders(freshness))
@@ -116,7 +116,7 @@ struct DerivedReadRoutes {
                     headers: [.retryAfter: "1"])
             }
         }
-        return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store)
+        return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
     }
 
     private func freshnessHeaders(_ freshness: Freshness) -> HTTPFields {

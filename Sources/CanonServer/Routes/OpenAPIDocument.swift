@@ -203,6 +203,17 @@ paths:
         "200": { description: Evidence, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, evidence: { type: array, items: { $ref: "#/components/schemas/Evidence" } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/enforcement-notice:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    get:
+      summary: "The case's enforcement notice, built from canonical state (never-stale: no projection is read)"
+      tags: [cases]
+      responses:
+        "200": { description: The notice, content: { application/json: { schema: { type: object, properties: { reference: { type: string }, case_id: { type: string }, case_version: { type: integer }, issued_at: { type: string, format: date-time }, issued_by: { type: string }, parties: { type: array, items: { type: object } }, evidence: { type: array, items: { type: object } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
   /v1/parties:
     post:
       summary: Register a person or an organisation
@@ -293,6 +304,13 @@ paths:
       tags: [operations]
       responses:
         "200": { description: Projection status, content: { application/json: { schema: { type: object, properties: { projections: { type: array, items: { $ref: "#/components/schemas/ProjectionStatus" } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+  /v1/ops/portfolio:
+    get:
+      summary: "The declared stores with their live status, version, freshness, lag and health (judged against each store's freshness contract)"
+      tags: [operations]
+      responses:
+        "200": { description: Portfolio status, content: { application/json: { schema: { type: object, properties: { portfolio: { type: string }, stores: { type: array, items: { type: object, properties: { name: { type: string }, role: { type: string }, status: { type: string, enum: [planned, live] }, engine: { type: string }, owner: { type: string }, health: { type: string, enum: [ok, lagging, degraded, planned] }, version: { type: integer }, position: { type: integer }, freshness: { $ref: "#/components/schemas/Freshness" }, agent_state: { type: string }, p95_ms: { type: integer }, alert_after_ms: { type: integer } } } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
   /v1/ops/projections/{name}/dead-letters:
     parameters: [{ $ref: "#/components/parameters/ProjectionName" }]

@@ -8,6 +8,7 @@ struct OperationsRoutes {
 
     func register(on group: RouterGroup<CanonRequestContext>) {
         group.get("ops/projections", use: projections)
+        group.get("ops/portfolio", use: portfolio)
         group.get("ops/projections/{name}/dead-letters", use: deadLetters)
         group.post("ops/projections/{name}/dead-letters/{position}/retry", use: retry)
         group.post("ops/projections/{name}/dead-letters/{position}/skip", use: skip)
@@ -15,9 +16,11 @@ struct OperationsRoutes {
         group.post("ops/projections/{name}/resume", use: resume)
     }
 
-    static func registerMetrics(on router: Router<CanonRequestContext>) {
+    static func registerMetrics(on router: Router<CanonRequestContext>, services: PlatformServices) {
         router.get("metrics") { _, _ in
             CanonMetrics.bootstrap()
+            // Store health is judged at scrape time, against each store's freshness contract.
+            _ = try? await services.portfolioStatus()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.registry.emitToBuffer())))
@@ -36,6 +39,17 @@ struct OperationsRoutes {
             }
         }
         return try JSONBody.response(ProjectionsAnswer(projections: statuses))
+    }
+
+    struct PortfolioAnswer: Encodable {
+        var portfolio: String
+        var stores: [PortfolioStoreStatus]
+    }
+
+    /// The declared stores with their live status, version, freshness, lag and health.
+    @Sendable func portfolio(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        _ = try context.requirePrincipal()
+        return try JSONBody.response(PortfolioAnswer(portfolio: services.portfolio.name, stores: try await services.portfolioStatus()))
     }
 
     struct DeadLettersAnswer: Encodable {

@@ -13,7 +13,7 @@ struct PartyRoutes {
 
     @Sendable func registerParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(RegisterPartyRequest.self, from: request, context: context)
-        let outcome = try await services.commands.registerParty(body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .registerParty).registerParty(body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             CaseRoutes.WriteAnswer(id: outcome.id, version: outcome.version, status: nil, position: outcome.position),
             status: .created, headers: [.location: "/v1/parties/\(outcome.id)"])
@@ -21,8 +21,9 @@ struct PartyRoutes {
 
     @Sendable func readParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard let party = try await services.queries.party(id) else { throw DomainError.notFound("party", id: id) }
-        let teams = try await services.queries.caseTeams(linkedTo: party.id)
+        let queries = try services.queries(for: .viewParty)
+        guard let party = try await queries.party(id) else { throw DomainError.notFound("party", id: id) }
+        let teams = try await queries.caseTeams(linkedTo: party.id)
         return try JSONBody.response(PartyView(party, for: try context.requirePrincipal(), caseTeams: teams))
     }
 

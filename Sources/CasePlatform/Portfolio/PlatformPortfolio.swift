@@ -20,15 +20,43 @@ public enum PlatformPortfolio {
     }
 }
 
-/// The platform's operations, named as in the portfolio. Each reads through a `ReadPolicy`, so an
-/// operation declared never-stale cannot be wired to a derived store.
+/// The platform's operations, named as in the portfolio. Every HTTP route serves one, and reads
+/// only through a `ReadPolicy`, so an operation declared never-stale cannot read a derived store.
 public enum PlatformOperation: String, CaseIterable, Sendable {
-    case searchCases = "search-cases"
-    case viewCaseTimeline = "view-case-timeline"
+    case openCase = "open-case"
     case viewCase = "view-case"
+    case viewCaseHistory = "view-case-history"
     case transitionCase = "transition-case"
-    case restrictCase = "restrict-case"
     case assignInvestigator = "assign-investigator"
+    case restrictCase = "restrict-case"
+    case linkParty = "link-party"
+    case viewCaseParties = "view-case-parties"
+    case registerParty = "register-party"
+    case viewParty = "view-party"
+    case addEvidence = "add-evidence"
     case viewRestrictedEvidence = "view-restricted-evidence"
     case generateEnforcementNotice = "generate-enforcement-notice"
+    case searchCases = "search-cases"
+    case viewCaseTimeline = "view-case-timeline"
+
+    /// The stores the code of this operation reads. Validated against the portfolio at start-up.
+    public var reads: [String] {
+        switch self {
+        case .searchCases: [PlatformPortfolio.Store.caseSearch]
+        case .viewCaseTimeline: [PlatformPortfolio.Store.canonical, PlatformPortfolio.Store.caseTimeline]
+        default: [PlatformPortfolio.Store.canonical]
+        }
+    }
+
+    /// Every operation's reads, for `ReadPolicy.validate`.
+    public static var wiring: [String: [String]] {
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0.reads) })
+    }
+}
+
+extension ReadPolicy {
+    /// Lets `operation` read `store`, or throws `ReadPolicyViolation`.
+    public func admit(_ operation: PlatformOperation, reads store: String) throws(ReadPolicyViolation) {
+        try admit(operation.rawValue, reads: store)
+    }
 }

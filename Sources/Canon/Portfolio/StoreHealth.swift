@@ -1,0 +1,83 @@
+import Foundation
+
+/// A declared store's health, driven by its freshness contract.
+public enum StoreHealth: String, Codable, Sendable, CaseIterable {
+    /// Lag within the normal p95.
+    case ok
+    /// Lag above the normal p95 but below the alert threshold.
+    case lagging
+    /// Lag past the alert threshold, or the agent is stalled, paused or failing.
+    case degraded
+    /// Declared but not built yet.
+    case planned
+
+    /// The value of the `canon_store_health` gauge: 0 ok, 1 lagging, 2 degraded, -1 planned.
+    public var gaugeValue: Int {
+        switch self {
+        case .ok: 0
+        case .lagging: 1
+        case .degraded: 2
+        case .planned: -1
+        }
+    }
+
+    /// Judges a derived store's lag against its contract; an unhealthy agent is degraded whatever its lag.
+    public static func judge(lagMilliseconds: Int64, agentState: String?, contract: StoreDeclaration.FreshnessContract?) -> StoreHealth {
+        if let agentState, ["stalled", "paused", "failing"].contains(agentState) { return .degraded }
+        if let alert = contract?.alertAfter?.value, lagMilliseconds > alert.milliseconds { return .degraded }
+        if let p95 = contract?.p95?.value, lagMilliseconds > p95.milliseconds { return .lagging }
+        return .ok
+    }
+}
+
+/// One declared store with its live state, as `/v1/ops/portfolio` and `canon status` show it.
+public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: String
+    public var status: String
+    public var engine: String?
+    public var owner: String?
+    public var health: StoreHealth
+    public var version: Int?
+    public var position: OutboxPosition?
+    public var freshness: Freshness?
+    public var agentState: String?
+    public var normalP95Milliseconds: Int64?
+    public var alertAfterMilliseconds: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case name, role, status, engine, owner, health, version, position, freshness
+        case agentState = "agent_state", normalP95Milliseconds = "p95_ms", alertAfterMilliseconds = "alert_after_ms"
+    }
+
+    /// The status of every declared store: live projections from their `ProjectionStatus`, the
+    /// canonical store from the outbox head, planned stores as planned.
+    public static func all(
+        in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil
+    ) -> [PortfolioStoreStatus] {
+        portfolio.stores.map { store in
+            var status = PortfolioStoreStatus(
+                name: store.name.value, role: store.role?.value.rawValue ?? "undeclared", status: store.status?.value.rawValue ?? "undeclared",
+                engine: store.engine?.value, owner: store.owner?.value, health: .planned,
+                normalP95Milliseconds: store.freshness?.p95?.value.milliseconds, alertAfterMilliseconds: store.freshness?.alertAfter?.value.milliseconds)
+            guard store.isLive else { return status }
+            if store.isDerived {
+                guard let live = projections.first(where: { $0.name == store.name.value }) else {
+                    status.health = .degraded
+                    status.agentState = "not running"
+                    return status
+                }
+                status.version = live.version
+                status.position = live.position
+                status.agentState = live.state
+                status.freshness = Freshness(asOfPosition: live.position, asOf: nil, lagMilliseconds: live.lagMilliseconds, lagEvents: live.lagEvents)
+                status.health = StoreHealth.judge(lagMilliseconds: live.lagMilliseconds, agentState: live.state, contract: store.freshness)
+            } else {
+                status.version = schemaVersion ?? store.schemaEvolution?.version?.value
+                status.position = store.role?.value == .canonical ? canonicalHead : nil
+                status.health = .ok
+            }
+            return status
+        }
+    }
+}
