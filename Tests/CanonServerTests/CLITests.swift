@@ -102,6 +102,58 @@ struct CLITests {
         #expect(corruptRun.errors.contains("cannot open canonical store"))
     }
 
+    @Test func checkLintsWithExitCodesAndFormats() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let clean = try RunningCanon(arguments: ["check", "--format", "json"])
+        #expect(try await clean.waitForExit() == 0)
+        #expect(clean.output.contains("\"errors\" : 0"))
+        let broken = scratch.file("portfolio.yaml")
+        try Data(PlatformPortfolio.yaml.replacingOccurrences(of: "      supported: true\n", with: "      supported: false\n").utf8)
+            .write(to: URL(fileURLWithPath: broken))
+        let text = try RunningCanon(arguments: ["check", broken])
+        #expect(try await text.waitForExit() == 1)
+        #expect(text.output.contains("error CANON-P006 [derived-without-rebuild] store=case-search field=rebuild.supported"))
+        let sarif = try RunningCanon(arguments: ["check", broken, "--format", "sarif"])
+        #expect(try await sarif.waitForExit() == 1)
+        let log = try #require(try JSONSerialization.jsonObject(with: Data(sarif.output.utf8)) as? [String: Any])
+        #expect(log["version"] as? String == "2.1.0")
+        let missing = try RunningCanon(arguments: ["check", scratch.file("nope.yaml")])
+        #expect(try await missing.waitForExit() != 0)
+        #expect(missing.errors.contains("cannot read the portfolio file"))
+        let badFormat = try RunningCanon(arguments: ["check", "--format", "xml"])
+        #expect(try await badFormat.waitForExit() != 0)
+    }
+
+    @Test func serveRefusesAPortfolioWithErrorsOrWithoutItsStores() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let broken = scratch.file("broken.yaml")
+        try Data(PlatformPortfolio.yaml.replacingOccurrences(of: "      via: outbox\n", with: "      via: request-handler\n").utf8)
+            .write(to: URL(fileURLWithPath: broken))
+        let refused = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "0", "--portfolio", broken])
+        #expect(try await refused.waitForExit() != 0)
+        #expect(refused.errors.contains("dual-write") || refused.errors.contains("CANON-P020"), "\(refused.errors)")
+        let planned = scratch.file("planned.yaml")
+        try Data(PlatformPortfolio.yaml.replacingOccurrences(of: "  - name: case-search\n    status: live\n", with: "  - name: case-search\n    status: planned\n").utf8)
+            .write(to: URL(fileURLWithPath: planned))
+        let undeclared = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "0", "--portfolio", planned])
+        #expect(try await undeclared.waitForExit() != 0)
+        #expect(undeclared.errors.contains("refusing to start: store \"case-search\" (projection) is not declared live"), "\(undeclared.errors)")
+    }
+
+    @Test func docsAndODCSExportWriteTheirFiles() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let docs = try RunningCanon(arguments: ["docs", "--out", scratch.file("docs")])
+        #expect(try await docs.waitForExit() == 0)
+        let adr = try String(contentsOfFile: scratch.file("docs/adr/0002-case-search.md"), encoding: .utf8)
+        #expect(adr.contains("# ADR 0002: case-search (projection)"))
+        let export = try RunningCanon(arguments: ["export", "--odcs", "--out", scratch.file("odcs")])
+        #expect(try await export.waitForExit() == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.file("odcs")).filter { $0.hasSuffix(".odcs.yaml") }.count == 8)
+        let noFormat = try RunningCanon(arguments: ["export"])
+        #expect(try await noFormat.waitForExit() != 0)
+        #expect(noFormat.errors.contains("--odcs"))
+    }
+
     private func get(_ url: String, token: String?) async throws -> (Int, String) {
         var request = URLRequest(url: try #require(URL(string: url)))
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -119,6 +171,9 @@ final class RunningCanon: Sendable {
     /// Counts events (output, end of a pipe, exit); waiters wait for the count to move.
     private let events = PositionWaiters()
     private let counter = Mutex<Int64>(0)
+    /// The exit status, set by the termination handler itself: `Process.isRunning` may still read
+    /// true when the handler runs, and no later event would wake a waiter.
+    private let exitStatus = Mutex<Int32?>(nil)
 
     final class OutputBuffer: Sendable {
         let state = Mutex((data: Data(), closed: false))
@@ -135,15 +190,23 @@ final class RunningCanon: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         self.process = process
+        // One blocking reader thread per pipe: `readabilityHandler` can miss the end of a pipe on
+        // Linux when the process exits right after writing.
         for (pipe, buffer) in [(stdout, out), (stderr, err)] {
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                buffer.append(chunk)
-                if chunk.isEmpty { handle.readabilityHandler = nil }
-                self?.signal()
+            let handle = pipe.fileHandleForReading
+            Thread.detachNewThread { [weak self] in
+                while true {
+                    let chunk = handle.availableData
+                    buffer.append(chunk)
+                    self?.signal()
+                    if chunk.isEmpty { break }
+                }
             }
         }
-        process.terminationHandler = { [weak self] _ in self?.signal() }
+        process.terminationHandler = { [weak self] finished in
+            self?.exitStatus.withLock { $0 = finished.terminationStatus }
+            self?.signal()
+        }
         try process.run()
     }
 
@@ -176,7 +239,7 @@ final class RunningCanon: Sendable {
                let range = line.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression) {
                 url = String(line[range])
             }
-            return url != nil || !process.isRunning
+            return url != nil || exitStatus.withLock { $0 } != nil
         }
         if let url { return url }
         process.terminate()
@@ -186,13 +249,13 @@ final class RunningCanon: Sendable {
 
     /// Waits until the process exits and its output is read to the end, or kills it after `seconds`.
     func waitForExit(seconds: Double = 30) async throws -> Int32 {
-        let finished = try await waitUntil(seconds: seconds) { !process.isRunning && out.closed && err.closed }
+        let finished = try await waitUntil(seconds: seconds) { exitStatus.withLock { $0 } != nil && out.closed && err.closed }
         if !finished {
             kill(process.processIdentifier, SIGKILL)
-            Issue.record("canon did not exit within \(seconds)s")
+            Issue.record("canon did not exit within \(seconds)s (exit status \(String(describing: exitStatus.withLock { $0 })), stdout closed \(out.closed), stderr closed \(err.closed)); stdout: \(output) stderr: \(errors)")
             return -1
         }
-        return process.terminationStatus
+        return exitStatus.withLock { $0 } ?? -1
     }
 
     func terminate() { kill(process.processIdentifier, SIGTERM) }

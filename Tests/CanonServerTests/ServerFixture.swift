@@ -28,7 +28,13 @@ struct ServerFixture: Sendable {
     ]
 
     /// A platform on real SQLite files; `runAgents` starts the projection agents for `test`.
-    init(maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true) async throws {
+    /// - Parameters:
+    ///   - readPolicy: the policy routes read through (default: the shipped portfolio's).
+    ///   - now: the clock freshness is measured with.
+    init(
+        maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
         CanonMetrics.bootstrap()
         scratch = try TemporaryDirectory(prefix: "canon-server")
@@ -38,7 +44,9 @@ struct ServerFixture: Sendable {
             configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(2))))
         let commands = CaseCommands(store: platform.store)
         for user in Self.users { _ = try await commands.registerUser(user) }
-        services = try await platform.services(readWait: readWait)
+        services = try await PlatformServices(
+            store: platform.store, projections: platform.coordinator, readPolicy: readPolicy ?? ReadPolicy(platform.portfolio),
+            readWait: readWait, now: now)
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents
     }

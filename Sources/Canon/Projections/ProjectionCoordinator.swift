@@ -158,6 +158,23 @@ public struct ProjectionStatus: Hashable, Codable, Sendable {
     public var lastError: String?
     public var owner: String?
 
+    public init(
+        name: String, version: Int, position: OutboxPosition, lagEvents: Int64, lagMilliseconds: Int64, state: String,
+        heartbeatAgeMilliseconds: Int64?, stalled: Bool, deadLetters: Int, lastError: String?, owner: String?
+    ) {
+        self.name = name
+        self.version = version
+        self.position = position
+        self.lagEvents = lagEvents
+        self.lagMilliseconds = lagMilliseconds
+        self.state = state
+        self.heartbeatAgeMilliseconds = heartbeatAgeMilliseconds
+        self.stalled = stalled
+        self.deadLetters = deadLetters
+        self.lastError = lastError
+        self.owner = owner
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, version, position, state, stalled, owner
         case lagEvents = "lag_events", lagMilliseconds = "lag_ms", heartbeatAgeMilliseconds = "heartbeat_age_ms"
