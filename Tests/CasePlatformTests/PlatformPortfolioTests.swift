@@ -71,6 +71,13 @@ struct PlatformPortfolioTests {
         }
     }
 
+    @Test func theFormatDocumentListsEveryRule() throws {
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("docs/portfolio.md"), encoding: .utf8)
+        for rule in PortfolioRule.allCases {
+            #expect(text.contains("| \(rule.id) | \(rule.rawValue) | \(rule.severity.rawValue) |"), "docs/portfolio.md lacks \(rule.id) \(rule.rawValue)")
+        }
+    }
+
     // MARK: - External schemas
 
     @Test(.enabled(if: SchemaValidator.available, "run scripts/test, which fetches the SARIF and ODCS schemas"))
