@@ -42,6 +42,10 @@ struct CLITests {
         #expect(try await statusRun.waitForExit() == 0)
         let statusJSON = try #require(try JSONSerialization.jsonObject(with: Data(statusRun.output.utf8)) as? [String: Any])
         let projections = try #require(statusJSON["projections"] as? [[String: Any]])
+        let stores = try #require(statusJSON["stores"] as? [[String: Any]])
+        #expect(stores.count == 8)
+        #expect(stores.allSatisfy { ["ok", "lagging", "degraded", "planned"].contains($0["health"] as? String ?? "") })
+        #expect(stores.first { $0["name"] as? String == "sla-dashboard" }?["health"] as? String == "planned")
         #expect(projections.compactMap { $0["name"] as? String } == ["case-search", "case-timeline"])
 
         let rebuild = try RunningCanon(arguments: ["rebuild", "case-search", "--data", data])

@@ -18,7 +18,12 @@ struct OperationsRoutesTests {
             #expect(try ready.json()["head_position"] as? Int == Int(try await fixture.store.headPosition().rawValue))
             let home = try await client.send(.get, "/")
             #expect(home.status == .ok)
-            #expect(String(decoding: home.body, as: UTF8.self).contains("<h1>Canon"))
+            let page = String(decoding: home.body, as: UTF8.self)
+            #expect(page.contains("<h1>Canon"))
+            // The console shows the portfolio: every declared store with its health.
+            #expect(page.contains("<h2>Portfolio: regulatory-case-platform</h2>"))
+            #expect(page.contains("<td>evidence-semantic</td><td>projection</td><td>planned</td>"))
+            #expect(page.contains("<td>case-search</td><td>projection</td><td>live</td>"))
         }
     }
 
