@@ -201,6 +201,7 @@ struct PortfolioEnforcementTests {
         #expect(status(lag: 30_001) == .degraded)
         #expect(status(lag: 0, state: "paused") == .degraded)
         #expect(status(lag: 0, state: "stalled") == .degraded)
+        #expect(status(lag: 0, state: "retrying") == .lagging)
         let all = PortfolioStoreStatus.all(in: portfolio, projections: [], canonicalHead: OutboxPosition(8))
         #expect(all.first { $0.name == "sla-dashboard" }?.health == .planned)
         #expect(all.first { $0.name == "case-timeline" }?.health == .degraded, "a live projection with no agent is degraded")

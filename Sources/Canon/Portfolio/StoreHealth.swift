@@ -6,7 +6,7 @@ public enum StoreHealth: String, Codable, Sendable, CaseIterable {
     case ok
     /// Lag above the normal p95 but below the alert threshold.
     case lagging
-    /// Lag past the alert threshold, or the agent is stalled, paused or failing.
+    /// Lag past the alert threshold, or the agent is stalled or paused.
     case degraded
     /// Declared but not built yet.
     case planned
@@ -21,12 +21,13 @@ public enum StoreHealth: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// Judges a derived store's lag against its contract; an unhealthy agent is degraded whatever its lag.
+    /// Judges a derived store's lag against its contract. A stalled or paused agent is degraded
+    /// whatever its lag; a retrying one is at least lagging.
     public static func judge(lagMilliseconds: Int64, agentState: String?, contract: StoreDeclaration.FreshnessContract?) -> StoreHealth {
-        if let agentState, ["stalled", "paused", "failing"].contains(agentState) { return .degraded }
+        if let agentState, ["stalled", "paused"].contains(agentState) { return .degraded }
         if let alert = contract?.alertAfter?.value, lagMilliseconds > alert.milliseconds { return .degraded }
         if let p95 = contract?.p95?.value, lagMilliseconds > p95.milliseconds { return .lagging }
-        return .ok
+        return agentState == AgentState.retrying.rawValue ? .lagging : .ok
     }
 }
 

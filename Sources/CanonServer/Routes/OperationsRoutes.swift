@@ -111,7 +111,7 @@ struct OperationsRoutes {
                                  detail: "\(agent.identity) is \(await agent.snapshot().state.rawValue); only a paused projection can be resumed")
         }
         await agent.resume()
-        return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: .paused))
+        return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: await agent.snapshot().state))
     }
 
     private func agent(_ context: CanonRequestContext) throws -> ProjectionAgent {
