@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CanonServer", targets: ["CanonServer"]),
         .library(name: "CanonEmbedded", targets: ["CanonEmbedded"]),
         .library(name: "CanonTesting", targets: ["CanonTesting"]),
+        .library(name: "Embeddings", targets: ["Embeddings"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
@@ -69,6 +70,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // OpenBLAS's CBLAS (apt: libopenblas-dev) for the embedding model's matrix products.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // Sentence embeddings in pure Swift; no dependency on the domain or the server.
+        .target(
+            name: "Embeddings",
+            dependencies: ["CBLAS", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "CanonTesting",
             dependencies: ["Canon", "CanonSQLite", "CasePlatform"]
@@ -76,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "canon",
             dependencies: [
-                "Canon", "CanonSQLite", "CasePlatform", "CanonServer", "CanonEmbedded",
+                "Canon", "CanonSQLite", "CasePlatform", "CanonServer", "CanonEmbedded", "Embeddings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,6 +93,7 @@ let package = Package(
         .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting", "CanonSQLite", "CasePlatform"]),
         .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
+        .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings"]),
         .testTarget(
             name: "CanonServerTests",
             dependencies: [

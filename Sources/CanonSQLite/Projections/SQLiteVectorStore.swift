@@ -1,0 +1,236 @@
+import Canon
+import Foundation
+import GRDB
+import Synchronization
+
+/// A vector projection in its own SQLite file: one row per document with its group, source
+/// version, the model that made the vector, and the vector itself; searched exactly by cosine
+/// over a contiguous in-memory matrix loaded from the file.
+///
+/// - Every vector names its model (name, version, weights hash). The store is created for one
+///   model and refuses to open with another: changing the model is a rebuild into a new
+///   projection version, built beside the live one.
+/// - Texts are embedded before the write transaction, so a slow model never holds the writer lock;
+///   the rows and the checkpoint then commit together.
+/// - A document whose stored source version is newer is never replaced by an older one.
+public final class SQLiteVectorStore: VectorStore {
+    public let identity: ProjectionIdentity
+    public let model: EmbeddingModelDescriptor
+    public let embedder: any TextEmbedder
+    private let projection: any VectorProjection
+    private let database: SQLiteProjectionDatabase
+    private let index = Mutex(VectorIndex())
+
+    /// - Throws: `ProjectionError` when the file holds vectors of another model.
+    public init(path: String, projection: any VectorProjection, embedder: any TextEmbedder, faults: FaultInjector? = nil) throws {
+        self.identity = projection.identity
+        self.projection = projection
+        self.embedder = embedder
+        self.model = embedder.model
+        let model = embedder.model
+        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+            try db.execute(sql: """
+                CREATE TABLE vector_model (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, version TEXT NOT NULL,
+                    weights_sha256 TEXT NOT NULL, dimensions INTEGER NOT NULL) STRICT;
+                CREATE TABLE vectors (
+                    key TEXT PRIMARY KEY, grp TEXT NOT NULL, source_version INTEGER NOT NULL,
+                    model_name TEXT NOT NULL, model_version TEXT NOT NULL, model_sha256 TEXT NOT NULL, vector BLOB NOT NULL
+                ) STRICT;
+                CREATE INDEX vectors_group ON vectors (grp);
+                """)
+            try db.execute(
+                sql: "INSERT INTO vector_model VALUES (1, ?, ?, ?, ?)", arguments: [model.name, model.version, model.weightsSHA256, model.dimensions])
+        }
+        let stored = try database.pool.read { db in
+            try GRDB.Row.fetchOne(db, sql: "SELECT name, version, weights_sha256, dimensions FROM vector_model WHERE id = 1")
+        }
+        if let stored, stored["weights_sha256"] as String != model.weightsSHA256 || stored["version"] as String != model.version {
+            throw ProjectionError.storage("""
+                \(projection.identity) at \(path) holds vectors of \(stored["name"] as String) (\(stored["version"] as String)), \
+                not \(model); a model change is a rebuild: run `canon rebuild \(projection.identity.name)`
+                """)
+        }
+        try reloadIndex()
+    }
+
+    public var path: String { database.path }
+
+    /// How many vectors the store holds.
+    public var count: Int { index.withLock { $0.keys.count } }
+
+    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
+
+    public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
+        try await database.advance(from: from, to: to) { db in try Self.upsert(rows, db) }
+        index.withLock { index in for row in rows { index.upsert(row) } }
+    }
+
+    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await database.park(letter, from: from, to: to)
+    }
+
+    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
+
+    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        try await database.setDeadLetterState(position: position, to: state)
+    }
+
+    public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
+        let groups = Set(rows.map(\.document.group))
+        try await database.write(at: checkpoint) { db in
+            for group in groups { try db.execute(sql: "DELETE FROM vectors WHERE grp = ?", arguments: [group]) }
+            try Self.upsert(rows, db)
+        }
+        try reloadIndex()
+    }
+
+    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
+
+    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
+
+    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
+
+    public func contentSummary() async throws -> ContentSummary {
+        try await database.contentSummary(
+            rowsSQL: "SELECT key || char(31) || grp || char(31) || source_version || char(31) || model_sha256 FROM vectors ORDER BY key")
+    }
+
+    public func nearest(to query: [Float], limit: Int) async throws -> [VectorHit] {
+        guard query.count == model.dimensions else {
+            throw ProjectionError.storage("a query vector has \(query.count) dimensions; \(identity) holds \(model.dimensions)")
+        }
+        let model = self.model
+        return index.withLock { index in
+            index.nearest(to: query, limit: limit).map { row, score in
+                VectorHit(key: index.keys[row], group: index.groups[row], sourceVersion: index.versions[row], score: score, model: model)
+            }
+        }
+    }
+
+    // MARK: - Rows
+
+    struct EmbeddedDocument: Sendable {
+        var document: VectorDocument
+        var vector: [Float]
+    }
+
+    /// The newest version of each document, embedded in one batch.
+    private func embedded(_ documents: [VectorDocument]) throws -> [EmbeddedDocument] {
+        var latest: [String: VectorDocument] = [:]
+        var order: [String] = []
+        for document in documents {
+            if let seen = latest[document.key] {
+                if document.sourceVersion >= seen.sourceVersion { latest[document.key] = document }
+            } else {
+                latest[document.key] = document
+                order.append(document.key)
+            }
+        }
+        let unique = order.map { latest[$0]! }
+        guard !unique.isEmpty else { return [] }
+        let vectors = embedder.embed(unique.map(\.text))
+        guard vectors.count == unique.count, vectors.allSatisfy({ $0.count == model.dimensions }) else {
+            throw ProjectionError.storage("the embedder returned \(vectors.count) vectors for \(unique.count) texts, or the wrong dimensions")
+        }
+        return zip(unique, vectors).map { EmbeddedDocument(document: $0, vector: $1) }
+    }
+
+    private static func upsert(_ rows: [EmbeddedDocument], _ db: Database) throws {
+        guard !rows.isEmpty else { return }
+        let model = try GRDB.Row.fetchOne(db, sql: "SELECT name, version, weights_sha256 FROM vector_model WHERE id = 1")!
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET grp = excluded.grp, source_version = excluded.source_version, model_name = excluded.model_name,
+                model_version = excluded.model_version, model_sha256 = excluded.model_sha256, vector = excluded.vector
+            WHERE excluded.source_version >= vectors.source_version
+            """)
+        for row in rows {
+            let blob = row.vector.withUnsafeBufferPointer { Data(buffer: $0) }
+            try statement.execute(arguments: [
+                row.document.key, row.document.group, row.document.sourceVersion, model["name"] as String, model["version"] as String,
+                model["weights_sha256"] as String, blob,
+            ])
+        }
+    }
+
+    private func reloadIndex() throws {
+        let dimensions = model.dimensions
+        let fresh = try database.pool.read { db in
+            var index = VectorIndex()
+            let cursor = try GRDB.Row.fetchCursor(db, sql: "SELECT key, grp, source_version, vector FROM vectors ORDER BY key")
+            while let row = try cursor.next() {
+                let data: Data = row["vector"]
+                guard data.count == dimensions * 4 else { continue }
+                let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                index.upsert(EmbeddedDocument(
+                    document: VectorDocument(key: row["key"], group: row["grp"], sourceVersion: row["source_version"], text: ""), vector: vector))
+            }
+            return index
+        }
+        index.withLock { $0 = fresh }
+    }
+}
+
+/// The vectors of a store as one contiguous row-major matrix, for exact k-NN by dot product
+/// (cosine, since every vector is a unit vector).
+struct VectorIndex: Sendable {
+    var keys: [String] = []
+    var groups: [String] = []
+    var versions: [Int64] = []
+    var matrix: [Float] = []
+    var rows: [String: Int] = [:]
+    var dimensions = 0
+
+    mutating func upsert(_ row: SQLiteVectorStore.EmbeddedDocument) {
+        let vector = row.vector
+        if dimensions == 0 { dimensions = vector.count }
+        guard vector.count == dimensions else { return }
+        if let existing = rows[row.document.key] {
+            guard row.document.sourceVersion >= versions[existing] else { return }
+            groups[existing] = row.document.group
+            versions[existing] = row.document.sourceVersion
+            matrix.replaceSubrange((existing * dimensions)..<((existing + 1) * dimensions), with: vector)
+        } else {
+            rows[row.document.key] = keys.count
+            keys.append(row.document.key)
+            groups.append(row.document.group)
+            versions.append(row.document.sourceVersion)
+            matrix.append(contentsOf: vector)
+        }
+    }
+
+    /// The `limit` best rows by dot product, best first.
+    func nearest(to query: [Float], limit: Int) -> [(row: Int, score: Float)] {
+        let count = keys.count
+        guard count > 0, limit > 0, query.count == dimensions else { return [] }
+        var best: [(row: Int, score: Float)] = []
+        best.reserveCapacity(limit + 1)
+        var floor = -Float.infinity
+        matrix.withUnsafeBufferPointer { m in
+            query.withUnsafeBufferPointer { q in
+                for row in 0..<count {
+                    let base = row * dimensions
+                    var i = 0
+                    var accumulator = SIMD8<Float>()
+                    while i + 8 <= dimensions {
+                        let a = UnsafeRawPointer(m.baseAddress! + base + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let b = UnsafeRawPointer(q.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+                        accumulator += a * b
+                        i += 8
+                    }
+                    var sum = accumulator.sum()
+                    while i < dimensions { sum += m[base + i] * q[i]; i += 1 }
+                    if best.count < limit || sum > floor {
+                        let position = best.firstIndex { $0.score < sum } ?? best.count
+                        best.insert((row, sum), at: position)
+                        if best.count > limit { best.removeLast() }
+                        floor = best.count == limit ? best[best.count - 1].score : -Float.infinity
+                    }
+                }
+            }
+        }
+        return best
+    }
+}
