@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "CanonEmbedded",
             dependencies: [
-                "Canon", "CanonSQLite", "CasePlatform", "CanonServer",
+                "Canon", "CanonSQLite", "CasePlatform", "CanonServer", "Embeddings",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "CanonServerTests",
             dependencies: [
-                "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting", "CanonEmbedded",
+                "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting", "CanonEmbedded", "Embeddings",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ]

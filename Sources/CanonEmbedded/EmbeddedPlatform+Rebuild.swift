@@ -19,7 +19,7 @@ extension EmbeddedPlatform {
         let version = catalog.projections[name]?.building ?? live.identity.version + 1
         catalog.projections[name, default: .init(live: live.identity.version)].building = version
         try catalog.save(to: directory)
-        let next = try Self.makeStore(name, version: version, in: directory, faults: faults)
+        let next = try Self.makeStore(name, version: version, in: directory, faults: faults, embedder: embedder)
         let report = try await ProjectionRebuild(source: store, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
         guard report.matches else {
             throw EmbeddedPlatformError(message: """
@@ -42,7 +42,7 @@ extension EmbeddedPlatform {
         guard let entry = catalog.projections[name], let previous = entry.previous else {
             throw EmbeddedPlatformError(message: "\(name) has no previous version to roll back to")
         }
-        let store = try Self.makeStore(name, version: previous, in: directory, faults: faults)
+        let store = try Self.makeStore(name, version: previous, in: directory, faults: faults, embedder: embedder)
         catalog.projections[name] = .init(live: previous, previous: entry.live, building: nil)
         try catalog.save(to: directory)
         await coordinator.makeLive(store)
@@ -99,10 +99,11 @@ public struct CatalogWatcher: Service {
     public func followCatalog() async throws {
         let catalog = try ProjectionCatalog.load(from: platform.directory)
         for name in EmbeddedPlatform.projectionNames {
-            let current = try platform.coordinator.store(named: name).identity.version
+            // A projection not running in this process (semantic retrieval without its model) has nothing to follow.
+            guard let current = try? platform.coordinator.store(named: name).identity.version else { continue }
             let wanted = catalog.liveVersion(name)
             if current != wanted {
-                let store = try EmbeddedPlatform.makeStore(name, version: wanted, in: platform.directory, faults: platform.faults)
+                let store = try EmbeddedPlatform.makeStore(name, version: wanted, in: platform.directory, faults: platform.faults, embedder: platform.embedder)
                 await platform.coordinator.makeLive(store)
                 logger.info("followed a blue-green switch", metadata: ["projection.name": "\(store.identity)"])
             }

@@ -1,5 +1,6 @@
 import Canon
 import CanonServer
+import Embeddings
 import CanonSQLite
 import CasePlatform
 import Foundation
@@ -12,6 +13,7 @@ import Logging
 /// DATA/canonical.sqlite            the canonical store and its outbox
 /// DATA/case-search.v1.sqlite       case search (FTS5), its checkpoint, dead letters, heartbeat
 /// DATA/case-timeline.v1.sqlite     case timeline
+/// DATA/evidence-semantic.v1.sqlite evidence vectors (when the embedding model is installed)
 /// ```
 public struct EmbeddedPlatform: Sendable {
     public let directory: DataDirectory
@@ -21,6 +23,11 @@ public struct EmbeddedPlatform: Sendable {
     public let coordinator: ProjectionCoordinator
     /// The portfolio the runtime obeys: every store opened here is declared live in it.
     public let portfolio: Portfolio
+    /// The sentence-embedding model the semantic store embeds with; nil when it is not installed.
+    public let embedder: (any TextEmbedder)?
+    /// Why semantic evidence retrieval is not running (model missing or corrupt, or the store
+    /// holds another model's vectors), with the command that fixes it.
+    public let semanticUnavailable: String?
     let faults: FaultInjector?
 
     /// The live case search store.
@@ -49,15 +56,21 @@ public struct EmbeddedPlatform: Sendable {
         public var projectionFaults: FaultInjector?
         /// The portfolio to obey; nil means the platform's shipped `portfolio.yaml`.
         public var portfolio: Portfolio?
+        /// Run semantic evidence retrieval when the embedding model is installed.
+        public var semantic: Bool
+        /// Where the embedding model is (default: `SentenceEmbedder.defaultDirectory`).
+        public var modelDirectory: String?
 
         public init(
             projections: ProjectionCoordinator.Configuration = .init(), canonical: SQLiteCanonicalStore.Configuration = .init(),
-            projectionFaults: FaultInjector? = nil, portfolio: Portfolio? = nil
+            projectionFaults: FaultInjector? = nil, portfolio: Portfolio? = nil, semantic: Bool = true, modelDirectory: String? = nil
         ) {
             self.projections = projections
             self.canonical = canonical
             self.projectionFaults = projectionFaults
             self.portfolio = portfolio
+            self.semantic = semantic
+            self.modelDirectory = modelDirectory
         }
     }
 
@@ -74,9 +87,22 @@ public struct EmbeddedPlatform: Sendable {
         // Metric objects bind to the backend when created: install Prometheus first.
         CanonMetrics.bootstrap()
         let portfolio = try configuration.portfolio ?? PlatformPortfolio.load().requireValid()
+        // The semantic store runs only with its model; without it, everything else still runs.
+        var embedder: (any TextEmbedder)?
+        var semanticUnavailable: String?
+        if configuration.semantic {
+            switch SemanticModel.load(directory: configuration.modelDirectory ?? SentenceEmbedder.defaultDirectory) {
+            case .success(let loaded): embedder = loaded
+            case .failure(let error): semanticUnavailable = error.message
+            }
+        } else {
+            semanticUnavailable = "semantic evidence retrieval is switched off in this process"
+        }
+        var names = projectionNames.filter { $0 != PlatformPortfolio.Store.evidenceSemantic }
+        if embedder != nil { names.append(PlatformPortfolio.Store.evidenceSemantic) }
         // An undeclared store cannot be opened: check every one before touching any file.
         try portfolio.admit(store: PlatformPortfolio.Store.canonical, role: .canonical)
-        for name in projectionNames { try portfolio.admit(store: name, role: .projection) }
+        for name in names { try portfolio.admit(store: name, role: .projection) }
         let canonicalFile = directory.databaseFile(for: "canonical")
         if create {
             try directory.create()
@@ -87,21 +113,31 @@ public struct EmbeddedPlatform: Sendable {
         let commits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits)
         let catalog = try ProjectionCatalog.load(from: directory)
-        let stores = try Self.projectionNames.map { name in
-            try makeStore(name, version: catalog.liveVersion(name), in: directory, faults: configuration.projectionFaults)
+        var stores: [any ProjectionStore] = []
+        for name in names {
+            do {
+                stores.append(try makeStore(name, version: catalog.liveVersion(name), in: directory, faults: configuration.projectionFaults, embedder: embedder))
+            } catch let error as ProjectionError where name == PlatformPortfolio.Store.evidenceSemantic {
+                // Vectors of another model: reads answer 503 with the rebuild command, nothing is mixed.
+                semanticUnavailable = error.message
+                embedder = nil
+            }
         }
         let coordinator = ProjectionCoordinator(
             source: store, commits: commits, stores: stores, configuration: configuration.projections, logger: logger)
         return EmbeddedPlatform(
             directory: directory, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio,
-            faults: configuration.projectionFaults)
+            embedder: embedder, semanticUnavailable: semanticUnavailable, faults: configuration.projectionFaults)
     }
 
-    /// The platform's projections, in the order status lists them.
-    public static let projectionNames = ["case-search", "case-timeline"]
+    /// The platform's projections, in the order status lists them. `evidence-semantic` runs only
+    /// when the embedding model is installed.
+    public static let projectionNames = ["case-search", "case-timeline", "evidence-semantic"]
 
     /// Opens (creating) the store of `version` of projection `name`: `DATA/<name>.v<version>.sqlite`.
-    public static func makeStore(_ name: String, version: Int, in directory: DataDirectory, faults: FaultInjector? = nil) throws -> any ProjectionStore {
+    public static func makeStore(
+        _ name: String, version: Int, in directory: DataDirectory, faults: FaultInjector? = nil, embedder: (any TextEmbedder)? = nil
+    ) throws -> any ProjectionStore {
         switch name {
         case "case-search":
             let projection = CaseSearchProjection(version: version)
@@ -109,6 +145,13 @@ public struct EmbeddedPlatform: Sendable {
         case "case-timeline":
             let projection = CaseTimelineProjection(version: version)
             return try SQLiteTimelineStore(path: directory.databaseFile(for: projection.identity.storeName).path, projection: projection, faults: faults)
+        case "evidence-semantic":
+            guard let embedder else {
+                throw ProjectionError.storage("evidence-semantic needs the embedding model; run scripts/setup-model")
+            }
+            let projection = EvidenceSemanticProjection(version: version)
+            return try SQLiteVectorStore(
+                path: directory.databaseFile(for: projection.identity.storeName).path, projection: projection, embedder: embedder, faults: faults)
         default:
             throw ProjectionError.unknownProjection(name, known: projectionNames)
         }
@@ -116,7 +159,9 @@ public struct EmbeddedPlatform: Sendable {
 
     /// The services the HTTP layer needs.
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
-        try await PlatformServices(store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait)
+        try await PlatformServices(
+            store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
+            semanticUnavailable: semanticUnavailable)
     }
 
     /// Every live projection store.

@@ -20,6 +20,8 @@ public struct PlatformServices: Sendable {
     public let readWait: Duration
     /// The clock freshness is measured with.
     public let now: @Sendable () -> Date
+    /// Why semantic evidence retrieval is not running here, with the command that fixes it.
+    public let semanticUnavailable: String?
 
     public var portfolio: Portfolio { readPolicy.portfolio }
 
@@ -31,7 +33,7 @@ public struct PlatformServices: Sendable {
     ///   (the server does not start); `PortfolioError` when the shipped portfolio is invalid.
     public init(
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
@@ -43,6 +45,7 @@ public struct PlatformServices: Sendable {
         self.readPolicy = policy
         self.readWait = readWait
         self.now = now
+        self.semanticUnavailable = semanticUnavailable
     }
 
     /// The canonical commands, for an operation allowed to read canonical state.
@@ -76,11 +79,26 @@ public struct PlatformServices: Sendable {
         return store
     }
 
+    /// The live evidence vector store, for an operation allowed to read it.
+    ///
+    /// - Throws: a 503 problem naming the fix when the embedding model is not installed.
+    public func semantic(for operation: PlatformOperation) throws -> any VectorStore {
+        try readPolicy.admit(operation, reads: PlatformPortfolio.Store.evidenceSemantic)
+        guard let store = try? projections.store(named: PlatformPortfolio.Store.evidenceSemantic) as? any VectorStore else {
+            throw ProblemDetails(
+                status: .serviceUnavailable, slug: "semantic-unavailable", title: "Semantic evidence retrieval is unavailable",
+                detail: semanticUnavailable ?? "the evidence-semantic store is not running in this process")
+        }
+        return store
+    }
+
     /// Every declared store with its live status, version, freshness, lag and health.
     public func portfolioStatus() async throws -> [PortfolioStoreStatus] {
         let statuses = try await projections.statuses(now: now())
         let head = try await store.headPosition()
-        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head)
+        var unavailable: [String: String] = [:]
+        if let semanticUnavailable { unavailable[PlatformPortfolio.Store.evidenceSemantic] = semanticUnavailable }
+        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable)
         CanonMetrics.record(result)
         return result
     }

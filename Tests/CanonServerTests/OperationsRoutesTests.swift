@@ -22,7 +22,7 @@ struct OperationsRoutesTests {
             #expect(page.contains("<h1>Canon"))
             // The console shows the portfolio: every declared store with its health.
             #expect(page.contains("<h2>Portfolio: regulatory-case-platform</h2>"))
-            #expect(page.contains("<td>evidence-semantic</td><td>projection</td><td>planned</td>"))
+            #expect(page.contains("<td>sla-dashboard</td><td>analytics</td><td>planned</td>"))
             #expect(page.contains("<td>case-search</td><td>projection</td><td>live</td>"))
         }
     }

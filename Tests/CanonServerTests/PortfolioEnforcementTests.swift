@@ -144,6 +144,7 @@ struct PortfolioEnforcementTests {
         case .generateEnforcementNotice: return try await client.send(.get, "/v1/cases/\(id)/enforcement-notice", as: "sam")
         case .searchCases: return try await client.send(.get, "/v1/search/cases?q=t", as: "sam")
         case .viewCaseTimeline: return try await client.send(.get, "/v1/cases/\(id)/timeline", as: "sam")
+        case .findSimilarEvidence: return try await client.send(.get, "/v1/evidence/semantic?q=ledger&min_position=1", as: "sam")
         }
     }
 
@@ -224,7 +225,7 @@ struct PortfolioEnforcementTests {
             #expect(search["alert_after_ms"] as? Int == 30_000)
             let lag = try #require((search["freshness"] as? [String: Any])?["lag_ms"] as? Int)
             #expect(lag >= 3_600_000 - 60_000)
-            let planned = try #require(stores.first { $0["name"] as? String == "evidence-semantic" })
+            let planned = try #require(stores.first { $0["name"] as? String == "relationship-graph" })
             #expect(planned["health"] as? String == "planned")
             let canonical = try #require(stores.first { $0["name"] as? String == "canonical" })
             #expect(canonical["health"] as? String == "ok")

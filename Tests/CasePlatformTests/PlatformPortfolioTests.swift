@@ -17,7 +17,7 @@ struct PlatformPortfolioTests {
         let names = Set(portfolio.stores.map(\.name.value))
         #expect(names == ["canonical", "case-search", "case-timeline", "sla-dashboard", "relationship-graph", "evidence-semantic", "evidence-binaries", "assignment-cache"])
         #expect(portfolio.stores.allSatisfy { $0.status != nil })
-        #expect(portfolio.stores.filter(\.isLive).map(\.name.value) == ["canonical", "case-search", "case-timeline"])
+        #expect(portfolio.stores.filter(\.isLive).map(\.name.value) == ["canonical", "case-search", "case-timeline", "evidence-semantic"])
     }
 
     @Test func theRootPortfolioFileIsTheEmbeddedOne() throws {

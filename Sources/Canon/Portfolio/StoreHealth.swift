@@ -52,9 +52,11 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     }
 
     /// The status of every declared store: live projections from their `ProjectionStatus`, the
-    /// canonical store from the outbox head, planned stores as planned.
+    /// canonical store from the outbox head, planned stores as planned; a live store that is not
+    /// running is degraded, with the reason from `unavailable` when there is one.
     public static func all(
-        in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil
+        in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil,
+        unavailable: [String: String] = [:]
     ) -> [PortfolioStoreStatus] {
         portfolio.stores.map { store in
             var status = PortfolioStoreStatus(
@@ -65,7 +67,7 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
             if store.isDerived {
                 guard let live = projections.first(where: { $0.name == store.name.value }) else {
                     status.health = .degraded
-                    status.agentState = "not running"
+                    status.agentState = unavailable[store.name.value].map { "unavailable: \($0)" } ?? "not running"
                     return status
                 }
                 status.version = live.version

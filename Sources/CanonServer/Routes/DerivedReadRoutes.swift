@@ -13,6 +13,7 @@ struct DerivedReadRoutes {
     func register(on group: RouterGroup<CanonRequestContext>) {
         group.get("search/cases", use: searchCases)
         group.get("cases/{id}/timeline", use: timeline)
+        group.get("evidence/semantic", use: semanticEvidence)
     }
 
     struct SearchAnswer: Encodable {
@@ -100,6 +101,73 @@ struct DerivedReadRoutes {
         let freshness = try await waitForFreshness(timeline, minimum: minimum)
         let entries = try await timeline.entries(key: id, limit: limit)
         return try JSONBody.response(TimelineAnswer(caseID: id, entries: entries, freshness: freshness), headers: freshnessHeaders(freshness))
+    }
+
+    struct SemanticAnswer: Encodable {
+        var query: String
+        var model: EmbeddingModelDescriptor
+        var results: [Result]
+        var freshness: Freshness
+
+        struct Result: Encodable {
+            var evidenceID: String
+            var caseID: String
+            var title: String
+            var score: Float
+            /// The evidence version the vector was made from.
+            var sourceVersion: Int64
+            /// The evidence version in canonical state now; newer than `source_version` while the store lags.
+            var currentVersion: Int64
+            var model: EmbeddingModelDescriptor
+
+            enum CodingKeys: String, CodingKey {
+                case title, score, model
+                case evidenceID = "evidence_id", caseID = "case_id", sourceVersion = "source_version", currentVersion = "current_version"
+            }
+        }
+    }
+
+    /// Semantic evidence retrieval: exact k-NN by cosine over the evidence vectors. Every
+    /// candidate is re-authorized against canonical state (a restricted case's evidence never
+    /// shows to someone who may not see the case) and titled from it.
+    @Sendable func semanticEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let parameters = request.uri.queryParameters
+        let text = parameters["q"].map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        guard (1...1_000).contains(text.count) else {
+            throw ProblemDetails.invalidBody("q is required: the text to search for, 1…1000 characters; got \(text.count)", field: "q")
+        }
+        let k = try integer(parameters["k"], name: "k", range: 1...50) ?? 10
+        let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
+        let store = try services.semantic(for: .findSimilarEvidence)
+        let freshness = try await waitForFreshness(store, minimum: minimum)
+        let queries = try services.queries(for: .findSimilarEvidence)
+        let vector = store.embedder.embed([text])[0]
+        var results: [SemanticAnswer.Result] = []
+        var visible: [String: Bool] = [:]
+        var evidence: [String: [String: Evidence]] = [:]
+        var seen = 0
+        var limit = k * 4
+        while true {
+            let hits = try await store.nearest(to: vector, limit: limit)
+            for hit in hits.dropFirst(seen) {
+                if visible[hit.group] == nil { visible[hit.group] = try await queries.caseIfVisible(hit.group, to: principal) != nil }
+                guard visible[hit.group] == true else { continue }
+                if evidence[hit.group] == nil {
+                    evidence[hit.group] = Dictionary(try await queries.evidence(caseID: hit.group).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                }
+                guard let current = evidence[hit.group]?[hit.key] else { continue }
+                results.append(.init(
+                    evidenceID: hit.key, caseID: hit.group, title: current.title, score: hit.score, sourceVersion: hit.sourceVersion,
+                    currentVersion: current.version, model: hit.model))
+                if results.count == k { break }
+            }
+            seen = hits.count
+            if results.count >= k || hits.count < limit { break }
+            limit *= 4
+        }
+        let answer = SemanticAnswer(query: text, model: store.model, results: results, freshness: freshness)
+        return try JSONBody.response(answer, headers: freshnessHeaders(freshness))
     }
 
     // MARK: - Freshness

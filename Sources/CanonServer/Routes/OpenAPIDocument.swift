@@ -17,6 +17,7 @@ security:
 tags:
   - name: cases
   - name: parties
+  - name: evidence
   - name: operations
 paths:
   /:
@@ -305,6 +306,19 @@ paths:
       responses:
         "200": { description: Projection status, content: { application/json: { schema: { type: object, properties: { projections: { type: array, items: { $ref: "#/components/schemas/ProjectionStatus" } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
+  /v1/evidence/semantic:
+    get:
+      summary: "Semantic evidence retrieval: exact k-NN by cosine over MiniLM embeddings of evidence titles and descriptions; each result is re-authorized on canonical state and names its source version and model"
+      tags: [evidence]
+      parameters:
+        - { name: q, in: query, required: true, schema: { type: string, minLength: 1, maxLength: 1000 } }
+        - { name: k, in: query, schema: { type: integer, minimum: 1, maximum: 50, default: 10 } }
+        - { name: min_position, in: query, schema: { type: integer, minimum: 0 } }
+      responses:
+        "200": { description: The nearest evidence, content: { application/json: { schema: { type: object, properties: { query: { type: string }, model: { type: object }, results: { type: array, items: { type: object, properties: { evidence_id: { type: string }, case_id: { type: string }, title: { type: string }, score: { type: number }, source_version: { type: integer }, current_version: { type: integer }, model: { type: object } } } }, freshness: { $ref: "#/components/schemas/Freshness" } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+        "503": { $ref: "#/components/responses/Problem" }
   /v1/ops/portfolio:
     get:
       summary: "The declared stores with their live status, version, freshness, lag and health (judged against each store's freshness contract)"

@@ -16,6 +16,7 @@ public enum PlatformPortfolio {
         public static let canonical = "canonical"
         public static let caseSearch = "case-search"
         public static let caseTimeline = "case-timeline"
+        public static let evidenceSemantic = "evidence-semantic"
         public static let evidenceBinaries = "evidence-binaries"
     }
 }
@@ -38,12 +39,15 @@ public enum PlatformOperation: String, CaseIterable, Sendable {
     case generateEnforcementNotice = "generate-enforcement-notice"
     case searchCases = "search-cases"
     case viewCaseTimeline = "view-case-timeline"
+    case findSimilarEvidence = "find-similar-evidence"
 
     /// The stores the code of this operation reads. Validated against the portfolio at start-up.
     public var reads: [String] {
         switch self {
         case .searchCases: [PlatformPortfolio.Store.caseSearch]
         case .viewCaseTimeline: [PlatformPortfolio.Store.canonical, PlatformPortfolio.Store.caseTimeline]
+        // Candidates come from the vectors; each is re-authorized and titled from canonical state.
+        case .findSimilarEvidence: [PlatformPortfolio.Store.evidenceSemantic, PlatformPortfolio.Store.canonical]
         default: [PlatformPortfolio.Store.canonical]
         }
     }

@@ -1,0 +1,20 @@
+import Canon
+
+/// Semantic evidence retrieval: one vector per evidence item, made from its title and
+/// description, keyed by evidence id, grouped by case, carrying the evidence's source version.
+public struct EvidenceSemanticProjection: VectorProjection {
+    public let identity: ProjectionIdentity
+
+    public init(version: Int = 1) { identity = ProjectionIdentity(name: "evidence-semantic", version: version) }
+
+    public func documents(for event: EventEnvelope) throws -> [VectorDocument] {
+        guard event.type == CaseEvents.caseEvidenceAdded else { return [] }
+        let evidence: Evidence = try event.decodePayload()
+        return [VectorDocument(key: evidence.id, group: evidence.caseID, sourceVersion: evidence.version, text: Self.text(of: evidence))]
+    }
+
+    /// What is embedded: the title, then the description.
+    public static func text(of evidence: Evidence) -> String {
+        evidence.description.isEmpty ? evidence.title : "\(evidence.title). \(evidence.description)"
+    }
+}
