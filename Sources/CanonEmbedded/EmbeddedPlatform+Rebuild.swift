@@ -1,4 +1,5 @@
 import Canon
+import CasePlatform
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -11,15 +12,29 @@ extension EmbeddedPlatform {
     /// catalog and its file continues from its checkpoint. The previous version stays until
     /// `prune`, so `rollback` can switch back.
     ///
+    /// A vector projection is rebuilt with `model` (a model directory) when given: changing the
+    /// embedding model is a rebuild, built beside the live version, which keeps answering with its
+    /// own model until the switch. The catalog records the new version's model, so every process
+    /// that follows the switch loads it.
+    ///
     /// - Throws: `EmbeddedPlatformError` when the versions differ (nothing is switched),
-    ///   `ProjectionError` or the projection's error otherwise.
-    public func rebuild(_ name: String, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }) async throws -> ProjectionRebuild.Report {
+    ///   `ProjectionError` or the projection's error otherwise; `EmbeddingError` when `model` cannot be loaded.
+    public func rebuild(
+        _ name: String, model: String? = nil, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
+    ) async throws -> ProjectionRebuild.Report {
         let live = try coordinator.store(named: name)
         var catalog = try ProjectionCatalog.load(from: directory)
         let version = catalog.projections[name]?.building ?? live.identity.version + 1
         catalog.projections[name, default: .init(live: live.identity.version)].building = version
+        var nextEmbedder = embedder
+        if let model {
+            nextEmbedder = try SemanticModel.load(directory: model).get()
+            var models = catalog.projections[name]?.models ?? [:]
+            models[String(version)] = model
+            catalog.projections[name]?.models = models
+        }
         try catalog.save(to: directory)
-        let next = try Self.makeStore(name, version: version, in: directory, faults: faults, embedder: embedder)
+        let next = try Self.makeStore(name, version: version, in: directory, faults: faults, embedder: nextEmbedder)
         let report = try await ProjectionRebuild(source: store, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
         guard report.matches else {
             throw EmbeddedPlatformError(message: """
@@ -29,7 +44,7 @@ extension EmbeddedPlatform {
                 """)
         }
         catalog = try ProjectionCatalog.load(from: directory)
-        catalog.projections[name] = .init(live: version, previous: live.identity.version, building: nil)
+        catalog.projections[name] = .init(live: version, previous: live.identity.version, building: nil, models: catalog.projections[name]?.models)
         try catalog.save(to: directory)
         await coordinator.makeLive(next)
         return report
@@ -42,8 +57,8 @@ extension EmbeddedPlatform {
         guard let entry = catalog.projections[name], let previous = entry.previous else {
             throw EmbeddedPlatformError(message: "\(name) has no previous version to roll back to")
         }
-        let store = try Self.makeStore(name, version: previous, in: directory, faults: faults, embedder: embedder)
-        catalog.projections[name] = .init(live: previous, previous: entry.live, building: nil)
+        let store = try Self.makeStore(name, version: previous, in: directory, faults: faults, embedder: embedder(for: previous, of: name, in: catalog))
+        catalog.projections[name] = .init(live: previous, previous: entry.live, building: nil, models: entry.models)
         try catalog.save(to: directory)
         await coordinator.makeLive(store)
         return store.identity
@@ -69,6 +84,13 @@ extension EmbeddedPlatform {
             try catalog.save(to: directory)
         }
         return removed.sorted()
+    }
+
+    /// The embedder for `version` of `name`: the model the catalog recorded for it, else this process's.
+    func embedder(for version: Int, of name: String, in catalog: ProjectionCatalog) throws -> (any TextEmbedder)? {
+        guard name == PlatformPortfolio.Store.evidenceSemantic else { return embedder }
+        let directory = catalog.projections[name]?.model(for: version) ?? modelDirectory
+        return try SemanticModel.load(directory: directory).get()
     }
 
     /// A service that follows the catalog: when another process (`canon rebuild`) switches a
@@ -103,7 +125,9 @@ public struct CatalogWatcher: Service {
             guard let current = try? platform.coordinator.store(named: name).identity.version else { continue }
             let wanted = catalog.liveVersion(name)
             if current != wanted {
-                let store = try EmbeddedPlatform.makeStore(name, version: wanted, in: platform.directory, faults: platform.faults, embedder: platform.embedder)
+                let store = try EmbeddedPlatform.makeStore(
+                    name, version: wanted, in: platform.directory, faults: platform.faults,
+                    embedder: platform.embedder(for: wanted, of: name, in: catalog))
                 await platform.coordinator.makeLive(store)
                 logger.info("followed a blue-green switch", metadata: ["projection.name": "\(store.identity)"])
             }

@@ -28,6 +28,8 @@ public struct EmbeddedPlatform: Sendable {
     /// Why semantic evidence retrieval is not running (model missing or corrupt, or the store
     /// holds another model's vectors), with the command that fixes it.
     public let semanticUnavailable: String?
+    /// The embedding model directory this process uses by default.
+    public let modelDirectory: String
     let faults: FaultInjector?
 
     /// The live case search store.
@@ -90,8 +92,13 @@ public struct EmbeddedPlatform: Sendable {
         // The semantic store runs only with its model; without it, everything else still runs.
         var embedder: (any TextEmbedder)?
         var semanticUnavailable: String?
+        let catalog = try ProjectionCatalog.load(from: directory)
+        let modelDirectory = configuration.modelDirectory ?? SentenceEmbedder.defaultDirectory
+        let semanticEntry = catalog.projections[PlatformPortfolio.Store.evidenceSemantic]
         if configuration.semantic {
-            switch SemanticModel.load(directory: configuration.modelDirectory ?? SentenceEmbedder.defaultDirectory) {
+            // The live version's own model when a rebuild recorded one (a model change), else the default.
+            let liveModel = semanticEntry?.model(for: catalog.liveVersion(PlatformPortfolio.Store.evidenceSemantic)) ?? modelDirectory
+            switch SemanticModel.load(directory: liveModel) {
             case .success(let loaded): embedder = loaded
             case .failure(let error): semanticUnavailable = error.message
             }
@@ -112,7 +119,6 @@ public struct EmbeddedPlatform: Sendable {
         let canonical = try SQLiteCanonicalStore(path: canonicalFile.path, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
         let commits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits)
-        let catalog = try ProjectionCatalog.load(from: directory)
         var stores: [any ProjectionStore] = []
         for name in names {
             do {
@@ -127,7 +133,7 @@ public struct EmbeddedPlatform: Sendable {
             source: store, commits: commits, stores: stores, configuration: configuration.projections, logger: logger)
         return EmbeddedPlatform(
             directory: directory, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio,
-            embedder: embedder, semanticUnavailable: semanticUnavailable, faults: configuration.projectionFaults)
+            embedder: embedder, semanticUnavailable: semanticUnavailable, modelDirectory: modelDirectory, faults: configuration.projectionFaults)
     }
 
     /// The platform's projections, in the order status lists them. `evidence-semantic` runs only

@@ -11,12 +11,19 @@ public struct ProjectionCatalog: Codable, Hashable, Sendable {
         public var previous: Int?
         /// A rebuild in progress (its file resumes from its checkpoint after a crash).
         public var building: Int?
+        /// Vector projections: the embedding model directory of each version, by version number,
+        /// when it is not the process's default. A model change is a rebuild into a new version.
+        public var models: [String: String]?
 
-        public init(live: Int, previous: Int? = nil, building: Int? = nil) {
+        public init(live: Int, previous: Int? = nil, building: Int? = nil, models: [String: String]? = nil) {
             self.live = live
             self.previous = previous
             self.building = building
+            self.models = models
         }
+
+        /// The model directory recorded for `version`, if any.
+        public func model(for version: Int) -> String? { models?[String(version)] }
     }
 
     public var projections: [String: Entry]

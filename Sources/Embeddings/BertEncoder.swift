@@ -216,10 +216,19 @@ struct BertEncoder: Sendable {
         }
     }
 
-    /// The exact GELU BERT uses: x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+    /// The exact (erf) GELU BERT uses: x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with erf from
+    /// Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, under float32's own rounding at
+    /// these magnitudes) instead of libm's `erff`, which was a tenth of the encoder's time.
     private func gelu(_ x: inout [Float]) {
         x.withUnsafeMutableBufferPointer { x in
-            for i in x.indices { x[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.70710678118654752)) }
+            for i in x.indices {
+                let v = x[i]
+                let z = abs(v) * 0.70710678118654752
+                let t = 1 / (1 + 0.3275911 * z)
+                let polynomial = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+                let erf = 1 - polynomial * expf(-z * z)
+                x[i] = 0.5 * v * (1 + (v < 0 ? -erf : erf))
+            }
         }
     }
 }

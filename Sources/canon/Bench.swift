@@ -1,6 +1,7 @@
 import ArgumentParser
 import Canon
 import CanonEmbedded
+import Embeddings
 import Foundation
 
 struct Bench: AsyncParsableCommand {
@@ -10,12 +11,16 @@ struct Bench: AsyncParsableCommand {
             catch-up: apply a backlog of --cases cases (4 events each) to case search, beside a raw FTS5 bulk insert of the same documents.
             latency:  commit-to-searchable p50/p95/p99 at --rate writes/s for --seconds, agents running.
             search:   search latency with facets over the catch-up store (--queries queries).
+            embed:    sentence embeddings per second in batches of 32 (--sentences), beside cblas_sgemm's GFLOP/s on the same shapes.
+            knn:      exact k-NN (k = 10) p50/p95 over --vectors stored vectors, beside one cblas_sgemv scan of the same matrix.
             Build with -c release for figures worth writing down.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn }
 
-    @Option(name: .long, help: "all, catch-up, latency or search.") var scenario: Scenario = .all
+    @Option(name: .long, help: "all, catch-up, latency, search, embed or knn.") var scenario: Scenario = .all
+    @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
+    @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
     @Option(name: .long, help: "Writes per second for the latency scenario.") var rate: Int = 1_000
     @Option(name: .long, help: "Seconds the latency scenario runs.") var seconds: Int = 60
@@ -27,6 +32,8 @@ struct Bench: AsyncParsableCommand {
         guard (1...20_000).contains(rate) else { throw ValidationError("--rate must be between 1 and 20000") }
         guard (1...3_600).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 3600") }
         guard queries >= 1 else { throw ValidationError("--queries must be at least 1") }
+        guard sentences >= 32 else { throw ValidationError("--sentences must be at least 32") }
+        guard vectors >= 1 else { throw ValidationError("--vectors must be at least 1") }
     }
 
     func run() async throws {
@@ -44,6 +51,21 @@ struct Bench: AsyncParsableCommand {
             let result = try await bench.searchLatency(cases: cases, queries: queries)
             say(String(format: "search: %d queries with facets over %d documents: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms",
                        result.queries, result.documents, result.p50, result.p95, result.p99))
+        }
+        if scenario == .all || scenario == .embed || scenario == .knn {
+            let embedder: SentenceEmbedder
+            do { embedder = try SentenceEmbedder(directory: SentenceEmbedder.defaultDirectory) } catch { throw ValidationError(error.message) }
+            let semantic = SemanticBench(scratch: directory)
+            if scenario != .knn {
+                let result = semantic.embedThroughput(embedder, sentences: sentences)
+                say(String(format: "embed: %d sentences (mean %.1f tokens) in batches of %d: %.2fs = %.0f sentences/s, %.1f GFLOP/s; cblas_sgemm alone on the feed-forward shape %.1f GFLOP/s",
+                           result.sentences, result.meanTokens, result.batchSize, result.seconds, result.sentencesPerSecond, result.gflops, result.sgemmGflops))
+            }
+            if scenario != .embed {
+                let result = try await semantic.knnLatency(embedder, vectors: vectors, queries: queries, progress: status)
+                say(String(format: "knn: %d vectors (stored in %.1fs), %d queries, k = 10: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; one cblas_sgemv scan p50 %.2f ms, p95 %.2f ms",
+                           result.vectors, result.loadSeconds, result.queries, result.p50, result.p95, result.p99, result.sgemvP50, result.sgemvP95))
+            }
         }
         if scenario == .all || scenario == .latency {
             let result = try await bench.commitToSearchable(rate: rate, duration: .seconds(seconds), progress: status)

@@ -12,7 +12,8 @@ struct Rebuild: AsyncParsableCommand {
             """)
 
     @OptionGroup var data: DataOptions
-    @Argument(help: "The projection: case-search or case-timeline.") var name: String
+    @Argument(help: "The projection: case-search, case-timeline or evidence-semantic.") var name: String
+    @Option(name: .long, help: "evidence-semantic: the embedding model directory to rebuild with (a model change is a rebuild).") var model: String?
     @Flag(help: "Switch back to the previous version.") var rollback = false
     @Flag(help: "Delete every version except the live one.") var prune = false
     @Option(name: .long, help: "Events per committed chunk.") var chunkSize: Int = 5_000
@@ -23,6 +24,7 @@ struct Rebuild: AsyncParsableCommand {
         }
         guard !(rollback && prune) else { throw ValidationError("--rollback and --prune cannot be combined") }
         guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
+        guard model == nil || name == "evidence-semantic" else { throw ValidationError("--model applies only to evidence-semantic") }
     }
 
     func run() async throws {
@@ -39,7 +41,7 @@ struct Rebuild: AsyncParsableCommand {
         }
         let head = try await platform.canonical.headPosition()
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
-        let report = try await platform.rebuild(name, chunkSize: chunkSize) { progress in
+        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize) { progress in
             bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
         }
         bar.update(Int(head.rawValue), detail: "done")

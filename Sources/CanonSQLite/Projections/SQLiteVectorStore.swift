@@ -92,9 +92,11 @@ public final class SQLiteVectorStore: VectorStore {
 
     public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
+    /// Keys, groups and source versions, not the model: a rebuild with another model holds the
+    /// same documents and compares equal; the vectors themselves differ by design.
     public func contentSummary() async throws -> ContentSummary {
         try await database.contentSummary(
-            rowsSQL: "SELECT key || char(31) || grp || char(31) || source_version || char(31) || model_sha256 FROM vectors ORDER BY key")
+            rowsSQL: "SELECT key || char(31) || grp || char(31) || source_version FROM vectors ORDER BY key")
     }
 
     public func nearest(to query: [Float], limit: Int) async throws -> [VectorHit] {
@@ -108,6 +110,9 @@ public final class SQLiteVectorStore: VectorStore {
             }
         }
     }
+
+    /// A copy of the in-memory matrix (row-major, `count` × dimensions), for benchmarks.
+    public func matrixSnapshot() -> [Float] { index.withLock { $0.matrix } }
 
     // MARK: - Rows
 
