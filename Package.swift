@@ -91,7 +91,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting", "CanonSQLite", "CasePlatform"]),
-        .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", "Embeddings", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings"]),
         .testTarget(

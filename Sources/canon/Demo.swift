@@ -98,8 +98,13 @@ struct Demo: AsyncParsableCommand {
                 "  curl -s '\(url)/v1/search/cases?q=lending&status=investigation' -H 'Authorization: Bearer \(ivan)'",
                 "  curl -s -X POST \(url)/v1/cases -H 'Authorization: Bearer \(ivan)' -H 'Content-Type: application/json' \\",
                 "       -d '{\"title\":\"Unlicensed lender\",\"summary\":\"Loans offered without a licence\",\"sector\":\"banking\",\"region\":\"north\",\"priority\":\"high\"}'",
-                "",
             ]
+            if let reason = platform.semanticUnavailable {
+                lines.append("  (semantic evidence retrieval is off: \(reason))")
+            } else {
+                lines.append("  curl -s '\(url)/v1/evidence/semantic?q=staff+told+to+ignore+warnings&k=5' -H 'Authorization: Bearer \(ivan)'")
+            }
+            lines += ["  curl -s \(url)/v1/ops/portfolio -H 'Authorization: Bearer \(ivan)'", ""]
             return lines.joined(separator: "\n") + "\n"
         }
     }

@@ -3,6 +3,7 @@ import CanonEmbedded
 import CanonSQLite
 import CanonTesting
 import CasePlatform
+import Embeddings
 import Foundation
 import Synchronization
 import Testing
@@ -101,6 +102,38 @@ struct BlueGreenRebuildTests {
         #expect(removed.contains("case-timeline.v2.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: scratch.dataDirectory.databaseFile(for: "case-timeline.v2").path))
         await #expect(throws: EmbeddedPlatformError.self) { try await platform.rollback("case-timeline") }
+    }
+
+    static var modelInstalled: Bool { FileManager.default.fileExists(atPath: SentenceEmbedder.defaultDirectory + "/model.safetensors") }
+
+    /// A model change: the semantic store is rebuilt with the model in another directory, beside
+    /// the live version, and the catalog records the new version's model for every process.
+    @Test(.enabled(if: modelInstalled, "run scripts/setup-model to install the model"))
+    func aSemanticRebuildWithAnotherModelDirectoryIsBlueGreenAndRecordedInTheCatalog() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-model-change")
+        let platform = try await Self.seededPlatform(scratch, cases: 40)
+        // The "new" model: the same files under another directory (a real change would have other weights).
+        let other = scratch.url.appendingPathComponent("model-b")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        for file in ["model.safetensors", "vocab.txt"] {
+            try FileManager.default.createSymbolicLink(
+                atPath: other.appendingPathComponent(file).path, withDestinationPath: SentenceEmbedder.defaultDirectory + "/" + file)
+        }
+        let report = try await platform.rebuild("evidence-semantic", model: other.path, chunkSize: 500)
+        #expect(report.matches)
+        #expect(report.projection.version == 2 && report.replacing.version == 1)
+        #expect(report.rows > 0, "the demo seeds evidence")
+        let catalog = try ProjectionCatalog.load(from: scratch.dataDirectory)
+        #expect(catalog.projections["evidence-semantic"]?.live == 2)
+        #expect(catalog.projections["evidence-semantic"]?.model(for: 2) == other.path)
+        let live = try #require(try platform.coordinator.store(named: "evidence-semantic") as? SQLiteVectorStore)
+        #expect(live.identity.version == 2)
+        #expect(live.count == report.rows)
+        // A missing model directory is a clear error, and nothing is switched.
+        await #expect(throws: EmbeddingError.self) {
+            _ = try await platform.rebuild("evidence-semantic", model: scratch.file("nowhere"))
+        }
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["evidence-semantic"]?.live == 2)
     }
 
     @Test func anInterruptedRebuildResumesTheSameVersionFromItsCheckpoint() async throws {

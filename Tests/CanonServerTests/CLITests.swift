@@ -161,6 +161,31 @@ struct CLITests {
         #expect(noFormat.errors.contains("--odcs"))
     }
 
+    @Test func embedPrintsVectorsAndSimilarityAndRefusesBadInput() async throws {
+        if FileManager.default.fileExists(atPath: SentenceEmbedder.defaultDirectory + "/model.safetensors") {
+            let similarity = try RunningCanon(arguments: ["embed", "--similarity", "The weather is lovely today.", "It's so sunny outside!"])
+            #expect(try await similarity.waitForExit() == 0)
+            let value = try #require(Double(similarity.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(abs(value - 0.665955) < 1e-3)
+            let embed = try RunningCanon(arguments: ["embed", "first text", "second text"])
+            #expect(try await embed.waitForExit() == 0)
+            let lines = embed.output.split(separator: "\n")
+            #expect(lines.count == 2)
+            let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+            #expect((first["embedding"] as? [Double])?.count == 384)
+            #expect((first["model"] as? [String: Any])?["name"] as? String == "sentence-transformers/all-MiniLM-L6-v2")
+        }
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let noModel = try RunningCanon(arguments: ["embed", "text", "--model", scratch.file("none")])
+        #expect(try await noModel.waitForExit() != 0)
+        #expect(noModel.errors.contains("scripts/setup-model"))
+        let nothing = try RunningCanon(arguments: ["embed"])
+        #expect(try await nothing.waitForExit() != 0)
+        let oneSided = try RunningCanon(arguments: ["embed", "--similarity", "only one"])
+        #expect(try await oneSided.waitForExit() != 0)
+        #expect(oneSided.errors.contains("exactly two texts"))
+    }
+
     private func get(_ url: String, token: String?) async throws -> (Int, String) {
         var request = URLRequest(url: try #require(URL(string: url)))
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
