@@ -141,7 +141,7 @@ struct PortfolioEnforcementTests {
                 {"title":"Ledger","description":"d","media_type":"application/pdf","size_bytes":10,"sha256":"\(sha)"}
                 """)
         case .viewRestrictedEvidence: return try await client.send(.get, "/v1/cases/\(id)/evidence", as: "sam")
-        case .generateEnforcementNotice: return try await client.send(.get, "/v1/cases/\(id)/enforcement-notice", as: "sam")
+        case .generateEnforcementNotice: return try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "sam")
         case .searchCases: return try await client.send(.get, "/v1/search/cases?q=t", as: "sam")
         case .viewCaseTimeline: return try await client.send(.get, "/v1/cases/\(id)/timeline", as: "sam")
         case .findSimilarEvidence: return try await client.send(.get, "/v1/evidence/semantic?q=ledger&min_position=1", as: "sam")
@@ -168,17 +168,23 @@ struct PortfolioEnforcementTests {
         let fixture = try await ServerFixture(runAgents: false)
         try await fixture.test { client in
             let id = try await client.openCase(as: "sam")
-            let early = try await client.send(.get, "/v1/cases/\(id)/enforcement-notice", as: "sam")
+            let early = try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "sam")
             #expect(early.status == .conflict)
             for step in ["triage", "investigation", "enforcement"] {
                 _ = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "sam", json: #"{"to":"\#(step)","reason":"r"}"#)
             }
+            let withoutEvidence = try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "sam")
+            #expect(withoutEvidence.status == .conflict, "a notice relies on at least one piece of evidence")
+            _ = try await client.send(.post, "/v1/cases/\(id)/evidence", as: "sam", json: """
+                {"title":"Ledger","description":"d","media_type":"application/pdf","size_bytes":10,"sha256":"\(Self.sha)"}
+                """)
             // The projections are not running, so a notice built from them would be stale; it is not.
-            let notice = try await client.send(.get, "/v1/cases/\(id)/enforcement-notice", as: "sam")
+            let notice = try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "sam")
             #expect(notice.status == .ok)
-            #expect(try notice.json()["case_version"] as? Int == 4)
-            #expect(try notice.json()["reference"] as? String == "EN-\(id)-v4")
-            let analyst = try await client.send(.get, "/v1/cases/\(id)/enforcement-notice", as: "nora")
+            #expect(try notice.json()["case_version"] as? Int == 5)
+            #expect(try notice.json()["reference"] as? String == "EN-\(id)-v5")
+            #expect((try notice.json()["evidence"] as? [[String: Any]])?.count == 1)
+            let analyst = try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "nora")
             #expect(analyst.status == .forbidden)
         }
     }

@@ -18,7 +18,7 @@ struct CaseRoutes {
         group.get("cases/{id}/parties", use: parties)
         group.post("cases/{id}/evidence", use: addEvidence)
         group.get("cases/{id}/evidence", use: evidence)
-        group.get("cases/{id}/enforcement-notice", use: enforcementNotice)
+        group.post("cases/{id}/enforcement-notice", use: enforcementNotice)
     }
 
     struct WriteAnswer: Encodable {

@@ -206,8 +206,8 @@ paths:
         "404": { $ref: "#/components/responses/Problem" }
   /v1/cases/{id}/enforcement-notice:
     parameters: [{ $ref: "#/components/parameters/CaseID" }]
-    get:
-      summary: "The case's enforcement notice, built from canonical state (never-stale: no projection is read)"
+    post:
+      summary: "Generate the case's enforcement notice from canonical state (never-stale: no projection is read); only in enforcement, with at least one piece of evidence"
       tags: [cases]
       responses:
         "200": { description: The notice, content: { application/json: { schema: { type: object, properties: { reference: { type: string }, case_id: { type: string }, case_version: { type: integer }, issued_at: { type: string, format: date-time }, issued_by: { type: string }, parties: { type: array, items: { type: object } }, evidence: { type: array, items: { type: object } } } } } } }

@@ -43,7 +43,8 @@ extension CaseQueries {
     /// Builds the enforcement notice of a case in enforcement, from canonical state.
     ///
     /// - Throws: `DomainError.notFound` when the principal may not see the case,
-    ///   `.forbidden` when its role may not issue notices, `.conflict` when the case is not in enforcement.
+    ///   `.forbidden` when its role may not issue notices, `.conflict` when the case is not in
+    ///   enforcement or has no evidence to rely on.
     public func enforcementNotice(caseID: String, by principal: User, at now: Date = Date()) async throws -> EnforcementNotice {
         guard let item = try await caseIfVisible(caseID, to: principal) else { throw DomainError.notFound("case", id: caseID) }
         try AccessPolicy.require(principal, may: .generateEnforcementNotice)
@@ -51,8 +52,12 @@ extension CaseQueries {
         guard item.status == .enforcement else {
             throw DomainError.conflict("case \(caseID) is \(item.status.rawValue); a notice is issued only in enforcement")
         }
+        let cited = try await self.evidence(caseID: caseID)
+        guard !cited.isEmpty else {
+            throw DomainError.conflict("case \(caseID) has no evidence; a notice must rely on at least one piece of evidence")
+        }
         let parties = try await partyLinks(caseID: caseID).map { EnforcementNotice.PartyReference(partyID: $0.partyID, role: $0.role.rawValue) }
-        let evidence = try await self.evidence(caseID: caseID).map {
+        let evidence = cited.map {
             EnforcementNotice.EvidenceReference(id: $0.id, title: $0.title, sha256: $0.sha256, version: $0.version)
         }
         return EnforcementNotice(
