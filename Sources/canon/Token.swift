@@ -9,6 +9,13 @@ struct Token: AsyncParsableCommand {
     @Option(name: .long, help: "The user's id, e.g. ivan.")
     var user: String
 
+    @Option(name: .long, help: "Hours until the token expires.")
+    var hours: Int = 24
+
+    func validate() throws {
+        guard (1...24 * 366).contains(hours) else { throw ValidationError("--hours must be between 1 and 8784; got \(hours)") }
+    }
+
     func run() async throws {
         let store = try data.openPlatform(create: false).store
         let queries = CaseQueries(store: store)
@@ -16,6 +23,6 @@ struct Token: AsyncParsableCommand {
             let known = try await queries.users().map(\.id).prefix(12).joined(separator: ", ")
             throw ValidationError("no user \"\(user)\" in \(data.directory.url.path); known users include: \(known.isEmpty ? "none" : known)")
         }
-        say(try await AccessTokens.load(from: store).token(for: user))
+        say(try await AccessTokens.load(from: store).token(for: user, validFor: .seconds(hours * 3600)))
     }
 }

@@ -69,7 +69,11 @@ struct CLITests {
 
         let token2 = try RunningCanon(arguments: ["token", "--data", data, "--user", "ivan"])
         #expect(try await token2.waitForExit() == 0)
-        #expect(token2.output.trimmingCharacters(in: .whitespacesAndNewlines) == token)
+        // Signed by the same key, kept in the canonical store; a fresh expiry.
+        let store = try SQLiteCanonicalStore(path: data + "/canonical.sqlite", migrations: CasePlatformSchema.migrations)
+        let tokens = try await AccessTokens.load(from: store)
+        #expect(try tokens.userID(from: token2.output.trimmingCharacters(in: .whitespacesAndNewlines)) == "ivan")
+        #expect(try tokens.userID(from: token) == "ivan")
     }
 
     @Test func sigtermDuringSeedingStopsCleanlyBetweenChunks() async throws {

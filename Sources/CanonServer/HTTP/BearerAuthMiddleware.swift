@@ -17,10 +17,15 @@ struct BearerAuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw DomainError.unauthenticated("the Authorization header must be \"Bearer TOKEN\"")
         }
-        guard let userID = services.tokens.userID(from: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let user = try await services.queries.user(userID)
-        else {
-            throw DomainError.unauthenticated("the bearer token is not valid for this installation")
+        let userID: String
+        do {
+            userID = try services.tokens.userID(from: String(parts[1]).trimmingCharacters(in: .whitespaces), now: services.now())
+        } catch {
+            throw DomainError.unauthenticated(error.message)
+        }
+        // Role, team and clearance come from canonical state on every request.
+        guard let user = try await services.queries.user(userID) else {
+            throw DomainError.unauthenticated("the bearer token names user \(userID), who no longer exists")
         }
         var context = context
         context.principal = user

@@ -2,10 +2,13 @@ import Canon
 import Crypto
 import Foundation
 
-/// Bearer tokens that name a principal: `cn1.<user id>.<HMAC-SHA256 of "cn1.<user id>">`.
+/// Bearer tokens that name a principal and expire:
+/// `cn2.<user id>.<expiry, Unix seconds>.<HMAC-SHA256 of "cn2.<user id>.<expiry>">`.
 ///
 /// The signing key lives in the canonical store (`auth_keys`), so every process on the same
 /// store verifies the same tokens, and nothing secret sits in the data directory in plain files.
+/// A token only names the user: the role, team and clearance are read from canonical state on
+/// every request, so a role change takes effect at once.
 public struct AccessTokens: Sendable {
     private let key: SymmetricKey
 
@@ -33,18 +36,42 @@ public struct AccessTokens: Sendable {
         }
     }
 
-    public func token(for userID: String) -> String {
-        let message = "cn1.\(userID)"
+    /// How long a token is valid unless asked otherwise.
+    public static let defaultLifetime: Duration = .seconds(24 * 3600)
+
+    /// A token for `userID` that expires `lifetime` after `now`.
+    public func token(for userID: String, validFor lifetime: Duration = defaultLifetime, now: Date = Date()) -> String {
+        let expiry = Int64(now.timeIntervalSince1970) + lifetime.components.seconds
+        let message = "cn2.\(userID).\(expiry)"
         let mac = HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key)
         return "\(message).\(Self.base64url(Data(mac)))"
     }
 
-    /// The user id the token names, or nil when it is malformed or not signed by this key.
-    public func userID(from token: String) -> String? {
+    /// Why a token was refused.
+    public enum Refusal: Error, Equatable, Sendable {
+        case malformed, badSignature
+        case expired(at: Date)
+
+        public var message: String {
+            switch self {
+            case .malformed: "the bearer token is not a Canon token (cn2.USER.EXPIRY.SIGNATURE)"
+            case .badSignature: "the bearer token is not signed by this installation (tampered, or from another data directory)"
+            case .expired(let at): "the bearer token expired at \(Timestamp.iso8601(at)); print a new one with `canon token --data DIR --user NAME`"
+            }
+        }
+    }
+
+    /// The user id a valid, unexpired token names.
+    ///
+    /// - Throws: `Refusal` saying whether the token is malformed, tampered with or expired.
+    public func userID(from token: String, now: Date = Date()) throws(Refusal) -> String {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "cn1", !parts[1].isEmpty, let mac = Self.data(base64url: String(parts[2])) else { return nil }
-        let message = Data("cn1.\(parts[1])".utf8)
-        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: message, using: key) else { return nil }
+        guard parts.count == 4, parts[0] == "cn2", !parts[1].isEmpty, let expiry = Int64(parts[2]),
+              let mac = Self.data(base64url: String(parts[3])) else { throw .malformed }
+        let message = Data("cn2.\(parts[1]).\(parts[2])".utf8)
+        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: message, using: key) else { throw .badSignature }
+        let expires = Date(timeIntervalSince1970: TimeInterval(expiry))
+        guard now < expires else { throw .expired(at: expires) }
         return String(parts[1])
     }
 
