@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "CanonServer", "CasePlatform", "CanonSQLite", "CanonTesting", "CanonEmbedded", "Embeddings",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

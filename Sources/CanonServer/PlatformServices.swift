@@ -14,6 +14,8 @@ public struct PlatformServices: Sendable {
     public let commands: CaseCommands
     public let queries: CaseQueries
     public let tokens: AccessTokens
+    /// The append-only access audit in the canonical store.
+    public let audit: AccessAudit
     public let projections: ProjectionCoordinator
     public let readPolicy: ReadPolicy
     /// How long a derived read with `min_position` waits for its store to catch up.
@@ -41,6 +43,7 @@ public struct PlatformServices: Sendable {
         self.commands = CaseCommands(store: store)
         self.queries = CaseQueries(store: store)
         self.tokens = try await AccessTokens.load(from: store)
+        self.audit = AccessAudit(store: store)
         self.projections = projections
         self.readPolicy = policy
         self.readWait = readWait
@@ -90,6 +93,32 @@ public struct PlatformServices: Sendable {
                 detail: semanticUnavailable ?? "the evidence-semantic store is not running in this process")
         }
         return store
+    }
+
+    /// Runs `body` for `operation` on case `caseID` and writes the access audit when the operation
+    /// is sensitive (as the portfolio declares it) or the case is restricted: allowed on success,
+    /// denied when the policy refuses (403, or 404 for a case the principal may not see).
+    public func audited<T: Sendable>(
+        _ operation: PlatformOperation, caseID: String, by principal: User, _ body: () async throws -> T
+    ) async throws -> T {
+        let sensitive = portfolio.operation(named: operation.rawValue)?.sensitive?.value == true
+        func restricted() async throws -> Bool {
+            try await store.fetchOne("cases", where: ["id": .text(caseID)])?.bool("restricted") ?? false
+        }
+        do {
+            let result = try await body()
+            let record = sensitive ? true : try await restricted()
+            if record {
+                try await audit.record(principal, action: operation.rawValue, target: "case/\(caseID)", decision: .allowed, reason: "", at: now())
+            }
+            return result
+        } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
+            let record = sensitive ? true : try await restricted()
+            if record {
+                try await audit.record(principal, action: operation.rawValue, target: "case/\(caseID)", decision: .denied, reason: error.message, at: now())
+            }
+            throw error
+        }
     }
 
     /// Every declared store with its live status, version, freshness, lag and health.

@@ -18,6 +18,7 @@ struct CaseRoutes {
         group.get("cases/{id}/parties", use: parties)
         group.post("cases/{id}/evidence", use: addEvidence)
         group.get("cases/{id}/evidence", use: evidence)
+        group.get("cases/{id}/evidence/{evidence}", use: oneEvidence)
         group.post("cases/{id}/enforcement-notice", use: enforcementNotice)
     }
 
@@ -37,36 +38,44 @@ struct CaseRoutes {
     }
 
     @Sendable func readCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context, for: .viewCase)
+        let item = try await audited(.viewCase, context) { try await visibleCase(context, for: .viewCase) }
         return try JSONBody.response(item, headers: [.eTag: etag(item.version)])
     }
 
     @Sendable func transition(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
+        try await change(.transitionCase, request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .transitionCase).transition(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func assign(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
+        try await change(.assignInvestigator, request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .assignInvestigator).assign(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
+        try await change(.restrictCase, request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .restrictCase).restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
-    /// A change to an existing case: `If-Match`, then the body, then the command.
+    /// A change to an existing case: `If-Match`, then the body, then the command, audited.
     private func change<Body: Decodable>(
-        _ request: Request, _ context: CanonRequestContext, as type: Body.Type,
+        _ operation: PlatformOperation, _ request: Request, _ context: CanonRequestContext, as type: Body.Type,
         command: (String, Body, Int64?, User, String) async throws -> CaseCommands.Outcome
     ) async throws -> Response {
         let ifMatch = try parseIfMatch(request)
         let body = try await JSONBody.decode(Body.self, from: request, context: context)
-        return try answer(try await command(try caseID(context), body, ifMatch, try context.requirePrincipal(), context.correlationID))
+        let outcome = try await audited(operation, context) {
+            try await command(try caseID(context), body, ifMatch, try context.requirePrincipal(), context.correlationID)
+        }
+        return try answer(outcome)
+    }
+
+    /// Runs `body` under the access audit for the case in the path.
+    private func audited<T: Sendable>(_ operation: PlatformOperation, _ context: CanonRequestContext, _ body: () async throws -> T) async throws -> T {
+        try await services.audited(operation, caseID: try caseID(context), by: try context.requirePrincipal(), body)
     }
 
     struct HistoryAnswer: Encodable {
@@ -80,7 +89,7 @@ struct CaseRoutes {
     }
 
     @Sendable func history(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context, for: .viewCaseHistory)
+        let item = try await audited(.viewCaseHistory, context) { try await visibleCase(context, for: .viewCaseHistory) }
         return try JSONBody.response(HistoryAnswer(caseID: item.id, entries: try await services.queries(for: .viewCaseHistory).history(caseID: item.id)))
     }
 
@@ -126,7 +135,7 @@ struct CaseRoutes {
     }
 
     @Sendable func parties(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context, for: .viewCaseParties)
+        let item = try await audited(.viewCaseParties, context) { try await visibleCase(context, for: .viewCaseParties) }
         let principal = try context.requirePrincipal()
         let queries = try services.queries(for: .viewCaseParties)
         var linked: [LinkedParty] = []
@@ -169,15 +178,30 @@ struct CaseRoutes {
     }
 
     @Sendable func evidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let item = try await visibleCase(context, for: .viewRestrictedEvidence)
+        let item = try await audited(.viewRestrictedEvidence, context) { try await visibleCase(context, for: .viewRestrictedEvidence) }
         return try JSONBody.response(EvidenceListAnswer(caseID: item.id, evidence: try await services.queries(for: .viewRestrictedEvidence).evidence(caseID: item.id)))
     }
 
     /// Never-stale: built from canonical state at the case's current version, never from a projection.
     @Sendable func enforcementNotice(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        let notice = try await services.queries(for: .generateEnforcementNotice)
-            .enforcementNotice(caseID: try caseID(context), by: context.requirePrincipal(), at: services.now())
+        let notice = try await audited(.generateEnforcementNotice, context) {
+            try await services.queries(for: .generateEnforcementNotice)
+                .enforcementNotice(caseID: try caseID(context), by: context.requirePrincipal(), at: services.now())
+        }
         return try JSONBody.response(notice, headers: [.eTag: etag(notice.caseVersion)])
+    }
+
+    /// One piece of evidence, read from canonical state and audited (view restricted evidence).
+    @Sendable func oneEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let evidenceID = try context.parameters.require("evidence")
+        let item = try await audited(.viewRestrictedEvidence, context) { () async throws -> Evidence in
+            let visible = try await visibleCase(context, for: .viewRestrictedEvidence)
+            guard let found = try await services.queries(for: .viewRestrictedEvidence).evidence(caseID: visible.id).first(where: { $0.id == evidenceID }) else {
+                throw DomainError.notFound("evidence", id: evidenceID)
+            }
+            return found
+        }
+        return try JSONBody.response(item)
     }
 
     // MARK: - Helpers

@@ -91,8 +91,11 @@ struct DerivedReadRoutes {
     @Sendable func timeline(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         // Who may see the case is decided on canonical state, never on the projection.
-        guard try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: context.requirePrincipal()) != nil else {
-            throw DomainError.notFound("case", id: id)
+        let principal = try context.requirePrincipal()
+        try await services.audited(.viewCaseTimeline, caseID: id, by: principal) {
+            guard try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: principal) != nil else {
+                throw DomainError.notFound("case", id: id)
+            }
         }
         let parameters = request.uri.queryParameters
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }

@@ -204,6 +204,15 @@ paths:
         "200": { description: Evidence, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, evidence: { type: array, items: { $ref: "#/components/schemas/Evidence" } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/evidence/{evidence}:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }, { name: evidence, in: path, required: true, schema: { type: string } }]
+    get:
+      summary: "One piece of evidence, from canonical state (view restricted evidence: never-stale, audited)"
+      tags: [cases]
+      responses:
+        "200": { description: The evidence metadata, content: { application/json: { schema: { $ref: "#/components/schemas/Evidence" } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
   /v1/cases/{id}/enforcement-notice:
     parameters: [{ $ref: "#/components/parameters/CaseID" }]
     post:
@@ -319,6 +328,20 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
         "503": { $ref: "#/components/responses/Problem" }
+  /v1/ops/audit:
+    get:
+      summary: "The access audit, newest first: every read of restricted data and every sensitive action, allowed or denied (admin and legal)"
+      tags: [operations]
+      parameters:
+        - { name: principal, in: query, schema: { type: string } }
+        - { name: action, in: query, schema: { type: string } }
+        - { name: decision, in: query, schema: { type: string, enum: [allowed, denied] } }
+        - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 1000, default: 100 } }
+      responses:
+        "200": { description: Audit entries, content: { application/json: { schema: { type: object, properties: { entries: { type: array, items: { type: object, properties: { id: { type: string }, at: { type: string, format: date-time }, principal: { type: string }, role: { type: string }, action: { type: string }, target: { type: string }, decision: { type: string }, reason: { type: string } } } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
   /v1/ops/portfolio:
     get:
       summary: "The declared stores with their live status, version, freshness, lag and health (judged against each store's freshness contract)"

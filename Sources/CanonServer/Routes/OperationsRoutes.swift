@@ -9,6 +9,7 @@ struct OperationsRoutes {
     func register(on group: RouterGroup<CanonRequestContext>) {
         group.get("ops/projections", use: projections)
         group.get("ops/portfolio", use: portfolio)
+        group.get("ops/audit", use: audit)
         group.get("ops/projections/{name}/dead-letters", use: deadLetters)
         group.post("ops/projections/{name}/dead-letters/{position}/retry", use: retry)
         group.post("ops/projections/{name}/dead-letters/{position}/skip", use: skip)
@@ -50,6 +51,31 @@ struct OperationsRoutes {
     @Sendable func portfolio(_ request: Request, context: CanonRequestContext) async throws -> Response {
         _ = try context.requirePrincipal()
         return try JSONBody.response(PortfolioAnswer(portfolio: services.portfolio.name, stores: try await services.portfolioStatus()))
+    }
+
+    struct AuditAnswer: Encodable { var entries: [AccessAudit.Entry] }
+
+    /// The access audit, newest first (admin and legal only): `?principal=&action=&decision=&limit=`.
+    @Sendable func audit(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        guard principal.role == .admin || principal.role == .legal else {
+            throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not read the access audit; allowed roles: admin, legal")
+        }
+        let parameters = request.uri.queryParameters
+        let limitText = parameters["limit"].map(String.init) ?? "100"
+        guard let limit = Int(limitText), (1...1_000).contains(limit) else {
+            throw ProblemDetails.invalidBody("limit must be an integer in 1…1000; got \(limitText)", field: "limit")
+        }
+        var decision: AccessAudit.Decision?
+        if let raw = parameters["decision"] {
+            guard let parsed = AccessAudit.Decision(rawValue: String(raw)) else {
+                throw ProblemDetails.invalidBody("decision must be allowed or denied; got \(raw)", field: "decision")
+            }
+            decision = parsed
+        }
+        let entries = try await services.audit.entries(
+            principal: parameters["principal"].map(String.init), action: parameters["action"].map(String.init), decision: decision, limit: limit)
+        return try JSONBody.response(AuditAnswer(entries: entries))
     }
 
     struct DeadLettersAnswer: Encodable {

@@ -66,10 +66,23 @@ public enum CasePlatformSchema {
         columns: [.init("id", .text), .init("secret", .blob), .init("created_at", .timestamp)],
         primaryKey: ["id"])
 
+    /// Every read of restricted data and every sensitive action, allowed or denied. Append-only:
+    /// the engine refuses UPDATE and DELETE.
+    public static let accessAudit = TableSchema(
+        name: "access_audit",
+        columns: [
+            .init("id", .text), .init("at", .timestamp), .init("principal", .text), .init("role", .text), .init("action", .text),
+            .init("target", .text), .init("decision", .text), .init("reason", .text),
+        ],
+        primaryKey: ["id"],
+        indexes: [.init("access_audit_at", on: ["at"]), .init("access_audit_principal", on: ["principal", "at"])],
+        appendOnly: true)
+
     public static let migrations: [SchemaMigration] = [
         SchemaMigration("case-platform.v1", steps: [
             .createTable(users), .createTable(cases), .createTable(caseTransitions), .createTable(parties),
             .createTable(caseParties), .createTable(evidence), .createTable(authKeys),
-        ])
+        ]),
+        SchemaMigration("case-platform.v2-access-audit", steps: [.createTable(accessAudit)]),
     ]
 }
