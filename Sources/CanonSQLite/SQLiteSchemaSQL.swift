@@ -56,7 +56,15 @@ enum SQLiteSchemaSQL {
 
     static func select(_ query: RowQuery, tables: [String: TableSchema]) throws -> (String, StatementArguments) {
         guard let schema = tables[query.table] else { throw CanonicalStoreError.unknownTable(query.table) }
-        let (whereSQL, arguments) = try whereClause(query.filter, in: schema)
+        var (whereSQL, arguments) = try whereClause(query.filter, in: schema)
+        if let anyOf = query.anyOf {
+            _ = try checked([anyOf.column], in: schema)
+            let membership = anyOf.values.isEmpty
+                ? "0"
+                : "\(quoted(anyOf.column)) IN (\(Array(repeating: "?", count: anyOf.values.count).joined(separator: ", ")))"
+            whereSQL = whereSQL.isEmpty ? " WHERE \(membership)" : whereSQL + " AND \(membership)"
+            arguments += anyOf.values.map { $0.databaseValue }
+        }
         var sql = "SELECT * FROM \(quoted(schema.name))\(whereSQL)"
         if !query.order.isEmpty {
             _ = try checked(query.order.map(\.column), in: schema)

@@ -294,6 +294,19 @@ public enum CanonicalStoreConformance {
         #expect(try ordered.map { try $0.int("balance") } == [30, 20])
         #expect(try await store.count("accounts", filter: ["balance": .integer(10)]) == 1)
         #expect(try await store.fetchAll("accounts", where: ["note": .null]).count == 3)
+        // A batch of keys in one read; unknown keys are simply absent; an empty batch matches nothing.
+        let batch = try await store.fetchAll(RowQuery(
+            table: "accounts", anyOf: .init("id", [.text("q2"), .text("q0"), .text("missing")]), order: [.init("id")]))
+        #expect(try batch.map { try $0.string("id") } == ["q0", "q2"])
+        #expect(try await store.fetchAll(RowQuery(table: "accounts", anyOf: .init("id", []))).isEmpty)
+        let filtered = try await store.fetchAll(RowQuery(
+            table: "accounts", filter: ["balance": .integer(30)], anyOf: .init("id", [.text("q0"), .text("q1")])))
+        #expect(try filtered.map { try $0.string("id") } == ["q0"])
+        await #expect {
+            try await store.fetchAll(RowQuery(table: "accounts", anyOf: .init("no_such_column", [.integer(1)])))
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .constraintViolation
+        }
         await #expect {
             try await store.fetchAll("no_such_table")
         } throws: { error in

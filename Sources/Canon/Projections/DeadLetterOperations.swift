@@ -10,27 +10,37 @@ public enum DeadLetterOperations {
         guard var letter = try await store.deadLetters().first(where: { $0.position == position }) else {
             throw ProjectionError.unknownDeadLetter(store.identity, position: position)
         }
-        // Load the stream's history for the current checkpoint and refold it only if the agent
-        // has not moved meanwhile; otherwise load again.
-        var attempts = 0
-        while true {
-            attempts += 1
-            let checkpoint = try await store.checkpoint().position
-            let events = try await source.events(in: letter.streamID, through: checkpoint)
-            do {
-                try await store.refold(stream: letter.streamID, events: events, at: checkpoint)
-                break
-            } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 20 {
-                continue
-            } catch let error as ProjectionError {
-                throw error
-            } catch {
-                throw ProjectionError.stillFailing(store.identity, position: position, error: error)
-            }
+        do {
+            try await refold(stream: letter.streamID, in: store, source: source)
+        } catch let error as ProjectionError {
+            throw error
+        } catch {
+            throw ProjectionError.stillFailing(store.identity, position: position, error: error)
         }
         try await store.setDeadLetterState(position: position, to: .retried)
         letter.state = .retried
         return letter
+    }
+
+    /// Re-derives everything `stream` contributes to `store` from its outbox history up to the
+    /// store's checkpoint, through the store's normal refold, so the checkpoint rules hold while
+    /// the agent runs: when the agent moves meanwhile, the history is loaded again. Used to retry
+    /// dead letters and for targeted repair of one key.
+    ///
+    /// - Throws: `ProjectionError`, or the projection's own error when the stream cannot be folded.
+    public static func refold(stream: StreamID, in store: any ProjectionStore, source: any CanonicalStore) async throws {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let checkpoint = try await store.checkpoint().position
+            let events = try await source.events(in: stream, through: checkpoint)
+            do {
+                try await store.refold(stream: stream, events: events, at: checkpoint)
+                return
+            } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 20 {
+                continue
+            }
+        }
     }
 
     /// Leaves a parked event unapplied, on purpose, and records that decision.

@@ -52,7 +52,12 @@ public actor InMemoryCanonicalStore: CanonicalStore {
         for column in query.filter.columns + query.order.map(\.column) where table.schema.column(named: column) == nil {
             throw CanonicalStoreError.constraintViolation("\(query.table) has no column \(column)")
         }
-        var rows = table.rows.filter { $0.matches(query.filter) }
+        if let anyOf = query.anyOf, table.schema.column(named: anyOf.column) == nil {
+            throw CanonicalStoreError.constraintViolation("\(query.table) has no column \(anyOf.column)")
+        }
+        var rows = table.rows.filter { row in
+            row.matches(query.filter) && (query.anyOf.map { $0.values.contains(row[$0.column]) } ?? true)
+        }
         if !query.order.isEmpty {
             rows.sort { lhs, rhs in
                 for ordering in query.order {

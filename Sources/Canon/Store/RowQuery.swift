@@ -1,4 +1,5 @@
-/// An engine-neutral read of canonical rows: equality filters, order and limit.
+/// An engine-neutral read of canonical rows: equality filters, one optional set membership
+/// (`column IN values`, to read a batch of keys in one statement), order and limit.
 ///
 /// Deliberately small: canonical reads fetch aggregates by key and short lists by parent key.
 /// Anything richer belongs in a derived store.
@@ -7,10 +8,23 @@ public struct RowQuery: Hashable, Sendable {
     public var filter: Row
     public var order: [Ordering]
     public var limit: Int?
+    /// Rows whose `column` is one of `values` (an empty list matches nothing).
+    public var anyOf: AnyOf?
 
-    public init(table: String, filter: Row = [:], order: [Ordering] = [], limit: Int? = nil) {
+    public struct AnyOf: Hashable, Sendable {
+        public var column: String
+        public var values: [CanonValue]
+
+        public init(_ column: String, _ values: [CanonValue]) {
+            self.column = column
+            self.values = values
+        }
+    }
+
+    public init(table: String, filter: Row = [:], anyOf: AnyOf? = nil, order: [Ordering] = [], limit: Int? = nil) {
         self.table = table
         self.filter = filter
+        self.anyOf = anyOf
         self.order = order
         self.limit = limit
     }

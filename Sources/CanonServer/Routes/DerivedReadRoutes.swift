@@ -3,6 +3,7 @@ import CasePlatform
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 
 /// Reads from derived stores. Every answer says how fresh it is, in the body and as headers;
 /// `min_position=P` waits (bounded) until the store has applied P, and otherwise answers 503
@@ -70,12 +71,43 @@ struct DerivedReadRoutes {
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = Timestamp.decodingStrategy
-        let hits = try results.hits.map { hit in
+        let decoded = try results.hits.map { hit in
             SearchAnswer.Result(display: try decoder.decode(CaseSearchProjection.Display.self, from: hit.display), score: hit.score, snippet: hit.snippet)
         }
+        let hits = try await reauthorize(decoded, for: principal, store: search)
         let answer = SearchAnswer(results: hits, facets: results.facets, freshness: freshness, nextCursor: results.nextCursor, correctedQuery: results.correctedQuery)
         return try JSONBody.response(answer, headers: freshnessHeaders(freshness))
     }
+
+    /// Re-authorizes search results against canonical state in one batch read before they leave
+    /// the server: a result whose case the principal may no longer see (the projection lags a
+    /// restriction) or that no longer exists is dropped and counted in
+    /// `canon_authorization_mismatch_total`. Its case is also queued for targeted repair: a refold
+    /// at the store's checkpoint, which fixes a document that drifted from its events; a document
+    /// that only lags is fixed when the agent applies the newer events.
+    private func reauthorize(_ results: [SearchAnswer.Result], for principal: User, store: any SearchStore) async throws -> [SearchAnswer.Result] {
+        guard !results.isEmpty else { return results }
+        let current = try await services.queries(for: .searchCases).cases(ids: results.map(\.display.id))
+        var kept: [SearchAnswer.Result] = []
+        var stale: [String] = []
+        for result in results {
+            if let item = current[result.display.id], AccessPolicy.canView(item, as: principal) {
+                kept.append(result)
+            } else {
+                stale.append(result.display.id)
+            }
+        }
+        if !stale.isEmpty {
+            Self.mismatches.increment(by: stale.count)
+            let source = services.store
+            Task {
+                for id in stale { try? await DeadLetterOperations.refold(stream: StreamID("case-\(id)"), in: store, source: source) }
+            }
+        }
+        return kept
+    }
+
+    static let mismatches = Counter(label: "canon_authorization_mismatch_total", dimensions: [("store", "case-search")])
 
     struct TimelineAnswer: Encodable {
         var caseID: String

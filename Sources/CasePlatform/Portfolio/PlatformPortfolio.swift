@@ -44,7 +44,8 @@ public enum PlatformOperation: String, CaseIterable, Sendable {
     /// The stores the code of this operation reads. Validated against the portfolio at start-up.
     public var reads: [String] {
         switch self {
-        case .searchCases: [PlatformPortfolio.Store.caseSearch]
+        // Results come from the search store and are re-authorized in one batch on canonical state.
+        case .searchCases: [PlatformPortfolio.Store.caseSearch, PlatformPortfolio.Store.canonical]
         case .viewCaseTimeline: [PlatformPortfolio.Store.canonical, PlatformPortfolio.Store.caseTimeline]
         // Candidates come from the vectors; each is re-authorized and titled from canonical state.
         case .findSimilarEvidence: [PlatformPortfolio.Store.evidenceSemantic, PlatformPortfolio.Store.canonical]

@@ -16,6 +16,13 @@ public struct CaseQueries: Sendable {
         return AccessPolicy.canView(item, as: principal) ? item : nil
     }
 
+    /// The current canonical state of many cases in one read, by id (missing ids are absent).
+    public func cases(ids: [String]) async throws -> [String: Case] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await store.fetchAll(RowQuery(table: "cases", anyOf: .init("id", ids.map { .text($0) })))
+        return Dictionary(try rows.map { let item = try Case(row: $0); return (item.id, item) }, uniquingKeysWith: { first, _ in first })
+    }
+
     public func history(caseID: String) async throws -> [CaseTransition] {
         try await store.fetchAll("case_transitions", where: ["case_id": .text(caseID)], orderBy: [.init("case_version")]).map(CaseTransition.init(row:))
     }
