@@ -101,21 +101,30 @@ public struct PlatformServices: Sendable {
     public func audited<T: Sendable>(
         _ operation: PlatformOperation, caseID: String, by principal: User, _ body: () async throws -> T
     ) async throws -> T {
+        try await audited(operation, target: "case/\(caseID)", caseID: caseID, by: principal, body)
+    }
+
+    /// Runs `body` under the access audit for `target` (`party/<id>`…); `caseID`, when given,
+    /// makes a read of a restricted case auditable even for an operation that is not sensitive.
+    public func audited<T: Sendable>(
+        _ operation: PlatformOperation, target: String, caseID: String?, by principal: User, _ body: () async throws -> T
+    ) async throws -> T {
         let sensitive = portfolio.operation(named: operation.rawValue)?.sensitive?.value == true
         func restricted() async throws -> Bool {
-            try await store.fetchOne("cases", where: ["id": .text(caseID)])?.bool("restricted") ?? false
+            guard let caseID else { return false }
+            return try await store.fetchOne("cases", where: ["id": .text(caseID)])?.bool("restricted") ?? false
         }
         do {
             let result = try await body()
             let record = sensitive ? true : try await restricted()
             if record {
-                try await audit.record(principal, action: operation.rawValue, target: "case/\(caseID)", decision: .allowed, reason: "", at: now())
+                try await audit.record(principal, action: operation.rawValue, target: target, decision: .allowed, reason: "", at: now())
             }
             return result
         } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
             let record = sensitive ? true : try await restricted()
             if record {
-                try await audit.record(principal, action: operation.rawValue, target: "case/\(caseID)", decision: .denied, reason: error.message, at: now())
+                try await audit.record(principal, action: operation.rawValue, target: target, decision: .denied, reason: error.message, at: now())
             }
             throw error
         }

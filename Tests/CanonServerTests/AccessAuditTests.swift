@@ -56,6 +56,8 @@ struct AccessAuditTests {
             #expect(try await client.send(.get, "/v1/cases/\(restricted)/evidence/\(evidenceID)", as: "ivan").status == .ok)
             #expect(try await client.send(.get, "/v1/cases/\(restricted)/evidence/\(evidenceID)", as: "olga").status == .notFound)
             #expect(try await client.send(.post, "/v1/cases/\(open)/enforcement-notice", as: "nora").status == .forbidden)
+            let party = try await client.registerParty(as: "ivan")
+            #expect(try await client.send(.get, "/v1/parties/\(party)", as: "nora").status == .ok)
 
             let audit = try await client.send(.get, "/v1/ops/audit?limit=100", as: "lena")
             #expect(audit.status == .ok)
@@ -71,7 +73,9 @@ struct AccessAuditTests {
             #expect(count("view-restricted-evidence", "allowed", "ivan") == 1)
             #expect(count("view-restricted-evidence", "denied", "olga") == 1)
             #expect(count("generate-enforcement-notice", "denied", "nora") == 1)
-            #expect(entries.count == 8, "\(entries.map { "\($0["action"] ?? "") \($0["decision"] ?? "") \($0["principal"] ?? "")" })")
+            #expect(count("view-party", "allowed", "nora") == 1, "viewing a party's (masked) identity is a sensitive read")
+            #expect(entries.first { $0["action"] as? String == "view-party" }?["target"] as? String == "party/\(party)")
+            #expect(entries.count == 9, "\(entries.map { "\($0["action"] ?? "") \($0["decision"] ?? "") \($0["principal"] ?? "")" })")
             let denied = entries.first { $0["decision"] as? String == "denied" && $0["principal"] as? String == "ivan" }
             #expect((denied?["reason"] as? String)?.contains("may not") == true)
             #expect((denied?["target"] as? String) == "case/\(open)")

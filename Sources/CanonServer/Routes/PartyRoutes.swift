@@ -21,10 +21,14 @@ struct PartyRoutes {
 
     @Sendable func readParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let queries = try services.queries(for: .viewParty)
-        guard let party = try await queries.party(id) else { throw DomainError.notFound("party", id: id) }
-        let teams = try await queries.caseTeams(linkedTo: party.id)
-        return try JSONBody.response(PartyView(party, for: try context.requirePrincipal(), caseTeams: teams))
+        let principal = try context.requirePrincipal()
+        let view = try await services.audited(.viewParty, target: "party/\(id)", caseID: nil, by: principal) { () async throws -> PartyView in
+            let queries = try services.queries(for: .viewParty)
+            guard let party = try await queries.party(id) else { throw DomainError.notFound("party", id: id) }
+            let teams = try await queries.caseTeams(linkedTo: party.id)
+            return PartyView(party, for: principal, caseTeams: teams)
+        }
+        return try JSONBody.response(view)
     }
 
     @Sendable func me(_ request: Request, context: CanonRequestContext) async throws -> Response {
