@@ -51,6 +51,9 @@ struct Bench: AsyncParsableCommand {
             let result = try await bench.searchLatency(cases: cases, queries: queries)
             say(String(format: "search: %d queries with facets over %d documents: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms",
                        result.queries, result.documents, result.p50, result.p95, result.p99))
+            say(String(format: "search + re-authorization on canonical state: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; ratio p50 %.2fx, p95 %.2fx",
+                       result.reauthorizedP50, result.reauthorizedP95, result.reauthorizedP99,
+                       result.reauthorizedP50 / max(result.p50, 0.001), result.reauthorizedP95 / max(result.p95, 0.001)))
         }
         if scenario == .all || scenario == .embed || scenario == .knn {
             let embedder: SentenceEmbedder
