@@ -1,4 +1,5 @@
 import Canon
+import CanonEmbedded
 import CanonSQLite
 import CanonTesting
 import CasePlatform
@@ -149,6 +150,30 @@ struct CLITests {
         let undeclared = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "0", "--portfolio", planned])
         #expect(try await undeclared.waitForExit() != 0)
         #expect(undeclared.errors.contains("refusing to start: store \"case-search\" (projection) is not declared live"), "\(undeclared.errors)")
+    }
+
+    @Test func auditListsWhatTheServerRecorded() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let data = scratch.file("data")
+        do {
+            let platform = try EmbeddedPlatform.open(DataDirectory(data), create: true, configuration: .init(semantic: false))
+            let services = try await platform.services()
+            let lena = User(id: "lena", displayName: "Lena", role: .legal, team: nil, clearance: 3)
+            _ = try await services.commands.registerUser(lena)
+            try await services.audit.record(lena, action: "restrict-case", target: "case/c1", decision: .allowed, reason: "")
+            try await services.audit.record(lena, action: "view-case", target: "case/c2", decision: .denied, reason: "not visible")
+        }
+        let all = try RunningCanon(arguments: ["audit", "--data", data])
+        #expect(try await all.waitForExit() == 0)
+        #expect(all.output.contains("denied   lena (legal)  view-case  case/c2  (not visible)"), "\(all.output)")
+        #expect(all.output.contains("allowed  lena (legal)  restrict-case  case/c1"))
+        let denied = try RunningCanon(arguments: ["audit", "--data", data, "--decision", "denied", "--format", "json"])
+        #expect(try await denied.waitForExit() == 0)
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(denied.output.utf8)) as? [[String: Any]])
+        #expect(entries.count == 1 && entries.first?["action"] as? String == "view-case")
+        let bad = try RunningCanon(arguments: ["audit", "--data", data, "--decision", "perhaps"])
+        #expect(try await bad.waitForExit() != 0)
+        #expect(bad.errors.contains("--decision must be allowed or denied"))
     }
 
     @Test func docsAndODCSExportWriteTheirFiles() async throws {
