@@ -7,20 +7,26 @@ public struct SearchDocument: Hashable, Codable, Sendable {
     public var text: [String: String]
     /// Exact-match fields used for filters and facet counts.
     public var facets: [String: String]
-    /// Who may see the document: its team, and whether it is restricted.
+    /// Who may see the document: its team, whether it is restricted, and the clearance a team
+    /// member needs while it is.
     public var team: String
     public var restricted: Bool
+    public var clearance: Int
     /// Orders results when there is no text query (newest first).
     public var sortTime: Date
     /// What a result shows, as JSON.
     public var display: Data
 
-    public init(key: String, text: [String: String], facets: [String: String], team: String, restricted: Bool, sortTime: Date, display: Data) {
+    public init(
+        key: String, text: [String: String], facets: [String: String], team: String, restricted: Bool, clearance: Int = 1, sortTime: Date,
+        display: Data
+    ) {
         self.key = key
         self.text = text
         self.facets = facets
         self.team = team
         self.restricted = restricted
+        self.clearance = clearance
         self.sortTime = sortTime
         self.display = display
     }
@@ -76,8 +82,11 @@ extension DocumentProjection {
 public enum SearchVisibility: Hashable, Sendable {
     /// Every document (legal, admin).
     case everything
-    /// Unrestricted documents, plus restricted ones of these teams.
+    /// Unrestricted documents, plus restricted ones of these teams (whatever their clearance).
     case unrestrictedAndTeams([String])
+    /// Unrestricted documents, restricted ones of `supervised` teams, and restricted ones of
+    /// `teams` that need no more than `clearance`.
+    case scoped(teams: [String], clearance: Int, supervised: [String])
 }
 
 /// A search request.

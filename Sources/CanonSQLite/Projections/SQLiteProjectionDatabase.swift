@@ -13,7 +13,12 @@ final class SQLiteProjectionDatabase: Sendable {
     let path: String
     private let faults: FaultInjector?
 
-    init(path: String, identity: ProjectionIdentity, faults: FaultInjector?, schema: @escaping @Sendable (Database) throws -> Void) throws {
+    /// - Parameter upgrades: later migrations of the store's own tables, by identifier, in order;
+    ///   a new file runs them right after `schema`.
+    init(
+        path: String, identity: ProjectionIdentity, faults: FaultInjector?,
+        upgrades: [(String, @Sendable (Database) throws -> Void)] = [], schema: @escaping @Sendable (Database) throws -> Void
+    ) throws {
         self.path = path
         self.identity = identity
         self.faults = faults
@@ -39,6 +44,9 @@ final class SQLiteProjectionDatabase: Sendable {
                     """)
                 try db.execute(sql: "INSERT INTO canon_identity VALUES (?, ?)", arguments: [identity.name, identity.version])
                 try schema(db)
+            }
+            for (identifier, upgrade) in upgrades {
+                migrator.registerMigration(identifier) { db in try upgrade(db) }
             }
             try migrator.migrate(pool)
         } catch let error as DatabaseError {

@@ -23,7 +23,13 @@ public final class SQLiteSearchStore: SearchStore {
         self.projection = projection
         self.schema = projection.schema
         let schema = projection.schema
-        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+        database = try SQLiteProjectionDatabase(
+            path: path, identity: projection.identity, faults: faults,
+            upgrades: [("search.v2-clearance", { db in
+                // The clearance a team member needs to see a restricted document; existing ones need 1.
+                try db.execute(sql: "ALTER TABLE docs ADD COLUMN clearance INTEGER NOT NULL DEFAULT 1")
+            })]
+        ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE docs (
@@ -112,7 +118,7 @@ public final class SQLiteSearchStore: SearchStore {
     public func contentSummary() async throws -> ContentSummary {
         let facets = schema.facetFields.map { "ifnull(d.\(Self.facetColumn($0)), '')" }
         let text = schema.textFields.map { "f.\($0.name)" }
-        let row = (["d.key", "d.team", "d.restricted", "d.sort_time", "v.display"] + facets + text).joined(separator: " || char(31) || ")
+        let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", "v.display"] + facets + text).joined(separator: " || char(31) || ")
         return try await database.contentSummary(
             rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id ORDER BY d.key")
     }
@@ -142,7 +148,7 @@ public final class SQLiteSearchStore: SearchStore {
         let display: String = row["display"]
         let document = SearchDocument(
             key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
-            sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
+            clearance: Int(row["clearance"] as Int64), sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
         return (document, OutboxPosition(row["last_position"]))
     }
 
@@ -161,17 +167,17 @@ public final class SQLiteSearchStore: SearchStore {
         let facetColumns = schema.facetFields.map(facetColumn)
         let display = String(decoding: document.display, as: UTF8.self)
         var arguments: [(any DatabaseValueConvertible)?] = [
-            key, document.team, document.restricted ? 1 : 0, Timestamp.microseconds(document.sortTime), position.rawValue,
+            key, document.team, document.restricted ? 1 : 0, document.clearance, Timestamp.microseconds(document.sortTime), position.rawValue,
         ]
         arguments += schema.facetFields.map { document.facets[$0] }
         let id: Int64
         if let existing {
-            let sets = (["team", "restricted", "sort_time", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
+            let sets = (["team", "restricted", "clearance", "sort_time", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
             try db.cachedStatement(sql: "UPDATE docs SET \(sets) WHERE id = ?")
                 .execute(arguments: StatementArguments(Array(arguments.dropFirst()) + [existing]))
             id = existing
         } else {
-            let columns = ["key", "team", "restricted", "sort_time", "last_position"] + facetColumns
+            let columns = ["key", "team", "restricted", "clearance", "sort_time", "last_position"] + facetColumns
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
                 .execute(arguments: StatementArguments(arguments))
             id = db.lastInsertedRowID
@@ -250,6 +256,18 @@ public final class SQLiteSearchStore: SearchStore {
         case .unrestrictedAndTeams(let teams):
             conditions.append("(d.restricted = 0" + (teams.isEmpty ? ")" : " OR d.team IN (\(teams.map { _ in "?" }.joined(separator: ", "))))"))
             arguments += teams
+        case .scoped(let teams, let clearance, let supervised):
+            var alternatives = ["d.restricted = 0"]
+            if !supervised.isEmpty {
+                alternatives.append("d.team IN (\(supervised.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += supervised
+            }
+            if !teams.isEmpty {
+                alternatives.append("(d.team IN (\(teams.map { _ in "?" }.joined(separator: ", "))) AND d.clearance <= ?)")
+                arguments += teams
+                arguments.append(clearance)
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
         }
         var filterConditions: [(field: String, sql: String, value: String)] = []
         for (field, value) in query.filters.sorted(by: { $0.key < $1.key }) {

@@ -56,10 +56,7 @@ struct DerivedReadRoutes {
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
         let search = try services.search(for: .searchCases)
         let freshness = try await waitForFreshness(search, minimum: minimum)
-        let visibility: SearchVisibility = switch principal.role {
-        case .legal, .admin: .everything
-        case .investigator, .supervisor, .analyst: .unrestrictedAndTeams(principal.team.map { [$0] } ?? [])
-        }
+        let visibility = AccessPolicy.searchVisibility(for: principal)
         let query = SearchQuery(
             text: parameters["q"].map(String.init), filters: filters, limit: limit, cursor: parameters["cursor"].map(String.init),
             visibility: visibility)

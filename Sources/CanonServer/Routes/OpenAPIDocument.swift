@@ -506,7 +506,7 @@ components:
     Restriction:
       type: object
       required: [restricted, reason]
-      properties: { restricted: { type: boolean }, reason: { type: string } }
+      properties: { restricted: { type: boolean }, reason: { type: string }, clearance: { type: integer, minimum: 1, maximum: 3, description: "The clearance a team member needs to see the case while restricted; unchanged when absent" } }
     HistoryEntry:
       type: object
       properties:

@@ -1,3 +1,4 @@
+import Canon
 /// The one place that decides what a principal may do and see.
 ///
 /// Every path asks it: canonical reads, commands, and (later) projections and sensitive
@@ -43,11 +44,24 @@ public enum AccessPolicy {
         }
     }
 
+    /// The same rule as `canView`, as a search store applies it inside its query (so facet counts
+    /// are filtered too).
+    public static func searchVisibility(for principal: User) -> SearchVisibility {
+        switch principal.role {
+        case .legal, .admin: .everything
+        case .supervisor: .scoped(teams: [], clearance: 0, supervised: principal.team.map { [$0] } ?? [])
+        case .investigator, .analyst: .scoped(teams: principal.team.map { [$0] } ?? [], clearance: principal.clearance, supervised: [])
+        }
+    }
+
+    /// A restricted case is visible to legal and admins, to the supervisors of its team, and to
+    /// its team's members whose clearance is at least the case's.
     public static func canView(_ item: Case, as principal: User) -> Bool {
         guard item.restricted else { return true }
         switch principal.role {
         case .legal, .admin: return true
-        case .investigator, .supervisor, .analyst: return principal.team == item.team
+        case .supervisor: return principal.team == item.team
+        case .investigator, .analyst: return principal.team == item.team && principal.clearance >= item.clearance
         }
     }
 }

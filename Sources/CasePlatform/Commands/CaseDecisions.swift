@@ -86,17 +86,23 @@ public enum CaseDecisions {
         _ current: Case, _ request: RestrictionRequest, by actor: User, at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<Case> {
         let reason = try Validation.text(request.reason, field: "reason", max: 2000)
-        guard current.restricted != request.restricted else {
-            throw DomainError.conflict("case \(current.id) is already \(request.restricted ? "restricted" : "unrestricted")")
+        if let clearance = request.clearance, !(1...3).contains(clearance) {
+            throw DomainError.invalid(field: "clearance", "must be 1, 2 or 3; got \(clearance)")
+        }
+        let clearance = request.clearance ?? current.clearance
+        guard current.restricted != request.restricted || clearance != current.clearance else {
+            throw DomainError.conflict("case \(current.id) is already \(request.restricted ? "restricted at clearance \(clearance)" : "unrestricted")")
         }
         var next = current
         next.restricted = request.restricted
+        next.clearance = clearance
         next.version += 1
         next.updatedAt = now
-        var work = changeCase(current, to: next, columns: ["restricted": .bool(request.restricted)], metadata: metadata)
+        var work = changeCase(
+            current, to: next, columns: ["restricted": .bool(request.restricted), "clearance": .integer(Int64(clearance))], metadata: metadata)
         // Permission changes travel the priority path to derived stores.
         work.events.append(try event(current.streamID, CaseEvents.caseRestrictionChanged,
-                                     CaseEvents.RestrictionChanged(caseID: current.id, restricted: request.restricted, reason: reason),
+                                     CaseEvents.RestrictionChanged(caseID: current.id, restricted: request.restricted, reason: reason, clearance: clearance),
                                      at: now, priority: true))
         return Decision(value: next, work: work)
     }

@@ -46,9 +46,11 @@ public enum CaseEvents {
         public var caseID: String
         public var restricted: Bool
         public var reason: String
+        /// The clearance needed to see the case while restricted (absent in events before clearance existed).
+        public var clearance: Int?
 
         enum CodingKeys: String, CodingKey {
-            case restricted, reason
+            case restricted, reason, clearance
             case caseID = "case_id"
         }
     }

@@ -41,10 +41,13 @@ public struct AssignmentRequest: Codable, Hashable, Sendable {
 public struct RestrictionRequest: Codable, Hashable, Sendable {
     public var restricted: Bool
     public var reason: String
+    /// The clearance (1–3) a team member needs to see the restricted case; unchanged when absent.
+    public var clearance: Int?
 
-    public init(restricted: Bool, reason: String) {
+    public init(restricted: Bool, reason: String, clearance: Int? = nil) {
         self.restricted = restricted
         self.reason = reason
+        self.clearance = clearance
     }
 }
 

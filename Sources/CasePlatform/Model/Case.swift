@@ -13,6 +13,8 @@ public struct Case: Hashable, Codable, Sendable {
     public var team: String
     public var assignee: String?
     public var restricted: Bool
+    /// The clearance (1–3) a team member needs to see the case while it is restricted.
+    public var clearance: Int
     public var slaDueAt: Date
     /// The version of the case's stream: 1 after opening, +1 for every change.
     public var version: Int64
@@ -25,8 +27,45 @@ public struct Case: Hashable, Codable, Sendable {
     public static func streamID(_ id: String) -> StreamID { StreamID(category: "case", id: id) }
 
     enum CodingKeys: String, CodingKey {
-        case id, title, summary, sector, region, priority, status, team, assignee, restricted, version
+        case id, title, summary, sector, region, priority, status, team, assignee, restricted, clearance, version
         case slaDueAt = "sla_due_at", openedAt = "opened_at", openedBy = "opened_by", updatedAt = "updated_at"
+    }
+
+    public init(
+        id: String, title: String, summary: String, sector: Sector, region: Region, priority: Priority, status: CaseStatus, team: String,
+        assignee: String?, restricted: Bool, clearance: Int = 1, slaDueAt: Date, version: Int64, openedAt: Date, openedBy: String, updatedAt: Date
+    ) {
+        self.id = id
+        self.title = title
+        self.summary = summary
+        self.sector = sector
+        self.region = region
+        self.priority = priority
+        self.status = status
+        self.team = team
+        self.assignee = assignee
+        self.restricted = restricted
+        self.clearance = clearance
+        self.slaDueAt = slaDueAt
+        self.version = version
+        self.openedAt = openedAt
+        self.openedBy = openedBy
+        self.updatedAt = updatedAt
+    }
+
+    /// Events written before clearance existed decode with clearance 1.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), title: try container.decode(String.self, forKey: .title),
+            summary: try container.decode(String.self, forKey: .summary), sector: try container.decode(Sector.self, forKey: .sector),
+            region: try container.decode(Region.self, forKey: .region), priority: try container.decode(Priority.self, forKey: .priority),
+            status: try container.decode(CaseStatus.self, forKey: .status), team: try container.decode(String.self, forKey: .team),
+            assignee: try container.decodeIfPresent(String.self, forKey: .assignee), restricted: try container.decode(Bool.self, forKey: .restricted),
+            clearance: try container.decodeIfPresent(Int.self, forKey: .clearance) ?? 1,
+            slaDueAt: try container.decode(Date.self, forKey: .slaDueAt), version: try container.decode(Int64.self, forKey: .version),
+            openedAt: try container.decode(Date.self, forKey: .openedAt), openedBy: try container.decode(String.self, forKey: .openedBy),
+            updatedAt: try container.decode(Date.self, forKey: .updatedAt))
     }
 }
 

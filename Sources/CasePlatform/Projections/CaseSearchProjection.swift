@@ -26,13 +26,15 @@ public struct CaseSearchProjection: DocumentProjection {
         public var team: String
         public var assignee: String?
         public var restricted: Bool
+        /// The clearance a team member needs while restricted (absent in displays stored before clearance).
+        public var clearance: Int?
         public var parties: [String]
         public var openedAt: Date
         public var slaDueAt: Date
         public var version: Int64
 
         enum CodingKeys: String, CodingKey {
-            case id, title, status, sector, region, priority, team, assignee, restricted, parties, version
+            case id, title, status, sector, region, priority, team, assignee, restricted, clearance, parties, version
             case openedAt = "opened_at", slaDueAt = "sla_due_at"
         }
     }
@@ -63,7 +65,8 @@ public struct CaseSearchProjection: DocumentProjection {
             let opened: Case = try event.decodePayload()
             let display = Display(
                 id: opened.id, title: opened.title, status: opened.status, sector: opened.sector, region: opened.region,
-                priority: opened.priority, team: opened.team, assignee: opened.assignee, restricted: opened.restricted, parties: [],
+                priority: opened.priority, team: opened.team, assignee: opened.assignee, restricted: opened.restricted,
+                clearance: opened.clearance, parties: [],
                 openedAt: opened.openedAt, slaDueAt: opened.slaDueAt, version: event.streamVersion)
             return State(display: display, summary: opened.summary)
         }
@@ -79,6 +82,7 @@ public struct CaseSearchProjection: DocumentProjection {
         case CaseEvents.caseRestrictionChanged:
             let change: CaseEvents.RestrictionChanged = try event.decodePayload()
             state.display.restricted = change.restricted
+            state.display.clearance = change.clearance ?? state.display.clearance
         case CaseEvents.casePartyLinked:
             let link: CaseEvents.PartyLinked = try event.decodePayload()
             if !state.display.parties.contains(link.partyName) { state.display.parties.append(link.partyName) }
@@ -96,7 +100,7 @@ public struct CaseSearchProjection: DocumentProjection {
         facets["assignee"] = display.assignee
         return SearchDocument(
             key: display.id, text: ["title": display.title, "summary": summary, "parties": display.parties.joined(separator: " · ")],
-            facets: facets, team: display.team, restricted: display.restricted, sortTime: display.openedAt,
+            facets: facets, team: display.team, restricted: display.restricted, clearance: display.clearance ?? 1, sortTime: display.openedAt,
             display: try Self.encoder.encode(display))
     }
 

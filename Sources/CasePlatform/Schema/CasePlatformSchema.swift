@@ -84,5 +84,9 @@ public enum CasePlatformSchema {
             .createTable(caseParties), .createTable(evidence), .createTable(authKeys),
         ]),
         SchemaMigration("case-platform.v2-access-audit", steps: [.createTable(accessAudit)]),
+        // The clearance a team member needs to see a restricted case; existing cases need 1.
+        SchemaMigration("case-platform.v3-case-clearance", steps: [
+            .addColumn(table: "cases", column: .init("clearance", .integer), default: .integer(1)),
+        ]),
     ]
 }

@@ -9,7 +9,7 @@ extension Case {
             "id": .text(id), "title": .text(title), "summary": .text(summary), "sector": .text(sector.rawValue),
             "region": .text(region.rawValue), "priority": .text(priority.rawValue), "status": .text(status.rawValue),
             "team": .text(team), "assignee": .optionalText(assignee), "restricted": .bool(restricted),
-            "sla_due_at": .timestamp(slaDueAt), "version": .integer(version), "opened_at": .timestamp(openedAt),
+            "clearance": .integer(Int64(clearance)), "sla_due_at": .timestamp(slaDueAt), "version": .integer(version), "opened_at": .timestamp(openedAt),
             "opened_by": .text(openedBy), "updated_at": .timestamp(updatedAt),
         ]
     }
@@ -19,7 +19,7 @@ extension Case {
             id: try row.string("id"), title: try row.string("title"), summary: try row.string("summary"),
             sector: try row.enumValue("sector"), region: try row.enumValue("region"), priority: try row.enumValue("priority"),
             status: try row.enumValue("status"), team: try row.string("team"), assignee: try row.optionalString("assignee"),
-            restricted: try row.bool("restricted"), slaDueAt: try row.date("sla_due_at"), version: try row.int("version"),
+            restricted: try row.bool("restricted"), clearance: Int(try row.int("clearance")), slaDueAt: try row.date("sla_due_at"), version: try row.int("version"),
             openedAt: try row.date("opened_at"), openedBy: try row.string("opened_by"), updatedAt: try row.date("updated_at"))
     }
 }

@@ -1,0 +1,64 @@
+import Canon
+import CanonServer
+import CanonTesting
+import CasePlatform
+import Foundation
+import Testing
+
+/// Who may see a restricted case: its team members with enough clearance, the supervisors of its
+/// team, legal and admin. One policy decides, for canonical reads and inside the search engine.
+@Suite("Clearance")
+struct ClearanceTests {
+    @Test func thePolicyWeighsTeamRoleAndClearance() {
+        let item = Case(
+            id: "c", title: "t", summary: "s", sector: .banking, region: .north, priority: .high, status: .investigation, team: "financial-crime",
+            assignee: nil, restricted: true, clearance: 3, slaDueAt: Date(), version: 2, openedAt: Date(), openedBy: "ivan", updatedAt: Date())
+        func user(_ role: Role, team: String?, clearance: Int) -> User { User(id: "u", displayName: "U", role: role, team: team, clearance: clearance) }
+        #expect(AccessPolicy.canView(item, as: user(.investigator, team: "financial-crime", clearance: 3)))
+        #expect(!AccessPolicy.canView(item, as: user(.investigator, team: "financial-crime", clearance: 2)), "not enough clearance")
+        #expect(!AccessPolicy.canView(item, as: user(.analyst, team: "financial-crime", clearance: 2)))
+        #expect(AccessPolicy.canView(item, as: user(.supervisor, team: "financial-crime", clearance: 1)), "the team's supervisor, whatever the clearance")
+        #expect(!AccessPolicy.canView(item, as: user(.supervisor, team: "data-protection", clearance: 3)), "another team's supervisor")
+        #expect(!AccessPolicy.canView(item, as: user(.investigator, team: "data-protection", clearance: 3)))
+        #expect(AccessPolicy.canView(item, as: user(.legal, team: nil, clearance: 1)))
+        #expect(AccessPolicy.canView(item, as: user(.admin, team: nil, clearance: 1)))
+        var open = item
+        open.restricted = false
+        #expect(AccessPolicy.canView(open, as: user(.analyst, team: "data-protection", clearance: 1)))
+    }
+
+    @Test func aCaseRestrictedAtAHighClearanceIsHiddenFromTeamMembersBelowItEverywhere() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            let low = try await client.openCase(as: "ivan", title: "Quarry licence one")
+            let high = try await client.openCase(as: "ivan", title: "Quarry licence two")
+            let restrict = try await client.send(.post, "/v1/cases/\(high)/restriction", as: "lena", json: #"{"restricted":true,"reason":"informant","clearance":3}"#)
+            #expect(restrict.status == .ok)
+            #expect(try await client.send(.post, "/v1/cases/\(low)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":2}"#).status == .ok)
+            let head = try await fixture.store.headPosition()
+
+            // Canonical reads: ivan (investigator, clearance 2) sees the clearance-2 case only.
+            #expect(try await client.send(.get, "/v1/cases/\(low)", as: "ivan").status == .ok)
+            #expect(try await client.send(.get, "/v1/cases/\(high)", as: "ivan").status == .notFound)
+            #expect(try await client.send(.get, "/v1/cases/\(high)", as: "sam").status == .ok)
+            #expect(try await client.send(.get, "/v1/cases/\(high)", as: "nora").status == .notFound)
+            #expect(try await client.send(.get, "/v1/cases/\(high)/timeline", as: "ivan").status == .notFound)
+
+            // Search, filtered inside the engine: results and facet counts agree with the policy.
+            for (user, expected) in [("ivan", [low]), ("nora", []), ("sam", [low, high]), ("lena", [low, high]), ("olga", [])] {
+                let answer = try await client.send(.get, "/v1/search/cases?q=quarry&min_position=\(head.rawValue)", as: user)
+                let body = try answer.json()
+                let ids = Set((body["results"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+                #expect(ids == Set(expected), "\(user)")
+                let counted = ((body["facets"] as? [String: [String: Int]])?["status"] ?? [:]).values.reduce(0, +)
+                #expect(counted == expected.count, "\(user)'s facet counts count only what \(user) may see")
+            }
+
+            // The clearance is validated and changing it alone is a change.
+            #expect(try await client.send(.post, "/v1/cases/\(low)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":4}"#).status == .unprocessableContent)
+            #expect(try await client.send(.post, "/v1/cases/\(low)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":2}"#).status == .conflict)
+            #expect(try await client.send(.post, "/v1/cases/\(low)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":3}"#).status == .ok)
+            #expect(try await client.send(.get, "/v1/cases/\(low)", as: "ivan").status == .notFound)
+        }
+    }
+}
