@@ -1,5 +1,6 @@
 import Canon
 import CanonServer
+import CanonSQLite
 import CanonTesting
 import CasePlatform
 import Foundation
@@ -28,7 +29,8 @@ struct ReauthorizationTests {
 
     @Test func aRestrictionTheSearchStoreHasNotAppliedYetIsEnforcedFromCanonicalState() async throws {
         let hold = Hold()
-        let fixture = try await ServerFixture(projectionFaults: hold.injector)
+        // Without the priority path, so the store really shows the stale document.
+        let fixture = try await ServerFixture(projectionFaults: hold.injector, priorityPath: false)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Pension mis-selling")
             let head = try await fixture.store.headPosition()
@@ -57,6 +59,38 @@ struct ReauthorizationTests {
             #expect(caughtUp.status == .ok)
             #expect((try caughtUp.json()["results"] as? [[String: Any]])?.isEmpty == true)
             #expect(try await Self.mismatches(client) == mismatchesBefore + 1, "filtered in the engine now, not by re-authorization")
+        }
+    }
+
+    /// The priority path: with the search agent held behind its backlog, a restriction still
+    /// reaches the search engine's filter at once (the agent's checkpoint has not moved).
+    @Test func aRestrictionTakesThePriorityPathAheadOfAHeldAgent() async throws {
+        let hold = Hold()
+        let fixture = try await ServerFixture(projectionFaults: hold.injector)
+        try await fixture.test { client in
+            let id = try await client.openCase(as: "ivan", title: "Dredging permit")
+            let head = try await fixture.store.headPosition()
+            _ = try await client.send(.get, "/v1/search/cases?q=dredging&min_position=\(head.rawValue)", as: "olga")
+            hold.held.withLock { $0 = true }
+            for index in 0..<20 { _ = try await client.openCase(as: "sam", title: "Backlog \(index)") }
+            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#).status == .ok)
+            let search = try fixture.services.search(for: .searchCases)
+            let checkpoint = try await search.checkpoint().position
+            let deadline = ContinuousClock.now + .seconds(5)
+            var filtered = false
+            while ContinuousClock.now < deadline {
+                let hits = try await search.search(SearchQuery(text: "dredging", limit: 5, visibility: .scoped(teams: ["data-protection"], clearance: 3, supervised: [])))
+                if hits.hits.isEmpty { filtered = true; break }
+                await Task.yield()
+            }
+            #expect(filtered, "the engine filters the restricted case ahead of the held agent")
+            #expect(try await search.checkpoint().position == checkpoint, "the ordinary agent has not moved")
+            let display = try #require(try await (search as? SQLiteSearchStore)?.document(id))
+            #expect(display.restricted, "the filter columns carry the restriction")
+            hold.held.withLock { $0 = false }
+            let caughtUp = try await fixture.store.headPosition()
+            let after = try await client.send(.get, "/v1/search/cases?q=dredging&min_position=\(caughtUp.rawValue)", as: "olga")
+            #expect((try after.json()["results"] as? [[String: Any]])?.isEmpty == true, "the ordinary path keeps it restricted")
         }
     }
 }

@@ -33,7 +33,7 @@ struct ServerFixture: Sendable {
     ///   - now: the clock freshness is measured with.
     init(
         maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil
+        now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true
     ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
         CanonMetrics.bootstrap()
@@ -41,7 +41,7 @@ struct ServerFixture: Sendable {
         let agent = ProjectionAgent.Configuration(batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100))
         platform = try EmbeddedPlatform.open(
             scratch.dataDirectory, create: true,
-            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(2)), projectionFaults: projectionFaults))
+            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(2), priorityPath: priorityPath), projectionFaults: projectionFaults))
         let commands = CaseCommands(store: platform.store)
         for user in Self.users { _ = try await commands.registerUser(user) }
         services = try await PlatformServices(

@@ -14,11 +14,20 @@ public final class ProjectionCoordinator: Service, Sendable {
         public var stallAfter: Duration
         /// Failure policies by projection name, overriding `agent.failurePolicy`.
         public var failurePolicies: [String: FailurePolicy]
+        /// Run the priority path (permission changes applied ahead of backlogs).
+        public var priorityPath: Bool
+        /// Told about every batch of priority events the priority path applied, and when (benchmarks).
+        public var priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)?
 
-        public init(agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:]) {
+        public init(
+            agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:],
+            priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil
+        ) {
             self.agent = agent
             self.stallAfter = stallAfter
             self.failurePolicies = failurePolicies
+            self.priorityPath = priorityPath
+            self.priorityObserver = priorityObserver
         }
     }
 
@@ -84,13 +93,23 @@ public final class ProjectionCoordinator: Service, Sendable {
                 state.running[name]?.task = Task { await agent.run() }
             }
         }
+        let lane: Task<Void, Never>? = configuration.priorityPath
+            ? Task { [self] in
+                await PriorityLane(
+                    source: source, commits: commits, stores: { [self] in agents.map(\.store) },
+                    observer: configuration.priorityObserver, logger: logger
+                ).run()
+            }
+            : nil
         try? await gracefulShutdown()
         let tasks = state.withLock { state in
             state.started = false
             return state.running.values.compactMap(\.task)
         }
+        lane?.cancel()
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
+        await lane?.value
         logger.info("projection agents stopped")
     }
 

@@ -68,9 +68,28 @@ public protocol DocumentProjection: Sendable {
     /// `events` (of one document, in order) folded into `current`. Override when folding several
     /// events at once is cheaper than one at a time.
     func fold(_ events: [EventEnvelope], into current: SearchDocument?) throws -> SearchDocument?
+    /// The permission change a priority event makes, applied ahead of the ordinary events on the
+    /// priority path; nil for every other event.
+    func securityChange(for event: EventEnvelope) throws -> SecurityChange?
+}
+
+/// What a permission change does to a document's visibility, applied on the priority path.
+public struct SecurityChange: Hashable, Sendable {
+    public var key: String
+    public var restricted: Bool
+    /// Nil keeps the stored clearance.
+    public var clearance: Int?
+
+    public init(key: String, restricted: Bool, clearance: Int?) {
+        self.key = key
+        self.restricted = restricted
+        self.clearance = clearance
+    }
 }
 
 extension DocumentProjection {
+    public func securityChange(for event: EventEnvelope) throws -> SecurityChange? { nil }
+
     public func fold(_ events: [EventEnvelope], into current: SearchDocument?) throws -> SearchDocument? {
         var document = current
         for event in events { document = try fold(event, into: document) }

@@ -25,10 +25,21 @@ public final class SQLiteSearchStore: SearchStore {
         let schema = projection.schema
         database = try SQLiteProjectionDatabase(
             path: path, identity: projection.identity, faults: faults,
-            upgrades: [("search.v2-clearance", { db in
-                // The clearance a team member needs to see a restricted document; existing ones need 1.
-                try db.execute(sql: "ALTER TABLE docs ADD COLUMN clearance INTEGER NOT NULL DEFAULT 1")
-            })]
+            upgrades: [
+                ("search.v2-clearance", { db in
+                    // The clearance a team member needs to see a restricted document; existing ones need 1.
+                    try db.execute(sql: "ALTER TABLE docs ADD COLUMN clearance INTEGER NOT NULL DEFAULT 1")
+                }),
+                ("search.v3-priority-path", { db in
+                    // The position of the newest permission change applied on the priority path.
+                    try db.execute(sql: """
+                        ALTER TABLE docs ADD COLUMN security_position INTEGER NOT NULL DEFAULT 0;
+                        CREATE TABLE security_pending (
+                            key TEXT PRIMARY KEY, restricted INTEGER NOT NULL, clearance INTEGER, position INTEGER NOT NULL
+                        ) STRICT;
+                        """)
+                }),
+            ]
         ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
             try db.execute(sql: """
@@ -166,21 +177,43 @@ public final class SQLiteSearchStore: SearchStore {
         }
         let facetColumns = schema.facetFields.map(facetColumn)
         let display = String(decoding: document.display, as: UTF8.self)
-        var arguments: [(any DatabaseValueConvertible)?] = [
-            key, document.team, document.restricted ? 1 : 0, document.clearance, Timestamp.microseconds(document.sortTime), position.rawValue,
-        ]
-        arguments += schema.facetFields.map { document.facets[$0] }
+        let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
+        // A permission change the priority path saw before this document existed.
+        let pending = try GRDB.Row.fetchOne(
+            db.cachedStatement(sql: "SELECT restricted, clearance, position FROM security_pending WHERE key = ?"), arguments: [key])
         let id: Int64
         if let existing {
-            let sets = (["team", "restricted", "clearance", "sort_time", "last_position"] + facetColumns).map { "\($0) = ?" }.joined(separator: ", ")
-            try db.cachedStatement(sql: "UPDATE docs SET \(sets) WHERE id = ?")
-                .execute(arguments: StatementArguments(Array(arguments.dropFirst()) + [existing]))
+            // The filter columns keep a newer permission change applied on the priority path.
+            let facetSets = facetColumns.map { ", \($0) = ?" }.joined()
+            try db.cachedStatement(sql: """
+                UPDATE docs SET team = ?, restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
+                    clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?\(facetSets)
+                WHERE id = ?
+                """)
+                .execute(arguments: StatementArguments(
+                    [document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
+                     Timestamp.microseconds(document.sortTime), position.rawValue] + facetValues + [existing]))
             id = existing
         } else {
-            let columns = ["key", "team", "restricted", "clearance", "sort_time", "last_position"] + facetColumns
+            var restricted = document.restricted ? 1 : 0
+            var clearance = document.clearance
+            var securityPosition: Int64 = 0
+            if let pending, (pending["position"] as Int64) > position.rawValue {
+                restricted = Int(pending["restricted"] as Int64)
+                clearance = (pending["clearance"] as Int64?).map(Int.init) ?? clearance
+                securityPosition = pending["position"]
+            }
+            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position"] + facetColumns
+            let values: [(any DatabaseValueConvertible)?] = [
+                key, document.team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue,
+            ] + facetValues
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
-                .execute(arguments: StatementArguments(arguments))
+                .execute(arguments: StatementArguments(values))
             id = db.lastInsertedRowID
+        }
+        if let pending, (pending["position"] as Int64) <= position.rawValue {
+            // The ordinary path has caught up with it.
+            try db.cachedStatement(sql: "DELETE FROM security_pending WHERE key = ?").execute(arguments: [key])
         }
         // The display lives apart so the rows filtering and facet counts scan stay small.
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)").execute(arguments: [id, display])
@@ -447,5 +480,37 @@ enum SearchText {
             previous = current
         }
         return a.isEmpty ? b.count : previous[b.count]
+    }
+}
+
+extension SQLiteSearchStore: PriorityApplying {
+    /// Writes each permission change into the document's filter columns now, unless a newer one
+    /// is already there. The ordinary apply path keeps these columns while it folds older events
+    /// (see `write`), so the document's visibility never goes back to an older state.
+    public func applyPriority(_ events: [EventEnvelope]) async throws {
+        let changes = try events.compactMap { event in try projection.securityChange(for: event).map { ($0, event.position) } }
+        guard !changes.isEmpty else { return }
+        try await database.write { db in
+            let statement = try db.cachedStatement(sql: """
+                UPDATE docs SET restricted = ?, clearance = COALESCE(?, clearance), security_position = ?
+                WHERE key = ? AND security_position < ? AND last_position < ?
+                """)
+            let pending = try db.cachedStatement(sql: """
+                INSERT INTO security_pending VALUES (?, ?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET restricted = excluded.restricted, clearance = COALESCE(excluded.clearance, clearance),
+                    position = excluded.position
+                WHERE excluded.position > security_pending.position
+                """)
+            for (change, position) in changes {
+                try statement.execute(arguments: [
+                    change.restricted ? 1 : 0, change.clearance, position.rawValue, change.key, position.rawValue, position.rawValue,
+                ])
+                // The document does not exist yet (its opening is still in the backlog): keep the
+                // change until the ordinary path creates it.
+                if db.changesCount == 0, try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM docs WHERE key = ?"), arguments: [change.key]) == nil {
+                    try pending.execute(arguments: [change.key, change.restricted ? 1 : 0, change.clearance, position.rawValue])
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,13 @@ public struct CaseSearchProjection: DocumentProjection {
         }
     }
 
+    /// A restriction change, applied ahead of the case's other pending events on the priority path.
+    public func securityChange(for event: EventEnvelope) throws -> SecurityChange? {
+        guard event.type == CaseEvents.caseRestrictionChanged, let key = documentKey(for: event) else { return nil }
+        let change: CaseEvents.RestrictionChanged = try event.decodePayload()
+        return SecurityChange(key: key, restricted: change.restricted, clearance: change.clearance)
+    }
+
     public func documentKey(for event: EventEnvelope) -> String? {
         guard event.streamID.rawValue.hasPrefix("case-") else { return nil }
         return String(event.streamID.rawValue.dropFirst(5))

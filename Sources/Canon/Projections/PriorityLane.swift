@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import Metrics
+
+/// A store that can apply permission changes ahead of its checkpoint.
+///
+/// Rules: applying is idempotent; a change never replaces a newer one (by outbox position); and
+/// the ordinary apply path never undoes it with an older event of the same key. Per-stream order
+/// holds for what the store shows: a key's visibility is always that of its newest permission
+/// change the store has seen.
+public protocol PriorityApplying: ProjectionStore {
+    /// Applies the permission changes among `events` (in position order) now.
+    func applyPriority(_ events: [EventEnvelope]) async throws
+}
+
+/// The priority path: follows new commits and hands priority events (restrict, unrestrict) to
+/// every live store that can apply them ahead, so a permission change does not wait behind a
+/// backlog of ordinary events. The agents still apply the same events in order later.
+struct PriorityLane: Sendable {
+    let source: any CanonicalStore
+    let commits: PositionWaiters
+    let stores: @Sendable () -> [any ProjectionStore]
+    let observer: (@Sendable ([EventEnvelope], Date) -> Void)?
+    let logger: Logger
+    static let latency = Timer(label: "canon_priority_apply_seconds")
+
+    func run() async {
+        var seen = (try? await source.headPosition()) ?? .start
+        while !Task.isCancelled {
+            _ = await commits.wait(until: seen.next, timeout: .seconds(1))
+            if Task.isCancelled { return }
+            do {
+                while true {
+                    let events = try await source.events(after: seen, limit: 1_000)
+                    guard let last = events.last else { break }
+                    seen = last.position
+                    let priority = events.filter(\.priority)
+                    guard !priority.isEmpty else { continue }
+                    for case let store as any PriorityApplying in stores() {
+                        try await store.applyPriority(priority)
+                    }
+                    let now = Date()
+                    for event in priority {
+                        Self.latency.recordNanoseconds(Int64(max(0, now.timeIntervalSince(event.committedAt)) * 1_000_000_000))
+                    }
+                    observer?(priority, now)
+                }
+            } catch {
+                logger.warning("priority path failed; the agents still apply these events in order", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
