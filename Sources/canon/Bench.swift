@@ -13,12 +13,13 @@ struct Bench: AsyncParsableCommand {
             search:   search latency with facets over the catch-up store (--queries queries).
             embed:    sentence embeddings per second in batches of 32 (--sentences), beside cblas_sgemm's GFLOP/s on the same shapes.
             knn:      exact k-NN (k = 10) p50/p95 over --vectors stored vectors, beside one cblas_sgemv scan of the same matrix.
+            priority: restriction commit-to-applied in search on the priority path and on the ordinary path, under --rate writes/s for --seconds.
             Build with -c release for figures worth writing down.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn, priority }
 
-    @Option(name: .long, help: "all, catch-up, latency, search, embed or knn.") var scenario: Scenario = .all
+    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn or priority.") var scenario: Scenario = .all
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
     @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
@@ -69,6 +70,12 @@ struct Bench: AsyncParsableCommand {
                 say(String(format: "knn: %d vectors (stored in %.1fs), %d queries, k = 10: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; one cblas_sgemv scan p50 %.2f ms, p95 %.2f ms",
                            result.vectors, result.loadSeconds, result.queries, result.p50, result.p95, result.p99, result.sgemvP50, result.sgemvP95))
             }
+        }
+        if scenario == .all || scenario == .priority {
+            let result = try await bench.priorityLatency(rate: rate, duration: .seconds(seconds), progress: status)
+            say(String(format: "priority: %d writes at %.0f/s, %d restrictions; commit-to-applied on the priority path p50 %.2f ms, p99 %.2f ms, max %.2f ms; on the ordinary path p50 %.2f ms, p99 %.2f ms",
+                       result.writes, result.achievedRate, result.restrictions, result.priority.p50, result.priority.p99, result.priority.max,
+                       result.ordinary.p50, result.ordinary.p99))
         }
         if scenario == .all || scenario == .latency {
             let result = try await bench.commitToSearchable(rate: rate, duration: .seconds(seconds), progress: status)

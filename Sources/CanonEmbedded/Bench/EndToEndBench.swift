@@ -159,6 +159,84 @@ public struct EndToEndBench: Sendable {
         return histogram.result(writes: writes, targetRate: rate, achievedRate: Double(writes) / elapsed)
     }
 
+    public struct PriorityResult: Sendable {
+        public var writes: Int
+        public var restrictions: Int
+        public var achievedRate: Double
+        /// Commit to applied in the search store's filter, on the priority path.
+        public var priority: LatencyResult
+        /// Commit to applied by the ordinary agent, for the same restriction events.
+        public var ordinary: LatencyResult
+    }
+
+    /// Ordinary writes (case openings) at `rate` per second with every 20th write a restriction
+    /// change, agents running; records each restriction's commit-to-applied time on the priority
+    /// path and on the ordinary path.
+    public func priorityLatency(rate: Int, duration: Duration, progress: @Sendable (String) -> Void) async throws -> PriorityResult {
+        let directory = DataDirectory(scratch.url.appendingPathComponent("priority").path)
+        try? FileManager.default.removeItem(at: directory.url)
+        let priority = LockedHistogram()
+        let clock = ContinuousClock()
+        let platform = try EmbeddedPlatform.open(
+            directory, create: true,
+            configuration: .init(
+                projections: .init(
+                    agent: .init(batchSize: 1000, idleWait: .milliseconds(500)),
+                    priorityObserver: { events, appliedAt in
+                        // From the transaction's commit time (stored on the event) to the filter columns written.
+                        for event in events where event.type == CaseEvents.caseRestrictionChanged {
+                            priority.record(.microseconds(Int64(max(0, appliedAt.timeIntervalSince(event.committedAt)) * 1_000_000)))
+                        }
+                    }),
+                semantic: false))
+        let commands = CaseCommands(store: platform.store)
+        _ = try await commands.registerUser(Self.investigator)
+        let legal = User(id: "bench-legal", displayName: "Bench Legal", role: .legal, team: nil, clearance: 3)
+        _ = try await commands.registerUser(legal)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        let ordinary = LockedHistogram()
+        let interval = Duration.seconds(1) / rate
+        let start = clock.now
+        let end = start + duration
+        var next = start
+        var writes = 0
+        var restrictions = 0
+        var opened: [String] = []
+        var restricted: Set<String> = []
+        var random = SeededGenerator(seed: 17)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            while clock.now < end {
+                next += interval
+                if writes % 20 == 19, let id = opened.randomElement(using: &random) {
+                    let restrict = !restricted.contains(id)
+                    let outcome = try await commands.restrict(id, RestrictionRequest(restricted: restrict, reason: "bench"), by: legal)
+                    let committed = clock.now
+                    if restrict { restricted.insert(id) } else { restricted.remove(id) }
+                    restrictions += 1
+                    group.addTask {
+                        _ = try await platform.coordinator.waitUntilApplied("case-search", position: outcome.position, timeout: .seconds(30))
+                        ordinary.record(clock.now - committed)
+                    }
+                } else {
+                    let outcome = try await commands.openCase(
+                        OpenCaseRequest(title: "\(random.pick(BenchWords.names)) \(random.pick(BenchWords.issues))", summary: "", sector: "energy", region: "north", priority: "low"),
+                        by: Self.investigator)
+                    opened.append(outcome.id)
+                }
+                writes += 1
+                if writes % rate == 0 { progress("priority: \(writes) writes, \(restrictions) restrictions") }
+                if next > clock.now { try await clock.sleep(until: next) }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = seconds(clock.now - start)
+        return PriorityResult(
+            writes: writes, restrictions: restrictions, achievedRate: Double(writes) / elapsed,
+            priority: priority.result(writes: restrictions, targetRate: rate, achievedRate: 0),
+            ordinary: ordinary.result(writes: restrictions, targetRate: rate, achievedRate: 0))
+    }
+
     // MARK: - Search latency
 
     public struct SearchLatencyResult: Sendable {
