@@ -61,4 +61,45 @@ struct ClearanceTests {
             #expect(try await client.send(.get, "/v1/cases/\(low)", as: "ivan").status == .notFound)
         }
     }
+
+    /// A restricted case handed to another team changes who sees it, in canonical reads and in
+    /// search, even while the search agent is held (the team change takes the priority path).
+    @Test func aTeamChangeMovesARestrictedCaseToTheNewTeamEverywhere() async throws {
+        let hold = ReauthorizationTests.Hold()
+        let fixture = try await ServerFixture(projectionFaults: hold.injector)
+        try await fixture.test { client in
+            let id = try await client.openCase(as: "ivan", title: "Reservoir leak")
+            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#).status == .ok)
+            let head = try await fixture.store.headPosition()
+            let before = try await client.send(.get, "/v1/search/cases?q=reservoir&min_position=\(head.rawValue)", as: "ivan")
+            #expect((try before.json()["results"] as? [[String: Any]])?.count == 1)
+            hold.held.withLock { $0 = true }
+            #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "ivan", json: #"{"team":"data-protection","reason":"r"}"#).status == .forbidden)
+            #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "sam", json: #"{"team":"Data Protection!","reason":"r"}"#).status == .unprocessableContent)
+            #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "sam", json: #"{"team":"data-protection","reason":"handover"}"#).status == .ok)
+            #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"data-protection","reason":"again"}"#).status == .conflict)
+            #expect(try await client.send(.get, "/v1/cases/\(id)", as: "olga").status == .ok)
+            #expect(try await client.send(.get, "/v1/cases/\(id)", as: "ivan").status == .notFound)
+            // The search agent is held; the priority path has already moved the document's team.
+            let search = try fixture.services.search(for: .searchCases)
+            let deadline = ContinuousClock.now + .seconds(5)
+            var moved = false
+            while ContinuousClock.now < deadline {
+                let olga = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["data-protection"], clearance: 2, supervised: [])))
+                let ivan = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["financial-crime"], clearance: 2, supervised: [])))
+                if olga.hits.count == 1 && ivan.hits.isEmpty { moved = true; break }
+                await Task.yield()
+            }
+            #expect(moved)
+            hold.held.withLock { $0 = false }
+            let caughtUp = try await fixture.store.headPosition()
+            let timeline = try await client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(caughtUp.rawValue)", as: "olga")
+            #expect((try timeline.json()["entries"] as? [[String: Any]])?.contains { $0["kind"] as? String == "team" } == true)
+            let after = try await client.send(.get, "/v1/search/cases?q=reservoir&min_position=\(caughtUp.rawValue)", as: "olga")
+            let results = try #require(try after.json()["results"] as? [[String: Any]])
+            #expect(results.first?["team"] as? String == "data-protection")
+            #expect(results.first?["assignee"] == nil || results.first?["assignee"] is NSNull)
+        }
+    }
 }
+

@@ -132,6 +132,10 @@ struct PortfolioEnforcementTests {
             return try await client.send(.post, "/v1/cases/\(id)/transitions", as: "sam", json: #"{"to":"enforcement","reason":"r"}"#)
         case .assignInvestigator: return try await client.send(.post, "/v1/cases/\(id)/assignment", as: "sam", json: #"{"investigator":"ivan"}"#)
         case .restrictCase: return try await client.send(.post, "/v1/cases/\(id)/restriction", as: "sam", json: #"{"restricted":true,"reason":"r"}"#)
+        case .changeTeam:
+            // Hand over and back, so the later operations still run in sam's team.
+            _ = try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"data-protection","reason":"r"}"#)
+            return try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"financial-crime","reason":"back"}"#)
         case .linkParty: return try await client.send(.post, "/v1/cases/\(id)/parties", as: "sam", json: #"{"party_id":"\#(party)","role":"subject"}"#)
         case .viewCaseParties: return try await client.send(.get, "/v1/cases/\(id)/parties", as: "sam")
         case .registerParty: return try await client.send(.post, "/v1/parties", as: "sam", json: #"{"kind":"organisation","name":"Acme"}"#)

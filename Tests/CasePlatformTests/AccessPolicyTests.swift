@@ -18,6 +18,7 @@ import Testing
         .assignCase: [.supervisor, .admin],
         .restrictCase: [.supervisor, .legal, .admin],
         .generateEnforcementNotice: [.supervisor, .legal, .admin],
+        .changeTeam: [.supervisor, .legal, .admin],
     ]
 
     @Test(arguments: AccessPolicy.Action.allCases, Role.allCases)

@@ -76,14 +76,16 @@ public protocol DocumentProjection: Sendable {
 /// What a permission change does to a document's visibility, applied on the priority path.
 public struct SecurityChange: Hashable, Sendable {
     public var key: String
-    public var restricted: Bool
-    /// Nil keeps the stored clearance.
+    /// Nil keeps the stored value (each change names only what it changes).
+    public var restricted: Bool?
     public var clearance: Int?
+    public var team: String?
 
-    public init(key: String, restricted: Bool, clearance: Int?) {
+    public init(key: String, restricted: Bool? = nil, clearance: Int? = nil, team: String? = nil) {
         self.key = key
         self.restricted = restricted
         self.clearance = clearance
+        self.team = team
     }
 }
 

@@ -35,7 +35,7 @@ public final class SQLiteSearchStore: SearchStore {
                     try db.execute(sql: """
                         ALTER TABLE docs ADD COLUMN security_position INTEGER NOT NULL DEFAULT 0;
                         CREATE TABLE security_pending (
-                            key TEXT PRIMARY KEY, restricted INTEGER NOT NULL, clearance INTEGER, position INTEGER NOT NULL
+                            key TEXT PRIMARY KEY, restricted INTEGER, clearance INTEGER, team TEXT, position INTEGER NOT NULL
                         ) STRICT;
                         """)
                 }),
@@ -180,32 +180,35 @@ public final class SQLiteSearchStore: SearchStore {
         let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
         // A permission change the priority path saw before this document existed.
         let pending = try GRDB.Row.fetchOne(
-            db.cachedStatement(sql: "SELECT restricted, clearance, position FROM security_pending WHERE key = ?"), arguments: [key])
+            db.cachedStatement(sql: "SELECT restricted, clearance, team, position FROM security_pending WHERE key = ?"), arguments: [key])
         let id: Int64
         if let existing {
             // The filter columns keep a newer permission change applied on the priority path.
             let facetSets = facetColumns.map { ", \($0) = ?" }.joined()
             try db.cachedStatement(sql: """
-                UPDATE docs SET team = ?, restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
+                UPDATE docs SET team = CASE WHEN security_position > ? THEN team ELSE ? END,
+                    restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
                     clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?\(facetSets)
                 WHERE id = ?
                 """)
                 .execute(arguments: StatementArguments(
-                    [document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
+                    [position.rawValue, document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
                      Timestamp.microseconds(document.sortTime), position.rawValue] + facetValues + [existing]))
             id = existing
         } else {
             var restricted = document.restricted ? 1 : 0
             var clearance = document.clearance
+            var team = document.team
             var securityPosition: Int64 = 0
             if let pending, (pending["position"] as Int64) > position.rawValue {
-                restricted = Int(pending["restricted"] as Int64)
+                restricted = (pending["restricted"] as Int64?).map(Int.init) ?? restricted
                 clearance = (pending["clearance"] as Int64?).map(Int.init) ?? clearance
+                team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
             let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position"] + facetColumns
             let values: [(any DatabaseValueConvertible)?] = [
-                key, document.team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue,
+                key, team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue,
             ] + facetValues
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
                 .execute(arguments: StatementArguments(values))
@@ -492,23 +495,25 @@ extension SQLiteSearchStore: PriorityApplying {
         guard !changes.isEmpty else { return }
         try await database.write { db in
             let statement = try db.cachedStatement(sql: """
-                UPDATE docs SET restricted = ?, clearance = COALESCE(?, clearance), security_position = ?
+                UPDATE docs SET restricted = COALESCE(?, restricted), clearance = COALESCE(?, clearance), team = COALESCE(?, team),
+                    security_position = ?
                 WHERE key = ? AND security_position < ? AND last_position < ?
                 """)
             let pending = try db.cachedStatement(sql: """
-                INSERT INTO security_pending VALUES (?, ?, ?, ?)
-                ON CONFLICT (key) DO UPDATE SET restricted = excluded.restricted, clearance = COALESCE(excluded.clearance, clearance),
-                    position = excluded.position
+                INSERT INTO security_pending VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET restricted = COALESCE(excluded.restricted, restricted),
+                    clearance = COALESCE(excluded.clearance, clearance), team = COALESCE(excluded.team, team), position = excluded.position
                 WHERE excluded.position > security_pending.position
                 """)
             for (change, position) in changes {
+                let restricted = change.restricted.map { $0 ? 1 : 0 }
                 try statement.execute(arguments: [
-                    change.restricted ? 1 : 0, change.clearance, position.rawValue, change.key, position.rawValue, position.rawValue,
+                    restricted, change.clearance, change.team, position.rawValue, change.key, position.rawValue, position.rawValue,
                 ])
                 // The document does not exist yet (its opening is still in the backlog): keep the
                 // change until the ordinary path creates it.
                 if db.changesCount == 0, try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM docs WHERE key = ?"), arguments: [change.key]) == nil {
-                    try pending.execute(arguments: [change.key, change.restricted ? 1 : 0, change.clearance, position.rawValue])
+                    try pending.execute(arguments: [change.key, restricted, change.clearance, change.team, position.rawValue])
                 }
             }
         }

@@ -13,6 +13,7 @@ struct CaseRoutes {
         group.post("cases/{id}/transitions", use: transition)
         group.post("cases/{id}/assignment", use: assign)
         group.post("cases/{id}/restriction", use: restrict)
+        group.post("cases/{id}/team", use: changeTeam)
         group.get("cases/{id}/history", use: history)
         group.post("cases/{id}/parties", use: linkParty)
         group.get("cases/{id}/parties", use: parties)
@@ -57,6 +58,12 @@ struct CaseRoutes {
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try await change(.restrictCase, request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .restrictCase).restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
+    }
+
+    @Sendable func changeTeam(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try await change(.changeTeam, request, context, as: TeamChangeRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands(for: .changeTeam).changeTeam(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 

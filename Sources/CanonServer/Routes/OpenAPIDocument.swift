@@ -204,6 +204,22 @@ paths:
         "200": { description: Evidence, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, evidence: { type: array, items: { $ref: "#/components/schemas/Evidence" } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/team:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }, { $ref: "#/components/parameters/IfMatch" }]
+    post:
+      summary: "Hand the case to another team (supervisor of its team, legal, admin); the assignment is cleared; travels the priority path"
+      tags: [cases]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { type: object, required: [team, reason], properties: { team: { type: string }, reason: { type: string } } } } }
+      responses:
+        "200": { description: Handed over, content: { application/json: { schema: { type: object, properties: { id: { type: string }, version: { type: integer }, position: { type: integer } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
   /v1/cases/{id}/evidence/{evidence}:
     parameters: [{ $ref: "#/components/parameters/CaseID" }, { name: evidence, in: path, required: true, schema: { type: string } }]
     get:

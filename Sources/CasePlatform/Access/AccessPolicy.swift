@@ -10,13 +10,14 @@ import Canon
 ///   is told it does not exist, so its existence does not leak.
 public enum AccessPolicy {
     public enum Action: String, Sendable, CaseIterable {
-        case openCase, transitionCase, assignCase, restrictCase, registerParty, linkParty, addEvidence, generateEnforcementNotice
+        case openCase, transitionCase, assignCase, restrictCase, changeTeam, registerParty, linkParty, addEvidence, generateEnforcementNotice
     }
 
     public static func roles(allowedTo action: Action) -> Set<Role> {
         switch action {
         case .openCase, .transitionCase, .registerParty, .linkParty, .addEvidence: [.investigator, .supervisor, .admin]
         case .assignCase: [.supervisor, .admin]
+        case .changeTeam: [.supervisor, .legal, .admin]
         case .restrictCase, .generateEnforcementNotice: [.supervisor, .legal, .admin]
         }
     }

@@ -65,6 +65,14 @@ public struct CaseCommands: Sendable {
         }
     }
 
+    /// Hands a case to another team: legal, admins, or the supervisor of the case's current team.
+    public func changeTeam(_ caseID: String, _ request: TeamChangeRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .changeTeam)
+        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+            try CaseDecisions.changeTeam(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        }
+    }
+
     public func registerParty(_ request: RegisterPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
         try AccessPolicy.require(principal, may: .registerParty)
         let decision = try CaseDecisions.registerParty(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))

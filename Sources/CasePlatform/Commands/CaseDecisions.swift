@@ -107,6 +107,24 @@ public enum CaseDecisions {
         return Decision(value: next, work: work)
     }
 
+    /// Hands the case to another team; the assignment, which belonged to the old team, is cleared.
+    public static func changeTeam(
+        _ current: Case, _ request: TeamChangeRequest, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let reason = try Validation.text(request.reason, field: "reason", max: 2000)
+        let team = try Validation.slug(request.team, field: "team")
+        guard team != current.team else { throw DomainError.conflict("case \(current.id) already belongs to team \(team)") }
+        var next = current
+        next.team = team
+        next.assignee = nil
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: ["team": .text(team), "assignee": .null], metadata: metadata)
+        work.events.append(try event(current.streamID, CaseEvents.caseTeamChanged,
+                                     CaseEvents.TeamChanged(caseID: current.id, from: current.team, to: team, reason: reason), at: now, priority: true))
+        return Decision(value: next, work: work)
+    }
+
     public static func registerParty(
         _ request: RegisterPartyRequest, id: String, by actor: User, at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<Party> {

@@ -9,13 +9,14 @@ public enum CaseEvents {
     public static let caseStatusChanged = "case.status_changed"
     public static let caseAssigned = "case.assigned"
     public static let caseRestrictionChanged = "case.restriction_changed"
+    public static let caseTeamChanged = "case.team_changed"
     public static let casePartyLinked = "case.party_linked"
     public static let caseEvidenceAdded = "case.evidence_added"
     public static let partyRegistered = "party.registered"
     public static let userRegistered = "user.registered"
 
     public static let allTypes = [
-        caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, casePartyLinked, caseEvidenceAdded,
+        caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, caseTeamChanged, casePartyLinked, caseEvidenceAdded,
         partyRegistered, userRegistered,
     ]
 
@@ -51,6 +52,19 @@ public enum CaseEvents {
 
         enum CodingKeys: String, CodingKey {
             case restricted, reason, clearance
+            case caseID = "case_id"
+        }
+    }
+
+    /// A case handed to another team: who may see it changes, so it travels the priority path.
+    public struct TeamChanged: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var from: String
+        public var to: String
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case from, to, reason
             case caseID = "case_id"
         }
     }

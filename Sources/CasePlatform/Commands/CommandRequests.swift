@@ -51,6 +51,16 @@ public struct RestrictionRequest: Codable, Hashable, Sendable {
     }
 }
 
+public struct TeamChangeRequest: Codable, Hashable, Sendable {
+    public var team: String
+    public var reason: String
+
+    public init(team: String, reason: String) {
+        self.team = team
+        self.reason = reason
+    }
+}
+
 public struct RegisterPartyRequest: Codable, Hashable, Sendable {
     public var kind: String
     public var name: String

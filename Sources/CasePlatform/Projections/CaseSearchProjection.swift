@@ -41,9 +41,17 @@ public struct CaseSearchProjection: DocumentProjection {
 
     /// A restriction change, applied ahead of the case's other pending events on the priority path.
     public func securityChange(for event: EventEnvelope) throws -> SecurityChange? {
-        guard event.type == CaseEvents.caseRestrictionChanged, let key = documentKey(for: event) else { return nil }
-        let change: CaseEvents.RestrictionChanged = try event.decodePayload()
-        return SecurityChange(key: key, restricted: change.restricted, clearance: change.clearance)
+        guard let key = documentKey(for: event) else { return nil }
+        switch event.type {
+        case CaseEvents.caseRestrictionChanged:
+            let change: CaseEvents.RestrictionChanged = try event.decodePayload()
+            return SecurityChange(key: key, restricted: change.restricted, clearance: change.clearance)
+        case CaseEvents.caseTeamChanged:
+            let change: CaseEvents.TeamChanged = try event.decodePayload()
+            return SecurityChange(key: key, team: change.to)
+        default:
+            return nil
+        }
     }
 
     public func documentKey(for event: EventEnvelope) -> String? {
@@ -90,6 +98,10 @@ public struct CaseSearchProjection: DocumentProjection {
             let change: CaseEvents.RestrictionChanged = try event.decodePayload()
             state.display.restricted = change.restricted
             state.display.clearance = change.clearance ?? state.display.clearance
+        case CaseEvents.caseTeamChanged:
+            let change: CaseEvents.TeamChanged = try event.decodePayload()
+            state.display.team = change.to
+            state.display.assignee = nil
         case CaseEvents.casePartyLinked:
             let link: CaseEvents.PartyLinked = try event.decodePayload()
             if !state.display.parties.contains(link.partyName) { state.display.parties.append(link.partyName) }

@@ -33,6 +33,9 @@ public struct CaseTimelineProjection: TimelineProjection {
             return entry("restriction", change.restricted ? "Restricted: \(change.reason)" : "Restriction lifted: \(change.reason)", [
                 "restricted": String(change.restricted),
             ])
+        case CaseEvents.caseTeamChanged:
+            let change: CaseEvents.TeamChanged = try event.decodePayload()
+            return entry("team", "Handed from \(change.from) to \(change.to): \(change.reason)", ["from": change.from, "to": change.to])
         case CaseEvents.casePartyLinked:
             let link: CaseEvents.PartyLinked = try event.decodePayload()
             return entry("party", "\(link.partyName) linked as \(link.role.rawValue)", ["party_id": link.partyID, "role": link.role.rawValue])
