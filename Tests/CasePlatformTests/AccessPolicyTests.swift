@@ -197,4 +197,16 @@ import Testing
         let outcome = try await fixture.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "x"), by: People.iris)
         #expect(outcome.status == .triage)
     }
+
+    @Test func party_identity_is_masked_for_analysts_and_investigators_outside_the_cases_teams() {
+        func user(_ role: Role, _ team: String?) -> User { User(id: "u", displayName: "U", role: role, team: team, clearance: 3) }
+        let teams: Set<String> = ["financial-crime"]
+        #expect(AccessPolicy.seesPartyIdentity(user(.investigator, "financial-crime"), caseTeams: teams))
+        #expect(!AccessPolicy.seesPartyIdentity(user(.investigator, "data-protection"), caseTeams: teams))
+        #expect(!AccessPolicy.seesPartyIdentity(user(.analyst, "financial-crime"), caseTeams: teams))
+        #expect(AccessPolicy.seesPartyIdentity(user(.supervisor, "data-protection"), caseTeams: teams))
+        #expect(AccessPolicy.seesPartyIdentity(user(.legal, nil), caseTeams: []))
+        #expect(AccessPolicy.seesPartyIdentity(user(.admin, nil), caseTeams: []))
+        #expect(!AccessPolicy.seesPartyIdentity(user(.investigator, "financial-crime"), caseTeams: []), "a party on no case of the team")
+    }
 }

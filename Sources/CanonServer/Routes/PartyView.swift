@@ -1,8 +1,8 @@
 import CasePlatform
 
-/// A party as a principal may see it: email and national id are masked for analysts and for
-/// investigators outside the team of every case the party is linked to (the full policy is in
-/// `docs/security.md`).
+/// A party as a principal may see it: `AccessPolicy.seesPartyIdentity` decides whether email and
+/// national id are masked (analysts, and investigators outside the teams of the cases the party
+/// is read through; see `docs/security.md`).
 struct PartyView: Encodable {
     var id: String
     var kind: PartyKind
@@ -13,8 +13,7 @@ struct PartyView: Encodable {
 
     /// - Parameter caseTeams: the teams of the cases through which the party is seen.
     init(_ party: Party, for principal: User, caseTeams: Set<String>) {
-        let masked = principal.role == .analyst
-            || (principal.role == .investigator && !(principal.team.map(caseTeams.contains) ?? false))
+        let masked = !AccessPolicy.seesPartyIdentity(principal, caseTeams: caseTeams)
         id = party.id
         kind = party.kind
         name = party.name

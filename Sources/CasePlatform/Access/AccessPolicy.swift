@@ -45,6 +45,16 @@ public enum AccessPolicy {
         }
     }
 
+    /// Whether `principal` sees a party's email and national id unmasked, reading the party
+    /// through cases of `caseTeams`: not analysts, and not investigators outside those teams.
+    public static func seesPartyIdentity(_ principal: User, caseTeams: Set<String>) -> Bool {
+        switch principal.role {
+        case .analyst: false
+        case .investigator: principal.team.map(caseTeams.contains) ?? false
+        case .supervisor, .legal, .admin: true
+        }
+    }
+
     /// The same rule as `canView`, as a search store applies it inside its query (so facet counts
     /// are filtered too).
     public static func searchVisibility(for principal: User) -> SearchVisibility {
