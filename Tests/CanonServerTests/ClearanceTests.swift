@@ -65,7 +65,7 @@ struct ClearanceTests {
     /// A restricted case handed to another team changes who sees it, in canonical reads and in
     /// search, even while the search agent is held (the team change takes the priority path).
     @Test func aTeamChangeMovesARestrictedCaseToTheNewTeamEverywhere() async throws {
-        let hold = ReauthorizationTests.Hold()
+        let hold = ProjectionHold()
         let fixture = try await ServerFixture(projectionFaults: hold.injector)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Reservoir leak")

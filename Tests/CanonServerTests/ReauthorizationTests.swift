@@ -11,16 +11,6 @@ import Testing
 /// projection that lags a restriction never leaks the restricted case.
 @Suite("Re-authorization of derived reads")
 struct ReauthorizationTests {
-    /// Fails every projection commit while held: the agents retry and the stores lag.
-    final class Hold: Sendable {
-        let held = Mutex(false)
-        var injector: FaultInjector {
-            { [self] point in
-                if point == .beforeCommit, self.held.withLock({ $0 }) { throw CanonicalStoreError.injectedFault(point) }
-            }
-        }
-    }
-
     static func mismatches(_ client: ServerFixture.Client) async throws -> Int {
         let text = String(decoding: try await client.send(.get, "/metrics").body, as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix("canon_authorization_mismatch_total") }
@@ -28,7 +18,7 @@ struct ReauthorizationTests {
     }
 
     @Test func aRestrictionTheSearchStoreHasNotAppliedYetIsEnforcedFromCanonicalState() async throws {
-        let hold = Hold()
+        let hold = ProjectionHold()
         // Without the priority path, so the store really shows the stale document.
         let fixture = try await ServerFixture(projectionFaults: hold.injector, priorityPath: false)
         try await fixture.test { client in
@@ -65,7 +55,7 @@ struct ReauthorizationTests {
     /// The priority path: with the search agent held behind its backlog, a restriction still
     /// reaches the search engine's filter at once (the agent's checkpoint has not moved).
     @Test func aRestrictionTakesThePriorityPathAheadOfAHeldAgent() async throws {
-        let hold = Hold()
+        let hold = ProjectionHold()
         let fixture = try await ServerFixture(projectionFaults: hold.injector)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Dredging permit")

@@ -12,22 +12,13 @@ import Testing
 /// projections lag, and the derived store files scanned byte by byte.
 @Suite("Security invariants")
 struct SecurityInvariantTests {
-    /// Holds every projection commit while set, so the derived stores lag canonical state.
-    final class Hold: Sendable {
-        let held = Mutex(false)
-        var injector: FaultInjector {
-            { [self] point in
-                if point == .beforeCommit, self.held.withLock({ $0 }) { throw CanonicalStoreError.injectedFault(point) }
-            }
-        }
-    }
 
     /// 10,000 trials interleaving restrict, unrestrict, team changes, lagging agents and searches by
     /// random principals. No search ever returns a case the policy denies the principal at the
     /// time of the response (judged on canonical state right after the response), and facet
     /// counts never count more than the principal may see.
     @Test func noSearchEverLeaksARestrictedCaseWhileProjectionsLag() async throws {
-        let hold = Hold()
+        let hold = ProjectionHold()
         let fixture = try await ServerFixture(projectionFaults: hold.injector)
         try await fixture.test { client in
             var generator = SeededGenerator(seed: 2026)

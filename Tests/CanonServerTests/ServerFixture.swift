@@ -7,6 +7,7 @@ import CasePlatform
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// A server on a real SQLite canonical store in a temporary directory, with one user per role.
@@ -124,6 +125,18 @@ struct ServerFixture: Sendable {
                 """)
             #expect(answer.status == .created)
             return try #require(try answer.json()["id"] as? String)
+        }
+    }
+}
+
+/// Fails every projection commit while held: the agents retry and the derived stores lag
+/// canonical state (the priority path, which does not go through these commits, still runs).
+final class ProjectionHold: Sendable {
+    let held = Mutex(false)
+
+    var injector: FaultInjector {
+        { [self] point in
+            if point == .beforeCommit, self.held.withLock({ $0 }) { throw CanonicalStoreError.injectedFault(point) }
         }
     }
 }
