@@ -37,13 +37,11 @@ struct ProjectionRuntimeTests {
         }
     }
 
-    /// Polls `condition` until it holds, failing after `timeout`.
-    static func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+    /// Waits until `condition` holds, re-checked on every turn of `agent`'s loop; fails after `timeout`.
+    static func eventually(
+        _ what: String, on agent: ProjectionAgent, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
+    ) async throws {
+        if try await waitUntil(wakingOn: agent.activity, timeout: timeout, condition) { return }
         Issue.record("timed out waiting until \(what)")
         throw CancellationError()
     }
@@ -125,7 +123,7 @@ struct ProjectionRuntimeTests {
             first.id, AddEvidenceRequest(title: "E", description: "", mediaType: "text/plain", sizeBytes: 1, sha256: String(repeating: "d", count: 64)),
             by: Self.investigator)
         let otherStream = try await canonical.openCase("Second")
-        try await Self.eventually("the agent passes the poison event") { try await timeline.checkpoint().position >= otherStream.position }
+        try await Self.eventually("the agent passes the poison event", on: agent) { try await timeline.checkpoint().position >= otherStream.position }
 
         let letters = try await timeline.deadLetters()
         #expect(letters.count == 1)
@@ -156,17 +154,17 @@ struct ProjectionRuntimeTests {
         defer { running.cancel() }
 
         let first = try await canonical.openCase()
-        try await Self.eventually("the opening is applied") { try await timeline.checkpoint().position == first.position }
+        try await Self.eventually("the opening is applied", on: agent) { try await timeline.checkpoint().position == first.position }
         poisoned.fail(caseID: first.id, type: CaseEvents.caseStatusChanged)
         _ = try await canonical.commands.transition(first.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
         let later = try await canonical.openCase()
-        try await Self.eventually("the agent pauses") { await agent.snapshot().state == .paused }
+        try await Self.eventually("the agent pauses", on: agent) { await agent.snapshot().state == .paused }
         #expect(try await timeline.checkpoint().position == first.position)
         #expect(try await timeline.deadLetters().isEmpty)
 
         poisoned.heal()
         await agent.resume()
-        try await Self.eventually("the agent catches up after resume") { try await timeline.checkpoint().position == later.position }
+        try await Self.eventually("the agent catches up after resume", on: agent) { try await timeline.checkpoint().position == later.position }
         #expect(try await timeline.entries(key: first.id, limit: 10).count == 2)
     }
 
@@ -220,17 +218,24 @@ struct ProjectionRuntimeTests {
         let window = Duration.milliseconds(1_500)
 
         let first = try await canonical.openCase()
-        try await Self.eventually("the agent is idle and beating") {
+        try await Self.eventually("the agent is idle and beating", on: agent) {
             let status = try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot())
             return status.position == first.position && status.state == "idle" && !status.stalled
         }
         gate.close()
         _ = try await canonical.openCase()
-        try await Self.eventually("status reports the blocked agent stalled", timeout: .seconds(10)) {
-            try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot()).stalled
-        }
+        // The agent is now blocked inside apply and stops beating. Status is read at the clock
+        // times that matter instead of waiting for them to pass.
+        #expect(await gate.entered.wait(until: OutboxPosition(1), timeout: .seconds(10)), "the agent reaches the blocked apply")
+        let lastBeat = try #require(try await gate.heartbeat()).at
+        let within = try await ProjectionStatus.read(
+            gate, source: canonical.store, stallAfter: window, now: lastBeat.addingTimeInterval(1.0), live: await agent.snapshot())
+        #expect(!within.stalled, "inside its heartbeat window an agent is not stalled")
+        let past = try await ProjectionStatus.read(
+            gate, source: canonical.store, stallAfter: window, now: lastBeat.addingTimeInterval(1.6), live: await agent.snapshot())
+        #expect(past.stalled && past.state == "stalled", "past its heartbeat window a blocked agent is reported stalled")
         gate.open()
-        try await Self.eventually("the agent recovers") {
+        try await Self.eventually("the agent recovers", on: agent) {
             let status = try await ProjectionStatus.read(gate, source: canonical.store, stallAfter: window, live: await agent.snapshot())
             return !status.stalled && status.lagEvents == 0
         }
@@ -273,6 +278,9 @@ final class GatedStore: ProjectionStore, Sendable {
 
     var identity: ProjectionIdentity { base.identity }
 
+    /// Moves to 1 when an apply reaches the closed gate.
+    let entered = PositionWaiters()
+
     func close() { gate.withLock { $0 = PositionWaiters() } }
 
     func open() {
@@ -284,7 +292,10 @@ final class GatedStore: ProjectionStore, Sendable {
     }
 
     func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
-        if let waiters = gate.withLock({ $0 }) { await waiters.wait(until: OutboxPosition(1), timeout: .seconds(30)) }
+        if let waiters = gate.withLock({ $0 }) {
+            entered.advance(to: OutboxPosition(1))
+            await waiters.wait(until: OutboxPosition(1), timeout: .seconds(30))
+        }
         try await base.apply(events, from: from, to: to)
     }
 
@@ -342,7 +353,7 @@ struct FailurePolicyPerProjectionTests {
         poisoned.fail(caseID: opened.id, type: CaseEvents.caseStatusChanged)
         _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: ProjectionRuntimeTests.investigator)
         let agent = try coordinator.agent(named: "case-timeline")
-        try await ProjectionRuntimeTests.eventually("the timeline pauses, as its own policy says") { await agent.snapshot().state == .paused }
+        try await ProjectionRuntimeTests.eventually("the timeline pauses, as its own policy says", on: agent) { await agent.snapshot().state == .paused }
         #expect(try await timeline.deadLetters().isEmpty, "the default policy (dead letter) was overridden")
         #expect(try await coordinator.statuses().first?.state == "paused")
     }

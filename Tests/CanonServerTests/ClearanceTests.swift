@@ -76,21 +76,18 @@ struct ClearanceTests {
             hold.held.withLock { $0 = true }
             #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "ivan", json: #"{"team":"data-protection","reason":"r"}"#).status == .forbidden)
             #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "sam", json: #"{"team":"Data Protection!","reason":"r"}"#).status == .unprocessableContent)
-            #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "sam", json: #"{"team":"data-protection","reason":"handover"}"#).status == .ok)
+            let handover = try await client.send(.post, "/v1/cases/\(id)/team", as: "sam", json: #"{"team":"data-protection","reason":"handover"}"#)
+            #expect(handover.status == .ok)
+            let position = OutboxPosition(Int64(try #require(try handover.json()["position"] as? Int)))
             #expect(try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"data-protection","reason":"again"}"#).status == .conflict)
             #expect(try await client.send(.get, "/v1/cases/\(id)", as: "olga").status == .ok)
             #expect(try await client.send(.get, "/v1/cases/\(id)", as: "ivan").status == .notFound)
             // The search agent is held; the priority path has already moved the document's team.
             let search = try fixture.services.search(for: .searchCases)
-            let deadline = ContinuousClock.now + .seconds(5)
-            var moved = false
-            while ContinuousClock.now < deadline {
-                let olga = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["data-protection"], clearance: 2, supervised: [])))
-                let ivan = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["financial-crime"], clearance: 2, supervised: [])))
-                if olga.hits.count == 1 && ivan.hits.isEmpty { moved = true; break }
-                await Task.yield()
-            }
-            #expect(moved)
+            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(5)), "the priority path handled it")
+            let olga = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["data-protection"], clearance: 2, supervised: [])))
+            let ivan = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["financial-crime"], clearance: 2, supervised: [])))
+            #expect(olga.hits.count == 1 && ivan.hits.isEmpty, "the document moved to the new team")
             hold.held.withLock { $0 = false }
             let caughtUp = try await fixture.store.headPosition()
             let timeline = try await client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(caughtUp.rawValue)", as: "olga")

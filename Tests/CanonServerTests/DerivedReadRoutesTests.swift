@@ -1,4 +1,5 @@
 import Canon
+import CanonTesting
 import CanonServer
 import CasePlatform
 import Foundation
@@ -279,7 +280,9 @@ struct DerivedReadRoutesTests {
             let canonicalJSON = { (value: [Any]) in try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) }
             #expect(try canonicalJSON(afterEntries) == canonicalJSON(beforeEntries), "the same entries, no duplicates")
             let head = try await fixture.store.headPosition()
-            try await waitUntil { try await fixture.platform.timeline.checkpoint().position == head }
+            let agent = try fixture.platform.coordinator.agent(named: "case-timeline")
+            #expect(try await waitUntil(wakingOn: agent.activity) { try await fixture.platform.timeline.checkpoint().position == head },
+                    "the replay reaches the head within 20 s")
             #expect(try await fixture.platform.timeline.entries(key: id, limit: 100).count == 2)
             // Re-applying went through cleanly: nothing was parked on the way.
             #expect(try await fixture.platform.timeline.deadLetters().isEmpty)
@@ -346,16 +349,4 @@ private func statusFacet(_ body: [String: Any]) -> [String: Int] {
 
 private func entries(_ body: [String: Any]) -> [[String: Any]] {
     body["entries"] as? [[String: Any]] ?? []
-}
-
-/// Polls `condition` until it holds, failing after 20 s.
-private func waitUntil(_ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(20)
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("condition not met within 20 s")
-            return
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
 }

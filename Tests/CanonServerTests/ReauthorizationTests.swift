@@ -63,17 +63,14 @@ struct ReauthorizationTests {
             _ = try await client.send(.get, "/v1/search/cases?q=dredging&min_position=\(head.rawValue)", as: "olga")
             hold.held.withLock { $0 = true }
             for index in 0..<20 { _ = try await client.openCase(as: "sam", title: "Backlog \(index)") }
-            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#).status == .ok)
+            let restriction = try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#)
+            #expect(restriction.status == .ok)
+            let position = OutboxPosition(Int64(try #require(try restriction.json()["position"] as? Int)))
             let search = try fixture.services.search(for: .searchCases)
             let checkpoint = try await search.checkpoint().position
-            let deadline = ContinuousClock.now + .seconds(5)
-            var filtered = false
-            while ContinuousClock.now < deadline {
-                let hits = try await search.search(SearchQuery(text: "dredging", limit: 5, visibility: .scoped(teams: ["data-protection"], clearance: 3, supervised: [])))
-                if hits.hits.isEmpty { filtered = true; break }
-                await Task.yield()
-            }
-            #expect(filtered, "the engine filters the restricted case ahead of the held agent")
+            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(5)), "the priority path handled it")
+            let hits = try await search.search(SearchQuery(text: "dredging", limit: 5, visibility: .scoped(teams: ["data-protection"], clearance: 3, supervised: [])))
+            #expect(hits.hits.isEmpty, "the engine filters the restricted case ahead of the held agent")
             #expect(try await search.checkpoint().position == checkpoint, "the ordinary agent has not moved")
             let display = try #require(try await (search as? SQLiteSearchStore)?.document(id))
             #expect(display.restricted, "the filter columns carry the restriction")

@@ -1,4 +1,5 @@
 import Canon
+import CanonTesting
 import Foundation
 import Hummingbird
 import Testing
@@ -140,14 +141,12 @@ struct SearchInjectionTests {
             let status = try await client.send(.get, "/v1/ops/projections", as: "nora")
             let rows = try #require(try status.json()["projections"] as? [[String: Any]])
             #expect(rows.allSatisfy { $0["owner"] == nil || $0["owner"] is NSNull })
-            // The owner arrives with the first heartbeat; poll for it with a deadline.
-            let deadline = ContinuousClock.now + .seconds(10)
-            var sawOwner = false
-            while !sawOwner && ContinuousClock.now < deadline {
+            // The owner arrives with the first heartbeat: check again on each turn of the agent's loop.
+            let agent = try fixture.platform.coordinator.agent(named: "case-search")
+            let sawOwner = try await waitUntil(wakingOn: agent.activity, timeout: .seconds(10)) {
                 let adminStatus = try await client.send(.get, "/v1/ops/projections", as: "ada")
                 let adminRows = try #require(try adminStatus.json()["projections"] as? [[String: Any]])
-                sawOwner = adminRows.contains { $0["owner"] is String }
-                if !sawOwner { try await Task.sleep(for: .milliseconds(20)) }
+                return adminRows.contains { $0["owner"] is String }
             }
             #expect(sawOwner, "admins see which process runs each agent")
         }

@@ -21,6 +21,8 @@ struct PriorityLane: Sendable {
     let commits: PositionWaiters
     let stores: @Sendable () -> [any ProjectionStore]
     let observer: (@Sendable ([EventEnvelope], Date) -> Void)?
+    /// Advanced past every batch of events the lane has handled, so callers can wait for a permission change to be applied.
+    let applied: PositionWaiters
     let logger: Logger
     static let latency = Timer(label: "canon_priority_apply_seconds")
 
@@ -35,15 +37,17 @@ struct PriorityLane: Sendable {
                     guard let last = events.last else { break }
                     seen = last.position
                     let priority = events.filter(\.priority)
-                    guard !priority.isEmpty else { continue }
-                    for case let store as any PriorityApplying in stores() {
-                        try await store.applyPriority(priority)
+                    if !priority.isEmpty {
+                        for case let store as any PriorityApplying in stores() {
+                            try await store.applyPriority(priority)
+                        }
+                        let now = Date()
+                        for event in priority {
+                            Self.latency.recordNanoseconds(Int64(max(0, now.timeIntervalSince(event.committedAt)) * 1_000_000_000))
+                        }
+                        observer?(priority, now)
                     }
-                    let now = Date()
-                    for event in priority {
-                        Self.latency.recordNanoseconds(Int64(max(0, now.timeIntervalSince(event.committedAt)) * 1_000_000_000))
-                    }
-                    observer?(priority, now)
+                    applied.advance(to: last.position)
                 }
             } catch {
                 logger.warning("priority path failed; the agents still apply these events in order", metadata: ["error": "\(error)"])

@@ -42,6 +42,11 @@ public actor ProjectionAgent {
     public nonisolated let source: any CanonicalStore
     /// Positions this agent has applied: readers wait on it for read-your-writes.
     public nonisolated let applied: PositionWaiters
+    /// Moves on every turn of the agent's loop (at least once a heartbeat interval while it runs,
+    /// and on every apply, pause or state change): whoever watches the agent waits on this instead
+    /// of polling on a timer.
+    public nonisolated let activity: PositionWaiters
+    private var turns: Int64 = 0
     private let commits: PositionWaiters
     private let configuration: Configuration
     private let clock: @Sendable () -> Date
@@ -66,6 +71,7 @@ public actor ProjectionAgent {
         self.configuration = configuration
         self.clock = clock
         self.applied = PositionWaiters()
+        self.activity = PositionWaiters()
         var logger = logger
         logger[metadataKey: "projection.name"] = .string(store.identity.description)
         self.logger = logger
@@ -140,6 +146,7 @@ public actor ProjectionAgent {
         }
         state = .stopped
         try? await store.recordHeartbeat(AgentHeartbeat(at: clock(), state: .stopped, lastError: lastError, owner: configuration.owner))
+        signalActivity()
     }
 
     /// Moves the checkpoint back for a replay and wakes the agent.
@@ -234,7 +241,14 @@ public actor ProjectionAgent {
         lastError = "\(error)"
     }
 
+    private func signalActivity() {
+        turns += 1
+        activity.advance(to: OutboxPosition(turns))
+    }
+
+    /// Called on every turn of the loop: records a heartbeat when one is due, then signals activity.
     private func beat() async {
+        defer { signalActivity() }
         let now = clock()
         let interval = configuration.heartbeatInterval
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18

@@ -34,6 +34,8 @@ public final class ProjectionCoordinator: Service, Sendable {
     public let source: any CanonicalStore
     /// Wakes agents when the outbox moves; `SignallingCanonicalStore` advances it on every commit.
     public let commits: PositionWaiters
+    /// The outbox position up to which the priority path has handed permission changes to the stores.
+    public let priorityApplied = PositionWaiters()
     private let configuration: Configuration
     private let clock: @Sendable () -> Date
     private let logger: Logger
@@ -97,7 +99,7 @@ public final class ProjectionCoordinator: Service, Sendable {
             ? Task { [self] in
                 await PriorityLane(
                     source: source, commits: commits, stores: { [self] in agents.map(\.store) },
-                    observer: configuration.priorityObserver, logger: logger
+                    observer: configuration.priorityObserver, applied: priorityApplied, logger: logger
                 ).run()
             }
             : nil
