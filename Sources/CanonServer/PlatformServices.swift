@@ -116,7 +116,15 @@ public struct PlatformServices: Sendable {
         }
         do {
             let result = try await body()
-            let record = sensitive ? true : try await restricted()
+            // A body that read the case already says whether it is restricted: no second read.
+            let record: Bool
+            if sensitive {
+                record = true
+            } else if let item = result as? Case {
+                record = item.restricted
+            } else {
+                record = try await restricted()
+            }
             if record {
                 try await audit.record(principal, action: operation.rawValue, target: target, decision: .allowed, reason: "", at: now())
             }

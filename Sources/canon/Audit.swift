@@ -22,7 +22,7 @@ struct Audit: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false)
+        let platform = try data.openPlatform(create: false, semantic: false)
         let entries = try await AccessAudit(store: platform.store).entries(
             principal: principal, action: action, decision: decision.flatMap(AccessAudit.Decision.init(rawValue:)), limit: limit)
         switch format {

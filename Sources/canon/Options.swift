@@ -17,15 +17,18 @@ struct DataOptions: ParsableArguments {
     var directory: DataDirectory { DataDirectory(data) }
 
     /// Opens the embedded platform, creating the directory and files when `create` is set.
-    func openPlatform(create: Bool, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
-        try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), logger: logger)
+    /// - Parameter semantic: open the semantic store too (loads the embedding model); commands that
+    ///   only touch the canonical store (token, user, audit) leave it off.
+    func openPlatform(create: Bool, semantic: Bool = true, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
+        try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), semantic: semantic, logger: logger)
     }
 
     static func openPlatform(
-        in directory: DataDirectory, create: Bool, portfolio: Portfolio? = nil, logger: Logger = Logger(label: "canon")
+        in directory: DataDirectory, create: Bool, portfolio: Portfolio? = nil, semantic: Bool = true, logger: Logger = Logger(label: "canon")
     ) throws -> EmbeddedPlatform {
         do {
-            return try EmbeddedPlatform.open(directory, create: create, configuration: .init(portfolio: portfolio), logger: logger)
+            return try EmbeddedPlatform.open(
+                directory, create: create, configuration: .init(portfolio: portfolio, semantic: semantic), logger: logger)
         } catch let error as PortfolioError {
             throw ValidationError("refusing to start: \(error.message)")
         } catch let error as EmbeddedPlatformError {

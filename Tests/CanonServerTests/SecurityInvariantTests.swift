@@ -57,6 +57,8 @@ struct SecurityInvariantTests {
                     // Facets come from the (possibly lagging) store, filtered in the engine; they may
                     // lag but never count cases the principal could not see in the store's own state.
                     #expect(facetTotal <= ids.count)
+                    // Every result was counted by the facets (re-authorization only removes results).
+                    #expect(results.count <= facetTotal)
                     #expect(results.count <= visible)
                     searches += 1
                 }

@@ -26,6 +26,18 @@ public struct ReadPolicy: Sendable {
     /// - Throws: `ReadPolicyViolation` when the operation or store is undeclared, the operation is
     ///   not declared to read the store, or a never-stale operation would read a derived store.
     public func admit(_ operation: String, reads store: String) throws(ReadPolicyViolation) {
+        try check(operation, reads: store)
+        recorder?.record(operation: operation, store: store)
+    }
+
+    /// Checks the reads each operation is wired to make, so a server with bad wiring does not start.
+    public func validate(_ wiring: [String: [String]]) throws(ReadPolicyViolation) {
+        for (operation, stores) in wiring.sorted(by: { $0.key < $1.key }) {
+            for store in stores { try check(operation, reads: store) }
+        }
+    }
+
+    private func check(_ operation: String, reads store: String) throws(ReadPolicyViolation) {
         guard let declared = portfolio.operation(named: operation) else {
             throw .undeclaredOperation(operation)
         }
@@ -38,18 +50,6 @@ public struct ReadPolicy: Sendable {
         guard declared.reads.contains(where: { $0.value == store }) else {
             throw .undeclaredRead(operation, store: store, declared: declared.reads.map(\.value))
         }
-        recorder?.record(operation: operation, store: store)
-    }
-
-    /// Checks the reads each operation is wired to make, so a server with bad wiring does not start.
-    public func validate(_ wiring: [String: [String]]) throws(ReadPolicyViolation) {
-        for (operation, stores) in wiring.sorted(by: { $0.key < $1.key }) {
-            for store in stores { try admitWithoutRecording(operation, reads: store) }
-        }
-    }
-
-    private func admitWithoutRecording(_ operation: String, reads store: String) throws(ReadPolicyViolation) {
-        try ReadPolicy(portfolio).admit(operation, reads: store)
     }
 }
 

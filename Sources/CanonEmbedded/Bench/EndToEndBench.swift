@@ -289,9 +289,7 @@ public struct EndToEndBench: Sendable {
             reauthorizedP50: checked.p50, reauthorizedP95: checked.p95, reauthorizedP99: checked.p99)
     }
 
-    func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    func seconds(_ duration: Duration) -> Double { duration.seconds }
 }
 
 /// An HdrHistogram of microseconds shared by concurrent recorders.

@@ -3,7 +3,6 @@ import CanonSQLite
 import CasePlatform
 import Embeddings
 import Foundation
-import Histogram
 
 /// Benchmarks of semantic evidence retrieval: embedding throughput, and exact k-NN latency over a
 /// large vector store, each beside its limit measured in the same run.
@@ -102,27 +101,27 @@ public struct SemanticBench: Sendable {
         }
         let loadSeconds = (ContinuousClock.now - start).seconds
         let queryVectors = embedder.embed(Self.texts(min(queries, 500), seed: 11))
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        var limit = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        let histogram = LockedHistogram()
+        let limit = LockedHistogram()
         let matrix = store.matrixSnapshot()
         for index in 0..<queries {
             let query = queryVectors[index % queryVectors.count]
             let began = ContinuousClock.now
             _ = try await store.nearest(to: query, limit: k)
-            histogram.record(UInt64((ContinuousClock.now - began).microseconds))
+            histogram.record(ContinuousClock.now - began)
             let scanned = ContinuousClock.now
             BLASKernels.scan(matrix: matrix, rows: vectors, query: query)
-            limit.record(UInt64((ContinuousClock.now - scanned).microseconds))
+            limit.record(ContinuousClock.now - scanned)
         }
+        let searched = histogram.result(writes: queries, targetRate: 0, achievedRate: 0)
+        let scan = limit.result(writes: queries, targetRate: 0, achievedRate: 0)
         return KNNResult(
-            vectors: vectors, queries: queries, loadSeconds: loadSeconds,
-            p50: Double(histogram.valueAtPercentile(50)) / 1000, p95: Double(histogram.valueAtPercentile(95)) / 1000,
-            p99: Double(histogram.valueAtPercentile(99)) / 1000,
-            sgemvP50: Double(limit.valueAtPercentile(50)) / 1000, sgemvP95: Double(limit.valueAtPercentile(95)) / 1000)
+            vectors: vectors, queries: queries, loadSeconds: loadSeconds, p50: searched.p50, p95: searched.p95, p99: searched.p99,
+            sgemvP50: scan.p50, sgemvP95: scan.p95)
     }
 }
 
-/// Unit vectors from a seeded generator, standing in for the model where only the scan is measured.
+/// Random unit vectors, standing in for the model where only the scan is measured.
 struct RandomUnitEmbedder: TextEmbedder {
     let model: EmbeddingModelDescriptor
 
@@ -138,5 +137,4 @@ struct RandomUnitEmbedder: TextEmbedder {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
 }

@@ -62,7 +62,8 @@ public final class SQLiteVectorStore: VectorStore {
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
-        try await database.advance(from: from, to: to) { db in try Self.upsert(rows, db) }
+        let model = self.model
+        try await database.advance(from: from, to: to) { db in try Self.upsert(rows, model: model, db) }
         index.withLock { index in for row in rows { index.upsert(row) } }
     }
 
@@ -79,9 +80,10 @@ public final class SQLiteVectorStore: VectorStore {
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
         let groups = Set(rows.map(\.document.group))
+        let model = self.model
         try await database.write(at: checkpoint) { db in
             for group in groups { try db.execute(sql: "DELETE FROM vectors WHERE grp = ?", arguments: [group]) }
-            try Self.upsert(rows, db)
+            try Self.upsert(rows, model: model, db)
         }
         try reloadIndex()
     }
@@ -142,9 +144,9 @@ public final class SQLiteVectorStore: VectorStore {
         return zip(unique, vectors).map { EmbeddedDocument(document: $0, vector: $1) }
     }
 
-    private static func upsert(_ rows: [EmbeddedDocument], _ db: Database) throws {
+    /// Writes rows made with `model` (the store's own, checked against the file when it opened).
+    private static func upsert(_ rows: [EmbeddedDocument], model: EmbeddingModelDescriptor, _ db: Database) throws {
         guard !rows.isEmpty else { return }
-        let model = try GRDB.Row.fetchOne(db, sql: "SELECT name, version, weights_sha256 FROM vector_model WHERE id = 1")!
         let statement = try db.cachedStatement(sql: """
             INSERT INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET grp = excluded.grp, source_version = excluded.source_version, model_name = excluded.model_name,
@@ -154,8 +156,7 @@ public final class SQLiteVectorStore: VectorStore {
         for row in rows {
             let blob = row.vector.withUnsafeBufferPointer { Data(buffer: $0) }
             try statement.execute(arguments: [
-                row.document.key, row.document.group, row.document.sourceVersion, model["name"] as String, model["version"] as String,
-                model["weights_sha256"] as String, blob,
+                row.document.key, row.document.group, row.document.sourceVersion, model.name, model.version, model.weightsSHA256, blob,
             ])
         }
     }

@@ -121,10 +121,11 @@ struct DerivedReadRoutes {
         let id = try context.parameters.require("id")
         // Who may see the case is decided on canonical state, never on the projection.
         let principal = try context.requirePrincipal()
-        try await services.audited(.viewCaseTimeline, caseID: id, by: principal) {
-            guard try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: principal) != nil else {
+        _ = try await services.audited(.viewCaseTimeline, caseID: id, by: principal) { () async throws -> Case in
+            guard let item = try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: principal) else {
                 throw DomainError.notFound("case", id: id)
             }
+            return item
         }
         let parameters = request.uri.queryParameters
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
