@@ -1,4 +1,5 @@
 import Canon
+import Synchronization
 import Metrics
 import Prometheus
 
@@ -24,6 +25,23 @@ public enum CanonMetrics {
     /// -1 planned) and lag (`canon_store_lag_seconds`), as judged against its freshness contract.
     public static func record(_ statuses: [PortfolioStoreStatus]) {
         bootstrap()
+        publishing.withLock { _ in publish(statuses) }
+    }
+
+    /// The Prometheus text of the registry with `statuses` published first, in one step, so a
+    /// scrape shows the health its own server judged even when several servers share the process
+    /// (as in tests).
+    public static func scrape(_ statuses: [PortfolioStoreStatus]) -> [UInt8] {
+        bootstrap()
+        return publishing.withLock { _ in
+            publish(statuses)
+            return registry.emitToBuffer()
+        }
+    }
+
+    private static let publishing = Mutex(())
+
+    private static func publish(_ statuses: [PortfolioStoreStatus]) {
         for status in statuses {
             Gauge(label: "canon_store_health", dimensions: [("store", status.name), ("role", status.role)]).record(status.health.gaugeValue)
             if let freshness = status.freshness {

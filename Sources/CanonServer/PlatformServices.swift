@@ -1,6 +1,7 @@
 import Canon
 import CasePlatform
 import Foundation
+import Synchronization
 
 /// What the HTTP layer needs from the platform: the canonical store, its commands and reads, the
 /// derived stores with the agents that feed them, the token authority, and the portfolio with
@@ -24,6 +25,9 @@ public struct PlatformServices: Sendable {
     public let now: @Sendable () -> Date
     /// Why semantic evidence retrieval is not running here, with the command that fixes it.
     public let semanticUnavailable: String?
+    /// Derived results dropped by re-authorization in this server, beside the process-wide
+    /// `canon_authorization_mismatch_total`.
+    public let authorizationMismatches = MismatchTally()
 
     public var portfolio: Portfolio { readPolicy.portfolio }
 
@@ -139,13 +143,27 @@ public struct PlatformServices: Sendable {
     }
 
     /// Every declared store with its live status, version, freshness, lag and health.
-    public func portfolioStatus() async throws -> [PortfolioStoreStatus] {
+    /// - Parameter publish: also record the health gauges (a `/metrics` scrape publishes them
+    ///   itself, atomically with the emit).
+    public func portfolioStatus(publish: Bool = true) async throws -> [PortfolioStoreStatus] {
         let statuses = try await projections.statuses(now: now())
         let head = try await store.headPosition()
         var unavailable: [String: String] = [:]
         if let semanticUnavailable { unavailable[PlatformPortfolio.Store.evidenceSemantic] = semanticUnavailable }
         let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable)
-        CanonMetrics.record(result)
+        if publish { CanonMetrics.record(result) }
         return result
     }
+}
+
+/// A count of derived results that failed re-authorization against canonical state, kept per
+/// server so one server's figure is not mixed with another's in the same process.
+public final class MismatchTally: Sendable {
+    private let value = Mutex(0)
+
+    public init() {}
+
+    public var count: Int { value.withLock { $0 } }
+
+    func record(_ count: Int) { value.withLock { $0 += count } }
 }

@@ -96,6 +96,7 @@ struct DerivedReadRoutes {
         }
         if !stale.isEmpty {
             Self.mismatches.increment(by: stale.count)
+            services.authorizationMismatches.record(stale.count)
             let source = services.store
             Task {
                 for id in stale { try? await DeadLetterOperations.refold(stream: StreamID("case-\(id)"), in: store, source: source) }

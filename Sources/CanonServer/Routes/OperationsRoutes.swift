@@ -19,12 +19,11 @@ struct OperationsRoutes {
 
     static func registerMetrics(on router: Router<CanonRequestContext>, services: PlatformServices) {
         router.get("metrics") { _, _ in
-            CanonMetrics.bootstrap()
             // Store health is judged at scrape time, against each store's freshness contract.
-            _ = try? await services.portfolioStatus()
+            let statuses = (try? await services.portfolioStatus(publish: false)) ?? []
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.registry.emitToBuffer())))
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.scrape(statuses))))
         }
     }
 
