@@ -84,7 +84,7 @@ struct ClearanceTests {
             #expect(try await client.send(.get, "/v1/cases/\(id)", as: "ivan").status == .notFound)
             // The search agent is held; the priority path has already moved the document's team.
             let search = try fixture.services.search(for: .searchCases)
-            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(5)), "the priority path handled it")
+            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
             let olga = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["data-protection"], clearance: 2, supervised: [])))
             let ivan = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["financial-crime"], clearance: 2, supervised: [])))
             #expect(olga.hits.count == 1 && ivan.hits.isEmpty, "the document moved to the new team")

@@ -254,7 +254,7 @@ struct PortfolioEnforcementTests {
             let created = try await client.send(.get, "/v1/ops/portfolio", as: "ada")
             let position = try #require((try created.json()["stores"] as? [[String: Any]])?.first { $0["name"] as? String == "canonical" }?["position"] as? Int)
             // Read-your-writes on search, then the portfolio reports the store ok.
-            _ = try await client.send(.get, "/v1/search/cases?min_position=\(position)", as: "ada")
+            #expect(try await client.send(.get, "/v1/search/cases?min_position=\(position)", as: "ada").status == .ok)
             let answer = try await client.send(.get, "/v1/ops/portfolio", as: "ada")
             let search = try #require((try answer.json()["stores"] as? [[String: Any]])?.first { $0["name"] as? String == "case-search" })
             #expect(search["health"] as? String == "ok")

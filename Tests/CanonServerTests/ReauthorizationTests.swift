@@ -71,7 +71,7 @@ struct ReauthorizationTests {
             let position = OutboxPosition(Int64(try #require(try restriction.json()["position"] as? Int)))
             let search = try fixture.services.search(for: .searchCases)
             let checkpoint = try await search.checkpoint().position
-            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(5)), "the priority path handled it")
+            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
             let hits = try await search.search(SearchQuery(text: "dredging", limit: 5, visibility: .scoped(teams: ["data-protection"], clearance: 3, supervised: [])))
             #expect(hits.hits.isEmpty, "the engine filters the restricted case ahead of the held agent")
             #expect(try await search.checkpoint().position == checkpoint, "the ordinary agent has not moved")

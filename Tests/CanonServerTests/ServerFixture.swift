@@ -33,16 +33,21 @@ struct ServerFixture: Sendable {
     ///   - readPolicy: the policy routes read through (default: the shipped portfolio's).
     ///   - now: the clock freshness is measured with.
     init(
-        maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(2), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
+        maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(20), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
         now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true
     ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
         CanonMetrics.bootstrap()
         scratch = try TemporaryDirectory(prefix: "canon-server")
-        let agent = ProjectionAgent.Configuration(batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100))
+        // Generous limits for a loaded 2-core machine: a read with min_position waits up to 20 s
+        // (a test that wants the 503 passes its own), an agent counts as stalled after 30 s, and a
+        // held agent retries instead of dead-lettering the event it was held on.
+        let agent = ProjectionAgent.Configuration(
+            batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100),
+            failurePolicy: FailurePolicy(maxAttempts: 10_000, maxBackoff: .milliseconds(100)))
         platform = try EmbeddedPlatform.open(
             scratch.dataDirectory, create: true,
-            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(2), priorityPath: priorityPath), projectionFaults: projectionFaults))
+            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(30), priorityPath: priorityPath), projectionFaults: projectionFaults))
         let commands = CaseCommands(store: platform.store)
         for user in Self.users { _ = try await commands.registerUser(user) }
         services = try await PlatformServices(
