@@ -65,6 +65,12 @@ enum SQLiteSchemaSQL {
             whereSQL = whereSQL.isEmpty ? " WHERE \(membership)" : whereSQL + " AND \(membership)"
             arguments += anyOf.values.map { $0.databaseValue }
         }
+        if let after = query.after {
+            _ = try checked([after.column], in: schema)
+            let condition = "\(quoted(after.column)) > ?"
+            whereSQL = whereSQL.isEmpty ? " WHERE \(condition)" : whereSQL + " AND \(condition)"
+            arguments.append(after.value.databaseValue)
+        }
         var sql = "SELECT * FROM \(quoted(schema.name))\(whereSQL)"
         if !query.order.isEmpty {
             _ = try checked(query.order.map(\.column), in: schema)

@@ -142,6 +142,16 @@ public struct PlatformServices: Sendable {
         }
     }
 
+    /// The drift check of the live version of projection `name`.
+    public func driftCheck(_ name: String, options: DriftCheck.Options = .init()) throws -> DriftCheck {
+        try PlatformDrift.check(try projections.store(named: name), source: store, options: options)
+    }
+
+    /// The drift checks of every live projection, for the sampler.
+    public func driftChecks(options: DriftCheck.Options = .init()) -> [DriftCheck] {
+        projections.agents.compactMap { try? driftCheck($0.identity.name, options: options) }
+    }
+
     /// Every declared store with its live status, version, freshness, lag and health.
     /// - Parameter publish: also record the health gauges (a `/metrics` scrape publishes them
     ///   itself, atomically with the emit).
@@ -150,7 +160,11 @@ public struct PlatformServices: Sendable {
         let head = try await store.headPosition()
         var unavailable: [String: String] = [:]
         if let semanticUnavailable { unavailable[PlatformPortfolio.Store.evidenceSemantic] = semanticUnavailable }
-        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable)
+        var drift: [String: DriftSummary] = [:]
+        for agent in projections.agents {
+            if let store = agent.store as? any DriftCheckable, let newest = try? await store.driftSummaries().first { drift[agent.identity.name] = newest }
+        }
+        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable, drift: drift)
         if publish { CanonMetrics.record(result) }
         return result
     }

@@ -50,8 +50,12 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Seconds between continuous drift samples of each derived store.")
+    var driftInterval: Int = 60
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be between 0 and 65535; got \(port)") }
+        guard driftInterval >= 1 else { throw ValidationError("--drift-interval must be at least 1 second; got \(driftInterval)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")); got \(logLevel)")
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Canon
 import CanonEmbedded
 import CanonServer
 import Foundation
@@ -43,8 +44,13 @@ enum ServerRunner {
             onServerRunning: { port in
                 FileHandle.standardOutput.write(Data(announce("http://\(options.host):\(port)").utf8))
             })
+        // Continuous drift sampling, rate-limited: a sample of keys per store each minute.
+        let sampler = DriftSampler(interval: .seconds(options.driftInterval), logger: logger) { services.driftChecks(options: .init(sampleSize: 100)) }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: application), .init(service: platform.coordinator), .init(service: platform.catalogWatcher(logger: logger))],
+            services: [
+                .init(service: application), .init(service: platform.coordinator), .init(service: platform.catalogWatcher(logger: logger)),
+                .init(service: sampler),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         say("canon stopped cleanly")

@@ -45,9 +45,11 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     public var agentState: String?
     public var normalP95Milliseconds: Int64?
     public var alertAfterMilliseconds: Int64?
+    /// The newest drift check of the store; differences in it make the store degraded.
+    public var drift: DriftSummary?
 
     enum CodingKeys: String, CodingKey {
-        case name, role, status, engine, owner, health, version, position, freshness
+        case name, role, status, engine, owner, health, version, position, freshness, drift
         case agentState = "agent_state", normalP95Milliseconds = "p95_ms", alertAfterMilliseconds = "alert_after_ms"
     }
 
@@ -56,7 +58,7 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     /// running is degraded, with the reason from `unavailable` when there is one.
     public static func all(
         in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil,
-        unavailable: [String: String] = [:]
+        unavailable: [String: String] = [:], drift: [String: DriftSummary] = [:]
     ) -> [PortfolioStoreStatus] {
         portfolio.stores.map { store in
             var status = PortfolioStoreStatus(
@@ -75,6 +77,11 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
                 status.agentState = live.state
                 status.freshness = Freshness(asOfPosition: live.position, asOf: nil, lagMilliseconds: live.lagMilliseconds, lagEvents: live.lagEvents)
                 status.health = StoreHealth.judge(lagMilliseconds: live.lagMilliseconds, agentState: live.state, contract: store.freshness)
+                // A store that differs from canonical state is not healthy, however fresh.
+                if let found = drift[store.name.value] {
+                    status.drift = found
+                    if found.differences > 0 { status.health = .degraded }
+                }
             } else {
                 status.version = schemaVersion ?? store.schemaEvolution?.version?.value
                 status.position = store.role?.value == .canonical ? canonicalHead : nil

@@ -55,8 +55,12 @@ public actor InMemoryCanonicalStore: CanonicalStore {
         if let anyOf = query.anyOf, table.schema.column(named: anyOf.column) == nil {
             throw CanonicalStoreError.constraintViolation("\(query.table) has no column \(anyOf.column)")
         }
+        if let after = query.after, table.schema.column(named: after.column) == nil {
+            throw CanonicalStoreError.constraintViolation("\(query.table) has no column \(after.column)")
+        }
         var rows = table.rows.filter { row in
             row.matches(query.filter) && (query.anyOf.map { $0.values.contains(row[$0.column]) } ?? true)
+                && (query.after.map { $0.value.sortsBefore(row[$0.column]) } ?? true)
         }
         if !query.order.isEmpty {
             rows.sort { lhs, rhs in

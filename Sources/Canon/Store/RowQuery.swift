@@ -10,6 +10,18 @@ public struct RowQuery: Hashable, Sendable {
     public var limit: Int?
     /// Rows whose `column` is one of `values` (an empty list matches nothing).
     public var anyOf: AnyOf?
+    /// Rows whose `column` sorts after `value`: a keyset page of a scan in `column` order.
+    public var after: After?
+
+    public struct After: Hashable, Sendable {
+        public var column: String
+        public var value: CanonValue
+
+        public init(_ column: String, _ value: CanonValue) {
+            self.column = column
+            self.value = value
+        }
+    }
 
     public struct AnyOf: Hashable, Sendable {
         public var column: String
@@ -21,10 +33,11 @@ public struct RowQuery: Hashable, Sendable {
         }
     }
 
-    public init(table: String, filter: Row = [:], anyOf: AnyOf? = nil, order: [Ordering] = [], limit: Int? = nil) {
+    public init(table: String, filter: Row = [:], anyOf: AnyOf? = nil, after: After? = nil, order: [Ordering] = [], limit: Int? = nil) {
         self.table = table
         self.filter = filter
         self.anyOf = anyOf
+        self.after = after
         self.order = order
         self.limit = limit
     }

@@ -25,7 +25,10 @@ final class SQLiteProjectionDatabase: Sendable {
         var config = GRDB.Configuration()
         config.journalMode = .wal
         config.busyMode = .timeout(5)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            SQLiteDrift.register(db)
+        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
@@ -47,6 +50,10 @@ final class SQLiteProjectionDatabase: Sendable {
             }
             for (identifier, upgrade) in upgrades {
                 migrator.registerMigration(identifier) { db in try upgrade(db) }
+            }
+            migrator.registerMigration("canon.projection.v2-drift") { db in
+                // The summary of the last drift check of each mode.
+                try db.execute(sql: "CREATE TABLE canon_drift (mode TEXT PRIMARY KEY, summary TEXT NOT NULL) STRICT")
             }
             try migrator.migrate(pool)
         } catch let error as DatabaseError {

@@ -39,6 +39,15 @@ public final class SQLiteSearchStore: SearchStore {
                         ) STRICT;
                         """)
                 }),
+                ("search.v4-drift", { db in
+                    // The digest of each document as applied, for drift detection; existing
+                    // documents get the digest of what they hold now.
+                    try db.execute(sql: """
+                        ALTER TABLE docs ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+                        UPDATE docs SET digest = (SELECT \(Self.contentDigestSQL(schema)) FROM \(Self.contentFrom) WHERE d.id = docs.id);
+                        CREATE INDEX docs_key_digest ON docs (key, digest);
+                        """)
+                }),
             ]
         ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
@@ -177,6 +186,9 @@ public final class SQLiteSearchStore: SearchStore {
         }
         let facetColumns = schema.facetFields.map(facetColumn)
         let display = String(decoding: document.display, as: UTF8.self)
+        // The digest of the document as applied; the filter columns a priority change moved
+        // ahead are lag to a drift check (that change's event is past the checkpoint).
+        let digest = Int64(bitPattern: document.driftDigest(schema))
         let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
         // A permission change the priority path saw before this document existed.
         let pending = try GRDB.Row.fetchOne(
@@ -188,12 +200,12 @@ public final class SQLiteSearchStore: SearchStore {
             try db.cachedStatement(sql: """
                 UPDATE docs SET team = CASE WHEN security_position > ? THEN team ELSE ? END,
                     restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
-                    clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?\(facetSets)
+                    clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?, digest = ?\(facetSets)
                 WHERE id = ?
                 """)
                 .execute(arguments: StatementArguments(
                     [position.rawValue, document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
-                     Timestamp.microseconds(document.sortTime), position.rawValue] + facetValues + [existing]))
+                     Timestamp.microseconds(document.sortTime), position.rawValue, digest] + facetValues + [existing]))
             id = existing
         } else {
             var restricted = document.restricted ? 1 : 0
@@ -206,9 +218,9 @@ public final class SQLiteSearchStore: SearchStore {
                 team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
-            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position"] + facetColumns
+            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
             let values: [(any DatabaseValueConvertible)?] = [
-                key, team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue,
+                key, team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue, digest,
             ] + facetValues
             try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
                 .execute(arguments: StatementArguments(values))
@@ -518,4 +530,54 @@ extension SQLiteSearchStore: PriorityApplying {
             }
         }
     }
+}
+
+extension SQLiteSearchStore: DriftCheckable {
+    /// The stored content a document's digest covers, in `SearchDocument.driftDigest` order.
+    static func contentDigestSQL(_ schema: SearchSchema) -> String {
+        let facets = schema.facetFields.map { "d.\(facetColumn($0))" }
+        let text = schema.textFields.map { "f.\($0.name)" }
+        return "canon_digest(" + (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time"] + facets + text + ["v.display"]).joined(separator: ", ") + ")"
+    }
+
+    /// Left joins, so a document that lost its text or display row no longer matches its digest.
+    static let contentFrom = "docs d LEFT JOIN docs_fts f ON f.rowid = d.id LEFT JOIN doc_display v ON v.id = d.id"
+
+    public func driftSnapshot() async throws -> any DriftSnapshot {
+        let content = Self.contentDigestSQL(schema)
+        let from = Self.contentFrom
+        return try SQLiteDriftSnapshot(database, queries: DriftQueries(
+            stored: { "SELECT key, digest FROM docs WHERE \($0)" },
+            content: { "SELECT d.key AS key, \(content) AS digest FROM \(from) WHERE \($0)" },
+            tampered: "SELECT d.key AS key FROM \(from) WHERE d.digest != \(content)",
+            keys: "SELECT key FROM docs"))
+    }
+
+    public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let projection = self.projection
+        let schema = self.schema
+        var own: [String: [EventEnvelope]] = [:]
+        for event in history {
+            guard let key = projection.documentKey(for: event), keys.contains(key) else { continue }
+            own[key, default: []].append(event)
+        }
+        // Folded before the write transaction, through the projection's own fold.
+        var documents: [(String, SearchDocument?, OutboxPosition)] = []
+        for key in keys.sorted() {
+            let events = own[key] ?? []
+            documents.append((key, events.isEmpty ? nil : try projection.fold(events, into: nil), events.last?.position ?? checkpoint))
+        }
+        let folded = documents
+        try await database.write(at: checkpoint) { db in
+            var terms = Set<String>()
+            for (key, document, position) in folded {
+                try Self.write(key: key, document: document, position: position, schema: schema, terms: &terms, db)
+            }
+            try Self.record(terms: terms, db)
+        }
+    }
+
+    public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
+
+    public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
 }

@@ -14,7 +14,20 @@ public final class SQLiteTimelineStore: TimelineStore {
     public init(path: String, projection: any TimelineProjection, faults: FaultInjector? = nil) throws {
         self.identity = projection.identity
         self.projection = projection
-        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+        database = try SQLiteProjectionDatabase(
+            path: path, identity: projection.identity, faults: faults,
+            upgrades: [
+                ("timeline.v2-drift", { db in
+                    // The digest of each entry as applied, for drift detection; existing entries
+                    // get the digest of what they hold now.
+                    try db.execute(sql: """
+                        ALTER TABLE entries ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+                        UPDATE entries SET digest = \(Self.contentDigestSQL);
+                        CREATE INDEX entries_key_digest ON entries (key, digest);
+                        """)
+                }),
+            ]
+        ) { db in
             try db.execute(sql: """
                 CREATE TABLE entries (
                     key TEXT NOT NULL, position INTEGER NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL,
@@ -85,15 +98,41 @@ public final class SQLiteTimelineStore: TimelineStore {
     }
 
     private static func insert(_ entries: [TimelineEntry], _ db: Database) throws {
-        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        let statement = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO entries (key, position, sequence, at, kind, actor, summary, details, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
         for entry in entries {
-            let details = String(decoding: try encoder.encode(entry.details), as: UTF8.self)
             try statement.execute(arguments: [
                 entry.key, entry.position.rawValue, entry.sequence, Timestamp.microseconds(entry.at), entry.kind, entry.actor,
-                entry.summary, details,
+                entry.summary, entry.detailsJSON, Int64(bitPattern: entry.driftDigest),
             ])
         }
     }
+}
+
+extension SQLiteTimelineStore: DriftCheckable {
+    /// An entry's stored content, in `TimelineEntry.driftDigest` order.
+    static let contentDigestSQL = "canon_digest(key, position, sequence, at, kind, actor, summary, details)"
+
+    /// A key's digest is the wrapping sum of its entries' digests.
+    public func driftSnapshot() async throws -> any DriftSnapshot {
+        let content = Self.contentDigestSQL
+        return try SQLiteDriftSnapshot(database, queries: DriftQueries(
+            stored: { "SELECT key, canon_sum(digest) AS digest FROM entries WHERE \($0) GROUP BY key" },
+            content: { "SELECT key, canon_sum(\(content)) AS digest FROM entries WHERE \($0) GROUP BY key" },
+            tampered: "SELECT key FROM entries WHERE digest != \(content)",
+            keys: "SELECT DISTINCT key FROM entries"))
+    }
+
+    public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let entries = try history.flatMap { try projection.entries(for: $0) }.filter { keys.contains($0.key) }
+        try await database.write(at: checkpoint) { db in
+            for key in keys { try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
+            try Self.insert(entries, db)
+        }
+    }
+
+    public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
+
+    public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
 }

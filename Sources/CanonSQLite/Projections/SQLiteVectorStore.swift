@@ -28,7 +28,21 @@ public final class SQLiteVectorStore: VectorStore {
         self.embedder = embedder
         self.model = embedder.model
         let model = embedder.model
-        database = try SQLiteProjectionDatabase(path: path, identity: projection.identity, faults: faults) { db in
+        database = try SQLiteProjectionDatabase(
+            path: path, identity: projection.identity, faults: faults,
+            upgrades: [
+                ("vectors.v2-drift", { db in
+                    // The digest of the text each vector was made from, and of the row as applied.
+                    // Rows stored before have neither: a drift check reports them stale and a
+                    // repair re-embeds them.
+                    try db.execute(sql: """
+                        ALTER TABLE vectors ADD COLUMN text_digest INTEGER;
+                        ALTER TABLE vectors ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+                        CREATE INDEX vectors_key_digest ON vectors (key, digest);
+                        """)
+                }),
+            ]
+        ) { db in
             try db.execute(sql: """
                 CREATE TABLE vector_model (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, version TEXT NOT NULL,
                     weights_sha256 TEXT NOT NULL, dimensions INTEGER NOT NULL) STRICT;
@@ -148,15 +162,18 @@ public final class SQLiteVectorStore: VectorStore {
     private static func upsert(_ rows: [EmbeddedDocument], model: EmbeddingModelDescriptor, _ db: Database) throws {
         guard !rows.isEmpty else { return }
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO vectors (key, grp, source_version, model_name, model_version, model_sha256, vector, text_digest, digest)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET grp = excluded.grp, source_version = excluded.source_version, model_name = excluded.model_name,
-                model_version = excluded.model_version, model_sha256 = excluded.model_sha256, vector = excluded.vector
+                model_version = excluded.model_version, model_sha256 = excluded.model_sha256, vector = excluded.vector,
+                text_digest = excluded.text_digest, digest = excluded.digest
             WHERE excluded.source_version >= vectors.source_version
             """)
         for row in rows {
             let blob = row.vector.withUnsafeBufferPointer { Data(buffer: $0) }
             try statement.execute(arguments: [
                 row.document.key, row.document.group, row.document.sourceVersion, model.name, model.version, model.weightsSHA256, blob,
+                row.document.textDigest, Int64(bitPattern: row.document.driftDigest(model: model)),
             ])
         }
     }
@@ -177,6 +194,35 @@ public final class SQLiteVectorStore: VectorStore {
         }
         index.withLock { $0 = fresh }
     }
+}
+
+extension SQLiteVectorStore: DriftCheckable {
+    /// A row's stored content, in `VectorDocument.driftDigest` order: what the vector was made
+    /// from (the vector itself cannot be recomputed cheaply, so it is not covered).
+    static let contentDigestSQL = "canon_digest(key, grp, source_version, text_digest, model_sha256)"
+
+    public func driftSnapshot() async throws -> any DriftSnapshot {
+        let content = Self.contentDigestSQL
+        return try SQLiteDriftSnapshot(database, queries: DriftQueries(
+            stored: { "SELECT key, digest FROM vectors WHERE \($0)" },
+            content: { "SELECT key, \(content) AS digest FROM vectors WHERE \($0)" },
+            tampered: "SELECT key FROM vectors WHERE digest != \(content)",
+            keys: "SELECT key FROM vectors"))
+    }
+
+    public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let rows = try embedded(history.flatMap { try projection.documents(for: $0) }.filter { keys.contains($0.key) })
+        let model = self.model
+        try await database.write(at: checkpoint) { db in
+            for key in keys { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }
+            try Self.upsert(rows, model: model, db)
+        }
+        try reloadIndex()
+    }
+
+    public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
+
+    public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
 }
 
 /// The vectors of a store as one contiguous row-major matrix, for exact k-NN by dot product

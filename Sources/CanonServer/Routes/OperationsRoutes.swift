@@ -10,6 +10,9 @@ struct OperationsRoutes {
         group.get("ops/projections", use: projections)
         group.get("ops/portfolio", use: portfolio)
         group.get("ops/audit", use: audit)
+        group.get("ops/drift", use: drift)
+        group.post("ops/drift/{name}", use: runDrift)
+        group.post("ops/drift/{name}/repair", use: repairDrift)
         group.get("ops/projections/{name}/dead-letters", use: deadLetters)
         group.post("ops/projections/{name}/dead-letters/{position}/retry", use: retry)
         group.post("ops/projections/{name}/dead-letters/{position}/skip", use: skip)
@@ -137,6 +140,71 @@ struct OperationsRoutes {
         }
         await agent.resume()
         return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: await agent.snapshot().state))
+    }
+
+    struct DriftAnswer: Encodable {
+        struct Store: Encodable {
+            var name: String
+            var version: Int
+            /// The newest check of each mode.
+            var checks: [DriftSummary]
+        }
+
+        var stores: [Store]
+    }
+
+    /// The last drift checks of every live projection (any mode: full and since from `canon drift`
+    /// or `POST /v1/ops/drift/{name}`, sample from the continuous sampler).
+    @Sendable func drift(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        _ = try context.requirePrincipal()
+        var stores: [DriftAnswer.Store] = []
+        for agent in services.projections.agents {
+            guard let store = agent.store as? any DriftCheckable else { continue }
+            stores.append(.init(name: agent.identity.name, version: agent.identity.version, checks: try await store.driftSummaries()))
+        }
+        return try JSONBody.response(DriftAnswer(stores: stores))
+    }
+
+    /// Runs a drift check now (admin): `?mode=full|sample|since&since=POSITION&segments=&threshold=&sample=`.
+    @Sendable func runDrift(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let (check, mode, since) = try driftRequest(request, context)
+        return try JSONBody.response(try await check.run(mode, since: since))
+    }
+
+    /// Checks, repairs exactly the differing keys, and checks again (admin); same parameters.
+    @Sendable func repairDrift(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try requireAdmin(context)
+        let (check, mode, since) = try driftRequest(request, context)
+        guard mode != .sample else { throw ProblemDetails.invalidBody("repair runs in full or since mode; got sample", field: "mode") }
+        return try JSONBody.response(try await check.repair(mode: mode, since: since))
+    }
+
+    private func driftRequest(_ request: Request, _ context: CanonRequestContext) throws -> (DriftCheck, DriftMode, OutboxPosition?) {
+        let name = try context.parameters.require("name")
+        let parameters = request.uri.queryParameters
+        let modeText = parameters["mode"].map(String.init) ?? "full"
+        guard let mode = DriftMode(rawValue: modeText) else {
+            throw ProblemDetails.invalidBody("mode must be one of \(DriftMode.allCases.map(\.rawValue).joined(separator: ", ")); got \(modeText)", field: "mode")
+        }
+        func integer(_ field: String, _ fallback: Int, _ range: ClosedRange<Int>) throws -> Int {
+            guard let raw = parameters[Substring(field)].map(String.init) else { return fallback }
+            guard let value = Int(raw), range.contains(value) else {
+                throw ProblemDetails.invalidBody("\(field) must be an integer in \(range.lowerBound)…\(range.upperBound); got \(raw)", field: field)
+            }
+            return value
+        }
+        let options = DriftCheck.Options(
+            segments: try integer("segments", 32, 2...1_024), threshold: try integer("threshold", 1_024, 1...1_000_000),
+            sampleSize: try integer("sample", 200, 1...100_000))
+        var since: OutboxPosition?
+        if parameters["since"] != nil { since = OutboxPosition(Int64(try integer("since", 0, 0...Int.max))) }
+        if mode == .since && since == nil { throw ProblemDetails.invalidBody("mode since needs since=POSITION", field: "since") }
+        do {
+            return (try services.driftCheck(name, options: options), mode, since)
+        } catch let error as ProjectionError {
+            throw ProblemDetails(status: .notFound, slug: "not-found", title: "Not found", detail: error.message)
+        }
     }
 
     private func agent(_ context: CanonRequestContext) throws -> ProjectionAgent {

@@ -152,9 +152,9 @@ public enum CaseDecisions {
         guard !existing.contains(where: { $0.partyID == party.id && $0.role == role }) else {
             throw DomainError.conflict("party \(party.id) is already linked to case \(current.id) as \(role.rawValue)")
         }
-        let link = CasePartyLink(caseID: current.id, partyID: party.id, role: role, linkedAt: now, linkedBy: actor.id)
         var next = current
         next.version += 1
+        let link = CasePartyLink(caseID: current.id, partyID: party.id, role: role, linkedAt: now, linkedBy: actor.id, caseVersion: next.version)
         next.updatedAt = now
         var work = changeCase(current, to: next, columns: [:], metadata: metadata)
         work.mutations.append(.insert(table: "case_parties", row: link.row))

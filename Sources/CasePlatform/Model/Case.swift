@@ -111,10 +111,21 @@ public struct CasePartyLink: Hashable, Codable, Sendable {
     public var role: PartyRole
     public var linkedAt: Date
     public var linkedBy: String
+    /// The case's version the link made: orders a case's links (0 for links made before it was kept).
+    public var caseVersion: Int64
+
+    public init(caseID: String, partyID: String, role: PartyRole, linkedAt: Date, linkedBy: String, caseVersion: Int64) {
+        self.caseID = caseID
+        self.partyID = partyID
+        self.role = role
+        self.linkedAt = linkedAt
+        self.linkedBy = linkedBy
+        self.caseVersion = caseVersion
+    }
 
     enum CodingKeys: String, CodingKey {
         case role
-        case caseID = "case_id", partyID = "party_id", linkedAt = "linked_at", linkedBy = "linked_by"
+        case caseID = "case_id", partyID = "party_id", linkedAt = "linked_at", linkedBy = "linked_by", caseVersion = "case_version"
     }
 }
 

@@ -70,6 +70,18 @@ public struct CaseSearchProjection: DocumentProjection {
         return try state.map { try document($0.display, summary: $0.summary) }
     }
 
+    /// The document of `item`'s current canonical state, with the names of its linked parties in
+    /// link order: what folding the case's whole history gives (a drift check compares the two).
+    public func document(for item: Case, partyNames: [String]) throws -> SearchDocument {
+        var parties: [String] = []
+        for name in partyNames where !parties.contains(name) { parties.append(name) }
+        let display = Display(
+            id: item.id, title: item.title, status: item.status, sector: item.sector, region: item.region, priority: item.priority,
+            team: item.team, assignee: item.assignee, restricted: item.restricted, clearance: item.clearance, parties: parties,
+            openedAt: item.openedAt, slaDueAt: item.slaDueAt, version: item.version)
+        return try document(display, summary: item.summary)
+    }
+
     private struct State {
         var display: Display
         var summary: String

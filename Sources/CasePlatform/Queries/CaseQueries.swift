@@ -28,7 +28,7 @@ public struct CaseQueries: Sendable {
     }
 
     public func partyLinks(caseID: String) async throws -> [CasePartyLink] {
-        try await store.fetchAll("case_parties", where: ["case_id": .text(caseID)], orderBy: [.init("linked_at"), .init("party_id")]).map(CasePartyLink.init(row:))
+        try await store.fetchAll("case_parties", where: ["case_id": .text(caseID)], orderBy: [.init("case_version"), .init("linked_at"), .init("party_id")]).map(CasePartyLink.init(row:))
     }
 
     public func evidence(caseID: String) async throws -> [Evidence] {

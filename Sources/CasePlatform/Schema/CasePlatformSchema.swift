@@ -88,5 +88,10 @@ public enum CasePlatformSchema {
         SchemaMigration("case-platform.v3-case-clearance", steps: [
             .addColumn(table: "cases", column: .init("clearance", .integer), default: .integer(1)),
         ]),
+        // The case version each party link made: the order of a case's links, which its search
+        // document lists parties in (a drift check rebuilds that list from canonical rows).
+        SchemaMigration("case-platform.v4-party-link-order", steps: [
+            .addColumn(table: "case_parties", column: .init("case_version", .integer), default: .integer(0)),
+        ]),
     ]
 }

@@ -60,14 +60,14 @@ extension CasePartyLink {
     var row: Row {
         [
             "case_id": .text(caseID), "party_id": .text(partyID), "role": .text(role.rawValue),
-            "linked_at": .timestamp(linkedAt), "linked_by": .text(linkedBy),
+            "linked_at": .timestamp(linkedAt), "linked_by": .text(linkedBy), "case_version": .integer(caseVersion),
         ]
     }
 
     init(row: Row) throws {
         self.init(
             caseID: try row.string("case_id"), partyID: try row.string("party_id"), role: try row.enumValue("role"),
-            linkedAt: try row.date("linked_at"), linkedBy: try row.string("linked_by"))
+            linkedAt: try row.date("linked_at"), linkedBy: try row.string("linked_by"), caseVersion: try row.int("case_version"))
     }
 }
 

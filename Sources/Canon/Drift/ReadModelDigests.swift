@@ -1,0 +1,70 @@
+import Foundation
+
+// The digest of each read model's content, in the field order its engines store it. An engine's
+// SQL digest of stored content feeds the same fields in the same order.
+
+extension SearchDocument {
+    /// key, team, restricted, clearance, sort time (µs), each facet of `schema` (missing when
+    /// absent), each text field of `schema` (empty when absent), display.
+    public func driftDigest(_ schema: SearchSchema) -> UInt64 {
+        var digest = DriftDigest()
+        digest.add(key)
+        digest.add(team)
+        digest.add(restricted)
+        digest.add(Int64(clearance))
+        digest.add(Timestamp.microseconds(sortTime))
+        for facet in schema.facetFields { digest.add(facets[facet]) }
+        for field in schema.textFields { digest.add(text[field.name] ?? "") }
+        digest.add(String(decoding: display, as: UTF8.self))
+        return digest.value
+    }
+}
+
+extension TimelineEntry {
+    /// key, position, sequence, time (µs), kind, actor, summary, details as sorted-key JSON.
+    /// A key's digest is the wrapping sum of its entries' digests.
+    public var driftDigest: UInt64 {
+        var digest = DriftDigest()
+        digest.add(key)
+        digest.add(position.rawValue)
+        digest.add(sequence)
+        digest.add(Timestamp.microseconds(at))
+        digest.add(kind)
+        digest.add(actor)
+        digest.add(summary)
+        digest.add(detailsJSON)
+        return digest.value
+    }
+
+    /// The details as engines store them: JSON with sorted keys.
+    public var detailsJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(details)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// The digest of one key's whole timeline.
+    public static func driftDigest(of entries: some Sequence<TimelineEntry>) -> UInt64 {
+        entries.reduce(0) { $0 &+ $1.driftDigest }
+    }
+}
+
+extension VectorDocument {
+    /// The digest of the text that was (or should be) embedded.
+    public var textDigest: Int64 {
+        var digest = DriftDigest()
+        digest.add(text)
+        return digest.stored
+    }
+
+    /// key, group, source version, text digest, model weights hash: what the vector was made from.
+    public func driftDigest(model: EmbeddingModelDescriptor) -> UInt64 {
+        var digest = DriftDigest()
+        digest.add(key)
+        digest.add(group)
+        digest.add(sourceVersion)
+        digest.add(textDigest)
+        digest.add(model.weightsSHA256)
+        return digest.value
+    }
+}

@@ -1,0 +1,167 @@
+import Canon
+import Foundation
+import GRDB
+
+/// The SQLite side of drift detection: `canon_digest(...)`, which computes a `DriftDigest` of
+/// stored columns with exactly the rules of the Swift one, `canon_sum(x)`, the wrapping 64-bit
+/// sum that combines a key's several rows, and a read snapshot that answers range checksums.
+enum SQLiteDrift {
+    static let digest = DatabaseFunction("canon_digest", argumentCount: nil, pure: true) { values in
+        var digest = DriftDigest()
+        for value in values {
+            switch value.storage {
+            case .null: digest.add(nil as String?)
+            case .int64(let integer): digest.add(integer)
+            case .double(let real): digest.add(String(real))
+            case .string(let text): digest.add(text)
+            case .blob(let data): digest.add(data)
+            }
+        }
+        return digest.stored
+    }
+
+    struct WrappingSum: DatabaseAggregate {
+        var sum: UInt64 = 0
+        init() {}
+        mutating func step(_ values: [DatabaseValue]) {
+            if let value = Int64.fromDatabaseValue(values[0]) { sum &+= UInt64(bitPattern: value) }
+        }
+        func finalize() -> (any DatabaseValueConvertible)? { Int64(bitPattern: sum) }
+    }
+
+    static let sum = DatabaseFunction("canon_sum", argumentCount: 1, pure: true, aggregate: WrappingSum.self)
+
+    static func register(_ db: Database) {
+        db.add(function: digest)
+        db.add(function: sum)
+    }
+}
+
+/// How one store exposes its keys and digests to a drift check, as SQL over its own tables.
+struct DriftQueries: Sendable {
+    /// `key, digest` rows (the digests kept at apply) for keys matching a WHERE fragment on `key`.
+    var stored: @Sendable (_ whereSQL: String) -> String
+    /// `key, digest` rows computed from stored content for keys matching a WHERE fragment on `key`.
+    var content: @Sendable (_ whereSQL: String) -> String
+    /// The keys (one column, possibly repeated) whose stored content no longer matches its digest.
+    var tampered: String
+    /// The distinct keys, for sampling.
+    var keys: String
+}
+
+/// One read snapshot of a projection file: every range checksum of a check reads the same state.
+final class SQLiteDriftSnapshot: DriftSnapshot, @unchecked Sendable {
+    private let snapshot: DatabaseSnapshot
+    let checkpoint: OutboxPosition
+    private let queries: DriftQueries
+    private let name: String
+
+    init(_ database: SQLiteProjectionDatabase, queries: DriftQueries) throws {
+        do {
+            snapshot = try database.pool.makeSnapshot()
+            checkpoint = try snapshot.read { db in try SQLiteProjectionDatabase.checkpoint(db).position }
+        } catch let error as DatabaseError {
+            throw ProjectionError.storage("\(database.identity): \(error.message ?? error.description)")
+        }
+        self.queries = queries
+        self.name = database.identity.description
+    }
+
+    private static func bounds(_ range: KeyRange) -> (String, [String]) {
+        var conditions: [String] = []
+        var arguments: [String] = []
+        if let lower = range.lower {
+            conditions.append("key >= ?")
+            arguments.append(lower)
+        }
+        if let upper = range.upper {
+            conditions.append("key < ?")
+            arguments.append(upper)
+        }
+        return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), arguments)
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await snapshot.read(body)
+        } catch let error as DatabaseError {
+            throw ProjectionError.storage("\(name): \(error.message ?? error.description)")
+        }
+    }
+
+    func checksum(_ range: KeyRange) async throws -> RangeChecksum {
+        let (condition, arguments) = Self.bounds(range)
+        let sql = "SELECT count(*), ifnull(sum(digest & 4294967295), 0), ifnull(sum((digest >> 32) & 4294967295), 0) FROM (\(queries.stored(condition)))"
+        return try await read { db in
+            let row = try GRDB.Row.fetchOne(db, sql: sql, arguments: StatementArguments(arguments))!
+            return RangeChecksum(count: row[0], low: row[1], high: row[2])
+        }
+    }
+
+    func digests(_ range: KeyRange) async throws -> [KeyDigest] {
+        let (condition, arguments) = Self.bounds(range)
+        let sql = "SELECT key, digest FROM (\(queries.stored(condition))) ORDER BY key"
+        return try await read { db in
+            try GRDB.Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+                KeyDigest(key: $0[0], digest: UInt64(bitPattern: $0[1] as Int64? ?? 0))
+            }
+        }
+    }
+
+    func splitPoints(_ range: KeyRange, parts: Int) async throws -> [String] {
+        let (condition, arguments) = Self.bounds(range)
+        let stored = queries.stored(condition)
+        return try await read { db in
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(stored))", arguments: StatementArguments(arguments)) ?? 0
+            guard parts > 1, count > 1 else { return [] }
+            let step = max(1, count / parts)
+            return try String.fetchAll(
+                db, sql: "SELECT key FROM (SELECT key, row_number() OVER (ORDER BY key) - 1 AS n FROM (\(stored))) WHERE n > 0 AND n % ? = 0 ORDER BY key LIMIT ?",
+                arguments: StatementArguments(arguments) + [step, parts - 1])
+        }
+    }
+
+    func tampered(progress: @Sendable (Int) -> Void) async throws -> [String] {
+        let sql = "SELECT DISTINCT key FROM (\(queries.tampered)) ORDER BY key"
+        let keys = try await read { db in try String.fetchAll(db, sql: sql) }
+        progress(keys.count)
+        return keys
+    }
+
+    func contentDigests(_ keys: [String]) async throws -> [String: UInt64] {
+        guard !keys.isEmpty else { return [:] }
+        let sql = "SELECT key, digest FROM (\(queries.content("key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))")))"
+        return try await read { db in
+            var digests: [String: UInt64] = [:]
+            for row in try GRDB.Row.fetchAll(db, sql: sql, arguments: StatementArguments(keys)) {
+                digests[row[0]] = UInt64(bitPattern: row[1] as Int64? ?? 0)
+            }
+            return digests
+        }
+    }
+
+    func sampleKeys(_ count: Int) async throws -> [String] {
+        let sql = "SELECT key FROM (\(queries.keys)) ORDER BY random() LIMIT ?"
+        return try await read { db in try String.fetchAll(db, sql: sql, arguments: [count]) }
+    }
+
+    func close() {}
+}
+
+extension SQLiteProjectionDatabase {
+    func recordDrift(_ summary: DriftSummary) async throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        let json = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        try await write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO canon_drift (mode, summary) VALUES (?, ?)", arguments: [summary.mode.rawValue, json])
+        }
+    }
+
+    func driftSummaries() async throws -> [DriftSummary] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        let rows = try await mapped { try await pool.read { db in try String.fetchAll(db, sql: "SELECT summary FROM canon_drift") } }
+        return rows.compactMap { try? decoder.decode(DriftSummary.self, from: Data($0.utf8)) }.sorted { $0.checkedAt > $1.checkedAt }
+    }
+}

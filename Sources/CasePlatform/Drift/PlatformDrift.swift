@@ -1,0 +1,231 @@
+import Canon
+import Foundation
+
+/// What each of the platform's projections should hold, computed from canonical state: the
+/// canonical side of `canon drift` and `canon repair`.
+public enum PlatformDrift {
+    /// The expectation for `store` (a live projection of this platform), read from `source`.
+    public static func expectation(for store: any ProjectionStore, source: any CanonicalStore) throws -> any DriftExpectation {
+        switch store.identity.name {
+        case PlatformPortfolio.Store.caseSearch:
+            return CaseSearchExpectation(source: source, projection: CaseSearchProjection(version: store.identity.version))
+        case PlatformPortfolio.Store.caseTimeline:
+            return CaseTimelineExpectation(source: source, projection: CaseTimelineProjection(version: store.identity.version))
+        case PlatformPortfolio.Store.evidenceSemantic:
+            guard let vectors = store as? any VectorStore else { break }
+            return EvidenceSemanticExpectation(source: source, model: vectors.model)
+        default:
+            break
+        }
+        throw ProjectionError.unknownProjection(store.identity.name, known: [
+            PlatformPortfolio.Store.caseSearch, PlatformPortfolio.Store.caseTimeline, PlatformPortfolio.Store.evidenceSemantic,
+        ])
+    }
+
+    /// The drift check of `store` against `source`.
+    ///
+    /// - Throws: `ProjectionError.unknownProjection` when the store is not one of the platform's
+    ///   projections or cannot be checked.
+    public static func check(_ store: any ProjectionStore, source: any CanonicalStore, options: DriftCheck.Options = .init()) throws -> DriftCheck {
+        guard let checkable = store as? any DriftCheckable else {
+            throw ProjectionError.unknownProjection(store.identity.name, known: [])
+        }
+        return DriftCheck(store: checkable, expectation: try expectation(for: store, source: source), source: source, options: options)
+    }
+
+    /// Rows of `table` in `key` order, a page at a time, through `body`.
+    static func scan(_ source: any CanonicalStore, table: String, key: String = "id", page: Int = 5_000, _ body: ([Row]) async throws -> Void) async throws {
+        var after: CanonValue?
+        while true {
+            let rows = try await source.fetchAll(RowQuery(
+                table: table, after: after.map { RowQuery.After(key, $0) }, order: [.init(key)], limit: page))
+            guard let last = rows.last else { return }
+            try await body(rows)
+            after = last[key]
+            if rows.count < page { return }
+        }
+    }
+
+    /// Up to `count` keys of `table` drawn at random: each is the first key after a random
+    /// point of the key space (ids are random UUIDs, so this is close to uniform).
+    static func sample(_ source: any CanonicalStore, table: String, count: Int) async throws -> [String] {
+        var keys = Set<String>()
+        for _ in 0..<count {
+            let point = UUID().uuidString.lowercased()
+            var row = try await source.fetchOne(RowQuery(table: table, after: .init("id", .text(point)), order: [.init("id")], limit: 1))
+            if row == nil { row = try await source.fetchOne(RowQuery(table: table, order: [.init("id")], limit: 1)) }
+            if let id = try row?.string("id") { keys.insert(id) }
+        }
+        return keys.sorted()
+    }
+
+    /// Every event of the streams of `cases`, through `position`, in position order.
+    static func history(ofCases cases: some Sequence<String>, through position: OutboxPosition, in source: any CanonicalStore) async throws -> [EventEnvelope] {
+        var events: [EventEnvelope] = []
+        for id in Set(cases) { events += try await source.events(in: StreamID("case-\(id)"), through: position) }
+        return events.sorted { $0.position < $1.position }
+    }
+}
+
+/// Case search, from the `cases`, `case_parties` and `parties` rows: the document the
+/// projection makes of a case's current state.
+public struct CaseSearchExpectation: DriftExpectation {
+    public let source: any CanonicalStore
+    public let projection: CaseSearchProjection
+
+    public var projectionName: String { projection.identity.name }
+
+    public init(source: any CanonicalStore, projection: CaseSearchProjection = CaseSearchProjection()) {
+        self.source = source
+        self.projection = projection
+    }
+
+    public func expectedDigests(progress: @Sendable (Int) -> Void) async throws -> [KeyDigest] {
+        var digests: [KeyDigest] = []
+        try await PlatformDrift.scan(source, table: "cases") { rows in
+            let cases = try rows.map(Case.init(row:))
+            digests += try await self.digests(of: cases)
+            progress(digests.count)
+        }
+        return digests
+    }
+
+    public func expectedDigests(_ keys: [String]) async throws -> [String: UInt64] {
+        let cases = try await CaseQueries(store: source).cases(ids: keys)
+        return Dictionary(uniqueKeysWithValues: try await digests(of: Array(cases.values)).map { ($0.key, $0.digest) })
+    }
+
+    private func digests(of cases: [Case]) async throws -> [KeyDigest] {
+        guard !cases.isEmpty else { return [] }
+        let links = try await source.fetchAll(RowQuery(table: "case_parties", anyOf: .init("case_id", cases.map { .text($0.id) })))
+            .map(CasePartyLink.init(row:))
+        let partyIDs = Array(Set(links.map(\.partyID)))
+        var names: [String: String] = [:]
+        for start in stride(from: 0, to: partyIDs.count, by: 5_000) {
+            let batch = partyIDs[start..<min(start + 5_000, partyIDs.count)]
+            for row in try await source.fetchAll(RowQuery(table: "parties", anyOf: .init("id", batch.map { .text($0) }))) {
+                names[try row.string("id")] = try row.string("name")
+            }
+        }
+        let byCase = Dictionary(grouping: links, by: \.caseID)
+        let schema = projection.schema
+        return try cases.map { item in
+            let ordered = (byCase[item.id] ?? []).sorted { ($0.caseVersion, $0.linkedAt, $0.partyID) < ($1.caseVersion, $1.linkedAt, $1.partyID) }
+            let document = try projection.document(for: item, partyNames: ordered.compactMap { names[$0.partyID] })
+            return KeyDigest(key: item.id, digest: document.driftDigest(schema))
+        }
+    }
+
+    public func keys(touchedBy event: EventEnvelope) -> Set<String> {
+        projection.documentKey(for: event).map { [$0] } ?? []
+    }
+
+    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await PlatformDrift.history(ofCases: keys, through: position, in: source)
+    }
+
+    public func sampleKeys(_ count: Int) async throws -> [String] {
+        try await PlatformDrift.sample(source, table: "cases", count: count)
+    }
+}
+
+/// Case timeline, from the outbox: the timeline is the case's history, and the outbox holds it.
+public struct CaseTimelineExpectation: DriftExpectation {
+    public let source: any CanonicalStore
+    public let projection: CaseTimelineProjection
+
+    public init(source: any CanonicalStore, projection: CaseTimelineProjection = CaseTimelineProjection()) {
+        self.source = source
+        self.projection = projection
+    }
+
+    public var projectionName: String { projection.identity.name }
+
+    public func expectedDigests(progress: @Sendable (Int) -> Void) async throws -> [KeyDigest] {
+        let head = try await source.headPosition()
+        var sums: [String: UInt64] = [:]
+        var cursor = OutboxPosition.start
+        var seen = 0
+        while cursor < head {
+            let events = try await source.events(after: cursor, limit: 5_000)
+            guard let last = events.last else { break }
+            for event in events where event.position <= head {
+                for entry in try projection.entries(for: event) { sums[entry.key, default: 0] &+= entry.driftDigest }
+            }
+            cursor = last.position
+            seen += events.count
+            progress(seen)
+        }
+        return sums.map { KeyDigest(key: $0.key, digest: $0.value) }
+    }
+
+    public func expectedDigests(_ keys: [String]) async throws -> [String: UInt64] {
+        let head = try await source.headPosition()
+        var sums: [String: UInt64] = [:]
+        for event in try await history(of: Set(keys), through: head) {
+            for entry in try projection.entries(for: event) where keys.contains(entry.key) { sums[entry.key, default: 0] &+= entry.driftDigest }
+        }
+        return sums
+    }
+
+    public func keys(touchedBy event: EventEnvelope) -> Set<String> {
+        Set(((try? projection.entries(for: event)) ?? []).map(\.key))
+    }
+
+    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await PlatformDrift.history(ofCases: keys, through: position, in: source)
+    }
+
+    public func sampleKeys(_ count: Int) async throws -> [String] {
+        try await PlatformDrift.sample(source, table: "cases", count: count)
+    }
+}
+
+/// Evidence vectors, from the `evidence` rows: which text of which version should be embedded,
+/// with which model.
+public struct EvidenceSemanticExpectation: DriftExpectation {
+    public let source: any CanonicalStore
+    public let model: EmbeddingModelDescriptor
+    let projection = EvidenceSemanticProjection()
+
+    public var projectionName: String { projection.identity.name }
+
+    public init(source: any CanonicalStore, model: EmbeddingModelDescriptor) {
+        self.source = source
+        self.model = model
+    }
+
+    private func digest(_ evidence: Evidence) -> KeyDigest {
+        let document = VectorDocument(
+            key: evidence.id, group: evidence.caseID, sourceVersion: evidence.version, text: EvidenceSemanticProjection.text(of: evidence))
+        return KeyDigest(key: evidence.id, digest: document.driftDigest(model: model))
+    }
+
+    public func expectedDigests(progress: @Sendable (Int) -> Void) async throws -> [KeyDigest] {
+        var digests: [KeyDigest] = []
+        try await PlatformDrift.scan(source, table: "evidence") { rows in
+            digests += try rows.map { digest(try Evidence(row: $0)) }
+            progress(digests.count)
+        }
+        return digests
+    }
+
+    public func expectedDigests(_ keys: [String]) async throws -> [String: UInt64] {
+        let rows = try await source.fetchAll(RowQuery(table: "evidence", anyOf: .init("id", keys.map { .text($0) })))
+        return Dictionary(uniqueKeysWithValues: try rows.map { let entry = digest(try Evidence(row: $0)); return (entry.key, entry.digest) })
+    }
+
+    public func keys(touchedBy event: EventEnvelope) -> Set<String> {
+        Set(((try? projection.documents(for: event)) ?? []).map(\.key))
+    }
+
+    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        // A key without an evidence row has no history: the repair deletes its vector.
+        let rows = try await source.fetchAll(RowQuery(table: "evidence", anyOf: .init("id", keys.map { .text($0) })))
+        return try await PlatformDrift.history(ofCases: try rows.map { try $0.string("case_id") }, through: position, in: source)
+    }
+
+    public func sampleKeys(_ count: Int) async throws -> [String] {
+        try await PlatformDrift.sample(source, table: "evidence", count: count)
+    }
+}
