@@ -13,13 +13,14 @@ struct Bench: AsyncParsableCommand {
             search:   search latency with facets over the catch-up store (--queries queries).
             embed:    sentence embeddings per second in batches of 32 (--sentences), beside cblas_sgemm's GFLOP/s on the same shapes.
             knn:      exact k-NN (k = 10) p50/p95 over --vectors stored vectors, beside one cblas_sgemv scan of the same matrix.
+            drift:    a full drift check of the catch-up store (--cases), clean and with 100 injected differences of four kinds, then repair and verify.
             priority: restriction commit-to-applied in search on the priority path and on the ordinary path, under --rate writes/s for --seconds.
             Build with -c release for figures worth writing down.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn, priority }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn, priority, drift }
 
-    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn or priority.") var scenario: Scenario = .all
+    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn, priority or drift.") var scenario: Scenario = .all
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
     @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
@@ -76,6 +77,13 @@ struct Bench: AsyncParsableCommand {
             say(String(format: "priority: %d writes at %.0f/s, %d restrictions; commit-to-applied on the priority path p50 %.2f ms, p99 %.2f ms, max %.2f ms; on the ordinary path p50 %.2f ms, p99 %.2f ms",
                        result.writes, result.achievedRate, result.restrictions, result.priority.p50, result.priority.p99, result.priority.max,
                        result.ordinary.p50, result.ordinary.p99))
+        }
+        if scenario == .all || scenario == .drift {
+            let result = try await bench.drift(cases: cases, progress: status)
+            let found = result.report
+            say(String(format: "drift: clean full check of %d cases %.2fs (%d differences); with 100 injected: %.2fs = %.0f keys/s, %d ranges, %d keys compared one by one, found %d (%d exactly as injected, %d false positives); repair %.2fs, verify %d differences",
+                       result.cases, result.cleanSeconds, result.cleanDifferences, found.seconds, found.keysPerSecond, found.rangesCompared, found.keysCompared,
+                       found.count, result.foundExactly, result.falsePositives, result.repairSeconds, result.verifiedDifferences))
         }
         if scenario == .all || scenario == .latency {
             let result = try await bench.commitToSearchable(rate: rate, duration: .seconds(seconds), progress: status)

@@ -23,7 +23,11 @@ struct Status: AsyncParsableCommand {
         }
         let head = try await platform.canonical.headPosition()
         // Health is judged against each store's freshness contract in the portfolio.
-        let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head)
+        var drift: [String: DriftSummary] = [:]
+        for store in platform.projectionStores {
+            if let checkable = store as? any DriftCheckable, let newest = try await checkable.driftSummaries().first { drift[store.identity.name] = newest }
+        }
+        let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head, drift: drift)
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -34,11 +38,12 @@ struct Status: AsyncParsableCommand {
             ]), as: UTF8.self))
         case .text:
             say("portfolio \(platform.portfolio.name): \(stores.filter { $0.status == "live" }.count) live store(s), \(stores.filter { $0.status == "planned" }.count) planned")
-            say(pad("STORE", 20) + pad("ROLE", 12) + pad("STATUS", 9) + pad("HEALTH", 10) + pad("LAG MS", 9) + pad("P95", 8) + "ALERT AFTER")
+            say(pad("STORE", 20) + pad("ROLE", 12) + pad("STATUS", 9) + pad("HEALTH", 10) + pad("LAG MS", 9) + pad("P95", 8) + pad("ALERT AFTER", 12) + "DRIFT")
             for store in stores {
                 say(pad(store.name, 20) + pad(store.role, 12) + pad(store.status, 9) + pad(store.health.rawValue, 10)
                     + pad(store.freshness.map { "\($0.lagMilliseconds)" } ?? "-", 9)
-                    + pad(store.normalP95Milliseconds.map { "\($0)ms" } ?? "-", 8) + (store.alertAfterMilliseconds.map { "\($0)ms" } ?? "-"))
+                    + pad(store.normalP95Milliseconds.map { "\($0)ms" } ?? "-", 8) + pad(store.alertAfterMilliseconds.map { "\($0)ms" } ?? "-", 12)
+                    + (store.drift.map { "\($0.differences) (\($0.mode.rawValue) at \($0.position), \(Self.age($0.checkedAt)) ago)" } ?? "never checked"))
             }
             say("")
             say("outbox head: \(head)")
@@ -50,6 +55,11 @@ struct Status: AsyncParsableCommand {
                 if let error = status.lastError { say("    last error: \(error)") }
             }
         }
+    }
+
+    static func age(_ date: Date) -> String {
+        let seconds = Int(max(0, Date().timeIntervalSince(date)))
+        return seconds < 120 ? "\(seconds)s" : seconds < 7_200 ? "\(seconds / 60)m" : "\(seconds / 3_600)h"
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

@@ -70,9 +70,11 @@ public struct DriftCheck: Sendable {
             ranges = comparison.ranges
             for difference in comparison.differences { differences[difference.key] = difference }
             let total = storedKeys
-            for key in try await snapshot.tampered(progress: { progress(Progress(phase: .content, done: $0, total: total)) }) where differences[key] == nil {
+            progress(Progress(phase: .content, done: 0, total: total))
+            for key in try await snapshot.tampered(progress: { _ in }) where differences[key] == nil {
                 differences[key] = DriftDifference(key: key, kind: .stale, detail: "stored content changed after it was applied")
             }
+            progress(Progress(phase: .content, done: total, total: total))
         case .sample, .since:
             var keys: [String]
             if mode == .sample {
@@ -109,7 +111,8 @@ public struct DriftCheck: Sendable {
         let report = DriftReport(
             store: store.identity.name, version: store.identity.version, mode: mode, position: snapshot.checkpoint, canonicalHead: head,
             since: mode == .since ? (since ?? snapshot.checkpoint) : nil, checkedAt: Date(), expectedKeys: expectedKeys, storedKeys: storedKeys,
-            keysCompared: compared, rangesCompared: ranges, differences: differences.values.sorted { $0.key < $1.key }, lagging: lagging,
+            keysCompared: compared, rangesCompared: ranges, differences: differences.values.sorted { $0.key < $1.key }, lagging: lagging.count,
+            laggingSample: Array(lagging.prefix(50)),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         if record { try await store.recordDrift(report.summary) }
         return report

@@ -54,8 +54,10 @@ public struct DriftReport: Hashable, Codable, Sendable {
     /// Range checksums taken on each side.
     public var rangesCompared: Int
     public var differences: [DriftDifference]
-    /// Keys that differ only because the store has not yet applied events after `position`.
-    public var lagging: [String]
+    /// How many keys differ only because the store has not yet applied events after `position`.
+    public var lagging: Int
+    /// The first of them (at most 50), in key order.
+    public var laggingSample: [String]
     public var seconds: Double
 
     public var count: Int { differences.count }
@@ -73,6 +75,7 @@ public struct DriftReport: Hashable, Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case store, version, mode, position, since, differences, lagging, seconds
+        case laggingSample = "lagging_sample"
         case canonicalHead = "canonical_head", checkedAt = "checked_at", expectedKeys = "expected_keys", storedKeys = "stored_keys"
         case keysCompared = "keys_compared", rangesCompared = "ranges_compared"
     }

@@ -37,6 +37,12 @@ enum SQLiteDrift {
     }
 }
 
+/// Registers `canon_digest(...)` and `canon_sum(x)` on a connection opened outside a store (a
+/// benchmark or a tool writing rows with their digests).
+public func registerDriftFunctions(_ db: Database) {
+    SQLiteDrift.register(db)
+}
+
 /// How one store exposes its keys and digests to a drift check, as SQL over its own tables.
 struct DriftQueries: Sendable {
     /// `key, digest` rows (the digests kept at apply) for keys matching a WHERE fragment on `key`.

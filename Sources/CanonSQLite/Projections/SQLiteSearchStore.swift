@@ -71,6 +71,9 @@ public final class SQLiteSearchStore: SearchStore {
 
     public var path: String { database.path }
 
+    /// The schema the store was made for (benchmarks write rows of it directly).
+    public var schemaForBench: SearchSchema { schema }
+
     static func facetColumn(_ field: String) -> String { "f_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
 
     // MARK: - ProjectionStore
@@ -534,14 +537,14 @@ extension SQLiteSearchStore: PriorityApplying {
 
 extension SQLiteSearchStore: DriftCheckable {
     /// The stored content a document's digest covers, in `SearchDocument.driftDigest` order.
-    static func contentDigestSQL(_ schema: SearchSchema) -> String {
+    public static func contentDigestSQL(_ schema: SearchSchema) -> String {
         let facets = schema.facetFields.map { "d.\(facetColumn($0))" }
         let text = schema.textFields.map { "f.\($0.name)" }
         return "canon_digest(" + (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time"] + facets + text + ["v.display"]).joined(separator: ", ") + ")"
     }
 
     /// Left joins, so a document that lost its text or display row no longer matches its digest.
-    static let contentFrom = "docs d LEFT JOIN docs_fts f ON f.rowid = d.id LEFT JOIN doc_display v ON v.id = d.id"
+    public static let contentFrom = "docs d LEFT JOIN docs_fts f ON f.rowid = d.id LEFT JOIN doc_display v ON v.id = d.id"
 
     public func driftSnapshot() async throws -> any DriftSnapshot {
         let content = Self.contentDigestSQL(schema)
