@@ -43,7 +43,7 @@ let package = Package(
         ),
         .target(
             name: "CanonSQLite",
-            dependencies: ["Canon", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Canon", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         .target(
             name: "CasePlatform",

@@ -165,9 +165,22 @@ public struct EmbeddedPlatform: Sendable {
 
     /// The services the HTTP layer needs.
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
-        try await PlatformServices(
+        let directory = self.directory
+        return try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
-            semanticUnavailable: semanticUnavailable)
+            semanticUnavailable: semanticUnavailable, driftCache: { try? Self.driftCache(for: $0, in: directory) })
+    }
+
+    /// The expected digests of drift checks of projection version `identity`, kept between checks:
+    /// `DATA/<name>.v<version>.drift-cache.sqlite`.
+    public static func driftCache(for identity: ProjectionIdentity, in directory: DataDirectory) throws -> SQLiteDigestCache {
+        try SQLiteDigestCache(path: directory.databaseFile(for: identity.storeName + ".drift-cache").path)
+    }
+
+    /// The drift check of the live version of projection `name`, with its digest cache.
+    public func driftCheck(_ name: String, options: DriftCheck.Options = .init()) throws -> DriftCheck {
+        let store = try projectionStore(named: name)
+        return try PlatformDrift.check(store, source: canonical, options: options, cache: try Self.driftCache(for: store.identity, in: directory))
     }
 
     /// Every live projection store.

@@ -71,7 +71,11 @@ enum SQLiteSchemaSQL {
             whereSQL = whereSQL.isEmpty ? " WHERE \(condition)" : whereSQL + " AND \(condition)"
             arguments.append(after.value.databaseValue)
         }
-        var sql = "SELECT * FROM \(quoted(schema.name))\(whereSQL)"
+        var selected = "*"
+        if let columns = query.columns {
+            selected = try checked(columns, in: schema).map(quoted).joined(separator: ", ")
+        }
+        var sql = "SELECT \(selected) FROM \(quoted(schema.name))\(whereSQL)"
         if !query.order.isEmpty {
             _ = try checked(query.order.map(\.column), in: schema)
             sql += " ORDER BY " + query.order.map { "\(quoted($0.column)) \($0.ascending ? "ASC" : "DESC")" }.joined(separator: ", ")

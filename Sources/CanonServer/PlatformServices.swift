@@ -28,6 +28,8 @@ public struct PlatformServices: Sendable {
     /// Derived results dropped by re-authorization in this server, beside the process-wide
     /// `canon_authorization_mismatch_total`.
     public let authorizationMismatches = MismatchTally()
+    /// The expected-digest cache of a projection version's drift checks, when the engine keeps one.
+    public let driftCache: @Sendable (ProjectionIdentity) -> (any DriftDigestCache)?
 
     public var portfolio: Portfolio { readPolicy.portfolio }
 
@@ -39,7 +41,8 @@ public struct PlatformServices: Sendable {
     ///   (the server does not start); `PortfolioError` when the shipped portfolio is invalid.
     public init(
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
-        now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil
+        now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
+        driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
@@ -53,6 +56,7 @@ public struct PlatformServices: Sendable {
         self.readWait = readWait
         self.now = now
         self.semanticUnavailable = semanticUnavailable
+        self.driftCache = driftCache
     }
 
     /// The canonical commands, for an operation allowed to read canonical state.
@@ -144,7 +148,8 @@ public struct PlatformServices: Sendable {
 
     /// The drift check of the live version of projection `name`.
     public func driftCheck(_ name: String, options: DriftCheck.Options = .init()) throws -> DriftCheck {
-        try PlatformDrift.check(try projections.store(named: name), source: store, options: options)
+        let live = try projections.store(named: name)
+        return try PlatformDrift.check(live, source: store, options: options, cache: driftCache(live.identity))
     }
 
     /// The drift checks of every live projection, for the sampler.

@@ -91,7 +91,7 @@ struct Drift: AsyncParsableCommand {
         let names = all ? platform.projectionStores.map(\.identity.name) : [name!]
         var reports: [DriftReport] = []
         for name in names {
-            let check = try PlatformDrift.check(try platform.projectionStore(named: name), source: platform.canonical, options: drift.options)
+            let check = try platform.driftCheck(name, options: drift.options)
             let printer = DriftProgressPrinter(name: name)
             reports.append(try await check.run(drift.driftMode, since: drift.since.map { OutboxPosition($0) }) { printer.update($0) })
         }
@@ -112,7 +112,7 @@ struct Drift: AsyncParsableCommand {
             "\(report.store) v\(report.version) (\(report.mode.rawValue), at position \(report.position), canonical head \(report.canonicalHead)): "
                 + (report.count == 0 ? "no drift" : "\(report.count) difference(s): \(report.count(.missing)) missing, \(report.count(.extra)) extra, \(report.count(.stale)) stale"),
             "  \(report.expectedKeys) expected keys, \(report.storedKeys) stored, \(report.rangesCompared) ranges, \(report.keysCompared) keys compared one by one, "
-                + "\(report.lagging) lagging; \(String(format: "%.2f", report.seconds)) s (\(Int(report.keysPerSecond)) keys/s)",
+                + "\(report.lagging) lagging, \(report.expectedRecomputed) expected digests computed; \(String(format: "%.2f", report.seconds)) s (\(Int(report.keysPerSecond)) keys/s)",
         ]
         for difference in report.differences.prefix(limit) {
             lines.append("  \(difference.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(difference.key)\(difference.detail.map { "  (\($0))" } ?? "")")
@@ -146,7 +146,7 @@ struct Repair: AsyncParsableCommand {
 
     func run() async throws {
         let platform = try data.openPlatform(create: false, semantic: name == "evidence-semantic")
-        let check = try PlatformDrift.check(try platform.projectionStore(named: name), source: platform.canonical, options: drift.options)
+        let check = try platform.driftCheck(name, options: drift.options)
         let printer = DriftProgressPrinter(name: name)
         let report = try await check.repair(mode: drift.driftMode, since: drift.since.map { OutboxPosition($0) }) { printer.update($0) }
         switch format {

@@ -43,12 +43,18 @@ public struct DriftCheck: Sendable {
     public let expectation: any DriftExpectation
     public let source: any CanonicalStore
     public var options: Options
+    /// Expected digests kept between checks (used when the expectation can version its keys).
+    public let cache: (any DriftDigestCache)?
 
-    public init(store: any DriftCheckable, expectation: any DriftExpectation, source: any CanonicalStore, options: Options = Options()) {
+    public init(
+        store: any DriftCheckable, expectation: any DriftExpectation, source: any CanonicalStore, options: Options = Options(),
+        cache: (any DriftDigestCache)? = nil
+    ) {
         self.store = store
         self.expectation = expectation
         self.source = source
         self.options = options
+        self.cache = cache
     }
 
     // MARK: - Checking
@@ -58,23 +64,42 @@ public struct DriftCheck: Sendable {
         let snapshot = try await store.driftSnapshot()
         defer { snapshot.close() }
         var differences: [String: DriftDifference] = [:]
-        var expectedKeys = 0, storedKeys = 0, compared = 0, ranges = 0
+        var expectedKeys = 0, storedKeys = 0, compared = 0, ranges = 0, recomputed = 0
+        var phases: [String: Double] = [:]
+        var phaseStarted = ContinuousClock.now
+        func lap(_ name: String) {
+            let now = ContinuousClock.now
+            let elapsed = now - phaseStarted
+            phases[name, default: 0] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            phaseStarted = now
+        }
         let headBefore = try await source.headPosition()
         switch mode {
         case .full:
-            let expected = InMemoryDriftSide(try await expectation.expectedDigests { progress(Progress(phase: .expected, done: $0, total: nil)) })
+            let expected: InMemoryDriftSide
+            if let cache, let versioned = expectation as? any VersionedDriftExpectation {
+                let (digests, fresh) = try await cachedExpectedDigests(versioned, cache: cache, progress: progress)
+                expected = InMemoryDriftSide(digests)
+                recomputed = fresh
+            } else {
+                expected = InMemoryDriftSide(try await expectation.expectedDigests { progress(Progress(phase: .expected, done: $0, total: nil)) })
+                recomputed = expected.count
+            }
             expectedKeys = expected.count
+            lap("expected")
             let comparison = try await Self.compare(expected, snapshot, options: options, progress: progress)
             storedKeys = comparison.storedKeys
             compared = comparison.keysCompared
             ranges = comparison.ranges
             for difference in comparison.differences { differences[difference.key] = difference }
+            lap("ranges")
             let total = storedKeys
             progress(Progress(phase: .content, done: 0, total: total))
             for key in try await snapshot.tampered(progress: { _ in }) where differences[key] == nil {
                 differences[key] = DriftDifference(key: key, kind: .stale, detail: "stored content changed after it was applied")
             }
             progress(Progress(phase: .content, done: total, total: total))
+            lap("content")
         case .sample, .since:
             var keys: [String]
             if mode == .sample {
@@ -100,19 +125,21 @@ public struct DriftCheck: Sendable {
                 progress(Progress(phase: .ranges, done: compared, total: keys.count))
             }
             expectedKeys = keys.count
+            recomputed = keys.count
             storedKeys = keys.count
         }
         // Differences on keys the store has not caught up with yet are lag, not drift.
         let head = try await source.headPosition()
         let lagKeys = try await touchedKeys(after: snapshot.checkpoint, through: head, progress: progress)
         let lagging = differences.keys.filter(lagKeys.contains).sorted()
+        lap("lag")
         for key in lagging { differences[key] = nil }
         let elapsed = ContinuousClock.now - started
         let report = DriftReport(
             store: store.identity.name, version: store.identity.version, mode: mode, position: snapshot.checkpoint, canonicalHead: head,
             since: mode == .since ? (since ?? snapshot.checkpoint) : nil, checkedAt: Date(), expectedKeys: expectedKeys, storedKeys: storedKeys,
             keysCompared: compared, rangesCompared: ranges, differences: differences.values.sorted { $0.key < $1.key }, lagging: lagging.count,
-            laggingSample: Array(lagging.prefix(50)),
+            laggingSample: Array(lagging.prefix(50)), expectedRecomputed: recomputed, phaseSeconds: phases,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         if record { try await store.recordDrift(report.summary) }
         return report

@@ -23,7 +23,12 @@ public struct DriftDigest: Sendable {
             mix(Self.separator)
             return
         }
-        for byte in text.utf8 { mix(byte) }
+        var contiguous = text
+        contiguous.withUTF8 { bytes in
+            var value = self.value
+            for byte in bytes { value = (value ^ UInt64(byte)) &* Self.prime }
+            self.value = value
+        }
         mix(Self.separator)
     }
 

@@ -58,6 +58,11 @@ public struct DriftReport: Hashable, Codable, Sendable {
     public var lagging: Int
     /// The first of them (at most 50), in key order.
     public var laggingSample: [String]
+    /// Expected digests computed from canonical state in this check (the rest came from the
+    /// cache, their canonical version unchanged since they were computed).
+    public var expectedRecomputed: Int
+    /// Where the time went: expected, ranges, content, lag (full mode).
+    public var phaseSeconds: [String: Double]
     public var seconds: Double
 
     public var count: Int { differences.count }
@@ -75,7 +80,7 @@ public struct DriftReport: Hashable, Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case store, version, mode, position, since, differences, lagging, seconds
-        case laggingSample = "lagging_sample"
+        case laggingSample = "lagging_sample", expectedRecomputed = "expected_recomputed", phaseSeconds = "phase_seconds"
         case canonicalHead = "canonical_head", checkedAt = "checked_at", expectedKeys = "expected_keys", storedKeys = "stored_keys"
         case keysCompared = "keys_compared", rangesCompared = "ranges_compared"
     }

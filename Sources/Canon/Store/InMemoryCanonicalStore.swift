@@ -73,6 +73,12 @@ public actor InMemoryCanonicalStore: CanonicalStore {
             }
         }
         if let limit = query.limit { rows = Array(rows.prefix(limit)) }
+        if let columns = query.columns {
+            for column in columns where table.schema.column(named: column) == nil {
+                throw CanonicalStoreError.constraintViolation("\(query.table) has no column \(column)")
+            }
+            rows = rows.map { row in Row(Dictionary(uniqueKeysWithValues: columns.map { ($0, row[$0]) })) }
+        }
         return rows
     }
 

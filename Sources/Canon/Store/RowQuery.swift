@@ -12,6 +12,8 @@ public struct RowQuery: Hashable, Sendable {
     public var anyOf: AnyOf?
     /// Rows whose `column` sorts after `value`: a keyset page of a scan in `column` order.
     public var after: After?
+    /// Only these columns of each row (nil: every column); a scan of a few columns reads less.
+    public var columns: [String]?
 
     public struct After: Hashable, Sendable {
         public var column: String
@@ -33,8 +35,11 @@ public struct RowQuery: Hashable, Sendable {
         }
     }
 
-    public init(table: String, filter: Row = [:], anyOf: AnyOf? = nil, after: After? = nil, order: [Ordering] = [], limit: Int? = nil) {
+    public init(
+        table: String, filter: Row = [:], anyOf: AnyOf? = nil, after: After? = nil, columns: [String]? = nil, order: [Ordering] = [], limit: Int? = nil
+    ) {
         self.table = table
+        self.columns = columns
         self.filter = filter
         self.anyOf = anyOf
         self.after = after

@@ -1,23 +1,68 @@
 import Canon
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The SQLite side of drift detection: `canon_digest(...)`, which computes a `DriftDigest` of
 /// stored columns with exactly the rules of the Swift one, `canon_sum(x)`, the wrapping 64-bit
 /// sum that combines a key's several rows, and a read snapshot that answers range checksums.
 enum SQLiteDrift {
-    static let digest = DatabaseFunction("canon_digest", argumentCount: nil, pure: true) { values in
-        var digest = DriftDigest()
-        for value in values {
-            switch value.storage {
-            case .null: digest.add(nil as String?)
-            case .int64(let integer): digest.add(integer)
-            case .double(let real): digest.add(String(real))
-            case .string(let text): digest.add(text)
-            case .blob(let data): digest.add(data)
-            }
-        }
-        return digest.stored
+    /// `canon_digest(...)` through SQLite's C API: it runs once per stored row in a content scan,
+    /// so it reads each argument's bytes in place (no String per argument). Same rules as
+    /// `DriftDigest`: text and blobs by their bytes, integers in decimal, NULL as a marker, each
+    /// followed by the separator.
+    static func registerDigest(_ db: Database) {
+        sqlite3_create_function_v2(
+            db.sqliteConnection, "canon_digest", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
+            { context, count, arguments in
+                var value: UInt64 = 0xcbf2_9ce4_8422_2325
+                @inline(__always) func mix(_ byte: UInt8) { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+                for index in 0..<Int(count) {
+                    let argument = arguments![index]
+                    switch sqlite3_value_type(argument) {
+                    case SQLITE_NULL:
+                        mix(0x1e)
+                    case SQLITE_INTEGER:
+                        var integer = sqlite3_value_int64(argument)
+                        if integer == 0 {
+                            mix(UInt8(ascii: "0"))
+                        } else {
+                            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                            var length = 0
+                            let negative = integer < 0
+                            withUnsafeMutableBytes(of: &digits) { buffer in
+                                var magnitude = integer.magnitude
+                                while magnitude > 0 {
+                                    buffer[length] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                                    magnitude /= 10
+                                    length += 1
+                                }
+                                if negative { mix(UInt8(ascii: "-")) }
+                                for position in stride(from: length - 1, through: 0, by: -1) { mix(buffer[position]) }
+                            }
+                            integer = 0
+                        }
+                    case SQLITE_FLOAT:
+                        for byte in String(sqlite3_value_double(argument)).utf8 { mix(byte) }
+                    case SQLITE_BLOB:
+                        let length = Int(sqlite3_value_bytes(argument))
+                        if length > 0, let bytes = sqlite3_value_blob(argument) {
+                            let pointer = bytes.assumingMemoryBound(to: UInt8.self)
+                            for offset in 0..<length { mix(pointer[offset]) }
+                        }
+                    default:
+                        if let text = sqlite3_value_text(argument) {
+                            let length = Int(sqlite3_value_bytes(argument))
+                            for offset in 0..<length { mix(text[offset]) }
+                        }
+                    }
+                    mix(0x1f)
+                }
+                sqlite3_result_int64(context, Int64(bitPattern: value))
+            },
+            nil, nil, nil)
     }
 
     struct WrappingSum: DatabaseAggregate {
@@ -32,7 +77,7 @@ enum SQLiteDrift {
     static let sum = DatabaseFunction("canon_sum", argumentCount: 1, pure: true, aggregate: WrappingSum.self)
 
     static func register(_ db: Database) {
-        db.add(function: digest)
+        registerDigest(db)
         db.add(function: sum)
     }
 }

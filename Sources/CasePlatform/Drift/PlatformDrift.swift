@@ -26,11 +26,29 @@ public enum PlatformDrift {
     ///
     /// - Throws: `ProjectionError.unknownProjection` when the store is not one of the platform's
     ///   projections or cannot be checked.
-    public static func check(_ store: any ProjectionStore, source: any CanonicalStore, options: DriftCheck.Options = .init()) throws -> DriftCheck {
+    public static func check(
+        _ store: any ProjectionStore, source: any CanonicalStore, options: DriftCheck.Options = .init(), cache: (any DriftDigestCache)? = nil
+    ) throws -> DriftCheck {
         guard let checkable = store as? any DriftCheckable else {
             throw ProjectionError.unknownProjection(store.identity.name, known: [])
         }
-        return DriftCheck(store: checkable, expectation: try expectation(for: store, source: source), source: source, options: options)
+        return DriftCheck(store: checkable, expectation: try expectation(for: store, source: source), source: source, options: options, cache: cache)
+    }
+
+    /// `(id, version)` of every row of `table`, in id order: the source version of each key.
+    static func versions(_ source: any CanonicalStore, table: String, progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
+        var versions: [(key: String, version: Int64)] = []
+        var after: CanonValue?
+        while true {
+            let rows = try await source.fetchAll(RowQuery(
+                table: table, after: after.map { RowQuery.After("id", $0) }, columns: ["id", "version"], order: [.init("id")], limit: 50_000))
+            guard let last = rows.last else { break }
+            for row in rows { versions.append((try row.string("id"), try row.int("version"))) }
+            progress(versions.count)
+            after = last["id"]
+            if rows.count < 50_000 { break }
+        }
+        return versions
     }
 
     /// Rows of `table` in `key` order, a page at a time, through `body`.
@@ -69,7 +87,7 @@ public enum PlatformDrift {
 
 /// Case search, from the `cases`, `case_parties` and `parties` rows: the document the
 /// projection makes of a case's current state.
-public struct CaseSearchExpectation: DriftExpectation {
+public struct CaseSearchExpectation: VersionedDriftExpectation {
     public let source: any CanonicalStore
     public let projection: CaseSearchProjection
 
@@ -116,6 +134,12 @@ public struct CaseSearchExpectation: DriftExpectation {
         }
     }
 
+    /// A case's document is made from its row (every change to the case, its links included,
+    /// moves its version) and the names of its linked parties (which never change).
+    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
+        try await PlatformDrift.versions(source, table: "cases", progress: progress)
+    }
+
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
         projection.documentKey(for: event).map { [$0] } ?? []
     }
@@ -130,7 +154,7 @@ public struct CaseSearchExpectation: DriftExpectation {
 }
 
 /// Case timeline, from the outbox: the timeline is the case's history, and the outbox holds it.
-public struct CaseTimelineExpectation: DriftExpectation {
+public struct CaseTimelineExpectation: VersionedDriftExpectation {
     public let source: any CanonicalStore
     public let projection: CaseTimelineProjection
 
@@ -168,6 +192,11 @@ public struct CaseTimelineExpectation: DriftExpectation {
         return sums
     }
 
+    /// A case's timeline is made from its stream, whose version is the case's version.
+    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
+        try await PlatformDrift.versions(source, table: "cases", progress: progress)
+    }
+
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
         Set(((try? projection.entries(for: event)) ?? []).map(\.key))
     }
@@ -183,7 +212,7 @@ public struct CaseTimelineExpectation: DriftExpectation {
 
 /// Evidence vectors, from the `evidence` rows: which text of which version should be embedded,
 /// with which model.
-public struct EvidenceSemanticExpectation: DriftExpectation {
+public struct EvidenceSemanticExpectation: VersionedDriftExpectation {
     public let source: any CanonicalStore
     public let model: EmbeddingModelDescriptor
     let projection = EvidenceSemanticProjection()
@@ -213,6 +242,11 @@ public struct EvidenceSemanticExpectation: DriftExpectation {
     public func expectedDigests(_ keys: [String]) async throws -> [String: UInt64] {
         let rows = try await source.fetchAll(RowQuery(table: "evidence", anyOf: .init("id", keys.map { .text($0) })))
         return Dictionary(uniqueKeysWithValues: try rows.map { let entry = digest(try Evidence(row: $0)); return (entry.key, entry.digest) })
+    }
+
+    /// An evidence item's vector is made from its row at its version (with this store's model).
+    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
+        try await PlatformDrift.versions(source, table: "evidence", progress: progress)
     }
 
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
