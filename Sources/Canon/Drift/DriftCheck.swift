@@ -76,6 +76,9 @@ public struct DriftCheck: Sendable {
         let headBefore = try await source.headPosition()
         switch mode {
         case .full:
+            // The scan of stored content needs only the store's snapshot: it runs while the
+            // canonical side is computed (two cores, two engines' files).
+            async let tamperedKeys = snapshot.tampered(progress: { _ in })
             let expected: InMemoryDriftSide
             if let cache, let versioned = expectation as? any VersionedDriftExpectation {
                 let (digests, fresh) = try await cachedExpectedDigests(versioned, cache: cache, progress: progress)
@@ -95,7 +98,7 @@ public struct DriftCheck: Sendable {
             lap("ranges")
             let total = storedKeys
             progress(Progress(phase: .content, done: 0, total: total))
-            for key in try await snapshot.tampered(progress: { _ in }) where differences[key] == nil {
+            for key in try await tamperedKeys where differences[key] == nil {
                 differences[key] = DriftDifference(key: key, kind: .stale, detail: "stored content changed after it was applied")
             }
             progress(Progress(phase: .content, done: total, total: total))
@@ -247,8 +250,10 @@ struct RangeComparison {
         }
         let larger = max(want.count, have.count)
         var points: [String] = []
-        if larger > options.threshold {
-            points = have.count > want.count
+        if larger > options.threshold, want.count > 1 || have.count > 2 * want.count {
+            // The expected side splits for free (in memory); the stored side only when it holds
+            // far more keys in the range (extras) than expected.
+            points = have.count > 2 * want.count
                 ? try await stored.splitPoints(range, parts: options.segments)
                 : expected.splitPoints(range, parts: options.segments)
         }

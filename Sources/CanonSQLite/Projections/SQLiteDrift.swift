@@ -15,52 +15,24 @@ enum SQLiteDrift {
         sqlite3_create_function_v2(
             db.sqliteConnection, "canon_digest", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
             { context, count, arguments in
-                var value: UInt64 = 0xcbf2_9ce4_8422_2325
-                @inline(__always) func mix(_ byte: UInt8) { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+                var digest = DriftDigest()
                 for index in 0..<Int(count) {
                     let argument = arguments![index]
                     switch sqlite3_value_type(argument) {
                     case SQLITE_NULL:
-                        mix(0x1e)
+                        digest.addMissing()
                     case SQLITE_INTEGER:
-                        var integer = sqlite3_value_int64(argument)
-                        if integer == 0 {
-                            mix(UInt8(ascii: "0"))
-                        } else {
-                            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                            var length = 0
-                            let negative = integer < 0
-                            withUnsafeMutableBytes(of: &digits) { buffer in
-                                var magnitude = integer.magnitude
-                                while magnitude > 0 {
-                                    buffer[length] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                                    magnitude /= 10
-                                    length += 1
-                                }
-                                if negative { mix(UInt8(ascii: "-")) }
-                                for position in stride(from: length - 1, through: 0, by: -1) { mix(buffer[position]) }
-                            }
-                            integer = 0
-                        }
+                        digest.add(sqlite3_value_int64(argument))
                     case SQLITE_FLOAT:
-                        for byte in String(sqlite3_value_double(argument)).utf8 { mix(byte) }
+                        digest.add(String(sqlite3_value_double(argument)))
                     case SQLITE_BLOB:
-                        let length = Int(sqlite3_value_bytes(argument))
-                        if length > 0, let bytes = sqlite3_value_blob(argument) {
-                            let pointer = bytes.assumingMemoryBound(to: UInt8.self)
-                            for offset in 0..<length { mix(pointer[offset]) }
-                        }
+                        digest.add(bytes: UnsafeRawBufferPointer(start: sqlite3_value_blob(argument), count: Int(sqlite3_value_bytes(argument))))
                     default:
-                        if let text = sqlite3_value_text(argument) {
-                            let length = Int(sqlite3_value_bytes(argument))
-                            for offset in 0..<length { mix(text[offset]) }
-                        }
+                        let text = sqlite3_value_text(argument)
+                        digest.add(bytes: UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_value_bytes(argument))))
                     }
-                    mix(0x1f)
                 }
-                sqlite3_result_int64(context, Int64(bitPattern: value))
+                sqlite3_result_int64(context, digest.stored)
             },
             nil, nil, nil)
     }

@@ -27,6 +27,8 @@ final class SQLiteProjectionDatabase: Sendable {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Reads (searches, drift scans) map the file instead of copying pages through read(2).
+            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
             SQLiteDrift.register(db)
         }
         do {
