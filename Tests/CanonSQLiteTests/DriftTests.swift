@@ -147,6 +147,69 @@ struct DriftTests {
         #expect(try await timeline.entries(key: ids[1], limit: 10).first?.summary != "Tampered")
     }
 
+    static let legal = DemoPlatform.featuredUsers.first { $0.role == .legal }!
+
+    /// Moves a case to closed along the state machine, as its team's investigator.
+    static func close(_ id: String, in platform: EmbeddedPlatform) async throws {
+        let commands = CaseCommands(store: platform.store)
+        let item = try #require(try await CaseQueries(store: platform.canonical).cases(ids: [id])[id])
+        let path: [CaseStatus] = [.intake, .triage, .investigation, .enforcement, .closed]
+        let actor = DemoPlatform.featuredUsers.first { $0.role == .admin }!
+        guard var index = path.firstIndex(of: item.status) else { return }
+        while index + 1 < path.count {
+            index += 1
+            _ = try await commands.transition(id, TransitionRequest(to: path[index].rawValue, reason: "towards purge"), by: actor)
+        }
+    }
+
+    /// A purge reaches every store through the outbox; a purge a store never applied (the
+    /// checkpoint moved past it behind the runtime's back) is found as extra by a full check and
+    /// listed by the lifecycle audit, and repair removes it.
+    @Test func aPurgeReachesEveryStoreAndADroppedPurgeIsFoundAndRepaired() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-purge")
+        let platform = try await Self.seeded(scratch, cases: 60)
+        let agents = Task { try await platform.coordinator.run() }
+        try await Self.caughtUp(platform)
+        let ids = try await Self.caseIDs(platform, count: 2)
+        let commands = CaseCommands(store: platform.store)
+        for id in ids { try await Self.close(id, in: platform) }
+
+        // An open case is refused; a closed one is purged: the rows go, tombstones stay.
+        let open = try await commands.openCase(
+            OpenCaseRequest(title: "Still open", summary: "", sector: "energy", region: "north", priority: "low"), by: Self.investigator)
+        await #expect(throws: DomainError.self) { try await commands.purge(open.id, reason: "too early", by: Self.legal) }
+        await #expect(throws: DomainError.self) { try await commands.purge(ids[0], reason: "not mine", by: Self.investigator) }
+        let purged = try await commands.purge(ids[0], reason: "retention period over", by: Self.legal)
+        #expect(try await CaseQueries(store: platform.canonical).cases(ids: [ids[0]]).isEmpty)
+        #expect(try await commands.tombstones(caseID: ids[0]).contains { (try? $0.string("kind")) == "case" })
+        for name in ["case-search", "case-timeline"] {
+            #expect(try await platform.coordinator.waitUntilApplied(name, position: purged.position, timeout: .seconds(30)))
+        }
+        #expect(try await platform.search.document(ids[0]) == nil)
+        #expect(try await platform.timeline.entries(key: ids[0], limit: 10).isEmpty)
+        let audit = LifecycleAudit(source: platform.canonical)
+        #expect(try await audit.run(stores: platform.projectionStores).findings.isEmpty)
+
+        // Drop a delete: the search agent is stopped, the purge commits, and the store's
+        // checkpoint is moved past it without applying it.
+        agents.cancel()
+        _ = try? await agents.value
+        let dropped = try await commands.purge(ids[1], reason: "retention period over", by: Self.legal)
+        try await DatabaseQueue(path: try platform.search.path).write { db in
+            try db.execute(sql: "UPDATE canon_checkpoint SET position = ?", arguments: [dropped.position.rawValue])
+        }
+        let found = try await audit.run(stores: platform.projectionStores)
+        #expect(found.violations.map(\.store) == ["case-search"] && found.violations.first?.key == ids[1], "\(found.findings)")
+        #expect(found.findings.contains { $0.store == "case-timeline" && $0.pending }, "the timeline has not applied it yet: lag")
+        let check = try platform.driftCheck("case-search")
+        let report = try await check.run(.full)
+        #expect(report.differences == [DriftDifference(key: ids[1], kind: .extra)])
+        let repaired = try await check.repair()
+        #expect(repaired.verified.count == 0)
+        #expect(try await platform.search.document(ids[1]) == nil)
+        #expect(try await audit.run(stores: [try platform.search]).findings.isEmpty)
+    }
+
     /// Sampling compares random keys from both sides: a store with drift on every key is found
     /// by any sample, and a clean one never reports any.
     @Test func sampleModeFindsDriftWithoutFalsePositives() async throws {

@@ -132,6 +132,13 @@ struct PortfolioEnforcementTests {
             return try await client.send(.post, "/v1/cases/\(id)/transitions", as: "sam", json: #"{"to":"enforcement","reason":"r"}"#)
         case .assignInvestigator: return try await client.send(.post, "/v1/cases/\(id)/assignment", as: "sam", json: #"{"investigator":"ivan"}"#)
         case .restrictCase: return try await client.send(.post, "/v1/cases/\(id)/restriction", as: "sam", json: #"{"restricted":true,"reason":"r"}"#)
+        case .purgeCase:
+            // A case of its own, closed, then purged by legal.
+            let other = try await client.openCase(as: "sam")
+            for step in ["triage", "investigation", "enforcement", "closed"] {
+                _ = try await client.send(.post, "/v1/cases/\(other)/transitions", as: "sam", json: #"{"to":"\#(step)","reason":"r"}"#)
+            }
+            return try await client.send(.post, "/v1/cases/\(other)/purge", as: "lena", json: #"{"reason":"retention period over"}"#)
         case .changeTeam:
             // Hand over and back, so the later operations still run in sam's team.
             _ = try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"data-protection","reason":"r"}"#)

@@ -31,4 +31,43 @@ public protocol TimelineProjection: Sendable {
     ///
     /// - Throws: when the event cannot be applied (a poison event).
     func entries(for event: EventEnvelope) throws -> [TimelineEntry]
+
+    /// The key whose entries `event` removes (a purge), if any.
+    func clearedKey(by event: EventEnvelope) -> String?
+}
+
+extension TimelineProjection {
+    public func clearedKey(by event: EventEnvelope) -> String? { nil }
+
+    /// What `events`, applied in order, leave: entries added, keys cleared.
+    public func changes(for events: [EventEnvelope]) throws -> [TimelineChange] {
+        var changes: [TimelineChange] = []
+        for event in events {
+            if let key = clearedKey(by: event) {
+                changes.append(.clear(key))
+            } else {
+                let added = try entries(for: event)
+                if !added.isEmpty { changes.append(.add(added)) }
+            }
+        }
+        return changes
+    }
+
+    /// The entries a key's whole history leaves, keys cleared by a purge included (none left).
+    public func replay(_ history: [EventEnvelope]) throws -> [TimelineEntry] {
+        var entries: [TimelineEntry] = []
+        for change in try changes(for: history) {
+            switch change {
+            case .add(let added): entries += added
+            case .clear(let key): entries.removeAll { $0.key == key }
+            }
+        }
+        return entries
+    }
+}
+
+/// One step of applying events to a timeline.
+public enum TimelineChange: Sendable {
+    case add([TimelineEntry])
+    case clear(String)
 }

@@ -49,6 +49,27 @@ public struct VectorDocument: Hashable, Sendable {
 public protocol VectorProjection: Sendable {
     var identity: ProjectionIdentity { get }
     func documents(for event: EventEnvelope) throws -> [VectorDocument]
+
+    /// The keys whose vectors `event` removes (a purge).
+    func removedKeys(by event: EventEnvelope) -> [String]
+}
+
+extension VectorProjection {
+    public func removedKeys(by event: EventEnvelope) -> [String] { [] }
+
+    /// The documents a history leaves, newest version per key, removals applied in order.
+    public func replay(_ history: [EventEnvelope]) throws -> [VectorDocument] {
+        var latest: [String: VectorDocument] = [:]
+        var order: [String] = []
+        for event in history {
+            for document in try documents(for: event) {
+                if latest[document.key] == nil { order.append(document.key) }
+                if (latest[document.key]?.sourceVersion ?? .min) <= document.sourceVersion { latest[document.key] = document }
+            }
+            for key in removedKeys(by: event) { latest[key] = nil }
+        }
+        return order.compactMap { latest[$0] }
+    }
 }
 
 /// One nearest neighbour: its key, group, source version, cosine score and the model that made it.

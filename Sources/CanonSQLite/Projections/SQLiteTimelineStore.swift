@@ -44,9 +44,14 @@ public final class SQLiteTimelineStore: TimelineStore {
     public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
-        let entries = try events.flatMap { try projection.entries(for: $0) }
+        let changes = try projection.changes(for: events)
         try await database.advance(from: from, to: to) { db in
-            try Self.insert(entries, db)
+            for change in changes {
+                switch change {
+                case .add(let entries): try Self.insert(entries, db)
+                case .clear(let key): try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key])
+                }
+            }
         }
     }
 
@@ -61,8 +66,8 @@ public final class SQLiteTimelineStore: TimelineStore {
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let entries = try events.flatMap { try projection.entries(for: $0) }
-        let keys = Set(entries.map(\.key))
+        let entries = try projection.replay(events)
+        let keys = Set(entries.map(\.key)).union(events.compactMap(projection.clearedKey(by:)))
         try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
             try Self.insert(entries, db)
@@ -125,7 +130,7 @@ extension SQLiteTimelineStore: DriftCheckable {
     }
 
     public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let entries = try history.flatMap { try projection.entries(for: $0) }.filter { keys.contains($0.key) }
+        let entries = try projection.replay(history).filter { keys.contains($0.key) }
         try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
             try Self.insert(entries, db)

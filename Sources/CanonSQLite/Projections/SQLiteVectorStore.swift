@@ -76,9 +76,18 @@ public final class SQLiteVectorStore: VectorStore {
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
+        // A purge is the last event of its case: its removals come after every upsert here.
+        let removed = events.flatMap(projection.removedKeys(by:))
         let model = self.model
-        try await database.advance(from: from, to: to) { db in try Self.upsert(rows, model: model, db) }
-        index.withLock { index in for row in rows { index.upsert(row) } }
+        try await database.advance(from: from, to: to) { db in
+            try Self.upsert(rows, model: model, db)
+            for key in removed { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }
+        }
+        if removed.isEmpty {
+            index.withLock { index in for row in rows { index.upsert(row) } }
+        } else {
+            try reloadIndex()
+        }
     }
 
     public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
@@ -92,8 +101,8 @@ public final class SQLiteVectorStore: VectorStore {
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
-        let groups = Set(rows.map(\.document.group))
+        let rows = try embedded(try projection.replay(events))
+        let groups = Set(try events.flatMap { try projection.documents(for: $0) }.map(\.group))
         let model = self.model
         try await database.write(at: checkpoint) { db in
             for group in groups { try db.execute(sql: "DELETE FROM vectors WHERE grp = ?", arguments: [group]) }
@@ -211,7 +220,7 @@ extension SQLiteVectorStore: DriftCheckable {
     }
 
     public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let rows = try embedded(history.flatMap { try projection.documents(for: $0) }.filter { keys.contains($0.key) })
+        let rows = try embedded(try projection.replay(history).filter { keys.contains($0.key) })
         let model = self.model
         try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }

@@ -13,6 +13,7 @@ struct CaseRoutes {
         group.post("cases/{id}/transitions", use: transition)
         group.post("cases/{id}/assignment", use: assign)
         group.post("cases/{id}/restriction", use: restrict)
+        group.post("cases/{id}/purge", use: purge)
         group.post("cases/{id}/team", use: changeTeam)
         group.get("cases/{id}/history", use: history)
         group.post("cases/{id}/parties", use: linkParty)
@@ -58,6 +59,15 @@ struct CaseRoutes {
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try await change(.restrictCase, request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .restrictCase).restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
+    }
+
+    struct PurgeRequest: Decodable { var reason: String }
+
+    /// Purges a closed case (legal and admins): `{"reason": "…"}`.
+    @Sendable func purge(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try await change(.purgeCase, request, context, as: PurgeRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands(for: .purgeCase).purge(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 

@@ -141,6 +141,24 @@ paths:
         "409": { $ref: "#/components/responses/Problem" }
         "412": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/purge:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: "Purge a closed case (legal, admin): its rows go, a tombstone stays for each, and case.purged removes it from every derived store"
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { type: object, required: [reason], properties: { reason: { type: string } } } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
   /v1/cases/{id}/history:
     parameters: [{ $ref: "#/components/parameters/CaseID" }]
     get:
@@ -358,6 +376,50 @@ paths:
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
+  /v1/ops/drift:
+    get:
+      summary: "Each live derived store's newest drift check of each mode (full, sample, since)"
+      tags: [operations]
+      responses:
+        "200": { description: Drift summaries, content: { application/json: { schema: { type: object, properties: { stores: { type: array, items: { type: object, properties: { name: { type: string }, version: { type: integer }, checks: { type: array, items: { $ref: "#/components/schemas/DriftSummary" } } } } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+  /v1/ops/drift/{name}:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
+    post:
+      summary: "Run a drift check now (admin): every key where the store differs from canonical state, as missing, extra or stale"
+      tags: [operations]
+      parameters: &driftParameters
+        - { name: mode, in: query, schema: { type: string, enum: [full, sample, since], default: full } }
+        - { name: since, in: query, schema: { type: integer, minimum: 0 } }
+        - { name: segments, in: query, schema: { type: integer, minimum: 2, maximum: 1024, default: 32 } }
+        - { name: threshold, in: query, schema: { type: integer, minimum: 1, default: 1024 } }
+        - { name: sample, in: query, schema: { type: integer, minimum: 1, default: 200 } }
+      responses:
+        "200": { description: The drift report, content: { application/json: { schema: { $ref: "#/components/schemas/DriftReport" } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/ops/drift/{name}/repair:
+    parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
+    post:
+      summary: "Check, re-project exactly the differing keys at the store's checkpoint, and verify (admin)"
+      tags: [operations]
+      parameters: *driftParameters
+      responses:
+        "200": { description: "What was found, repaired and verified", content: { application/json: { schema: { type: object, properties: { store: { type: string }, found: { $ref: "#/components/schemas/DriftReport" }, repaired: { type: array, items: { type: string } }, verified: { $ref: "#/components/schemas/DriftReport" }, attempts: { type: integer } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/ops/lifecycle/audit:
+    get:
+      summary: "Purged canonical records still present in a derived store (admin, legal): each with the store, key and whether the store has yet to apply the purge"
+      tags: [operations]
+      responses:
+        "200": { description: Tombstone audit, content: { application/json: { schema: { type: object, properties: { tombstones: { type: integer }, findings: { type: array, items: { type: object, properties: { store: { type: string }, key: { type: string }, kind: { type: string }, case_id: { type: string }, purged_at: { type: string, format: date-time }, pending: { type: boolean } } } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
   /v1/ops/portfolio:
     get:
       summary: "The declared stores with their live status, version, freshness, lag and health (judged against each store's freshness contract)"
@@ -519,6 +581,29 @@ components:
       type: object
       required: [investigator]
       properties: { investigator: { type: string, description: User id of an investigator in the case's team } }
+    DriftSummary:
+      type: object
+      properties: { mode: { type: string }, position: { type: integer }, checked_at: { type: string, format: date-time }, differences: { type: integer }, missing: { type: integer }, extra: { type: integer }, stale: { type: integer }, keys: { type: integer }, seconds: { type: number } }
+    DriftReport:
+      type: object
+      properties:
+        store: { type: string }
+        version: { type: integer }
+        mode: { type: string, enum: [full, sample, since] }
+        position: { type: integer, description: "The store's checkpoint the check was taken at; keys changed after it are lag, not drift" }
+        canonical_head: { type: integer }
+        since: { type: integer }
+        checked_at: { type: string, format: date-time }
+        expected_keys: { type: integer }
+        stored_keys: { type: integer }
+        keys_compared: { type: integer }
+        ranges_compared: { type: integer }
+        differences: { type: array, items: { type: object, properties: { key: { type: string }, kind: { type: string, enum: [missing, extra, stale] }, detail: { type: string } } } }
+        lagging: { type: integer }
+        lagging_sample: { type: array, items: { type: string } }
+        expected_recomputed: { type: integer }
+        phase_seconds: { type: object, additionalProperties: { type: number } }
+        seconds: { type: number }
     Restriction:
       type: object
       required: [restricted, reason]

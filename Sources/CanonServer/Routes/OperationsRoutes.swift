@@ -11,6 +11,7 @@ struct OperationsRoutes {
         group.get("ops/portfolio", use: portfolio)
         group.get("ops/audit", use: audit)
         group.get("ops/drift", use: drift)
+        group.get("ops/lifecycle/audit", use: lifecycleAudit)
         group.post("ops/drift/{name}", use: runDrift)
         group.post("ops/drift/{name}/repair", use: repairDrift)
         group.get("ops/projections/{name}/dead-letters", use: deadLetters)
@@ -163,6 +164,15 @@ struct OperationsRoutes {
             stores.append(.init(name: agent.identity.name, version: agent.identity.version, checks: try await store.driftSummaries()))
         }
         return try JSONBody.response(DriftAnswer(stores: stores))
+    }
+
+    /// Purged records still present in a derived store (admin and legal).
+    @Sendable func lifecycleAudit(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        guard principal.role == .admin || principal.role == .legal else {
+            throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not read the lifecycle audit; allowed roles: admin, legal")
+        }
+        return try JSONBody.response(try await LifecycleAudit(source: services.store).run(stores: services.projections.agents.map(\.store)))
     }
 
     /// Runs a drift check now (admin): `?mode=full|sample|since&since=POSITION&segments=&threshold=&sample=`.

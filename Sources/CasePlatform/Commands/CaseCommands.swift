@@ -65,6 +65,20 @@ public struct CaseCommands: Sendable {
         }
     }
 
+    /// Purges a closed case (legal and admins): see `CaseDecisions.purge`.
+    public func purge(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try AccessPolicy.require(principal, may: .purgeCase)
+        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+            let evidence = try await queries.evidence(caseID: current.id)
+            return try CaseDecisions.purge(current, evidence: evidence, reason: reason, by: principal, at: now, metadata: metadata(principal, correlationID))
+        }
+    }
+
+    /// What was purged of `caseID` (nil when it was not).
+    public func tombstones(caseID: String) async throws -> [Row] {
+        try await store.fetchAll("tombstones", where: ["case_id": .text(caseID)], orderBy: [.init("kind"), .init("id")])
+    }
+
     /// Hands a case to another team: legal, admins, or the supervisor of the case's current team.
     public func changeTeam(_ caseID: String, _ request: TeamChangeRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
         try AccessPolicy.require(principal, may: .changeTeam)

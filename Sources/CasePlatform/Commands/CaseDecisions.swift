@@ -205,6 +205,36 @@ public enum CaseDecisions {
     // MARK: - Helpers
 
     /// Updates the case row to `next`'s version (plus `columns`), expecting `current`'s version.
+    /// Purges a closed case: its row, its party links and its evidence rows are deleted, a
+    /// tombstone is kept for each, and `case.purged` tells every derived store to remove them, all
+    /// in one transaction. The transition history is append-only and stays.
+    public static func purge(
+        _ current: Case, evidence: [Evidence], reason rawReason: String, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let reason = try Validation.text(rawReason, field: "reason", max: 2000)
+        guard current.status == .closed else {
+            throw DomainError.conflict("case \(current.id) is \(current.status.rawValue); only a closed case can be purged")
+        }
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(current.streamID, .exactly(current.version))
+        work.mutations.append(.delete(table: "case_parties", key: ["case_id": .text(current.id)]))
+        work.mutations.append(.delete(table: "evidence", key: ["case_id": .text(current.id)]))
+        work.mutations.append(.delete(table: "cases", key: ["id": .text(current.id)]))
+        let tombstones = [("case", current.id)] + evidence.map { ("evidence", $0.id) }
+        for (kind, id) in tombstones {
+            work.mutations.append(.insert(table: "tombstones", row: [
+                "kind": .text(kind), "id": .text(id), "case_id": .text(current.id), "purged_at": .timestamp(now), "purged_by": .text(actor.id),
+                "reason": .text(reason),
+            ]))
+        }
+        work.events.append(try event(current.streamID, CaseEvents.casePurged,
+                                     CaseEvents.Purged(caseID: current.id, evidenceIDs: evidence.map(\.id), reason: reason), at: now))
+        var gone = current
+        gone.version += 1
+        gone.updatedAt = now
+        return Decision(value: gone, work: work)
+    }
+
     private static func changeCase(_ current: Case, to next: Case, columns: Row, metadata: CommandMetadata) -> UnitOfWork {
         var values = columns
         values["version"] = .integer(next.version)

@@ -12,12 +12,15 @@ public enum CaseEvents {
     public static let caseTeamChanged = "case.team_changed"
     public static let casePartyLinked = "case.party_linked"
     public static let caseEvidenceAdded = "case.evidence_added"
+    /// The case's rows (the case, its party links, its evidence) were removed: every derived
+    /// store removes what it holds of them. The transition history stays (it is append-only).
+    public static let casePurged = "case.purged"
     public static let partyRegistered = "party.registered"
     public static let userRegistered = "user.registered"
 
     public static let allTypes = [
         caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, caseTeamChanged, casePartyLinked, caseEvidenceAdded,
-        partyRegistered, userRegistered,
+        casePurged, partyRegistered, userRegistered,
     ]
 
     public struct StatusChanged: Codable, Hashable, Sendable {
@@ -79,6 +82,18 @@ public enum CaseEvents {
         enum CodingKeys: String, CodingKey {
             case role
             case caseID = "case_id", partyID = "party_id", partyKind = "party_kind", partyName = "party_name"
+        }
+    }
+
+    public struct Purged: Codable, Hashable, Sendable {
+        public var caseID: String
+        /// The evidence items removed with the case.
+        public var evidenceIDs: [String]
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case reason
+            case caseID = "case_id", evidenceIDs = "evidence_ids"
         }
     }
 }

@@ -174,6 +174,10 @@ public struct CaseTimelineExpectation: VersionedDriftExpectation {
             let events = try await source.events(after: cursor, limit: 5_000)
             guard let last = events.last else { break }
             for event in events where event.position <= head {
+                if let key = projection.clearedKey(by: event) {
+                    sums[key] = nil
+                    continue
+                }
                 for entry in try projection.entries(for: event) { sums[entry.key, default: 0] &+= entry.driftDigest }
             }
             cursor = last.position
@@ -186,8 +190,8 @@ public struct CaseTimelineExpectation: VersionedDriftExpectation {
     public func expectedDigests(_ keys: [String]) async throws -> [String: UInt64] {
         let head = try await source.headPosition()
         var sums: [String: UInt64] = [:]
-        for event in try await history(of: Set(keys), through: head) {
-            for entry in try projection.entries(for: event) where keys.contains(entry.key) { sums[entry.key, default: 0] &+= entry.driftDigest }
+        for entry in try projection.replay(try await history(of: Set(keys), through: head)) where keys.contains(entry.key) {
+            sums[entry.key, default: 0] &+= entry.driftDigest
         }
         return sums
     }
@@ -198,7 +202,7 @@ public struct CaseTimelineExpectation: VersionedDriftExpectation {
     }
 
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
-        Set(((try? projection.entries(for: event)) ?? []).map(\.key))
+        Set(((try? projection.entries(for: event)) ?? []).map(\.key) + [projection.clearedKey(by: event)].compactMap { $0 })
     }
 
     public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
@@ -250,13 +254,16 @@ public struct EvidenceSemanticExpectation: VersionedDriftExpectation {
     }
 
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
-        Set(((try? projection.documents(for: event)) ?? []).map(\.key))
+        Set(((try? projection.documents(for: event)) ?? []).map(\.key) + projection.removedKeys(by: event))
     }
 
     public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
-        // A key without an evidence row has no history: the repair deletes its vector.
-        let rows = try await source.fetchAll(RowQuery(table: "evidence", anyOf: .init("id", keys.map { .text($0) })))
-        return try await PlatformDrift.history(ofCases: try rows.map { try $0.string("case_id") }, through: position, in: source)
+        // A purged item's case is in its tombstone; a key with neither has no history, and the
+        // repair deletes its vector.
+        let ids = keys.map { CanonValue.text($0) }
+        let rows = try await source.fetchAll(RowQuery(table: "evidence", anyOf: .init("id", ids)))
+        let purged = try await source.fetchAll(RowQuery(table: "tombstones", filter: ["kind": .text("evidence")], anyOf: .init("id", ids)))
+        return try await PlatformDrift.history(ofCases: try (rows + purged).map { try $0.string("case_id") }, through: position, in: source)
     }
 
     public func sampleKeys(_ count: Int) async throws -> [String] {

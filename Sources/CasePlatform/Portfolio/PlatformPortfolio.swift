@@ -30,6 +30,7 @@ public enum PlatformOperation: String, CaseIterable, Sendable {
     case transitionCase = "transition-case"
     case assignInvestigator = "assign-investigator"
     case restrictCase = "restrict-case"
+    case purgeCase = "purge-case"
     case changeTeam = "change-team"
     case linkParty = "link-party"
     case viewCaseParties = "view-case-parties"

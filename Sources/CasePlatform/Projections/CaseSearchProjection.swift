@@ -97,6 +97,8 @@ public struct CaseSearchProjection: DocumentProjection {
                 openedAt: opened.openedAt, slaDueAt: opened.slaDueAt, version: event.streamVersion)
             return State(display: display, summary: opened.summary)
         }
+        // A purge removes the document (there is nothing to remove when it is already gone).
+        if event.type == CaseEvents.casePurged { return nil }
         guard var state = current else { throw ProjectionFoldError.missingDocument(key: documentKey(for: event) ?? "", type: event.type) }
         state.display.version = event.streamVersion
         switch event.type {

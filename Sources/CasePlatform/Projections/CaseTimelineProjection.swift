@@ -7,6 +7,12 @@ public struct CaseTimelineProjection: TimelineProjection {
 
     public init(version: Int = 1) { identity = ProjectionIdentity(name: "case-timeline", version: version) }
 
+    /// A purge removes the case's whole timeline.
+    public func clearedKey(by event: EventEnvelope) -> String? {
+        guard event.type == CaseEvents.casePurged, event.streamID.rawValue.hasPrefix("case-") else { return nil }
+        return String(event.streamID.rawValue.dropFirst(5))
+    }
+
     public func entries(for event: EventEnvelope) throws -> [TimelineEntry] {
         guard event.streamID.rawValue.hasPrefix("case-") else { return [] }
         let key = String(event.streamID.rawValue.dropFirst(5))

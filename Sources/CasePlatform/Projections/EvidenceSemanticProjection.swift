@@ -13,6 +13,12 @@ public struct EvidenceSemanticProjection: VectorProjection {
         return [VectorDocument(key: evidence.id, group: evidence.caseID, sourceVersion: evidence.version, text: Self.text(of: evidence))]
     }
 
+    /// A purge removes the vectors of the case's evidence.
+    public func removedKeys(by event: EventEnvelope) -> [String] {
+        guard event.type == CaseEvents.casePurged, let purged: CaseEvents.Purged = try? event.decodePayload() else { return [] }
+        return purged.evidenceIDs
+    }
+
     /// What is embedded: the title, then the description.
     public static func text(of evidence: Evidence) -> String {
         evidence.description.isEmpty ? evidence.title : "\(evidence.title). \(evidence.description)"

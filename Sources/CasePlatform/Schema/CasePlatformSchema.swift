@@ -78,6 +78,18 @@ public enum CasePlatformSchema {
         indexes: [.init("access_audit_at", on: ["at"]), .init("access_audit_principal", on: ["principal", "at"])],
         appendOnly: true)
 
+    /// What was purged, when, by whom and why: the record a lifecycle audit checks every derived
+    /// store against. Append-only: the engine refuses UPDATE and DELETE.
+    public static let tombstones = TableSchema(
+        name: "tombstones",
+        columns: [
+            .init("kind", .text), .init("id", .text), .init("case_id", .text), .init("purged_at", .timestamp), .init("purged_by", .text),
+            .init("reason", .text),
+        ],
+        primaryKey: ["kind", "id"],
+        indexes: [.init("tombstones_case", on: ["case_id"])],
+        appendOnly: true)
+
     public static let migrations: [SchemaMigration] = [
         SchemaMigration("case-platform.v1", steps: [
             .createTable(users), .createTable(cases), .createTable(caseTransitions), .createTable(parties),
@@ -93,5 +105,6 @@ public enum CasePlatformSchema {
         SchemaMigration("case-platform.v4-party-link-order", steps: [
             .addColumn(table: "case_parties", column: .init("case_version", .integer), default: .integer(0)),
         ]),
+        SchemaMigration("case-platform.v5-tombstones", steps: [.createTable(tombstones)]),
     ]
 }
