@@ -5,6 +5,7 @@ import CanonTesting
 import CasePlatform
 import Embeddings
 import Foundation
+import GRDB
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -174,6 +175,59 @@ struct CLITests {
         let bad = try RunningCanon(arguments: ["audit", "--data", data, "--decision", "perhaps"])
         #expect(try await bad.waitForExit() != 0)
         #expect(bad.errors.contains("--decision must be allowed or denied"))
+    }
+
+    @Test func driftRepairAndLifecycleAuditFromTheCommandLine() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli")
+        let data = scratch.file("data")
+        let missingKey: String
+        do {
+            let platform = try EmbeddedPlatform.open(DataDirectory(data), create: true, configuration: .init(semantic: false))
+            _ = try await DemoPlatform(configuration: .init(cases: 30, seed: 3, chunkSize: 30)).seed(into: platform.store)
+            let agents = Task { try await platform.coordinator.run() }
+            let head = try await platform.canonical.headPosition()
+            for name in ["case-search", "case-timeline"] {
+                #expect(try await platform.coordinator.waitUntilApplied(name, position: head, timeout: .seconds(30)))
+            }
+            agents.cancel()
+            _ = try? await agents.value
+            missingKey = try #require(try await platform.canonical.fetchAll("cases", orderBy: [.init("id")], limit: 1).first?.string("id"))
+        }
+        let clean = try RunningCanon(arguments: ["drift", "case-search", "--data", data])
+        #expect(try await clean.waitForExit() == 0, "\(clean.output) \(clean.errors)")
+        #expect(clean.output.contains("case-search v1 (full, at position"), "\(clean.output)")
+        #expect(clean.output.contains("no drift"))
+        try await DatabaseQueue(path: DataDirectory(data).databaseFile(for: "case-search.v1").path).write { db in
+            try db.execute(sql: "DELETE FROM docs WHERE key = ?", arguments: [missingKey])
+        }
+        let found = try RunningCanon(arguments: ["drift", "case-search", "--data", data])
+        #expect(try await found.waitForExit() == 1, "drift exits 1")
+        #expect(found.output.contains("1 difference(s): 1 missing, 0 extra, 0 stale"), "\(found.output)")
+        #expect(found.output.contains("missing  \(missingKey)"))
+        let json = try RunningCanon(arguments: ["drift", "case-search", "--data", data, "--format", "json", "--mode", "since", "--since", "0"])
+        #expect(try await json.waitForExit() == 1)
+        let reports = try #require((try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])?["reports"] as? [[String: Any]])
+        #expect(reports.first?["mode"] as? String == "since")
+        let repair = try RunningCanon(arguments: ["repair", "case-search", "--data", data])
+        #expect(try await repair.waitForExit() == 0, "\(repair.output) \(repair.errors)")
+        #expect(repair.output.contains("repaired 1 key(s)"), "\(repair.output)")
+        let status = try RunningCanon(arguments: ["status", "--data", data])
+        #expect(try await status.waitForExit() == 0)
+        #expect(status.output.contains("0 (full at"), "status shows the newest check: \(status.output)")
+        let audit = try RunningCanon(arguments: ["lifecycle", "audit", "--data", data])
+        #expect(try await audit.waitForExit() == 0)
+        #expect(audit.output.contains("0 tombstone(s) checked"), "\(audit.output)")
+        for (arguments, message) in [
+            (["drift", "--data", data], "name one projection, or pass --all"),
+            (["drift", "case-search", "--data", data, "--mode", "nope"], "--mode must be one of full, sample, since"),
+            (["drift", "case-search", "--data", data, "--mode", "since"], "--mode since needs --since POSITION"),
+            (["drift", "nope", "--data", data], "unknown projection nope"),
+            (["repair", "case-search", "--data", data, "--mode", "sample"], "repair runs in full or since mode"),
+        ] {
+            let refused = try RunningCanon(arguments: arguments)
+            #expect(try await refused.waitForExit() != 0)
+            #expect(refused.errors.contains(message), "\(arguments): \(refused.errors)")
+        }
     }
 
     @Test func docsAndODCSExportWriteTheirFiles() async throws {
