@@ -137,6 +137,20 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         }
     }
 
+    public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {
+        let (sql, arguments) = try SQLiteSchemaSQL.select(query, tables: tables)
+        return try await mapErrors {
+            try await pool.read { db in
+                var values: [[CanonValue]] = []
+                let cursor = try GRDB.Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+                while let row = try cursor.next() {
+                    values.append((0..<row.count).map { CanonValue(row[$0] as DatabaseValue) })
+                }
+                return values
+            }
+        }
+    }
+
     public func count(_ table: String, filter: Canon.Row) async throws -> Int {
         let (sql, arguments) = try SQLiteSchemaSQL.count(table: table, filter: filter, tables: tables)
         return try await mapErrors {

@@ -27,10 +27,7 @@ struct Audit: AsyncParsableCommand {
             principal: principal, action: action, decision: decision.flatMap(AccessAudit.Decision.init(rawValue:)), limit: limit)
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            say(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            try sayJSON(entries)
         case .text:
             if entries.isEmpty { say("no audit entries match") }
             for entry in entries {

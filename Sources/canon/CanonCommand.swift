@@ -18,3 +18,11 @@ struct CanonCommand: AsyncParsableCommand {
 func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
+
+/// Prints `value` as pretty, key-sorted JSON with ISO 8601 dates (every `--format json`).
+func sayJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    say(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

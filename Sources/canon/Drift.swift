@@ -97,10 +97,7 @@ struct Drift: AsyncParsableCommand {
         }
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            say(String(decoding: try encoder.encode(["reports": reports]), as: UTF8.self))
+            try sayJSON(["reports": reports])
         case .text:
             for report in reports { say(Self.describe(report, limit: limit)) }
         }
@@ -151,10 +148,7 @@ struct Repair: AsyncParsableCommand {
         let report = try await check.repair(mode: drift.driftMode, since: drift.since.map { OutboxPosition($0) }) { printer.update($0) }
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            say(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try sayJSON(report)
         case .text:
             say("found:\n" + Drift.describe(report.found, limit: 20))
             say("repaired \(report.repaired.count) key(s)" + (report.attempts > 1 ? " (\(report.attempts) attempts: the agent moved meanwhile)" : ""))

@@ -26,10 +26,7 @@ struct LifecycleAuditCommand: AsyncParsableCommand {
         let report = try await LifecycleAudit(source: platform.canonical).run(stores: platform.projectionStores)
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            say(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try sayJSON(report)
         case .text:
             say("\(report.tombstones) tombstone(s) checked against \(report.storesChecked.joined(separator: ", ")): "
                 + (report.findings.isEmpty ? "no purged record is present anywhere" : "\(report.violations.count) still present, \(report.findings.count - report.violations.count) pending"))

@@ -30,12 +30,9 @@ struct Status: AsyncParsableCommand {
         let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head, drift: drift)
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            say(String(decoding: try encoder.encode([
+            try sayJSON([
                 "head_position": AnyEncodable(head), "stores": AnyEncodable(stores), "projections": AnyEncodable(statuses),
-            ]), as: UTF8.self))
+            ])
         case .text:
             say("portfolio \(platform.portfolio.name): \(stores.filter { $0.status == "live" }.count) live store(s), \(stores.filter { $0.status == "planned" }.count) planned")
             say(pad("STORE", 20) + pad("ROLE", 12) + pad("STATUS", 9) + pad("HEALTH", 10) + pad("LAG MS", 9) + pad("P95", 8) + pad("ALERT AFTER", 12) + "DRIFT")

@@ -231,6 +231,29 @@ struct DriftTests {
         #expect(drifted.differences.allSatisfy { $0.kind == .stale })
     }
 
+    /// The continuous sampler records each store's sample result, which its health reads.
+    @Test func theSamplerRecordsWhatItFindsAndHealthFollows() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-drift-sampler")
+        let platform = try await Self.seeded(scratch, cases: 40)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        try await Self.caughtUp(platform)
+        let search = try platform.search
+        let check = try PlatformDrift.check(search, source: platform.canonical, options: .init(sampleSize: 40))
+        let sampler = DriftSampler(interval: .seconds(3600)) { [check] }
+        #expect(try #require(await sampler.sampleOnce().first).count == 0)
+        try await DatabaseQueue(path: search.path).write { db in try db.execute(sql: "UPDATE docs SET f_sector = 'nowhere'") }
+        let report = try #require(await sampler.sampleOnce().first)
+        #expect(report.mode == .sample && report.count > 0 && report.differences.allSatisfy { $0.kind == .stale })
+        let summary = try #require(try await search.driftSummaries().first)
+        #expect(summary.mode == .sample && summary.differences == report.count)
+        let statuses = try await platform.coordinator.statuses()
+        let health = PortfolioStoreStatus.all(
+            in: platform.portfolio, projections: statuses, canonicalHead: try await platform.canonical.headPosition(),
+            drift: ["case-search": summary])
+        #expect(health.first { $0.name == "case-search" }?.health == .degraded)
+    }
+
     /// The bisection splits and compares ranges key by key only where checksums differ.
     @Test func rangesNarrowToTheDifferingKeys() async throws {
         let keys = (0..<10_000).map { String(format: "k%05d", $0) }

@@ -37,29 +37,22 @@ extension DriftCheck {
     ) async throws -> (digests: [KeyDigest], recomputed: Int) {
         let versions = try await versioned.expectedVersions { progress(Progress(phase: .expected, done: $0, total: nil)) }
         let cached = try await cache.entries()
-        var digests: [KeyDigest] = []
-        digests.reserveCapacity(versions.count)
-        var misses: [(key: String, version: Int64)] = []
+        // Both lists are in key order: merge them. `found[i]` is the digest of `versions[i]`.
+        var found = [UInt64?](repeating: nil, count: versions.count)
+        var misses: [Int] = []
         var deleting: [String] = []
-        // Both lists are in key order: merge them.
-        var i = 0, j = 0
-        while i < versions.count {
-            let wanted = versions[i]
+        var j = 0
+        for (i, wanted) in versions.enumerated() {
             while j < cached.count && cached[j].key < wanted.key {
                 deleting.append(cached[j].key)
                 j += 1
             }
             if j < cached.count && cached[j].key == wanted.key {
-                if cached[j].version == wanted.version {
-                    digests.append(KeyDigest(key: wanted.key, digest: cached[j].digest))
-                } else {
-                    misses.append(wanted)
-                }
+                if cached[j].version == wanted.version { found[i] = cached[j].digest } else { misses.append(i) }
                 j += 1
             } else {
-                misses.append(wanted)
+                misses.append(i)
             }
-            i += 1
         }
         deleting += cached[j...].map(\.key)
         var upserting: [CachedDigest] = []
@@ -73,15 +66,20 @@ extension DriftCheck {
         }
         for start in stride(from: 0, to: misses.count, by: 5_000) {
             let batch = misses[start..<min(start + 5_000, misses.count)]
-            let computed = try await versioned.expectedDigests(batch.map(\.key))
-            for entry in batch {
+            let computed = try await versioned.expectedDigests(batch.map { versions[$0].key })
+            for index in batch {
                 // A key gone meanwhile is no longer expected; a changed one is lag this time, and
                 // its version moved, so the next check recomputes it.
-                guard let digest = computed[entry.key] else { continue }
-                digests.append(KeyDigest(key: entry.key, digest: digest))
-                upserting.append(CachedDigest(key: entry.key, version: entry.version, digest: digest))
+                guard let digest = computed[versions[index].key] else { continue }
+                found[index] = digest
+                upserting.append(CachedDigest(key: versions[index].key, version: versions[index].version, digest: digest))
             }
-            progress(Progress(phase: .expected, done: digests.count, total: versions.count))
+            progress(Progress(phase: .expected, done: versions.count - misses.count + start + batch.count, total: versions.count))
+        }
+        var digests: [KeyDigest] = []
+        digests.reserveCapacity(versions.count)
+        for (index, digest) in found.enumerated() {
+            if let digest { digests.append(KeyDigest(key: versions[index].key, digest: digest)) }
         }
         try await cache.update(upserting: upserting, deleting: deleting)
         return (digests, upserting.count)

@@ -73,7 +73,12 @@ public struct InMemoryDriftSide: DriftSide {
 
     /// - Parameter digests: every key once; sorted here.
     public init(_ entries: [KeyDigest]) {
-        let sorted = entries.sorted { $0.key < $1.key }
+        var ordered = true
+        for index in entries.indices.dropFirst() where !(entries[index - 1].key < entries[index].key) {
+            ordered = false
+            break
+        }
+        let sorted = ordered ? entries : entries.sorted { $0.key < $1.key }
         keys = sorted.map(\.key)
         digests = sorted.map(\.digest)
         var sums = [RangeChecksum()]

@@ -31,6 +31,10 @@ public protocol CanonicalStore: Sendable {
     /// Every row matching `query`, in its order.
     func fetchAll(_ query: RowQuery) async throws -> [Row]
 
+    /// The values of `query.columns` (every column, in no set order, when nil) of each matching
+    /// row, in that order: a scan of a few columns over many rows without a dictionary per row.
+    func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]]
+
     /// The number of rows matching `filter` in `table`.
     func count(_ table: String, filter: Row) async throws -> Int
 
@@ -51,6 +55,11 @@ public protocol CanonicalStore: Sendable {
 }
 
 extension CanonicalStore {
+    public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {
+        let rows = try await fetchAll(query)
+        return rows.map { row in (query.columns ?? row.columns.sorted()).map { row[$0] } }
+    }
+
     public func fetchOne(_ table: String, where filter: Row) async throws -> Row? {
         try await fetchOne(RowQuery(table: table, filter: filter, limit: 1))
     }

@@ -28,6 +28,8 @@ public struct SignallingCanonicalStore: CanonicalStore {
 
     public func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
     public func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
+
+    public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
     public func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
     public func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {

@@ -40,12 +40,17 @@ public enum PlatformDrift {
         var versions: [(key: String, version: Int64)] = []
         var after: CanonValue?
         while true {
-            let rows = try await source.fetchAll(RowQuery(
+            let rows = try await source.fetchValues(RowQuery(
                 table: table, after: after.map { RowQuery.After("id", $0) }, columns: ["id", "version"], order: [.init("id")], limit: 50_000))
             guard let last = rows.last else { break }
-            for row in rows { versions.append((try row.string("id"), try row.int("version"))) }
+            for row in rows {
+                guard case .text(let id) = row[0], case .integer(let version) = row[1] else {
+                    throw CanonicalStoreError.column("id, version", expected: "text, integer", found: row[0])
+                }
+                versions.append((id, version))
+            }
             progress(versions.count)
-            after = last["id"]
+            after = last[0]
             if rows.count < 50_000 { break }
         }
         return versions
@@ -85,9 +90,30 @@ public enum PlatformDrift {
     }
 }
 
+/// An expectation keyed by case id: a key's history is its case stream, and its source version is
+/// the case's version (every change to a case, its party links included, moves it; party names
+/// never change).
+public protocol CaseKeyedExpectation: VersionedDriftExpectation {
+    var source: any CanonicalStore { get }
+}
+
+extension CaseKeyedExpectation {
+    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
+        try await PlatformDrift.versions(source, table: "cases", progress: progress)
+    }
+
+    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await PlatformDrift.history(ofCases: keys, through: position, in: source)
+    }
+
+    public func sampleKeys(_ count: Int) async throws -> [String] {
+        try await PlatformDrift.sample(source, table: "cases", count: count)
+    }
+}
+
 /// Case search, from the `cases`, `case_parties` and `parties` rows: the document the
 /// projection makes of a case's current state.
-public struct CaseSearchExpectation: VersionedDriftExpectation {
+public struct CaseSearchExpectation: CaseKeyedExpectation {
     public let source: any CanonicalStore
     public let projection: CaseSearchProjection
 
@@ -134,27 +160,14 @@ public struct CaseSearchExpectation: VersionedDriftExpectation {
         }
     }
 
-    /// A case's document is made from its row (every change to the case, its links included,
-    /// moves its version) and the names of its linked parties (which never change).
-    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
-        try await PlatformDrift.versions(source, table: "cases", progress: progress)
-    }
-
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
         projection.documentKey(for: event).map { [$0] } ?? []
     }
 
-    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
-        try await PlatformDrift.history(ofCases: keys, through: position, in: source)
-    }
-
-    public func sampleKeys(_ count: Int) async throws -> [String] {
-        try await PlatformDrift.sample(source, table: "cases", count: count)
-    }
 }
 
 /// Case timeline, from the outbox: the timeline is the case's history, and the outbox holds it.
-public struct CaseTimelineExpectation: VersionedDriftExpectation {
+public struct CaseTimelineExpectation: CaseKeyedExpectation {
     public let source: any CanonicalStore
     public let projection: CaseTimelineProjection
 
@@ -196,22 +209,10 @@ public struct CaseTimelineExpectation: VersionedDriftExpectation {
         return sums
     }
 
-    /// A case's timeline is made from its stream, whose version is the case's version.
-    public func expectedVersions(progress: @Sendable (Int) -> Void) async throws -> [(key: String, version: Int64)] {
-        try await PlatformDrift.versions(source, table: "cases", progress: progress)
-    }
-
     public func keys(touchedBy event: EventEnvelope) -> Set<String> {
         Set(((try? projection.entries(for: event)) ?? []).map(\.key) + [projection.clearedKey(by: event)].compactMap { $0 })
     }
 
-    public func history(of keys: Set<String>, through position: OutboxPosition) async throws -> [EventEnvelope] {
-        try await PlatformDrift.history(ofCases: keys, through: position, in: source)
-    }
-
-    public func sampleKeys(_ count: Int) async throws -> [String] {
-        try await PlatformDrift.sample(source, table: "cases", count: count)
-    }
 }
 
 /// Evidence vectors, from the `evidence` rows: which text of which version should be embedded,
