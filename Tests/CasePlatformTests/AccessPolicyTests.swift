@@ -19,6 +19,7 @@ import Testing
         .restrictCase: [.supervisor, .legal, .admin],
         .generateEnforcementNotice: [.supervisor, .legal, .admin],
         .changeTeam: [.supervisor, .legal, .admin],
+        .purgeCase: [.legal, .admin],
     ]
 
     @Test(arguments: AccessPolicy.Action.allCases, Role.allCases)

@@ -1,0 +1,244 @@
+import Foundation
+
+/// A writer and a reader for flat JSON objects (strings, integers, booleans, null and arrays of
+/// strings), for documents a projection writes on every apply.
+///
+/// The writer produces exactly the bytes `JSONEncoder` with `.sortedKeys` produces for the same
+/// values (the caller writes keys in sorted order): `"`, `\` and `/` escaped, `\b \t \n \f \r`
+/// short, other control characters as `\u00xx`, everything else as UTF-8. So documents written
+/// before and after it compare equal, byte for byte.
+public struct FlatJSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var first = true
+
+    public init(capacity: Int = 512) {
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ name: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func string(_ name: StaticString, _ value: String) {
+        key(name)
+        append(value)
+    }
+
+    /// Leaves the key out when `value` is nil (as synthesized `Encodable` does).
+    public mutating func string(_ name: StaticString, _ value: String?) {
+        guard let value else { return }
+        string(name, value)
+    }
+
+    public mutating func integer(_ name: StaticString, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func integer(_ name: StaticString, _ value: Int?) {
+        guard let value else { return }
+        integer(name, Int64(value))
+    }
+
+    public mutating func bool(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func strings(_ name: StaticString, _ values: [String]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            append(value)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    private mutating func append(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "/"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "/")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0..<0x20:
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                bytes.append(Self.hex[Int(byte >> 4)])
+                bytes.append(Self.hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The object, closed.
+    public consuming func finish() -> Data {
+        bytes.append(UInt8(ascii: "}"))
+        return Data(bytes)
+    }
+}
+
+/// A reader for the flat objects `FlatJSONWriter` (or `JSONEncoder`) writes. Anything else (a
+/// nested object, a number with a fraction) is refused with nil, and the caller falls back to
+/// `JSONDecoder`.
+public enum FlatJSON {
+    public enum Value: Hashable, Sendable {
+        case string(String)
+        case integer(Int64)
+        case bool(Bool)
+        case null
+        case strings([String])
+    }
+
+    public static func parse(_ data: Data) -> [String: Value]? {
+        data.withUnsafeBytes { raw -> [String: Value]? in
+            var reader = Reader(bytes: raw.bindMemory(to: UInt8.self))
+            return reader.object()
+        }
+    }
+
+    struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8) -> Bool {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func object() -> [String: Value]? {
+            guard expect(UInt8(ascii: "{")) else { return nil }
+            var values: [String: Value] = [:]
+            if expect(UInt8(ascii: "}")) { return values }
+            repeat {
+                guard let key = string(), expect(UInt8(ascii: ":")), let value = value() else { return nil }
+                values[key] = value
+            } while expect(UInt8(ascii: ","))
+            guard expect(UInt8(ascii: "}")) else { return nil }
+            skipSpace()
+            return index == bytes.count ? values : nil
+        }
+
+        mutating func value() -> Value? {
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: "\""): return string().map(Value.string)
+            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+            case UInt8(ascii: "n"): return literal("null") ? .null : nil
+            case UInt8(ascii: "["):
+                index += 1
+                var items: [String] = []
+                if expect(UInt8(ascii: "]")) { return .strings(items) }
+                repeat {
+                    guard let item = string() else { return nil }
+                    items.append(item)
+                } while expect(UInt8(ascii: ","))
+                return expect(UInt8(ascii: "]")) ? .strings(items) : nil
+            default:
+                return integer().map(Value.integer)
+            }
+        }
+
+        mutating func literal(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+            index += count
+            return true
+        }
+
+        mutating func integer() -> Int64? {
+            let start = index
+            if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            guard index > start, index == bytes.count || ![UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) else { return nil }
+            return Int64(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+        }
+
+        mutating func string() -> String? {
+            guard expect(UInt8(ascii: "\"")) else { return nil }
+            var output: [UInt8] = []
+            var run = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
+                    index += 1
+                    return String(decoding: output, as: UTF8.self)
+                }
+                guard byte == UInt8(ascii: "\\") else {
+                    index += 1
+                    continue
+                }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
+                index += 1
+                guard index < bytes.count else { return nil }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): output.append(escaped)
+                case UInt8(ascii: "b"): output.append(0x08)
+                case UInt8(ascii: "f"): output.append(0x0C)
+                case UInt8(ascii: "n"): output.append(0x0A)
+                case UInt8(ascii: "r"): output.append(0x0D)
+                case UInt8(ascii: "t"): output.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        // A surrogate pair.
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { return nil }
+                        index += 2
+                        guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                    output.append(contentsOf: String(Character(unicode)).utf8)
+                default:
+                    return nil
+                }
+                run = index
+            }
+            return nil
+        }
+
+        mutating func hex4() -> UInt32? {
+            guard index + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: return nil
+                }
+                value = value * 16 + digit
+                index += 1
+            }
+            return value
+        }
+    }
+}
