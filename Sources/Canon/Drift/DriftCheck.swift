@@ -78,7 +78,7 @@ public struct DriftCheck: Sendable {
         case .full:
             // The scan of stored content needs only the store's snapshot: it runs while the
             // canonical side is computed (two cores, two engines' files).
-            async let tamperedKeys = snapshot.tampered(progress: { _ in })
+            async let tamperedKeys = snapshot.tampered()
             let expected: InMemoryDriftSide
             if let cache, let versioned = expectation as? any VersionedDriftExpectation {
                 let (digests, fresh) = try await cachedExpectedDigests(versioned, cache: cache, progress: progress)

@@ -27,7 +27,7 @@ public protocol DriftSnapshot: DriftSide {
 
     /// Keys whose stored content no longer hashes to the digest kept when it was applied: changed
     /// behind the runtime's back.
-    func tampered(progress: @Sendable (Int) -> Void) async throws -> [String]
+    func tampered() async throws -> [String]
 
     /// The digests of `keys` computed from their stored content (absent keys are left out).
     func contentDigests(_ keys: [String]) async throws -> [String: UInt64]

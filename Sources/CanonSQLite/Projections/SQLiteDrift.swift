@@ -144,11 +144,9 @@ final class SQLiteDriftSnapshot: DriftSnapshot, @unchecked Sendable {
         }
     }
 
-    func tampered(progress: @Sendable (Int) -> Void) async throws -> [String] {
+    func tampered() async throws -> [String] {
         let sql = "SELECT DISTINCT key FROM (\(queries.tampered)) ORDER BY key"
-        let keys = try await read { db in try String.fetchAll(db, sql: sql) }
-        progress(keys.count)
-        return keys
+        return try await read { db in try String.fetchAll(db, sql: sql) }
     }
 
     func contentDigests(_ keys: [String]) async throws -> [String: UInt64] {
