@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "canon", targets: ["canon"]),
         .library(name: "Canon", targets: ["Canon"]),
         .library(name: "CanonSQLite", targets: ["CanonSQLite"]),
+        .library(name: "CanonPostgres", targets: ["CanonPostgres"]),
         .library(name: "CasePlatform", targets: ["CasePlatform"]),
         .library(name: "CanonServer", targets: ["CanonServer"]),
         .library(name: "CanonEmbedded", targets: ["CanonEmbedded"]),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         .target(
@@ -44,6 +46,15 @@ let package = Package(
         .target(
             name: "CanonSQLite",
             dependencies: ["Canon", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]
+        ),
+        // The scale-out engine: canonical store, outbox, projections and leases on PostgreSQL 15.
+        .target(
+            name: "CanonPostgres",
+            dependencies: [
+                "Canon",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "CasePlatform",
@@ -79,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "CanonTesting",
-            dependencies: ["Canon", "CanonSQLite", "CasePlatform"]
+            dependencies: ["Canon", "CanonSQLite", "CanonPostgres", "CasePlatform"]
         ),
         .executableTarget(
             name: "canon",
@@ -94,6 +105,7 @@ let package = Package(
         .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", "Embeddings", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings"]),
+        .testTarget(name: "CanonPostgresTests", dependencies: ["Canon", "CanonPostgres", "CanonTesting", "CasePlatform"]),
         .testTarget(
             name: "CanonServerTests",
             dependencies: [

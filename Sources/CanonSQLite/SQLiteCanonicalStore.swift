@@ -88,17 +88,7 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         } catch let error as DatabaseError {
             throw CanonicalStoreError.storage("cannot open canonical store at \(path): \(error.message ?? error.description)")
         }
-        var tables: [String: TableSchema] = [:]
-        for migration in migrations {
-            for step in migration.steps {
-                switch step {
-                case .createTable(let schema): tables[schema.name] = schema
-                case .addColumn(let table, let column, _): tables[table]?.columns.append(column)
-                case .createIndex: break
-                }
-            }
-        }
-        self.tables = tables
+        self.tables = SchemaMigration.tables(after: migrations)
     }
 
     public func commit(_ work: UnitOfWork) async throws -> CommitResult {

@@ -76,7 +76,7 @@ public enum CanonicalStoreConformance {
     static func stream(_ id: String) -> StreamID { StreamID(category: "account", id: id) }
 
     /// Opens account `id`: one row and one `account.opened` event, expecting a new stream.
-    static func openAccount(_ id: String, owner: String? = nil, balance: Int64 = 0) throws -> UnitOfWork {
+    public static func openAccount(_ id: String, owner: String? = nil, balance: Int64 = 0) throws -> UnitOfWork {
         var work = UnitOfWork(metadata: CommandMetadata(actor: "tester", correlationID: "corr-\(id)", causationID: "req-\(id)"))
         work.expect(stream(id), .noStream)
         work.mutations.append(.insert(table: "accounts", row: [
@@ -88,7 +88,7 @@ public enum CanonicalStoreConformance {
     }
 
     /// Deposits into account `id` at expected version `version`: a balance update, a ledger row, an event.
-    static func deposit(_ id: String, amount: Int64, expecting version: ExpectedVersion, seq: Int64) throws -> UnitOfWork {
+    public static func deposit(_ id: String, amount: Int64, expecting version: ExpectedVersion, seq: Int64) throws -> UnitOfWork {
         var work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
         work.expect(stream(id), version)
         work.mutations.append(.update(table: "accounts", key: ["id": .text(id)], values: ["balance": .integer(amount * seq)]))

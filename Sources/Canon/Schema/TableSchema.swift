@@ -75,3 +75,20 @@ public struct SchemaMigration: Hashable, Sendable {
         case createIndex(table: String, index: TableSchema.Index)
     }
 }
+
+extension SchemaMigration {
+    /// The tables `migrations` leave, by name: what an engine checks mutations and queries against.
+    public static func tables(after migrations: [SchemaMigration]) -> [String: TableSchema] {
+        var tables: [String: TableSchema] = [:]
+        for migration in migrations {
+            for step in migration.steps {
+                switch step {
+                case .createTable(let schema): tables[schema.name] = schema
+                case .addColumn(let table, let column, _): tables[table]?.columns.append(column)
+                case .createIndex: break
+                }
+            }
+        }
+        return tables
+    }
+}

@@ -18,64 +18,89 @@ public protocol OutboxTransaction {
     mutating func append(_ event: EventEnvelope) throws
 }
 
-/// Writes units of work through an `OutboxTransaction`, the same way for every engine.
+/// The rules every engine applies the same way when it commits units of work: expectations,
+/// stream versions, positions and commit times. They live in one place, so engines differ only in
+/// how they read and write.
 public enum OutboxWriter {
-    /// Applies `units` in order inside the caller's open transaction.
-    ///
-    /// Positions continue from the last committed event without gaps. Commit times never go
-    /// backwards, even if the wall clock does, so time order agrees with position order.
+    /// Applies `units` in order inside the caller's open transaction (engines with synchronous,
+    /// serialized write transactions: SQLite, in-memory).
     ///
     /// - Throws: `CanonicalStoreError` or the engine's error; the caller must roll back.
     public static func write<Transaction: OutboxTransaction>(
         _ units: [UnitOfWork], in transaction: inout Transaction, now: Date, faults: FaultInjector?
     ) throws -> [CommitResult] {
-        let last = try transaction.lastCommitted()
+        var versions: [StreamID: Int64] = [:]
+        for stream in streams(of: units) {
+            if let version = try transaction.currentVersion(of: stream) { versions[stream] = version }
+        }
+        let results = try number(units, versions: versions, last: try transaction.lastCommitted(), now: now)
+        for (work, result) in zip(units, results) {
+            for mutation in work.mutations {
+                try transaction.apply(mutation)
+            }
+            try faults?(.afterMutations)
+            var last: [StreamID: Int64] = [:]
+            for envelope in result.events {
+                try transaction.append(envelope)
+                last[envelope.streamID] = envelope.streamVersion
+            }
+            for (stream, version) in last {
+                try transaction.setVersion(version, of: stream)
+            }
+        }
+        try faults?(.beforeCommit)
+        return results
+    }
+
+    /// Every stream `units` expect a version of or append to, each once, in first-seen order.
+    public static func streams(of units: [UnitOfWork]) -> [StreamID] {
+        var seen: Set<StreamID> = []
+        var streams: [StreamID] = []
+        for work in units {
+            for stream in work.expectations.map(\.streamID) + work.events.map(\.streamID) where seen.insert(stream).inserted {
+                streams.append(stream)
+            }
+        }
+        return streams
+    }
+
+    /// Checks every expectation and numbers every event of `units`, in order: a pure function of
+    /// the streams' current versions (`versions`, absent: no events) and the last committed event.
+    ///
+    /// Positions continue from `last` without gaps. Commit times never go backwards, even if the
+    /// wall clock does, so time order agrees with position order. A unit sees the versions that
+    /// the units before it in the batch appended.
+    ///
+    /// - Throws: `CanonicalStoreError.streamVersionConflict` for the first expectation not met.
+    public static func number(
+        _ units: [UnitOfWork], versions: [StreamID: Int64], last: (position: OutboxPosition, committedAt: Date)?, now: Date
+    ) throws -> [CommitResult] {
+        var versions = versions
         var position = last?.position ?? .start
         let committedAt = Timestamp.stored(max(now, last?.committedAt ?? now))
         var results: [CommitResult] = []
         results.reserveCapacity(units.count)
         for work in units {
-            // Versions read for the expectations number this unit's first events too.
-            var checked: [StreamID: Int64] = [:]
             for expectation in work.expectations {
-                let current = try transaction.currentVersion(of: expectation.streamID)
+                let current = versions[expectation.streamID]
                 guard expectation.expected.isSatisfied(by: current) else {
                     throw CanonicalStoreError.streamVersionConflict(expectation.streamID, expected: expectation.expected, actual: current)
                 }
-                checked[expectation.streamID] = current ?? 0
             }
-            for mutation in work.mutations {
-                try transaction.apply(mutation)
-            }
-            try faults?(.afterMutations)
-            var versions: [StreamID: Int64] = [:]
             var envelopes: [EventEnvelope] = []
             envelopes.reserveCapacity(work.events.count)
             for event in work.events {
-                let version: Int64
-                if let known = versions[event.streamID] {
-                    version = known + 1
-                } else if let current = checked[event.streamID] {
-                    version = current + 1
-                } else {
-                    version = (try transaction.currentVersion(of: event.streamID) ?? 0) + 1
-                }
+                let version = (versions[event.streamID] ?? 0) + 1
                 versions[event.streamID] = version
                 position = position.next
-                let envelope = EventEnvelope(
+                envelopes.append(EventEnvelope(
                     position: position, streamID: event.streamID, streamVersion: version, type: event.type,
                     schemaVersion: event.schemaVersion, payload: event.payload, actor: work.metadata.actor,
                     correlationID: work.metadata.correlationID, causationID: work.metadata.causationID,
-                    occurredAt: Timestamp.stored(event.occurredAt), committedAt: committedAt, priority: event.priority)
-                try transaction.append(envelope)
-                envelopes.append(envelope)
-            }
-            for (stream, version) in versions {
-                try transaction.setVersion(version, of: stream)
+                    occurredAt: Timestamp.stored(event.occurredAt), committedAt: committedAt, priority: event.priority))
             }
             results.append(CommitResult(events: envelopes, position: position))
         }
-        try faults?(.beforeCommit)
         return results
     }
 }

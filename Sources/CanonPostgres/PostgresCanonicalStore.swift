@@ -1,0 +1,285 @@
+import Canon
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The scale-out canonical store: domain tables and the transactional outbox in one PostgreSQL
+/// database, shared by any number of `canon` processes.
+///
+/// ## Why positions never skip
+/// The bug this engine must not have: a reader sees position 11 committed while position 10,
+/// taken earlier by a slower transaction, is still in flight; the reader moves its checkpoint to
+/// 11 and event 10 is skipped forever. Identity columns and sequences have exactly that race.
+///
+/// Two cures are known. One orders readers by transaction id and holds them below
+/// `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running; it keeps
+/// writers fully parallel but leaves positions with gaps and out of commit order, so "applied
+/// up to P" stops meaning "has seen every write up to P". Canon's contract (gap-free positions in
+/// commit order, on which read-your-writes, lag in events and checkpoint comparisons rest)
+/// keeps the other: **positions are assigned under a transaction-scoped advisory lock, as late
+/// as possible.** A commit checks its expectations and writes its domain rows in parallel with
+/// every other writer, then takes the outbox lock, reads the head, numbers its events, appends
+/// them and commits; the lock is released only after the commit is visible. So position P+1
+/// cannot be committed before P is visible, and a reader that sees P+1 has every position below.
+/// Only the short tail (number, append, notify, commit) is serialized.
+///
+/// The outbox also records each event's `txid` (`xid8`) for diagnosis.
+///
+/// ## Other rules
+/// - Stream expectations are checked before the domain writes (to fail fast) and again under
+///   the lock (where they are exact). A writer that lost a race on a row it also writes reports
+///   the version conflict, the real cause, rather than the row's unique violation.
+/// - Append-only tables and the outbox refuse UPDATE, DELETE and TRUNCATE in a trigger.
+/// - Every commit notifies channel `canon_outbox` with its last position; processes LISTEN to
+///   wake their agents at once (polling stays as the fallback).
+/// - Migrations run under a database-wide advisory lock, so processes starting together apply
+///   each migration once.
+public final class PostgresCanonicalStore: CanonicalStore {
+    public struct Configuration: Sendable {
+        public var maximumConnections: Int
+        /// Test hook: fails a commit at a chosen point.
+        public var faults: FaultInjector?
+        /// Test hook: runs inside every write transaction after its domain writes, before the
+        /// outbox lock (to hold transactions open and commit them out of order).
+        public var holdOpen: (@Sendable () async -> Void)?
+
+        public init(maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil) {
+            self.maximumConnections = maximumConnections
+            self.faults = faults
+            self.holdOpen = holdOpen
+        }
+    }
+
+    /// The advisory-lock keys of this engine (one namespace: the high 32 bits spell "CANO").
+    enum LockKey {
+        static let outbox: Int64 = 0x4341_4E4F_0000_0001
+        static let migrations: Int64 = 0x4341_4E4F_0000_0002
+    }
+
+    /// The channel every commit notifies with its last position.
+    public static let notificationChannel = "canon_outbox"
+
+    public let database: PostgresDatabase
+    let tables: [String: TableSchema]
+    private let configuration: Configuration
+
+    /// Connects to `url` and applies every migration not yet applied.
+    ///
+    /// - Throws: `CanonicalStoreError.storage` when the server cannot be reached or a migration fails.
+    public init(url: PostgresURL, migrations: [SchemaMigration], configuration: Configuration = Configuration()) async throws {
+        self.configuration = configuration
+        database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections)
+        tables = SchemaMigration.tables(after: migrations)
+        do {
+            try await Self.migrate(database, migrations)
+        } catch let error as CanonicalStoreError {
+            throw CanonicalStoreError.storage("cannot open canonical store at \(url): \(error.message)")
+        } catch {
+            throw CanonicalStoreError.storage("cannot open canonical store at \(url): \(error)")
+        }
+    }
+
+    private static func migrate(_ database: PostgresDatabase, _ migrations: [SchemaMigration]) async throws {
+        try await database.transaction { transaction in
+            try await transaction.execute("SELECT pg_advisory_xact_lock(\(LockKey.migrations))")
+            try await transaction.execute("CREATE TABLE IF NOT EXISTS canon_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            var applied: Set<String> = []
+            for row in try await transaction.rows("SELECT identifier FROM canon_migrations") {
+                applied.insert(try row.decode(String.self))
+            }
+            let all = [SchemaMigration.Applied(identifier: "canon.outbox.v1", statements: PostgresSchemaSQL.outboxDDL)]
+                + migrations.map { migration in
+                    SchemaMigration.Applied(identifier: migration.identifier, statements: migration.steps.flatMap(PostgresSchemaSQL.ddl(for:)))
+                }
+            for migration in all where !applied.contains(migration.identifier) {
+                for statement in migration.statements { try await transaction.execute(statement) }
+                try await transaction.execute("INSERT INTO canon_migrations (identifier) VALUES ($1)", [.text(migration.identifier)])
+            }
+        }
+    }
+
+    public func commit(_ work: UnitOfWork) async throws -> CommitResult {
+        try await commit(batch: [work])[0]
+    }
+
+    public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
+        let tables = self.tables
+        let configuration = self.configuration
+        let streams = OutboxWriter.streams(of: batch)
+        let expected = Set(batch.flatMap { $0.expectations.map(\.streamID) })
+        do {
+            return try await database.transaction { transaction in
+                // Fail fast on a stale expectation, before writing anything.
+                if !expected.isEmpty {
+                    let versions = try await Self.versions(of: Array(expected), in: transaction)
+                    _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
+                }
+                for work in batch {
+                    for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
+                }
+                try configuration.faults?(.afterMutations)
+                await configuration.holdOpen?()
+                // The serialized tail: numbering under the outbox lock (see the type's notes).
+                try await transaction.execute("SELECT pg_advisory_xact_lock(\(LockKey.outbox))")
+                let versions = try await Self.versions(of: streams, in: transaction)
+                let head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox ORDER BY position DESC LIMIT 1").first
+                let last = try head.map { row in
+                    let (position, committedAt) = try row.decode((Int64, Int64).self)
+                    return (position: OutboxPosition(position), committedAt: Timestamp.date(microseconds: committedAt))
+                }
+                let results = try OutboxWriter.number(batch, versions: versions, last: last, now: Date())
+                try await Self.append(results.flatMap(\.events), in: transaction)
+                try configuration.faults?(.beforeCommit)
+                return results
+            }
+        } catch let error as CanonicalStoreError where error.code != .streamVersionConflict && error.code != .injectedFault && !expected.isEmpty {
+            // A writer that waited on a row another writer changed fails on that row; when the
+            // other writer also moved one of our streams, the version conflict is the cause.
+            let versions = try await database.withConnection { try await Self.versions(of: Array(expected), in: $0) }
+            _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
+            throw error
+        }
+    }
+
+    static func versions(of streams: [StreamID], in transaction: PostgresTransaction) async throws -> [StreamID: Int64] {
+        guard !streams.isEmpty else { return [:] }
+        var binds = PostgresBindings()
+        binds.append(streams.map(\.rawValue))
+        let rows = try await transaction.connection.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT stream_id, MAX(stream_version) FROM canon_outbox WHERE stream_id = ANY($1) GROUP BY stream_id", binds: binds),
+            logger: transaction.logger
+        ).collect()
+        var versions: [StreamID: Int64] = [:]
+        for row in rows {
+            let (stream, version) = try row.decode((String, Int64).self)
+            versions[StreamID(stream)] = version
+        }
+        return versions
+    }
+
+    /// Appends `events` in as few statements as the bind limit allows, and notifies the channel
+    /// with the last position (delivered when the transaction commits).
+    static func append(_ events: [EventEnvelope], in transaction: PostgresTransaction) async throws {
+        guard let lastPosition = events.last?.position else { return }
+        for chunk in stride(from: 0, to: events.count, by: 4000).map({ events[$0..<min($0 + 4000, events.count)] }) {
+            var binds = PostgresSchemaSQL.Binds()
+            let rows = chunk.map { event in
+                let values: [CanonValue] = [
+                    .integer(event.position.rawValue), .text(event.streamID.rawValue), .integer(event.streamVersion), .text(event.type),
+                    .integer(Int64(event.schemaVersion)), .text(String(decoding: event.payload, as: UTF8.self)), .text(event.actor),
+                    .optionalText(event.correlationID), .optionalText(event.causationID), .timestamp(event.occurredAt),
+                    .timestamp(event.committedAt), .bool(event.priority),
+                ]
+                return "(" + values.map { binds.bind($0) }.joined(separator: ", ") + ")"
+            }
+            try await transaction.execute(
+                "INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns)) VALUES \(rows.joined(separator: ", "))", binds.values)
+        }
+        try await transaction.execute("SELECT pg_notify('\(notificationChannel)', $1)", [.text(String(lastPosition.rawValue))])
+    }
+
+    static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
+        guard let schema = tables[mutation.table] else { throw CanonicalStoreError.unknownTable(mutation.table) }
+        var binds = PostgresSchemaSQL.Binds()
+        switch mutation {
+        case .insert(_, let row):
+            let columns = try PostgresSchemaSQL.checked(row.columns, in: schema)
+            try await transaction.execute(
+                "INSERT INTO \(quoted(schema.name)) (\(columns.map(quoted).joined(separator: ", "))) VALUES (\(columns.map { binds.bind(row[$0]) }.joined(separator: ", ")))",
+                binds.values)
+        case .update(_, let key, let values):
+            guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
+            let columns = try PostgresSchemaSQL.checked(values.columns, in: schema)
+            let assignments = columns.map { "\(quoted($0)) = \(binds.bind(values[$0]))" }.joined(separator: ", ")
+            let conditions = try PostgresSchemaSQL.conditions(key, in: schema, binds: &binds)
+            let updated = try await transaction.rows(
+                "UPDATE \(quoted(schema.name)) SET \(assignments)\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) RETURNING 1",
+                binds.values)
+            if updated.isEmpty { throw CanonicalStoreError.rowNotFound(table: schema.name, key: key) }
+        case .delete(_, let key):
+            guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
+            let conditions = try PostgresSchemaSQL.conditions(key, in: schema, binds: &binds)
+            try await transaction.execute(
+                "DELETE FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))", binds.values)
+        }
+    }
+
+    public func fetchOne(_ query: RowQuery) async throws -> Row? {
+        var limited = query
+        limited.limit = 1
+        return try await fetchAll(limited).first
+    }
+
+    public func fetchAll(_ query: RowQuery) async throws -> [Row] {
+        let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
+        return try await database.rows(sql, binds).map { row in
+            var values: [String: CanonValue] = [:]
+            for cell in row { values[cell.columnName] = try cell.canonValue() }
+            return Row(values)
+        }
+    }
+
+    public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {
+        let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
+        return try await database.rows(sql, binds).map { row in try row.map { try $0.canonValue() } }
+    }
+
+    public func count(_ table: String, filter: Row) async throws -> Int {
+        let (sql, binds) = try PostgresSchemaSQL.count(table: table, filter: filter, tables: tables)
+        return Int(try await database.rows(sql, binds).first?.decode(Int64.self) ?? 0)
+    }
+
+    public func streamVersion(_ stream: StreamID) async throws -> Int64? {
+        try await database.rows("SELECT MAX(stream_version) FROM canon_outbox WHERE stream_id = $1", [.text(stream.rawValue)])
+            .first?.decode(Int64?.self)
+    }
+
+    public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await database.rows(
+            "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE position > $1 ORDER BY position LIMIT $2",
+            [.integer(position.rawValue), .integer(Int64(max(limit, 0)))]
+        ).map(EventEnvelope.init(outboxRow:))
+    }
+
+    public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await database.rows(
+            "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE stream_id = $1 AND position <= $2 ORDER BY stream_version",
+            [.text(stream.rawValue), .integer(position.rawValue)]
+        ).map(EventEnvelope.init(outboxRow:))
+    }
+
+    public func headPosition() async throws -> OutboxPosition {
+        OutboxPosition(try await database.rows("SELECT MAX(position) FROM canon_outbox").first?.decode(Int64?.self) ?? 0)
+    }
+
+    public func checkHealth() async throws {
+        try await database.rows("SELECT 1")
+    }
+
+    /// Runs raw SQL, bypassing the store's rules: for tests that prove the database itself
+    /// enforces them.
+    public func executeRawSQL(_ sql: String) async throws {
+        try await database.rows(sql)
+    }
+}
+
+extension SchemaMigration {
+    /// A migration as the SQL statements one engine runs for it.
+    struct Applied {
+        var identifier: String
+        var statements: [String]
+    }
+}
+
+extension EventEnvelope {
+    init(outboxRow row: PostgresRow) throws {
+        let (position, stream, version, type, schemaVersion, payload, actor, correlation, causation, occurred, committed, priority) =
+            try row.decode((Int64, String, Int64, String, Int64, String, String, String?, String?, Int64, Int64, Int64).self)
+        self.init(
+            position: OutboxPosition(position), streamID: StreamID(stream), streamVersion: version, type: type,
+            schemaVersion: Int(schemaVersion), payload: Data(payload.utf8), actor: actor, correlationID: correlation,
+            causationID: causation, occurredAt: Timestamp.date(microseconds: occurred),
+            committedAt: Timestamp.date(microseconds: committed), priority: priority != 0)
+    }
+}

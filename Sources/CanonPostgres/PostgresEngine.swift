@@ -1,0 +1,195 @@
+import Canon
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A connection pool to one PostgreSQL database, with the few operations the stores need:
+/// queries with positional binds, transactions that roll back on any error, and errors mapped to
+/// Canon's typed errors.
+///
+/// The pool runs while this object lives: it is closed (every connection dropped) when the last
+/// reference goes, or by `close()`.
+public final class PostgresDatabase: Sendable {
+    public let url: PostgresURL
+    let client: PostgresClient
+    let logger: Logger
+    private let running: Task<Void, Never>
+
+    /// Connects lazily to `url` with at most `maximumConnections` connections.
+    public init(url: PostgresURL, maximumConnections: Int = 8, logger: Logger = Logger(label: "canon.postgres")) {
+        self.url = url
+        self.logger = logger
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
+        configuration.options.maximumConnections = max(1, maximumConnections)
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = .seconds(5)
+        // The pool's own chatter (such as a lease asked for in the instant before `run()` starts)
+        // is not the application's business; failures reach callers as errors.
+        var background = logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        running = Task { await client.run() }
+    }
+
+    deinit { running.cancel() }
+
+    /// Closes every connection of the pool.
+    public func close() { running.cancel() }
+
+    /// Runs `sql` with `binds` and collects its rows.
+    @discardableResult
+    func rows(_ sql: String, _ binds: [CanonValue] = []) async throws -> [PostgresRow] {
+        try await mapErrors { try await client.query(PostgresQuery(unsafeSQL: sql, binds: try Self.bindings(binds)), logger: logger).collect() }
+    }
+
+    /// Runs one statement.
+    public func execute(_ sql: String) async throws {
+        try await rows(sql)
+    }
+
+    /// Runs `body` in one transaction on one connection: committed when it returns, rolled back
+    /// when it throws (the error is rethrown as it was, mapped to Canon's errors).
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await mapErrors {
+            try await client.withConnection { connection in
+                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                try await transaction.execute("BEGIN")
+                do {
+                    let value = try await body(transaction)
+                    try await transaction.execute("COMMIT")
+                    return value
+                } catch {
+                    try? await transaction.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on one connection of the pool, outside any transaction.
+    func withConnection<T: Sendable>(_ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await mapErrors {
+            try await client.withConnection { connection in try await body(PostgresTransaction(connection: connection, logger: logger)) }
+        }
+    }
+
+    static func bindings(_ values: [CanonValue]) throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .null: binds.appendNull()
+            case .integer(let value): binds.append(value)
+            case .real(let value): binds.append(value)
+            case .text(let value): binds.append(value)
+            case .blob(let value): try binds.append(value)
+            }
+        }
+        return binds
+    }
+
+    func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw Self.canonError(error)
+        }
+    }
+
+    static func canonError(_ error: PSQLError) -> any Error {
+        guard let info = error.serverInfo else {
+            return CanonicalStoreError.storage("PostgreSQL: \(error.code)")
+        }
+        let message = info[.message] ?? "\(error.code)"
+        let state = info[.sqlState] ?? ""
+        let table = info[.tableName] ?? ""
+        switch state {
+        case "23505":
+            return CanonicalStoreError.uniqueViolation(table: table, detail: info[.detail] ?? message)
+        case PostgresSchemaSQL.appendOnlyState:
+            return CanonicalStoreError.appendOnlyViolation(table: table.isEmpty ? (message.components(separatedBy: " ").last ?? "table") : table)
+        case _ where state.hasPrefix("23"):
+            return CanonicalStoreError.constraintViolation("\(message)\(info[.detail].map { " (\($0))" } ?? "")")
+        default:
+            return CanonicalStoreError.storage("PostgreSQL \(state): \(message)")
+        }
+    }
+}
+
+/// One connection inside `PostgresDatabase.transaction` (or `withConnection`).
+struct PostgresTransaction: Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    @discardableResult
+    func rows(_ sql: String, _ binds: [CanonValue] = []) async throws -> [PostgresRow] {
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
+    }
+
+    func execute(_ sql: String, _ binds: [CanonValue] = []) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
+    }
+}
+
+/// A `postgres://user[:password]@host[:port]/database` address.
+public struct PostgresURL: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+
+    /// - Throws: `PostgresURLError` naming what is wrong with `text`.
+    public init(_ text: String) throws(PostgresURLError) {
+        guard let components = URLComponents(string: text), let scheme = components.scheme,
+              scheme == "postgres" || scheme == "postgresql"
+        else { throw PostgresURLError(text: text, reason: "expected postgres://user@host:port/database") }
+        guard let host = components.host, !host.isEmpty else { throw PostgresURLError(text: text, reason: "no host") }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty else { throw PostgresURLError(text: text, reason: "no database name after the host") }
+        self.host = host
+        self.port = components.port ?? 5432
+        self.user = components.user ?? "postgres"
+        self.password = components.password
+        self.database = database
+    }
+
+    public init(host: String, port: Int, user: String, password: String? = nil, database: String) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+    }
+
+    /// The same server, another database.
+    public func database(_ name: String) -> PostgresURL {
+        var url = self
+        url.database = name
+        return url
+    }
+
+    /// The address without the password.
+    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+}
+
+public struct PostgresURLError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+    public let reason: String
+    public var description: String { "invalid database address \(text): \(reason)" }
+}
+
+extension PostgresCell {
+    /// The cell as a Canon value: integers of any width, floats, text and bytes; NULL as `.null`.
+    func canonValue() throws -> CanonValue {
+        guard bytes != nil else { return .null }
+        switch dataType {
+        case .int2, .int4, .int8, .oid: return .integer(try decode(Int64.self))
+        case .float4, .float8: return .real(try decode(Double.self))
+        case .bytea: return .blob(try decode(Data.self))
+        case .bool: return .integer(try decode(Bool.self) ? 1 : 0)
+        default: return .text(try decode(String.self))
+        }
+    }
+}

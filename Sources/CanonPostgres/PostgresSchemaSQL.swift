@@ -1,0 +1,160 @@
+import Canon
+
+/// Turns the engine-neutral schema and queries of `Canon` into PostgreSQL SQL with `$n` binds.
+enum PostgresSchemaSQL {
+    /// The SQLSTATE an append-only table's trigger raises (class "CA", Canon's own).
+    static let appendOnlyState = "CA001"
+
+    static let outboxColumns =
+        "position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, committed_at, priority"
+
+    /// The outbox and the function every append-only table's trigger calls. One statement each:
+    /// the extended protocol runs one statement per query.
+    static let outboxDDL: [String] = [
+        """
+        CREATE FUNCTION canon_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'append-only table %', TG_TABLE_NAME USING ERRCODE = '\(appendOnlyState)';
+        END $$
+        """,
+        """
+        CREATE TABLE canon_outbox (
+            position BIGINT PRIMARY KEY,
+            stream_id TEXT NOT NULL,
+            stream_version BIGINT NOT NULL CHECK (stream_version >= 1),
+            type TEXT NOT NULL,
+            schema_version BIGINT NOT NULL,
+            payload TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            correlation_id TEXT,
+            causation_id TEXT,
+            occurred_at BIGINT NOT NULL,
+            committed_at BIGINT NOT NULL,
+            priority BIGINT NOT NULL CHECK (priority IN (0, 1)),
+            txid xid8 NOT NULL DEFAULT pg_current_xact_id()
+        )
+        """,
+        "CREATE UNIQUE INDEX canon_outbox_stream ON canon_outbox (stream_id, stream_version)",
+    ] + appendOnlyTriggers("canon_outbox")
+
+    static func appendOnlyTriggers(_ table: String) -> [String] {
+        [
+            "CREATE TRIGGER \(quoted("\(table)_append_only")) BEFORE UPDATE OR DELETE ON \(quoted(table)) FOR EACH ROW EXECUTE FUNCTION canon_refuse_change()",
+            "CREATE TRIGGER \(quoted("\(table)_append_only_truncate")) BEFORE TRUNCATE ON \(quoted(table)) FOR EACH STATEMENT EXECUTE FUNCTION canon_refuse_change()",
+        ]
+    }
+
+    static func ddl(for step: SchemaMigration.Step) -> [String] {
+        switch step {
+        case .createTable(let table):
+            var parts = table.columns.map { column in
+                "\(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL")\(check(column))"
+            }
+            parts.append("PRIMARY KEY (\(table.primaryKey.map(quoted).joined(separator: ", ")))")
+            for unique in table.unique {
+                parts.append("UNIQUE (\(unique.map(quoted).joined(separator: ", ")))")
+            }
+            var statements = ["CREATE TABLE \(quoted(table.name)) (\n    \(parts.joined(separator: ",\n    "))\n)"]
+            for index in table.indexes {
+                statements.append(createIndex(table: table.name, index: index))
+            }
+            if table.appendOnly { statements += appendOnlyTriggers(table.name) }
+            return statements
+        case .addColumn(let table, let column, let defaultValue):
+            return ["ALTER TABLE \(quoted(table)) ADD COLUMN \(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL") DEFAULT \(literal(defaultValue))"]
+        case .createIndex(let table, let index):
+            return [createIndex(table: table, index: index)]
+        }
+    }
+
+    /// Binds collected while a statement is written: `bind(value)` returns its `$n`.
+    struct Binds {
+        var values: [CanonValue] = []
+
+        mutating func bind(_ value: CanonValue) -> String {
+            values.append(value)
+            return "$\(values.count)"
+        }
+    }
+
+    static func select(_ query: RowQuery, tables: [String: TableSchema]) throws -> (String, [CanonValue]) {
+        guard let schema = tables[query.table] else { throw CanonicalStoreError.unknownTable(query.table) }
+        var binds = Binds()
+        var conditions = try self.conditions(query.filter, in: schema, binds: &binds)
+        if let anyOf = query.anyOf {
+            _ = try checked([anyOf.column], in: schema)
+            conditions.append(anyOf.values.isEmpty
+                ? "FALSE"
+                : "\(quoted(anyOf.column)) IN (\(anyOf.values.map { binds.bind($0) }.joined(separator: ", ")))")
+        }
+        if let after = query.after {
+            _ = try checked([after.column], in: schema)
+            conditions.append("\(quoted(after.column)) > \(binds.bind(after.value))")
+        }
+        var selected = "*"
+        if let columns = query.columns {
+            selected = try checked(columns, in: schema).map(quoted).joined(separator: ", ")
+        }
+        var sql = "SELECT \(selected) FROM \(quoted(schema.name))"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        if !query.order.isEmpty {
+            _ = try checked(query.order.map(\.column), in: schema)
+            sql += " ORDER BY " + query.order.map { "\(quoted($0.column)) \($0.ascending ? "ASC" : "DESC")" }.joined(separator: ", ")
+        }
+        if let limit = query.limit { sql += " LIMIT \(max(limit, 0))" }
+        return (sql, binds.values)
+    }
+
+    static func count(table: String, filter: Row, tables: [String: TableSchema]) throws -> (String, [CanonValue]) {
+        guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
+        var binds = Binds()
+        let conditions = try self.conditions(filter, in: schema, binds: &binds)
+        return ("SELECT COUNT(*) FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))", binds.values)
+    }
+
+    static func conditions(_ filter: Row, in schema: TableSchema, binds: inout Binds) throws -> [String] {
+        try checked(filter.columns, in: schema).map { column in
+            filter[column].isNull ? "\(quoted(column)) IS NULL" : "\(quoted(column)) = \(binds.bind(filter[column]))"
+        }
+    }
+
+    /// The columns, after checking each exists: names reach SQL only from the declared schema.
+    static func checked(_ columns: [String], in schema: TableSchema) throws -> [String] {
+        for column in columns where schema.column(named: column) == nil {
+            throw CanonicalStoreError.constraintViolation("\(schema.name) has no column \(column)")
+        }
+        return columns
+    }
+
+    private static func createIndex(table: String, index: TableSchema.Index) -> String {
+        "CREATE INDEX \(quoted(index.name)) ON \(quoted(table)) (\(index.columns.map(quoted).joined(separator: ", ")))"
+    }
+
+    private static func type(_ type: TableSchema.ColumnType) -> String {
+        switch type {
+        // Byte order, as SQLite compares text and as drift checks walk keys.
+        case .text: "TEXT COLLATE \"C\""
+        case .integer, .boolean, .timestamp: "BIGINT"
+        case .real: "DOUBLE PRECISION"
+        case .blob: "BYTEA"
+        }
+    }
+
+    private static func check(_ column: TableSchema.Column) -> String {
+        column.type == .boolean ? " CHECK (\(quoted(column.name)) IN (0, 1))" : ""
+    }
+
+    private static func literal(_ value: CanonValue) -> String {
+        switch value {
+        case .null: "NULL"
+        case .integer(let value): String(value)
+        case .real(let value): String(value)
+        case .text(let value): "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+        case .blob(let value): "'\\x" + value.map { String(format: "%02x", $0) }.joined() + "'::bytea"
+        }
+    }
+}
+
+func quoted(_ identifier: String) -> String {
+    "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

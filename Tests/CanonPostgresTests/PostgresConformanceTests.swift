@@ -1,0 +1,41 @@
+import Canon
+import CanonPostgres
+import CanonTesting
+import Testing
+
+@Suite("PostgreSQL canonical store conformance (real server)", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+struct PostgresConformanceTests {
+    @Test(arguments: CanonicalStoreConformance.Check.allCases)
+    func conformance(_ check: CanonicalStoreConformance.Check) async throws {
+        try await CanonicalStoreConformance.run(check, on: .postgres)
+    }
+
+    @Test func theDatabaseItselfRefusesChangesToTheOutboxAndAppendOnlyTables() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        _ = try await store.commit(try CanonicalStoreConformance.deposit("a", amount: 3, expecting: .exactly(1), seq: 1))
+        for sql in [
+            "UPDATE canon_outbox SET actor = 'mallory'", "DELETE FROM canon_outbox", "TRUNCATE canon_outbox",
+            "UPDATE ledger SET amount = 300", "DELETE FROM ledger",
+        ] {
+            await #expect("\(sql)") {
+                try await store.executeRawSQL(sql)
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .appendOnlyViolation
+            }
+        }
+        #expect(try await store.events(after: .start, limit: 10).map(\.actor) == ["tester", "tester"])
+        #expect(try await store.count("ledger", filter: [:]) == 1)
+    }
+
+    @Test func processesOpeningOneDatabaseTogetherApplyEachMigrationOnce() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let stores = try await withThrowingTaskGroup(of: PostgresCanonicalStore.self) { group in
+            for _ in 0..<4 { group.addTask { try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        _ = try await stores[0].commit(try CanonicalStoreConformance.openAccount("a"))
+        #expect(try await stores[3].fetchOne("accounts", where: ["id": .text("a")]) != nil)
+    }
+}
