@@ -16,7 +16,11 @@ public final class PostgresDatabase: Sendable {
     private let running: Task<Void, Never>
 
     /// Connects lazily to `url` with at most `maximumConnections` connections.
-    public init(url: PostgresURL, maximumConnections: Int = 8, logger: Logger = Logger(label: "canon.postgres")) {
+    /// - Parameter settings: server settings every connection starts with (`role`,
+    ///   `search_path`, …), sent in the startup packet, so no query pays for them.
+    public init(
+        url: PostgresURL, maximumConnections: Int = 8, settings: [(String, String)] = [], logger: Logger = Logger(label: "canon.postgres")
+    ) {
         self.url = url
         self.logger = logger
         var configuration = PostgresClient.Configuration(
@@ -24,6 +28,9 @@ public final class PostgresDatabase: Sendable {
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(5)
+        if !settings.isEmpty {
+            configuration.options.additionalStartupParameters = [("options", settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))]
+        }
         // The pool's own chatter (such as a lease asked for in the instant before `run()` starts)
         // is not the application's business; failures reach callers as errors.
         var background = logger
@@ -51,11 +58,13 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back
     /// when it throws (the error is rethrown as it was, mapped to Canon's errors).
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+    ///
+    /// - Parameter begin: the statement that opens it (for example a read-only snapshot).
+    func transaction<T: Sendable>(begin: String = "BEGIN", _ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         try await mapErrors {
             try await client.withConnection { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
-                try await transaction.execute("BEGIN")
+                try await transaction.execute(begin)
                 do {
                     let value = try await body(transaction)
                     try await transaction.execute("COMMIT")

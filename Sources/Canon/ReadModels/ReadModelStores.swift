@@ -2,6 +2,12 @@
 public protocol SearchStore: ProjectionStore {
     /// - Throws: `SearchError` for a bad cursor or an unknown filter field.
     func search(_ query: SearchQuery) async throws -> SearchResults
+
+    /// The stored document of `key`, if any.
+    func document(_ key: String) async throws -> SearchDocument?
+
+    /// The number of documents.
+    func count() async throws -> Int
 }
 
 /// A timeline store that can be read: what the timeline route reads.

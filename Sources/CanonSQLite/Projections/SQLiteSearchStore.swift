@@ -256,21 +256,7 @@ public final class SQLiteSearchStore: SearchStore {
     // MARK: - Searching
 
     public func search(_ query: SearchQuery) async throws -> SearchResults {
-        for field in query.filters.keys where !schema.facetFields.contains(field) {
-            throw SearchError(field: field, "cannot filter by \(field); filters: \(schema.facetFields.joined(separator: ", "))")
-        }
-        let cursor = try query.cursor.map(SearchCursor.init(encoded:))
-        var words = SearchText.words(query.text ?? "")
-        switch cursor {
-        case .ranked(_, _, let cursorWords)?:
-            guard !words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query with text; repeat the same q with it") }
-            // A page after a corrected first page continues the corrected query.
-            if let cursorWords { words = cursorWords }
-        case .recent?:
-            guard words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query without text; repeat the same query with it") }
-        case nil:
-            break
-        }
+        let (words, cursor) = try query.plan(for: schema)
         let schema = self.schema
         let queryWords = words
         return try await database.mapped {
@@ -372,26 +358,17 @@ public final class SQLiteSearchStore: SearchStore {
         // the other facets' filters.
         var facets: [String: [String: Int]] = [:]
         if query.facets {
-            let counted = schema.facetFields.filter { $0 != "team" && $0 != "assignee" }
-            let inSQL = filterConditions.filter { !counted.contains($0.field) }
-            let inSwift = filterConditions.filter { counted.contains($0.field) }
-            let columns = counted.map { "d.\(facetColumn($0))" }
-            let groupConditions = conditions + inSQL.map(\.sql)
+            var counts = FacetCounts(schema: schema, filters: query.filters)
+            let columns = counts.counted.map { "d.\(facetColumn($0))" }
+            let groupConditions = conditions + counts.filtersInQuery.map { "d.\(facetColumn($0.field)) = ?" }
             let groupWhere = groupConditions.isEmpty ? "" : " WHERE " + groupConditions.joined(separator: " AND ")
             let groupSQL = "SELECT \(columns.joined(separator: ", ")), COUNT(*) FROM \(from)\(groupWhere) GROUP BY \(columns.joined(separator: ", "))"
-            for facet in counted { facets[facet] = [:] }
-            let rows = try GRDB.Row.fetchAll(db.cachedStatement(sql: groupSQL), arguments: StatementArguments(arguments + inSQL.map(\.value)))
+            let rows = try GRDB.Row.fetchAll(
+                db.cachedStatement(sql: groupSQL), arguments: StatementArguments(arguments + counts.filtersInQuery.map(\.value)))
             for row in rows {
-                let values: [String?] = (0..<counted.count).map { row[$0] }
-                let count: Int = row[counted.count]
-                for (index, facet) in counted.enumerated() {
-                    guard let value = values[index] else { continue }
-                    let passes = inSwift.allSatisfy { filter in
-                        filter.field == facet || values[counted.firstIndex(of: filter.field)!] == filter.value
-                    }
-                    if passes { facets[facet]![value, default: 0] += count }
-                }
+                counts.add(values: (0..<columns.count).map { row[$0] }, count: row[columns.count])
             }
+            facets = counts.counts
         }
         return SearchResults(hits: hits, facets: facets, nextCursor: nextCursor, correctedQuery: nil)
     }
@@ -407,97 +384,8 @@ public final class SQLiteSearchStore: SearchStore {
             let match = trigrams.map { "\"\($0)\"" }.joined(separator: " OR ")
             let candidates = try String.fetchAll(
                 db.cachedStatement(sql: "SELECT term FROM terms_trigram WHERE terms_trigram MATCH ? ORDER BY rank LIMIT 200"), arguments: [match])
-            let allowed = word.count >= 8 ? 2 : 1
-            var best: (term: String, distance: Int)?
-            for candidate in candidates {
-                let distance = SearchText.editDistance(word, candidate, limit: allowed)
-                if distance <= allowed, best == nil || distance < best!.distance { best = (candidate, distance) }
-            }
-            return best?.term ?? word
+            return SearchText.closest(to: word, among: candidates)
         }
-    }
-}
-
-/// A keyset position in a result list, opaque to clients.
-enum SearchCursor: Equatable {
-    /// After the hit with this score and id, for these (possibly corrected) words.
-    case ranked(Double, Int64, words: [String]?)
-    case recent(Int64, Int64)
-
-    var encoded: String {
-        let raw: String
-        switch self {
-        case .ranked(let score, let id, let words): raw = "r:\(score.bitPattern):\(id):\((words ?? []).joined(separator: " "))"
-        case .recent(let time, let id): raw = "t:\(time):\(id)"
-        }
-        return Data(raw.utf8).base64EncodedString()
-    }
-
-    init(encoded: String) throws {
-        guard let data = Data(base64Encoded: encoded), let raw = String(data: data, encoding: .utf8) else {
-            throw SearchError(field: "cursor", "is not a cursor this server issued")
-        }
-        let parts = raw.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
-        if parts.count == 4, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
-            let words = SearchText.words(String(parts[3]))
-            self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words)
-        } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
-            self = .recent(time, id)
-        } else {
-            throw SearchError(field: "cursor", "is not a cursor this server issued")
-        }
-    }
-}
-
-/// Word handling shared by indexing and querying.
-enum SearchText {
-    /// Lower-cased, accent-folded words of letters and digits, in order.
-    static func words(_ text: String) -> [String] {
-        if text.utf8.allSatisfy({ $0 < 0x80 }) {
-            // The common case, without Foundation's folding: split ASCII bytes on anything that is
-            // not a letter or digit, lower-casing as we go.
-            var words: [String] = []
-            var current: [UInt8] = []
-            for byte in text.utf8 {
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): current.append(byte)
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte + 32)
-                default:
-                    if !current.isEmpty {
-                        words.append(String(decoding: current, as: UTF8.self))
-                        current.removeAll(keepingCapacity: true)
-                    }
-                }
-            }
-            if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
-            return words
-        }
-        let folded = text.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased()
-        return folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
-    }
-
-    static func trigrams(_ word: String) -> [String] {
-        let characters = Array(word)
-        guard characters.count >= 3 else { return [] }
-        return (0...(characters.count - 3)).map { String(characters[$0..<$0 + 3]) }
-    }
-
-    /// Levenshtein distance, giving up (returning `limit + 1`) once it must exceed `limit`.
-    static func editDistance(_ a: String, _ b: String, limit: Int) -> Int {
-        let a = Array(a), b = Array(b)
-        if abs(a.count - b.count) > limit { return limit + 1 }
-        var previous = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            var rowMinimum = current[0]
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-                rowMinimum = min(rowMinimum, current[j])
-            }
-            if rowMinimum > limit { return limit + 1 }
-            previous = current
-        }
-        return a.isEmpty ? b.count : previous[b.count]
     }
 }
 

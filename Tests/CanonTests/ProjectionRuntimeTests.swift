@@ -1,30 +1,30 @@
 import Canon
-import CanonEmbedded
-import CanonSQLite
 import CanonTesting
 import CasePlatform
 import Foundation
 import Synchronization
 import Testing
 
-/// The projection runtime on real SQLite files: checkpoints, idempotency, failure policy,
-/// dead letters, ordering and liveness.
+/// The projection runtime on every engine (real SQLite files, a real PostgreSQL server), from one
+/// suite: checkpoints, idempotency, failure policy, dead letters, ordering and liveness.
 @Suite("Projection runtime")
 struct ProjectionRuntimeTests {
     static let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
     static let fastRetries = FailurePolicy(maxAttempts: 3, onExhausted: .deadLetter, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(5))
 
-    /// A canonical store on a file, with the investigator registered.
+    /// A canonical store of `engine`, with the investigator registered.
     struct Canonical {
+        let engine: ProjectionEngine
         let scratch: TemporaryDirectory
-        let canonical: SQLiteCanonicalStore
+        let canonical: any CanonicalStore
         let commits = PositionWaiters()
         var store: SignallingCanonicalStore { SignallingCanonicalStore(canonical, commits: commits) }
         var commands: CaseCommands { CaseCommands(store: store) }
 
-        init() async throws {
+        init(_ engine: ProjectionEngine) async throws {
+            self.engine = engine
             scratch = try TemporaryDirectory(prefix: "canon-runtime")
-            canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+            canonical = try await engine.canonical(in: scratch)
             _ = try await CaseCommands(store: canonical).registerUser(ProjectionRuntimeTests.investigator)
         }
 
@@ -32,8 +32,10 @@ struct ProjectionRuntimeTests {
             try await commands.openCase(OpenCaseRequest(title: title, summary: "s", sector: "energy", region: "north", priority: "low"), by: investigator)
         }
 
-        func timeline(_ projection: any TimelineProjection = CaseTimelineProjection(), faults: FaultInjector? = nil) throws -> SQLiteTimelineStore {
-            try SQLiteTimelineStore(path: scratch.file("timeline-\(UUID().uuidString).sqlite"), projection: projection, faults: faults)
+        func timeline(
+            _ projection: any TimelineProjection = CaseTimelineProjection(), slot: String = UUID().uuidString, faults: FaultInjector? = nil
+        ) async throws -> any TimelineStore {
+            try await engine.timeline(in: scratch, slot: slot, projection, faults: faults)
         }
     }
 
@@ -55,11 +57,12 @@ struct ProjectionRuntimeTests {
         }
     }
 
-    @Test func applyingTheSameEventsTwiceLeavesTheSameState() async throws {
-        let canonical = try await Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func applyingTheSameEventsTwiceLeavesTheSameState(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
         let opened = try await canonical.openCase()
         _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
-        let timeline = try canonical.timeline()
+        let timeline = try await canonical.timeline()
         try await Self.applyAll(timeline, from: canonical.canonical)
         let first = try await timeline.entries(key: opened.id, limit: 100)
         try await timeline.rewind(to: .start)
@@ -68,12 +71,12 @@ struct ProjectionRuntimeTests {
         #expect(first.map(\.kind) == ["opened", "transition"])
     }
 
-    @Test func aCrashBetweenWritesAndCheckpointLeavesNoDuplicateAfterRestart() async throws {
-        let canonical = try await Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func aCrashBetweenWritesAndCheckpointLeavesNoDuplicateAfterRestart(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
         let opened = try await canonical.openCase()
         let faults = FaultSwitch()
-        let path = canonical.scratch.file("timeline.sqlite")
-        let crashing = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection(), faults: faults.injector)
+        let crashing = try await canonical.timeline(slot: "crashing", faults: faults.injector)
         faults.arm(.beforeCommit)
         let events = try await canonical.canonical.events(after: .start, limit: 100)
         let target = Checkpoint(position: events.last!.position, committedAt: events.last!.committedAt)
@@ -83,17 +86,18 @@ struct ProjectionRuntimeTests {
         #expect(try await crashing.checkpoint().position == .start, "checkpoint did not move")
         #expect(try await crashing.entries(key: opened.id, limit: 10).isEmpty, "the writes rolled back with it")
 
-        let restarted = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection())
+        let restarted = try await canonical.timeline(slot: "crashing")
         try await Self.applyAll(restarted, from: canonical.canonical)
         try await Self.applyAll(restarted, from: canonical.canonical)
         #expect(try await restarted.entries(key: opened.id, limit: 10).count == 1)
         #expect(try await restarted.checkpoint().position == target.position)
     }
 
-    @Test func aStaleCheckpointIsATypedConflictAndWritesNothing() async throws {
-        let canonical = try await Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func aStaleCheckpointIsATypedConflictAndWritesNothing(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
         let opened = try await canonical.openCase()
-        let timeline = try canonical.timeline()
+        let timeline = try await canonical.timeline()
         try await Self.applyAll(timeline, from: canonical.canonical)
         let events = try await canonical.canonical.events(after: .start, limit: 100)
         try await timeline.rewind(to: .start)
@@ -106,10 +110,11 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: opened.id, limit: 10).count == 1)
     }
 
-    @Test func aPoisonEventIsDeadLetteredWhileLaterEventsApplyAndRetriesOnceFixed() async throws {
-        let canonical = try await Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func aPoisonEventIsDeadLetteredWhileLaterEventsApplyAndRetriesOnceFixed(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
         let poisoned = FlakyTimeline()
-        let timeline = try canonical.timeline(poisoned)
+        let timeline = try await canonical.timeline(poisoned)
         let agent = ProjectionAgent(
             store: timeline, source: canonical.store, commits: canonical.commits,
             configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
@@ -141,10 +146,11 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.deadLetters().first?.state == .retried)
     }
 
-    @Test func thePausePolicyStopsAtThePoisonEventUntilResumed() async throws {
-        let canonical = try await Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func thePausePolicyStopsAtThePoisonEventUntilResumed(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
         let poisoned = FlakyTimeline()
-        let timeline = try canonical.timeline(poisoned)
+        let timeline = try await canonical.timeline(poisoned)
         var policy = Self.fastRetries
         policy.onExhausted = .pause
         let agent = ProjectionAgent(
@@ -168,15 +174,17 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: first.id, limit: 10).count == 2)
     }
 
-    @Test func perStreamOrderHoldsUnderSmallBatchesAndConcurrentWriters() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-order")
-        let platform = try EmbeddedPlatform.open(
-            scratch.dataDirectory, create: true,
-            configuration: .init(projections: .init(agent: .init(batchSize: 7, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))))
-        _ = try await CaseCommands(store: platform.store).registerUser(Self.investigator)
-        let agents = Task { try await platform.coordinator.run() }
+    @Test(arguments: ProjectionEngine.all)
+    func perStreamOrderHoldsUnderSmallBatchesAndConcurrentWriters(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let timeline = try await canonical.timeline()
+        let search = try await engine.search(in: canonical.scratch)
+        let coordinator = ProjectionCoordinator(
+            source: canonical.store, commits: canonical.commits, stores: [timeline, search],
+            configuration: .init(agent: .init(batchSize: 7, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50))))
+        let agents = Task { try await coordinator.run() }
         defer { agents.cancel() }
-        let commands = CaseCommands(store: platform.store)
+        let commands = canonical.commands
         let sha = String(repeating: "c", count: 64)
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for writer in 0..<6 {
@@ -192,23 +200,24 @@ struct ProjectionRuntimeTests {
             }
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
-        let head = try await platform.canonical.headPosition()
-        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(20)))
-        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(20)))
+        let head = try await canonical.canonical.headPosition()
+        #expect(try await coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(20)))
+        #expect(try await coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(20)))
         for id in ids {
-            let stream = try await platform.canonical.events(in: Case.streamID(id), through: head)
-            let entries = try await platform.timeline.entries(key: id, limit: 100)
+            let stream = try await canonical.canonical.events(in: Case.streamID(id), through: head)
+            let entries = try await timeline.entries(key: id, limit: 100)
             #expect(entries.map(\.position) == stream.map(\.position), "timeline of \(id) follows its stream's order")
-            let document = try #require(try await platform.search.document(id))
+            let document = try #require(try await search.document(id))
             #expect(document.facets["status"] == "enforcement")
             let display = try JSONDecoder.canon.decode(CaseSearchProjection.Display.self, from: document.display)
             #expect(display.version == stream.last?.streamVersion)
         }
     }
 
-    @Test func aStalledAgentIsReportedStalledWithinItsHeartbeatWindow() async throws {
-        let canonical = try await Canonical()
-        let gate = GatedStore(try canonical.timeline())
+    @Test(arguments: ProjectionEngine.all)
+    func aStalledAgentIsReportedStalledWithinItsHeartbeatWindow(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let gate = GatedStore(try await canonical.timeline())
         let agent = ProjectionAgent(
             store: gate, source: canonical.store, commits: canonical.commits,
             configuration: .init(batchSize: 50, idleWait: .milliseconds(20), heartbeatInterval: .milliseconds(50)))
@@ -273,10 +282,10 @@ final class FlakyTimeline: TimelineProjection, Sendable {
 
 /// A projection store whose `apply` can be held shut, to stall its agent.
 final class GatedStore: ProjectionStore, Sendable {
-    let base: SQLiteTimelineStore
+    let base: any TimelineStore
     private let gate = Mutex<PositionWaiters?>(nil)
 
-    init(_ base: SQLiteTimelineStore) { self.base = base }
+    init(_ base: any TimelineStore) { self.base = base }
 
     var identity: ProjectionIdentity { base.identity }
 
@@ -316,10 +325,11 @@ final class GatedStore: ProjectionStore, Sendable {
 
 @Suite("Refold guards")
 struct RefoldGuardTests {
-    @Test func aRefoldForAnOlderCheckpointIsRefusedAndWritesNothing() async throws {
-        let canonical = try await ProjectionRuntimeTests.Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func aRefoldForAnOlderCheckpointIsRefusedAndWritesNothing(_ engine: ProjectionEngine) async throws {
+        let canonical = try await ProjectionRuntimeTests.Canonical(engine)
         let opened = try await canonical.openCase()
-        let timeline = try canonical.timeline()
+        let timeline = try await canonical.timeline()
         try await ProjectionRuntimeTests.applyAll(timeline, from: canonical.canonical)
         let stale = try await timeline.checkpoint().position
         _ = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: ProjectionRuntimeTests.investigator)
@@ -338,10 +348,11 @@ struct RefoldGuardTests {
 
 @Suite("Failure policy per projection")
 struct FailurePolicyPerProjectionTests {
-    @Test func theCoordinatorAppliesEachProjectionsOwnPolicy() async throws {
-        let canonical = try await ProjectionRuntimeTests.Canonical()
+    @Test(arguments: ProjectionEngine.all)
+    func theCoordinatorAppliesEachProjectionsOwnPolicy(_ engine: ProjectionEngine) async throws {
+        let canonical = try await ProjectionRuntimeTests.Canonical(engine)
         let poisoned = FlakyTimeline()
-        let timeline = try canonical.timeline(poisoned)
+        let timeline = try await canonical.timeline(poisoned)
         var pause = ProjectionRuntimeTests.fastRetries
         pause.onExhausted = .pause
         let coordinator = ProjectionCoordinator(

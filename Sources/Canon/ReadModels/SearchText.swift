@@ -1,0 +1,125 @@
+import Foundation
+
+/// A keyset position in a result list, opaque to clients.
+public enum SearchCursor: Equatable, Sendable {
+    /// After the hit with this score and id, for these (possibly corrected) words.
+    case ranked(Double, Int64, words: [String]?)
+    case recent(Int64, Int64)
+
+    public var encoded: String {
+        let raw: String
+        switch self {
+        case .ranked(let score, let id, let words): raw = "r:\(score.bitPattern):\(id):\((words ?? []).joined(separator: " "))"
+        case .recent(let time, let id): raw = "t:\(time):\(id)"
+        }
+        return Data(raw.utf8).base64EncodedString()
+    }
+
+    public init(encoded: String) throws {
+        guard let data = Data(base64Encoded: encoded), let raw = String(data: data, encoding: .utf8) else {
+            throw SearchError(field: "cursor", "is not a cursor this server issued")
+        }
+        let parts = raw.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        if parts.count == 4, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
+            let words = SearchText.words(String(parts[3]))
+            self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words)
+        } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
+            self = .recent(time, id)
+        } else {
+            throw SearchError(field: "cursor", "is not a cursor this server issued")
+        }
+    }
+}
+
+/// Word handling shared by indexing and querying.
+public enum SearchText {
+    /// Lower-cased, accent-folded words of letters and digits, in order.
+    public static func words(_ text: String) -> [String] {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            // The common case, without Foundation's folding: split ASCII bytes on anything that is
+            // not a letter or digit, lower-casing as we go.
+            var words: [String] = []
+            var current: [UInt8] = []
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): current.append(byte)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte + 32)
+                default:
+                    if !current.isEmpty {
+                        words.append(String(decoding: current, as: UTF8.self))
+                        current.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+            if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
+            return words
+        }
+        let folded = text.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased()
+        return folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
+    }
+
+    public static func trigrams(_ word: String) -> [String] {
+        let characters = Array(word)
+        guard characters.count >= 3 else { return [] }
+        return (0...(characters.count - 3)).map { String(characters[$0..<$0 + 3]) }
+    }
+
+    /// Levenshtein distance, giving up (returning `limit + 1`) once it must exceed `limit`.
+    public static func editDistance(_ a: String, _ b: String, limit: Int) -> Int {
+        let a = Array(a), b = Array(b)
+        if abs(a.count - b.count) > limit { return limit + 1 }
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            var rowMinimum = current[0]
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                rowMinimum = min(rowMinimum, current[j])
+            }
+            if rowMinimum > limit { return limit + 1 }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}
+
+
+extension SearchText {
+    /// `word` replaced by the closest of `candidates` (edit distance 1, or 2 for words of 8
+    /// letters or more), or `word` itself when none is that close.
+    public static func closest(to word: String, among candidates: [String]) -> String {
+        let allowed = word.count >= 8 ? 2 : 1
+        var best: (term: String, distance: Int)?
+        for candidate in candidates {
+            let distance = editDistance(word, candidate, limit: allowed)
+            if distance <= allowed, best == nil || distance < best!.distance { best = (candidate, distance) }
+        }
+        return best?.term ?? word
+    }
+}
+
+extension SearchQuery {
+    /// The words to match and the decoded cursor, after checking the filters and the cursor
+    /// against `schema` (every engine answers the same errors). A cursor of a corrected page
+    /// carries the corrected words, so the next page continues the corrected query.
+    ///
+    /// - Throws: `SearchError` for a filter on an unknown field or a cursor that does not belong
+    ///   to this query.
+    public func plan(for schema: SearchSchema) throws -> (words: [String], cursor: SearchCursor?) {
+        for field in filters.keys where !schema.facetFields.contains(field) {
+            throw SearchError(field: field, "cannot filter by \(field); filters: \(schema.facetFields.joined(separator: ", "))")
+        }
+        let cursor = try self.cursor.map(SearchCursor.init(encoded:))
+        var words = SearchText.words(text ?? "")
+        switch cursor {
+        case .ranked(_, _, let cursorWords)?:
+            guard !words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query with text; repeat the same q with it") }
+            if let cursorWords { words = cursorWords }
+        case .recent?:
+            guard words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query without text; repeat the same query with it") }
+        case nil:
+            break
+        }
+        return (words, cursor)
+    }
+}

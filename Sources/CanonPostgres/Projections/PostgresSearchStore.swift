@@ -1,0 +1,338 @@
+import Canon
+import Foundation
+import PostgresNIO
+
+/// A full-text search store in its own PostgreSQL schema: `tsvector` with a GIN index, ranked by
+/// `ts_rank` with per-field weights, every query word also matching as a prefix; spelling
+/// correction from a vocabulary with a `pg_trgm` index; facet counts that honour the other
+/// filters; keyset pagination. It answers the same `SearchQuery` as the SQLite store.
+///
+/// - Documents are folded from events in Swift (the projection's own code), so both engines
+///   hold the same documents; the words are folded (lower case, no accents) before PostgreSQL
+///   sees them, with the `simple` configuration, so both engines match the same words.
+/// - Text fields get the weights A, B, C, D in schema order (at most four), scaled from the
+///   schema's weights.
+public final class PostgresSearchStore: SearchStore {
+    public let identity: ProjectionIdentity
+    private let projection: any DocumentProjection
+    private let schema: SearchSchema
+    private let database: PostgresProjectionDatabase
+
+    public static func open(url: PostgresURL, projection: any DocumentProjection, faults: FaultInjector? = nil) async throws -> PostgresSearchStore {
+        let schema = projection.schema
+        guard (1...4).contains(schema.textFields.count) else {
+            throw ProjectionError.storage("\(projection.identity): PostgreSQL search weighs one to four text fields, not \(schema.textFields.count)")
+        }
+        let facetColumns = schema.facetFields.map { "\(facetColumn($0)) TEXT COLLATE \"C\"" }.joined(separator: ", ")
+        let textColumns = schema.textFields.map { "\(textColumn($0.name)) TEXT NOT NULL" }.joined(separator: ", ")
+        var ddl = [
+            """
+            CREATE TABLE docs (
+                id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE, key TEXT COLLATE "C" PRIMARY KEY, team TEXT NOT NULL,
+                restricted BIGINT NOT NULL, clearance BIGINT NOT NULL, sort_time BIGINT NOT NULL, last_position BIGINT NOT NULL,
+                digest BIGINT NOT NULL, display TEXT NOT NULL, tsv tsvector NOT NULL, \(textColumns), \(facetColumns))
+            """,
+            "CREATE INDEX docs_tsv ON docs USING GIN (tsv)",
+            "CREATE INDEX docs_recent ON docs (sort_time DESC, id DESC)",
+            "CREATE TABLE terms (term TEXT PRIMARY KEY)",
+            "CREATE INDEX terms_trigram ON terms USING GIN (term gin_trgm_ops)",
+        ]
+        ddl += schema.facetFields.map { "CREATE INDEX docs_\(facetColumn($0)) ON docs (\(facetColumn($0)))" }
+        let database = try await PostgresProjectionDatabase.open(
+            url: url, identity: projection.identity, faults: faults, extensions: ["pg_trgm"],
+            // Candidates for a one-letter typo of a short word share few trigrams.
+            settings: [("pg_trgm.similarity_threshold", "0.2")], migrations: [("search.v1", ddl)])
+        return PostgresSearchStore(projection: projection, database: database)
+    }
+
+    private init(projection: any DocumentProjection, database: PostgresProjectionDatabase) {
+        self.identity = projection.identity
+        self.projection = projection
+        self.schema = projection.schema
+        self.database = database
+    }
+
+    static func facetColumn(_ field: String) -> String { "f_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
+    static func textColumn(_ field: String) -> String { "t_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
+
+    /// The schema the store lives in.
+    public var schemaName: String { database.schema }
+
+    // MARK: - ProjectionStore
+
+    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
+
+    public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        let projection = self.projection
+        let schema = self.schema
+        try await database.advance(from: from, to: to) { transaction in
+            // Several events of one document in a batch fold into one document write.
+            var order: [String] = []
+            var pending: [String: [EventEnvelope]] = [:]
+            for event in events {
+                guard let key = projection.documentKey(for: event) else { continue }
+                if pending[key] == nil { order.append(key) }
+                pending[key, default: []].append(event)
+            }
+            guard !order.isEmpty else { return }
+            let current = try await Self.load(order, schema: schema, transaction)
+            var writes: [(key: String, document: SearchDocument?, position: OutboxPosition)] = []
+            for key in order {
+                let stored = current[key]
+                let fresh = pending[key]!.filter { $0.position > (stored?.lastPosition ?? .start) }
+                guard let last = fresh.last else { continue }
+                writes.append((key, try projection.fold(fresh, into: stored?.document), last.position))
+            }
+            try await Self.write(writes, schema: schema, transaction)
+        }
+    }
+
+    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await database.park(letter, from: from, to: to)
+    }
+
+    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
+
+    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        try await database.setDeadLetterState(position: position, to: state)
+    }
+
+    public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        var writes: [(key: String, document: SearchDocument?, position: OutboxPosition)] = []
+        for key in Set(events.compactMap(projection.documentKey(for:))).sorted() {
+            let own = events.filter { projection.documentKey(for: $0) == key }
+            writes.append((key, try projection.fold(own, into: nil), own.last!.position))
+        }
+        let schema = self.schema
+        let folded = writes
+        try await database.write(at: checkpoint) { transaction in try await Self.write(folded, schema: schema, transaction) }
+    }
+
+    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
+
+    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
+
+    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
+
+    public func contentSummary() async throws -> ContentSummary {
+        let columns = ["key", "team", "restricted", "clearance", "sort_time", "display"]
+            + schema.textFields.map { Self.textColumn($0.name) } + schema.facetFields.map(Self.facetColumn)
+        return try await database.contentSummary(rowsSQL: "SELECT concat_ws(chr(31), \(columns.joined(separator: ", "))) FROM docs ORDER BY key")
+    }
+
+    /// The number of documents.
+    public func count() async throws -> Int {
+        try await database.mapped { Int(try await database.database.rows("SELECT COUNT(*) FROM docs").first?.decode(Int64.self) ?? 0) }
+    }
+
+    /// The stored document for `key`, if any.
+    public func document(_ key: String) async throws -> SearchDocument? {
+        let schema = self.schema
+        return try await database.mapped {
+            try await database.database.withConnection { try await Self.load([key], schema: schema, $0)[key]?.document }
+        }
+    }
+
+    // MARK: - Writing documents
+
+    private static func selectColumns(_ schema: SearchSchema) -> String {
+        (["key", "last_position", "team", "restricted", "clearance", "sort_time", "display"]
+            + schema.textFields.map { textColumn($0.name) } + schema.facetFields.map(facetColumn)).joined(separator: ", ")
+    }
+
+    /// The stored documents of `keys` with the last position folded into each.
+    static func load(
+        _ keys: [String], schema: SearchSchema, _ transaction: PostgresTransaction
+    ) async throws -> [String: (document: SearchDocument, lastPosition: OutboxPosition)] {
+        var binds = PostgresBindings()
+        binds.append(keys)
+        let rows = try await transaction.connection.query(
+            PostgresQuery(unsafeSQL: "SELECT \(selectColumns(schema)) FROM docs WHERE key = ANY($1)", binds: binds), logger: transaction.logger
+        ).collect()
+        var documents: [String: (SearchDocument, OutboxPosition)] = [:]
+        for row in rows {
+            let cells = Array(row)
+            let (key, last, team, restricted, clearance, sortTime, display) =
+                try row.decode((String, Int64, String, Int64, Int64, Int64, String).self)
+            var text: [String: String] = [:]
+            for (index, field) in schema.textFields.enumerated() { text[field.name] = try cells[7 + index].decode(String.self) }
+            var facets: [String: String] = [:]
+            for (index, field) in schema.facetFields.enumerated() {
+                facets[field] = try cells[7 + schema.textFields.count + index].decode(String?.self)
+            }
+            documents[key] = (
+                SearchDocument(
+                    key: key, text: text, facets: facets, team: team, restricted: restricted != 0, clearance: Int(clearance),
+                    sortTime: Timestamp.date(microseconds: sortTime), display: Data(display.utf8)),
+                OutboxPosition(last))
+        }
+        return documents
+    }
+
+    /// Writes (or deletes) documents, and adds their words to the spelling vocabulary.
+    static func write(_ writes: [(key: String, document: SearchDocument?, position: OutboxPosition)], schema: SearchSchema, _ transaction: PostgresTransaction) async throws {
+        let deleted = writes.filter { $0.document == nil }.map(\.key)
+        if !deleted.isEmpty {
+            var binds = PostgresBindings()
+            binds.append(deleted)
+            try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM docs WHERE key = ANY($1)", binds: binds), logger: transaction.logger
+            ).collect()
+        }
+        let kept = writes.compactMap { write in write.document.map { (document: $0, position: write.position) } }
+        let weights = ["A", "B", "C", "D"]
+        let columns = ["key", "team", "restricted", "clearance", "sort_time", "last_position", "digest", "display"]
+            + schema.textFields.map { textColumn($0.name) } + schema.facetFields.map(facetColumn)
+        var terms = Set<String>()
+        for start in stride(from: 0, to: kept.count, by: 1000) {
+            var binds = PostgresSchemaSQL.Binds()
+            let rows = kept[start..<min(start + 1000, kept.count)].map { (document, position) in
+                var values: [String] = [
+                    binds.bind(.text(document.key)), binds.bind(.text(document.team)), binds.bind(.bool(document.restricted)),
+                    binds.bind(.integer(Int64(document.clearance))), binds.bind(.timestamp(document.sortTime)), binds.bind(.integer(position.rawValue)),
+                    binds.bind(.integer(Int64(bitPattern: document.driftDigest(schema)))),
+                    binds.bind(.text(String(decoding: document.display, as: UTF8.self))),
+                ]
+                var vector: [String] = []
+                for (index, field) in schema.textFields.enumerated() {
+                    let text = document.text[field.name] ?? ""
+                    let words = SearchText.words(text)
+                    for word in words where word.count >= 3 { terms.insert(word) }
+                    values.append(binds.bind(.text(text)))
+                    vector.append("setweight(to_tsvector('simple', \(binds.bind(.text(words.joined(separator: " "))))), '\(weights[index])')")
+                }
+                values += schema.facetFields.map { binds.bind(.optionalText(document.facets[$0])) }
+                return "(" + (values + [vector.joined(separator: " || ")]).joined(separator: ", ") + ")"
+            }
+            let updates = (columns.dropFirst() + ["tsv"]).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            try await transaction.execute(
+                "INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (key) DO UPDATE SET \(updates)",
+                binds.values)
+        }
+        if !terms.isEmpty {
+            var binds = PostgresBindings()
+            binds.append(terms.sorted())
+            try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: "INSERT INTO terms SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", binds: binds), logger: transaction.logger
+            ).collect()
+        }
+    }
+
+    // MARK: - Searching
+
+    public func search(_ query: SearchQuery) async throws -> SearchResults {
+        let (words, cursor) = try query.plan(for: schema)
+        var results = try await run(words: words, query: query, cursor: cursor)
+        if !words.isEmpty, cursor == nil, results.hits.count < min(3, max(1, query.limit)) {
+            let corrected = try await corrections(for: words)
+            if corrected != words {
+                let retry = try await run(words: corrected, query: query, cursor: nil)
+                if retry.hits.count > results.hits.count {
+                    results = retry
+                    results.correctedQuery = corrected.joined(separator: " ")
+                }
+            }
+        }
+        return results
+    }
+
+    private func run(words: [String], query: SearchQuery, cursor: SearchCursor?) async throws -> SearchResults {
+        let limit = min(max(query.limit, 1), 200)
+        var binds = PostgresSchemaSQL.Binds()
+        var conditions: [String] = []
+        var from = "docs d"
+        if !words.isEmpty {
+            // Words hold letters and digits only (`SearchText.words`), so they cannot become tsquery syntax.
+            from = "docs d, to_tsquery('simple', \(binds.bind(.text(words.map { "\($0):*" }.joined(separator: " & "))))) q"
+            conditions.append("d.tsv @@ q")
+        }
+        switch query.visibility {
+        case .everything: break
+        case .unrestrictedAndTeams(let teams):
+            conditions.append("(d.restricted = 0" + (teams.isEmpty ? ")" : " OR d.team IN (\(teams.map { binds.bind(.text($0)) }.joined(separator: ", "))))"))
+        case .scoped(let teams, let clearance, let supervised):
+            var alternatives = ["d.restricted = 0"]
+            if !supervised.isEmpty { alternatives.append("d.team IN (\(supervised.map { binds.bind(.text($0)) }.joined(separator: ", ")))") }
+            if !teams.isEmpty {
+                alternatives.append("(d.team IN (\(teams.map { binds.bind(.text($0)) }.joined(separator: ", "))) AND d.clearance <= \(binds.bind(.integer(Int64(clearance)))))")
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        let shared = (conditions, binds)
+        var pageConditions = conditions
+        for (field, value) in query.filters.sorted(by: { $0.key < $1.key }) {
+            pageConditions.append("d.\(Self.facetColumn(field)) = \(binds.bind(.text(value)))")
+        }
+        let maximum = schema.textFields.map(\.weight).max() ?? 1
+        let scaled = (0..<4).reversed().map { index in index < schema.textFields.count ? schema.textFields[index].weight / maximum : 0 }
+        // Negated, so that lower is better as with bm25: both engines order and page the same way.
+        let score = "(-ts_rank('{\(scaled.map { String($0) }.joined(separator: ","))}'::float4[], d.tsv, q))::float8"
+        switch cursor {
+        case .ranked(let lastScore, let lastID, _)?:
+            let last = binds.bind(.real(lastScore))
+            pageConditions.append("(\(score) > \(last) OR (\(score) = \(last) AND d.id > \(binds.bind(.integer(lastID)))))")
+        case .recent(let lastTime, let lastID)?:
+            let last = binds.bind(.integer(lastTime))
+            pageConditions.append("(d.sort_time < \(last) OR (d.sort_time = \(last) AND d.id < \(binds.bind(.integer(lastID)))))")
+        case nil: break
+        }
+        let whereSQL = pageConditions.isEmpty ? "" : " WHERE " + pageConditions.joined(separator: " AND ")
+        let sql: String
+        if words.isEmpty {
+            sql = "SELECT d.id, d.key, d.sort_time, NULL::float8, NULL::text, d.display FROM \(from)\(whereSQL) ORDER BY d.sort_time DESC, d.id DESC LIMIT \(limit + 1)"
+        } else {
+            let text = schema.textFields.map { "d.\(Self.textColumn($0.name))" }.joined(separator: ", ")
+            let snippet = "ts_headline('simple', concat_ws(' … ', \(text)), q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=14, MinWords=6, MaxFragments=1, FragmentDelimiter=…')"
+            sql = "SELECT d.id, d.key, d.sort_time, \(score) AS score, \(snippet), d.display FROM \(from)\(whereSQL) ORDER BY score, d.id LIMIT \(limit + 1)"
+        }
+        let facetQuery = query.facets ? FacetCounts(schema: schema, filters: query.filters) : nil
+        let database = self.database.database
+        let rows = try await self.database.mapped { try await database.rows(sql, binds.values) }
+        var hits: [SearchResults.Hit] = []
+        var nextCursor: String?
+        for (index, row) in rows.enumerated() {
+            let (id, key, sortTime, score, snippet, display) = try row.decode((Int64, String, Int64, Double?, String?, String).self)
+            if index == limit {
+                let (lastID, _, lastTime, lastScore, _, _) = try rows[limit - 1].decode((Int64, String, Int64, Double?, String?, String).self)
+                nextCursor = words.isEmpty ? SearchCursor.recent(lastTime, lastID).encoded : SearchCursor.ranked(lastScore ?? 0, lastID, words: words).encoded
+                break
+            }
+            _ = (id, sortTime)
+            hits.append(SearchResults.Hit(key: key, score: score, snippet: snippet, display: Data(display.utf8)))
+        }
+        var facets: [String: [String: Int]] = [:]
+        if var counts = facetQuery {
+            var (groupConditions, groupBinds) = shared
+            groupConditions += counts.filtersInQuery.map { "d.\(Self.facetColumn($0.field)) = \(groupBinds.bind(.text($0.value)))" }
+            let columns = counts.counted.map { "d.\(Self.facetColumn($0))" }
+            let groupWhere = groupConditions.isEmpty ? "" : " WHERE " + groupConditions.joined(separator: " AND ")
+            let groupSQL = "SELECT \(columns.joined(separator: ", ")), COUNT(*) FROM \(from)\(groupWhere) GROUP BY \(columns.joined(separator: ", "))"
+            for row in try await self.database.mapped({ try await database.rows(groupSQL, groupBinds.values) }) {
+                let cells = Array(row)
+                let values = try cells.prefix(columns.count).map { try $0.decode(String?.self) }
+                counts.add(values: values, count: Int(try cells[columns.count].decode(Int64.self)))
+            }
+            facets = counts.counts
+        }
+        return SearchResults(hits: hits, facets: facets, nextCursor: nextCursor, correctedQuery: nil)
+    }
+
+    /// Each word not in the vocabulary replaced by the closest known word, candidates found by
+    /// the trigram index.
+    private func corrections(for words: [String]) async throws -> [String] {
+        var corrected: [String] = []
+        for word in words {
+            guard word.count >= 3 else {
+                corrected.append(word)
+                continue
+            }
+            let rows = try await database.mapped {
+                try await database.database.rows(
+                    "SELECT term FROM terms WHERE term = $1 OR term % $1 ORDER BY term = $1 DESC, similarity(term, $1) DESC LIMIT 200", [.text(word)])
+            }
+            let candidates = try rows.map { try $0.decode(String.self) }
+            corrected.append(candidates.first == word ? word : SearchText.closest(to: word, among: candidates))
+        }
+        return corrected
+    }
+}

@@ -1,0 +1,120 @@
+import Canon
+import Foundation
+import PostgresNIO
+
+/// A per-key chronological read model (a case's timeline) in its own PostgreSQL schema.
+///
+/// Entries are keyed by (position, sequence), so applying an event twice inserts nothing the
+/// second time.
+public final class PostgresTimelineStore: TimelineStore {
+    public let identity: ProjectionIdentity
+    private let projection: any TimelineProjection
+    private let database: PostgresProjectionDatabase
+
+    public static func open(url: PostgresURL, projection: any TimelineProjection, faults: FaultInjector? = nil) async throws -> PostgresTimelineStore {
+        let database = try await PostgresProjectionDatabase.open(
+            url: url, identity: projection.identity, faults: faults,
+            migrations: [
+                ("timeline.v1", [
+                    """
+                    CREATE TABLE entries (
+                        key TEXT COLLATE "C" NOT NULL, position BIGINT NOT NULL, sequence BIGINT NOT NULL, at BIGINT NOT NULL,
+                        kind TEXT NOT NULL, actor TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL, digest BIGINT NOT NULL,
+                        PRIMARY KEY (position, sequence))
+                    """,
+                    "CREATE INDEX entries_key ON entries (key, position, sequence)",
+                ]),
+            ])
+        return PostgresTimelineStore(projection: projection, database: database)
+    }
+
+    private init(projection: any TimelineProjection, database: PostgresProjectionDatabase) {
+        self.identity = projection.identity
+        self.projection = projection
+        self.database = database
+    }
+
+    /// The schema the store lives in.
+    public var schema: String { database.schema }
+
+    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
+
+    public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        let changes = try projection.changes(for: events)
+        try await database.advance(from: from, to: to) { transaction in
+            var pending: [TimelineEntry] = []
+            for change in changes {
+                switch change {
+                case .add(let entries): pending += entries
+                case .clear(let key):
+                    try await Self.insert(pending, transaction)
+                    pending = []
+                    try await transaction.execute("DELETE FROM entries WHERE key = $1", [.text(key)])
+                }
+            }
+            try await Self.insert(pending, transaction)
+        }
+    }
+
+    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
+        try await database.park(letter, from: from, to: to)
+    }
+
+    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
+
+    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
+        try await database.setDeadLetterState(position: position, to: state)
+    }
+
+    public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let entries = try projection.replay(events)
+        let keys = Set(entries.map(\.key)).union(events.compactMap(projection.clearedKey(by:)))
+        try await database.write(at: checkpoint) { transaction in
+            for key in keys { try await transaction.execute("DELETE FROM entries WHERE key = $1", [.text(key)]) }
+            try await Self.insert(entries, transaction)
+        }
+    }
+
+    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
+
+    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
+
+    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
+
+    public func contentSummary() async throws -> ContentSummary {
+        try await database.contentSummary(
+            rowsSQL: "SELECT concat_ws(chr(31), key, position, sequence, at, kind, actor, summary, details) FROM entries ORDER BY position, sequence")
+    }
+
+    public func entries(key: String, limit: Int) async throws -> [TimelineEntry] {
+        try await database.mapped {
+            try await database.database.rows(
+                "SELECT key, position, sequence, at, kind, actor, summary, details FROM entries WHERE key = $1 ORDER BY position, sequence LIMIT $2",
+                [.text(key), .integer(Int64(max(0, limit)))]
+            ).map { row in
+                let (key, position, sequence, at, kind, actor, summary, details) =
+                    try row.decode((String, Int64, Int64, Int64, String, String, String, String).self)
+                return TimelineEntry(
+                    key: key, position: OutboxPosition(position), sequence: Int(sequence), at: Timestamp.date(microseconds: at), kind: kind,
+                    actor: actor, summary: summary, details: (try? JSONDecoder().decode([String: String].self, from: Data(details.utf8))) ?? [:])
+            }
+        }
+    }
+
+    /// Inserts `entries` in as few statements as the bind limit allows; entries already there stay.
+    private static func insert(_ entries: [TimelineEntry], _ transaction: PostgresTransaction) async throws {
+        for start in stride(from: 0, to: entries.count, by: 5000) {
+            var binds = PostgresSchemaSQL.Binds()
+            let rows = entries[start..<min(start + 5000, entries.count)].map { entry in
+                let values: [CanonValue] = [
+                    .text(entry.key), .integer(entry.position.rawValue), .integer(Int64(entry.sequence)), .timestamp(entry.at), .text(entry.kind),
+                    .text(entry.actor), .text(entry.summary), .text(entry.detailsJSON), .integer(Int64(bitPattern: entry.driftDigest)),
+                ]
+                return "(" + values.map { binds.bind($0) }.joined(separator: ", ") + ")"
+            }
+            try await transaction.execute(
+                "INSERT INTO entries (key, position, sequence, at, kind, actor, summary, details, digest) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING",
+                binds.values)
+        }
+    }
+}
