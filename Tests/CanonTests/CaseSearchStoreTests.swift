@@ -1,6 +1,4 @@
 import Canon
-import CanonEmbedded
-import CanonSQLite
 import CanonTesting
 import CasePlatform
 import Foundation
@@ -8,20 +6,23 @@ import Testing
 
 /// The case search store on a generated dataset, compared with the canonical rows it derives from.
 ///
-/// The dataset (400 demo cases, seed 11) is seeded once for the suite into real SQLite files and
-/// applied to the search store directly (no agents); tests that change data use their own platform.
+/// One suite for every engine: SQLite (FTS5, bm25) and PostgreSQL (tsvector, GIN, pg_trgm) must
+/// answer the same queries the same way. The dataset (400 demo cases, seed 11) is seeded once per
+/// engine for the suite and applied to the search store directly (no agents); tests that change
+/// data use their own stores.
 @Suite(.seededSearchDataset)
 struct CaseSearchStoreTests {
-    var dataset: SearchDataset {
-        get throws { try #require(SeededSearchDataset.current, "the suite trait seeds the dataset") }
+    func dataset(_ engine: ProjectionEngine) throws -> SearchDataset {
+        try #require(SeededSearchDataset.current[engine.name], "the suite trait seeds the dataset of \(engine.name)")
     }
 
     // MARK: - Ranking, prefix, typos, highlights
 
-    @Test func titleMatchesRankAboveSummaryOnlyMatches() async throws {
+    @Test(arguments: ProjectionEngine.all)
+    func titleMatchesRankAboveSummaryOnlyMatches(_ engine: ProjectionEngine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-search-rank")
-        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
-        let commands = CaseCommands(store: platform.store)
+        let platform = try await SearchPlatform(engine, scratch)
+        let commands = CaseCommands(store: platform.canonical)
         let ivan = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
         _ = try await commands.registerUser(ivan)
         func open(_ title: String, _ summary: String) async throws -> String {
@@ -49,13 +50,14 @@ struct CaseSearchStoreTests {
         if scores.count == 3 { #expect(scores[0] < scores[1], "the title hit scores strictly better than summary-only hits") }
     }
 
-    @Test func prefixOfTitleWordsFindsTheCase() async throws {
-        let dataset = try dataset
+    @Test(arguments: ProjectionEngine.all)
+    func prefixOfTitleWordsFindsTheCase(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
         let target = try #require(dataset.cases.first { $0.titleWords.contains { $0.count >= 8 } })
         let word = try #require(target.titleWords.filter { $0.count >= 8 }.max { $0.count < $1.count })
         for length in [4, 6] {
             let prefix = String(word.prefix(length))
-            let results = try await dataset.platform.search.search(SearchQuery(text: prefix, limit: 200, facets: false))
+            let results = try await dataset.search.search(SearchQuery(text: prefix, limit: 200, facets: false))
             let keys = results.hits.map(\.key)
             #expect(keys.contains(target.id), "prefix \(prefix) of \(word) finds \(target.title)")
             #expect(results.correctedQuery == nil)
@@ -66,9 +68,14 @@ struct CaseSearchStoreTests {
         }
     }
 
-    @Test(arguments: [TypoKind.substitution, .deletion], ["manipulation", "roaming"])
-    func oneLetterTypoOfATitleWordStillFindsTheCase(_ kind: TypoKind, _ word: String) async throws {
-        let dataset = try dataset
+    /// Both kinds of typo (a substituted and a deleted letter) of two title words.
+    @Test(arguments: ProjectionEngine.all, ["manipulation", "roaming"])
+    func oneLetterTypoOfATitleWordStillFindsTheCase(_ engine: ProjectionEngine, _ word: String) async throws {
+        for kind in [TypoKind.substitution, .deletion] { try await typoFindsTheCase(engine, kind, word) }
+    }
+
+    func typoFindsTheCase(_ engine: ProjectionEngine, _ kind: TypoKind, _ word: String) async throws {
+        let dataset = try dataset(engine)
         // A title word of 6+ letters from actual case titles ("market manipulation through
         // spoofing", "excessive roaming fees"): 8+ letters allow two edits, shorter words one.
         let withWord = dataset.cases.filter { $0.titleWords.contains(word) }
@@ -77,23 +84,24 @@ struct CaseSearchStoreTests {
         #expect(typo != word && typo.count >= word.count - 1)
         #expect(!dataset.cases.contains { $0.searchWords.contains { $0.hasPrefix(typo) } }, "the typo \(typo) is no word of the data")
 
-        let results = try await dataset.platform.search.search(SearchQuery(text: typo, limit: 200))
+        let results = try await dataset.search.search(SearchQuery(text: typo, limit: 200))
         let keys = Set(results.hits.map(\.key))
         #expect(results.correctedQuery != nil, "\(kind) typo \(typo) of \(word) is corrected")
         #expect(results.correctedQuery == word)
         #expect(keys.contains(target.id), "\(typo) still finds \(target.title)")
         #expect(keys == Set(dataset.cases.filter { $0.searchWords.contains { $0.hasPrefix(word) } }.map(\.id)))
         // The correct spelling is not corrected.
-        let exact = try await dataset.platform.search.search(SearchQuery(text: word, limit: 200))
+        let exact = try await dataset.search.search(SearchQuery(text: word, limit: 200))
         #expect(exact.correctedQuery == nil)
         #expect(Set(exact.hits.map(\.key)) == keys)
     }
 
     /// Following `nextCursor` of a corrected query, with the same text, continues the corrected
     /// results: the pages together are the corrected single-page result.
-    @Test func pagingACorrectedQueryContinuesTheCorrectedResults() async throws {
-        let dataset = try dataset
-        let store = try dataset.platform.search
+    @Test(arguments: ProjectionEngine.all)
+    func pagingACorrectedQueryContinuesTheCorrectedResults(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
+        let store = dataset.search
         let typo = TypoKind.substitution.apply(to: "manipulation")
         let single = try await store.search(SearchQuery(text: typo, limit: 200, facets: false))
         try #require(single.correctedQuery == "manipulation" && single.hits.count > 4)
@@ -110,18 +118,19 @@ struct CaseSearchStoreTests {
         #expect(pages.flatMap { $0 } == single.hits.map(\.key), "pages: \(pages.map(\.count)), single page: \(single.hits.count)")
     }
 
-    @Test func snippetMarksTheMatchedWord() async throws {
-        let dataset = try dataset
+    @Test(arguments: ProjectionEngine.all)
+    func snippetMarksTheMatchedWord(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
         let word = "manipulation"
         try #require(dataset.cases.contains { $0.titleWords.contains(word) })
-        let results = try await dataset.platform.search.search(SearchQuery(text: word, limit: 5, facets: false))
+        let results = try await dataset.search.search(SearchQuery(text: word, limit: 5, facets: false))
         try #require(!results.hits.isEmpty)
         for hit in results.hits {
             let snippet = try #require(hit.snippet)
             #expect(snippet.lowercased().contains("<mark>\(word)</mark>"), "snippet: \(snippet)")
         }
         // A query with two words marks both.
-        let two = try await dataset.platform.search.search(SearchQuery(text: "market manipulation", limit: 3, facets: false))
+        let two = try await dataset.search.search(SearchQuery(text: "market manipulation", limit: 3, facets: false))
         for hit in two.hits {
             let snippet = try #require(hit.snippet).lowercased()
             #expect(snippet.contains("<mark>market</mark>") && snippet.contains("<mark>manipulation</mark>"), "snippet: \(snippet)")
@@ -130,11 +139,12 @@ struct CaseSearchStoreTests {
 
     // MARK: - Facets and filters
 
-    @Test func facetCountsMatchCanonicalCountsAndIgnoreOnlyTheirOwnFilter() async throws {
-        let dataset = try dataset
+    @Test(arguments: ProjectionEngine.all)
+    func facetCountsMatchCanonicalCountsAndIgnoreOnlyTheirOwnFilter(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
         let cases = dataset.cases
         // Unfiltered: every facet equals the canonical counts.
-        let all = try await dataset.platform.search.search(SearchQuery(limit: 1))
+        let all = try await dataset.search.search(SearchQuery(limit: 1))
         #expect(all.facets["status"] == counts(cases, \.status))
         #expect(all.facets["sector"] == counts(cases, \.sector))
         #expect(all.facets["region"] == counts(cases, \.region))
@@ -142,7 +152,7 @@ struct CaseSearchStoreTests {
 
         let sector = try #require(cases.first { $0.status == "closed" }?.sector)
         let filters = ["status": "closed", "sector": sector]
-        let results = try await dataset.platform.search.search(SearchQuery(filters: filters, limit: 200))
+        let results = try await dataset.search.search(SearchQuery(filters: filters, limit: 200))
         let both = cases.filter { $0.status == "closed" && $0.sector == sector }
         // Each facet honours the other filters but not its own.
         #expect(results.facets["status"] == counts(cases.filter { $0.sector == sector }, \.status))
@@ -153,14 +163,15 @@ struct CaseSearchStoreTests {
 
         // With a text query too: the facets count only matching documents.
         let word = "customers"
-        let text = try await dataset.platform.search.search(SearchQuery(text: word, filters: ["status": "closed"], limit: 200))
+        let text = try await dataset.search.search(SearchQuery(text: word, filters: ["status": "closed"], limit: 200))
         let matching = cases.filter { $0.searchWords.contains { $0.hasPrefix(word) } }
         #expect(text.facets["status"] == counts(matching, \.status))
         #expect(text.facets["sector"] == counts(matching.filter { $0.status == "closed" }, \.sector))
     }
 
-    @Test func everyHitMatchesEveryFilter() async throws {
-        let dataset = try dataset
+    @Test(arguments: ProjectionEngine.all)
+    func everyHitMatchesEveryFilter(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
         let cases = dataset.cases
         let sample = try #require(cases.first { $0.status == "investigation" && $0.assignee != nil })
         let combinations: [[String: String]] = [
@@ -171,7 +182,7 @@ struct CaseSearchStoreTests {
             ["assignee": sample.assignee!],
         ]
         for filters in combinations {
-            let hits = try await allPages(dataset.platform.search, SearchQuery(filters: filters, limit: 50, facets: false))
+            let hits = try await allPages(dataset.search, SearchQuery(filters: filters, limit: 50, facets: false))
             let expected = cases.filter { $0.matches(filters) }
             #expect(!expected.isEmpty)
             #expect(hits.count == expected.count, "\(filters)")
@@ -182,7 +193,7 @@ struct CaseSearchStoreTests {
             }
         }
         // With text: hits still match every filter.
-        let text = try await dataset.platform.search.search(SearchQuery(text: "customers", filters: ["status": "closed", "priority": "high"], limit: 200))
+        let text = try await dataset.search.search(SearchQuery(text: "customers", filters: ["status": "closed", "priority": "high"], limit: 200))
         #expect(!text.hits.isEmpty)
         for hit in text.hits {
             #expect(try decodeDisplay(hit).matches(["status": "closed", "priority": "high"]))
@@ -191,9 +202,10 @@ struct CaseSearchStoreTests {
 
     // MARK: - Pagination
 
-    @Test func pagesFollowCursorsDisjointAndInTheSameOrderAsOnePage() async throws {
-        let dataset = try dataset
-        let store = try dataset.platform.search
+    @Test(arguments: ProjectionEngine.all)
+    func pagesFollowCursorsDisjointAndInTheSameOrderAsOnePage(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
+        let store = dataset.search
         let queries = [
             SearchQuery(text: "customers", limit: 7, facets: false),
             SearchQuery(filters: ["status": "investigation"], limit: 7, facets: false),
@@ -231,8 +243,9 @@ struct CaseSearchStoreTests {
         }
     }
 
-    @Test func invalidCursorAndUnknownFilterAreSearchErrors() async throws {
-        let store = try dataset.platform.search
+    @Test(arguments: ProjectionEngine.all)
+    func invalidCursorAndUnknownFilterAreSearchErrors(_ engine: ProjectionEngine) async throws {
+        let store = try self.dataset(engine).search
         for cursor in ["not-a-cursor", Data("x:1:2".utf8).base64EncodedString(), Data("r:abc:2".utf8).base64EncodedString(), ""] {
             let error = await #expect(throws: SearchError.self) {
                 _ = try await store.search(SearchQuery(text: "customers", cursor: cursor))
@@ -248,8 +261,9 @@ struct CaseSearchStoreTests {
     /// A cursor belongs to the kind of query that issued it (ranked by text, or newest first).
     /// Sent with the other kind it is a bad cursor: a `SearchError` for the field "cursor",
     /// never an engine failure (which the HTTP layer reports as 503 "storage").
-    @Test func cursorOfTheOtherQueryKindIsASearchError() async throws {
-        let store = try dataset.platform.search
+    @Test(arguments: ProjectionEngine.all)
+    func cursorOfTheOtherQueryKindIsASearchError(_ engine: ProjectionEngine) async throws {
+        let store = try self.dataset(engine).search
         let ranked = try #require(try await store.search(SearchQuery(text: "customers", limit: 2)).nextCursor)
         let rankedWithoutText = await #expect(throws: SearchError.self) {
             _ = try await store.search(SearchQuery(limit: 2, cursor: ranked))
@@ -265,8 +279,9 @@ struct CaseSearchStoreTests {
 
     // MARK: - Visibility
 
-    @Test func restrictedCasesOfOtherTeamsAreFilteredFromHitsAndFacets() async throws {
-        let dataset = try dataset
+    @Test(arguments: ProjectionEngine.all)
+    func restrictedCasesOfOtherTeamsAreFilteredFromHitsAndFacets(_ engine: ProjectionEngine) async throws {
+        let dataset = try dataset(engine)
         let cases = dataset.cases
         let team = "financial-crime"
         let hidden = cases.filter { $0.restricted && $0.team != team }
@@ -275,47 +290,48 @@ struct CaseSearchStoreTests {
         let visible = cases.filter { !$0.restricted || $0.team == team }
 
         let restricted = SearchQuery(limit: 100, visibility: .unrestrictedAndTeams([team]))
-        let hits = try await allPages(dataset.platform.search, restricted)
+        let hits = try await allPages(dataset.search, restricted)
         #expect(Set(hits.map(\.key)) == Set(visible.map(\.id)))
         #expect(Set(hits.map(\.key)).isDisjoint(with: hidden.map(\.id)))
         for hit in hits {
             let display = try decodeDisplay(hit)
             #expect(!display.restricted || display.team == team)
         }
-        let first = try await dataset.platform.search.search(restricted)
+        let first = try await dataset.search.search(restricted)
         #expect(first.facets["status"]?.values.reduce(0, +) == visible.count)
         #expect(first.facets["status"] == counts(visible, \.status))
         #expect(first.facets["sector"] == counts(visible, \.sector))
 
         // With text too.
         let word = try #require(hidden.first?.titleWords.first { $0.count >= 6 })
-        let text = try await dataset.platform.search.search(SearchQuery(text: word, limit: 200, visibility: .unrestrictedAndTeams([team])))
+        let text = try await dataset.search.search(SearchQuery(text: word, limit: 200, visibility: .unrestrictedAndTeams([team])))
         let matching = visible.filter { $0.searchWords.contains { $0.hasPrefix(word) } }
         #expect(Set(text.hits.map(\.key)) == Set(matching.map(\.id)))
         #expect(text.facets["status"] == counts(matching, \.status))
 
         // No teams: only unrestricted cases.
-        let none = try await dataset.platform.search.search(SearchQuery(limit: 1, visibility: .unrestrictedAndTeams([])))
+        let none = try await dataset.search.search(SearchQuery(limit: 1, visibility: .unrestrictedAndTeams([])))
         #expect(none.facets["status"] == counts(cases.filter { !$0.restricted }, \.status))
 
         // Everything: restricted cases appear and are counted.
-        let everything = try await allPages(dataset.platform.search, SearchQuery(limit: 100, visibility: .everything))
+        let everything = try await allPages(dataset.search, SearchQuery(limit: 100, visibility: .everything))
         #expect(Set(everything.map(\.key)) == Set(cases.map(\.id)))
         #expect(Set(hidden.map(\.id)).isSubset(of: everything.map(\.key)))
-        let all = try await dataset.platform.search.search(SearchQuery(limit: 1, visibility: .everything))
+        let all = try await dataset.search.search(SearchQuery(limit: 1, visibility: .everything))
         #expect(all.facets["status"]?.values.reduce(0, +) == cases.count)
     }
 
     // MARK: - Idempotency
 
-    @Test func reapplyingAfterRewindLeavesIdenticalDocuments() async throws {
+    @Test(arguments: ProjectionEngine.all)
+    func reapplyingAfterRewindLeavesIdenticalDocuments(_ engine: ProjectionEngine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-search-idem")
-        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
-        _ = try await DemoPlatform(configuration: .init(cases: 400, seed: 11, chunkSize: 200)).seed(into: platform.store)
+        let platform = try await SearchPlatform(engine, scratch)
+        _ = try await DemoPlatform(configuration: .init(cases: 400, seed: 11, chunkSize: 200)).seed(into: platform.canonical)
         let batches = try await applyAll(platform.search, from: platform.canonical)
         try #require(batches.count >= 2, "several batches of 1000")
         let keys = try await platform.canonical.fetchAll("cases").map { try $0.string("id") }
-        let store = try platform.search
+        let store = platform.search
 
         func snapshot() async throws -> [String: SearchDocument] {
             var documents: [String: SearchDocument] = [:]
@@ -445,7 +461,7 @@ extension CaseSearchProjection.Display {
 }
 
 /// Every hit of `query`, following `nextCursor` to the end.
-func allPages(_ store: SQLiteSearchStore, _ query: SearchQuery) async throws -> [SearchResults.Hit] {
+func allPages(_ store: any SearchStore, _ query: SearchQuery) async throws -> [SearchResults.Hit] {
     var query = query
     var hits: [SearchResults.Hit] = []
     var pages = 0
@@ -475,16 +491,28 @@ enum TypoKind: String, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// The seeded platform the suite shares: read-only for its tests.
+/// A canonical store and a case search store of one engine.
+struct SearchPlatform: Sendable {
+    let canonical: any CanonicalStore
+    let search: any SearchStore
+
+    init(_ engine: ProjectionEngine, _ scratch: TemporaryDirectory) async throws {
+        canonical = try await engine.canonical(in: scratch)
+        search = try await engine.search(in: scratch, slot: "case-search")
+    }
+}
+
+/// The seeded stores the suite shares (one set per engine): read-only for its tests.
 struct SearchDataset: Sendable {
     let scratch: TemporaryDirectory
-    let platform: EmbeddedPlatform
+    let canonical: any CanonicalStore
+    let search: any SearchStore
     let cases: [CanonicalCase]
 
-    static func make() async throws -> SearchDataset {
+    static func make(_ engine: ProjectionEngine) async throws -> SearchDataset {
         let scratch = try TemporaryDirectory(prefix: "canon-search")
-        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
-        _ = try await DemoPlatform(configuration: .init(cases: 400, seed: 11, chunkSize: 200)).seed(into: platform.store)
+        let platform = try await SearchPlatform(engine, scratch)
+        _ = try await DemoPlatform(configuration: .init(cases: 400, seed: 11, chunkSize: 200)).seed(into: platform.canonical)
         try await applyAll(platform.search, from: platform.canonical)
         let head = try await platform.canonical.headPosition()
         #expect(try await platform.search.checkpoint().position == head)
@@ -505,19 +533,20 @@ struct SearchDataset: Sendable {
                 parties: parties[id] ?? [])
         }
         #expect(cases.count == 400)
-        return SearchDataset(scratch: scratch, platform: platform, cases: cases.sorted { $0.id < $1.id })
+        return SearchDataset(scratch: scratch, canonical: platform.canonical, search: platform.search, cases: cases.sorted { $0.id < $1.id })
     }
 }
 
 /// Seeds the dataset once for the suite and hands it to its tests.
 struct SeededSearchDataset: SuiteTrait, TestScoping {
-    @TaskLocal static var current: SearchDataset?
+    @TaskLocal static var current: [String: SearchDataset] = [:]
 
     var isRecursive: Bool { false }
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let dataset = try await SearchDataset.make()
-        try await Self.$current.withValue(dataset) { try await function() }
+        var datasets: [String: SearchDataset] = [:]
+        for engine in ProjectionEngine.all { datasets[engine.name] = try await SearchDataset.make(engine) }
+        try await Self.$current.withValue(datasets) { try await function() }
     }
 }
 
