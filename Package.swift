@@ -54,6 +54,7 @@ let package = Package(
                 "Canon",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -75,7 +76,7 @@ let package = Package(
         .target(
             name: "CanonEmbedded",
             dependencies: [
-                "Canon", "CanonSQLite", "CasePlatform", "CanonServer", "Embeddings",
+                "Canon", "CanonSQLite", "CanonPostgres", "CasePlatform", "CanonServer", "Embeddings",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),

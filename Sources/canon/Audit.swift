@@ -22,8 +22,7 @@ struct Audit: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false, semantic: false)
-        let entries = try await AccessAudit(store: platform.store).entries(
+        let entries = try await AccessAudit(store: data.openStores(create: false, semantic: false).canonical).entries(
             principal: principal, action: action, decision: decision.flatMap(AccessAudit.Decision.init(rawValue:)), limit: limit)
         switch format {
         case .json:

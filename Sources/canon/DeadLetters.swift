@@ -12,7 +12,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "The projection, e.g. case-search.") var name: String
 
         func run() async throws {
-            let store = try data.openPlatform(create: false).projectionStore(named: name)
+            let store = try await data.openStores(create: false).projection(named: name)
             let letters = try await store.deadLetters()
             if letters.isEmpty { say("\(store.identity) has no dead letters") }
             for letter in letters {
@@ -28,9 +28,9 @@ struct DeadLetters: AsyncParsableCommand {
         @Option(name: .long, help: "The outbox position of the dead letter.") var position: Int64
 
         func run() async throws {
-            let platform = try data.openPlatform(create: false)
+            let stores = try await data.openStores(create: false)
             let letter = try await DeadLetterOperations.retry(
-                position: OutboxPosition(position), in: try platform.projectionStore(named: name), source: platform.canonical)
+                position: OutboxPosition(position), in: try stores.projection(named: name), source: stores.canonical)
             say("retried \(letter.type) at position \(letter.position): applied")
         }
     }
@@ -43,7 +43,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             let letter = try await DeadLetterOperations.skip(
-                position: OutboxPosition(position), in: try data.openPlatform(create: false).projectionStore(named: name))
+                position: OutboxPosition(position), in: try await data.openStores(create: false).projection(named: name))
             say("skipped \(letter.type) at position \(letter.position)")
         }
     }
@@ -59,7 +59,7 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .long, help: "Replay the events after this position.") var from: Int64
 
     func run() async throws {
-        let store = try data.openPlatform(create: false).projectionStore(named: name)
+        let store = try await data.openStores(create: false).projection(named: name)
         try await store.rewind(to: OutboxPosition(from))
         say("\(store.identity) will re-apply the events after position \(from)")
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Canon
 import CanonEmbedded
+import CanonPostgres
 import CanonSQLite
 import CasePlatform
 import Foundation
@@ -14,13 +15,57 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "The portfolio the runtime obeys (default: ./portfolio.yaml, else the built-in one). A portfolio with errors, or one that does not declare a store the platform opens, stops the start.")
     var portfolio: String?
 
+    @Option(name: .long, help: "Run on PostgreSQL instead of the data directory: postgres://user[:password]@host[:port]/database (default: $CANON_DATABASE).")
+    var database: String?
+
     var directory: DataDirectory { DataDirectory(data) }
+
+    /// The PostgreSQL database the command runs on, when one is given.
+    var postgres: PostgresURL? {
+        get throws {
+            guard let text = database ?? ProcessInfo.processInfo.environment["CANON_DATABASE"], !text.isEmpty else { return nil }
+            do {
+                return try PostgresURL(text)
+            } catch {
+                throw ValidationError("--database: \(error)")
+            }
+        }
+    }
 
     /// Opens the embedded platform, creating the directory and files when `create` is set.
     /// - Parameter semantic: open the semantic store too (loads the embedding model); commands that
     ///   only touch the canonical store (token, user, audit) leave it off.
     func openPlatform(create: Bool, semantic: Bool = true, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
-        try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), semantic: semantic, logger: logger)
+        if try postgres != nil {
+            throw ValidationError("this command runs on the embedded engine only (--data DIR); with --database use serve, worker, status, dlq, replay, user, token or audit")
+        }
+        return try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), semantic: semantic, logger: logger)
+    }
+
+    /// Opens the PostgreSQL platform at `url`.
+    func openPostgres(_ url: PostgresURL, runAgents: Bool = true, logger: Logger = Logger(label: "canon")) async throws -> PostgresPlatform {
+        do {
+            return try await PostgresPlatform.open(
+                url: url, configuration: .init(portfolio: PortfolioSource.load(portfolio), runAgents: runAgents), logger: logger)
+        } catch let error as PortfolioError {
+            throw ValidationError("refusing to start: \(error.message)")
+        } catch let error as CanonicalStoreError {
+            throw ValidationError(error.message)
+        } catch let error as ProjectionError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The canonical store and the live projection stores, on whichever engine the options name:
+    /// what operating commands (status, dlq, replay, user, token, audit) need.
+    /// - Parameter semantic: open the semantic store too (loads the embedding model).
+    func openStores(create: Bool, semantic: Bool = true) async throws -> OpenedStores {
+        if let url = try postgres {
+            let platform = try await openPostgres(url, runAgents: false)
+            return OpenedStores(canonical: platform.canonical, projections: platform.coordinator.agents.map(\.store), portfolio: platform.portfolio)
+        }
+        let platform = try openPlatform(create: create, semantic: semantic)
+        return OpenedStores(canonical: platform.canonical, projections: platform.projectionStores, portfolio: platform.portfolio)
     }
 
     static func openPlatform(
@@ -36,6 +81,20 @@ struct DataOptions: ParsableArguments {
         } catch let error as CocoaError {
             throw ValidationError("cannot create the data directory \(directory.url.path): \(error.localizedDescription)")
         }
+    }
+}
+
+/// The stores an operating command works on.
+struct OpenedStores {
+    let canonical: any CanonicalStore
+    let projections: [any ProjectionStore]
+    let portfolio: Portfolio
+
+    func projection(named name: String) throws -> any ProjectionStore {
+        guard let store = projections.first(where: { $0.identity.name == name }) else {
+            throw ProjectionError.unknownProjection(name, known: projections.map(\.identity.name))
+        }
+        return store
     }
 }
 

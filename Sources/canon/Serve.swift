@@ -3,6 +3,7 @@ import Canon
 import CanonEmbedded
 import CanonServer
 import Foundation
+import Logging
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -13,9 +14,26 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var server: ServerOptions
 
+    @Flag(name: .long, help: "With --database: serve reads and writes only, and leave the projection agents to `canon worker` processes.")
+    var noAgents = false
+
     func run() async throws {
         // Before any metric object exists, so every one reports to Prometheus.
         CanonMetrics.bootstrap()
+        if let url = try data.postgres {
+            let platform = try await data.openPostgres(url, runAgents: !noAgents, logger: server.logger())
+            let services = try await platform.services()
+            let users = try await services.queries.users()
+            try await ServerRunner.run(services: services, background: platform.backgroundServices, options: server) { address in
+                var text = "canon is serving \(url) at \(address)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
+                if users.isEmpty {
+                    text += "No users yet: add one with `canon user add --database \(url) --id ada --name \"Ada Okafor\" --role admin`\n"
+                }
+                return text
+            }
+            await platform.leases.close()
+            return
+        }
         let platform = try data.openPlatform(create: true, logger: server.logger())
         let services = try await platform.services()
         let users = try await services.queries.users()
@@ -32,10 +50,25 @@ struct Serve: AsyncParsableCommand {
 
 /// Runs the HTTP server and the projection agents until SIGTERM or SIGINT.
 enum ServerRunner {
-    /// - Parameter announce: what to print once the server listens, given its URL.
+    /// The embedded platform: its agents, its catalog watcher (blue-green switches made by
+    /// `canon rebuild` in another process) and continuous drift sampling.
     static func run(
         platform: EmbeddedPlatform, services: PlatformServices, options: ServerOptions,
         announce: @escaping @Sendable (String) -> String
+    ) async throws {
+        let logger = options.logger()
+        // Continuous drift sampling, rate-limited: a sample of keys per store each minute.
+        let sampler = DriftSampler(interval: .seconds(options.driftInterval), logger: logger) { services.driftChecks(options: .init(sampleSize: 100)) }
+        try await run(
+            services: services, background: [platform.coordinator, platform.catalogWatcher(logger: logger), sampler], options: options,
+            announce: announce)
+    }
+
+    /// - Parameters:
+    ///   - background: what runs beside the HTTP server and stops with it.
+    ///   - announce: what to print once the server listens, given its URL.
+    static func run(
+        services: PlatformServices, background: [any Service], options: ServerOptions, announce: @escaping @Sendable (String) -> String
     ) async throws {
         CanonMetrics.bootstrap()
         let logger = options.logger()
@@ -44,15 +77,48 @@ enum ServerRunner {
             onServerRunning: { port in
                 FileHandle.standardOutput.write(Data(announce("http://\(options.host):\(port)").utf8))
             })
-        // Continuous drift sampling, rate-limited: a sample of keys per store each minute.
-        let sampler = DriftSampler(interval: .seconds(options.driftInterval), logger: logger) { services.driftChecks(options: .init(sampleSize: 100)) }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: application), .init(service: platform.coordinator), .init(service: platform.catalogWatcher(logger: logger)),
-                .init(service: sampler),
-            ],
+            services: [.init(service: application)] + background.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         say("canon stopped cleanly")
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run projection agents against a PostgreSQL database (scale-out), without serving HTTP.",
+        discussion: """
+            Start as many workers as you like, on as many machines: each projection has exactly one active agent across \
+            all of them (a lease held as a PostgreSQL advisory lock). When the worker holding a lease dies, another takes \
+            over within about a second. Stops cleanly on SIGTERM or SIGINT.
+            """)
+
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")); got \(logLevel)")
+        }
+        guard data.database != nil || ProcessInfo.processInfo.environment["CANON_DATABASE"] != nil else {
+            throw ValidationError("canon worker runs against PostgreSQL: pass --database postgres://user@host:port/database")
+        }
+    }
+
+    func run() async throws {
+        CanonMetrics.bootstrap()
+        var logger = Logger(label: "canon")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        guard let url = try data.postgres else { throw ValidationError("--database is required") }
+        let platform = try await data.openPostgres(url, logger: logger)
+        say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url)")
+        let group = ServiceGroup(configuration: .init(
+            services: platform.backgroundServices.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await platform.leases.close()
+        say("canon worker stopped cleanly")
     }
 }

@@ -16,15 +16,15 @@ struct Status: AsyncParsableCommand {
     var stallAfter: Int = 5
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false)
+        let platform = try await data.openStores(create: false)
         var statuses: [ProjectionStatus] = []
-        for store in platform.projectionStores {
+        for store in platform.projections {
             statuses.append(try await ProjectionStatus.read(store, source: platform.canonical, stallAfter: .seconds(stallAfter)))
         }
         let head = try await platform.canonical.headPosition()
         // Health is judged against each store's freshness contract in the portfolio.
         var drift: [String: DriftSummary] = [:]
-        for store in platform.projectionStores {
+        for store in platform.projections {
             if let checkable = store as? any DriftCheckable, let newest = try await checkable.driftSummaries().first { drift[store.identity.name] = newest }
         }
         let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head, drift: drift)

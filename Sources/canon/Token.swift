@@ -17,7 +17,7 @@ struct Token: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try data.openPlatform(create: false, semantic: false).store
+        let store = try await data.openStores(create: false, semantic: false).canonical
         let queries = CaseQueries(store: store)
         guard try await queries.user(user) != nil else {
             let known = try await queries.users().map(\.id).prefix(12).joined(separator: ", ")

@@ -22,7 +22,7 @@ struct UserCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openPlatform(create: true, semantic: false).store
+            let store = try await data.openStores(create: true, semantic: false).canonical
             let user = User(id: id, displayName: name, role: Role(rawValue: role)!, team: team, clearance: clearance)
             do {
                 let outcome = try await CaseCommands(store: store).registerUser(user)
@@ -39,7 +39,7 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openPlatform(create: false, semantic: false).store
+            let store = try await data.openStores(create: false, semantic: false).canonical
             for user in try await CaseQueries(store: store).users() {
                 say("\(user.id)\t\(user.role.rawValue)\t\(user.team ?? "-")\tclearance \(user.clearance)\t\(user.displayName)")
             }

@@ -18,16 +18,25 @@ public final class ProjectionCoordinator: Service, Sendable {
         public var priorityPath: Bool
         /// Told about every batch of priority events the priority path applied, and when (benchmarks).
         public var priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)?
+        /// When several processes share the canonical store: an agent runs only while this
+        /// process holds its projection's lease. Nil: every agent runs here.
+        public var leases: (any ProjectionLeases)?
+        /// How often a process without a lease tries to take it (and reads the checkpoint it
+        /// follows), and how often a holder checks it still holds it: the bound on a takeover.
+        public var leaseInterval: Duration
 
         public init(
             agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:],
-            priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil
+            priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil,
+            leases: (any ProjectionLeases)? = nil, leaseInterval: Duration = .milliseconds(500)
         ) {
             self.agent = agent
             self.stallAfter = stallAfter
             self.failurePolicies = failurePolicies
             self.priorityPath = priorityPath
             self.priorityObserver = priorityObserver
+            self.leases = leases
+            self.leaseInterval = leaseInterval
         }
     }
 
@@ -49,7 +58,12 @@ public final class ProjectionCoordinator: Service, Sendable {
         var names: [String] = []
         var running: [String: Running] = [:]
         var started = false
+        /// Projections whose lease this process holds (with leases configured).
+        var leased: Set<String> = []
     }
+
+    /// Wakes processes that follow a projection another process applies.
+    private let followed = PositionWaiters()
 
     private let state = Mutex(State())
 
@@ -92,7 +106,11 @@ public final class ProjectionCoordinator: Service, Sendable {
             state.started = true
             for name in state.names where state.running[name]?.task == nil {
                 let agent = state.running[name]!.agent
-                state.running[name]?.task = Task { await agent.run() }
+                if let leases = configuration.leases {
+                    state.running[name]?.task = Task { [self] in await runLeased(name, leases: leases) }
+                } else {
+                    state.running[name]?.task = Task { await agent.run() }
+                }
             }
         }
         let lane: Task<Void, Never>? = configuration.priorityPath
@@ -113,6 +131,42 @@ public final class ProjectionCoordinator: Service, Sendable {
         for task in tasks { await task.value }
         await lane?.value
         logger.info("projection agents stopped")
+    }
+
+    /// Runs the agent of `name` while this process holds its lease; otherwise follows the
+    /// checkpoint another process moves, and tries to take the lease at every interval.
+    private func runLeased(_ name: String, leases: any ProjectionLeases) async {
+        while !Task.isCancelled {
+            guard let agent = try? agent(named: name) else { return }
+            if await leases.acquire(name) {
+                state.withLock { _ = $0.leased.insert(name) }
+                logger.info("projection lease taken", metadata: ["projection.name": "\(agent.identity)"])
+                let running = Task { await agent.run() }
+                while !Task.isCancelled, await leases.stillHeld(name) {
+                    try? await Task.sleep(for: configuration.leaseInterval)
+                }
+                running.cancel()
+                await running.value
+                state.withLock { _ = $0.leased.remove(name) }
+                await leases.release(name)
+                if !Task.isCancelled { logger.warning("projection lease lost", metadata: ["projection.name": "\(agent.identity)"]) }
+            } else {
+                if let checkpoint = try? await agent.store.checkpoint() { agent.applied.advance(to: checkpoint.position) }
+                _ = await followed.wait(until: OutboxPosition(Int64.max), timeout: configuration.leaseInterval)
+            }
+        }
+    }
+
+    /// Another process applied `identity` up to `position` (it told us through the engine's
+    /// notifications): readers waiting here for that position go on at once.
+    public func noteApplied(_ identity: ProjectionIdentity, through position: OutboxPosition) {
+        guard let agent = try? agent(named: identity.name), agent.identity == identity else { return }
+        agent.applied.advance(to: position)
+    }
+
+    /// Whether this process runs the agent of `name` now (always, without leases).
+    public func holdsLease(_ name: String) -> Bool {
+        configuration.leases == nil || state.withLock { $0.leased.contains(name) }
     }
 
     /// Makes `store` the live store of its projection (blue-green switch): from now on reads
@@ -158,8 +212,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         var statuses: [ProjectionStatus] = []
         let at = now ?? clock()
         for agent in agents {
-            statuses.append(try await ProjectionStatus.read(
-                agent.store, source: source, stallAfter: configuration.stallAfter, now: at, live: await agent.snapshot()))
+            // An agent another process runs is described by the heartbeat it writes.
+            let live = holdsLease(agent.identity.name) ? await agent.snapshot() : nil
+            statuses.append(try await ProjectionStatus.read(agent.store, source: source, stallAfter: configuration.stallAfter, now: at, live: live))
         }
         return statuses
     }

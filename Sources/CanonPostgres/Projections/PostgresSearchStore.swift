@@ -282,7 +282,7 @@ public final class PostgresSearchStore: SearchStore {
             sql = "SELECT d.id, d.key, d.sort_time, NULL::float8, NULL::text, d.display FROM \(from)\(whereSQL) ORDER BY d.sort_time DESC, d.id DESC LIMIT \(limit + 1)"
         } else {
             let text = schema.textFields.map { "d.\(Self.textColumn($0.name))" }.joined(separator: ", ")
-            let snippet = "ts_headline('simple', concat_ws(' … ', \(text)), q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=14, MinWords=6, MaxFragments=1, FragmentDelimiter=…')"
+            let snippet = "ts_headline('simple', concat_ws(' ', \(text)), q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=14, MinWords=6, MaxFragments=1, FragmentDelimiter=…')"
             sql = "SELECT d.id, d.key, d.sort_time, \(score) AS score, \(snippet), d.display FROM \(from)\(whereSQL) ORDER BY score, d.id LIMIT \(limit + 1)"
         }
         let facetQuery = query.facets ? FacetCounts(schema: schema, filters: query.filters) : nil

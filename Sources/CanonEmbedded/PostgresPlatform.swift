@@ -1,0 +1,100 @@
+import Canon
+import CanonPostgres
+import CanonServer
+import CasePlatform
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The scaled-out installation of the case platform: the canonical store, the outbox and the
+/// derived stores in one PostgreSQL database, shared by any number of `canon serve` and
+/// `canon worker` processes.
+///
+/// ```
+/// public                         the canonical tables and the outbox
+/// case_search_v1 (role canon_case_search_v1)      case search (tsvector/GIN, pg_trgm)
+/// case_timeline_v1 (role canon_case_timeline_v1)  case timeline
+/// ```
+///
+/// Every process may run agents, but each projection has one active agent across all of them:
+/// the one whose process holds its lease (`PostgresLeases`). Commits wake agents in every
+/// process through LISTEN/NOTIFY, with polling as the fallback.
+public struct PostgresPlatform: Sendable {
+    public let url: PostgresURL
+    public let canonical: PostgresCanonicalStore
+    /// The canonical store as commands should use it: every commit wakes this process's agents.
+    public let store: SignallingCanonicalStore
+    public let coordinator: ProjectionCoordinator
+    public let portfolio: Portfolio
+    public let leases: PostgresLeases
+    /// The listener that wakes agents and readers here when other processes commit or apply.
+    public let notifications: PostgresNotifications
+
+    /// Semantic evidence retrieval runs on the embedded engine only, so far.
+    public static let semanticUnavailable =
+        "semantic evidence retrieval is not served by the PostgreSQL engine yet; run the embedded engine (canon serve --data DIR) for it"
+
+    public static let projectionNames = ["case-search", "case-timeline"]
+
+    public struct Configuration: Sendable {
+        public var projections: ProjectionCoordinator.Configuration
+        public var canonical: PostgresCanonicalStore.Configuration
+        /// The portfolio to obey; nil means the platform's shipped `portfolio.yaml`.
+        public var portfolio: Portfolio?
+        /// Take part in running projection agents (a server may leave that to workers).
+        public var runAgents: Bool
+
+        public init(
+            projections: ProjectionCoordinator.Configuration = .init(), canonical: PostgresCanonicalStore.Configuration = .init(),
+            portfolio: Portfolio? = nil, runAgents: Bool = true
+        ) {
+            self.projections = projections
+            self.canonical = canonical
+            self.portfolio = portfolio
+            self.runAgents = runAgents
+        }
+    }
+
+    /// Connects to `url`, applies the migrations every store needs, and opens the stores.
+    ///
+    /// - Throws: `PortfolioError` when the portfolio does not declare a store this platform
+    ///   opens; `CanonicalStoreError` or `ProjectionError` when the server cannot be reached.
+    public static func open(url: PostgresURL, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "canon")) async throws -> PostgresPlatform {
+        CanonMetrics.bootstrap()
+        let portfolio = try configuration.portfolio ?? PlatformPortfolio.load().requireValid()
+        try portfolio.admit(store: PlatformPortfolio.Store.canonical, role: .canonical)
+        for name in projectionNames { try portfolio.admit(store: name, role: .projection) }
+        let canonical = try await PostgresCanonicalStore(url: url, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
+        let commits = PositionWaiters()
+        let store = SignallingCanonicalStore(canonical, commits: commits)
+        let stores: [any ProjectionStore] = [
+            try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection()),
+            try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection()),
+        ]
+        let leases = PostgresLeases(url: url, logger: logger)
+        var projections = configuration.projections
+        projections.leases = configuration.runAgents ? leases : NoLeases()
+        let coordinator = ProjectionCoordinator(source: store, commits: commits, stores: stores, configuration: projections, logger: logger)
+        let notifications = PostgresNotifications(url: url, commits: commits, applied: { coordinator.noteApplied($0, through: $1) }, logger: logger)
+        return PostgresPlatform(
+            url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,
+            notifications: notifications)
+    }
+
+    /// The services the HTTP layer needs.
+    public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
+        try await PlatformServices(
+            store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
+            semanticUnavailable: Self.semanticUnavailable)
+    }
+
+    /// What runs beside the HTTP server (or alone, in a worker): the agents and the listener.
+    public var backgroundServices: [any Service] { [coordinator, notifications] }
+}
+
+/// Leases never granted: a process that only serves reads and follows the workers' checkpoints.
+struct NoLeases: ProjectionLeases {
+    func acquire(_ name: String) async -> Bool { false }
+    func stillHeld(_ name: String) async -> Bool { false }
+    func release(_ name: String) async {}
+}

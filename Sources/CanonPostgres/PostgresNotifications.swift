@@ -1,0 +1,83 @@
+import Canon
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Listens on one connection of its own for the engine's notifications, so processes learn of
+/// other processes' work at once instead of at their next poll:
+/// - `canon_outbox` (a commit's last position) wakes this process's agents;
+/// - `canon_applied` (`name:version:position`) lets readers here that wait for a position
+///   another process's agent applied go on.
+///
+/// Polling stays as the fallback: a lost connection is reopened with backoff, and on every
+/// (re)connect the agents are woken once, since notifications sent meanwhile are gone.
+public struct PostgresNotifications: Service {
+    public let url: PostgresURL
+    private let commits: PositionWaiters
+    private let applied: @Sendable (ProjectionIdentity, OutboxPosition) -> Void
+    private let logger: Logger
+
+    public init(
+        url: PostgresURL, commits: PositionWaiters, applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
+        logger: Logger = Logger(label: "canon.notifications")
+    ) {
+        self.url = url
+        self.commits = commits
+        self.applied = applied
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { await listen() }
+    }
+
+    private func listen() async {
+        var backoff = Duration.milliseconds(100)
+        var id = 0
+        while !Task.isCancelled {
+            do {
+                id += 1
+                let connection = try await PostgresConnection.connect(
+                    configuration: .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable),
+                    id: id, logger: logger)
+                backoff = .milliseconds(100)
+                commits.kick()
+                let commits = self.commits
+                let applied = self.applied
+                do {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            try await connection.listen(on: PostgresCanonicalStore.notificationChannel) { notifications in
+                                for try await notification in notifications {
+                                    if let position = Int64(notification.payload) { commits.advance(to: OutboxPosition(position)) }
+                                }
+                            }
+                        }
+                        group.addTask {
+                            try await connection.listen(on: PostgresProjectionDatabase.appliedChannel) { notifications in
+                                for try await notification in notifications {
+                                    let parts = notification.payload.split(separator: ":")
+                                    guard parts.count == 3, let version = Int(parts[1]), let position = Int64(parts[2]) else { continue }
+                                    applied(ProjectionIdentity(name: String(parts[0]), version: version), OutboxPosition(position))
+                                }
+                            }
+                        }
+                        defer { group.cancelAll() }
+                        try await group.next()
+                    }
+                } catch {
+                    // Closed on every path: a connection must not be dropped open.
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("notification connection lost; polling until it is back", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+}
