@@ -43,15 +43,18 @@ public struct PostgresPlatform: Sendable {
         public var portfolio: Portfolio?
         /// Take part in running projection agents (a server may leave that to workers).
         public var runAgents: Bool
+        /// Test hook: fails projection commits at a chosen point.
+        public var projectionFaults: FaultInjector?
 
         public init(
             projections: ProjectionCoordinator.Configuration = .init(), canonical: PostgresCanonicalStore.Configuration = .init(),
-            portfolio: Portfolio? = nil, runAgents: Bool = true
+            portfolio: Portfolio? = nil, runAgents: Bool = true, projectionFaults: FaultInjector? = nil
         ) {
             self.projections = projections
             self.canonical = canonical
             self.portfolio = portfolio
             self.runAgents = runAgents
+            self.projectionFaults = projectionFaults
         }
     }
 
@@ -68,8 +71,8 @@ public struct PostgresPlatform: Sendable {
         let commits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits)
         let stores: [any ProjectionStore] = [
-            try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection()),
-            try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection()),
+            try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection(), faults: configuration.projectionFaults),
+            try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(), faults: configuration.projectionFaults),
         ]
         let leases = PostgresLeases(url: url, logger: logger)
         var projections = configuration.projections

@@ -88,7 +88,7 @@ struct AccessAuditTests {
             #expect(try await client.send(.get, "/v1/ops/audit?limit=0", as: "ada").status == .unprocessableContent)
         }
         // The audit is append-only in the engine itself.
-        let database = try DatabaseQueue(path: fixture.store.path)
+        let database = try DatabaseQueue(path: fixture.platform.canonical.path)
         #expect(throws: (any Error).self) { try database.write { try $0.execute(sql: "UPDATE access_audit SET decision = 'allowed'") } }
         #expect(throws: (any Error).self) { try database.write { try $0.execute(sql: "DELETE FROM access_audit") } }
     }

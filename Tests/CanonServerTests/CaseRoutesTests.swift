@@ -6,8 +6,9 @@ import Testing
 
 @Suite("Case routes")
 struct CaseRoutesTests {
-    @Test func openCaseAnswersCreatedWithPositionAndWritesItsEvent() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func openCaseAnswersCreatedWithPositionAndWritesItsEvent(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         let before = try await fixture.store.headPosition()
         try await fixture.test { client in
             let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: """
@@ -28,8 +29,9 @@ struct CaseRoutesTests {
         #expect(events.first?.correlationID != nil)
     }
 
-    @Test func readCaseHasETagAndFields() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func readCaseHasETagAndFields(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let answer = try await client.send(.get, "/v1/cases/\(id)", as: "nora")
@@ -44,8 +46,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func unknownAndMalformedCaseIDsAreNotFound() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func unknownAndMalformedCaseIDsAreNotFound(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             for id in ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "%27%3B%20DROP%20TABLE%20cases"] {
                 let answer = try await client.send(.get, "/v1/cases/\(id)", as: "ivan")
@@ -57,8 +60,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func allowedTransitionAnswersVersionAndPosition() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func allowedTransitionAnswersVersionAndPosition(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let answer = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage","reason":"initial review"}"#)
@@ -71,8 +75,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func refusedTransitionIs409AndWritesNothing() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func refusedTransitionIs409AndWritesNothing(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let head = try await fixture.store.headPosition()
@@ -84,8 +89,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func staleIfMatchIs412AndCurrentIfMatchSucceeds() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func staleIfMatchIs412AndCurrentIfMatchSucceeds(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let stale = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage","reason":"r"}"#, headers: [.ifMatch: "\"7\""])
@@ -100,8 +106,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func assignmentBySupervisorAndItsRefusals() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func assignmentBySupervisorAndItsRefusals(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let ok = try await client.send(.post, "/v1/cases/\(id)/assignment", as: "sam", json: #"{"investigator":"ivan"}"#)
@@ -124,8 +131,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func restrictionHidesTheCaseFromOtherTeamsAndIsAPriorityEvent() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func restrictionHidesTheCaseFromOtherTeamsAndIsAPriorityEvent(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let byInvestigator = try await client.send(.post, "/v1/cases/\(id)/restriction", as: "ivan", json: #"{"restricted":true,"reason":"whistleblower"}"#)
@@ -146,8 +154,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func historyListsEveryTransitionOldestFirst() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func historyListsEveryTransitionOldestFirst(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             for status in ["triage", "investigation", "enforcement", "closed", "investigation"] {
@@ -164,8 +173,9 @@ struct CaseRoutesTests {
         }
     }
 
-    @Test func caseWorkStaysInsideTheTeam() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func caseWorkStaysInsideTheTeam(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let foreign = try await client.send(.post, "/v1/cases", as: "ivan", json: #"{"title":"x","summary":"","sector":"banking","region":"north","priority":"low","team":"data-protection"}"#)
             #expect(foreign.status == .forbidden)
@@ -178,8 +188,9 @@ struct CaseRoutesTests {
         #expect(try await fixture.store.count("cases", filter: [:]) == 1)
     }
 
-    @Test func analystCannotWrite() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func analystCannotWrite(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let answer = try await client.send(.post, "/v1/cases", as: "nora", json: """
                 {"title":"x","summary":"","sector":"banking","region":"north","priority":"low"}

@@ -27,8 +27,9 @@ struct ClearanceTests {
         #expect(AccessPolicy.canView(open, as: user(.analyst, team: "data-protection", clearance: 1)))
     }
 
-    @Test func aCaseRestrictedAtAHighClearanceIsHiddenFromTeamMembersBelowItEverywhere() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func aCaseRestrictedAtAHighClearanceIsHiddenFromTeamMembersBelowItEverywhere(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let low = try await client.openCase(as: "ivan", title: "Quarry licence one")
             let high = try await client.openCase(as: "ivan", title: "Quarry licence two")
@@ -64,9 +65,10 @@ struct ClearanceTests {
 
     /// A restricted case handed to another team changes who sees it, in canonical reads and in
     /// search, even while the search agent is held (the team change takes the priority path).
-    @Test func aTeamChangeMovesARestrictedCaseToTheNewTeamEverywhere() async throws {
+    @Test(arguments: ServerEngine.all)
+    func aTeamChangeMovesARestrictedCaseToTheNewTeamEverywhere(_ engine: ServerEngine) async throws {
         let hold = ProjectionHold()
-        let fixture = try await ServerFixture(projectionFaults: hold.injector)
+        let fixture = try await ServerFixture(engine: engine, projectionFaults: hold.injector)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Reservoir leak")
             #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r"}"#).status == .ok)
@@ -84,7 +86,7 @@ struct ClearanceTests {
             #expect(try await client.send(.get, "/v1/cases/\(id)", as: "ivan").status == .notFound)
             // The search agent is held; the priority path has already moved the document's team.
             let search = try fixture.services.search(for: .searchCases)
-            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
+            #expect(await fixture.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
             let olga = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["data-protection"], clearance: 2, supervised: [])))
             let ivan = try await search.search(SearchQuery(text: "reservoir", visibility: .scoped(teams: ["financial-crime"], clearance: 2, supervised: [])))
             #expect(olga.hits.count == 1 && ivan.hits.isEmpty, "the document moved to the new team")

@@ -14,8 +14,9 @@ import Testing
 struct DerivedReadRoutesTests {
     // MARK: - Read-your-writes
 
-    @Test func searchWithMinPositionReadsYourOwnWrite() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func searchWithMinPositionReadsYourOwnWrite(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let created = try await client.send(.post, "/v1/cases", as: "ivan", json: """
                 {"title":"Zorblaxite lending scheme","summary":"Loans arranged through a shell company","sector":"banking","region":"north","priority":"high"}
@@ -47,8 +48,9 @@ struct DerivedReadRoutesTests {
         }
     }
 
-    @Test func timelineWithMinPositionListsEntriesInOrderWithActors() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func timelineWithMinPositionListsEntriesInOrderWithActors(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let created = try await client.send(.post, "/v1/cases", as: "ivan", json: """
                 {"title":"Timeline case","summary":"s","sector":"energy","region":"west","priority":"low"}
@@ -89,8 +91,9 @@ struct DerivedReadRoutesTests {
 
     // MARK: - Not yet fresh
 
-    @Test func minPositionNotReachedAnswers503AndPlainReadsAreStaleButHonest() async throws {
-        let fixture = try await ServerFixture(readWait: .milliseconds(300), runAgents: false)
+    @Test(arguments: ServerEngine.all)
+    func minPositionNotReachedAnswers503AndPlainReadsAreStaleButHonest(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, readWait: .milliseconds(300), runAgents: false)
         let head = try await fixture.store.headPosition()
         try #require(head.rawValue > 0, "registering the users wrote events")
         try await fixture.test { client in
@@ -135,8 +138,9 @@ struct DerivedReadRoutesTests {
 
     // MARK: - Invalid parameters
 
-    @Test func invalidParametersAre422NamingTheField() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func invalidParametersAre422NamingTheField(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let cases: [(String, String)] = [
@@ -161,8 +165,9 @@ struct DerivedReadRoutesTests {
 
     /// A cursor is only valid for the kind of query that issued it: a ranked (text) cursor sent
     /// without `q` must be refused as a bad cursor, not fail inside the engine.
-    @Test func cursorOfATextQueryReusedWithoutTextIs422() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func cursorOfATextQueryReusedWithoutTextIs422(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             _ = try await client.openCase(title: "Cursor lending one")
             let last = try await client.send(.post, "/v1/cases", as: "ivan", json: """
@@ -181,8 +186,9 @@ struct DerivedReadRoutesTests {
 
     // MARK: - Visibility
 
-    @Test func restrictedCaseIsHiddenFromOtherTeamsInSearchFacetsAndTimeline() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func restrictedCaseIsHiddenFromOtherTeamsInSearchFacetsAndTimeline(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let open = try await client.openCase(as: "ivan", title: "Glimmerquartz ledger gaps")
             let hidden = try await client.openCase(as: "ivan", title: "Glimmerquartz offshore accounts")
@@ -225,13 +231,14 @@ struct DerivedReadRoutesTests {
 
     // MARK: - Operations
 
-    @Test func projectionsStatusListsBothProjections() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func projectionsStatusListsBothProjections(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             _ = try await client.openCase()
             let head = try await fixture.store.headPosition()
             for name in ["case-search", "case-timeline"] {
-                #expect(try await fixture.platform.coordinator.waitUntilApplied(name, position: head, timeout: .seconds(20)))
+                #expect(try await fixture.coordinator.waitUntilApplied(name, position: head, timeout: .seconds(20)))
             }
             let answer = try await client.send(.get, "/v1/ops/projections", as: "ada")
             #expect(answer.status == .ok)
@@ -251,8 +258,9 @@ struct DerivedReadRoutesTests {
         }
     }
 
-    @Test func replayIsAdminOnlyAndLeavesTheTimelineUnchanged() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func replayIsAdminOnlyAndLeavesTheTimelineUnchanged(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             let moved = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage","reason":"initial review"}"#)
@@ -265,7 +273,7 @@ struct DerivedReadRoutesTests {
             let refused = try await client.send(.post, "/v1/ops/projections/case-timeline/replay", as: "ivan", json: #"{"from":0}"#)
             #expect(refused.status == .forbidden)
             #expect(refused.problemType == "urn:canon:problem:forbidden")
-            #expect(try await fixture.platform.timeline.checkpoint().position == OutboxPosition(Int64(position)), "a refused replay rewinds nothing")
+            #expect(try await (try fixture.timeline).checkpoint().position == OutboxPosition(Int64(position)), "a refused replay rewinds nothing")
 
             let replay = try await client.send(.post, "/v1/ops/projections/case-timeline/replay", as: "ada", json: #"{"from":0}"#)
             #expect(replay.status == .ok)
@@ -280,12 +288,12 @@ struct DerivedReadRoutesTests {
             let canonicalJSON = { (value: [Any]) in try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) }
             #expect(try canonicalJSON(afterEntries) == canonicalJSON(beforeEntries), "the same entries, no duplicates")
             let head = try await fixture.store.headPosition()
-            let agent = try fixture.platform.coordinator.agent(named: "case-timeline")
-            #expect(try await waitUntil(wakingOn: agent.activity) { try await fixture.platform.timeline.checkpoint().position == head },
+            let agent = try fixture.coordinator.agent(named: "case-timeline")
+            #expect(try await waitUntil(wakingOn: agent.activity) { try await (try fixture.timeline).checkpoint().position == head },
                     "the replay reaches the head within 20 s")
-            #expect(try await fixture.platform.timeline.entries(key: id, limit: 100).count == 2)
+            #expect(try await (try fixture.timeline).entries(key: id, limit: 100).count == 2)
             // Re-applying went through cleanly: nothing was parked on the way.
-            #expect(try await fixture.platform.timeline.deadLetters().isEmpty)
+            #expect(try await (try fixture.timeline).deadLetters().isEmpty)
             let status = try await client.send(.get, "/v1/ops/projections", as: "ada")
             let timeline = (try status.json()["projections"] as? [[String: Any]])?.first { $0["name"] as? String == "case-timeline" }
             #expect(timeline?["position"] as? Int == Int(head.rawValue))
@@ -293,19 +301,20 @@ struct DerivedReadRoutesTests {
         }
     }
 
-    @Test func metricsExposeProjectionCounters() async throws {
+    @Test(arguments: ServerEngine.all)
+    func metricsExposeProjectionCounters(_ engine: ServerEngine) async throws {
         // Agents record into the Prometheus registry only when it was installed before they were
         // created: /metrics installs it too, so ask it once before making the platform under test.
-        let warmup = try await ServerFixture(runAgents: false)
+        let warmup = try await ServerFixture(engine: engine, runAgents: false)
         try await warmup.test { client in
             let answer = try await client.send(.get, "/metrics")
             #expect(answer.status == .ok)
             #expect(answer.headers[.contentType]?.hasPrefix("text/plain") == true)
         }
-        let fixture = try await ServerFixture()
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let registered = try await fixture.store.headPosition()
-            #expect(try await fixture.platform.coordinator.waitUntilApplied("case-search", position: registered, timeout: .seconds(20)))
+            #expect(try await fixture.coordinator.waitUntilApplied("case-search", position: registered, timeout: .seconds(20)))
             let before = try await client.send(.get, "/metrics")
             let countBefore = appliedTotal(String(decoding: before.body, as: UTF8.self), projection: "case-search") ?? 0
 
@@ -313,7 +322,7 @@ struct DerivedReadRoutesTests {
             let moved = try await client.send(.post, "/v1/cases/\(id)/transitions", as: "ivan", json: #"{"to":"triage","reason":"initial review"}"#)
             let position = try #require(try moved.json()["position"] as? Int)
             for name in ["case-search", "case-timeline"] {
-                #expect(try await fixture.platform.coordinator.waitUntilApplied(name, position: OutboxPosition(Int64(position)), timeout: .seconds(20)))
+                #expect(try await fixture.coordinator.waitUntilApplied(name, position: OutboxPosition(Int64(position)), timeout: .seconds(20)))
             }
             let answer = try await client.send(.get, "/metrics")
             #expect(answer.status == .ok)

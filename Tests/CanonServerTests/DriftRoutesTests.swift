@@ -17,7 +17,7 @@ struct DriftRoutesTests {
             var ids: [String] = []
             for index in 0..<5 { ids.append(try await client.openCase(as: "ivan", title: "Drift case \(index)")) }
             let head = try await fixture.store.headPosition()
-            #expect(try await fixture.platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(30)))
+            #expect(try await fixture.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(30)))
 
             let never = try await client.send(.get, "/v1/ops/drift", as: "nora")
             #expect(never.status == .ok)
@@ -84,7 +84,7 @@ struct DriftRoutesTests {
 
             #expect(try await client.send(.get, "/v1/ops/lifecycle/audit", as: "nora").status == .forbidden)
             for name in ["case-search", "case-timeline"] {
-                #expect(try await fixture.platform.coordinator.waitUntilApplied(name, position: position, timeout: .seconds(30)))
+                #expect(try await fixture.coordinator.waitUntilApplied(name, position: position, timeout: .seconds(30)))
             }
             let audit = try await client.send(.get, "/v1/ops/lifecycle/audit", as: "lena")
             #expect(audit.status == .ok)

@@ -7,8 +7,9 @@ import Testing
 struct PartyAndEvidenceRoutesTests {
     static let sha = String(repeating: "ab", count: 32)
 
-    @Test func registerLinkAndListParties() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func registerLinkAndListParties(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let caseID = try await client.openCase()
             let partyID = try await client.registerParty()
@@ -33,8 +34,9 @@ struct PartyAndEvidenceRoutesTests {
         }
     }
 
-    @Test func partyPIIIsMaskedForAnalystsAndOtherTeams() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func partyPIIIsMaskedForAnalystsAndOtherTeams(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let caseID = try await client.openCase()
             let partyID = try await client.registerParty()
@@ -58,8 +60,9 @@ struct PartyAndEvidenceRoutesTests {
         }
     }
 
-    @Test func partyValidation() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func partyValidation(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let cases: [(String, String)] = [
                 (#"{"kind":"robot","name":"R2"}"#, "kind"),
@@ -77,8 +80,9 @@ struct PartyAndEvidenceRoutesTests {
         #expect(try await fixture.store.count("parties", filter: [:]) == 0)
     }
 
-    @Test func addAndListEvidence() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func addAndListEvidence(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let caseID = try await client.openCase()
             let added = try await client.send(.post, "/v1/cases/\(caseID)/evidence", as: "ivan", json: """
@@ -97,8 +101,9 @@ struct PartyAndEvidenceRoutesTests {
         }
     }
 
-    @Test func evidenceValidationWritesNothing() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func evidenceValidationWritesNothing(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let caseID = try await client.openCase()
             let head = try await fixture.store.headPosition()
@@ -120,8 +125,9 @@ struct PartyAndEvidenceRoutesTests {
         #expect(try await fixture.store.count("evidence", filter: [:]) == 0)
     }
 
-    @Test func closedCaseRefusesNewEvidence() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func closedCaseRefusesNewEvidence(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let caseID = try await client.openCase()
             for status in ["triage", "investigation", "enforcement", "closed"] {

@@ -17,10 +17,11 @@ struct ReauthorizationTests {
         return line.flatMap { Int(Double($0.split(separator: " ").last ?? "0") ?? 0) } ?? 0
     }
 
-    @Test func aRestrictionTheSearchStoreHasNotAppliedYetIsEnforcedFromCanonicalState() async throws {
+    @Test(arguments: ServerEngine.all)
+    func aRestrictionTheSearchStoreHasNotAppliedYetIsEnforcedFromCanonicalState(_ engine: ServerEngine) async throws {
         let hold = ProjectionHold()
         // Without the priority path, so the store really shows the stale document.
-        let fixture = try await ServerFixture(projectionFaults: hold.injector, priorityPath: false)
+        let fixture = try await ServerFixture(engine: engine, projectionFaults: hold.injector, priorityPath: false)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Pension mis-selling")
             let head = try await fixture.store.headPosition()
@@ -57,9 +58,10 @@ struct ReauthorizationTests {
 
     /// The priority path: with the search agent held behind its backlog, a restriction still
     /// reaches the search engine's filter at once (the agent's checkpoint has not moved).
-    @Test func aRestrictionTakesThePriorityPathAheadOfAHeldAgent() async throws {
+    @Test(arguments: ServerEngine.all)
+    func aRestrictionTakesThePriorityPathAheadOfAHeldAgent(_ engine: ServerEngine) async throws {
         let hold = ProjectionHold()
-        let fixture = try await ServerFixture(projectionFaults: hold.injector)
+        let fixture = try await ServerFixture(engine: engine, projectionFaults: hold.injector)
         try await fixture.test { client in
             let id = try await client.openCase(as: "ivan", title: "Dredging permit")
             let head = try await fixture.store.headPosition()
@@ -71,11 +73,11 @@ struct ReauthorizationTests {
             let position = OutboxPosition(Int64(try #require(try restriction.json()["position"] as? Int)))
             let search = try fixture.services.search(for: .searchCases)
             let checkpoint = try await search.checkpoint().position
-            #expect(await fixture.platform.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
+            #expect(await fixture.coordinator.priorityApplied.wait(until: position, timeout: .seconds(20)), "the priority path handled it")
             let hits = try await search.search(SearchQuery(text: "dredging", limit: 5, visibility: .scoped(teams: ["data-protection"], clearance: 3, supervised: [])))
             #expect(hits.hits.isEmpty, "the engine filters the restricted case ahead of the held agent")
             #expect(try await search.checkpoint().position == checkpoint, "the ordinary agent has not moved")
-            let display = try #require(try await (search as? SQLiteSearchStore)?.document(id))
+            let display = try #require(try await search.document(id))
             #expect(display.restricted, "the filter columns carry the restriction")
             hold.held.withLock { $0 = false }
             let caughtUp = try await fixture.store.headPosition()

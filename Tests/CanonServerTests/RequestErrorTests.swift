@@ -9,8 +9,9 @@ import Testing
 struct RequestErrorTests {
     static let writeRoutes = ["/v1/cases", "/v1/parties"]
 
-    @Test func missingOrInvalidAuthIs401() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func missingOrInvalidAuthIs401(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let missing = try await client.send(.get, "/v1/me")
             #expect(missing.status == .unauthorized)
@@ -28,8 +29,9 @@ struct RequestErrorTests {
         #expect(try await fixture.store.count("cases", filter: [:]) == 0)
     }
 
-    @Test func malformedBodiesAre400AndWriteNothing() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func malformedBodiesAre400AndWriteNothing(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         let head = try await fixture.store.headPosition()
         try await fixture.test { client in
             for route in Self.writeRoutes {
@@ -42,8 +44,9 @@ struct RequestErrorTests {
         #expect(try await fixture.store.headPosition() == head)
     }
 
-    @Test func missingNullAndWronglyTypedFieldsAre422NamingTheField() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func missingNullAndWronglyTypedFieldsAre422NamingTheField(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let cases: [(String, String)] = [
                 (#"{"summary":"s","sector":"banking","region":"north","priority":"high"}"#, "title"),
@@ -71,8 +74,9 @@ struct RequestErrorTests {
         #expect(try await fixture.store.count("cases", filter: [:]) == 1)
     }
 
-    @Test func oversizeBodiesAre413AndWriteNothing() async throws {
-        let fixture = try await ServerFixture(maxBodyBytes: 1024)
+    @Test(arguments: ServerEngine.all)
+    func oversizeBodiesAre413AndWriteNothing(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, maxBodyBytes: 1024)
         try await fixture.test { client in
             let big = String(repeating: "x", count: 4096)
             let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: """
@@ -84,16 +88,18 @@ struct RequestErrorTests {
         #expect(try await fixture.store.count("cases", filter: [:]) == 0)
     }
 
-    @Test func nonJSONContentTypeIs415() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func nonJSONContentTypeIs415(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let answer = try await client.send(.post, "/v1/cases", as: "ivan", json: "title=x", headers: [.contentType: "application/x-www-form-urlencoded"])
             #expect(answer.status == .unsupportedMediaType)
         }
     }
 
-    @Test func unknownRoutesAre404Problems() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func unknownRoutesAre404Problems(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let versioned = try await client.send(.get, "/v1/nothing-here", as: "ivan")
             #expect(versioned.status == .notFound)
@@ -108,13 +114,14 @@ struct RequestErrorTests {
     }
 }
 
-@Suite("Search input cannot become FTS5 syntax")
+@Suite("Search input cannot become FTS5 or tsquery syntax")
 struct SearchInjectionTests {
-    @Test(arguments: [
+    @Test(arguments: ServerEngine.all, [
         "tariff\" OR title:x", "\"", "a\"b", "NEAR(a b)", "title:*", "^start", "x%E0%B5%8E%22", "AND OR NOT", "''); DROP TABLE docs; --",
+        "a & !b | (c <-> d):*", "\\", "a:B*",
     ])
-    func hostileQueryTextAnswers200(_ text: String) async throws {
-        let fixture = try await ServerFixture()
+    func hostileQueryTextAnswers200(_ engine: ServerEngine, _ text: String) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let encoded = text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let answer = try await client.send(.get, "/v1/search/cases?q=\(encoded)", as: "ivan")
@@ -122,8 +129,9 @@ struct SearchInjectionTests {
         }
     }
 
-    @Test func aForgedCursorWithAQuoteIsHarmless() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func aForgedCursorWithAQuoteIsHarmless(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let forged = Data("r:0:0:a\"".utf8).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let answer = try await client.send(.get, "/v1/search/cases?q=x&cursor=\(forged)", as: "ivan")
@@ -131,8 +139,9 @@ struct SearchInjectionTests {
         }
     }
 
-    @Test func operationalDetailIsForAdmins() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func operationalDetailIsForAdmins(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let letters = try await client.send(.get, "/v1/ops/projections/case-search/dead-letters", as: "nora")
             #expect(letters.status == .forbidden)
@@ -142,7 +151,7 @@ struct SearchInjectionTests {
             let rows = try #require(try status.json()["projections"] as? [[String: Any]])
             #expect(rows.allSatisfy { $0["owner"] == nil || $0["owner"] is NSNull })
             // The owner arrives with the first heartbeat: check again on each turn of the agent's loop.
-            let agent = try fixture.platform.coordinator.agent(named: "case-search")
+            let agent = try fixture.coordinator.agent(named: "case-search")
             let sawOwner = try await waitUntil(wakingOn: agent.activity, timeout: .seconds(10)) {
                 let adminStatus = try await client.send(.get, "/v1/ops/projections", as: "ada")
                 let adminRows = try #require(try adminStatus.json()["projections"] as? [[String: Any]])
@@ -155,8 +164,9 @@ struct SearchInjectionTests {
 
 @Suite("Resuming projections")
 struct ResumeRouteTests {
-    @Test func onlyAdminsResumeAndOnlyPausedProjections() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func onlyAdminsResumeAndOnlyPausedProjections(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let asInvestigator = try await client.send(.post, "/v1/ops/projections/case-search/resume", as: "ivan")
             #expect(asInvestigator.status == .forbidden)

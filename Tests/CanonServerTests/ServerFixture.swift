@@ -1,5 +1,6 @@
 import Canon
 import CanonEmbedded
+import CanonPostgres
 import CanonServer
 import CanonSQLite
 import CanonTesting
@@ -10,14 +11,44 @@ import HummingbirdTesting
 import Synchronization
 import Testing
 
-/// A server on a real SQLite canonical store in a temporary directory, with one user per role.
+/// The engine a server test runs on: real SQLite files, or a real PostgreSQL server.
+enum ServerEngine: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    /// SQLite always; PostgreSQL when a server is given (or required).
+    static var all: [ServerEngine] { PostgresTestServer.enabled ? [.sqlite, .postgres] : [.sqlite] }
+}
+
+/// A server on a real canonical store (SQLite files in a temporary directory, or a new
+/// PostgreSQL database), with one user per role.
 struct ServerFixture: Sendable {
     let scratch: TemporaryDirectory
-    let platform: EmbeddedPlatform
+    let engine: ServerEngine
+    let embedded: EmbeddedPlatform?
+    let scaledOut: PostgresPlatform?
     let services: PlatformServices
     /// The canonical store itself, for checks behind the API's back.
-    var store: SQLiteCanonicalStore { platform.canonical }
+    let store: any CanonicalStore
+    let coordinator: ProjectionCoordinator
     let maxBodyBytes: Int
+
+    /// The embedded platform (tests of embedded-only features).
+    var platform: EmbeddedPlatform {
+        guard let embedded else { preconditionFailure("this test needs the embedded platform") }
+        return embedded
+    }
+
+    /// The live case timeline store.
+    var timeline: any TimelineStore {
+        get throws {
+            guard let store = try coordinator.store(named: "case-timeline") as? any TimelineStore else {
+                throw ProjectionError.unknownProjection("case-timeline", known: [])
+            }
+            return store
+        }
+    }
 
     static let users = [
         User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2),
@@ -33,7 +64,7 @@ struct ServerFixture: Sendable {
     ///   - readPolicy: the policy routes read through (default: the shipped portfolio's).
     ///   - now: the clock freshness is measured with.
     init(
-        maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(20), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
+        engine: ServerEngine = .sqlite, maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(20), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
         now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true
     ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
@@ -45,14 +76,37 @@ struct ServerFixture: Sendable {
         let agent = ProjectionAgent.Configuration(
             batchSize: 500, idleWait: .milliseconds(200), heartbeatInterval: .milliseconds(100),
             failurePolicy: FailurePolicy(maxAttempts: 10_000, maxBackoff: .milliseconds(100)))
-        platform = try EmbeddedPlatform.open(
-            scratch.dataDirectory, create: true,
-            configuration: .init(projections: .init(agent: agent, stallAfter: .seconds(30), priorityPath: priorityPath), projectionFaults: projectionFaults))
-        let commands = CaseCommands(store: platform.store)
+        self.engine = engine
+        let projections = ProjectionCoordinator.Configuration(agent: agent, stallAfter: .seconds(30), priorityPath: priorityPath)
+        let signalling: SignallingCanonicalStore
+        let portfolio: Portfolio
+        var semanticUnavailable: String?
+        switch engine {
+        case .sqlite:
+            let platform = try EmbeddedPlatform.open(
+                scratch.dataDirectory, create: true, configuration: .init(projections: projections, projectionFaults: projectionFaults))
+            embedded = platform
+            scaledOut = nil
+            store = platform.canonical
+            signalling = platform.store
+            coordinator = platform.coordinator
+            portfolio = platform.portfolio
+        case .postgres:
+            let platform = try await PostgresPlatform.open(
+                url: try await PostgresTestServer.createDatabase(), configuration: .init(projections: projections, projectionFaults: projectionFaults))
+            embedded = nil
+            scaledOut = platform
+            store = platform.canonical
+            signalling = platform.store
+            coordinator = platform.coordinator
+            portfolio = platform.portfolio
+            semanticUnavailable = PostgresPlatform.semanticUnavailable
+        }
+        let commands = CaseCommands(store: signalling)
         for user in Self.users { _ = try await commands.registerUser(user) }
         services = try await PlatformServices(
-            store: platform.store, projections: platform.coordinator, readPolicy: readPolicy ?? ReadPolicy(platform.portfolio),
-            readWait: readWait, now: now)
+            store: signalling, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
+            readWait: readWait, now: now, semanticUnavailable: semanticUnavailable)
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents
     }
@@ -69,10 +123,23 @@ struct ServerFixture: Sendable {
     func test<Value: Sendable>(_ body: @Sendable (Client) async throws -> Value) async throws -> Value {
         let app = Application(router: makeRouter())
         let fixture = self
-        let coordinator = platform.coordinator
+        let coordinator = self.coordinator
         let agents = runAgents ? Task { try await coordinator.run() } : nil
-        defer { agents?.cancel() }
-        return try await app.test(.router) { client in try await body(Client(client: client, fixture: fixture)) }
+        do {
+            let value = try await app.test(.router) { client in try await body(Client(client: client, fixture: fixture)) }
+            await stop(agents)
+            return value
+        } catch {
+            await stop(agents)
+            throw error
+        }
+    }
+
+    /// Stops the agents and lets go of the leases (their connection must be closed, not dropped).
+    private func stop(_ agents: Task<Void, any Error>?) async {
+        agents?.cancel()
+        _ = await agents?.result
+        await scaledOut?.leases.close()
     }
 
     /// A test client that checks, on every answer, that the server never answered 500 and that

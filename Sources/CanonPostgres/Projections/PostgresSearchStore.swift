@@ -30,8 +30,11 @@ public final class PostgresSearchStore: SearchStore {
             CREATE TABLE docs (
                 id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE, key TEXT COLLATE "C" PRIMARY KEY, team TEXT NOT NULL,
                 restricted BIGINT NOT NULL, clearance BIGINT NOT NULL, sort_time BIGINT NOT NULL, last_position BIGINT NOT NULL,
-                digest BIGINT NOT NULL, display TEXT NOT NULL, tsv tsvector NOT NULL, \(textColumns), \(facetColumns))
+                digest BIGINT NOT NULL, display TEXT NOT NULL, tsv tsvector NOT NULL, \(textColumns), \(facetColumns),
+                security_position BIGINT NOT NULL DEFAULT 0)
             """,
+            // Permission changes the priority path saw before their document existed.
+            "CREATE TABLE security_pending (key TEXT COLLATE \"C\" PRIMARY KEY, restricted BIGINT, clearance BIGINT, team TEXT, position BIGINT NOT NULL)",
             "CREATE INDEX docs_tsv ON docs USING GIN (tsv)",
             "CREATE INDEX docs_recent ON docs (sort_time DESC, id DESC)",
             "CREATE TABLE terms (term TEXT PRIMARY KEY)",
@@ -204,10 +207,33 @@ public final class PostgresSearchStore: SearchStore {
                 values += schema.facetFields.map { binds.bind(.optionalText(document.facets[$0])) }
                 return "(" + (values + [vector.joined(separator: " || ")]).joined(separator: ", ") + ")"
             }
-            let updates = (columns.dropFirst() + ["tsv"]).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            // The filter columns keep a newer permission change applied on the priority path.
+            let updates = (columns.dropFirst() + ["tsv"]).map { column in
+                ["team", "restricted", "clearance"].contains(column)
+                    ? "\(column) = CASE WHEN docs.security_position > excluded.last_position THEN docs.\(column) ELSE excluded.\(column) END"
+                    : "\(column) = excluded.\(column)"
+            }.joined(separator: ", ")
             try await transaction.execute(
                 "INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (key) DO UPDATE SET \(updates)",
                 binds.values)
+        }
+        if !kept.isEmpty {
+            // A permission change the priority path saw before the document existed, or the
+            // ordinary path catching up with one.
+            var binds = PostgresBindings()
+            binds.append(kept.map(\.document.key))
+            try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: """
+                    UPDATE docs d SET restricted = COALESCE(p.restricted, d.restricted), clearance = COALESCE(p.clearance, d.clearance),
+                        team = COALESCE(p.team, d.team), security_position = p.position
+                    FROM security_pending p
+                    WHERE p.key = d.key AND d.key = ANY($1) AND p.position > d.last_position AND p.position > d.security_position
+                    """, binds: binds), logger: transaction.logger
+            ).collect()
+            try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM security_pending p USING docs d WHERE p.key = d.key AND d.key = ANY($1) AND p.position <= d.last_position",
+                              binds: binds), logger: transaction.logger
+            ).collect()
         }
         if !terms.isEmpty {
             var binds = PostgresBindings()
@@ -334,5 +360,41 @@ public final class PostgresSearchStore: SearchStore {
             corrected.append(candidates.first == word ? word : SearchText.closest(to: word, among: candidates))
         }
         return corrected
+    }
+}
+
+extension PostgresSearchStore: PriorityApplying {
+    /// Writes each permission change into the document's filter columns now, unless a newer one
+    /// is already there. The ordinary apply path keeps these columns while it folds older events
+    /// (see `write`), so the document's visibility never goes back to an older state.
+    public func applyPriority(_ events: [EventEnvelope]) async throws {
+        let changes = try events.compactMap { event in try projection.securityChange(for: event).map { ($0, event.position) } }
+        guard !changes.isEmpty else { return }
+        try await database.write { transaction in
+            for (change, position) in changes {
+                let values: [CanonValue] = [
+                    change.restricted.map { .bool($0) } ?? .null, change.clearance.map { .integer(Int64($0)) } ?? .null,
+                    .optionalText(change.team), .integer(position.rawValue), .text(change.key),
+                ]
+                let updated = try await transaction.rows(
+                    """
+                    UPDATE docs SET restricted = COALESCE($1::bigint, restricted), clearance = COALESCE($2::bigint, clearance),
+                        team = COALESCE($3::text, team), security_position = $4
+                    WHERE key = $5 AND security_position < $4 AND last_position < $4 RETURNING 1
+                    """, values)
+                guard updated.isEmpty else { continue }
+                // The document does not exist yet (its opening is still in the backlog): keep the
+                // change until the ordinary path creates it.
+                try await transaction.execute(
+                    """
+                    INSERT INTO security_pending (restricted, clearance, team, position, key)
+                    SELECT $1::bigint, $2::bigint, $3::text, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM docs WHERE key = $5)
+                    ON CONFLICT (key) DO UPDATE SET restricted = COALESCE(excluded.restricted, security_pending.restricted),
+                        clearance = COALESCE(excluded.clearance, security_pending.clearance), team = COALESCE(excluded.team, security_pending.team),
+                        position = excluded.position
+                    WHERE excluded.position > security_pending.position
+                    """, values)
+            }
+        }
     }
 }
