@@ -16,12 +16,15 @@ import PostgresNIO
 /// writers fully parallel but leaves positions with gaps and out of commit order, so "applied
 /// up to P" stops meaning "has seen every write up to P". Canon's contract (gap-free positions in
 /// commit order, on which read-your-writes, lag in events and checkpoint comparisons rest)
-/// keeps the other: **positions are assigned under a transaction-scoped advisory lock, as late
-/// as possible.** A commit checks its expectations and writes its domain rows in parallel with
-/// every other writer, then takes the outbox lock, reads the head, numbers its events, appends
-/// them and commits; the lock is released only after the commit is visible. So position P+1
-/// cannot be committed before P is visible, and a reader that sees P+1 has every position below.
-/// Only the short tail (number, append, notify, commit) is serialized.
+/// keeps the other: **positions are assigned under a lock, as late as possible.** A commit checks
+/// its expectations and writes its domain rows in parallel with every other writer, then moves
+/// the one-row outbox head (`UPDATE … RETURNING`: the row lock is taken and the previous
+/// committer's head read in one round trip), reads its streams' versions in a fresh snapshot,
+/// numbers its events, appends them and commits. The row lock is released only after the commit
+/// is visible, so position P+1 cannot be committed before P is visible, and a reader that sees
+/// P+1 has every position below; a transaction that rolls back rolls its increment back too, so
+/// there are no gaps. Only the short tail (head, versions, append with notify, commit) is
+/// serialized: four round trips.
 ///
 /// The outbox also records each event's `txid` (`xid8`) for diagnosis.
 ///
@@ -52,7 +55,6 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     /// The advisory-lock keys of this engine (one namespace: the high 32 bits spell "CANO").
     enum LockKey {
-        static let outbox: Int64 = 0x4341_4E4F_0000_0001
         static let migrations: Int64 = 0x4341_4E4F_0000_0002
     }
 
@@ -119,15 +121,19 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 }
                 try configuration.faults?(.afterMutations)
                 await configuration.holdOpen?()
-                // The serialized tail: numbering under the outbox lock (see the type's notes).
-                try await transaction.execute("SELECT pg_advisory_xact_lock(\(LockKey.outbox))")
+                // The serialized tail: numbering under the head row's lock (see the type's notes).
+                let eventCount = batch.reduce(0) { $0 + $1.events.count }
+                let head = try await transaction.rows(
+                    """
+                    UPDATE canon_outbox_head SET position = position + $1, committed_at = GREATEST(committed_at, $2)
+                    WHERE id = 1 RETURNING position - $1, committed_at
+                    """, [.integer(Int64(eventCount)), .timestamp(Date())])
+                guard let moved = head.first else { throw CanonicalStoreError.storage("the outbox head row is missing") }
+                let (position, committedAt) = try moved.decode((Int64, Int64).self)
+                // A new statement, so a new snapshot: it sees every commit that held the lock before us.
                 let versions = try await Self.versions(of: streams, in: transaction)
-                let head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox ORDER BY position DESC LIMIT 1").first
-                let last = try head.map { row in
-                    let (position, committedAt) = try row.decode((Int64, Int64).self)
-                    return (position: OutboxPosition(position), committedAt: Timestamp.date(microseconds: committedAt))
-                }
-                let results = try OutboxWriter.number(batch, versions: versions, last: last, now: Date())
+                let last = position == 0 ? nil : (position: OutboxPosition(position), committedAt: Timestamp.date(microseconds: committedAt))
+                let results = try OutboxWriter.number(batch, versions: versions, last: last, now: Timestamp.date(microseconds: committedAt))
                 try await Self.append(results.flatMap(\.events), in: transaction)
                 try configuration.faults?(.beforeCommit)
                 return results
@@ -158,8 +164,8 @@ public final class PostgresCanonicalStore: CanonicalStore {
         return versions
     }
 
-    /// Appends `events` in as few statements as the bind limit allows, and notifies the channel
-    /// with the last position (delivered when the transaction commits).
+    /// Appends `events` in as few statements as the bind limit allows, the last of which notifies
+    /// the channel with the last position (delivered when the transaction commits).
     static func append(_ events: [EventEnvelope], in transaction: PostgresTransaction) async throws {
         guard let lastPosition = events.last?.position else { return }
         for chunk in stride(from: 0, to: events.count, by: 4000).map({ events[$0..<min($0 + 4000, events.count)] }) {
@@ -173,10 +179,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 ]
                 return "(" + values.map { binds.bind($0) }.joined(separator: ", ") + ")"
             }
+            let notify = chunk.last?.position == lastPosition
+                ? " RETURNING position) SELECT pg_notify('\(notificationChannel)', \(binds.bind(.text(String(lastPosition.rawValue))))) FROM inserted LIMIT 1"
+                : " RETURNING position) SELECT 1 FROM inserted LIMIT 1"
+            // The commit notifies the channel with its last position (delivered when it commits).
             try await transaction.execute(
-                "INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns)) VALUES \(rows.joined(separator: ", "))", binds.values)
+                "WITH inserted AS (INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns)) VALUES \(rows.joined(separator: ", "))\(notify)",
+                binds.values)
         }
-        try await transaction.execute("SELECT pg_notify('\(notificationChannel)', $1)", [.text(String(lastPosition.rawValue))])
     }
 
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {

@@ -56,6 +56,11 @@ public final class PostgresDatabase: Sendable {
         try await rows(sql)
     }
 
+    /// The first column of the first row of `sql`, as an integer (nil when there is no row or it is NULL).
+    public func integer(_ sql: String) async throws -> Int64? {
+        try await rows(sql).first?.makeRandomAccess()[0].decode(Int64?.self)
+    }
+
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back
     /// when it throws (the error is rethrown as it was, mapped to Canon's errors).
     ///

@@ -35,7 +35,11 @@ enum PostgresSchemaSQL {
         )
         """,
         "CREATE UNIQUE INDEX canon_outbox_stream ON canon_outbox (stream_id, stream_version)",
-    ] + appendOnlyTriggers("canon_outbox")
+    ] + appendOnlyTriggers("canon_outbox") + [
+        // The outbox head: one row whose lock serializes numbering (see `PostgresCanonicalStore`).
+        "CREATE TABLE canon_outbox_head (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL, committed_at BIGINT NOT NULL)",
+        "INSERT INTO canon_outbox_head VALUES (1, 0, 0)",
+    ]
 
     static func appendOnlyTriggers(_ table: String) -> [String] {
         [
