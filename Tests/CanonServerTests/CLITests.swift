@@ -375,4 +375,7 @@ final class RunningCanon: Sendable {
 
     func terminate() { kill(process.processIdentifier, SIGTERM) }
     func interrupt() { kill(process.processIdentifier, SIGINT) }
+    /// SIGKILL: no handler runs, no connection is closed by the process itself.
+    func killHard() { kill(process.processIdentifier, SIGKILL) }
+    var pid: Int32 { process.processIdentifier }
 }

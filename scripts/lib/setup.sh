@@ -46,11 +46,13 @@ start_postgres() {
     "${as_postgres[@]}" "$bin/initdb" -D "$PG_TMP/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PG_TMP/initdb.log" 2>&1 \
         || { cat "$PG_TMP/initdb.log" >&2; exit 1; }
     "${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
-        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null \
         || { cat "$PG_TMP/server.log" >&2; exit 1; }
     PG_STOP=("${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -m fast -w stop)
     trap stop_postgres EXIT
     export CANON_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    # The PostgreSQL tests run, and fail rather than skip, whenever this script started the server.
+    export CANON_REQUIRE_POSTGRES=1
     echo "==> PostgreSQL 15 running on 127.0.0.1:$port (data in $PG_TMP)"
 }
 

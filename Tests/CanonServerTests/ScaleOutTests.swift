@@ -1,0 +1,160 @@
+import Canon
+import CanonPostgres
+import CanonTesting
+import CasePlatform
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Several `canon` processes on one PostgreSQL database: leases, takeover after SIGKILL, and
+/// no duplicate or missing effect afterwards.
+@Suite("Scale-out on PostgreSQL", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+struct ScaleOutTests {
+    static let ivan = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+
+    /// Polls `condition` (state in another process: there is nothing to wait on here) until it
+    /// holds or `seconds` pass.
+    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    @Test func whenTheWorkerHoldingTheLeasesIsKilledTheOtherTakesOverAndTheStoresEqualAFreshRebuild() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "build canon first: swift build --build-tests")
+        let url = try await PostgresTestServer.createDatabase()
+        let canonical = try await PostgresCanonicalStore(url: url, migrations: CasePlatformSchema.migrations)
+        let commands = CaseCommands(store: canonical)
+        _ = try await commands.registerUser(Self.ivan)
+        let search = try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection())
+        let timeline = try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection())
+
+        let first = try RunningCanon(arguments: ["worker", "--database", url.description])
+        let holding = try await first.waitUntil(seconds: 60) { first.errors.contains("case-search@1 [Canon] projection lease taken") }
+        try #require(holding, "the first worker takes the leases: \(first.output) \(first.errors)")
+        let second = try RunningCanon(arguments: ["worker", "--database", url.description])
+        #expect(try await second.waitUntil(seconds: 60) { second.output.contains("is running projections") })
+
+        func write(_ count: Int, from start: Int) async throws {
+            for index in start..<(start + count) {
+                let id = try await commands.openCase(
+                    OpenCaseRequest(title: "Failover case \(index)", summary: "written while workers run", sector: "energy", region: "north", priority: "low"),
+                    by: Self.ivan).id
+                if index % 2 == 0 { _ = try await commands.transition(id, TransitionRequest(to: "triage", reason: "step"), by: Self.ivan) }
+            }
+        }
+        func caughtUp() async throws -> Bool {
+            let head = try await canonical.headPosition()
+            let searched = try await search.checkpoint().position
+            let timed = try await timeline.checkpoint().position
+            return searched == head && timed == head
+        }
+
+        try await write(60, from: 0)
+        #expect(try await Self.eventually(60) { try await caughtUp() }, "the first worker applies everything")
+        let owner = try #require(try await search.heartbeat()?.owner)
+        #expect(owner.hasSuffix(":\(first.pid)"), "the lease holder is the one applying: \(owner)")
+
+        // Kill the holder mid-stream: writes go on during and after the kill.
+        async let during: Void = write(60, from: 60)
+        first.killHard()
+        try await during
+        #expect(try await first.waitForExit() != 0)
+        try await write(30, from: 120)
+        let tookOver = try await Self.eventually(60) {
+            let searchOwner = try await search.heartbeat()?.owner ?? ""
+            let timelineOwner = try await timeline.heartbeat()?.owner ?? ""
+            let caught = try await caughtUp()
+            return caught && searchOwner.hasSuffix(":\(second.pid)") && timelineOwner.hasSuffix(":\(second.pid)")
+        }
+        #expect(tookOver, "the second worker takes both leases over and catches up: \(second.errors)")
+        #expect(second.errors.contains("case-search@1 [Canon] projection lease taken"), "the takeover is logged")
+
+        // The projections equal a fresh rebuild of the same events: no duplicate, no gap.
+        let freshSearch = try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection(version: 2))
+        let freshTimeline = try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(version: 2))
+        for store in [freshSearch, freshTimeline] as [any ProjectionStore] {
+            while true {
+                let checkpoint = try await store.checkpoint()
+                let events = try await canonical.events(after: checkpoint.position, limit: 500)
+                guard let last = events.last else { break }
+                try await store.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+            }
+        }
+        let head = try await canonical.headPosition()
+        let live = (try await search.contentSummary(), try await timeline.contentSummary())
+        let fresh = (try await freshSearch.contentSummary(), try await freshTimeline.contentSummary())
+        #expect(live.0.checkpoint == head && fresh.0.checkpoint == head)
+        #expect(live.0.rows == 150 && live.0 == fresh.0, "case search equals a fresh rebuild")
+        #expect(live.1.rows == 150 + 75 && live.1 == fresh.1, "case timeline equals a fresh rebuild")
+        #expect(try await search.deadLetters().isEmpty)
+        #expect(try await timeline.deadLetters().isEmpty)
+
+        second.terminate()
+        #expect(try await second.waitForExit() == 0)
+        #expect(second.output.contains("canon worker stopped cleanly"))
+    }
+
+    /// The operator's path: users and tokens, a server and a worker on one database, a write and
+    /// a read of it through the server, status, and clean stops.
+    @Test func serveAndWorkerRunTheHTTPContractOnADatabase() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "build canon first: swift build --build-tests")
+        let url = try await PostgresTestServer.createDatabase().description
+        let add = try RunningCanon(arguments: ["user", "add", "--database", url, "--id", "ivan", "--name", "Ivan", "--role", "investigator", "--team", "financial-crime"])
+        #expect(try await add.waitForExit() == 0, "\(add.errors)")
+        let token = try #require(add.output.split(separator: "\n").first { $0.hasPrefix("token: ") }.map { String($0.dropFirst(7)) })
+
+        let server = try RunningCanon(arguments: ["serve", "--database", url, "--port", "0", "--no-agents"])
+        let address = try await server.waitForURL()
+        let worker = try RunningCanon(arguments: ["worker", "--database", url])
+        let opened = try await Self.send("POST", address + "/v1/cases", token: token, json: """
+            {"title":"Unlicensed lender","summary":"Loans offered without a licence","sector":"banking","region":"north","priority":"high"}
+            """)
+        #expect(opened.0 == 201, "\(opened.1)")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(opened.1.utf8)) as? [String: Any])
+        let position = try #require(body["position"] as? Int)
+        // The worker applies it; the server learns of it through a notification and answers.
+        let found = try await Self.send("GET", address + "/v1/search/cases?q=lendr&min_position=\(position)", token: token)
+        #expect(found.0 == 200, "\(found.1)")
+        #expect(found.1.contains("Unlicensed lender") && found.1.contains("\"corrected_query\":\"lender\""))
+        #expect(found.1.contains("\"as_of_position\":\(position)"))
+        let semantic = try await Self.send("GET", address + "/v1/evidence/semantic?q=warnings", token: token)
+        #expect(semantic.0 == 503, "semantic retrieval says where it runs: \(semantic.1)")
+
+        let status = try RunningCanon(arguments: ["status", "--database", url, "--format", "json"])
+        #expect(try await status.waitForExit() == 0, "\(status.errors)")
+        #expect(status.output.contains("\"case-search\""))
+        let demo = try RunningCanon(arguments: ["rebuild", "case-search", "--database", url])
+        #expect(try await demo.waitForExit() != 0)
+        #expect(demo.errors.contains("runs on the embedded engine only"))
+        let noDatabase = try RunningCanon(arguments: ["worker"])
+        #expect(try await noDatabase.waitForExit() != 0)
+        #expect(noDatabase.errors.contains("canon worker runs against PostgreSQL"))
+        let badAddress = try RunningCanon(arguments: ["status", "--database", "mysql://nowhere/db"])
+        #expect(try await badAddress.waitForExit() != 0)
+        #expect(badAddress.errors.contains("invalid database address"))
+
+        server.terminate()
+        worker.terminate()
+        #expect(try await server.waitForExit() == 0)
+        #expect(try await worker.waitForExit() == 0)
+        #expect(server.output.contains("canon stopped cleanly") && worker.output.contains("canon worker stopped cleanly"))
+    }
+
+    static func send(_ method: String, _ url: String, token: String, json: String? = nil) async throws -> (Int, String) {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let json {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(json.utf8)
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+}
