@@ -203,14 +203,23 @@ public struct DriftCheck: Sendable {
         let keys = Set(found.differences.map(\.key))
         var attempts = 0
         if !keys.isEmpty {
+            // The keys' history is read once through the canonical head, ahead of the agent; each
+            // attempt then takes the part up to the checkpoint it read. So the only window a busy
+            // agent can move the checkpoint in is between that read and the repair's write.
+            var through = try await source.headPosition()
+            var history = try await expectation.history(of: keys, through: through)
             while true {
                 attempts += 1
                 let checkpoint = try await store.checkpoint().position
-                let history = try await expectation.history(of: keys, through: checkpoint)
+                if checkpoint > through {
+                    through = try await source.headPosition()
+                    history = try await expectation.history(of: keys, through: through)
+                    continue
+                }
                 do {
-                    try await store.repair(keys: keys, history: history, at: checkpoint)
+                    try await store.repair(keys: keys, history: history.filter { $0.position <= checkpoint }, at: checkpoint)
                     break
-                } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 50 {
+                } catch let error as ProjectionError where error.code == .checkpointConflict && attempts < 200 {
                     continue
                 }
             }
