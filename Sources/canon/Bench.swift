@@ -1,6 +1,7 @@
 import ArgumentParser
 import Canon
 import CanonEmbedded
+import CanonPostgres
 import Embeddings
 import Foundation
 
@@ -15,12 +16,19 @@ struct Bench: AsyncParsableCommand {
             knn:      exact k-NN (k = 10) p50/p95 over --vectors stored vectors, beside one cblas_sgemv scan of the same matrix.
             drift:    a full drift check of the catch-up store (--cases), clean and with 100 injected differences of four kinds, then repair and verify.
             priority: restriction commit-to-applied in search on the priority path and on the ordinary path, under --rate writes/s for --seconds.
+            scale-out: --clients HTTP clients writing (open, then transitions) for --seconds to `canon serve --database` at --server while
+                      `canon worker` processes apply them; commit-to-searchable from each answer (scripts/bench-scale-out runs it all).
             Build with -c release for figures worth writing down.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case all, catchUp = "catch-up", latency, search, embed, knn, priority, drift }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case all, catchUp = "catch-up", latency, search, embed, knn, priority, drift, scaleOut = "scale-out"
+    }
 
-    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn, priority or drift.") var scenario: Scenario = .all
+    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn, priority, drift or scale-out (not part of all).") var scenario: Scenario = .all
+    @Option(name: .long, help: "scale-out: the database the server and workers run on.") var database: String?
+    @Option(name: .long, help: "scale-out: the server's address, e.g. http://127.0.0.1:8080.") var server: String?
+    @Option(name: .long, help: "scale-out: concurrent HTTP clients.") var clients: Int = 16
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
     @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
@@ -38,9 +46,25 @@ struct Bench: AsyncParsableCommand {
         guard queries >= 1 else { throw ValidationError("--queries must be at least 1") }
         guard sentences >= 32 else { throw ValidationError("--sentences must be at least 32") }
         guard vectors >= 1 else { throw ValidationError("--vectors must be at least 1") }
+        guard (1...256).contains(clients) else { throw ValidationError("--clients must be between 1 and 256") }
+        if scenario == .scaleOut {
+            guard database != nil, let server, server.hasPrefix("http://") else {
+                throw ValidationError("--scenario scale-out needs --database postgres://… and --server http://host:port")
+            }
+        }
     }
 
     func run() async throws {
+        if scenario == .scaleOut {
+            let url: PostgresURL
+            do { url = try PostgresURL(database ?? "") } catch { throw ValidationError("--database: \(error)") }
+            let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
+            let result = try await ScaleOutBench(database: url, server: server ?? "").run(clients: clients, duration: .seconds(seconds), progress: status)
+            say(String(format: "scale-out: %d writes through HTTP in %.1fs = %.0f writes/s with %d clients (%d failed); commit-to-searchable p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms",
+                       result.writes, result.seconds, result.writesPerSecond, clients, result.failures,
+                       result.latency.p50, result.latency.p95, result.latency.p99, result.latency.max))
+            return
+        }
         let directory = DataDirectory(scratch)
         try directory.create()
         let bench = EndToEndBench(scratch: directory) { say($0) }

@@ -45,8 +45,11 @@ start_postgres() {
     fi
     "${as_postgres[@]}" "$bin/initdb" -D "$PG_TMP/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PG_TMP/initdb.log" 2>&1 \
         || { cat "$PG_TMP/initdb.log" >&2; exit 1; }
+    # Tests run without fsync (a throwaway server); benchmarks set PG_DURABLE=1 for real commits.
+    local durability="-c fsync=off"
+    if [ -n "${PG_DURABLE:-}" ]; then durability=""; fi
     "${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
-        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 $durability -c max_connections=400" start >/dev/null \
         || { cat "$PG_TMP/server.log" >&2; exit 1; }
     PG_STOP=("${as_postgres[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -m fast -w stop)
     trap stop_postgres EXIT
