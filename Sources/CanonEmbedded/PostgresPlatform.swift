@@ -77,6 +77,8 @@ public struct PostgresPlatform: Sendable {
         let leases = PostgresLeases(url: url, logger: logger)
         var projections = configuration.projections
         projections.leases = configuration.runAgents ? leases : NoLeases()
+        // A process that runs no agents leaves the priority path to the ones that do.
+        projections.priorityPath = projections.priorityPath && configuration.runAgents
         let coordinator = ProjectionCoordinator(source: store, commits: commits, stores: stores, configuration: projections, logger: logger)
         let notifications = PostgresNotifications(url: url, commits: commits, applied: { coordinator.noteApplied($0, through: $1) }, logger: logger)
         return PostgresPlatform(

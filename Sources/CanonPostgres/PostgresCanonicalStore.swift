@@ -29,9 +29,9 @@ import PostgresNIO
 /// The outbox also records each event's `txid` (`xid8`) for diagnosis.
 ///
 /// ## Other rules
-/// - Stream expectations are checked before the domain writes (to fail fast) and again under
-///   the lock (where they are exact). A writer that lost a race on a row it also writes reports
-///   the version conflict, the real cause, rather than the row's unique violation.
+/// - Stream expectations are checked under the lock, where they are exact. A writer that failed
+///   on a row (it lost a race on a row it also writes, or its stale expectation let it write a
+///   row that exists) reports the version conflict, the real cause, rather than the row's error.
 /// - Append-only tables and the outbox refuse UPDATE, DELETE and TRUNCATE in a trigger.
 /// - Every commit notifies channel `canon_outbox` with its last position; processes LISTEN to
 ///   wake their agents at once (polling stays as the fallback).
@@ -111,11 +111,8 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let expected = Set(batch.flatMap { $0.expectations.map(\.streamID) })
         do {
             return try await database.transaction { transaction in
-                // Fail fast on a stale expectation, before writing anything.
-                if !expected.isEmpty {
-                    let versions = try await Self.versions(of: Array(expected), in: transaction)
-                    _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
-                }
+                // Expectations are checked once, under the lock, where they are exact: a stale one
+                // (rare) costs the domain writes, rolled back; a fresh one costs no extra round trip.
                 for work in batch {
                     for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
                 }

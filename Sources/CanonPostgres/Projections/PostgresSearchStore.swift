@@ -218,28 +218,26 @@ public final class PostgresSearchStore: SearchStore {
                 binds.values)
         }
         if !kept.isEmpty {
-            // A permission change the priority path saw before the document existed, or the
-            // ordinary path catching up with one.
+            // A permission change the priority path saw before the document existed (applied
+            // now), or one the ordinary path has caught up with (dropped); and the new words of
+            // the spelling vocabulary. One statement.
             var binds = PostgresBindings()
             binds.append(kept.map(\.document.key))
-            try await transaction.connection.query(
-                PostgresQuery(unsafeSQL: """
-                    UPDATE docs d SET restricted = COALESCE(p.restricted, d.restricted), clearance = COALESCE(p.clearance, d.clearance),
-                        team = COALESCE(p.team, d.team), security_position = p.position
-                    FROM security_pending p
-                    WHERE p.key = d.key AND d.key = ANY($1) AND p.position > d.last_position AND p.position > d.security_position
-                    """, binds: binds), logger: transaction.logger
-            ).collect()
-            try await transaction.connection.query(
-                PostgresQuery(unsafeSQL: "DELETE FROM security_pending p USING docs d WHERE p.key = d.key AND d.key = ANY($1) AND p.position <= d.last_position",
-                              binds: binds), logger: transaction.logger
-            ).collect()
-        }
-        if !terms.isEmpty {
-            var binds = PostgresBindings()
             binds.append(terms.sorted())
             try await transaction.connection.query(
-                PostgresQuery(unsafeSQL: "INSERT INTO terms SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", binds: binds), logger: transaction.logger
+                PostgresQuery(unsafeSQL: """
+                    WITH pending AS (
+                        UPDATE docs d SET restricted = COALESCE(p.restricted, d.restricted), clearance = COALESCE(p.clearance, d.clearance),
+                            team = COALESCE(p.team, d.team), security_position = p.position
+                        FROM security_pending p
+                        WHERE p.key = d.key AND d.key = ANY($1) AND p.position > d.last_position AND p.position > d.security_position
+                        RETURNING d.key),
+                    caught_up AS (
+                        DELETE FROM security_pending p USING docs d
+                        WHERE p.key = d.key AND d.key = ANY($1) AND p.position <= d.last_position RETURNING p.key),
+                    words AS (INSERT INTO terms SELECT unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING term)
+                    SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM caught_up), (SELECT count(*) FROM words)
+                    """, binds: binds), logger: transaction.logger
             ).collect()
         }
     }
