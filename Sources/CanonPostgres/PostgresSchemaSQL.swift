@@ -1,4 +1,5 @@
 import Canon
+import Foundation
 
 /// Turns the engine-neutral schema and queries of `Canon` into PostgreSQL SQL with `$n` binds.
 enum PostgresSchemaSQL {
@@ -41,35 +42,28 @@ enum PostgresSchemaSQL {
         "INSERT INTO canon_outbox_head VALUES (1, 0, 0)",
     ]
 
-    static func appendOnlyTriggers(_ table: String) -> [String] {
+    @Sendable static func appendOnlyTriggers(_ table: String) -> [String] {
         [
             "CREATE TRIGGER \(quoted("\(table)_append_only")) BEFORE UPDATE OR DELETE ON \(quoted(table)) FOR EACH ROW EXECUTE FUNCTION canon_refuse_change()",
             "CREATE TRIGGER \(quoted("\(table)_append_only_truncate")) BEFORE TRUNCATE ON \(quoted(table)) FOR EACH STATEMENT EXECUTE FUNCTION canon_refuse_change()",
         ]
     }
 
-    static func ddl(for step: SchemaMigration.Step) -> [String] {
-        switch step {
-        case .createTable(let table):
-            var parts = table.columns.map { column in
-                "\(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL")\(check(column))"
+    /// PostgreSQL's DDL: byte-order text, 64-bit integers for booleans and times, refusing triggers.
+    static let dialect = SQLDialect(
+        typeName: { type in
+            switch type {
+            // Byte order, as SQLite compares text and as drift checks walk keys.
+            case .text: "TEXT COLLATE \"C\""
+            case .integer, .boolean, .timestamp: "BIGINT"
+            case .real: "DOUBLE PRECISION"
+            case .blob: "BYTEA"
             }
-            parts.append("PRIMARY KEY (\(table.primaryKey.map(quoted).joined(separator: ", ")))")
-            for unique in table.unique {
-                parts.append("UNIQUE (\(unique.map(quoted).joined(separator: ", ")))")
-            }
-            var statements = ["CREATE TABLE \(quoted(table.name)) (\n    \(parts.joined(separator: ",\n    "))\n)"]
-            for index in table.indexes {
-                statements.append(createIndex(table: table.name, index: index))
-            }
-            if table.appendOnly { statements += appendOnlyTriggers(table.name) }
-            return statements
-        case .addColumn(let table, let column, let defaultValue):
-            return ["ALTER TABLE \(quoted(table)) ADD COLUMN \(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL") DEFAULT \(literal(defaultValue))"]
-        case .createIndex(let table, let index):
-            return [createIndex(table: table, index: index)]
-        }
-    }
+        },
+        blobLiteral: { "'\\x" + $0.map { String(format: "%02x", $0) }.joined() + "'::bytea" },
+        tableSuffix: "", appendOnlyTriggers: appendOnlyTriggers)
+
+    static func ddl(for step: SchemaMigration.Step) -> [String] { dialect.ddl(for: step) }
 
     /// Binds collected while a statement is written: `bind(value)` returns its `$n`.
     struct Binds {
@@ -122,43 +116,8 @@ enum PostgresSchemaSQL {
         }
     }
 
-    /// The columns, after checking each exists: names reach SQL only from the declared schema.
-    static func checked(_ columns: [String], in schema: TableSchema) throws -> [String] {
-        for column in columns where schema.column(named: column) == nil {
-            throw CanonicalStoreError.constraintViolation("\(schema.name) has no column \(column)")
-        }
-        return columns
-    }
-
-    private static func createIndex(table: String, index: TableSchema.Index) -> String {
-        "CREATE INDEX \(quoted(index.name)) ON \(quoted(table)) (\(index.columns.map(quoted).joined(separator: ", ")))"
-    }
-
-    private static func type(_ type: TableSchema.ColumnType) -> String {
-        switch type {
-        // Byte order, as SQLite compares text and as drift checks walk keys.
-        case .text: "TEXT COLLATE \"C\""
-        case .integer, .boolean, .timestamp: "BIGINT"
-        case .real: "DOUBLE PRECISION"
-        case .blob: "BYTEA"
-        }
-    }
-
-    private static func check(_ column: TableSchema.Column) -> String {
-        column.type == .boolean ? " CHECK (\(quoted(column.name)) IN (0, 1))" : ""
-    }
-
-    private static func literal(_ value: CanonValue) -> String {
-        switch value {
-        case .null: "NULL"
-        case .integer(let value): String(value)
-        case .real(let value): String(value)
-        case .text(let value): "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
-        case .blob(let value): "'\\x" + value.map { String(format: "%02x", $0) }.joined() + "'::bytea"
-        }
-    }
+    /// The columns, after checking each exists (`TableSchema.checked`).
+    static func checked(_ columns: [String], in schema: TableSchema) throws -> [String] { try schema.checked(columns) }
 }
 
-func quoted(_ identifier: String) -> String {
-    "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-}
+func quoted(_ identifier: String) -> String { SQLDialect.quoted(identifier) }

@@ -68,13 +68,7 @@ struct SQLiteOutboxTransaction: OutboxTransaction {
     }
 }
 
-func quoted(_ identifier: String) -> String {
-    // Identifiers come from the declared schema; only double any quote (rare) the slow way.
-    if identifier.utf8.contains(UInt8(ascii: "\"")) {
-        return "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-    return "\"" + identifier + "\""
-}
+func quoted(_ identifier: String) -> String { SQLDialect.quoted(identifier) }
 
 /// Generated SQL, kept per table and column list, so a commit does not rebuild its statements'
 /// text (the statements themselves are cached by GRDB).

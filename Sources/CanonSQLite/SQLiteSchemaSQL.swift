@@ -1,4 +1,5 @@
 import Canon
+import Foundation
 import GRDB
 
 /// Turns the engine-neutral schema and queries of `Canon` into SQLite SQL.
@@ -22,30 +23,22 @@ enum SQLiteSchemaSQL {
         \(appendOnlyTriggers("canon_outbox").joined(separator: "\n"))
         """
 
-    static func ddl(for step: SchemaMigration.Step) -> [String] {
-        switch step {
-        case .createTable(let table):
-            var parts = table.columns.map { column in
-                "\(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL")\(check(column))"
+    /// SQLite's DDL: `STRICT` tables, integers for booleans and times, abort triggers.
+    static let dialect = SQLDialect(
+        typeName: { type in
+            switch type {
+            case .text: "TEXT"
+            case .integer, .boolean, .timestamp: "INTEGER"
+            case .real: "REAL"
+            case .blob: "BLOB"
             }
-            parts.append("PRIMARY KEY (\(table.primaryKey.map(quoted).joined(separator: ", ")))")
-            for unique in table.unique {
-                parts.append("UNIQUE (\(unique.map(quoted).joined(separator: ", ")))")
-            }
-            var statements = ["CREATE TABLE \(quoted(table.name)) (\n    \(parts.joined(separator: ",\n    "))\n) STRICT"]
-            for index in table.indexes {
-                statements.append(createIndex(table: table.name, index: index))
-            }
-            if table.appendOnly { statements += appendOnlyTriggers(table.name) }
-            return statements
-        case .addColumn(let table, let column, let defaultValue):
-            return ["ALTER TABLE \(quoted(table)) ADD COLUMN \(quoted(column.name)) \(type(column.type))\(column.nullable ? "" : " NOT NULL") DEFAULT \(literal(defaultValue))"]
-        case .createIndex(let table, let index):
-            return [createIndex(table: table, index: index)]
-        }
-    }
+        },
+        blobLiteral: { "X'" + $0.map { String(format: "%02X", $0) }.joined() + "'" },
+        tableSuffix: " STRICT", appendOnlyTriggers: appendOnlyTriggers)
 
-    static func appendOnlyTriggers(_ table: String) -> [String] {
+    static func ddl(for step: SchemaMigration.Step) -> [String] { dialect.ddl(for: step) }
+
+    @Sendable static func appendOnlyTriggers(_ table: String) -> [String] {
         ["UPDATE", "DELETE"].map { operation in
             """
             CREATE TRIGGER \(quoted("\(table)_append_only_\(operation.lowercased())")) BEFORE \(operation) ON \(quoted(table))
@@ -106,38 +99,6 @@ enum SQLiteSchemaSQL {
         return (" WHERE " + conditions.joined(separator: " AND "), arguments)
     }
 
-    /// The columns, after checking each exists: names reach SQL only from the declared schema.
-    static func checked(_ columns: [String], in schema: TableSchema) throws -> [String] {
-        for column in columns where schema.column(named: column) == nil {
-            throw CanonicalStoreError.constraintViolation("\(schema.name) has no column \(column)")
-        }
-        return columns
-    }
-
-    private static func createIndex(table: String, index: TableSchema.Index) -> String {
-        "CREATE INDEX \(quoted(index.name)) ON \(quoted(table)) (\(index.columns.map(quoted).joined(separator: ", ")))"
-    }
-
-    private static func type(_ type: TableSchema.ColumnType) -> String {
-        switch type {
-        case .text: "TEXT"
-        case .integer, .boolean, .timestamp: "INTEGER"
-        case .real: "REAL"
-        case .blob: "BLOB"
-        }
-    }
-
-    private static func check(_ column: TableSchema.Column) -> String {
-        column.type == .boolean ? " CHECK (\(quoted(column.name)) IN (0, 1))" : ""
-    }
-
-    private static func literal(_ value: CanonValue) -> String {
-        switch value {
-        case .null: "NULL"
-        case .integer(let value): String(value)
-        case .real(let value): String(value)
-        case .text(let value): "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
-        case .blob(let value): "X'" + value.map { String(format: "%02X", $0) }.joined() + "'"
-        }
-    }
+    /// The columns, after checking each exists (`TableSchema.checked`).
+    static func checked(_ columns: [String], in schema: TableSchema) throws -> [String] { try schema.checked(columns) }
 }

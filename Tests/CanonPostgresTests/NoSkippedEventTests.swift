@@ -67,7 +67,7 @@ struct NoSkippedEventTests {
         for writer in 0..<writers {
             for index in 0..<streamsPerWriter {
                 let key = StreamID(category: "account", id: "w\(writer)-\(index)").rawValue
-                let versions = try await counting.base.entries(key: key, limit: total).map { Int64($0.details["version"] ?? "") ?? -1 }
+                let versions = try await counting.timeline.entries(key: key, limit: total).map { Int64($0.details["version"] ?? "") ?? -1 }
                 let expected = (0..<unitsPerWriter).filter { $0 % streamsPerWriter == index }.count * eventsPerUnit
                 #expect(versions == Array(1...Int64(expected)), "\(key) complete and in order")
             }
@@ -88,29 +88,17 @@ struct EveryEvent: TimelineProjection {
 
 /// A projection store that counts, per position, how many committed batches carried the event:
 /// the timeline's own idempotency would hide a second application.
-final class CountingStore: ProjectionStore, Sendable {
-    let base: PostgresTimelineStore
+final class CountingStore: ProjectionStoreWrapper, Sendable {
+    let timeline: PostgresTimelineStore
     private let counts = Mutex<[Int64: Int]>([:])
 
-    init(_ base: PostgresTimelineStore) { self.base = base }
+    init(_ timeline: PostgresTimelineStore) { self.timeline = timeline }
 
+    var base: any ProjectionStore { timeline }
     var applied: [Int64: Int] { counts.withLock { $0 } }
-    var identity: ProjectionIdentity { base.identity }
 
     func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
-        try await base.apply(events, from: from, to: to)
+        try await timeline.apply(events, from: from, to: to)
         counts.withLock { counts in for event in events { counts[event.position.rawValue, default: 0] += 1 } }
     }
-
-    func checkpoint() async throws -> Checkpoint { try await base.checkpoint() }
-    func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws { try await base.park(letter, from: from, to: to) }
-    func deadLetters() async throws -> [DeadLetter] { try await base.deadLetters() }
-    func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws { try await base.setDeadLetterState(position: position, to: state) }
-    func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        try await base.refold(stream: stream, events: events, at: checkpoint)
-    }
-    func rewind(to position: OutboxPosition) async throws { try await base.rewind(to: position) }
-    func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await base.recordHeartbeat(heartbeat) }
-    func heartbeat() async throws -> AgentHeartbeat? { try await base.heartbeat() }
-    func contentSummary() async throws -> ContentSummary { try await base.contentSummary() }
 }

@@ -281,13 +281,11 @@ final class FlakyTimeline: TimelineProjection, Sendable {
 }
 
 /// A projection store whose `apply` can be held shut, to stall its agent.
-final class GatedStore: ProjectionStore, Sendable {
-    let base: any TimelineStore
+final class GatedStore: ProjectionStoreWrapper, Sendable {
+    let base: any ProjectionStore
     private let gate = Mutex<PositionWaiters?>(nil)
 
     init(_ base: any TimelineStore) { self.base = base }
-
-    var identity: ProjectionIdentity { base.identity }
 
     /// Moves to 1 when an apply reaches the closed gate.
     let entered = PositionWaiters()
@@ -310,17 +308,6 @@ final class GatedStore: ProjectionStore, Sendable {
         try await base.apply(events, from: from, to: to)
     }
 
-    func checkpoint() async throws -> Checkpoint { try await base.checkpoint() }
-    func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws { try await base.park(letter, from: from, to: to) }
-    func deadLetters() async throws -> [DeadLetter] { try await base.deadLetters() }
-    func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws { try await base.setDeadLetterState(position: position, to: state) }
-    func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        try await base.refold(stream: stream, events: events, at: checkpoint)
-    }
-    func rewind(to position: OutboxPosition) async throws { try await base.rewind(to: position) }
-    func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await base.recordHeartbeat(heartbeat) }
-    func heartbeat() async throws -> AgentHeartbeat? { try await base.heartbeat() }
-    func contentSummary() async throws -> ContentSummary { try await base.contentSummary() }
 }
 
 @Suite("Refold guards")

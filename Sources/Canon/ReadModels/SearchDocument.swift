@@ -162,3 +162,19 @@ public struct SearchResults: Sendable {
         self.correctedQuery = correctedQuery
     }
 }
+
+extension DocumentProjection {
+    /// The events of `events` this projection handles, grouped by document in first-seen order,
+    /// each group in position order: several events of one document in a batch fold into one
+    /// document write.
+    public func byDocument(_ events: [EventEnvelope]) -> [(key: String, events: [EventEnvelope])] {
+        var order: [String] = []
+        var pending: [String: [EventEnvelope]] = [:]
+        for event in events {
+            guard let key = documentKey(for: event) else { continue }
+            if pending[key] == nil { order.append(key) }
+            pending[key, default: []].append(event)
+        }
+        return order.map { ($0, pending[$0]!) }
+    }
+}

@@ -54,6 +54,17 @@ public struct TableSchema: Hashable, Sendable {
     }
 
     public func column(named name: String) -> Column? { columns.first { $0.name == name } }
+
+    /// `names`, after checking that each is a column: names reach an engine's SQL only from the
+    /// declared schema.
+    ///
+    /// - Throws: `CanonicalStoreError.constraintViolation` naming the first unknown column.
+    public func checked(_ names: [String]) throws -> [String] {
+        for name in names where column(named: name) == nil {
+            throw CanonicalStoreError.constraintViolation("\(self.name) has no column \(name)")
+        }
+        return names
+    }
 }
 
 /// A versioned step of a canonical schema, registered in order under a unique identifier.

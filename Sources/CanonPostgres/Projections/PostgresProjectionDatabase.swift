@@ -9,7 +9,7 @@ import PostgresNIO
 /// (`canon_case_search_v1`). The store's connections run as that role, with that schema first on
 /// their search path: the role has no grant on the canonical tables, so a projection cannot read
 /// or join them even by mistake; it learns only from the outbox events it is given.
-final class PostgresProjectionDatabase: Sendable {
+final class PostgresProjectionDatabase: ProjectionBookkeeping {
     let identity: ProjectionIdentity
     let schema: String
     let role: String

@@ -12,8 +12,9 @@ import PostgresNIO
 ///   sees them, with the `simple` configuration, so both engines match the same words.
 /// - Text fields get the weights A, B, C, D in schema order (at most four), scaled from the
 ///   schema's weights.
-public final class PostgresSearchStore: SearchStore {
+public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
     private let schema: SearchSchema
     private let database: PostgresProjectionDatabase
@@ -63,41 +64,22 @@ public final class PostgresSearchStore: SearchStore {
 
     // MARK: - ProjectionStore
 
-    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
-
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let projection = self.projection
         let schema = self.schema
         try await database.advance(from: from, to: to) { transaction in
-            // Several events of one document in a batch fold into one document write.
-            var order: [String] = []
-            var pending: [String: [EventEnvelope]] = [:]
-            for event in events {
-                guard let key = projection.documentKey(for: event) else { continue }
-                if pending[key] == nil { order.append(key) }
-                pending[key, default: []].append(event)
-            }
-            guard !order.isEmpty else { return }
-            let current = try await Self.load(order, schema: schema, transaction)
+            let documents = projection.byDocument(events)
+            guard !documents.isEmpty else { return }
+            let current = try await Self.load(documents.map(\.key), schema: schema, transaction)
             var writes: [(key: String, document: SearchDocument?, position: OutboxPosition)] = []
-            for key in order {
+            for (key, events) in documents {
                 let stored = current[key]
-                let fresh = pending[key]!.filter { $0.position > (stored?.lastPosition ?? .start) }
+                let fresh = events.filter { $0.position > (stored?.lastPosition ?? .start) }
                 guard let last = fresh.last else { continue }
                 writes.append((key, try projection.fold(fresh, into: stored?.document), last.position))
             }
             try await Self.write(writes, schema: schema, transaction)
         }
-    }
-
-    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
-        try await database.park(letter, from: from, to: to)
-    }
-
-    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
-
-    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
-        try await database.setDeadLetterState(position: position, to: state)
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
@@ -110,12 +92,6 @@ public final class PostgresSearchStore: SearchStore {
         let folded = writes
         try await database.write(at: checkpoint) { transaction in try await Self.write(folded, schema: schema, transaction) }
     }
-
-    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
-
-    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
-
-    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
     public func contentSummary() async throws -> ContentSummary {
         let columns = ["key", "team", "restricted", "clearance", "sort_time", "display"]

@@ -7,7 +7,7 @@ import GRDB
 ///
 /// Derived stores are rebuildable, so they run with `synchronous = NORMAL`: a power loss may
 /// lose the last transactions, which the agent then applies again from the outbox.
-final class SQLiteProjectionDatabase: Sendable {
+final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     let pool: DatabasePool
     let identity: ProjectionIdentity
     let path: String

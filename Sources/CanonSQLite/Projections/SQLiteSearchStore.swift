@@ -12,8 +12,9 @@ import GRDB
 /// - Pages use keyset cursors, stable while the store does not change.
 /// - Several events of one document in a batch fold into one document write, and a document
 ///   remembers the last position folded into it, so re-applying an event changes nothing.
-public final class SQLiteSearchStore: SearchStore {
+public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
     private let database: SQLiteProjectionDatabase
     private let schema: SearchSchema
@@ -78,40 +79,20 @@ public final class SQLiteSearchStore: SearchStore {
 
     // MARK: - ProjectionStore
 
-    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
-
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let projection = self.projection
         let schema = self.schema
         try await database.advance(from: from, to: to) { db in
-            // Several events of one document in a batch fold into one document write.
-            var order: [String] = []
-            var pending: [String: [EventEnvelope]] = [:]
-            for event in events {
-                guard let key = projection.documentKey(for: event) else { continue }
-                if pending[key] == nil { order.append(key) }
-                pending[key, default: []].append(event)
-            }
             var terms = Set<String>()
-            for key in order {
+            for (key, events) in projection.byDocument(events) {
                 let current = try Self.load(key, schema: schema, db)
-                let fresh = pending[key]!.filter { $0.position > current.lastPosition }
+                let fresh = events.filter { $0.position > current.lastPosition }
                 guard let last = fresh.last else { continue }
                 let document = try projection.fold(fresh, into: current.document)
                 try Self.write(key: key, document: document, position: last.position, schema: schema, terms: &terms, db)
             }
             try Self.record(terms: terms, db)
         }
-    }
-
-    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
-        try await database.park(letter, from: from, to: to)
-    }
-
-    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
-
-    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
-        try await database.setDeadLetterState(position: position, to: state)
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
@@ -131,12 +112,6 @@ public final class SQLiteSearchStore: SearchStore {
             try Self.record(terms: terms, db)
         }
     }
-
-    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
-
-    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
-
-    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
     public func contentSummary() async throws -> ContentSummary {
         let facets = schema.facetFields.map { "ifnull(d.\(Self.facetColumn($0)), '')" }

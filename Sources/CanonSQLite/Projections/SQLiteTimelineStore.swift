@@ -6,8 +6,9 @@ import GRDB
 ///
 /// Entries are keyed by (position, sequence), so applying an event twice inserts nothing the
 /// second time.
-public final class SQLiteTimelineStore: TimelineStore {
+public final class SQLiteTimelineStore: TimelineStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any TimelineProjection
     private let database: SQLiteProjectionDatabase
 
@@ -41,8 +42,6 @@ public final class SQLiteTimelineStore: TimelineStore {
 
     public var path: String { database.path }
 
-    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
-
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let changes = try projection.changes(for: events)
         try await database.advance(from: from, to: to) { db in
@@ -55,16 +54,6 @@ public final class SQLiteTimelineStore: TimelineStore {
         }
     }
 
-    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
-        try await database.park(letter, from: from, to: to)
-    }
-
-    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
-
-    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
-        try await database.setDeadLetterState(position: position, to: state)
-    }
-
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let entries = try projection.replay(events)
         let keys = Set(entries.map(\.key)).union(events.compactMap(projection.clearedKey(by:)))
@@ -73,12 +62,6 @@ public final class SQLiteTimelineStore: TimelineStore {
             try Self.insert(entries, db)
         }
     }
-
-    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
-
-    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
-
-    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
     public func contentSummary() async throws -> ContentSummary {
         try await database.contentSummary(

@@ -13,8 +13,9 @@ import Synchronization
 /// - Texts are embedded before the write transaction, so a slow model never holds the writer lock;
 ///   the rows and the checkpoint then commit together.
 /// - A document whose stored source version is newer is never replaced by an older one.
-public final class SQLiteVectorStore: VectorStore {
+public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var bookkeeping: any ProjectionBookkeeping { database }
     public let model: EmbeddingModelDescriptor
     public let embedder: any TextEmbedder
     private let projection: any VectorProjection
@@ -72,8 +73,6 @@ public final class SQLiteVectorStore: VectorStore {
     /// How many vectors the store holds.
     public var count: Int { index.withLock { $0.keys.count } }
 
-    public func checkpoint() async throws -> Checkpoint { try await database.checkpoint() }
-
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
         // A purge is the last event of its case: its removals come after every upsert here.
@@ -90,16 +89,6 @@ public final class SQLiteVectorStore: VectorStore {
         }
     }
 
-    public func park(_ letter: DeadLetter, from: OutboxPosition, to: Checkpoint) async throws {
-        try await database.park(letter, from: from, to: to)
-    }
-
-    public func deadLetters() async throws -> [DeadLetter] { try await database.deadLetters() }
-
-    public func setDeadLetterState(position: OutboxPosition, to state: DeadLetter.State) async throws {
-        try await database.setDeadLetterState(position: position, to: state)
-    }
-
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let rows = try embedded(try projection.replay(events))
         let groups = Set(try events.flatMap { try projection.documents(for: $0) }.map(\.group))
@@ -110,12 +99,6 @@ public final class SQLiteVectorStore: VectorStore {
         }
         try reloadIndex()
     }
-
-    public func rewind(to position: OutboxPosition) async throws { try await database.rewind(to: position) }
-
-    public func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws { try await database.recordHeartbeat(heartbeat) }
-
-    public func heartbeat() async throws -> AgentHeartbeat? { try await database.heartbeat() }
 
     /// Keys, groups and source versions, not the model: a rebuild with another model holds the
     /// same documents and compares equal; the vectors themselves differ by design.
