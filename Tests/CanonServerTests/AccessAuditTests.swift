@@ -14,16 +14,17 @@ import Testing
 struct AccessAuditTests {
     static let sha = String(repeating: "ab", count: 32)
 
-    @Test func tamperedAndExpiredTokensGet401WithTheReason() async throws {
+    @Test(arguments: ServerEngine.all)
+    func tamperedAndExpiredTokensGet401WithTheReason(_ engine: ServerEngine) async throws {
         // The server's clock reads two days ahead: a 24-hour token has expired.
-        let later = try await ServerFixture(runAgents: false, now: { Date().addingTimeInterval(48 * 3600) })
+        let later = try await ServerFixture(engine: engine, runAgents: false, now: { Date().addingTimeInterval(48 * 3600) })
         try await later.test { client in
             let token = later.services.tokens.token(for: "ivan")
             let expired = try await client.client.execute(uri: "/v1/me", method: .get, headers: [.authorization: "Bearer \(token)"])
             #expect(expired.status == .unauthorized)
             #expect(String(buffer: expired.body).contains("expired"))
         }
-        let fixture = try await ServerFixture(runAgents: false)
+        let fixture = try await ServerFixture(engine: engine, runAgents: false)
         try await fixture.test { client in
             let token = fixture.token("ivan")
             let fresh = try await client.client.execute(uri: "/v1/me", method: .get, headers: [.authorization: "Bearer \(token)"])

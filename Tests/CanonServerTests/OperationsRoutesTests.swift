@@ -7,8 +7,9 @@ import Testing
 
 @Suite("Health, readiness and the live server")
 struct OperationsRoutesTests {
-    @Test func healthAndReadinessAnswer() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func healthAndReadinessAnswer(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let health = try await client.send(.get, "/health")
             #expect(health.status == .ok)
@@ -28,8 +29,9 @@ struct OperationsRoutesTests {
     }
 
     /// A real server on a real socket: the path `canon serve` takes.
-    @Test func liveServerServesWritesAndReads() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func liveServerServesWritesAndReads(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         let app = CanonServer.application(services: fixture.services, configuration: .init(port: 0), logger: .init(label: "test"))
         let token = fixture.token("ivan")
         try await app.test(.live) { client in

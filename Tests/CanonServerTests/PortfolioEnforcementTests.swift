@@ -84,8 +84,9 @@ struct PortfolioEnforcementTests {
         }
     }
 
-    @Test func routesReachDerivedStoresOnlyForOperationsAllowedToReadThem() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func routesReachDerivedStoresOnlyForOperationsAllowedToReadThem(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         #expect(throws: ReadPolicyViolation.self) { try fixture.services.search(for: .assignInvestigator) }
         #expect(throws: ReadPolicyViolation.self) { try fixture.services.timeline(for: .generateEnforcementNotice) }
         #expect(throws: ReadPolicyViolation.self) { try fixture.services.search(for: .viewCaseTimeline) }
@@ -95,19 +96,20 @@ struct PortfolioEnforcementTests {
 
     /// Every operation of the platform, run through HTTP with a recording policy: never-stale
     /// operations read canonical state and nothing else, and no write touches a derived store.
-    @Test func eachNeverStaleOperationReadsCanonicalState() async throws {
+    @Test(arguments: ServerEngine.all)
+    func eachNeverStaleOperationReadsCanonicalState(_ engine: ServerEngine) async throws {
         let recorder = ReadRecorder()
         let portfolio = try PlatformPortfolio.load().requireValid()
-        let fixture = try await ServerFixture(readPolicy: ReadPolicy(portfolio, recorder: recorder))
+        let fixture = try await ServerFixture(engine: engine, readPolicy: ReadPolicy(portfolio, recorder: recorder))
         try await fixture.test { client in
             let id = try await client.openCase(as: "sam")
             let party = try await client.registerParty(as: "sam")
-            for operation in PlatformOperation.allCases {
+            for operation in Self.served(on: engine) {
                 let answer = try await Self.run(operation, caseID: id, partyID: party, client: client)
                 #expect(answer.status.code < 300, "\(operation.rawValue): \(answer.status.code) \(String(decoding: answer.body, as: UTF8.self))")
             }
         }
-        for operation in PlatformOperation.allCases {
+        for operation in Self.served(on: engine) {
             let declared = try #require(portfolio.operation(named: operation.rawValue))
             let read = recorder.stores(readBy: operation.rawValue)
             #expect(!read.isEmpty, "\(operation.rawValue) read nothing through the policy")
@@ -116,6 +118,12 @@ struct PortfolioEnforcementTests {
                 #expect(read == [PlatformPortfolio.Store.canonical], "\(operation.rawValue) is never-stale but read \(read)")
             }
         }
+    }
+
+    /// The operations an engine serves: semantic evidence retrieval runs on the embedded engine
+    /// only (on PostgreSQL its route answers 503 saying so, tested in `ScaleOutTests`).
+    static func served(on engine: ServerEngine) -> [PlatformOperation] {
+        engine == .sqlite ? PlatformOperation.allCases : PlatformOperation.allCases.filter { $0 != .findSimilarEvidence }
     }
 
     /// One successful request per operation; the switch is exhaustive, so a new operation needs a case here.
@@ -159,8 +167,9 @@ struct PortfolioEnforcementTests {
         }
     }
 
-    @Test func derivedReadRoutesRefuseEveryWritingMethod() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func derivedReadRoutesRefuseEveryWritingMethod(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             for path in ["/v1/search/cases", "/v1/cases/\(id)/timeline"] {
@@ -175,8 +184,9 @@ struct PortfolioEnforcementTests {
 
     // MARK: - Enforcement notice
 
-    @Test func theEnforcementNoticeIsBuiltFromCanonicalStateOnlyInEnforcement() async throws {
-        let fixture = try await ServerFixture(runAgents: false)
+    @Test(arguments: ServerEngine.all)
+    func theEnforcementNoticeIsBuiltFromCanonicalStateOnlyInEnforcement(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, runAgents: false)
         try await fixture.test { client in
             let id = try await client.openCase(as: "sam")
             let early = try await client.send(.post, "/v1/cases/\(id)/enforcement-notice", as: "sam")
@@ -226,9 +236,10 @@ struct PortfolioEnforcementTests {
         #expect(all.first { $0.name == "canonical" }?.position == OutboxPosition(8))
     }
 
-    @Test func opsPortfolioAndMetricsShowAStorePastItsAlertThresholdAsDegraded() async throws {
+    @Test(arguments: ServerEngine.all)
+    func opsPortfolioAndMetricsShowAStorePastItsAlertThresholdAsDegraded(_ engine: ServerEngine) async throws {
         // The agents do not run and the clock reads an hour ahead: the backlog is an hour old.
-        let fixture = try await ServerFixture(runAgents: false, now: { Date().addingTimeInterval(3600) })
+        let fixture = try await ServerFixture(engine: engine, runAgents: false, now: { Date().addingTimeInterval(3600) })
         try await fixture.test { client in
             _ = try await client.openCase()
             let answer = try await client.send(.get, "/v1/ops/portfolio", as: "nora")
@@ -253,8 +264,9 @@ struct PortfolioEnforcementTests {
         }
     }
 
-    @Test func aFreshStoreIsHealthy() async throws {
-        let fixture = try await ServerFixture()
+    @Test(arguments: ServerEngine.all)
+    func aFreshStoreIsHealthy(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
         try await fixture.test { client in
             let id = try await client.openCase()
             _ = id
