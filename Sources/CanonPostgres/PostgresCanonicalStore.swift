@@ -135,9 +135,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 try configuration.faults?(.beforeCommit)
                 return results
             }
-        } catch let error as CanonicalStoreError where error.code != .streamVersionConflict && error.code != .injectedFault && !expected.isEmpty {
+        } catch let error as CanonicalStoreError
+            where [.uniqueViolation, .constraintViolation, .rowNotFound].contains(error.code) && !expected.isEmpty {
             // A writer that waited on a row another writer changed fails on that row; when the
-            // other writer also moved one of our streams, the version conflict is the cause.
+            // other writer also moved one of our streams, the version conflict is the cause. (Only
+            // for errors of the rows: after a storage error, say a connection lost during COMMIT,
+            // the outcome is unknown and must be reported as such, not as a conflict.)
             let versions = try await database.withConnection { try await Self.versions(of: Array(expected), in: $0) }
             _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
             throw error

@@ -113,7 +113,7 @@ public final class PostgresDatabase: Sendable {
 
     static func canonError(_ error: PSQLError) -> any Error {
         guard let info = error.serverInfo else {
-            return CanonicalStoreError.storage("PostgreSQL: \(error.code)")
+            return CanonicalStoreError.storage("PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")")
         }
         let message = info[.message] ?? "\(error.code)"
         let state = info[.sqlState] ?? ""
@@ -123,6 +123,9 @@ public final class PostgresDatabase: Sendable {
             return CanonicalStoreError.uniqueViolation(table: table, detail: info[.detail] ?? message)
         case PostgresSchemaSQL.appendOnlyState:
             return CanonicalStoreError.appendOnlyViolation(table: table.isEmpty ? (message.components(separatedBy: " ").last ?? "table") : table)
+        case _ where state.hasPrefix("22"):
+            // Bad data (a NUL character in text, a number out of range): the client's value, not the store.
+            return CanonicalStoreError.invalidValue(message)
         case _ where state.hasPrefix("23"):
             return CanonicalStoreError.constraintViolation("\(message)\(info[.detail].map { " (\($0))" } ?? "")")
         default:

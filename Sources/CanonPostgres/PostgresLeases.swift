@@ -5,21 +5,38 @@ import PostgresNIO
 
 /// Projection leases held as PostgreSQL session advisory locks, on one connection of their own.
 ///
-/// A lock lives exactly as long as the connection that took it: when the process holding a
-/// lease dies (even by SIGKILL), the server sees its connection close and releases the lock at
-/// once, and the next process that asks takes it over. A holder that loses its connection learns
-/// it at its next check and stops its agent; the checkpoint's compare-and-set covers the moment
-/// in between.
+/// A lock lives exactly as long as the connection that took it:
+/// - When the process holding a lease dies (even by SIGKILL), the server sees its connection close
+///   and releases the lock at once; the next process that asks takes it over.
+/// - When the holder's machine vanishes without closing anything (power, network), the server
+///   ends the idle session after `idleTimeout` (`idle_session_timeout`, set at connect), which
+///   releases the lock; the holder pings far more often than that while it lives.
+/// - A lease is bound to the connection that took it: a new connection (after the old one broke)
+///   holds nothing until it takes the lock again.
+/// - A check that does not answer within `checkTimeout` counts as a lost lease (the connection is
+///   closed), so a blackholed holder stops its agent instead of waiting on TCP for minutes.
+///
+/// The checkpoint's compare-and-set covers the moments in between: two agents can never apply an
+/// event twice.
 public actor PostgresLeases: ProjectionLeases {
     private let url: PostgresURL
     private let logger: Logger
+    private let idleTimeout: Duration
+    private let checkTimeout: Duration
     private var connection: PostgresConnection?
     private var opening: Task<PostgresConnection, any Error>?
-    private var held: Set<String> = []
+    /// Each held lease, with the connection that holds its lock.
+    private var held: [String: ObjectIdentifier] = [:]
+    private var closed = false
     private var nextID = 1
 
-    public init(url: PostgresURL, logger: Logger = Logger(label: "canon.leases")) {
+    public init(
+        url: PostgresURL, idleTimeout: Duration = .seconds(10), checkTimeout: Duration = .seconds(3),
+        logger: Logger = Logger(label: "canon.leases")
+    ) {
         self.url = url
+        self.idleTimeout = idleTimeout
+        self.checkTimeout = checkTimeout
         self.logger = logger
     }
 
@@ -31,15 +48,16 @@ public actor PostgresLeases: ProjectionLeases {
     }
 
     public func acquire(_ name: String) async -> Bool {
-        if held.contains(name) { return await stillHeld(name) }
+        if held[name] != nil { return await stillHeld(name) }
         do {
             let connection = try await open()
-            let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(Self.key(name)))"), logger: logger
-            ).collect()
+            let rows = try await bounded { try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(Self.key(name)))"), logger: self.logger).collect() }
             let taken = try rows.first?.decode(Bool.self) ?? false
-            if taken { held.insert(name) }
-            return taken
+            // Only if the connection that took it is still the current one (the actor may have
+            // dropped it while the query ran).
+            guard taken, self.connection === connection, !connection.isClosed else { return false }
+            held[name] = ObjectIdentifier(connection)
+            return true
         } catch {
             logger.warning("cannot ask for a projection lease", metadata: ["projection.name": "\(name)", "error": "\(error)"])
             drop()
@@ -48,28 +66,32 @@ public actor PostgresLeases: ProjectionLeases {
     }
 
     public func stillHeld(_ name: String) async -> Bool {
-        guard held.contains(name), let connection, !connection.isClosed else {
-            if !held.isEmpty, connection?.isClosed ?? true { drop() }
+        guard let holder = held[name], let connection, ObjectIdentifier(connection) == holder, !connection.isClosed else {
+            held[name] = nil
             return false
         }
         do {
-            try await connection.query("SELECT 1", logger: logger).collect()
-            return true
+            _ = try await bounded { try await connection.query("SELECT 1", logger: self.logger).collect() }
+            return held[name] == holder
         } catch {
-            logger.warning("lease connection lost", metadata: ["error": "\(error)"])
-            drop()
+            logger.warning("lease connection lost or not answering", metadata: ["error": "\(error)"])
+            if self.connection === connection { drop() }
             return false
         }
     }
 
     public func release(_ name: String) async {
-        guard held.remove(name) != nil, let connection, !connection.isClosed else { return }
-        _ = try? await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: logger).collect()
+        guard let holder = held.removeValue(forKey: name), let connection, ObjectIdentifier(connection) == holder, !connection.isClosed else { return }
+        _ = try? await bounded {
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: self.logger).collect()
+        }
     }
 
-    /// Releases every lease by closing the connection (at shutdown).
+    /// Releases every lease by closing the connection (at shutdown). No connection opens after.
     public func close() async {
+        closed = true
         held.removeAll()
+        if let opening, let late = try? await opening.value, late !== connection { try? await late.close() }
         try? await connection?.close()
         connection = nil
     }
@@ -78,17 +100,43 @@ public actor PostgresLeases: ProjectionLeases {
     /// actor is re-entered while it connects).
     private func open() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
+        guard !closed else { throw CanonicalStoreError.storage("the lease connection is closed") }
         if let opening { return try await opening.value }
-        let configuration = PostgresConnection.Configuration(
+        // The server ends a session idle this long (the holder's machine is gone), freeing its locks.
+        var configuration = PostgresConnection.Configuration(
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
+        configuration.options.additionalStartupParameters = [("options", "-c idle_session_timeout=\(Int(idleTimeout.components.seconds * 1000))")]
         nextID += 1
         let id = nextID, logger = self.logger
         let opening = Task { try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger) }
         self.opening = opening
         defer { self.opening = nil }
         let connection = try await opening.value
+        if closed {
+            try? await connection.close()
+            throw CanonicalStoreError.storage("the lease connection is closed")
+        }
+        // Locks of an earlier connection are gone with it.
+        held.removeAll()
         self.connection = connection
         return connection
+    }
+
+    /// `body`, or a timeout error once `checkTimeout` passes.
+    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = checkTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw CanonicalStoreError.storage("the lease connection did not answer within \(timeout)")
+            }
+            return value
+        }
     }
 
     /// Every lock went with the connection.

@@ -24,12 +24,18 @@ struct Serve: AsyncParsableCommand {
             let platform = try await data.openPostgres(url, runAgents: !noAgents, logger: server.logger())
             let services = try await platform.services()
             let users = try await services.queries.users()
-            try await ServerRunner.run(services: services, background: platform.backgroundServices, options: server) { address in
-                var text = "canon is serving \(url) at \(address)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
-                if users.isEmpty {
-                    text += "No users yet: add one with `canon user add --database \(url) --id ada --name \"Ada Okafor\" --role admin`\n"
+            do {
+                try await ServerRunner.run(services: services, background: platform.backgroundServices, options: server) { address in
+                    var text = "canon is serving \(url) at \(address)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
+                    if users.isEmpty {
+                        text += "No users yet: add one with `canon user add --database \(url) --id ada --name \"Ada Okafor\" --role admin`\n"
+                    }
+                    return text
                 }
-                return text
+            } catch {
+                // The lease connection is closed on every path, so its locks go at once.
+                await platform.leases.close()
+                throw error
             }
             await platform.leases.close()
             return
@@ -117,7 +123,12 @@ struct Worker: AsyncParsableCommand {
         say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url)")
         let group = ServiceGroup(configuration: .init(
             services: platform.backgroundServices.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await platform.leases.close()
+            throw error
+        }
         await platform.leases.close()
         say("canon worker stopped cleanly")
     }

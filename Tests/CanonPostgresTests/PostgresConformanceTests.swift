@@ -39,3 +39,20 @@ struct PostgresConformanceTests {
         #expect(try await stores[3].fetchOne("accounts", where: ["id": .text("a")]) != nil)
     }
 }
+
+@Suite("PostgreSQL input errors", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+struct PostgresInputErrorTests {
+    /// PostgreSQL cannot store a NUL character in text: that is the caller's value, a typed
+    /// error (422 through HTTP), and nothing is written.
+    @Test func aValueTheServerCannotStoreIsATypedInputErrorAndWritesNothing() async throws {
+        let store = try await PostgresCanonicalStore(url: try await PostgresTestServer.createDatabase(), migrations: ConformanceSchema.migrations)
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        await #expect {
+            try await store.commit(try CanonicalStoreConformance.openAccount("b", owner: "nul\u{0}owner"))
+        } throws: { error in
+            (error as? CanonicalStoreError)?.code == .invalidValue
+        }
+        #expect(try await store.headPosition() == OutboxPosition(1))
+        #expect(try await store.count("accounts", filter: [:]) == 1)
+    }
+}

@@ -95,6 +95,13 @@ struct ScaleOutTests {
         #expect(try await search.deadLetters().isEmpty)
         #expect(try await timeline.deadLetters().isEmpty)
 
+        // A replay asked from another process (the CLI): the idle holder follows the stored
+        // checkpoint back, and re-applies up to the head with nothing new committed.
+        let replay = try RunningCanon(arguments: ["replay", "case-timeline", "--from", "0", "--database", url.description])
+        #expect(try await replay.waitForExit() == 0, "\(replay.errors)")
+        #expect(try await Self.eventually(30) { try await timeline.checkpoint().position == head }, "the holder re-applies after a replay")
+        #expect(try await timeline.contentSummary() == fresh.1, "idempotently")
+
         second.terminate()
         #expect(try await second.waitForExit() == 0)
         #expect(second.output.contains("canon worker stopped cleanly"))

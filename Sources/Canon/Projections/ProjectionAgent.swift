@@ -127,7 +127,14 @@ public actor ProjectionAgent {
                 guard let last = events.last else {
                     state = .idle
                     metrics.lag(events: 0, seconds: 0)
-                    await commits.wait(until: base.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
+                    let woken = await commits.wait(until: base.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
+                    // Nothing new for a while: another process (`canon replay`, a server that does
+                    // not run this agent) may have moved the stored checkpoint back.
+                    if !woken, checkpoint.position == base, let stored = try? await store.checkpoint(), stored.position != base {
+                        logger.info("checkpoint moved by another process; following it", metadata: ["outbox.position": "\(stored.position)"])
+                        checkpoint = stored
+                        applied.reset(to: stored.position)
+                    }
                     continue
                 }
                 state = .catchingUp

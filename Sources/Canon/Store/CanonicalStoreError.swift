@@ -8,6 +8,9 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
         case rowNotFound
         case appendOnlyViolation
         case constraintViolation
+        /// A value the engine cannot store (a NUL character in text, a number out of range): the
+        /// caller's input, not the store's state.
+        case invalidValue
         case unknownTable
         case column
         case injectedFault
@@ -44,6 +47,8 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     }
 
     public static func constraintViolation(_ detail: String) -> Self { Self(.constraintViolation, detail) }
+
+    public static func invalidValue(_ detail: String) -> Self { Self(.invalidValue, "a value cannot be stored: \(detail)") }
 
     public static func unknownTable(_ table: String) -> Self { Self(.unknownTable, "no canonical table named \(table)") }
 

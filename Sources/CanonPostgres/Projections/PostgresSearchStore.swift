@@ -345,6 +345,10 @@ extension PostgresSearchStore: PriorityApplying {
         let changes = try events.compactMap { event in try projection.securityChange(for: event).map { ($0, event.position) } }
         guard !changes.isEmpty else { return }
         try await database.write { transaction in
+            // Wait out an apply in flight (it holds the checkpoint row from its first statement):
+            // under READ COMMITTED the updates below would skip a document it inserted but has not
+            // committed yet, and the change would wait for the backlog after all.
+            try await transaction.execute("SELECT 1 FROM canon_checkpoint WHERE id = 1 FOR SHARE")
             for (change, position) in changes {
                 let values: [CanonValue] = [
                     change.restricted.map { .bool($0) } ?? .null, change.clearance.map { .integer(Int64($0)) } ?? .null,

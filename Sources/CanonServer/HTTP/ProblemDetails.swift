@@ -80,6 +80,8 @@ extension ProblemDetails {
             self.init(status: .conflict, slug: "conflict", title: "Conflict with the current state", detail: error.message)
         case .storage:
             self.init(status: .serviceUnavailable, slug: "store-unavailable", title: "Canonical store unavailable", detail: error.message)
+        case .invalidValue:
+            self.init(status: .unprocessableContent, slug: "invalid-value", title: "A value cannot be stored", detail: error.message)
         default:
             self.init(status: .internalServerError, slug: "internal", title: "Internal error", detail: "the canonical store failed: \(error.message)")
         }
