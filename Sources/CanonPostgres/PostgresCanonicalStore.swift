@@ -16,22 +16,27 @@ import PostgresNIO
 /// writers fully parallel but leaves positions with gaps and out of commit order, so "applied
 /// up to P" stops meaning "has seen every write up to P". Canon's contract (gap-free positions in
 /// commit order, on which read-your-writes, lag in events and checkpoint comparisons rest)
-/// keeps the other: **positions are assigned under a lock, as late as possible.** A commit checks
-/// its expectations and writes its domain rows in parallel with every other writer, then moves
-/// the one-row outbox head (`UPDATE … RETURNING`: the row lock is taken and the previous
-/// committer's head read in one round trip), reads its streams' versions in a fresh snapshot,
-/// numbers its events, appends them and commits. The row lock is released only after the commit
-/// is visible, so position P+1 cannot be committed before P is visible, and a reader that sees
-/// P+1 has every position below; a transaction that rolls back rolls its increment back too, so
-/// there are no gaps. Only the short tail (head, versions, append with notify, commit) is
-/// serialized: four round trips.
+/// keeps the other: **positions are assigned under a lock, as late as possible.** A commit reads
+/// its streams' versions (numbering its events and checking its expectations), writes its domain
+/// rows, in parallel with every other writer, then runs the serialized tail as one statement:
+/// `UPDATE canon_outbox_head … RETURNING` takes the head row's lock (waiting for the previous
+/// committer) and reads the head it left, and the same statement appends the events at the
+/// positions after it and notifies; then it commits. The row lock is released only after the
+/// commit is visible, so position P+1 cannot be visible before P, and a reader that sees P+1 has
+/// every position below; a transaction that rolls back rolls its increment back too, so there
+/// are no gaps. The lock is held for two round trips: that statement and the commit.
+///
+/// The versions were read before the lock: when another writer appended to one of the same
+/// streams in between, the insert collides on `(stream_id, stream_version)`. If an expectation
+/// of ours names that stream, that is a version conflict; if not, the commit runs again, taking
+/// the lock first this time, so a hot stream cannot starve it.
 ///
 /// The outbox also records each event's `txid` (`xid8`) for diagnosis.
 ///
 /// ## Other rules
-/// - Stream expectations are checked under the lock, where they are exact. A writer that failed
-///   on a row (it lost a race on a row it also writes, or its stale expectation let it write a
-///   row that exists) reports the version conflict, the real cause, rather than the row's error.
+/// - A writer that failed on a row (it lost a race on a row it also writes, or a stale read let it
+///   write a row that exists) reports the version conflict, the real cause, rather than the row's
+///   error.
 /// - Append-only tables and the outbox refuse UPDATE, DELETE and TRUNCATE in a trigger.
 /// - Every commit notifies channel `canon_outbox` with its last position; processes LISTEN to
 ///   wake their agents at once (polling stays as the fallback).
@@ -105,45 +110,65 @@ public final class PostgresCanonicalStore: CanonicalStore {
     }
 
     public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
+        let expected = Set(batch.flatMap { $0.expectations.map(\.streamID) })
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                // The first attempt is optimistic; a retry takes the head's lock first, so it
+                // reads exact versions and cannot collide again (a hot stream cannot starve it).
+                return try await commitOnce(batch, lockFirst: attempt > 1)
+            } catch let error as CanonicalStoreError where [.uniqueViolation, .constraintViolation, .rowNotFound].contains(error.code) {
+                // A writer that waited on a row another writer changed fails on that row; when the
+                // other writer also moved one of our streams, the version conflict is the cause.
+                // (Only for errors of the rows: after a storage error, say a connection lost during
+                // COMMIT, the outcome is unknown and must be reported as such, not as a conflict.)
+                if !expected.isEmpty {
+                    let versions = try await database.withConnection { try await Self.versions(of: Array(expected), in: $0) }
+                    _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
+                }
+                // Another writer appended to one of our streams between our reading its version and
+                // numbering, and no expectation of ours says that matters: again, with fresh versions.
+                if error.code == .uniqueViolation, error.message.contains("canon_outbox"), attempt < 3 { continue }
+                throw error
+            }
+        }
+    }
+
+    /// One attempt: versions read, domain rows written, then the serialized tail (see the type's
+    /// notes) in one statement, and the commit.
+    ///
+    /// - Parameter lockFirst: take the head's lock before anything else (a retry after a collision).
+    private func commitOnce(_ batch: [UnitOfWork], lockFirst: Bool) async throws -> [CommitResult] {
         let tables = self.tables
         let configuration = self.configuration
         let streams = OutboxWriter.streams(of: batch)
-        let expected = Set(batch.flatMap { $0.expectations.map(\.streamID) })
-        do {
-            return try await database.transaction { transaction in
-                // Expectations are checked once, under the lock, where they are exact: a stale one
-                // (rare) costs the domain writes, rolled back; a fresh one costs no extra round trip.
-                for work in batch {
-                    for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
-                }
-                try configuration.faults?(.afterMutations)
-                await configuration.holdOpen?()
-                // The serialized tail: numbering under the head row's lock (see the type's notes).
-                let eventCount = batch.reduce(0) { $0 + $1.events.count }
-                let head = try await transaction.rows(
-                    """
-                    UPDATE canon_outbox_head SET position = position + $1, committed_at = GREATEST(committed_at, $2)
-                    WHERE id = 1 RETURNING position - $1, committed_at
-                    """, [.integer(Int64(eventCount)), .timestamp(Date())])
-                guard let moved = head.first else { throw CanonicalStoreError.storage("the outbox head row is missing") }
-                let (position, committedAt) = try moved.decode((Int64, Int64).self)
-                // A new statement, so a new snapshot: it sees every commit that held the lock before us.
-                let versions = try await Self.versions(of: streams, in: transaction)
-                let last = position == 0 ? nil : (position: OutboxPosition(position), committedAt: Timestamp.date(microseconds: committedAt))
-                let results = try OutboxWriter.number(batch, versions: versions, last: last, now: Timestamp.date(microseconds: committedAt))
-                try await Self.append(results.flatMap(\.events), in: transaction)
-                try configuration.faults?(.beforeCommit)
-                return results
+        return try await database.transaction { transaction in
+            if lockFirst { try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE") }
+            // The streams' versions, read before the lock: they number the events and check the
+            // expectations (fail fast). A concurrent append to one of these streams before we
+            // number makes our insert collide on (stream_id, stream_version), caught in `commit`.
+            let versions = try await Self.versions(of: streams, in: transaction)
+            let planned = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
+            for work in batch {
+                for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
             }
-        } catch let error as CanonicalStoreError
-            where [.uniqueViolation, .constraintViolation, .rowNotFound].contains(error.code) && !expected.isEmpty {
-            // A writer that waited on a row another writer changed fails on that row; when the
-            // other writer also moved one of our streams, the version conflict is the cause. (Only
-            // for errors of the rows: after a storage error, say a connection lost during COMMIT,
-            // the outcome is unknown and must be reported as such, not as a conflict.)
-            let versions = try await database.withConnection { try await Self.versions(of: Array(expected), in: $0) }
-            _ = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
-            throw error
+            try configuration.faults?(.afterMutations)
+            await configuration.holdOpen?()
+            let events = planned.flatMap(\.events)
+            let head: PostgresRow?
+            if events.isEmpty {
+                head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox_head WHERE id = 1").first
+            } else {
+                head = try await Self.append(events, now: Date(), in: transaction)
+            }
+            guard let head else { throw CanonicalStoreError.storage("the outbox head row is missing") }
+            let (position, committedAt) = try head.decode((Int64, Int64).self)
+            let start = position - Int64(events.count)
+            let last = start == 0 ? nil : (position: OutboxPosition(start), committedAt: Timestamp.date(microseconds: committedAt))
+            let results = try OutboxWriter.number(batch, versions: versions, last: last, now: Timestamp.date(microseconds: committedAt))
+            try configuration.faults?(.beforeCommit)
+            return results
         }
     }
 
@@ -164,29 +189,55 @@ public final class PostgresCanonicalStore: CanonicalStore {
         return versions
     }
 
-    /// Appends `events` in as few statements as the bind limit allows, the last of which notifies
-    /// the channel with the last position (delivered when the transaction commits).
-    static func append(_ events: [EventEnvelope], in transaction: PostgresTransaction) async throws {
-        guard let lastPosition = events.last?.position else { return }
-        for chunk in stride(from: 0, to: events.count, by: 4000).map({ events[$0..<min($0 + 4000, events.count)] }) {
-            var binds = PostgresSchemaSQL.Binds()
-            let rows = chunk.map { event in
-                let values: [CanonValue] = [
-                    .integer(event.position.rawValue), .text(event.streamID.rawValue), .integer(event.streamVersion), .text(event.type),
-                    .integer(Int64(event.schemaVersion)), .text(String(decoding: event.payload, as: UTF8.self)), .text(event.actor),
-                    .optionalText(event.correlationID), .optionalText(event.causationID), .timestamp(event.occurredAt),
-                    .timestamp(event.committedAt), .bool(event.priority),
-                ]
-                return "(" + values.map { binds.bind($0) }.joined(separator: ", ") + ")"
-            }
-            let notify = chunk.last?.position == lastPosition
-                ? " RETURNING position) SELECT pg_notify('\(notificationChannel)', \(binds.bind(.text(String(lastPosition.rawValue))))) FROM inserted LIMIT 1"
-                : " RETURNING position) SELECT 1 FROM inserted LIMIT 1"
-            // The commit notifies the channel with its last position (delivered when it commits).
-            try await transaction.execute(
-                "WITH inserted AS (INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns)) VALUES \(rows.joined(separator: ", "))\(notify)",
-                binds.values)
+    /// The serialized tail in one statement: moves the head by the number of `events` (taking
+    /// its row lock, waiting for the previous committer, reading what it left), appends the events
+    /// at the positions after it with its commit time, and notifies the channel with the last
+    /// position (delivered when the transaction commits). Returns the new head and commit time.
+    ///
+    /// The events' positions and commit time here are placeholders; their stream versions are
+    /// the ones written.
+    static func append(_ events: [EventEnvelope], now: Date, in transaction: PostgresTransaction) async throws -> PostgresRow? {
+        let rows = events.enumerated().map { index, event in
+            OutboxRow(
+                k: Int64(index + 1), stream_id: event.streamID.rawValue, stream_version: event.streamVersion, type: event.type,
+                schema_version: Int64(event.schemaVersion), payload: String(decoding: event.payload, as: UTF8.self), actor: event.actor,
+                correlation_id: event.correlationID, causation_id: event.causationID, occurred_at: Timestamp.microseconds(event.occurredAt),
+                priority: event.priority ? 1 : 0)
         }
+        let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
+        return try await transaction.rows(
+            """
+            WITH head AS (
+                UPDATE canon_outbox_head SET position = position + $1, committed_at = GREATEST(committed_at, $2)
+                WHERE id = 1 RETURNING position, committed_at),
+            appended AS (
+                INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns))
+                SELECT head.position - $1 + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
+                    e.correlation_id, e.causation_id, e.occurred_at, head.committed_at, e.priority
+                FROM head, jsonb_to_recordset($3::jsonb) AS e(
+                    k BIGINT, stream_id TEXT, stream_version BIGINT, type TEXT, schema_version BIGINT, payload TEXT, actor TEXT,
+                    correlation_id TEXT, causation_id TEXT, occurred_at BIGINT, priority BIGINT)
+                RETURNING 1),
+            notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text) FROM head)
+            SELECT head.position, head.committed_at FROM head, notified
+            """,
+            [.integer(Int64(events.count)), .timestamp(now), .text(json)]
+        ).first
+    }
+
+    /// One event as the tail statement reads it (`jsonb_to_recordset`).
+    struct OutboxRow: Encodable {
+        var k: Int64
+        var stream_id: String
+        var stream_version: Int64
+        var type: String
+        var schema_version: Int64
+        var payload: String
+        var actor: String
+        var correlation_id: String?
+        var causation_id: String?
+        var occurred_at: Int64
+        var priority: Int64
     }
 
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {

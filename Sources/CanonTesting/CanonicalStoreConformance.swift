@@ -49,6 +49,7 @@ public enum CanonicalStoreConformance {
         case queriesFilterOrderAndCount
         case batchCommitIsAllOrNothing
         case committedDataSurvivesReopen
+        case concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder
 
         public var testDescription: String { rawValue }
     }
@@ -66,6 +67,7 @@ public enum CanonicalStoreConformance {
         case .queriesFilterOrderAndCount: try await queriesFilterOrderAndCount(engine)
         case .batchCommitIsAllOrNothing: try await batchCommitIsAllOrNothing(engine)
         case .committedDataSurvivesReopen: try await committedDataSurvivesReopen(engine)
+        case .concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder: try await concurrentAppendsToOneStream(engine)
         }
     }
 
@@ -220,6 +222,32 @@ public enum CanonicalStoreConformance {
         let events = try await store.events(after: .start, limit: 10)
         #expect(events.map(\.streamVersion) == [1, 2], "no duplicate stream version")
         #expect(try await store.count("ledger", filter: [:]) == 1, "no lost or doubled update")
+    }
+
+    /// Writers that append to one stream without an expectation all commit: no writer sees a
+    /// conflict it did not ask for, and the stream's versions are 1, 2, 3, … in position order.
+    static func concurrentAppendsToOneStream(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        let writers = 6, commitsEach = 15
+        let shared = stream("shared")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for index in 0..<commitsEach {
+                        var work = UnitOfWork(metadata: CommandMetadata(actor: "writer-\(writer)"))
+                        work.events.append(try PendingEvent(streamID: shared, type: "account.noted", encoding: ["n": writer * 100 + index], occurredAt: opened))
+                        _ = try await store.commit(work)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let total = writers * commitsEach
+        let events = try await store.events(after: .start, limit: total + 10)
+        #expect(events.count == total)
+        #expect(events.map(\.streamVersion) == Array(1...Int64(total)), "versions follow positions")
+        #expect(try await store.streamVersion(shared) == Int64(total))
     }
 
     static func positionsAreGapFree(_ engine: Engine) async throws {
