@@ -145,10 +145,30 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let streams = OutboxWriter.streams(of: batch)
         return try await database.transaction { transaction in
             if lockFirst { try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE") }
-            // The streams' versions, read before the lock: they number the events and check the
-            // expectations (fail fast). A concurrent append to one of these streams before we
-            // number makes our insert collide on (stream_id, stream_version), caught in `commit`.
-            let versions = try await Self.versions(of: streams, in: transaction)
+            // The streams' versions, known or read before the lock: they number the events and
+            // check the expectations (fail fast). A concurrent append to one of these streams
+            // before we number makes our insert collide on (stream_id, stream_version), caught in
+            // `commit`.
+            // An exact expectation (`.exactly(v)`, `.noStream`) on a stream, before anything else
+            // appends to it in the batch, already says its version: only the others are read. A
+            // wrong one collides on insert and is reported as the conflict it is.
+            var versions: [StreamID: Int64] = [:]
+            var known: Set<StreamID> = []
+            var touched: Set<StreamID> = []
+            for work in batch {
+                for expectation in work.expectations where !touched.contains(expectation.streamID) && !known.contains(expectation.streamID) {
+                    switch expectation.expected {
+                    case .exactly(let version): versions[expectation.streamID] = version
+                    case .noStream: break
+                    case .any: continue
+                    }
+                    known.insert(expectation.streamID)
+                }
+                for event in work.events { touched.insert(event.streamID) }
+            }
+            for (stream, version) in try await Self.versions(of: streams.filter { !known.contains($0) }, in: transaction) {
+                versions[stream] = version
+            }
             let planned = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
             for work in batch {
                 for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
