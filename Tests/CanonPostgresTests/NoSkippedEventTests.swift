@@ -12,14 +12,15 @@ import Testing
 struct NoSkippedEventTests {
     @Test func sixteenWritersWithDelayedCommitsNeverMakeAProjectionSkipOrRepeatAnEvent() async throws {
         let url = try await PostgresTestServer.createDatabase()
-        // A quarter of the transactions sleep after their domain write (which gives them their
-        // transaction id) and before their events are numbered: later transactions overtake them.
+        // A quarter of the transactions stay open after their domain write (which gives them their
+        // transaction id) until another transaction has committed (at most 50 ms, in case none
+        // does), and only then number their events: later transactions overtake them.
+        let commits = PositionWaiters()
         let canonical = try await PostgresCanonicalStore(
             url: url, migrations: ConformanceSchema.migrations,
             configuration: .init(maximumConnections: 18, holdOpen: {
-                if Int.random(in: 0..<4) == 0 { try? await Task.sleep(for: .microseconds(Int.random(in: 100...3_000))) }
+                if Int.random(in: 0..<4) == 0 { _ = await commits.wait(until: commits.reached.next, timeout: .milliseconds(50)) }
             }))
-        let commits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits)
         let counting = CountingStore(try await PostgresTimelineStore.open(url: url, projection: EveryEvent()))
         let agent = ProjectionAgent(

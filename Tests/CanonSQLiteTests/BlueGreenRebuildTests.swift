@@ -27,10 +27,12 @@ struct BlueGreenRebuildTests {
         let agents = Task { try await platform.coordinator.run() }
         defer { agents.cancel() }
         let seeded = try await platform.canonical.headPosition()
-        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: seeded, timeout: .seconds(20)))
+        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: seeded, timeout: .seconds(60)))
 
         let done = Shared(false)
         let reads = Shared((count: 0, empty: 0, failed: 0))
+        // The rebuild starts once both loops are running, however busy the machine is.
+        let readsMade = PositionWaiters(), writesMade = PositionWaiters()
         let reader = Task {
             while !done.withLock({ $0 }) {
                 do {
@@ -40,6 +42,7 @@ struct BlueGreenRebuildTests {
                 } catch {
                     reads.withLock { $0.failed += 1 }
                 }
+                readsMade.advance(to: OutboxPosition(Int64(reads.withLock { $0.count + $0.failed })))
                 await Task.yield()
             }
         }
@@ -51,9 +54,12 @@ struct BlueGreenRebuildTests {
                     OpenCaseRequest(title: "Written during rebuild \(written)", summary: "", sector: "energy", region: "north", priority: "low"),
                     by: Self.investigator)
                 written += 1
+                writesMade.advance(to: OutboxPosition(Int64(written)))
             }
             return written
         }
+        #expect(await readsMade.wait(until: OutboxPosition(1), timeout: .seconds(30)), "the reader runs")
+        #expect(await writesMade.wait(until: OutboxPosition(1), timeout: .seconds(30)), "the writer runs")
 
         let report = try await platform.rebuild("case-search", chunkSize: 300)
         done.withLock { $0 = true }
@@ -66,13 +72,13 @@ struct BlueGreenRebuildTests {
         #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-search"] == .init(live: 2, previous: 1, building: nil))
         let counts = reads.withLock { $0 }
         #expect(counts.count > 0)
-        #expect(counts.failed == 0, "no read failed")
-        #expect(counts.empty == 0, "no read saw an empty index")
+        #expect(counts.failed == 0, "no read failed (of \(counts.count + counts.failed))")
+        #expect(counts.empty == 0, "no read saw an empty index (of \(counts.count))")
         #expect(written > 0)
 
         // Afterwards the live version holds exactly what a fresh projection of the canonical state holds.
         let head = try await platform.canonical.headPosition()
-        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(20)))
+        #expect(try await platform.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
         let freshDirectory = try TemporaryDirectory(prefix: "canon-fresh")
         let fresh = try EmbeddedPlatform.makeStore("case-search", version: 1, in: freshDirectory.dataDirectory)
         let built = try await ProjectionRebuild(source: platform.canonical, live: fresh, next: fresh).run(compareAttempts: 1)
@@ -95,7 +101,7 @@ struct BlueGreenRebuildTests {
             OpenCaseRequest(title: "After the switch", summary: "", sector: "energy", region: "north", priority: "low"), by: Self.investigator)
         let back = try await platform.rollback("case-timeline")
         #expect(back.version == 1)
-        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: later.position, timeout: .seconds(20)))
+        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: later.position, timeout: .seconds(60)))
         #expect(try await platform.timeline.entries(key: later.id, limit: 10).count == 1, "the old version caught up from its checkpoint")
 
         let removed = try platform.prune("case-timeline")

@@ -112,4 +112,68 @@ struct VectorStoreTests {
         let store = try SQLiteVectorStore(path: scratch.file("v.sqlite"), projection: EvidenceSemanticProjection(), embedder: KeywordEmbedder())
         await #expect(throws: ProjectionError.self) { try await store.nearest(to: [1, 2, 3], limit: 1) }
     }
+
+    /// Embedding a batch takes a model tens or hundreds of milliseconds of CPU. Done on the
+    /// concurrency runtime's cooperative threads (one per core), as many agents embedding at
+    /// once as there are cores would stop every other task in the process: HTTP handlers, the
+    /// other agents, this test.
+    @Test func embeddingDoesNotHoldTheCooperativeThreads() async throws {
+        let scratch = try TemporaryDirectory()
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let (entries, entered) = AsyncStream<Void>.makeStream()
+        let gate = GatedEmbedder { entered.yield() }
+        // The deadline: if embedding held the cooperative threads, nothing async could run to
+        // open the gate, so a dispatch timer opens it and says so.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { gate.open(byDeadline: true) }
+        let stores = try (0..<cores).map { index in
+            try SQLiteVectorStore(path: scratch.file("v\(index).sqlite"), projection: EvidenceSemanticProjection(), embedder: gate)
+        }
+        let events = try Self.events()
+        let applying = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in stores {
+                    group.addTask { try await store.apply(events, from: .start, to: Checkpoint(position: OutboxPosition(3), committedAt: Date())) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        // Every store is now inside the embedder, one per core, and this task still runs.
+        var seen = 0
+        for await _ in entries {
+            seen += 1
+            if seen == cores { break }
+        }
+        #expect(!gate.openedByDeadline, "\(cores) batches being embedded stopped every other task until the deadline")
+        gate.open(byDeadline: false)
+        try await applying.value
+        for store in stores { #expect(store.count == 3) }
+    }
+}
+
+/// An embedder that blocks in `embed` until its gate opens, like a model busy with a large batch.
+final class GatedEmbedder: TextEmbedder, @unchecked Sendable {
+    let model = KeywordEmbedder().model
+    private let condition = NSCondition()
+    private var isOpen = false
+    private var deadline = false
+    private let entered: @Sendable () -> Void
+
+    init(entered: @escaping @Sendable () -> Void) { self.entered = entered }
+
+    var openedByDeadline: Bool { condition.withLock { deadline } }
+
+    func open(byDeadline: Bool) {
+        condition.withLock {
+            guard !isOpen else { return }
+            isOpen = true
+            deadline = byDeadline
+            condition.broadcast()
+        }
+    }
+
+    func embed(_ texts: [String]) -> [[Float]] {
+        entered()
+        condition.withLock { while !isOpen { condition.wait() } }
+        return KeywordEmbedder().embed(texts)
+    }
 }

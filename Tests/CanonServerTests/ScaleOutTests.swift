@@ -6,6 +6,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 import Testing
 
 /// Several `canon` processes on one PostgreSQL database: leases, takeover after SIGKILL, and
@@ -14,15 +15,20 @@ import Testing
 struct ScaleOutTests {
     static let ivan = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
 
-    /// Polls `condition` (state in another process: there is nothing to wait on here) until it
-    /// holds or `seconds` pass.
-    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
+    /// Notifications of applied positions from every worker, counted: waits re-check their
+    /// condition each time a worker moves a checkpoint.
+    final class AppliedSignal: Sendable {
+        let moves = PositionWaiters()
+        private let count = Mutex<Int64>(0)
+
+        func tick() { moves.advance(to: OutboxPosition(count.withLock { $0 += 1; return $0 })) }
+    }
+
+    /// Listens for the workers' `canon_applied` notifications until the returned task is cancelled.
+    static func listen(_ url: PostgresURL) -> (AppliedSignal, Task<Void, any Error>) {
+        let signal = AppliedSignal()
+        let listener = PostgresNotifications(url: url, commits: PositionWaiters()) { _, _ in signal.tick() }
+        return (signal, Task { try await listener.run() })
     }
 
     @Test func whenTheWorkerHoldingTheLeasesIsKilledTheOtherTakesOverAndTheStoresEqualAFreshRebuild() async throws {
@@ -33,6 +39,8 @@ struct ScaleOutTests {
         _ = try await commands.registerUser(Self.ivan)
         let search = try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection())
         let timeline = try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection())
+        let (applied, listening) = Self.listen(url)
+        defer { listening.cancel() }
 
         let first = try RunningCanon(arguments: ["worker", "--database", url.description])
         let holding = try await first.waitUntil(seconds: 60) { first.errors.contains("case-search@1 [Canon] projection lease taken") }
@@ -56,7 +64,7 @@ struct ScaleOutTests {
         }
 
         try await write(60, from: 0)
-        #expect(try await Self.eventually(60) { try await caughtUp() }, "the first worker applies everything")
+        #expect(try await waitUntil(wakingOn: applied.moves, timeout: .seconds(60)) { try await caughtUp() }, "the first worker applies everything")
         let owner = try #require(try await search.heartbeat()?.owner)
         #expect(owner.hasSuffix(":\(first.pid)"), "the lease holder is the one applying: \(owner)")
 
@@ -66,7 +74,8 @@ struct ScaleOutTests {
         try await during
         #expect(try await first.waitForExit() != 0)
         try await write(30, from: 120)
-        let tookOver = try await Self.eventually(60) {
+        // The second worker writes its heartbeat when it takes a lease, before it applies.
+        let tookOver = try await waitUntil(wakingOn: applied.moves, timeout: .seconds(60)) {
             let searchOwner = try await search.heartbeat()?.owner ?? ""
             let timelineOwner = try await timeline.heartbeat()?.owner ?? ""
             let caught = try await caughtUp()
@@ -99,7 +108,8 @@ struct ScaleOutTests {
         // checkpoint back, and re-applies up to the head with nothing new committed.
         let replay = try RunningCanon(arguments: ["replay", "case-timeline", "--from", "0", "--database", url.description])
         #expect(try await replay.waitForExit() == 0, "\(replay.errors)")
-        #expect(try await Self.eventually(30) { try await timeline.checkpoint().position == head }, "the holder re-applies after a replay")
+        #expect(try await waitUntil(wakingOn: applied.moves, timeout: .seconds(30)) { try await timeline.checkpoint().position == head },
+                "the holder re-applies after a replay")
         #expect(try await timeline.contentSummary() == fresh.1, "idempotently")
 
         second.terminate()

@@ -12,7 +12,6 @@ import PostgresNIO
 final class PostgresProjectionDatabase: ProjectionBookkeeping {
     let identity: ProjectionIdentity
     let schema: String
-    let role: String
     let database: PostgresDatabase
     private let faults: FaultInjector?
 
@@ -20,10 +19,9 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
     /// serving reads of this projection learn at once that a position was applied.
     static let appliedChannel = "canon_applied"
 
-    private init(identity: ProjectionIdentity, schema: String, role: String, database: PostgresDatabase, faults: FaultInjector?) {
+    private init(identity: ProjectionIdentity, schema: String, database: PostgresDatabase, faults: FaultInjector?) {
         self.identity = identity
         self.schema = schema
-        self.role = role
         self.database = database
         self.faults = faults
     }
@@ -58,7 +56,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                 for name in extensions { try await transaction.execute("CREATE EXTENSION IF NOT EXISTS \(name) SCHEMA public") }
             }
             let database = PostgresDatabase(url: url, maximumConnections: 4, settings: [("role", role), ("search_path", "\(schema),public")] + settings)
-            let store = PostgresProjectionDatabase(identity: identity, schema: schema, role: role, database: database, faults: faults)
+            let store = PostgresProjectionDatabase(identity: identity, schema: schema, database: database, faults: faults)
             try await store.migrate(migrations)
             return store
         } catch let error as CanonicalStoreError {

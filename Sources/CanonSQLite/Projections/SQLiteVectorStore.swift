@@ -65,7 +65,9 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
                 not \(model); a model change is a rebuild: run `canon rebuild \(projection.identity.name)`
                 """)
         }
-        try reloadIndex()
+        let dimensions = model.dimensions
+        let loaded = try database.pool.read { db in try Self.loadIndex(dimensions: dimensions, db) }
+        index.withLock { $0 = loaded }
     }
 
     public var path: String { database.path }
@@ -74,7 +76,7 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
     public var count: Int { index.withLock { $0.keys.count } }
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
-        let rows = try embedded(events.flatMap { try projection.documents(for: $0) })
+        let rows = try await embedded(events.flatMap { try projection.documents(for: $0) })
         // A purge is the last event of its case: its removals come after every upsert here.
         let removed = events.flatMap(projection.removedKeys(by:))
         let model = self.model
@@ -85,19 +87,19 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         if removed.isEmpty {
             index.withLock { index in for row in rows { index.upsert(row) } }
         } else {
-            try reloadIndex()
+            try await reloadIndex()
         }
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let rows = try embedded(try projection.replay(events))
+        let rows = try await embedded(try projection.replay(events))
         let groups = Set(try events.flatMap { try projection.documents(for: $0) }.map(\.group))
         let model = self.model
         try await database.write(at: checkpoint) { db in
             for group in groups { try db.execute(sql: "DELETE FROM vectors WHERE grp = ?", arguments: [group]) }
             try Self.upsert(rows, model: model, db)
         }
-        try reloadIndex()
+        try await reloadIndex()
     }
 
     /// Keys, groups and source versions, not the model: a rebuild with another model holds the
@@ -129,8 +131,8 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         var vector: [Float]
     }
 
-    /// The newest version of each document, embedded in one batch.
-    private func embedded(_ documents: [VectorDocument]) throws -> [EmbeddedDocument] {
+    /// The newest version of each document, embedded in one batch, off the cooperative pool.
+    private func embedded(_ documents: [VectorDocument]) async throws -> [EmbeddedDocument] {
         var latest: [String: VectorDocument] = [:]
         var order: [String] = []
         for document in documents {
@@ -143,7 +145,7 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         }
         let unique = order.map { latest[$0]! }
         guard !unique.isEmpty else { return [] }
-        let vectors = embedder.embed(unique.map(\.text))
+        let vectors = try await embedder.embedInBackground(unique.map(\.text))
         guard vectors.count == unique.count, vectors.allSatisfy({ $0.count == model.dimensions }) else {
             throw ProjectionError.storage("the embedder returned \(vectors.count) vectors for \(unique.count) texts, or the wrong dimensions")
         }
@@ -170,21 +172,24 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         }
     }
 
-    private func reloadIndex() throws {
+    /// Reloads the in-memory matrix from the file (after a purge, a refold or a repair).
+    private func reloadIndex() async throws {
         let dimensions = model.dimensions
-        let fresh = try database.pool.read { db in
-            var index = VectorIndex()
-            let cursor = try GRDB.Row.fetchCursor(db, sql: "SELECT key, grp, source_version, vector FROM vectors ORDER BY key")
-            while let row = try cursor.next() {
-                let data: Data = row["vector"]
-                guard data.count == dimensions * 4 else { continue }
-                let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                index.upsert(EmbeddedDocument(
-                    document: VectorDocument(key: row["key"], group: row["grp"], sourceVersion: row["source_version"], text: ""), vector: vector))
-            }
-            return index
-        }
+        let fresh = try await database.pool.read { db in try Self.loadIndex(dimensions: dimensions, db) }
         index.withLock { $0 = fresh }
+    }
+
+    private static func loadIndex(dimensions: Int, _ db: Database) throws -> VectorIndex {
+        var index = VectorIndex()
+        let cursor = try GRDB.Row.fetchCursor(db, sql: "SELECT key, grp, source_version, vector FROM vectors ORDER BY key")
+        while let row = try cursor.next() {
+            let data: Data = row["vector"]
+            guard data.count == dimensions * 4 else { continue }
+            let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            index.upsert(EmbeddedDocument(
+                document: VectorDocument(key: row["key"], group: row["grp"], sourceVersion: row["source_version"], text: ""), vector: vector))
+        }
+        return index
     }
 }
 
@@ -203,13 +208,13 @@ extension SQLiteVectorStore: DriftCheckable {
     }
 
     public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
-        let rows = try embedded(try projection.replay(history).filter { keys.contains($0.key) })
+        let rows = try await embedded(try projection.replay(history).filter { keys.contains($0.key) })
         let model = self.model
         try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }
             try Self.upsert(rows, model: model, db)
         }
-        try reloadIndex()
+        try await reloadIndex()
     }
 
     public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }

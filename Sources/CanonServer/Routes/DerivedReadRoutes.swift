@@ -176,7 +176,7 @@ struct DerivedReadRoutes {
         let store = try services.semantic(for: .findSimilarEvidence)
         let freshness = try await waitForFreshness(store, minimum: minimum)
         let queries = try services.queries(for: .findSimilarEvidence)
-        let vector = store.embedder.embed([text])[0]
+        let vector = try await store.embedder.embedInBackground([text])[0]
         var results: [SemanticAnswer.Result] = []
         var visible: [String: Bool] = [:]
         var evidence: [String: [String: Evidence]] = [:]
