@@ -1,19 +1,62 @@
-import Dispatch
+import Foundation
 
-/// Runs blocking work (model inference, a long synchronous scan) on dispatch threads instead of
-/// the concurrency runtime's cooperative pool.
+/// Runs blocking work (model inference, a long synchronous scan) on threads of its own instead
+/// of the concurrency runtime's cooperative pool.
 ///
 /// The pool has one thread per core. Work that holds one of them for tens or hundreds of
 /// milliseconds (embedding a batch of evidence) stalls every task that could have run there:
 /// HTTP handlers, the other projection agents, commit notifications. On two cores, two agents
 /// embedding at once would stop the process.
-public enum BlockingWork {
-    private static let queue = DispatchQueue(label: "canon.blocking-work", qos: .utility, attributes: .concurrent)
+///
+/// The threads are plain threads, not a libdispatch queue: on Linux the cooperative pool is
+/// libdispatch's own, and a concurrent queue shares its width, so work queued there waits
+/// behind every ready task of a busy process.
+public final class BlockingWork: @unchecked Sendable {
+    /// One thread per core (at least two): the work is CPU-bound.
+    public static let shared = BlockingWork(threads: max(2, ProcessInfo.processInfo.activeProcessorCount))
 
-    /// Runs `work` on a dispatch thread and resumes the caller with its result.
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []   // guarded by `condition`
+    private var next = 0                            // guarded by `condition`
+
+    init(threads: Int) {
+        for index in 0..<threads {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "canon-blocking-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `work` on one of the threads and resumes the caller with its result.
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await shared.run(work)
+    }
+
+    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try work() }) }
+            enqueue { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    private func enqueue(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while next == jobs.count { condition.wait() }
+            let job = jobs[next]
+            next += 1
+            if next == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                next = 0
+            }
+            condition.unlock()
+            job()
         }
     }
 }
