@@ -157,10 +157,9 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await mapErrors {
             try await pool.read { db in
-                try GRDB.Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT * FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
-                    arguments: [position.rawValue, max(limit, 0)]
-                ).map(EventEnvelope.init(outboxRow:))
+                try EventEnvelope.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(EventEnvelope.outboxColumns) FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
+                    arguments: [position.rawValue, max(limit, 0)])
             }
         }
     }
@@ -168,10 +167,9 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
         try await mapErrors {
             try await pool.read { db in
-                try GRDB.Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT * FROM canon_outbox WHERE stream_id = ? AND position <= ? ORDER BY stream_version"),
-                    arguments: [stream.rawValue, position.rawValue]
-                ).map(EventEnvelope.init(outboxRow:))
+                try EventEnvelope.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(EventEnvelope.outboxColumns) FROM canon_outbox WHERE stream_id = ? AND position <= ? ORDER BY stream_version"),
+                    arguments: [stream.rawValue, position.rawValue])
             }
         }
     }

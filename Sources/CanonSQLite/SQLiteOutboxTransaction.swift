@@ -122,13 +122,23 @@ extension Canon.Row {
 }
 
 extension EventEnvelope {
-    init(outboxRow row: GRDB.Row) {
-        let payload: String = row["payload"]
-        self.init(
-            position: OutboxPosition(row["position"]), streamID: StreamID(row["stream_id"] as String),
-            streamVersion: row["stream_version"], type: row["type"], schemaVersion: row["schema_version"],
-            payload: Data(payload.utf8), actor: row["actor"], correlationID: row["correlation_id"],
-            causationID: row["causation_id"], occurredAt: Timestamp.date(microseconds: row["occurred_at"]),
-            committedAt: Timestamp.date(microseconds: row["committed_at"]), priority: (row["priority"] as Int64) != 0)
+    /// The outbox columns `fetchAll` reads, in the order it reads them.
+    static let outboxColumns =
+        "position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, committed_at, priority"
+
+    /// The events `statement` selects (`outboxColumns`, in that order), read by column index: a
+    /// catch-up reads a million of them, and looking columns up by name was a tenth of its time.
+    static func fetchAll(_ statement: Statement, arguments: StatementArguments) throws -> [EventEnvelope] {
+        var events: [EventEnvelope] = []
+        let rows = try GRDB.Row.fetchCursor(statement, arguments: arguments)
+        while let row = try rows.next() {
+            let payload: String = row[5]
+            events.append(EventEnvelope(
+                position: OutboxPosition(row[0] as Int64), streamID: StreamID(row[1] as String), streamVersion: row[2], type: row[3],
+                schemaVersion: row[4], payload: Data(payload.utf8), actor: row[6], correlationID: row[7], causationID: row[8],
+                occurredAt: Timestamp.date(microseconds: row[9]), committedAt: Timestamp.date(microseconds: row[10]),
+                priority: (row[11] as Int64) != 0))
+        }
+        return events
     }
 }

@@ -51,8 +51,15 @@ public struct EventEnvelope: Hashable, Codable, Sendable {
 
     /// Decodes the payload as `T`.
     ///
+    /// A type that is also `FlatDecodable` is read by the flat JSON reader first (projections
+    /// decode every event they apply; `JSONDecoder` was the largest share of a catch-up); a
+    /// payload it does not take goes through `JSONDecoder`, which gives the typed error.
+    ///
     /// - Throws: `DecodingError` when the payload does not match `T`.
     public func decodePayload<T: Decodable>(as type: T.Type = T.self) throws -> T {
-        try PendingEvent.decoder.decode(T.self, from: payload)
+        if let flat = T.self as? any FlatDecodable.Type, let object = FlatObject(payload), let value = flat.init(flat: object) as? T {
+            return value
+        }
+        return try PendingEvent.decoder.decode(T.self, from: payload)
     }
 }

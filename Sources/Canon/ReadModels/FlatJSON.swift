@@ -242,3 +242,57 @@ public enum FlatJSON {
         }
     }
 }
+
+/// A parsed flat JSON object, read field by field with the types `JSONDecoder` would accept.
+public struct FlatObject {
+    public let values: [String: FlatJSON.Value]
+
+    /// Nil unless `data` is one flat object.
+    public init?(_ data: Data) {
+        guard let values = FlatJSON.parse(data) else { return nil }
+        self.values = values
+    }
+
+    public init(values: [String: FlatJSON.Value]) { self.values = values }
+
+    public func string(_ key: String) -> String? {
+        if case .string(let value)? = values[key] { value } else { nil }
+    }
+
+    public func integer(_ key: String) -> Int64? {
+        if case .integer(let value)? = values[key] { value } else { nil }
+    }
+
+    public func int(_ key: String) -> Int? { integer(key).flatMap { Int(exactly: $0) } }
+
+    public func bool(_ key: String) -> Bool? {
+        if case .bool(let value)? = values[key] { value } else { nil }
+    }
+
+    /// An RFC 3339 date (`Timestamp.parseISO8601`, as `Timestamp.decodingStrategy`).
+    public func date(_ key: String) -> Date? { string(key).flatMap(Timestamp.parseISO8601) }
+
+    public func strings(_ key: String) -> [String]? {
+        if case .strings(let value)? = values[key] { value } else { nil }
+    }
+
+    /// An optional field: `.some(nil)` when absent or null, nil when present with another type.
+    public func optional<T>(_ key: String, _ read: (String) -> T?) -> T?? {
+        switch values[key] {
+        case nil, .null?: return .some(nil)
+        default: return read(key).map { .some($0) } ?? nil
+        }
+    }
+
+    /// A `RawRepresentable` string value (an enum).
+    public func value<T: RawRepresentable>(_ key: String, as type: T.Type = T.self) -> T? where T.RawValue == String {
+        string(key).flatMap(T.init(rawValue:))
+    }
+}
+
+/// A payload the flat reader can build: `init(flat:)` answers nil for anything it does not
+/// expect, and the caller falls back to `JSONDecoder`. It must accept exactly what the type's
+/// `Decodable` conformance accepts for flat objects (tests compare the two).
+public protocol FlatDecodable: Decodable {
+    init?(flat object: FlatObject)
+}

@@ -18,11 +18,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     private let projection: any DocumentProjection
     private let database: SQLiteProjectionDatabase
     private let schema: SearchSchema
+    private let sql: DocumentSQL
 
     public init(path: String, projection: any DocumentProjection, faults: FaultInjector? = nil) throws {
         self.identity = projection.identity
         self.projection = projection
         self.schema = projection.schema
+        self.sql = DocumentSQL(projection.schema)
         let schema = projection.schema
         database = try SQLiteProjectionDatabase(
             path: path, identity: projection.identity, faults: faults,
@@ -81,15 +83,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let projection = self.projection
-        let schema = self.schema
+        let sql = self.sql
         try await database.advance(from: from, to: to) { db in
             var terms = Set<String>()
             for (key, events) in projection.byDocument(events) {
-                let current = try Self.load(key, schema: schema, db)
+                let current = try Self.load(key, sql: sql, db)
                 let fresh = events.filter { $0.position > current.lastPosition }
                 guard let last = fresh.last else { continue }
                 let document = try projection.fold(fresh, into: current.document)
-                try Self.write(key: key, document: document, position: last.position, schema: schema, terms: &terms, db)
+                try Self.write(key: key, document: document, position: last.position, sql: sql, terms: &terms, db)
             }
             try Self.record(terms: terms, db)
         }
@@ -97,7 +99,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let projection = self.projection
-        let schema = self.schema
+        let sql = self.sql
         var documents: [String: (SearchDocument?, OutboxPosition)] = [:]
         for key in Set(events.compactMap(projection.documentKey(for:))) {
             let own = events.filter { projection.documentKey(for: $0) == key }
@@ -107,7 +109,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         try await database.write(at: checkpoint) { db in
             var terms = Set<String>()
             for (key, (document, position)) in folded {
-                try Self.write(key: key, document: document, position: position, schema: schema, terms: &terms, db)
+                try Self.write(key: key, document: document, position: position, sql: sql, terms: &terms, db)
             }
             try Self.record(terms: terms, db)
         }
@@ -128,21 +130,20 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     /// The stored document for `key`, if any.
     public func document(_ key: String) async throws -> SearchDocument? {
-        try await database.mapped { try await database.pool.read { db in try Self.load(key, schema: schema, db).document } }
+        let sql = self.sql
+        return try await database.mapped { try await database.pool.read { db in try Self.load(key, sql: sql, db).document } }
     }
 
     // MARK: - Writing documents
 
     /// The stored document and the last position folded into it, rebuilt from its columns and
     /// its full-text row (nothing is stored twice).
-    static func load(_ key: String, schema: SearchSchema, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
-        let fields = schema.textFields.map(\.name)
-        let sql = "SELECT d.*, v.display, \(fields.map { "f.\($0) AS text_\($0)" }.joined(separator: ", ")) FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.key = ?"
-        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql), arguments: [key]) else { return (nil, .start) }
+    static func load(_ key: String, sql: DocumentSQL, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [key]) else { return (nil, .start) }
         var text: [String: String] = [:]
-        for field in fields { text[field] = row["text_\(field)"] }
+        for (field, column) in zip(sql.fields, sql.textColumns) { text[field] = row[column] }
         var facets: [String: String] = [:]
-        for field in schema.facetFields { facets[field] = row[facetColumn(field)] }
+        for (field, column) in zip(sql.schema.facetFields, sql.facetColumns) { facets[field] = row[column] }
         let display: String = row["display"]
         let document = SearchDocument(
             key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
@@ -152,7 +153,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     /// Writes (or deletes) one document and adds its words to `terms`, which the caller records
     /// once per transaction.
-    static func write(key: String, document: SearchDocument?, position: OutboxPosition, schema: SearchSchema, terms: inout Set<String>, _ db: Database) throws {
+    static func write(key: String, document: SearchDocument?, position: OutboxPosition, sql: DocumentSQL, terms: inout Set<String>, _ db: Database) throws {
+        let schema = sql.schema
         let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
@@ -162,7 +164,6 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
             try db.cachedStatement(sql: "DELETE FROM docs WHERE key = ?").execute(arguments: [key])
             return
         }
-        let facetColumns = schema.facetFields.map(facetColumn)
         let display = String(decoding: document.display, as: UTF8.self)
         // The digest of the document as applied; the filter columns a priority change moved
         // ahead are lag to a drift check (that change's event is past the checkpoint).
@@ -174,13 +175,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let id: Int64
         if let existing {
             // The filter columns keep a newer permission change applied on the priority path.
-            let facetSets = facetColumns.map { ", \($0) = ?" }.joined()
-            try db.cachedStatement(sql: """
-                UPDATE docs SET team = CASE WHEN security_position > ? THEN team ELSE ? END,
-                    restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
-                    clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?, digest = ?\(facetSets)
-                WHERE id = ?
-                """)
+            try db.cachedStatement(sql: sql.update)
                 .execute(arguments: StatementArguments(
                     [position.rawValue, document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
                      Timestamp.microseconds(document.sortTime), position.rawValue, digest] + facetValues + [existing]))
@@ -196,11 +191,10 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                 team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
-            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
             let values: [(any DatabaseValueConvertible)?] = [
                 key, team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue, digest,
             ] + facetValues
-            try db.cachedStatement(sql: "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))")
+            try db.cachedStatement(sql: sql.insert)
                 .execute(arguments: StatementArguments(values))
             id = db.lastInsertedRowID
         }
@@ -210,11 +204,43 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         }
         // The display lives apart so the rows filtering and facet counts scan stay small.
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)").execute(arguments: [id, display])
-        let fields = schema.textFields.map(\.name)
-        try db.cachedStatement(sql: "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))")
-            .execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
+        let fields = sql.fields
+        try db.cachedStatement(sql: sql.ftsInsert).execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
         for field in fields {
             for word in SearchText.words(document.text[field] ?? "") where word.count >= 3 { terms.insert(word) }
+        }
+    }
+
+    /// The statements a document write and load run, made once per store from its schema.
+    struct DocumentSQL: Sendable {
+        let schema: SearchSchema
+        let fields: [String]
+        /// The text fields' aliases in `load`.
+        let textColumns: [String]
+        let facetColumns: [String]
+        let load: String
+        let update: String
+        let insert: String
+        let ftsInsert: String
+
+        init(_ schema: SearchSchema) {
+            self.schema = schema
+            fields = schema.textFields.map(\.name)
+            textColumns = fields.map { "text_" + $0 }
+            facetColumns = schema.facetFields.map(SQLiteSearchStore.facetColumn)
+            load = """
+                SELECT d.*, v.display, \(zip(fields, textColumns).map { "f.\($0) AS \($1)" }.joined(separator: ", "))
+                FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.key = ?
+                """
+            update = """
+                UPDATE docs SET team = CASE WHEN security_position > ? THEN team ELSE ? END,
+                    restricted = CASE WHEN security_position > ? THEN restricted ELSE ? END,
+                    clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?, digest = ?\(facetColumns.map { ", \($0) = ?" }.joined())
+                WHERE id = ?
+                """
+            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
+            insert = "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+            ftsInsert = "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))"
         }
     }
 
@@ -425,7 +451,7 @@ extension SQLiteSearchStore: DriftCheckable {
 
     public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
         let projection = self.projection
-        let schema = self.schema
+        let sql = self.sql
         var own: [String: [EventEnvelope]] = [:]
         for event in history {
             guard let key = projection.documentKey(for: event), keys.contains(key) else { continue }
@@ -441,7 +467,7 @@ extension SQLiteSearchStore: DriftCheckable {
         try await database.write(at: checkpoint) { db in
             var terms = Set<String>()
             for (key, document, position) in folded {
-                try Self.write(key: key, document: document, position: position, schema: schema, terms: &terms, db)
+                try Self.write(key: key, document: document, position: position, sql: sql, terms: &terms, db)
             }
             try Self.record(terms: terms, db)
         }

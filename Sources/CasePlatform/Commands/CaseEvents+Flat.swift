@@ -1,0 +1,69 @@
+import Canon
+import Foundation
+
+// The payloads projections decode on every event they apply, read by the flat JSON reader (see
+// `FlatDecodable`). Each accepts exactly what its `Decodable` conformance accepts for a flat
+// object and answers nil otherwise; `FlatPayloadTests` compares the two.
+
+extension Case: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let id = object.string("id"), let title = object.string("title"), let summary = object.string("summary"),
+              let sector = object.value("sector", as: Sector.self), let region = object.value("region", as: Region.self),
+              let priority = object.value("priority", as: Priority.self), let status = object.value("status", as: CaseStatus.self),
+              let team = object.string("team"), let assignee = object.optional("assignee", object.string),
+              let restricted = object.bool("restricted"), let clearance = object.optional("clearance", object.int),
+              let slaDueAt = object.date("sla_due_at"), let version = object.integer("version"), let openedAt = object.date("opened_at"),
+              let openedBy = object.string("opened_by"), let updatedAt = object.date("updated_at")
+        else { return nil }
+        self.init(
+            id: id, title: title, summary: summary, sector: sector, region: region, priority: priority, status: status, team: team,
+            assignee: assignee, restricted: restricted, clearance: clearance ?? 1, slaDueAt: slaDueAt, version: version,
+            openedAt: openedAt, openedBy: openedBy, updatedAt: updatedAt)
+    }
+}
+
+extension CaseEvents.StatusChanged: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let caseID = object.string("case_id"), let from = object.value("from", as: CaseStatus.self),
+              let to = object.value("to", as: CaseStatus.self), let reason = object.string("reason")
+        else { return nil }
+        self.init(caseID: caseID, from: from, to: to, reason: reason)
+    }
+}
+
+extension CaseEvents.Assigned: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let caseID = object.string("case_id"), let investigator = object.string("investigator"),
+              let previous = object.optional("previous", object.string)
+        else { return nil }
+        self.init(caseID: caseID, investigator: investigator, previous: previous)
+    }
+}
+
+extension CaseEvents.RestrictionChanged: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let caseID = object.string("case_id"), let restricted = object.bool("restricted"), let reason = object.string("reason"),
+              let clearance = object.optional("clearance", object.int)
+        else { return nil }
+        self.init(caseID: caseID, restricted: restricted, reason: reason, clearance: clearance)
+    }
+}
+
+extension CaseEvents.TeamChanged: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let caseID = object.string("case_id"), let from = object.string("from"), let to = object.string("to"),
+              let reason = object.string("reason")
+        else { return nil }
+        self.init(caseID: caseID, from: from, to: to, reason: reason)
+    }
+}
+
+extension CaseEvents.PartyLinked: FlatDecodable {
+    public init?(flat object: FlatObject) {
+        guard let caseID = object.string("case_id"), let partyID = object.string("party_id"),
+              let role = object.value("role", as: PartyRole.self), let partyKind = object.value("party_kind", as: PartyKind.self),
+              let partyName = object.string("party_name")
+        else { return nil }
+        self.init(caseID: caseID, partyID: partyID, role: role, partyKind: partyKind, partyName: partyName)
+    }
+}

@@ -1,0 +1,87 @@
+import Canon
+@testable import CasePlatform
+import Foundation
+import Testing
+
+/// Projections read the hot payloads with the flat JSON reader instead of `JSONDecoder`: for
+/// every payload the encoder writes, both must give the same value; for anything else the flat
+/// reader must step aside, so the decoder gives the same value or the same typed error.
+@Suite("Flat payload decoding")
+struct FlatPayloadTests {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
+    }()
+
+    static func text(_ random: inout SeededGenerator) -> String { DisplayJSONTests.text(&random) }
+
+    static func date(_ random: inout SeededGenerator) -> Date {
+        Timestamp.date(microseconds: Int64(random.int(0...2_000_000_000)) * 1_000_000 + (random.chance(0.5) ? Int64(random.int(0...999_999)) : 0))
+    }
+
+    static func event(_ payload: Data) -> EventEnvelope {
+        EventEnvelope(
+            position: OutboxPosition(1), streamID: StreamID("case-x"), streamVersion: 1, type: "t", schemaVersion: 1, payload: payload,
+            actor: "ivan", correlationID: nil, causationID: nil, occurredAt: Date(), committedAt: Date(), priority: false)
+    }
+
+    /// Encodes `value`, then checks the flat reader takes it and agrees with `JSONDecoder`.
+    static func check<T: FlatDecodable & Encodable & Equatable>(_ value: T) throws {
+        let payload = try encoder.encode(value)
+        let flat = try #require(FlatObject(payload).flatMap(T.init(flat:)), "the flat reader refused \(String(decoding: payload, as: UTF8.self))")
+        #expect(flat == (try decoder.decode(T.self, from: payload)))
+        #expect(flat == value)
+        #expect(try event(payload).decodePayload(as: T.self) == value)
+    }
+
+    @Test func everyHotPayloadReadsTheSameThroughBothReaders() throws {
+        var random = SeededGenerator(seed: 11)
+        for _ in 0..<1_000 {
+            try Self.check(Case(
+                id: random.uuid(), title: Self.text(&random), summary: Self.text(&random), sector: random.pick(Sector.allCases),
+                region: random.pick(Region.allCases), priority: random.pick(Priority.allCases), status: random.pick(CaseStatus.allCases),
+                team: Self.text(&random), assignee: random.chance(0.5) ? Self.text(&random) : nil, restricted: random.chance(0.5),
+                clearance: random.int(1...3), slaDueAt: Self.date(&random), version: Int64(random.int(1...100_000)), openedAt: Self.date(&random),
+                openedBy: Self.text(&random), updatedAt: Self.date(&random)))
+            try Self.check(CaseEvents.StatusChanged(
+                caseID: random.uuid(), from: random.pick(CaseStatus.allCases), to: random.pick(CaseStatus.allCases), reason: Self.text(&random)))
+            try Self.check(CaseEvents.Assigned(
+                caseID: random.uuid(), investigator: Self.text(&random), previous: random.chance(0.5) ? Self.text(&random) : nil))
+            try Self.check(CaseEvents.RestrictionChanged(
+                caseID: random.uuid(), restricted: random.chance(0.5), reason: Self.text(&random), clearance: random.chance(0.5) ? random.int(1...3) : nil))
+            try Self.check(CaseEvents.TeamChanged(caseID: random.uuid(), from: Self.text(&random), to: Self.text(&random), reason: Self.text(&random)))
+            try Self.check(CaseEvents.PartyLinked(
+                caseID: random.uuid(), partyID: random.uuid(), role: random.pick(PartyRole.allCases), partyKind: random.pick(PartyKind.allCases),
+                partyName: Self.text(&random)))
+        }
+    }
+
+    @Test func whatTheFlatReaderDoesNotTakeGoesThroughJSONDecoder() throws {
+        // An event written before clearance existed: both readers give clearance 1.
+        let old = Data(#"{"assignee":null,"id":"c1","opened_at":"2026-01-01T00:00:00Z","opened_by":"ivan","priority":"low","region":"north","restricted":false,"sector":"energy","sla_due_at":"2026-02-01T00:00:00Z","status":"intake","summary":"","team":"t","title":"T","updated_at":"2026-01-01T00:00:00Z","version":1}"#.utf8)
+        #expect(Case(flat: try #require(FlatObject(old)))?.clearance == 1)
+        #expect(try Self.event(old).decodePayload(as: Case.self) == (try Self.decoder.decode(Case.self, from: old)))
+        // Unknown keys are ignored by both; a nested value is refused by the flat reader, not by JSONDecoder.
+        let nested = Data(#"{"case_id":"c1","from":"intake","to":"triage","reason":"r","extra":{"a":[1,2]}}"#.utf8)
+        #expect(FlatObject(nested) == nil)
+        #expect(try Self.event(nested).decodePayload(as: CaseEvents.StatusChanged.self).to == .triage)
+        // A value of the wrong type or an unknown enum case: the flat reader answers nil and the decoder's error is thrown.
+        for bad in [#"{"case_id":"c1","from":"intake","to":"nowhere","reason":"r"}"#, #"{"case_id":1,"from":"intake","to":"triage","reason":"r"}"#,
+                    #"{"case_id":"c1","from":"intake","reason":"r"}"#, #"{"case_id":"c1","restricted":"yes","reason":"r"}"#] {
+            let payload = Data(bad.utf8)
+            #expect(FlatObject(payload).flatMap(CaseEvents.StatusChanged.init(flat:)) == nil)
+            #expect(throws: DecodingError.self) { try Self.event(payload).decodePayload(as: CaseEvents.StatusChanged.self) }
+        }
+        #expect(throws: DecodingError.self) {
+            try Self.event(Data(#"{"case_id":"c1","restricted":true,"reason":"r","clearance":"high"}"#.utf8)).decodePayload(as: CaseEvents.RestrictionChanged.self)
+        }
+    }
+}
