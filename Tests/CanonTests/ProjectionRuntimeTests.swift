@@ -174,6 +174,29 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: first.id, limit: 10).count == 2)
     }
 
+    /// A backlog is applied in batches that double while they apply quickly, up to the cap; a
+    /// projection whose batches take longer than the target keeps them at the configured size.
+    @Test(arguments: ProjectionEngine.all)
+    func aBacklogIsAppliedInBatchesThatGrowToTheCapUnlessTheyAreSlow(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        for index in 0..<60 { _ = try await canonical.openCase("Backlog \(index)") }
+        let head = try await canonical.canonical.headPosition()
+        for (target, expectedMaximum) in [(Duration.seconds(60), 16), (Duration.zero, 4)] {
+            let recorder = BatchRecorder(try await canonical.timeline())
+            let agent = ProjectionAgent(
+                store: recorder, source: canonical.store, commits: canonical.commits,
+                configuration: .init(batchSize: 4, maxBatchSize: 16, batchTarget: target, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))
+            let running = Task { await agent.run() }
+            #expect(await agent.applied.wait(until: head, timeout: .seconds(20)))
+            running.cancel()
+            await running.value
+            let sizes = recorder.sizes
+            #expect(Int64(sizes.reduce(0, +)) == head.rawValue, "every event applied once: \(sizes)")
+            #expect(sizes.max() == expectedMaximum, "batch target \(target): \(sizes)")
+            if expectedMaximum == 16 { #expect(Array(sizes.prefix(3)) == [4, 8, 16]) }
+        }
+    }
+
     @Test(arguments: ProjectionEngine.all)
     func perStreamOrderHoldsUnderSmallBatchesAndConcurrentWriters(_ engine: ProjectionEngine) async throws {
         let canonical = try await Canonical(engine)
@@ -181,7 +204,7 @@ struct ProjectionRuntimeTests {
         let search = try await engine.search(in: canonical.scratch)
         let coordinator = ProjectionCoordinator(
             source: canonical.store, commits: canonical.commits, stores: [timeline, search],
-            configuration: .init(agent: .init(batchSize: 7, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50))))
+            configuration: .init(agent: .init(batchSize: 7, maxBatchSize: 7, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50))))
         let agents = Task { try await coordinator.run() }
         defer { agents.cancel() }
         let commands = canonical.commands
@@ -356,5 +379,20 @@ struct FailurePolicyPerProjectionTests {
         try await ProjectionRuntimeTests.eventually("the timeline pauses, as its own policy says", on: agent) { await agent.snapshot().state == .paused }
         #expect(try await timeline.deadLetters().isEmpty, "the default policy (dead letter) was overridden")
         #expect(try await coordinator.statuses().first?.state == "paused")
+    }
+}
+
+/// Records the size of every batch applied to the store it wraps.
+final class BatchRecorder: ProjectionStoreWrapper, Sendable {
+    let base: any ProjectionStore
+    private let recorded = Mutex<[Int]>([])
+
+    init(_ base: any ProjectionStore) { self.base = base }
+
+    var sizes: [Int] { recorded.withLock { $0 } }
+
+    func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        try await base.apply(events, from: from, to: to)
+        recorded.withLock { $0.append(events.count) }
     }
 }

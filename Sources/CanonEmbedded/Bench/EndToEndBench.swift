@@ -71,16 +71,17 @@ public struct EndToEndBench: Sendable {
         try? FileManager.default.removeItem(at: directory.url)
         let (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
         let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
-        // What an agent does with a backlog: load a range, apply it with the checkpoint, repeat.
+        // The projection agent itself, with its default configuration, catching up from nothing.
+        let head = try await platform.canonical.headPosition()
+        let agent = ProjectionAgent(store: store, source: platform.canonical, commits: PositionWaiters())
         let started = ContinuousClock.now
-        while true {
-            let checkpoint = try await store.checkpoint()
-            let batch = try await platform.canonical.events(after: checkpoint.position, limit: 20_000)
-            guard let last = batch.last else { break }
-            try await store.apply(batch, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
-            if last.position.rawValue % 100_000 < 20_000 { progress("catch-up: \(last.position)/\(events) events") }
+        let running = Task { await agent.run() }
+        while !(await agent.applied.wait(until: head, timeout: .seconds(2))) {
+            progress("catch-up: \(agent.applied.reached)/\(events) events")
         }
         let catchUp = seconds(ContinuousClock.now - started)
+        running.cancel()
+        await running.value
         let documents = try await store.count()
         let raw = try await rawFTS5Insert(from: store, into: directory.url.appendingPathComponent("raw-fts5.sqlite").path)
         return CatchUpResult(events: events, documents: documents, catchUpSeconds: catchUp, rawInsertSeconds: raw)
