@@ -8,18 +8,13 @@ import Testing
 /// reader must step aside, so the decoder gives the same value or the same typed error.
 @Suite("Flat payload decoding")
 struct FlatPayloadTests {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        return encoder
-    }()
+    /// The payload the outbox stores for `value` (the event encoder, sorted keys).
+    static func encode(_ value: some Encodable) throws -> Data {
+        try PendingEvent(streamID: StreamID("case-x"), type: "t", encoding: value, occurredAt: Date()).payload
+    }
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
-        return decoder
-    }()
+    /// `JSONDecoder` with the outbox's date strategy.
+    static var decoder: JSONDecoder { CaseSearchProjection.decoder }
 
     static func text(_ random: inout SeededGenerator) -> String { DisplayJSONTests.text(&random) }
 
@@ -35,7 +30,7 @@ struct FlatPayloadTests {
 
     /// Encodes `value`, then checks the flat reader takes it and agrees with `JSONDecoder`.
     static func check<T: FlatDecodable & Encodable & Equatable>(_ value: T) throws {
-        let payload = try encoder.encode(value)
+        let payload = try encode(value)
         let flat = try #require(FlatObject(payload).flatMap(T.init(flat:)), "the flat reader refused \(String(decoding: payload, as: UTF8.self))")
         #expect(flat == (try decoder.decode(T.self, from: payload)))
         #expect(flat == value)
