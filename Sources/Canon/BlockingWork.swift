@@ -12,8 +12,9 @@ import Foundation
 /// libdispatch's own, and a concurrent queue shares its width, so work queued there waits
 /// behind every ready task of a busy process.
 public final class BlockingWork: @unchecked Sendable {
-    /// One thread per core (at least two): the work is CPU-bound.
-    public static let shared = BlockingWork(threads: max(2, ProcessInfo.processInfo.activeProcessorCount))
+    /// Two threads per core: the work is CPU-bound, but one long job (or a test that holds a
+    /// thread per core on purpose) must not stop every other model call in the process.
+    public static let shared = BlockingWork(threads: 2 * max(2, ProcessInfo.processInfo.activeProcessorCount))
 
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []   // guarded by `condition`
