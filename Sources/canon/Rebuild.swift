@@ -16,7 +16,8 @@ struct Rebuild: AsyncParsableCommand {
     @Option(name: .long, help: "evidence-semantic: the embedding model directory to rebuild with (a model change is a rebuild).") var model: String?
     @Flag(help: "Switch back to the previous version.") var rollback = false
     @Flag(help: "Delete every version except the live one.") var prune = false
-    @Option(name: .long, help: "Events per committed chunk.") var chunkSize: Int = 5_000
+    @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 250 ms, up to 20,000 (or this, if larger).")
+    var chunkSize: Int = 5_000
 
     func validate() throws {
         guard EmbeddedPlatform.projectionNames.contains(name) else {

@@ -197,6 +197,24 @@ struct ProjectionRuntimeTests {
         }
     }
 
+    /// A rebuild's chunks grow the same way, and the built version matches the live one.
+    @Test(arguments: ProjectionEngine.all)
+    func aRebuildCommitsChunksThatGrowToTheCap(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        for index in 0..<60 { _ = try await canonical.openCase("Backlog \(index)") }
+        let live = try await canonical.timeline()
+        try await Self.applyAll(live, from: canonical.store)
+        let next = BatchRecorder(try await canonical.timeline())
+        let report = try await ProjectionRebuild(
+            source: canonical.store, live: live, next: next, chunkSize: 4, maxChunkSize: 16, chunkTarget: .seconds(60)
+        ).run()
+        #expect(report.matches)
+        let sizes = next.sizes
+        #expect(Array(sizes.prefix(3)) == [4, 8, 16], "\(sizes)")
+        #expect(sizes.max() == 16)
+        #expect(Int64(sizes.reduce(0, +)) == (try await canonical.canonical.headPosition()).rawValue)
+    }
+
     @Test(arguments: ProjectionEngine.all)
     func perStreamOrderHoldsUnderSmallBatchesAndConcurrentWriters(_ engine: ProjectionEngine) async throws {
         let canonical = try await Canonical(engine)

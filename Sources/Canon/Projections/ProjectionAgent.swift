@@ -66,8 +66,8 @@ public actor ProjectionAgent {
     private var checkpoint = Checkpoint.start
     private var lastBeat: Date = .distantPast
     private var resumeRequested = false
-    /// Events to load next (see `Configuration.maxBatchSize`).
-    private var limit: Int
+    /// How many events to load next (see `Configuration.maxBatchSize`).
+    private var batches: BatchSizer
     /// While catching up, the next batch loads while this one applies (reading and writing run
     /// on different connections, so on different cores).
     private var prefetch: (after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?
@@ -84,7 +84,7 @@ public actor ProjectionAgent {
         self.source = source
         self.commits = commits
         self.configuration = configuration
-        self.limit = configuration.batchSize
+        self.batches = BatchSizer(minimum: configuration.batchSize, maximum: configuration.maxBatchSize, target: configuration.batchTarget)
         self.clock = clock
         self.applied = PositionWaiters()
         self.activity = PositionWaiters()
@@ -154,15 +154,16 @@ public actor ProjectionAgent {
                     continue
                 }
                 state = .catchingUp
-                if events.count == limit {
+                let full = events.count == batches.current
+                if full {
                     // As many as the next batch may hold if this one is quick; `load` keeps what the
-                    // limit allows once it is known.
-                    let source = self.source, ahead = min(configuration.maxBatchSize, limit * 2)
+                    // sizer allows once it is known.
+                    let source = self.source, ahead = batches.ahead
                     prefetch = (last.position, Task { try await source.events(after: last.position, limit: ahead) })
                 }
                 let started = ContinuousClock.now
                 try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
-                adaptLimit(full: events.count == limit, took: ContinuousClock.now - started)
+                if lastError != nil { batches.reset() } else { batches.record(full: full, took: ContinuousClock.now - started) }
             } catch is CancellationError {
                 break
             } catch let error as ProjectionError where error.code == .checkpointConflict {
@@ -260,21 +261,10 @@ public actor ProjectionAgent {
     private func load(after base: OutboxPosition) async throws -> [EventEnvelope] {
         if let prefetched = prefetch {
             prefetch = nil
-            if prefetched.after == base { return Array(try await prefetched.events.value.prefix(limit)) }
+            if prefetched.after == base { return Array(try await prefetched.events.value.prefix(batches.current)) }
             prefetched.events.cancel()
         }
-        return try await source.events(after: base, limit: limit)
-    }
-
-    /// Grows the batch while a backlog applies quickly, shrinks it when a batch is slow.
-    private func adaptLimit(full: Bool, took: Duration) {
-        if lastError != nil {
-            limit = configuration.batchSize
-        } else if took > configuration.batchTarget {
-            limit = max(configuration.batchSize, limit / 2)
-        } else if full, took < configuration.batchTarget / 2 {
-            limit = min(configuration.maxBatchSize, limit * 2)
-        }
+        return try await source.events(after: base, limit: batches.current)
     }
 
     /// Moves the in-memory checkpoint, unless a replay moved it while the batch was applied.

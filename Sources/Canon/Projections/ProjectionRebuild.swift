@@ -37,14 +37,22 @@ public struct ProjectionRebuild: Sendable {
     public let source: any CanonicalStore
     public let live: any ProjectionStore
     public let next: any ProjectionStore
-    /// Events per committed chunk.
+    /// Events in the first committed chunk. Chunks then grow as the agent's batches do: doubled
+    /// after one that committed in under half of `chunkTarget`, up to `maxChunkSize`.
     public var chunkSize: Int
+    public var maxChunkSize: Int
+    public var chunkTarget: Duration
 
-    public init(source: any CanonicalStore, live: any ProjectionStore, next: any ProjectionStore, chunkSize: Int = 5_000) {
+    public init(
+        source: any CanonicalStore, live: any ProjectionStore, next: any ProjectionStore, chunkSize: Int = 5_000,
+        maxChunkSize: Int = 20_000, chunkTarget: Duration = .milliseconds(500)
+    ) {
         self.source = source
         self.live = live
         self.next = next
         self.chunkSize = max(1, chunkSize)
+        self.maxChunkSize = max(self.chunkSize, maxChunkSize)
+        self.chunkTarget = chunkTarget
     }
 
     /// Builds, catches up and compares.
@@ -84,12 +92,16 @@ public struct ProjectionRebuild: Sendable {
     }
 
     private func applyUntil(_ target: OutboxPosition, phase: Progress.Phase, progress: @Sendable (Progress) -> Void) async throws {
+        var chunks = BatchSizer(minimum: chunkSize, maximum: maxChunkSize, target: chunkTarget)
         while true {
             let checkpoint = try await next.checkpoint()
             guard checkpoint.position < target else { return }
-            let events = try await source.events(after: checkpoint.position, limit: min(chunkSize, Int(target.rawValue - checkpoint.position.rawValue)))
+            let limit = min(chunks.current, Int(target.rawValue - checkpoint.position.rawValue))
+            let events = try await source.events(after: checkpoint.position, limit: limit)
             guard let last = events.last else { return }
+            let started = ContinuousClock.now
             try await next.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+            chunks.record(full: events.count == chunks.current, took: ContinuousClock.now - started)
             progress(Progress(phase: phase, position: last.position, target: target))
         }
     }
