@@ -46,8 +46,13 @@ public struct PostgresPlatform: Sendable {
         /// Test hook: fails projection commits at a chosen point.
         public var projectionFaults: FaultInjector?
 
+        /// What the scaled-out processes run by default: agents linger 10 ms after a partial batch,
+        /// so that under load one projection transaction carries several writes (the aim for
+        /// commit-to-searchable on PostgreSQL is a p99 under 100 ms).
+        public static let defaultProjections = ProjectionCoordinator.Configuration(agent: .init(linger: .milliseconds(10)))
+
         public init(
-            projections: ProjectionCoordinator.Configuration = .init(), canonical: PostgresCanonicalStore.Configuration = .init(),
+            projections: ProjectionCoordinator.Configuration = Configuration.defaultProjections, canonical: PostgresCanonicalStore.Configuration = .init(),
             portfolio: Portfolio? = nil, runAgents: Bool = true, projectionFaults: FaultInjector? = nil
         ) {
             self.projections = projections

@@ -197,6 +197,26 @@ struct ProjectionRuntimeTests {
         }
     }
 
+    /// A lingering agent waits after a partial batch, so the commits that arrive meanwhile are
+    /// applied in one transaction instead of one each.
+    @Test(arguments: ProjectionEngine.all)
+    func aLingeringAgentAppliesTheCommitsOfItsLingerInOneBatch(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let registered = try await canonical.canonical.headPosition()
+        let recorder = BatchRecorder(try await canonical.timeline())
+        let agent = ProjectionAgent(
+            store: recorder, source: canonical.store, commits: canonical.commits,
+            configuration: .init(linger: .seconds(3), idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+        // The first batch (the user's registration) is partial: the agent now lingers.
+        #expect(await agent.applied.wait(until: registered, timeout: .seconds(20)))
+        for index in 0..<5 { _ = try await canonical.openCase("During the linger \(index)") }
+        let head = try await canonical.canonical.headPosition()
+        #expect(await agent.applied.wait(until: head, timeout: .seconds(20)))
+        #expect(recorder.sizes == [Int(registered.rawValue), 5], "\(recorder.sizes)")
+    }
+
     /// A rebuild's chunks grow the same way, and the built version matches the live one.
     @Test(arguments: ProjectionEngine.all)
     func aRebuildCommitsChunksThatGrowToTheCap(_ engine: ProjectionEngine) async throws {
