@@ -114,9 +114,12 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
             throw ProjectionError.storage("a query vector has \(query.count) dimensions; \(identity) holds \(model.dimensions)")
         }
         let model = self.model
-        return index.withLock { index in
-            index.nearest(to: query, limit: limit).map { row, score in
-                VectorHit(key: index.keys[row], group: index.groups[row], sourceVersion: index.versions[row], score: score, model: model)
+        // A scan of every stored vector (milliseconds at 100,000): off the cooperative pool.
+        return try await BlockingWork.run {
+            self.index.withLock { index in
+                index.nearest(to: query, limit: limit).map { row, score in
+                    VectorHit(key: index.keys[row], group: index.groups[row], sourceVersion: index.versions[row], score: score, model: model)
+                }
             }
         }
     }
