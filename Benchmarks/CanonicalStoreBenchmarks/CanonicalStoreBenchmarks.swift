@@ -17,6 +17,33 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(10),
         maxIterations: 10)
 
+    // What a projection pays per event to read a `case.opened` payload: `JSONDecoder` (the
+    // reference), then `decodePayload`, which reads it with the flat JSON reader.
+    let opened = Case(
+        id: UUID().uuidString.lowercased(), title: "Northwind misleading tariff disclosures", summary: "Customers were told the tariff was fixed.",
+        sector: .energy, region: .north, priority: .high, status: .intake, team: "financial-crime", assignee: nil, restricted: false,
+        clearance: 1, slaDueAt: Date(), version: 1, openedAt: Date(), openedBy: "ivan", updatedAt: Date())
+    let openedEvent: EventEnvelope = {
+        let pending = try! PendingEvent(streamID: opened.streamID, type: CaseEvents.caseOpened, encoding: opened, occurredAt: Date())
+        return EventEnvelope(
+            position: OutboxPosition(1), streamID: pending.streamID, streamVersion: 1, type: pending.type, schemaVersion: 1, payload: pending.payload,
+            actor: "ivan", correlationID: nil, causationID: nil, occurredAt: Date(), committedAt: Date(), priority: false)
+    }()
+
+    Benchmark("event payload: case.opened through JSONDecoder (the reference)") { benchmark in
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        for _ in benchmark.scaledIterations {
+            blackHole(try decoder.decode(Case.self, from: openedEvent.payload))
+        }
+    }
+
+    Benchmark("event payload: case.opened through decodePayload (the flat reader)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try openedEvent.decodePayload(as: Case.self))
+        }
+    }
+
     Benchmark("raw GRDB insert, one row per transaction (the limit)") { benchmark in
         let directory = try ScratchDirectory()
         var configuration = GRDB.Configuration()
