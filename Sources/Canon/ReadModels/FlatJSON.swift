@@ -105,7 +105,14 @@ public enum FlatJSON {
     }
 
     public static func parse(_ data: Data) -> [String: Value]? {
-        data.withUnsafeBytes { raw -> [String: Value]? in
+        guard let fields = fields(data) else { return nil }
+        return Dictionary(fields, uniquingKeysWith: { _, last in last })
+    }
+
+    /// The object's fields in the order they appear (a later duplicate key wins on lookup, as
+    /// in `parse`): no hashing, for readers that look a few keys up once.
+    public static func fields(_ data: Data) -> [(key: String, value: Value)]? {
+        data.withUnsafeBytes { raw -> [(key: String, value: Value)]? in
             var reader = Reader(bytes: raw.bindMemory(to: UInt8.self))
             return reader.object()
         }
@@ -126,13 +133,14 @@ public enum FlatJSON {
             return true
         }
 
-        mutating func object() -> [String: Value]? {
+        mutating func object() -> [(key: String, value: Value)]? {
             guard expect(UInt8(ascii: "{")) else { return nil }
-            var values: [String: Value] = [:]
+            var values: [(key: String, value: Value)] = []
+            values.reserveCapacity(16)
             if expect(UInt8(ascii: "}")) { return values }
             repeat {
                 guard let key = string(), expect(UInt8(ascii: ":")), let value = value() else { return nil }
-                values[key] = value
+                values.append((key, value))
             } while expect(UInt8(ascii: ","))
             guard expect(UInt8(ascii: "}")) else { return nil }
             skipSpace()
@@ -245,40 +253,46 @@ public enum FlatJSON {
 
 /// A parsed flat JSON object, read field by field with the types `JSONDecoder` would accept.
 public struct FlatObject {
-    public let values: [String: FlatJSON.Value]
+    /// The fields in order; lookups scan from the end, so a repeated key's last value wins.
+    let fields: [(key: String, value: FlatJSON.Value)]
 
     /// Nil unless `data` is one flat object.
     public init?(_ data: Data) {
-        guard let values = FlatJSON.parse(data) else { return nil }
-        self.values = values
+        guard let fields = FlatJSON.fields(data) else { return nil }
+        self.fields = fields
     }
 
-    public init(values: [String: FlatJSON.Value]) { self.values = values }
+    public init(values: [String: FlatJSON.Value]) { fields = values.map { ($0.key, $0.value) } }
+
+    /// The value of `key`, nil when absent.
+    public subscript(key: String) -> FlatJSON.Value? {
+        fields.last { $0.key == key }?.value
+    }
 
     public func string(_ key: String) -> String? {
-        if case .string(let value)? = values[key] { value } else { nil }
+        if case .string(let value)? = self[key] { value } else { nil }
     }
 
     public func integer(_ key: String) -> Int64? {
-        if case .integer(let value)? = values[key] { value } else { nil }
+        if case .integer(let value)? = self[key] { value } else { nil }
     }
 
     public func int(_ key: String) -> Int? { integer(key).flatMap { Int(exactly: $0) } }
 
     public func bool(_ key: String) -> Bool? {
-        if case .bool(let value)? = values[key] { value } else { nil }
+        if case .bool(let value)? = self[key] { value } else { nil }
     }
 
     /// An RFC 3339 date (`Timestamp.parseISO8601`, as `Timestamp.decodingStrategy`).
     public func date(_ key: String) -> Date? { string(key).flatMap(Timestamp.parseISO8601) }
 
     public func strings(_ key: String) -> [String]? {
-        if case .strings(let value)? = values[key] { value } else { nil }
+        if case .strings(let value)? = self[key] { value } else { nil }
     }
 
     /// An optional field: `.some(nil)` when absent or null, nil when present with another type.
     public func optional<T>(_ key: String, _ read: (String) -> T?) -> T?? {
-        switch values[key] {
+        switch self[key] {
         case nil, .null?: return .some(nil)
         default: return read(key).map { .some($0) } ?? nil
         }
