@@ -33,7 +33,7 @@ public final class BlockingWork: @unchecked Sendable {
         try await shared.run(work)
     }
 
-    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             enqueue { continuation.resume(with: Result { try work() }) }
         }

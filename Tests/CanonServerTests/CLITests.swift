@@ -322,7 +322,7 @@ final class RunningCanon: Sendable {
             self?.exitStatus.withLock { $0 = finished.terminationStatus }
             self?.signal()
         }
-        try process.run()
+        try ProcessLaunch.run(process)
     }
 
     private func signal() {

@@ -79,4 +79,16 @@ struct FlatPayloadTests {
             try Self.event(Data(#"{"case_id":"c1","restricted":true,"reason":"r","clearance":"high"}"#.utf8)).decodePayload(as: CaseEvents.RestrictionChanged.self)
         }
     }
+
+    /// Says which reader built it.
+    struct Probe: FlatDecodable {
+        var reader: String
+        init(from decoder: any Decoder) throws { reader = "JSONDecoder" }
+        init?(flat object: FlatObject) { reader = "flat" }
+    }
+
+    @Test func decodePayloadUsesTheFlatReaderWhenItCan() throws {
+        #expect(try Self.event(Data(#"{"a":"b"}"#.utf8)).decodePayload(as: Probe.self).reader == "flat")
+        #expect(try Self.event(Data(#"{"a":{"b":1}}"#.utf8)).decodePayload(as: Probe.self).reader == "JSONDecoder")
+    }
 }

@@ -262,7 +262,6 @@ public struct FlatObject {
         self.fields = fields
     }
 
-    public init(values: [String: FlatJSON.Value]) { fields = values.map { ($0.key, $0.value) } }
 
     /// The value of `key`, nil when absent.
     public subscript(key: String) -> FlatJSON.Value? {

@@ -17,13 +17,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
     private let database: SQLiteProjectionDatabase
-    private let schema: SearchSchema
     private let sql: DocumentSQL
+    private var schema: SearchSchema { sql.schema }
 
     public init(path: String, projection: any DocumentProjection, faults: FaultInjector? = nil) throws {
         self.identity = projection.identity
         self.projection = projection
-        self.schema = projection.schema
         self.sql = DocumentSQL(projection.schema)
         let schema = projection.schema
         database = try SQLiteProjectionDatabase(
