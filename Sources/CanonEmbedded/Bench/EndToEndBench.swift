@@ -251,14 +251,30 @@ public struct EndToEndBench: Sendable {
         public var reauthorizedP50: Double
         public var reauthorizedP95: Double
         public var reauthorizedP99: Double
+        /// The same queries answered by FTS5 alone (no memory index), in the same run.
+        public var fts5P50: Double
+        public var fts5P95: Double
+        public var fts5P99: Double
+        /// Seconds to load the memory index from the store's file.
+        public var indexLoadSeconds: Double
+        /// Queries whose page (keys and scores) or facet counts differed between the two paths.
+        public var disagreements: Int
     }
 
     /// Runs `queries` searches with facets (a word, sometimes a prefix, sometimes a filter) over
     /// the store built by `catchUp`.
-    public func searchLatency(cases: Int, queries: Int) async throws -> SearchLatencyResult {
+    public func searchLatency(cases: Int, queries: Int, progress: @Sendable (String) -> Void = { _ in }) async throws -> SearchLatencyResult {
         let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
         let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
+        let path = directory.databaseFile(for: ProjectionIdentity(name: "case-search", version: 9).storeName).path
+        let fts5 = try SQLiteSearchStore(path: path, projection: CaseSearchProjection(), memoryIndex: .off)
         let documents = try await store.count()
+        let loadStarted = ContinuousClock.now
+        try await store.loadMemoryIndex()
+        let indexLoadSeconds = (ContinuousClock.now - loadStarted).seconds
+        progress("memory index of \(documents) documents loaded in \(String(format: "%.2f", indexLoadSeconds)) s")
+        let ftsHistogram = LockedHistogram()
+        var disagreements = 0
         let canonical = try SQLiteCanonicalStore(path: directory.databaseFile(for: "canonical").path, migrations: CasePlatformSchema.migrations)
         let queriesOnCanonical = CaseQueries(store: canonical)
         var random = SeededGenerator(seed: 3)
@@ -273,8 +289,15 @@ public struct EndToEndBench: Sendable {
             let visibility: SearchVisibility = index % 2 == 0 ? .everything : .unrestrictedAndTeams(["financial-crime"])
             let query = SearchQuery(text: word, filters: filters, limit: 20, visibility: visibility, facets: true)
             let started = clock.now
-            _ = try await store.search(query)
+            let answer = try await store.search(query)
             histogram.record(clock.now - started)
+            let ftsStarted = clock.now
+            let fromFTS5 = try await fts5.search(query)
+            ftsHistogram.record(clock.now - ftsStarted)
+            if answer.hits.map(\.key) != fromFTS5.hits.map(\.key) || answer.hits.map(\.score) != fromFTS5.hits.map(\.score)
+                || answer.facets != fromFTS5.facets {
+                disagreements += 1
+            }
             // The same query again, then re-authorized as the HTTP route does it.
             let again = clock.now
             let results = try await store.search(query)
@@ -285,9 +308,11 @@ public struct EndToEndBench: Sendable {
         }
         let result = histogram.result(writes: queries, targetRate: 0, achievedRate: 0)
         let checked = reauthorized.result(writes: queries, targetRate: 0, achievedRate: 0)
+        let alone = ftsHistogram.result(writes: queries, targetRate: 0, achievedRate: 0)
         return SearchLatencyResult(
             documents: documents, queries: queries, p50: result.p50, p95: result.p95, p99: result.p99,
-            reauthorizedP50: checked.p50, reauthorizedP95: checked.p95, reauthorizedP99: checked.p99)
+            reauthorizedP50: checked.p50, reauthorizedP95: checked.p95, reauthorizedP99: checked.p99,
+            fts5P50: alone.p50, fts5P95: alone.p95, fts5P99: alone.p99, indexLoadSeconds: indexLoadSeconds, disagreements: disagreements)
     }
 
     func seconds(_ duration: Duration) -> Double { duration.seconds }

@@ -19,11 +19,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     private let database: SQLiteProjectionDatabase
     private let sql: DocumentSQL
     private var schema: SearchSchema { sql.schema }
+    private let accelerator: SearchAccelerator
 
-    public init(path: String, projection: any DocumentProjection, faults: FaultInjector? = nil) throws {
+    /// - Parameter memoryIndex: whether searches are answered from a memory index beside FTS5
+    ///   (`SearchMemoryIndex`); the answers are the same either way.
+    public init(path: String, projection: any DocumentProjection, faults: FaultInjector? = nil, memoryIndex: MemoryIndexMode = .automatic()) throws {
         self.identity = projection.identity
         self.projection = projection
         self.sql = DocumentSQL(projection.schema)
+        accelerator = SearchAccelerator(mode: memoryIndex, schema: projection.schema)
         let schema = projection.schema
         database = try SQLiteProjectionDatabase(
             path: path, identity: projection.identity, faults: faults,
@@ -48,6 +52,17 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                         ALTER TABLE docs ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
                         UPDATE docs SET digest = (SELECT \(Self.contentDigestSQL(schema)) FROM \(Self.contentFrom) WHERE d.id = docs.id);
                         CREATE INDEX docs_key_digest ON docs (key, digest);
+                        """)
+                }),
+                ("search.v5-change-log", { db in
+                    // Which documents changed, in order, for memory indexes to follow the file
+                    // (triggers, so every writer in every process is logged). The newest
+                    // `changeLogLength` changes are kept.
+                    try db.execute(sql: """
+                        CREATE TABLE search_changes (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL) STRICT;
+                        CREATE TRIGGER docs_inserted AFTER INSERT ON docs BEGIN INSERT INTO search_changes (id) VALUES (new.id); END;
+                        CREATE TRIGGER docs_updated AFTER UPDATE ON docs BEGIN INSERT INTO search_changes (id) VALUES (new.id); END;
+                        CREATE TRIGGER docs_deleted AFTER DELETE ON docs BEGIN INSERT INTO search_changes (id) VALUES (old.id); END;
                         """)
                 }),
             ]
@@ -243,8 +258,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         }
     }
 
-    /// Adds new words to the vocabulary that spelling correction draws on.
+    /// How many document changes the change log keeps. A memory index further behind loads again.
+    static let changeLogLength: Int64 = 200_000
+
+    /// Adds new words to the vocabulary that spelling correction draws on, and trims the change log.
     static func record(terms: Set<String>, _ db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM search_changes WHERE seq <= (SELECT max(seq) FROM search_changes) - ?")
+            .execute(arguments: [changeLogLength])
         let insertTerm = try db.cachedStatement(sql: "INSERT OR IGNORE INTO terms VALUES (?)")
         let insertTrigram = try db.cachedStatement(sql: "INSERT INTO terms_trigram (term) VALUES (?)")
         for term in terms {
@@ -259,13 +279,22 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let (words, cursor) = try query.plan(for: schema)
         let schema = self.schema
         let queryWords = words
+        let accelerator = self.accelerator
+        let pool = database.pool
         return try await database.mapped {
             try await database.pool.read { db in
-                var results = try Self.run(words: queryWords, query: query, cursor: cursor, schema: schema, db)
+                func run(_ words: [String], _ cursor: SearchCursor?) throws -> SearchResults {
+                    let limit = min(max(query.limit, 1), 200)
+                    if let answer = try accelerator.answer(words: words, query: query, cursor: cursor, limit: limit, db, pool: pool) {
+                        return try Self.results(of: answer, words: words, limit: limit, schema: schema, db)
+                    }
+                    return try Self.run(words: words, query: query, cursor: cursor, schema: schema, db)
+                }
+                var results = try run(queryWords, cursor)
                 if !queryWords.isEmpty, cursor == nil, results.hits.count < min(3, max(1, query.limit)) {
                     let corrected = try Self.corrections(for: queryWords, db)
                     if corrected != queryWords {
-                        let retry = try Self.run(words: corrected, query: query, cursor: nil, schema: schema, db)
+                        let retry = try run(corrected, nil)
                         if retry.hits.count > results.hits.count {
                             results = retry
                             results.correctedQuery = corrected.joined(separator: " ")
@@ -275,6 +304,40 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                 return results
             }
         }
+    }
+
+    /// Whether searches are answered from the memory index now (it is loaded and current).
+    public var memoryIndexReady: Bool { accelerator.isReady }
+
+    /// Loads the memory index now, unless the store runs without one (a benchmark loads it
+    /// before timing queries).
+    public func loadMemoryIndex() async throws {
+        guard accelerator.mode != .off else { return }
+        let accelerator = self.accelerator
+        try await database.mapped { try await database.pool.read { db in try accelerator.load(db) } }
+    }
+
+    /// The page of a memory-index answer: each hit's key, display and snippet from the file.
+    private static func results(of answer: SearchMemoryIndex.Answer, words: [String], limit: Int, schema: SearchSchema, _ db: Database) throws -> SearchResults {
+        let text = schema.textFields.indices.map { "f.c\($0)" }.joined(separator: ", ")
+        let statement = try db.cachedStatement(sql: """
+            SELECT d.key, v.display, \(text) FROM docs d JOIN doc_display v ON v.id = d.id JOIN docs_fts_content f ON f.id = d.id WHERE d.id = ?
+            """)
+        var hits: [SearchResults.Hit] = []
+        for hit in answer.hits.prefix(limit) {
+            guard let row = try GRDB.Row.fetchOne(statement, arguments: [hit.rowID]) else {
+                throw ProjectionError.storage("search document \(hit.rowID) is in the memory index but not in the store")
+            }
+            let display: String = row[1]
+            let snippet = words.isEmpty ? nil : SearchSnippet.make(texts: schema.textFields.indices.map { (row[2 + $0] as String?) ?? "" }, words: words)
+            hits.append(SearchResults.Hit(key: row[0], score: hit.score, snippet: snippet, display: Data(display.utf8)))
+        }
+        var nextCursor: String?
+        if answer.hits.count > limit {
+            let last = answer.hits[limit - 1]
+            nextCursor = words.isEmpty ? SearchCursor.recent(last.sortTime, last.rowID).encoded : SearchCursor.ranked(last.score!, last.rowID, words: words).encoded
+        }
+        return SearchResults(hits: hits, facets: answer.facets, nextCursor: nextCursor, correctedQuery: nil)
     }
 
     private static func run(words: [String], query: SearchQuery, cursor: SearchCursor?, schema: SearchSchema, _ db: Database) throws -> SearchResults {

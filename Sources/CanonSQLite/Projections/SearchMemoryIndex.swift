@@ -1,0 +1,453 @@
+import Canon
+import Foundation
+import GRDB
+
+/// An in-memory inverted index over a search store's file, for the queries FTS5 answers slowly.
+///
+/// FTS5 visits every match of a query word to order by bm25 and to count facets. With common
+/// words (a fifth of a million documents each) that is 100 ms and more. This index keeps, per
+/// word, the documents holding it with their hit counts per field, and per document its filter
+/// and facet values as small integer codes. A query then marks its matches in bitmaps, scores
+/// them with the formula of FTS5's `bm25()` (same IDF, same average length, same field weights,
+/// so the scores and therefore the cursors are the same), and counts facets in one pass over
+/// the matches.
+///
+/// - The SQLite file stays the source: the index is loaded from it and follows it through the
+///   store's change log (`search_changes`, written by triggers on `docs`, so every writer, in
+///   any process, is seen). A query reads the log's head in its own read transaction; the index
+///   is brought to exactly that head before answering, or the query is answered by FTS5.
+/// - Documents are numbered in the order they enter the index. A changed document gets a new
+///   number and its old one is marked dead (as Lucene does), so posting lists are only
+///   appended to. When the dead outnumber the live, the index is loaded again.
+/// - It answers only what it answers exactly like FTS5: ASCII query words, at most
+///   `maxPhrases` of them, and schemas of at most four text fields. Everything else (and every
+///   query while the index loads) goes to FTS5.
+struct SearchMemoryIndex: Sendable {
+    static let maxFields = 4
+    static let maxPhrases = 8
+
+    let schema: SearchSchema
+    private let weights: [Double]
+
+    /// The change-log sequence the index reflects.
+    private(set) var sequence: Int64 = 0
+
+    // Documents, by internal number.
+    private var rowIDs: [Int64] = []
+    private var live = Bitmap()
+    private(set) var liveCount = 0
+    private(set) var deadCount = 0
+    private var lengths: [Int32] = []
+    private var teams: [UInt32] = []
+    private var restricted: [Bool] = []
+    private var clearances: [Int32] = []
+    private var sortTimes: [Int64] = []
+    /// `facetCodes[doc * facetCount + field]`; 0 is no value.
+    private var facetCodes: [UInt32] = []
+    private var totalTokens: Int64 = 0
+    private var numberOfRow: [Int64: Int32] = [:]
+
+    private var facetValues: [ValueCodes] = []
+    private var teamValues = ValueCodes()
+
+    // Words.
+    private var termIDs: [String: Int32] = [:]
+    private var termNames: [String] = []
+    /// Term ids in the order of their names, for prefix ranges.
+    private var sortedTerms: [Int32] = []
+    private var postings: [Postings] = []
+
+    init?(schema: SearchSchema) {
+        guard schema.textFields.count <= Self.maxFields else { return nil }
+        self.schema = schema
+        weights = schema.textFields.map(\.weight)
+        facetValues = schema.facetFields.map { _ in ValueCodes() }
+    }
+
+    var documentCount: Int { rowIDs.count }
+
+    // MARK: - Loading and following the file
+
+    /// The columns a document is read with, in `add(row:)` order.
+    static func documentSQL(_ schema: SearchSchema) -> String {
+        let facets = schema.facetFields.map { "d.\(SQLiteSearchStore.facetColumn($0))" }
+        let text = schema.textFields.indices.map { "f.c\($0)" }
+        let columns = ["d.id", "d.team", "d.restricted", "d.clearance", "d.sort_time"] + facets + text
+        return "SELECT \(columns.joined(separator: ", ")) FROM docs d JOIN docs_fts_content f ON f.id = d.id"
+    }
+
+    /// Every document of the file, as of `db`'s snapshot.
+    ///
+    /// - Returns: false when a document cannot be held (a word more than 255 times in a field).
+    mutating func load(_ db: Database, progress: ((Int) -> Void)? = nil) throws -> Bool {
+        sequence = try Self.head(db)
+        let rows = try GRDB.Row.fetchCursor(db, sql: Self.documentSQL(schema))
+        var count = 0
+        while let row = try rows.next() {
+            guard add(row) else { return false }
+            count += 1
+            if count % 100_000 == 0 { progress?(count) }
+        }
+        return true
+    }
+
+    /// The newest change in the store's log (0 when there is none).
+    static func head(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT ifnull(max(seq), 0) FROM search_changes")) ?? 0
+    }
+
+    enum Refresh { case current, refreshed, reloadNeeded }
+
+    /// Brings the index to `head`, the log's head in `db`'s snapshot, by reading again the
+    /// documents changed since `sequence`.
+    mutating func refresh(to head: Int64, _ db: Database, maxChanges: Int = 50_000) throws -> Refresh {
+        if head == sequence { return .current }
+        // A log that went back (a store emptied and rebuilt) or was pruned past us: load again.
+        guard head > sequence else { return .reloadNeeded }
+        let oldest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ifnull(min(seq), 0) FROM search_changes")) ?? 0
+        guard oldest <= sequence + 1, head - sequence <= Int64(maxChanges) else { return .reloadNeeded }
+        let changed = try Int64.fetchSet(
+            db.cachedStatement(sql: "SELECT id FROM search_changes WHERE seq > ? AND seq <= ?"), arguments: [sequence, head])
+        let statement = try db.cachedStatement(sql: Self.documentSQL(schema) + " WHERE d.id = ?")
+        for rowID in changed.sorted() {
+            remove(rowID: rowID)
+            if let row = try GRDB.Row.fetchOne(statement, arguments: [rowID]) {
+                guard add(row) else { return .reloadNeeded }
+            }
+        }
+        sequence = head
+        return deadCount > max(10_000, liveCount) ? .reloadNeeded : .refreshed
+    }
+
+    private mutating func remove(rowID: Int64) {
+        guard let doc = numberOfRow.removeValue(forKey: rowID) else { return }
+        live.clear(Int(doc))
+        liveCount -= 1
+        deadCount += 1
+        totalTokens -= Int64(lengths[Int(doc)])
+    }
+
+    private mutating func add(_ row: GRDB.Row) -> Bool {
+        let doc = Int32(rowIDs.count)
+        let facetCount = schema.facetFields.count
+        var wordsOfDocument: [(term: Int32, hits: UInt32)] = []
+        var length: Int32 = 0
+        for field in schema.textFields.indices {
+            let text: String = row[5 + facetCount + field] ?? ""
+            let shift = UInt32(8 * field)
+            for word in SearchText.words(text) {
+                length += 1
+                let term = termID(word)
+                if let at = wordsOfDocument.firstIndex(where: { $0.term == term }) {
+                    guard (wordsOfDocument[at].hits >> shift) & 0xFF < 0xFF else { return false }
+                    wordsOfDocument[at].hits += 1 << shift
+                } else {
+                    wordsOfDocument.append((term, 1 << shift))
+                }
+            }
+        }
+        for (term, hits) in wordsOfDocument {
+            postings[Int(term)].documents.append(doc)
+            postings[Int(term)].hits.append(hits)
+        }
+        let rowID: Int64 = row[0]
+        rowIDs.append(rowID)
+        numberOfRow[rowID] = doc
+        live.set(Int(doc))
+        liveCount += 1
+        lengths.append(length)
+        totalTokens += Int64(length)
+        teams.append(teamValues.code(row[1]))
+        restricted.append((row[2] as Int64) != 0)
+        clearances.append(Int32(clamping: row[3] as Int64))
+        sortTimes.append(row[4])
+        for field in 0..<facetCount {
+            facetCodes.append(facetValues[field].code(row[5 + field] as String?))
+        }
+        return true
+    }
+
+    private mutating func termID(_ word: String) -> Int32 {
+        if let id = termIDs[word] { return id }
+        let id = Int32(termNames.count)
+        termIDs[word] = id
+        termNames.append(word)
+        postings.append(Postings())
+        let at = lowerBound(word)
+        sortedTerms.insert(id, at: at)
+        return id
+    }
+
+    /// The first place in `sortedTerms` whose name is not below `word`.
+    private func lowerBound(_ word: String) -> Int {
+        var low = 0, high = sortedTerms.count
+        while low < high {
+            let middle = (low + high) / 2
+            if termNames[Int(sortedTerms[middle])] < word { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    // MARK: - Searching
+
+    struct Hit: Equatable {
+        var rowID: Int64
+        var score: Double?
+        var sortTime: Int64
+    }
+
+    struct Answer {
+        /// Up to `limit + 1` hits, in result order (one more than a page tells there is a next).
+        var hits: [Hit]
+        var facets: [String: [String: Int]]
+    }
+
+    /// The page and facet counts of a query, as `SQLiteSearchStore.run` computes them in SQL.
+    func search(words: [String], query: SearchQuery, cursor: SearchCursor?, limit: Int) -> Answer {
+        let facetCount = schema.facetFields.count
+        let documents = rowIDs.count
+
+        // The matches: every word, as a prefix, in any field (FTS5's implicit AND).
+        var matches = live
+        var frequencies: [[Double]] = []
+        var idfs: [Double] = []
+        let rows = Double(max(liveCount, 1))
+        for word in words {
+            var phrase = Bitmap(count: documents)
+            var frequency = [Double](repeating: 0, count: documents)
+            var index = lowerBound(word)
+            while index < sortedTerms.count {
+                let term = Int(sortedTerms[index])
+                guard termNames[term].hasPrefix(word) else { break }
+                postings[term].accumulate(into: &frequency, marking: &phrase, weights: weights)
+                index += 1
+            }
+            phrase.formIntersection(live)
+            // FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6.
+            let hit = Double(phrase.count)
+            let idf = log((rows - hit + 0.5) / (hit + 0.5))
+            idfs.append(idf <= 0 ? 1e-6 : idf)
+            matches.formIntersection(phrase)
+            frequencies.append(frequency)
+        }
+        let averageLength = Double(totalTokens) / rows
+
+        // Visibility, filters and facets as codes.
+        let visibility = VisibilityCodes(query.visibility, teams: teamValues)
+        var counting = FacetCounts(schema: schema, filters: query.filters)
+        let fieldIndex = Dictionary(uniqueKeysWithValues: schema.facetFields.enumerated().map { ($1, $0) })
+        let inQuery = counting.filtersInQuery.map { (field: fieldIndex[$0.field]!, code: facetValues[fieldIndex[$0.field]!].lookup($0.value)) }
+        let countedFields = counting.counted.map { fieldIndex[$0]! }
+        let inCounting = query.filters.filter { counting.counted.contains($0.key) }
+            .map { (field: fieldIndex[$0.key]!, code: facetValues[fieldIndex[$0.key]!].lookup($0.value)) }
+        // Combinations of counted values, numbered in mixed radix (0 is no value).
+        var radices = countedFields.map { facetValues[$0].count + 1 }
+        var combinations = radices.reduce(1, *)
+        let countsFacets = query.facets && combinations <= 1 << 22
+        if !countsFacets { radices = []; combinations = 1 }
+        var combinationCounts = [Int](repeating: 0, count: countsFacets ? combinations : 0)
+
+        var page = TopHits(limit: limit + 1, ranked: !words.isEmpty)
+        matches.forEach { doc in
+            let team = teams[doc]
+            guard visibility.allows(team: team, restricted: restricted[doc], clearance: clearances[doc]) else { return }
+            let base = doc * facetCount
+            for filter in inQuery where facetCodes[base + filter.field] != filter.code { return }
+            if countsFacets {
+                var combination = 0
+                for (position, field) in countedFields.enumerated() {
+                    combination = combination * radices[position] + Int(facetCodes[base + field])
+                }
+                combinationCounts[combination] += 1
+            }
+            for filter in inCounting where facetCodes[base + filter.field] != filter.code { return }
+            let rowID = rowIDs[doc]
+            if words.isEmpty {
+                let time = sortTimes[doc]
+                if case .recent(let lastTime, let lastID)? = cursor, !(time < lastTime || (time == lastTime && rowID < lastID)) { return }
+                page.offer(Hit(rowID: rowID, score: nil, sortTime: time))
+            } else {
+                // FTS5's bm25(): -sum(idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgdl))).
+                let k1 = 1.2, b = 0.75
+                let length = Double(lengths[doc])
+                var total = 0.0
+                for phrase in 0..<frequencies.count {
+                    let f = frequencies[phrase][doc]
+                    total += idfs[phrase] * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * length / averageLength)))
+                }
+                let score = -1.0 * total
+                if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
+                page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
+            }
+        }
+
+        var facets: [String: [String: Int]] = [:]
+        if query.facets {
+            if countsFacets {
+                for (combination, count) in combinationCounts.enumerated() where count > 0 {
+                    var rest = combination
+                    var values = [String?](repeating: nil, count: countedFields.count)
+                    for position in countedFields.indices.reversed() {
+                        let code = rest % radices[position]
+                        rest /= radices[position]
+                        values[position] = facetValues[countedFields[position]].value(UInt32(code))
+                    }
+                    counting.add(values: values, count: count)
+                }
+            }
+            facets = counting.counts
+        }
+        return Answer(hits: page.sorted, facets: facets)
+    }
+
+    // MARK: - Parts
+
+    /// The documents holding one word, in document order, with its hits per field (8 bits each).
+    struct Postings {
+        var documents: [Int32] = []
+        var hits: [UInt32] = []
+
+        func accumulate(into frequency: inout [Double], marking phrase: inout Bitmap, weights: [Double]) {
+            documents.withUnsafeBufferPointer { documents in
+                hits.withUnsafeBufferPointer { hits in
+                    frequency.withUnsafeMutableBufferPointer { frequency in
+                        for index in 0..<documents.count {
+                            let doc = Int(documents[index])
+                            let packed = hits[index]
+                            var f = 0.0
+                            for field in 0..<weights.count {
+                                // FTS5 adds the field's weight once per hit.
+                                f += Double((packed >> UInt32(8 * field)) & 0xFF) * weights[field]
+                            }
+                            frequency[doc] += f
+                            phrase.set(doc)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Distinct values of one field as codes from 1.
+    struct ValueCodes {
+        private var codes: [String: UInt32] = [:]
+        private var values: [String] = []
+
+        var count: Int { values.count }
+
+        mutating func code(_ value: String?) -> UInt32 {
+            guard let value else { return 0 }
+            if let code = codes[value] { return code }
+            values.append(value)
+            codes[value] = UInt32(values.count)
+            return UInt32(values.count)
+        }
+
+        /// The code of `value`, or one that no document holds.
+        func lookup(_ value: String) -> UInt32 { codes[value] ?? UInt32.max }
+
+        func value(_ code: UInt32) -> String? { code == 0 ? nil : values[Int(code) - 1] }
+    }
+
+    /// `SearchVisibility` with team names turned into codes.
+    struct VisibilityCodes {
+        var everything = false
+        var anyClearance: Set<UInt32> = []
+        var withClearance: Set<UInt32> = []
+        var clearance = 0
+
+        init(_ visibility: SearchVisibility, teams: ValueCodes) {
+            switch visibility {
+            case .everything: everything = true
+            case .unrestrictedAndTeams(let names): anyClearance = Set(names.map(teams.lookup))
+            case .scoped(let names, let clearance, let supervised):
+                anyClearance = Set(supervised.map(teams.lookup))
+                withClearance = Set(names.map(teams.lookup))
+                self.clearance = clearance
+            }
+        }
+
+        func allows(team: UInt32, restricted: Bool, clearance needed: Int32) -> Bool {
+            everything || !restricted || anyClearance.contains(team) || (withClearance.contains(team) && Int(needed) <= clearance)
+        }
+    }
+
+    /// The best `limit` hits seen: by score then row id (ranked), or newest first.
+    struct TopHits {
+        let limit: Int
+        let ranked: Bool
+        private(set) var sorted: [Hit] = []
+
+        init(limit: Int, ranked: Bool) {
+            self.limit = limit
+            self.ranked = ranked
+            sorted.reserveCapacity(limit + 1)
+        }
+
+        func before(_ a: Hit, _ b: Hit) -> Bool {
+            if ranked {
+                let x = a.score!, y = b.score!
+                return x < y || (x == y && a.rowID < b.rowID)
+            }
+            return a.sortTime > b.sortTime || (a.sortTime == b.sortTime && a.rowID > b.rowID)
+        }
+
+        mutating func offer(_ hit: Hit) {
+            if sorted.count == limit, let last = sorted.last, !before(hit, last) { return }
+            var low = 0, high = sorted.count
+            while low < high {
+                let middle = (low + high) / 2
+                if before(sorted[middle], hit) { low = middle + 1 } else { high = middle }
+            }
+            sorted.insert(hit, at: low)
+            if sorted.count > limit { sorted.removeLast() }
+        }
+    }
+}
+
+/// A set of small integers as bits.
+struct Bitmap: Sendable {
+    private(set) var words: [UInt64]
+
+    init(count: Int = 0) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+
+    mutating func set(_ index: Int) {
+        let word = index >> 6
+        if word >= words.count { words.append(contentsOf: repeatElement(0, count: word - words.count + 1)) }
+        words[word] |= 1 << UInt64(index & 63)
+    }
+
+    mutating func clear(_ index: Int) {
+        let word = index >> 6
+        guard word < words.count else { return }
+        words[word] &= ~(1 << UInt64(index & 63))
+    }
+
+    func contains(_ index: Int) -> Bool {
+        let word = index >> 6
+        return word < words.count && words[word] & (1 << UInt64(index & 63)) != 0
+    }
+
+    var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    mutating func formIntersection(_ other: Bitmap) {
+        let shared = min(words.count, other.words.count)
+        words.withUnsafeMutableBufferPointer { mine in
+            other.words.withUnsafeBufferPointer { theirs in
+                for index in 0..<shared { mine[index] &= theirs[index] }
+            }
+        }
+        if words.count > shared { words.removeLast(words.count - shared) }
+    }
+
+    /// Calls `body` with every member, in increasing order.
+    func forEach(_ body: (Int) -> Void) {
+        for (index, word) in words.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                body(index << 6 + bits.trailingZeroBitCount)
+                bits &= bits - 1
+            }
+        }
+    }
+}
