@@ -44,6 +44,16 @@ public struct ProjectionEngine: Sendable, CustomTestStringConvertible {
             try SQLiteSearchStore(path: scratch.file("search-\(slot).sqlite"), projection: projection, faults: faults)
         })
 
+    /// Real SQLite files, searched through FTS5 alone: `sqlite` answers from the store's memory
+    /// index, and both must pass the same search suite.
+    public static let sqliteFTS5 = ProjectionEngine(
+        name: "sqlite-fts5",
+        makeCanonical: sqlite.makeCanonical,
+        makeTimeline: sqlite.makeTimeline,
+        makeSearch: { scratch, slot, projection, faults in
+            try SQLiteSearchStore(path: scratch.file("search-\(slot).sqlite"), projection: projection, faults: faults, memoryIndex: .off)
+        })
+
     /// A real PostgreSQL server (`PostgresTestServer`): the canonical store and each projection
     /// slot in a database of its own, whose address is kept in the scratch directory.
     public static let postgres = ProjectionEngine(
@@ -70,4 +80,7 @@ public struct ProjectionEngine: Sendable, CustomTestStringConvertible {
     /// The engines the shared suites run on: SQLite always; PostgreSQL when a server is given
     /// (or required, when its tests must fail rather than skip).
     public static var all: [ProjectionEngine] { PostgresTestServer.enabled ? [.sqlite, .postgres] : [.sqlite] }
+
+    /// The engines the search suite runs on: those of `all`, and SQLite without its memory index.
+    public static var searchEngines: [ProjectionEngine] { PostgresTestServer.enabled ? [.sqlite, .sqliteFTS5, .postgres] : [.sqlite, .sqliteFTS5] }
 }

@@ -18,7 +18,7 @@ struct CaseSearchStoreTests {
 
     // MARK: - Ranking, prefix, typos, highlights
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func titleMatchesRankAboveSummaryOnlyMatches(_ engine: ProjectionEngine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-search-rank")
         let platform = try await SearchPlatform(engine, scratch)
@@ -50,7 +50,7 @@ struct CaseSearchStoreTests {
         if scores.count == 3 { #expect(scores[0] < scores[1], "the title hit scores strictly better than summary-only hits") }
     }
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func prefixOfTitleWordsFindsTheCase(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let target = try #require(dataset.cases.first { $0.titleWords.contains { $0.count >= 8 } })
@@ -69,7 +69,7 @@ struct CaseSearchStoreTests {
     }
 
     /// Both kinds of typo (a substituted and a deleted letter) of two title words.
-    @Test(arguments: ProjectionEngine.all, ["manipulation", "roaming"])
+    @Test(arguments: ProjectionEngine.searchEngines, ["manipulation", "roaming"])
     func oneLetterTypoOfATitleWordStillFindsTheCase(_ engine: ProjectionEngine, _ word: String) async throws {
         for kind in [TypoKind.substitution, .deletion] { try await typoFindsTheCase(engine, kind, word) }
     }
@@ -98,7 +98,7 @@ struct CaseSearchStoreTests {
 
     /// Following `nextCursor` of a corrected query, with the same text, continues the corrected
     /// results: the pages together are the corrected single-page result.
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func pagingACorrectedQueryContinuesTheCorrectedResults(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let store = dataset.search
@@ -118,7 +118,7 @@ struct CaseSearchStoreTests {
         #expect(pages.flatMap { $0 } == single.hits.map(\.key), "pages: \(pages.map(\.count)), single page: \(single.hits.count)")
     }
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func snippetMarksTheMatchedWord(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let word = "manipulation"
@@ -139,7 +139,7 @@ struct CaseSearchStoreTests {
 
     // MARK: - Facets and filters
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func facetCountsMatchCanonicalCountsAndIgnoreOnlyTheirOwnFilter(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let cases = dataset.cases
@@ -169,7 +169,7 @@ struct CaseSearchStoreTests {
         #expect(text.facets["sector"] == counts(matching.filter { $0.status == "closed" }, \.sector))
     }
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func everyHitMatchesEveryFilter(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let cases = dataset.cases
@@ -202,7 +202,7 @@ struct CaseSearchStoreTests {
 
     // MARK: - Pagination
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func pagesFollowCursorsDisjointAndInTheSameOrderAsOnePage(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let store = dataset.search
@@ -243,7 +243,7 @@ struct CaseSearchStoreTests {
         }
     }
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func invalidCursorAndUnknownFilterAreSearchErrors(_ engine: ProjectionEngine) async throws {
         let store = try self.dataset(engine).search
         for cursor in ["not-a-cursor", Data("x:1:2".utf8).base64EncodedString(), Data("r:abc:2".utf8).base64EncodedString(), ""] {
@@ -261,7 +261,7 @@ struct CaseSearchStoreTests {
     /// A cursor belongs to the kind of query that issued it (ranked by text, or newest first).
     /// Sent with the other kind it is a bad cursor: a `SearchError` for the field "cursor",
     /// never an engine failure (which the HTTP layer reports as 503 "storage").
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func cursorOfTheOtherQueryKindIsASearchError(_ engine: ProjectionEngine) async throws {
         let store = try self.dataset(engine).search
         let ranked = try #require(try await store.search(SearchQuery(text: "customers", limit: 2)).nextCursor)
@@ -279,7 +279,7 @@ struct CaseSearchStoreTests {
 
     // MARK: - Visibility
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func restrictedCasesOfOtherTeamsAreFilteredFromHitsAndFacets(_ engine: ProjectionEngine) async throws {
         let dataset = try dataset(engine)
         let cases = dataset.cases
@@ -323,7 +323,7 @@ struct CaseSearchStoreTests {
 
     // MARK: - Idempotency
 
-    @Test(arguments: ProjectionEngine.all)
+    @Test(arguments: ProjectionEngine.searchEngines)
     func reapplyingAfterRewindLeavesIdenticalDocuments(_ engine: ProjectionEngine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-search-idem")
         let platform = try await SearchPlatform(engine, scratch)
@@ -545,7 +545,7 @@ struct SeededSearchDataset: SuiteTrait, TestScoping {
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         var datasets: [String: SearchDataset] = [:]
-        for engine in ProjectionEngine.all { datasets[engine.name] = try await SearchDataset.make(engine) }
+        for engine in ProjectionEngine.searchEngines { datasets[engine.name] = try await SearchDataset.make(engine) }
         try await Self.$current.withValue(datasets) { try await function() }
     }
 }
