@@ -32,18 +32,25 @@ struct SearchMemoryIndex: Sendable {
     /// The change-log sequence the index reflects.
     private(set) var sequence: Int64 = 0
 
-    // Documents, by internal number.
+    // Documents, by internal number. The query loop reads only `access`, `combinations`,
+    // `lengths` and the match's postings per document (a 1,000,000-document scan is bound by
+    // memory traffic); the rest is read for the page's hits and for uncounted filters.
     private var rowIDs: [Int64] = []
     private var live = Bitmap()
     private(set) var liveCount = 0
     private(set) var deadCount = 0
     private var lengths: [Int32] = []
-    private var teams: [UInt32] = []
-    private var restricted: [Bool] = []
-    private var clearances: [Int32] = []
+    /// Team code (low 16 bits), restricted (bit 16) and clearance (bits 17 up).
+    private var access: [UInt32] = []
     private var sortTimes: [Int64] = []
     /// `facetCodes[doc * facetCount + field]`; 0 is no value.
-    private var facetCodes: [UInt32] = []
+    private var facetCodes: [UInt16] = []
+    /// Each document's combination of counted facet values, numbered in order of first sight.
+    private var combinations: [UInt32] = []
+    private var combinationIDs: [[UInt16]: UInt32] = [:]
+    private var combinationCodes: [[UInt16]] = []
+    /// The facet fields counted (`FacetCounts`), by index in the schema.
+    private let countedFields: [Int]
     private var totalTokens: Int64 = 0
     private var numberOfRow: [Int64: Int32] = [:]
 
@@ -62,6 +69,8 @@ struct SearchMemoryIndex: Sendable {
         self.schema = schema
         weights = schema.textFields.map(\.weight)
         facetValues = schema.facetFields.map { _ in ValueCodes() }
+        let counted = FacetCounts(schema: schema, filters: [:]).counted
+        countedFields = counted.map { schema.facetFields.firstIndex(of: $0)! }
     }
 
     var documentCount: Int { rowIDs.count }
@@ -146,23 +155,39 @@ struct SearchMemoryIndex: Sendable {
                 }
             }
         }
-        for (term, hits) in wordsOfDocument {
-            postings[Int(term)].documents.append(doc)
-            postings[Int(term)].hits.append(hits)
-        }
         let rowID: Int64 = row[0]
+        // Codes are 16 bits wide; a store with more distinct values is answered by FTS5.
+        let team = teamValues.code(row[1])
+        let clearance = UInt32(clamping: max(0, row[3] as Int64))
+        guard team <= 0xFFFF, clearance < 1 << 15 else { return false }
+        var codes: [UInt16] = []
+        for field in 0..<facetCount {
+            let code = facetValues[field].code(row[5 + field] as String?)
+            guard code <= 0xFFFF else { return false }
+            codes.append(UInt16(code))
+        }
+        let counted = countedFields.map { codes[$0] }
+        let combination: UInt32
+        if let known = combinationIDs[counted] {
+            combination = known
+        } else {
+            combination = UInt32(combinationCodes.count)
+            combinationIDs[counted] = combination
+            combinationCodes.append(counted)
+        }
         rowIDs.append(rowID)
         numberOfRow[rowID] = doc
         live.set(Int(doc))
         liveCount += 1
         lengths.append(length)
         totalTokens += Int64(length)
-        teams.append(teamValues.code(row[1]))
-        restricted.append((row[2] as Int64) != 0)
-        clearances.append(Int32(clamping: row[3] as Int64))
+        access.append(team | ((row[2] as Int64) != 0 ? 1 << 16 : 0) | clearance << 17)
         sortTimes.append(row[4])
-        for field in 0..<facetCount {
-            facetCodes.append(facetValues[field].code(row[5 + field] as String?))
+        facetCodes += codes
+        combinations.append(combination)
+        for (term, hits) in wordsOfDocument {
+            postings[Int(term)].documents.append(doc)
+            postings[Int(term)].hits.append(hits)
         }
         return true
     }
@@ -204,96 +229,124 @@ struct SearchMemoryIndex: Sendable {
 
     /// The page and facet counts of a query, as `SQLiteSearchStore.run` computes them in SQL.
     func search(words: [String], query: SearchQuery, cursor: SearchCursor?, limit: Int) -> Answer {
-        let facetCount = schema.facetFields.count
         let documents = rowIDs.count
-
-        // The matches: every word, as a prefix, in any field (FTS5's implicit AND).
-        var matches = live
-        var frequencies: [[Double]] = []
-        var idfs: [Double] = []
         let rows = Double(max(liveCount, 1))
-        for word in words {
-            var phrase = Bitmap(count: documents)
-            var frequency = [Double](repeating: 0, count: documents)
-            var index = lowerBound(word)
-            while index < sortedTerms.count {
-                let term = Int(sortedTerms[index])
-                guard termNames[term].hasPrefix(word) else { break }
-                postings[term].accumulate(into: &frequency, marking: &phrase, weights: weights)
-                index += 1
-            }
-            phrase.formIntersection(live)
-            // FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6.
-            let hit = Double(phrase.count)
-            let idf = log((rows - hit + 0.5) / (hit + 0.5))
-            idfs.append(idf <= 0 ? 1e-6 : idf)
-            matches.formIntersection(phrase)
-            frequencies.append(frequency)
-        }
         let averageLength = Double(totalTokens) / rows
 
-        // Visibility, filters and facets as codes.
+        // Each word is a prefix: the terms it covers.
+        let phrases = words.map { word -> [Int] in
+            var terms: [Int] = []
+            var index = lowerBound(word)
+            while index < sortedTerms.count, termNames[Int(sortedTerms[index])].hasPrefix(word) {
+                terms.append(Int(sortedTerms[index]))
+                index += 1
+            }
+            return terms
+        }
+        // FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6, n the live documents with the word.
+        func idf(_ hit: Int) -> Double {
+            let value = log((rows - Double(hit) + 0.5) / (Double(hit) + 0.5))
+            return value <= 0 ? 1e-6 : value
+        }
+
+        // Visibility and filters as codes; facet counts by combination of counted values.
         let visibility = VisibilityCodes(query.visibility, teams: teamValues)
         var counting = FacetCounts(schema: schema, filters: query.filters)
+        let facetCount = schema.facetFields.count
         let fieldIndex = Dictionary(uniqueKeysWithValues: schema.facetFields.enumerated().map { ($1, $0) })
-        let inQuery = counting.filtersInQuery.map { (field: fieldIndex[$0.field]!, code: facetValues[fieldIndex[$0.field]!].lookup($0.value)) }
-        let countedFields = counting.counted.map { fieldIndex[$0]! }
-        let inCounting = query.filters.filter { counting.counted.contains($0.key) }
-            .map { (field: fieldIndex[$0.key]!, code: facetValues[fieldIndex[$0.key]!].lookup($0.value)) }
-        // Combinations of counted values, numbered in mixed radix (0 is no value).
-        var radices = countedFields.map { facetValues[$0].count + 1 }
-        var combinations = radices.reduce(1, *)
-        let countsFacets = query.facets && combinations <= 1 << 22
-        if !countsFacets { radices = []; combinations = 1 }
-        var combinationCounts = [Int](repeating: 0, count: countsFacets ? combinations : 0)
+        func code(_ field: Int, _ value: String) -> UInt16? {
+            let code = facetValues[field].lookup(value)
+            return code <= 0xFFFF ? UInt16(code) : nil
+        }
+        // Filters on uncounted fields; a value no document holds matches nothing.
+        let inQuery = counting.filtersInQuery.map { (field: fieldIndex[$0.field]!, code: code(fieldIndex[$0.field]!, $0.value)) }
+        let countedFilters = query.filters.filter { counting.counted.contains($0.key) }
+            .map { (position: counting.counted.firstIndex(of: $0.key)!, code: code(fieldIndex[$0.key]!, $0.value)) }
+        // Which combinations pass the filters on counted fields (the page's filters).
+        let passes = combinationCodes.map { codes in countedFilters.allSatisfy { codes[$0.position] == $0.code } }
+        var combinationCounts = [Int](repeating: 0, count: combinationCodes.count)
+        let unmatchable = inQuery.contains { $0.code == nil }
 
         var page = TopHits(limit: limit + 1, ranked: !words.isEmpty)
-        matches.forEach { doc in
-            let team = teams[doc]
-            guard visibility.allows(team: team, restricted: restricted[doc], clearance: clearances[doc]) else { return }
-            let base = doc * facetCount
-            for filter in inQuery where facetCodes[base + filter.field] != filter.code { return }
-            if countsFacets {
-                var combination = 0
-                for (position, field) in countedFields.enumerated() {
-                    combination = combination * radices[position] + Int(facetCodes[base + field])
-                }
-                combinationCounts[combination] += 1
+        let k1 = 1.2, b = 0.75
+
+        // Everything but the score, for one candidate; true when it may go on the page.
+        @inline(__always) func admits(_ doc: Int) -> Bool {
+            guard visibility.allows(access[doc]) else { return false }
+            if !inQuery.isEmpty {
+                let base = doc * facetCount
+                for filter in inQuery where facetCodes[base + filter.field] != filter.code { return false }
             }
-            for filter in inCounting where facetCodes[base + filter.field] != filter.code { return }
+            let combination = Int(combinations[doc])
+            combinationCounts[combination] += 1
+            return passes[combination]
+        }
+        @inline(__always) func offer(_ doc: Int, score: Double) {
             let rowID = rowIDs[doc]
-            if words.isEmpty {
-                let time = sortTimes[doc]
+            if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
+            page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
+        }
+        // FTS5's bm25() for one phrase's weighted frequency `f` in a document of `length` tokens.
+        @inline(__always) func term(_ f: Double, _ length: Int32, _ idf: Double) -> Double {
+            idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * Double(length) / averageLength)))
+        }
+
+        if unmatchable || phrases.contains(where: \.isEmpty) {
+            // Nothing matches.
+        } else if words.isEmpty {
+            live.forEach { doc in
+                guard admits(doc) else { return }
+                let time = sortTimes[doc], rowID = rowIDs[doc]
                 if case .recent(let lastTime, let lastID)? = cursor, !(time < lastTime || (time == lastTime && rowID < lastID)) { return }
                 page.offer(Hit(rowID: rowID, score: nil, sortTime: time))
-            } else {
-                // FTS5's bm25(): -sum(idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgdl))).
-                let k1 = 1.2, b = 0.75
-                let length = Double(lengths[doc])
-                var total = 0.0
-                for phrase in 0..<frequencies.count {
-                    let f = frequencies[phrase][doc]
-                    total += idfs[phrase] * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * length / averageLength)))
+            }
+        } else if phrases.count == 1, phrases[0].count == 1 {
+            // One word of one term (the common query): walk its postings, no per-document arrays.
+            let postings = self.postings[phrases[0][0]]
+            let weights = self.weights
+            var hit = 0
+            postings.documents.withUnsafeBufferPointer { documents in
+                for doc in documents where live.contains(Int(doc)) { hit += 1 }
+            }
+            let wordIDF = idf(hit)
+            postings.documents.withUnsafeBufferPointer { documents in
+                postings.hits.withUnsafeBufferPointer { hits in
+                    for index in 0..<documents.count {
+                        let doc = Int(documents[index])
+                        guard live.contains(doc), admits(doc) else { continue }
+                        let f = Postings.frequency(hits[index], weights)
+                        offer(doc, score: -1.0 * (0.0 + term(f, lengths[doc], wordIDF)))
+                    }
                 }
-                let score = -1.0 * total
-                if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
-                page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
+            }
+        } else {
+            // Several words or prefixes of several terms: per word a bitmap of its documents and
+            // their summed frequencies, then the intersection.
+            var matches = live
+            var frequencies: [[Double]] = []
+            var idfs: [Double] = []
+            for terms in phrases {
+                var phrase = Bitmap(count: documents)
+                var frequency = [Double](repeating: 0, count: documents)
+                for term in terms { postings[term].accumulate(into: &frequency, marking: &phrase, weights: weights) }
+                phrase.formIntersection(live)
+                idfs.append(idf(phrase.count))
+                matches.formIntersection(phrase)
+                frequencies.append(frequency)
+            }
+            matches.forEach { doc in
+                guard admits(doc) else { return }
+                var total = 0.0
+                for phrase in 0..<frequencies.count { total += term(frequencies[phrase][doc], lengths[doc], idfs[phrase]) }
+                offer(doc, score: -1.0 * total)
             }
         }
 
         var facets: [String: [String: Int]] = [:]
         if query.facets {
-            if countsFacets {
-                for (combination, count) in combinationCounts.enumerated() where count > 0 {
-                    var rest = combination
-                    var values = [String?](repeating: nil, count: countedFields.count)
-                    for position in countedFields.indices.reversed() {
-                        let code = rest % radices[position]
-                        rest /= radices[position]
-                        values[position] = facetValues[countedFields[position]].value(UInt32(code))
-                    }
-                    counting.add(values: values, count: count)
-                }
+            for (combination, count) in combinationCounts.enumerated() where count > 0 {
+                let codes = combinationCodes[combination]
+                counting.add(values: countedFields.indices.map { facetValues[countedFields[$0]].value(UInt32(codes[$0])) }, count: count)
             }
             facets = counting.counts
         }
@@ -307,6 +360,13 @@ struct SearchMemoryIndex: Sendable {
         var documents: [Int32] = []
         var hits: [UInt32] = []
 
+        /// The weighted frequency of packed hits: FTS5 adds a field's weight once per hit.
+        @inline(__always) static func frequency(_ packed: UInt32, _ weights: [Double]) -> Double {
+            var f = 0.0
+            for field in 0..<weights.count { f += Double((packed >> UInt32(8 * field)) & 0xFF) * weights[field] }
+            return f
+        }
+
         func accumulate(into frequency: inout [Double], marking phrase: inout Bitmap, weights: [Double]) {
             documents.withUnsafeBufferPointer { documents in
                 hits.withUnsafeBufferPointer { hits in
@@ -314,12 +374,7 @@ struct SearchMemoryIndex: Sendable {
                         for index in 0..<documents.count {
                             let doc = Int(documents[index])
                             let packed = hits[index]
-                            var f = 0.0
-                            for field in 0..<weights.count {
-                                // FTS5 adds the field's weight once per hit.
-                                f += Double((packed >> UInt32(8 * field)) & 0xFF) * weights[field]
-                            }
-                            frequency[doc] += f
+                            frequency[doc] += Postings.frequency(packed, weights)
                             phrase.set(doc)
                         }
                     }
@@ -349,26 +404,39 @@ struct SearchMemoryIndex: Sendable {
         func value(_ code: UInt32) -> String? { code == 0 ? nil : values[Int(code) - 1] }
     }
 
-    /// `SearchVisibility` with team names turned into codes.
+    /// `SearchVisibility` with team names turned into codes: per team code, whether its
+    /// restricted documents are visible at any clearance or up to `clearance`.
     struct VisibilityCodes {
         var everything = false
-        var anyClearance: Set<UInt32> = []
-        var withClearance: Set<UInt32> = []
+        var anyClearance: [Bool]
+        var withClearance: [Bool]
         var clearance = 0
 
         init(_ visibility: SearchVisibility, teams: ValueCodes) {
+            anyClearance = [Bool](repeating: false, count: teams.count + 1)
+            withClearance = anyClearance
+            func mark(_ names: [String], _ flags: inout [Bool]) {
+                for name in names {
+                    let code = Int(teams.lookup(name))
+                    if code < flags.count { flags[code] = true }
+                }
+            }
             switch visibility {
             case .everything: everything = true
-            case .unrestrictedAndTeams(let names): anyClearance = Set(names.map(teams.lookup))
+            case .unrestrictedAndTeams(let names): mark(names, &anyClearance)
             case .scoped(let names, let clearance, let supervised):
-                anyClearance = Set(supervised.map(teams.lookup))
-                withClearance = Set(names.map(teams.lookup))
+                mark(supervised, &anyClearance)
+                mark(names, &withClearance)
                 self.clearance = clearance
             }
         }
 
-        func allows(team: UInt32, restricted: Bool, clearance needed: Int32) -> Bool {
-            everything || !restricted || anyClearance.contains(team) || (withClearance.contains(team) && Int(needed) <= clearance)
+        /// Whether a document of `access` (see `SearchMemoryIndex.access`) is visible.
+        @inline(__always)
+        func allows(_ access: UInt32) -> Bool {
+            if everything || access & (1 << 16) == 0 { return true }
+            let team = Int(access & 0xFFFF)
+            return anyClearance[team] || (withClearance[team] && Int(access >> 17) <= clearance)
         }
     }
 
