@@ -264,28 +264,15 @@ struct SearchMemoryIndex: Sendable {
             .map { (position: counting.counted.firstIndex(of: $0.key)!, code: code(fieldIndex[$0.key]!, $0.value)) }
         // Which combinations pass the filters on counted fields (the page's filters).
         let passes = combinationCodes.map { codes in countedFilters.allSatisfy { codes[$0.position] == $0.code } }
-        var combinationCounts = [Int](repeating: 0, count: combinationCodes.count)
+        let combinationCounts = [Int](repeating: 0, count: combinationCodes.count)
         let unmatchable = inQuery.contains { $0.code == nil }
 
-        var page = TopHits(limit: limit + 1, ranked: !words.isEmpty)
+        var scan = Scan(
+            visibility: visibility, inQuery: inQuery.map { ($0.field, $0.code ?? 0) }, facetCount: facetCount, passes: passes,
+            cursor: cursor, counts: combinationCounts, page: TopHits(limit: limit + 1, ranked: !words.isEmpty),
+            access: access, combinations: combinations, facetCodes: facetCodes, rowIDs: rowIDs, sortTimes: sortTimes)
         let k1 = 1.2, b = 0.75
 
-        // Everything but the score, for one candidate; true when it may go on the page.
-        @inline(__always) func admits(_ doc: Int) -> Bool {
-            guard visibility.allows(access[doc]) else { return false }
-            if !inQuery.isEmpty {
-                let base = doc * facetCount
-                for filter in inQuery where facetCodes[base + filter.field] != filter.code { return false }
-            }
-            let combination = Int(combinations[doc])
-            combinationCounts[combination] += 1
-            return passes[combination]
-        }
-        @inline(__always) func offer(_ doc: Int, score: Double) {
-            let rowID = rowIDs[doc]
-            if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
-            page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
-        }
         // FTS5's bm25() for one phrase's weighted frequency `f` in a document of `length` tokens.
         @inline(__always) func term(_ f: Double, _ length: Int32, _ idf: Double) -> Double {
             idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * Double(length) / averageLength)))
@@ -295,10 +282,10 @@ struct SearchMemoryIndex: Sendable {
             // Nothing matches.
         } else if words.isEmpty {
             live.forEach { doc in
-                guard admits(doc) else { return }
+                guard scan.admits(doc) else { return }
                 let time = sortTimes[doc], rowID = rowIDs[doc]
                 if case .recent(let lastTime, let lastID)? = cursor, !(time < lastTime || (time == lastTime && rowID < lastID)) { return }
-                page.offer(Hit(rowID: rowID, score: nil, sortTime: time))
+                scan.page.offer(Hit(rowID: rowID, score: nil, sortTime: time))
             }
         } else if phrases.count == 1, phrases[0].count == 1 {
             // One word of one term (the common query): walk its postings, no per-document arrays.
@@ -313,47 +300,172 @@ struct SearchMemoryIndex: Sendable {
                 postings.hits.withUnsafeBufferPointer { hits in
                     for index in 0..<documents.count {
                         let doc = Int(documents[index])
-                        guard live.contains(doc), admits(doc) else { continue }
+                        guard live.contains(doc), scan.admits(doc) else { continue }
                         let f = Postings.frequency(hits[index], weights)
-                        offer(doc, score: -1.0 * (0.0 + term(f, lengths[doc], wordIDF)))
+                        let score = -1.0 * (0.0 + term(f, lengths[doc], wordIDF))
+                        if !scan.page.rejects(score: score) { scan.offer(doc, score: score) }
+                    }
+                }
+            }
+        } else if phrases.count == 1 {
+            // One prefix of several terms: walk the merge of their postings.
+            let merged = stream(of: phrases[0], documents: documents)
+            let wordIDF = idf(merged.documents.count)
+            merged.documents.withUnsafeBufferPointer { documents in
+                merged.frequencies.withUnsafeBufferPointer { frequencies in
+                    for index in 0..<documents.count {
+                        let doc = Int(documents[index])
+                        guard scan.admits(doc) else { continue }
+                        scan.offer(doc, score: -1.0 * (0.0 + term(frequencies[index], lengths[doc], wordIDF)))
                     }
                 }
             }
         } else {
-            // Several words or prefixes of several terms: per word a bitmap of its documents and
-            // their summed frequencies, then the intersection.
-            var matches = live
-            var frequencies: [[Double]] = []
-            var idfs: [Double] = []
-            for terms in phrases {
-                var phrase = Bitmap(count: documents)
-                var frequency = [Double](repeating: 0, count: documents)
-                for term in terms { postings[term].accumulate(into: &frequency, marking: &phrase, weights: weights) }
-                phrase.formIntersection(live)
-                idfs.append(idf(phrase.count))
-                matches.formIntersection(phrase)
-                frequencies.append(frequency)
-            }
-            matches.forEach { doc in
-                guard admits(doc) else { return }
+            // Several words, or prefixes of several terms: per word the sorted stream of its live
+            // documents with their summed frequencies, then their intersection, walked from the
+            // shortest stream.
+            let streams = phrases.map { stream(of: $0, documents: documents) }
+            let idfs = streams.map { idf($0.documents.count) }
+            let order = streams.indices.sorted { streams[$0].documents.count < streams[$1].documents.count }
+            var positions = [Int](repeating: 0, count: streams.count)
+            var frequencies = [Double](repeating: 0, count: streams.count)
+            let shortest = streams[order[0]]
+            candidates: for (index, doc32) in shortest.documents.enumerated() {
+                frequencies[order[0]] = shortest.frequencies[index]
+                for other in order.dropFirst() {
+                    let documents = streams[other].documents
+                    var position = positions[other]
+                    // Gallop, then step.
+                    var step = 1
+                    while position + step < documents.count, documents[position + step] < doc32 { position += step; step *= 2 }
+                    while position < documents.count, documents[position] < doc32 { position += 1 }
+                    positions[other] = position
+                    guard position < documents.count else { break candidates }
+                    guard documents[position] == doc32 else { continue candidates }
+                    frequencies[other] = streams[other].frequencies[position]
+                }
+                let doc = Int(doc32)
+                guard scan.admits(doc) else { continue }
                 var total = 0.0
-                for phrase in 0..<frequencies.count { total += term(frequencies[phrase][doc], lengths[doc], idfs[phrase]) }
-                offer(doc, score: -1.0 * total)
+                for phrase in 0..<streams.count { total += term(frequencies[phrase], lengths[doc], idfs[phrase]) }
+                scan.offer(doc, score: -1.0 * total)
             }
         }
 
         var facets: [String: [String: Int]] = [:]
         if query.facets {
-            for (combination, count) in combinationCounts.enumerated() where count > 0 {
+            for (combination, count) in scan.counts.enumerated() where count > 0 {
                 let codes = combinationCodes[combination]
                 counting.add(values: countedFields.indices.map { facetValues[countedFields[$0]].value(UInt32(codes[$0])) }, count: count)
             }
             facets = counting.counts
         }
-        return Answer(hits: page.sorted, facets: facets)
+        return Answer(hits: scan.page.sorted, facets: facets)
+    }
+
+    /// The live documents holding any of `terms`, in order, with their summed frequencies.
+    private func stream(of terms: [Int], documents: Int) -> Stream {
+        var merged = Stream()
+        if terms.count <= 8 {
+            // Merge the posting lists one into the other.
+            let weights = self.weights
+            for term in terms {
+                let next = postings[term]
+                var result = Stream()
+                result.documents.reserveCapacity(merged.documents.count + next.documents.count)
+                result.frequencies.reserveCapacity(merged.documents.count + next.documents.count)
+                merged.documents.withUnsafeBufferPointer { a in
+                    merged.frequencies.withUnsafeBufferPointer { af in
+                        next.documents.withUnsafeBufferPointer { b in
+                            next.hits.withUnsafeBufferPointer { bh in
+                                var i = 0, j = 0
+                                while i < a.count || j < b.count {
+                                    if j == b.count || (i < a.count && a[i] < b[j]) {
+                                        result.documents.append(a[i])
+                                        result.frequencies.append(af[i])
+                                        i += 1
+                                    } else if i == a.count || b[j] < a[i] {
+                                        result.documents.append(b[j])
+                                        result.frequencies.append(Postings.frequency(bh[j], weights))
+                                        j += 1
+                                    } else {
+                                        result.documents.append(a[i])
+                                        result.frequencies.append(af[i] + Postings.frequency(bh[j], weights))
+                                        i += 1
+                                        j += 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                merged = result
+            }
+            // Only the live documents.
+            var kept = 0
+            for index in 0..<merged.documents.count where live.contains(Int(merged.documents[index])) {
+                merged.documents[kept] = merged.documents[index]
+                merged.frequencies[kept] = merged.frequencies[index]
+                kept += 1
+            }
+            merged.documents.removeLast(merged.documents.count - kept)
+            merged.frequencies.removeLast(merged.frequencies.count - kept)
+        } else {
+            // Many terms (a short prefix): sum into a dense array.
+            var phrase = Bitmap(count: documents)
+            var frequency = [Double](repeating: 0, count: documents)
+            for term in terms { postings[term].accumulate(into: &frequency, marking: &phrase, weights: weights) }
+            phrase.formIntersection(live)
+            phrase.forEach { doc in
+                merged.documents.append(Int32(doc))
+                merged.frequencies.append(frequency[doc])
+            }
+        }
+        return merged
+    }
+
+    struct Stream {
+        var documents: [Int32] = []
+        var frequencies: [Double] = []
     }
 
     // MARK: - Parts
+
+    /// One query's pass over its candidates: visibility, filters, facet counts and the page.
+    struct Scan {
+        let visibility: VisibilityCodes
+        let inQuery: [(field: Int, code: UInt16)]
+        let facetCount: Int
+        let passes: [Bool]
+        let cursor: SearchCursor?
+        var counts: [Int]
+        var page: TopHits
+        let access: [UInt32]
+        let combinations: [UInt32]
+        let facetCodes: [UInt16]
+        let rowIDs: [Int64]
+        let sortTimes: [Int64]
+
+        /// Everything but the score, for one candidate (counting its facets); true when it may go
+        /// on the page.
+        @inline(__always) mutating func admits(_ doc: Int) -> Bool {
+            guard visibility.allows(access[doc]) else { return false }
+            if !inQuery.isEmpty {
+                let base = doc * facetCount
+                for filter in inQuery where facetCodes[base + filter.field] != filter.code { return false }
+            }
+            let combination = Int(combinations[doc])
+            counts[combination] += 1
+            return passes[combination]
+        }
+
+        @inline(__always) mutating func offer(_ doc: Int, score: Double) {
+            if page.rejects(score: score) { return }
+            let rowID = rowIDs[doc]
+            if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
+            page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
+        }
+    }
 
     /// The documents holding one word, in document order, with its hits per field (8 bits each).
     struct Postings {
@@ -460,6 +572,12 @@ struct SearchMemoryIndex: Sendable {
             return a.sortTime > b.sortTime || (a.sortTime == b.sortTime && a.rowID > b.rowID)
         }
 
+        /// The score of the last hit of a full ranked page (anything worse is not on it).
+        private(set) var worst = Double.infinity
+
+        /// Whether a hit of `score` is certainly not on the page (ranked pages only).
+        @inline(__always) func rejects(score: Double) -> Bool { score > worst }
+
         mutating func offer(_ hit: Hit) {
             if sorted.count == limit, let last = sorted.last, !before(hit, last) { return }
             var low = 0, high = sorted.count
@@ -469,6 +587,7 @@ struct SearchMemoryIndex: Sendable {
             }
             sorted.insert(hit, at: low)
             if sorted.count > limit { sorted.removeLast() }
+            if ranked, sorted.count == limit { worst = sorted[limit - 1].score! }
         }
     }
 }
