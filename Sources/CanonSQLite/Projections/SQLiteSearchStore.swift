@@ -55,15 +55,10 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                         """)
                 }),
                 ("search.v5-change-log", { db in
-                    // Which documents changed, in order, for memory indexes to follow the file
-                    // (triggers, so every writer in every process is logged). The newest
-                    // `changeLogLength` changes are kept.
-                    try db.execute(sql: """
-                        CREATE TABLE search_changes (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL) STRICT;
-                        CREATE TRIGGER docs_inserted AFTER INSERT ON docs BEGIN INSERT INTO search_changes (id) VALUES (new.id); END;
-                        CREATE TRIGGER docs_updated AFTER UPDATE ON docs BEGIN INSERT INTO search_changes (id) VALUES (new.id); END;
-                        CREATE TRIGGER docs_deleted AFTER DELETE ON docs BEGIN INSERT INTO search_changes (id) VALUES (old.id); END;
-                        """)
+                    // Which documents each transaction wrote, in order, for memory indexes to
+                    // follow the file from any process (`logChanges`). One row per transaction:
+                    // a row per document (by triggers) halved the catch-up rate.
+                    try db.execute(sql: "CREATE TABLE search_changes (seq INTEGER PRIMARY KEY, ids BLOB NOT NULL) STRICT")
                 }),
             ]
         ) { db in
@@ -99,15 +94,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let projection = self.projection
         let sql = self.sql
         try await database.advance(from: from, to: to) { db in
-            var terms = Set<String>()
+            var written = Written()
             for (key, events) in projection.byDocument(events) {
                 let current = try Self.load(key, sql: sql, db)
                 let fresh = events.filter { $0.position > current.lastPosition }
                 guard let last = fresh.last else { continue }
                 let document = try projection.fold(fresh, into: current.document)
-                try Self.write(key: key, document: document, position: last.position, sql: sql, terms: &terms, db)
+                try Self.write(key: key, document: document, position: last.position, sql: sql, written: &written, db)
             }
-            try Self.record(terms: terms, db)
+            try Self.record(written, db)
         }
     }
 
@@ -121,11 +116,11 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         }
         let folded = documents
         try await database.write(at: checkpoint) { db in
-            var terms = Set<String>()
+            var written = Written()
             for (key, (document, position)) in folded {
-                try Self.write(key: key, document: document, position: position, sql: sql, terms: &terms, db)
+                try Self.write(key: key, document: document, position: position, sql: sql, written: &written, db)
             }
-            try Self.record(terms: terms, db)
+            try Self.record(written, db)
         }
     }
 
@@ -167,11 +162,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     /// Writes (or deletes) one document and adds its words to `terms`, which the caller records
     /// once per transaction.
-    static func write(key: String, document: SearchDocument?, position: OutboxPosition, sql: DocumentSQL, terms: inout Set<String>, _ db: Database) throws {
+    static func write(key: String, document: SearchDocument?, position: OutboxPosition, sql: DocumentSQL, written: inout Written, _ db: Database) throws {
         let schema = sql.schema
         let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
+            written.documents.append(existing)
         }
         guard let document else {
             if let existing { try db.cachedStatement(sql: "DELETE FROM doc_display WHERE id = ?").execute(arguments: [existing]) }
@@ -211,6 +207,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
             try db.cachedStatement(sql: sql.insert)
                 .execute(arguments: StatementArguments(values))
             id = db.lastInsertedRowID
+            written.documents.append(id)
         }
         if let pending, (pending["position"] as Int64) <= position.rawValue {
             // The ordinary path has caught up with it.
@@ -221,7 +218,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let fields = sql.fields
         try db.cachedStatement(sql: sql.ftsInsert).execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
         for field in fields {
-            for word in SearchText.words(document.text[field] ?? "") where word.count >= 3 { terms.insert(word) }
+            for word in SearchText.words(document.text[field] ?? "") where word.count >= 3 { written.terms.insert(word) }
         }
     }
 
@@ -258,19 +255,36 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         }
     }
 
-    /// How many document changes the change log keeps. A memory index further behind loads again.
-    static let changeLogLength: Int64 = 200_000
+    /// How many transactions the change log keeps. A memory index further behind loads again.
+    static let changeLogLength: Int64 = 20_000
 
-    /// Adds new words to the vocabulary that spelling correction draws on, and trims the change log.
-    static func record(terms: Set<String>, _ db: Database) throws {
-        try db.cachedStatement(sql: "DELETE FROM search_changes WHERE seq <= (SELECT max(seq) FROM search_changes) - ?")
-            .execute(arguments: [changeLogLength])
+    /// What one transaction wrote: new words, and the row ids of the documents written.
+    struct Written {
+        var terms = Set<String>()
+        var documents: [Int64] = []
+    }
+
+    /// Adds new words to the vocabulary that spelling correction draws on, and logs the written
+    /// documents (one row per transaction) for memory indexes to follow.
+    static func record(_ written: Written, _ db: Database) throws {
+        try logChanges(written.documents, db)
+        let terms = written.terms
         let insertTerm = try db.cachedStatement(sql: "INSERT OR IGNORE INTO terms VALUES (?)")
         let insertTrigram = try db.cachedStatement(sql: "INSERT INTO terms_trigram (term) VALUES (?)")
         for term in terms {
             try insertTerm.execute(arguments: [term])
             if db.changesCount > 0 { try insertTrigram.execute(arguments: [term]) }
         }
+    }
+
+    /// Appends `documents` to the change log as one row (row ids packed as 64-bit little-endian
+    /// integers), and drops the rows beyond `changeLogLength`.
+    static func logChanges(_ documents: [Int64], _ db: Database) throws {
+        guard !documents.isEmpty else { return }
+        var packed = Data(capacity: documents.count * 8)
+        for id in documents { withUnsafeBytes(of: id.littleEndian) { packed.append(contentsOf: $0) } }
+        try db.cachedStatement(sql: "INSERT INTO search_changes (ids) VALUES (?)").execute(arguments: [packed])
+        try db.cachedStatement(sql: "DELETE FROM search_changes WHERE seq <= ? - ?").execute(arguments: [db.lastInsertedRowID, changeLogLength])
     }
 
     // MARK: - Searching
@@ -464,6 +478,7 @@ extension SQLiteSearchStore: PriorityApplying {
                 UPDATE docs SET restricted = COALESCE(?, restricted), clearance = COALESCE(?, clearance), team = COALESCE(?, team),
                     security_position = ?
                 WHERE key = ? AND security_position < ? AND last_position < ?
+                RETURNING id
                 """)
             let pending = try db.cachedStatement(sql: """
                 INSERT INTO security_pending VALUES (?, ?, ?, ?, ?)
@@ -471,17 +486,20 @@ extension SQLiteSearchStore: PriorityApplying {
                     clearance = COALESCE(excluded.clearance, clearance), team = COALESCE(excluded.team, team), position = excluded.position
                 WHERE excluded.position > security_pending.position
                 """)
+            var written: [Int64] = []
             for (change, position) in changes {
                 let restricted = change.restricted.map { $0 ? 1 : 0 }
-                try statement.execute(arguments: [
+                if let id = try Int64.fetchOne(statement, arguments: [
                     restricted, change.clearance, change.team, position.rawValue, change.key, position.rawValue, position.rawValue,
-                ])
-                // The document does not exist yet (its opening is still in the backlog): keep the
-                // change until the ordinary path creates it.
-                if db.changesCount == 0, try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM docs WHERE key = ?"), arguments: [change.key]) == nil {
+                ]) {
+                    written.append(id)
+                } else if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM docs WHERE key = ?"), arguments: [change.key]) == nil {
+                    // The document does not exist yet (its opening is still in the backlog): keep
+                    // the change until the ordinary path creates it.
                     try pending.execute(arguments: [change.key, restricted, change.clearance, change.team, position.rawValue])
                 }
             }
+            try Self.logChanges(written, db)
         }
     }
 }
@@ -527,11 +545,11 @@ extension SQLiteSearchStore: DriftCheckable {
         }
         let folded = documents
         try await database.write(at: checkpoint) { db in
-            var terms = Set<String>()
+            var written = Written()
             for (key, document, position) in folded {
-                try Self.write(key: key, document: document, position: position, sql: sql, terms: &terms, db)
+                try Self.write(key: key, document: document, position: position, sql: sql, written: &written, db)
             }
-            try Self.record(terms: terms, db)
+            try Self.record(written, db)
         }
     }
 

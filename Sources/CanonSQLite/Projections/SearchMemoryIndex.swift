@@ -13,9 +13,11 @@ import GRDB
 /// the matches.
 ///
 /// - The SQLite file stays the source: the index is loaded from it and follows it through the
-///   store's change log (`search_changes`, written by triggers on `docs`, so every writer, in
-///   any process, is seen). A query reads the log's head in its own read transaction; the index
-///   is brought to exactly that head before answering, or the query is answered by FTS5.
+///   store's change log (`search_changes`: each write transaction of the store, in any process,
+///   appends the row ids it wrote). A query reads the log's head in its own read transaction;
+///   the index is brought to exactly that head before answering, or the query is answered by
+///   FTS5. (Writes to the file that bypass the store, such as tampering to test drift
+///   detection, are not logged; drift detection reads the file itself.)
 /// - Documents are numbered in the order they enter the index. A changed document gets a new
 ///   number and its old one is marked dead (as Lucene does), so posting lists are only
 ///   appended to. When the dead outnumber the live, the index is loaded again.
@@ -114,9 +116,19 @@ struct SearchMemoryIndex: Sendable {
         // A log that went back (a store emptied and rebuilt) or was pruned past us: load again.
         guard head > sequence else { return .reloadNeeded }
         let oldest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT ifnull(min(seq), 0) FROM search_changes")) ?? 0
-        guard oldest <= sequence + 1, head - sequence <= Int64(maxChanges) else { return .reloadNeeded }
-        let changed = try Int64.fetchSet(
-            db.cachedStatement(sql: "SELECT id FROM search_changes WHERE seq > ? AND seq <= ?"), arguments: [sequence, head])
+        guard oldest <= sequence + 1 else { return .reloadNeeded }
+        var changed = Set<Int64>()
+        let rows = try GRDB.Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT ids FROM search_changes WHERE seq > ? AND seq <= ?"), arguments: [sequence, head])
+        while let row = try rows.next() {
+            let packed: Data = row[0]
+            packed.withUnsafeBytes { bytes in
+                for offset in stride(from: 0, to: bytes.count - 7, by: 8) {
+                    changed.insert(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
+                }
+            }
+            guard changed.count <= maxChanges else { return .reloadNeeded }
+        }
         let statement = try db.cachedStatement(sql: Self.documentSQL(schema) + " WHERE d.id = ?")
         for rowID in changed.sorted() {
             remove(rowID: rowID)
