@@ -77,8 +77,8 @@ struct Bench: AsyncParsableCommand {
         }
         if scenario == .all || scenario == .search {
             let result = try await bench.searchLatency(cases: cases, queries: queries, progress: status)
-            say(String(format: "search: %d queries with facets over %d documents (memory index, loaded in %.2fs): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms",
-                       result.queries, result.documents, result.indexLoadSeconds, result.p50, result.p95, result.p99))
+            say(String(format: "search: %d queries with facets over %d documents (memory index of about %.0f MiB, loaded in %.2fs): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms",
+                       result.queries, result.documents, result.indexMegabytes, result.indexLoadSeconds, result.p50, result.p95, result.p99))
             say(String(format: "search, the same queries on FTS5 alone: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; memory index faster by p50 %.1fx, p95 %.1fx; %d of %d answers differ",
                        result.fts5P50, result.fts5P95, result.fts5P99, result.fts5P50 / max(result.p50, 0.001), result.fts5P95 / max(result.p95, 0.001),
                        result.disagreements, result.queries))

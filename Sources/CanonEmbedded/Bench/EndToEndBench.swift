@@ -257,6 +257,8 @@ public struct EndToEndBench: Sendable {
         public var fts5P99: Double
         /// Seconds to load the memory index from the store's file.
         public var indexLoadSeconds: Double
+        /// The memory index's approximate size.
+        public var indexMegabytes: Double
         /// Queries whose page (keys and scores) or facet counts differed between the two paths.
         public var disagreements: Int
     }
@@ -272,7 +274,8 @@ public struct EndToEndBench: Sendable {
         let loadStarted = ContinuousClock.now
         try await store.loadMemoryIndex()
         let indexLoadSeconds = (ContinuousClock.now - loadStarted).seconds
-        progress("memory index of \(documents) documents loaded in \(String(format: "%.2f", indexLoadSeconds)) s")
+        let indexMegabytes = Double(store.memoryIndexSize?.bytes ?? 0) / 1_048_576
+        progress("memory index of \(documents) documents loaded in \(String(format: "%.2f", indexLoadSeconds)) s, about \(Int(indexMegabytes)) MiB")
         let ftsHistogram = LockedHistogram()
         var disagreements = 0
         let canonical = try SQLiteCanonicalStore(path: directory.databaseFile(for: "canonical").path, migrations: CasePlatformSchema.migrations)
@@ -312,7 +315,7 @@ public struct EndToEndBench: Sendable {
         return SearchLatencyResult(
             documents: documents, queries: queries, p50: result.p50, p95: result.p95, p99: result.p99,
             reauthorizedP50: checked.p50, reauthorizedP95: checked.p95, reauthorizedP99: checked.p99,
-            fts5P50: alone.p50, fts5P95: alone.p95, fts5P99: alone.p99, indexLoadSeconds: indexLoadSeconds, disagreements: disagreements)
+            fts5P50: alone.p50, fts5P95: alone.p95, fts5P99: alone.p99, indexLoadSeconds: indexLoadSeconds, indexMegabytes: indexMegabytes, disagreements: disagreements)
     }
 
     func seconds(_ duration: Duration) -> Double { duration.seconds }

@@ -323,6 +323,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     /// Whether searches are answered from the memory index now (it is loaded and current).
     public var memoryIndexReady: Bool { accelerator.isReady }
 
+    /// The loaded memory index's documents (dead ones included) and approximate bytes, if loaded.
+    public var memoryIndexSize: (documents: Int, bytes: Int)? { accelerator.size }
+
     /// Loads the memory index now, unless the store runs without one (a benchmark loads it
     /// before timing queries).
     public func loadMemoryIndex() async throws {

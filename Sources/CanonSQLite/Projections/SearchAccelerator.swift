@@ -40,6 +40,9 @@ final class SearchAccelerator: @unchecked Sendable {
 
     var isReady: Bool { state.withLock { $0 == .ready } }
 
+    /// The loaded index's size: documents and approximate bytes.
+    var size: (documents: Int, bytes: Int)? { lock.read { index.map { ($0.documentCount, $0.approximateBytes) } } }
+
     /// The answer from the index, or nil when FTS5 must answer (index off, loading or behind
     /// this snapshot, or a query it does not answer exactly).
     func answer(words: [String], query: SearchQuery, cursor: SearchCursor?, limit: Int, _ db: Database, pool: DatabasePool) throws -> SearchMemoryIndex.Answer? {

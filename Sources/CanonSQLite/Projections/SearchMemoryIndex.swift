@@ -77,6 +77,13 @@ struct SearchMemoryIndex: Sendable {
 
     var documentCount: Int { rowIDs.count }
 
+    /// The bytes the index's arrays hold (dictionaries and strings counted roughly).
+    var approximateBytes: Int {
+        let perDocument = 8 + 4 + 4 + 8 + 4 + 2 * schema.facetFields.count + 8 + 16
+        let postingBytes = postings.reduce(0) { $0 + $1.documents.capacity * 4 + $1.hits.capacity * 4 }
+        return rowIDs.count * perDocument + postingBytes + termNames.count * 64 + live.words.count * 8
+    }
+
     // MARK: - Loading and following the file
 
     /// The columns a document is read with, in `add(row:)` order.
