@@ -1,8 +1,9 @@
 import Canon
-import CanonSQLite
+@testable import CanonSQLite
 import CanonTesting
 import CasePlatform
 import Foundation
+import GRDB
 import Testing
 
 /// The search store's memory index against FTS5 alone, over one SQLite file: every answer must be
@@ -64,6 +65,86 @@ struct SearchMemoryIndexTests {
         #expect(compared.withHits > 60, "\(compared.withHits) of 150 found something")
         #expect(!purged.isEmpty, "some cases were purged")
         #expect(try await indexed.count() == 600 + 40 - purged.count)
+    }
+
+    /// The index follows the log while it can, and asks to be loaded again when it cannot: too
+    /// many changes at once, a log pruned past it, or a log that went back. The store meanwhile
+    /// answers through FTS5 and then loads the index again.
+    @Test func theIndexLoadsAgainWhenTheLogCannotBringItUpToDate() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-memory-index-reload")
+        let canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+        _ = try await DemoPlatform(configuration: .init(cases: 60, seed: 3, chunkSize: 60)).seed(into: canonical)
+        let file = scratch.file("search.sqlite")
+        let indexed = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .inline)
+        let plain = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .off)
+        let events = try await canonical.events(after: .start, limit: 100_000)
+        let half = events.count / 2
+        try await indexed.apply(Array(events[..<half]), from: .start, to: Checkpoint(position: events[half - 1].position, committedAt: nil))
+        let reader = try DatabaseQueue(path: file)
+        func onReader<T>(_ body: (Database) throws -> T) throws -> T { try reader.read(body) }
+        let schema = CaseSearchProjection().schema
+
+        var index = try #require(SearchMemoryIndex(schema: schema))
+        let loaded = try onReader { db in try index.load(db) }
+        #expect(loaded)
+        let loadedAt = index.sequence
+        #expect(loadedAt > 0)
+        try await indexed.apply(Array(events[half...]), from: events[half - 1].position, to: Checkpoint(position: events.last!.position, committedAt: nil))
+        let head = try onReader { db in try SearchMemoryIndex.head(db) }
+        #expect(head > loadedAt)
+
+        // Too many changed documents for one refresh.
+        var small = index
+        let tooMany = try onReader { db in try small.refresh(to: head, db, maxChanges: 5) }
+        #expect(tooMany == .reloadNeeded)
+        // A refresh within bounds reaches the head and holds what a fresh load holds.
+        let refreshed = try onReader { db in try index.refresh(to: head, db) }
+        #expect(refreshed == .refreshed)
+        #expect(index.sequence == head)
+        var fresh = try #require(SearchMemoryIndex(schema: schema))
+        _ = try onReader { db in try fresh.load(db) }
+        var compared = 0
+        for word in ["market", "tar", "customers", "risk", "con"] {
+            let query = SearchQuery(text: word, limit: 50)
+            let a = index.search(words: [word], query: query, cursor: nil, limit: 50)
+            let b = fresh.search(words: [word], query: query, cursor: nil, limit: 50)
+            #expect(a.hits == b.hits && a.facets == b.facets, "\(word)")
+            compared += a.hits.count
+        }
+        #expect(compared > 10)
+        // A log that went back (the store emptied and rebuilt) cannot be followed.
+        let back = try onReader { db in try index.refresh(to: head - 1, db) }
+        #expect(back == .reloadNeeded)
+
+        // A log pruned past the index: the store answers through FTS5, then loads again.
+        let probe = SearchQuery(text: "market", limit: 20)
+        _ = try await indexed.search(probe)
+        #expect(indexed.memoryIndexReady)
+        let commands = CaseCommands(store: canonical)
+        for title in ["Market abuse in ferry tariffs", "Market sounding leaks"] {
+            _ = try await commands.openCase(
+                OpenCaseRequest(title: title, summary: "s", sector: "energy", region: "north", priority: "high", team: "market-integrity"), by: Self.admin)
+        }
+        // One transaction per event, so the log gains several rows.
+        var checkpoint = try await plain.checkpoint()
+        for event in try await canonical.events(after: checkpoint.position, limit: 100) {
+            let next = Checkpoint(position: event.position, committedAt: event.committedAt)
+            try await plain.apply([event], from: checkpoint.position, to: next)
+            checkpoint = next
+        }
+        try await DatabaseQueue(path: file).write { db in
+            // As if more than `changeLogLength` transactions had passed: only the newest remains.
+            try db.execute(sql: "DELETE FROM search_changes WHERE seq < (SELECT max(seq) FROM search_changes)")
+        }
+        let first = try await indexed.search(probe)
+        #expect(!indexed.memoryIndexReady, "dropped, FTS5 answered")
+        let second = try await indexed.search(probe)
+        #expect(indexed.memoryIndexReady, "loaded again")
+        let expected = try await plain.search(probe)
+        for answer in [first, second] {
+            #expect(answer.hits.map(\.key) == expected.hits.map(\.key) && answer.hits.map(\.score) == expected.hits.map(\.score))
+            #expect(answer.facets == expected.facets)
+        }
     }
 
     /// Queries of 0–3 words (whole words and prefixes), with filters, visibilities and page sizes
