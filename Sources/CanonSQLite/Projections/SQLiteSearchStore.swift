@@ -60,6 +60,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                     // a row per document (by triggers) halved the catch-up rate.
                     try db.execute(sql: "CREATE TABLE search_changes (seq INTEGER PRIMARY KEY, ids BLOB NOT NULL) STRICT")
                 }),
+                ("search.v6-no-facet-indexes", { db in
+                    // Facet filters and counts are answered by the memory index; an index per
+                    // facet column only slowed every document write (FTS5 answers without them,
+                    // by scanning, while the memory index loads).
+                    for facet in schema.facetFields { try db.execute(sql: "DROP INDEX IF EXISTS docs_\(facet)") }
+                }),
             ]
         ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
@@ -75,9 +81,6 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                 CREATE TABLE terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
                 CREATE VIRTUAL TABLE terms_trigram USING fts5(term, tokenize = 'trigram');
                 """)
-            for facet in schema.facetFields {
-                try db.execute(sql: "CREATE INDEX docs_\(facet) ON docs (\(Self.facetColumn(facet)))")
-            }
         }
     }
 
