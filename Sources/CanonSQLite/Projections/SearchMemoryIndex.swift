@@ -5,12 +5,13 @@ import GRDB
 /// An in-memory inverted index over a search store's file, for the queries FTS5 answers slowly.
 ///
 /// FTS5 visits every match of a query word to order by bm25 and to count facets. With common
-/// words (a fifth of a million documents each) that is 100 ms and more. This index keeps, per
-/// word, the documents holding it with their hit counts per field, and per document its filter
-/// and facet values as small integer codes. A query then marks its matches in bitmaps, scores
-/// them with the formula of FTS5's `bm25()` (same IDF, same average length, same field weights,
-/// so the scores and therefore the cursors are the same), and counts facets in one pass over
-/// the matches.
+/// words (hundreds of thousands of documents each) that is 100 ms to a second. This index keeps,
+/// per word, the documents holding it with their hit counts per field, and per document its
+/// access and facet values as small integer codes. A query walks the posting lists of its words
+/// (merged for a prefix, intersected for several words), scores each match with the formula of
+/// FTS5's `bm25()` (same IDF, same average length, same field weights, in the same order, so the
+/// scores and therefore the cursors are the same to the bit), keeps the best page, and counts
+/// facets in the same pass.
 ///
 /// - The SQLite file stays the source: the index is loaded from it and follows it through the
 ///   store's change log (`search_changes`: each write transaction of the store, in any process,
