@@ -45,7 +45,10 @@ let package = Package(
         ),
         .target(
             name: "CanonSQLite",
-            dependencies: ["Canon", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]
+            dependencies: [
+                "Canon", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         // The scale-out engine: canonical store, outbox, projections and leases on PostgreSQL 15.
         .target(

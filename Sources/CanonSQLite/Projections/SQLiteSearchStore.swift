@@ -27,7 +27,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         self.identity = projection.identity
         self.projection = projection
         self.sql = DocumentSQL(projection.schema)
-        accelerator = SearchAccelerator(mode: memoryIndex, schema: projection.schema)
+        accelerator = SearchAccelerator(mode: memoryIndex, schema: projection.schema, store: projection.identity.description)
         let schema = projection.schema
         database = try SQLiteProjectionDatabase(
             path: path, identity: projection.identity, faults: faults,
@@ -326,7 +326,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     /// Whether searches are answered from the memory index now (it is loaded and current).
     public var memoryIndexReady: Bool { accelerator.isReady }
 
-    /// The loaded memory index's documents (dead ones included) and approximate bytes, if loaded.
+    /// The loaded memory index's live documents and approximate bytes, if loaded.
     public var memoryIndexSize: (documents: Int, bytes: Int)? { accelerator.size }
 
     /// Loads the memory index now, unless the store runs without one (a benchmark loads it

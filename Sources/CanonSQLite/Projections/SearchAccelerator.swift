@@ -2,6 +2,7 @@ import Canon
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import Synchronization
 
 /// Whether a search store answers from a memory index (`SearchMemoryIndex`) beside FTS5.
@@ -32,20 +33,36 @@ final class SearchAccelerator: @unchecked Sendable {
 
     enum State: Equatable { case idle, loading, ready, unavailable }
 
-    init(mode: MemoryIndexMode, schema: SearchSchema) {
+    // `canon_search_queries_total` by the path that answered, and the loaded index's size.
+    private let memoryQueries: Counter
+    private let fts5Queries: Counter
+    private let documentsGauge: Gauge
+    private let bytesGauge: Gauge
+
+    init(mode: MemoryIndexMode, schema: SearchSchema, store: String) {
         self.mode = mode
         self.schema = schema
+        memoryQueries = Counter(label: "canon_search_queries_total", dimensions: [("store", store), ("path", "memory")])
+        fts5Queries = Counter(label: "canon_search_queries_total", dimensions: [("store", store), ("path", "fts5")])
+        documentsGauge = Gauge(label: "canon_search_memory_index_documents", dimensions: [("store", store)])
+        bytesGauge = Gauge(label: "canon_search_memory_index_bytes", dimensions: [("store", store)])
         if mode == .off || SearchMemoryIndex(schema: schema) == nil { state.withLock { $0 = .unavailable } }
     }
 
     var isReady: Bool { state.withLock { $0 == .ready } }
 
     /// The loaded index's size: documents and approximate bytes.
-    var size: (documents: Int, bytes: Int)? { lock.read { index.map { ($0.documentCount, $0.approximateBytes) } } }
+    var size: (documents: Int, bytes: Int)? { lock.read { index.map { ($0.liveCount, $0.approximateBytes) } } }
 
     /// The answer from the index, or nil when FTS5 must answer (index off, loading or behind
-    /// this snapshot, or a query it does not answer exactly).
+    /// this snapshot, or a query it does not answer exactly). Counts the path taken.
     func answer(words: [String], query: SearchQuery, cursor: SearchCursor?, limit: Int, _ db: Database, pool: DatabasePool) throws -> SearchMemoryIndex.Answer? {
+        let answer = try memoryAnswer(words: words, query: query, cursor: cursor, limit: limit, db, pool: pool)
+        (answer == nil ? fts5Queries : memoryQueries).increment()
+        return answer
+    }
+
+    private func memoryAnswer(words: [String], query: SearchQuery, cursor: SearchCursor?, limit: Int, _ db: Database, pool: DatabasePool) throws -> SearchMemoryIndex.Answer? {
         let current = state.withLock { $0 }
         guard current != .unavailable, current != .loading else { return nil }
         guard SearchMemoryIndex.answers(words) else { return nil }
@@ -71,6 +88,7 @@ final class SearchAccelerator: @unchecked Sendable {
                     state.withLock { $0 = .idle }
                 }
             }
+            recordSize()
         }
         return lock.read {
             guard let index, index.sequence == head else { return nil }
@@ -87,6 +105,19 @@ final class SearchAccelerator: @unchecked Sendable {
         }
         lock.write { index = fresh }
         state.withLock { $0 = .ready }
+        recordSize(bytes: true)
+    }
+
+    /// Publishes the index's live documents, and its bytes when `bytes` (summing them visits
+    /// every word, so only after a load).
+    private func recordSize(bytes: Bool = false) {
+        if bytes {
+            let size = self.size
+            documentsGauge.record(size.map { $0.documents } ?? 0)
+            bytesGauge.record(size.map { $0.bytes } ?? 0)
+        } else {
+            documentsGauge.record(lock.read { index?.liveCount ?? 0 })
+        }
     }
 
     private func loadsInline(_ db: Database) throws -> Bool {
