@@ -333,16 +333,19 @@ struct DerivedReadRoutesTests {
             #expect(countAfter >= countBefore + 2, "the two new events were counted: \(countBefore) → \(countAfter)")
             #expect(appliedTotal(text, projection: "case-timeline").map { $0 > 0 } == true)
 
-            // On SQLite, searches count the path that answered them and the memory index
-            // publishes its size (PostgreSQL search has no memory index).
+            // On SQLite, searches count the path that answered them (PostgreSQL search has no
+            // memory index). The index's size gauges are shared by every store of the same name in
+            // the process (other tests' stores), so they are not checked here.
             guard engine == .sqlite else { return }
             let searched = try await client.send(.get, "/v1/search/cases?q=review&min_position=\(position)", as: "ivan")
             #expect(searched.status == .ok)
             let after = String(decoding: try await client.send(.get, "/metrics").body, as: UTF8.self).split(separator: "\n")
-            let memory = after.first { $0.hasPrefix("canon_search_queries_total{") && $0.contains("path=\"memory\"") && $0.contains("case-search") }
-            #expect(memory.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { $0 >= 1 } == true, "\(memory ?? "no series")")
-            let documents = after.first { $0.hasPrefix("canon_search_memory_index_documents{") && $0.contains("case-search") }
-            #expect(documents.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { $0 >= 1 } == true, "\(documents ?? "no series")")
+            // Other tests in the process publish series of other case-search versions.
+            func values(_ prefix: String, _ extra: String = "") -> [Double] {
+                after.filter { $0.hasPrefix(prefix) && $0.contains("case-search") && $0.contains(extra) }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            #expect(values("canon_search_queries_total{", "path=\"memory\"").reduce(0, +) >= 1, "a search answered by the memory index")
         }
     }
 }
