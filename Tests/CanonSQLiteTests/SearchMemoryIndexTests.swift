@@ -15,13 +15,8 @@ struct SearchMemoryIndexTests {
     static let legal = DemoPlatform.featuredUsers.first { $0.role == .legal }!
 
     @Test func theMemoryIndexAnswersEveryQueryAsFTS5DoesAndFollowsAnotherWriter() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-memory-index")
-        let canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
-        _ = try await DemoPlatform(configuration: .init(cases: 600, seed: 29, chunkSize: 200)).seed(into: canonical)
-        let file = scratch.file("search.sqlite")
-        let indexed = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .inline)
-        // A second store on the same file without a memory index: the reference, and the other writer.
-        let plain = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .off)
+        let (scratch, canonical, indexed, plain) = try await Self.stores(cases: 600, seed: 29)
+        _ = scratch
         try await Self.applyAll(indexed, from: canonical)
         var random = SeededGenerator(seed: 7)
         let vocabulary = try await Self.vocabulary(canonical)
@@ -71,12 +66,8 @@ struct SearchMemoryIndexTests {
     /// many changes at once, a log pruned past it, or a log that went back. The store meanwhile
     /// answers through FTS5 and then loads the index again.
     @Test func theIndexLoadsAgainWhenTheLogCannotBringItUpToDate() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-memory-index-reload")
-        let canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
-        _ = try await DemoPlatform(configuration: .init(cases: 60, seed: 3, chunkSize: 60)).seed(into: canonical)
+        let (scratch, canonical, indexed, plain) = try await Self.stores(cases: 60, seed: 3)
         let file = scratch.file("search.sqlite")
-        let indexed = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .inline)
-        let plain = try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .off)
         let events = try await canonical.events(after: .start, limit: 100_000)
         let half = events.count / 2
         try await indexed.apply(Array(events[..<half]), from: .start, to: Checkpoint(position: events[half - 1].position, committedAt: nil))
@@ -205,6 +196,20 @@ struct SearchMemoryIndexTests {
             words.formUnion(SearchText.words(try row.string("summary")).filter { $0.count >= 3 })
         }
         return words.sorted()
+    }
+
+    /// Demo cases in a canonical store, and two search stores on one file: one with a memory
+    /// index, and one without (the reference, and the other writer).
+    static func stores(cases: Int, seed: UInt64) async throws
+        -> (TemporaryDirectory, SQLiteCanonicalStore, indexed: SQLiteSearchStore, plain: SQLiteSearchStore) {
+        let scratch = try TemporaryDirectory(prefix: "canon-memory-index")
+        let canonical = try SQLiteCanonicalStore(path: scratch.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+        _ = try await DemoPlatform(configuration: .init(cases: cases, seed: seed, chunkSize: 200)).seed(into: canonical)
+        let file = scratch.file("search.sqlite")
+        return (
+            scratch, canonical, try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .inline),
+            try SQLiteSearchStore(path: file, projection: CaseSearchProjection(), memoryIndex: .off)
+        )
     }
 
     static func applyAll(_ store: SQLiteSearchStore, from canonical: SQLiteCanonicalStore) async throws {

@@ -236,6 +236,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let update: String
         let insert: String
         let ftsInsert: String
+        /// A memory-index hit's key, display and text, by row id.
+        let hit: String
 
         init(_ schema: SearchSchema) {
             self.schema = schema
@@ -254,6 +256,10 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
                 """
             let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
             insert = "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+            hit = """
+                SELECT d.key, v.display, \(fields.indices.map { "f.c\($0)" }.joined(separator: ", "))
+                FROM docs d JOIN doc_display v ON v.id = d.id JOIN docs_fts_content f ON f.id = d.id WHERE d.id = ?
+                """
             ftsInsert = "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))"
         }
     }
@@ -297,13 +303,14 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
         let schema = self.schema
         let queryWords = words
         let accelerator = self.accelerator
+        let sql = self.sql
         let pool = database.pool
         return try await database.mapped {
             try await database.pool.read { db in
                 func run(_ words: [String], _ cursor: SearchCursor?) throws -> SearchResults {
                     let limit = min(max(query.limit, 1), 200)
                     if let answer = try accelerator.answer(words: words, query: query, cursor: cursor, limit: limit, db, pool: pool) {
-                        return try Self.results(of: answer, words: words, limit: limit, schema: schema, db)
+                        return try Self.results(of: answer, words: words, limit: limit, sql: sql, db)
                     }
                     return try Self.run(words: words, query: query, cursor: cursor, schema: schema, db)
                 }
@@ -338,18 +345,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
     }
 
     /// The page of a memory-index answer: each hit's key, display and snippet from the file.
-    private static func results(of answer: SearchMemoryIndex.Answer, words: [String], limit: Int, schema: SearchSchema, _ db: Database) throws -> SearchResults {
-        let text = schema.textFields.indices.map { "f.c\($0)" }.joined(separator: ", ")
-        let statement = try db.cachedStatement(sql: """
-            SELECT d.key, v.display, \(text) FROM docs d JOIN doc_display v ON v.id = d.id JOIN docs_fts_content f ON f.id = d.id WHERE d.id = ?
-            """)
+    private static func results(of answer: SearchMemoryIndex.Answer, words: [String], limit: Int, sql: DocumentSQL, _ db: Database) throws -> SearchResults {
+        let statement = try db.cachedStatement(sql: sql.hit)
         var hits: [SearchResults.Hit] = []
         for hit in answer.hits.prefix(limit) {
             guard let row = try GRDB.Row.fetchOne(statement, arguments: [hit.rowID]) else {
                 throw ProjectionError.storage("search document \(hit.rowID) is in the memory index but not in the store")
             }
             let display: String = row[1]
-            let snippet = words.isEmpty ? nil : SearchSnippet.make(texts: schema.textFields.indices.map { (row[2 + $0] as String?) ?? "" }, words: words)
+            let snippet = words.isEmpty ? nil : SearchSnippet.make(texts: sql.fields.indices.map { (row[2 + $0] as String?) ?? "" }, words: words)
             hits.append(SearchResults.Hit(key: row[0], score: hit.score, snippet: snippet, display: Data(display.utf8)))
         }
         var nextCursor: String?
