@@ -130,7 +130,8 @@ public struct EmbeddedPlatform: Sendable {
             }
         }
         let coordinator = ProjectionCoordinator(
-            source: store, commits: commits, stores: stores, configuration: configuration.projections, logger: logger)
+            source: store, commits: commits, stores: stores, configuration: portfolio.applyingBatchWindows(to: configuration.projections),
+            logger: logger)
         return EmbeddedPlatform(
             directory: directory, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio,
             embedder: embedder, semanticUnavailable: semanticUnavailable, modelDirectory: modelDirectory, faults: configuration.projectionFaults)

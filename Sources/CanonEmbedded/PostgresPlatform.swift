@@ -80,7 +80,7 @@ public struct PostgresPlatform: Sendable {
             try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(), faults: configuration.projectionFaults),
         ]
         let leases = PostgresLeases(url: url, logger: logger)
-        var projections = configuration.projections
+        var projections = portfolio.applyingBatchWindows(to: configuration.projections)
         projections.leases = configuration.runAgents ? leases : NoLeases()
         // A process that runs no agents leaves the priority path to the ones that do.
         projections.priorityPath = projections.priorityPath && configuration.runAgents

@@ -210,6 +210,36 @@ struct PortfolioEnforcementTests {
         }
     }
 
+    // MARK: - Batch windows
+
+    /// Each agent lingers for the batch window its store declares, and for none when it declares
+    /// none; an edited portfolio changes it, and a configuration that sets a linger wins.
+    @Test func agentsLingerForTheBatchWindowsThePortfolioDeclares() throws {
+        let shipped = try PlatformPortfolio.load().requireValid()
+        let scratch = try TemporaryDirectory(prefix: "canon-batch-window")
+        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true, configuration: .init(portfolio: shipped, semantic: false))
+        let declared = shipped.batchWindows
+        #expect(declared["case-search"] == nil, "case search applies every commit at once")
+        #expect(declared["case-timeline"] == .milliseconds(10))
+        #expect(declared["evidence-semantic"] == .milliseconds(50))
+        #expect(declared["sla-dashboard"] == nil, "a planned store runs no agent")
+        #expect(platform.coordinator.agents.count == 2)
+        for agent in platform.coordinator.agents {
+            #expect(agent.linger == declared[agent.identity.name] ?? .zero, "\(agent.identity.name)")
+        }
+
+        let edited = try Self.platformPortfolio(
+            replacing: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: outbox\n      estimated_duration: 2m",
+            with: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n      batch_window: 25ms\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: outbox\n      estimated_duration: 2m")
+        #expect(edited.batchWindows["case-search"] == .milliseconds(25))
+        let again = try TemporaryDirectory(prefix: "canon-batch-window")
+        let editedPlatform = try EmbeddedPlatform.open(
+            again.dataDirectory, create: true,
+            configuration: .init(projections: .init(lingers: ["case-timeline": .milliseconds(7)]), portfolio: edited, semantic: false))
+        #expect(try editedPlatform.coordinator.agent(named: "case-search").linger == .milliseconds(25))
+        #expect(try editedPlatform.coordinator.agent(named: "case-timeline").linger == .milliseconds(7))
+    }
+
     // MARK: - Health from freshness contracts
 
     @Test func healthFollowsTheFreshnessContract() throws {

@@ -143,7 +143,7 @@ public struct ODCSContract: Encodable, Sendable {
         add("canonDataModel", store.dataModel.map { .string($0.value.rawValue) })
         add("canonSource", store.source.flatMap { object([("store", $0.store?.value), ("via", $0.via?.value)]) })
         add("canonFreshness", store.freshness.flatMap {
-            object([("p95", $0.p95?.value.text), ("alertAfter", $0.alertAfter?.value.text), ("metric", $0.metric?.value)])
+            object([("p95", $0.p95?.value.text), ("alertAfter", $0.alertAfter?.value.text), ("metric", $0.metric?.value), ("batchWindow", $0.batchWindow?.value.text)])
         })
         add("canonExecutesCommands", store.authority?.executesCommands.map { .bool($0.value) })
         add("canonRehydrateBeforeSensitiveAction", store.authority?.rehydrateBeforeSensitiveAction.map { .bool($0.value) })

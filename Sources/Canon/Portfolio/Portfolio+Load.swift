@@ -106,7 +106,7 @@ extension Portfolio {
         if var freshness = entry.mapping("freshness") {
             store.freshness = .init(
                 p95: freshness.duration("p95"), alertAfter: freshness.duration("alert_after"), metric: freshness.string("metric"),
-                location: freshness.location)
+                batchWindow: freshness.duration("batch_window"), location: freshness.location)
             freshness.finish()
         }
         if var authority = entry.mapping("authority") {

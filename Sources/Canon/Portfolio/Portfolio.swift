@@ -139,6 +139,9 @@ public struct StoreDeclaration: Sendable {
         public var alertAfter: Located<ContractDuration>?
         /// The metric that measures the lag.
         public var metric: Located<String>?
+        /// How long the store's agent may wait after a partial batch to gather more events into
+        /// one write: lag spent on throughput, declared rather than hidden. Absent means none.
+        public var batchWindow: Located<ContractDuration>?
         public var location: FilePosition
     }
 

@@ -173,7 +173,7 @@ public enum PortfolioDocs {
 
         text += "## Consistency\n\n"
         if let freshness = store.freshness {
-            text += "- Freshness: normal p95 lag \(freshness.p95?.value.text ?? "—"), degraded after \(freshness.alertAfter?.value.text ?? "—"), measured by `\(freshness.metric?.value ?? "—")`.\n"
+            text += "- Freshness: normal p95 lag \(freshness.p95?.value.text ?? "—"), degraded after \(freshness.alertAfter?.value.text ?? "—"), measured by `\(freshness.metric?.value ?? "—")`\(freshness.batchWindow.map { "; its agent gathers events for up to \($0.value.text) after a partial batch" } ?? "").\n"
         }
         for contract in contracts {
             text += "- \(contract.from?.value ?? "?") → \(contract.to?.value ?? "?"): \(contract.model?.value.rawValue ?? "?")\(contract.bound.map { " within \($0.value.text)" } ?? "")\(contract.mechanism.map { " (\($0.value))" } ?? "").\n"

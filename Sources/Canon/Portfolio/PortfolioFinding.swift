@@ -67,6 +67,7 @@ public enum PortfolioRule: String, CaseIterable, Codable, Sendable {
     case lifecycleIncomplete = "lifecycle-incomplete"
     case operationWithoutStaleness = "operation-without-staleness-policy"
     case piiWithoutEncryption = "pii-without-encryption"
+    case batchWindowTooLong = "batch-window-too-long"
 
     /// A stable id for SARIF and scripts: `CANON-S…` for schema rules, `CANON-P…` for discipline.
     public var id: String {
@@ -120,6 +121,7 @@ public enum PortfolioRule: String, CaseIterable, Codable, Sendable {
         case .lifecycleIncomplete: "Every store says what delete, restrict, retention and legal hold do in it."
         case .operationWithoutStaleness: "Every operation declares its staleness policy."
         case .piiWithoutEncryption: "A store holding PII states its encryption."
+        case .batchWindowTooLong: "A store's batch window is shorter than its normal p95 lag."
         }
     }
 
@@ -156,6 +158,7 @@ public enum PortfolioRule: String, CaseIterable, Codable, Sendable {
         case .lifecycleIncomplete: "add `lifecycle: {delete: …, restrict: …, retention: …, legal_hold: …}`"
         case .operationWithoutStaleness: "add `staleness:` (allowed, allowed-with-freshness or never)"
         case .piiWithoutEncryption: "add `security.encryption:` (such as at-rest)"
+        case .batchWindowTooLong: "shorten `freshness.batch_window` (a few percent of `p95`), or remove it"
         }
     }
 }

@@ -145,6 +145,9 @@ enum PortfolioRules {
                 if let p95 = freshness.p95, let alert = freshness.alertAfter, alert.value <= p95.value {
                     add(.freshnessThresholdsInverted, "alert_after \(alert.value) is not above p95 \(p95.value)", field: "freshness.alert_after", at: alert.location)
                 }
+                if let window = freshness.batchWindow, let p95 = freshness.p95, window.value >= p95.value {
+                    add(.batchWindowTooLong, "batch_window \(window.value) is not below p95 \(p95.value)", field: "freshness.batch_window", at: window.location)
+                }
             } else {
                 add(.freshnessContractMissing, "no freshness contract is declared", field: "freshness", at: store.name.location)
             }

@@ -123,4 +123,22 @@ extension Portfolio {
             throw PortfolioError.roleMismatch(name, declared: declared.role?.value, opened: role, file: file)
         }
     }
+
+    /// The batch windows the live stores declare (`freshness.batch_window`), by store name: how
+    /// long each store's agent may linger after a partial batch.
+    public var batchWindows: [String: Duration] {
+        var windows: [String: Duration] = [:]
+        for store in stores where store.isLive {
+            if let window = store.freshness?.batchWindow?.value { windows[store.name.value] = window.duration }
+        }
+        return windows
+    }
+
+    /// `configuration` with this portfolio's batch windows as lingers, where the configuration
+    /// does not set a projection's linger itself.
+    public func applyingBatchWindows(to configuration: ProjectionCoordinator.Configuration) -> ProjectionCoordinator.Configuration {
+        var configured = configuration
+        configured.lingers = batchWindows.merging(configuration.lingers) { _, explicit in explicit }
+        return configured
+    }
 }

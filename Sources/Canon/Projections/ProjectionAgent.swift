@@ -63,6 +63,8 @@ public actor ProjectionAgent {
     /// and on every apply, pause or state change): whoever watches the agent waits on this instead
     /// of polling on a timer.
     public nonisolated let activity: PositionWaiters
+    /// How long the agent waits after a partial batch to gather more (its store's batch window).
+    public nonisolated var linger: Duration { configuration.linger }
     private var turns: Int64 = 0
     private let commits: PositionWaiters
     private let configuration: Configuration

@@ -14,6 +14,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         public var stallAfter: Duration
         /// Failure policies by projection name, overriding `agent.failurePolicy`.
         public var failurePolicies: [String: FailurePolicy]
+        /// Lingers by projection name, overriding `agent.linger`: the batch windows the portfolio
+        /// declares (`freshness.batch_window`).
+        public var lingers: [String: Duration]
         /// Run the priority path (permission changes applied ahead of backlogs).
         public var priorityPath: Bool
         /// Told about every batch of priority events the priority path applied, and when (benchmarks).
@@ -27,12 +30,13 @@ public final class ProjectionCoordinator: Service, Sendable {
 
         public init(
             agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:],
-            priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil,
+            lingers: [String: Duration] = [:], priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil,
             leases: (any ProjectionLeases)? = nil, leaseInterval: Duration = .milliseconds(500)
         ) {
             self.agent = agent
             self.stallAfter = stallAfter
             self.failurePolicies = failurePolicies
+            self.lingers = lingers
             self.priorityPath = priorityPath
             self.priorityObserver = priorityObserver
             self.leases = leases
@@ -88,6 +92,7 @@ public final class ProjectionCoordinator: Service, Sendable {
     ) -> ProjectionAgent {
         var agentConfiguration = configuration.agent
         if let policy = configuration.failurePolicies[store.identity.name] { agentConfiguration.failurePolicy = policy }
+        if let linger = configuration.lingers[store.identity.name] { agentConfiguration.linger = linger }
         return ProjectionAgent(store: store, source: source, commits: commits, configuration: agentConfiguration, clock: clock, logger: logger)
     }
 

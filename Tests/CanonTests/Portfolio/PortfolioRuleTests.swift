@@ -60,6 +60,8 @@ struct PortfolioRuleTests {
             "      delete: purge event\n      restrict: filtered\n      retention: follows main\n      legal_hold: none\n",
             with: "      delete: purge event #<\n      restrict: filtered\n      retention: follows main\n")),
         RuleCase(rule: .operationWithoutStaleness, yaml: F.replacing("  - name: search-cases\n    staleness: allowed\n", with: "  - name: search-cases #<\n")),
+        RuleCase(rule: .batchWindowTooLong, yaml: F.replacing(
+            "      metric: canon_projection_lag_seconds\n", with: "      metric: canon_projection_lag_seconds\n      batch_window: 1s #<\n")),
         RuleCase(rule: .piiWithoutEncryption, yaml: F.replacing("      pii: true\n", with: "      pii: true #<\n", in: F.replacing("      encryption: at-rest\n", with: ""))),
     ]
 
