@@ -51,10 +51,18 @@ public final class PostgresCanonicalStore: CanonicalStore {
         /// outbox lock (to hold transactions open and commit them out of order).
         public var holdOpen: (@Sendable () async -> Void)?
 
-        public init(maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil) {
+        /// Gathers the commits that arrive together into one transaction (`GroupCommitter`);
+        /// nil commits each unit of work in a transaction of its own.
+        public var groupCommit: GroupCommitter.Configuration?
+
+        public init(
+            maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil,
+            groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration()
+        ) {
             self.maximumConnections = maximumConnections
             self.faults = faults
             self.holdOpen = holdOpen
+            self.groupCommit = groupCommit
         }
     }
 
@@ -69,12 +77,15 @@ public final class PostgresCanonicalStore: CanonicalStore {
     public let database: PostgresDatabase
     let tables: [String: TableSchema]
     private let configuration: Configuration
+    /// Set when commits are gathered (`Configuration.groupCommit`).
+    public let groupCommitter: GroupCommitter?
 
     /// Connects to `url` and applies every migration not yet applied.
     ///
     /// - Throws: `CanonicalStoreError.storage` when the server cannot be reached or a migration fails.
     public init(url: PostgresURL, migrations: [SchemaMigration], configuration: Configuration = Configuration()) async throws {
         self.configuration = configuration
+        groupCommitter = configuration.groupCommit.map { GroupCommitter(configuration: $0) }
         database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections)
         tables = SchemaMigration.tables(after: migrations)
         do {
@@ -105,8 +116,11 @@ public final class PostgresCanonicalStore: CanonicalStore {
         }
     }
 
+    /// Commits one unit of work: gathered with the others that arrive meanwhile into one
+    /// transaction when group commit is on (see `GroupCommitter`), else alone.
     public func commit(_ work: UnitOfWork) async throws -> CommitResult {
-        try await commit(batch: [work])[0]
+        guard let groupCommitter else { return try await commit(batch: [work])[0] }
+        return try await groupCommitter.commit(work) { batch in try await self.commit(batch: batch) }
     }
 
     public func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
@@ -149,20 +163,16 @@ public final class PostgresCanonicalStore: CanonicalStore {
             // check the expectations (fail fast). A concurrent append to one of these streams
             // before we number makes our insert collide on (stream_id, stream_version), caught in
             // `commit`.
-            // An exact expectation (`.exactly(v)`, `.noStream`) on a stream, before anything else
-            // appends to it in the batch, already says its version: only the others are read. A
-            // wrong one collides on insert and is reported as the conflict it is.
+            // `.noStream` on a stream, before anything else appends to it in the batch, already
+            // says its version: such streams are not read. A wrong one collides on inserting
+            // version 1 and is reported as the conflict it is. (`.exactly(v)` is read: a v above
+            // the stream's version would not collide, it would leave a gap.)
             var versions: [StreamID: Int64] = [:]
             var known: Set<StreamID> = []
             var touched: Set<StreamID> = []
             for work in batch {
                 for expectation in work.expectations where !touched.contains(expectation.streamID) && !known.contains(expectation.streamID) {
-                    switch expectation.expected {
-                    case .exactly(let version): versions[expectation.streamID] = version
-                    case .noStream: break
-                    case .any: continue
-                    }
-                    known.insert(expectation.streamID)
+                    if case .noStream = expectation.expected { known.insert(expectation.streamID) }
                 }
                 for event in work.events { touched.insert(event.streamID) }
             }
@@ -170,9 +180,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 versions[stream] = version
             }
             let planned = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
-            for work in batch {
-                for mutation in work.mutations { try await Self.apply(mutation, tables: tables, in: transaction) }
-            }
+            try await Self.apply(batch.flatMap(\.mutations), tables: tables, in: transaction)
             try configuration.faults?(.afterMutations)
             await configuration.holdOpen?()
             let events = planned.flatMap(\.events)
@@ -260,15 +268,64 @@ public final class PostgresCanonicalStore: CanonicalStore {
         var priority: Int64
     }
 
+    /// Applies `mutations` in order, except that inserts into one table with the same columns
+    /// are sent as one multi-row statement, placed where the first of them was. An insert moves
+    /// up past mutations of other tables only, never past an update or delete of its own table.
+    /// (The canonical schema has no foreign keys; when a moved insert still fails, the whole
+    /// transaction rolls back and group commit retries each unit alone, in its own order.)
+    static func apply(_ mutations: [RowMutation], tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
+        enum Step {
+            case one(RowMutation)
+            case inserts(table: String, columns: [String], rows: [Row])
+        }
+        var steps: [Step] = []
+        var open: [String: [[String]: Int]] = [:]
+        for mutation in mutations {
+            switch mutation {
+            case .insert(let table, let row):
+                let columns = row.columns
+                if let index = open[table]?[columns], case .inserts(_, _, var rows) = steps[index] {
+                    rows.append(row)
+                    steps[index] = .inserts(table: table, columns: columns, rows: rows)
+                } else {
+                    open[table, default: [:]][columns] = steps.count
+                    steps.append(.inserts(table: table, columns: columns, rows: [row]))
+                }
+            case .update(let table, _, _), .delete(let table, _):
+                open[table] = nil
+                steps.append(.one(mutation))
+            }
+        }
+        for step in steps {
+            switch step {
+            case .one(let mutation): try await apply(mutation, tables: tables, in: transaction)
+            case .inserts(let table, let columns, let rows): try await insert(rows, columns: columns, into: table, tables: tables, in: transaction)
+            }
+        }
+    }
+
+    /// One `INSERT … VALUES (…), (…)` per chunk of rows (PostgreSQL takes at most 65,535 binds).
+    static func insert(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
+        guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
+        let checked = try PostgresSchemaSQL.checked(columns, in: schema)
+        let perStatement = max(1, 30_000 / max(1, checked.count))
+        for start in stride(from: 0, to: rows.count, by: perStatement) {
+            var binds = PostgresSchemaSQL.Binds()
+            let values = rows[start..<min(start + perStatement, rows.count)].map { row in
+                "(" + checked.map { binds.bind(row[$0]) }.joined(separator: ", ") + ")"
+            }
+            try await transaction.execute(
+                "INSERT INTO \(quoted(schema.name)) (\(checked.map(quoted).joined(separator: ", "))) VALUES \(values.joined(separator: ", "))",
+                binds.values)
+        }
+    }
+
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
         guard let schema = tables[mutation.table] else { throw CanonicalStoreError.unknownTable(mutation.table) }
         var binds = PostgresSchemaSQL.Binds()
         switch mutation {
         case .insert(_, let row):
-            let columns = try PostgresSchemaSQL.checked(row.columns, in: schema)
-            try await transaction.execute(
-                "INSERT INTO \(quoted(schema.name)) (\(columns.map(quoted).joined(separator: ", "))) VALUES (\(columns.map { binds.bind(row[$0]) }.joined(separator: ", ")))",
-                binds.values)
+            try await insert([row], columns: row.columns, into: schema.name, tables: tables, in: transaction)
         case .update(_, let key, let values):
             guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
             let columns = try PostgresSchemaSQL.checked(values.columns, in: schema)

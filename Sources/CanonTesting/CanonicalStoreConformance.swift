@@ -50,6 +50,7 @@ public enum CanonicalStoreConformance {
         case batchCommitIsAllOrNothing
         case committedDataSurvivesReopen
         case concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder
+        case concurrentCommitsThatFailFailAloneAndTheRestCommit
 
         public var testDescription: String { rawValue }
     }
@@ -68,6 +69,7 @@ public enum CanonicalStoreConformance {
         case .batchCommitIsAllOrNothing: try await batchCommitIsAllOrNothing(engine)
         case .committedDataSurvivesReopen: try await committedDataSurvivesReopen(engine)
         case .concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder: try await concurrentAppendsToOneStream(engine)
+        case .concurrentCommitsThatFailFailAloneAndTheRestCommit: _ = try await concurrentCommitsThatFailFailAlone(engine)
         }
     }
 
@@ -187,6 +189,13 @@ public enum CanonicalStoreConformance {
         _ = try await store.commit(try deposit("a", amount: 1, expecting: .exactly(1), seq: 1))
         await #expect {
             try await store.commit(try deposit("a", amount: 1, expecting: .exactly(1), seq: 2))
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .streamVersionConflict && error?.actualVersion == 2
+        }
+        // An expectation ahead of the stream is as wrong as one behind it.
+        await #expect {
+            try await store.commit(try deposit("a", amount: 1, expecting: .exactly(5), seq: 2))
         } throws: { error in
             let error = error as? CanonicalStoreError
             return error?.code == .streamVersionConflict && error?.actualVersion == 2
@@ -359,6 +368,59 @@ public enum CanonicalStoreConformance {
         }
         #expect(try await store.fetchOne("accounts", where: ["id": .text("c")]) == nil)
         #expect(try await store.headPosition() == OutboxPosition(3))
+    }
+
+    /// Many writers commit at once and some of their units must fail (an account opened twice,
+    /// a deposit at a stale version). Each writer gets its own outcome: only those fail, with the
+    /// conflict; every other commit lands, with its own position, and the outbox stays gap-free.
+    /// (An engine that gathers concurrent commits into one transaction must still do this.)
+    public static func concurrentCommitsThatFailFailAlone(_ engine: Engine, rounds: Int = 4, writers: Int = 32) async throws -> [CommitResult] {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("taken"))
+        var committed: [CommitResult] = []
+        for round in 0..<rounds {
+            let outcomes = try await withThrowingTaskGroup(of: (Int, Result<CommitResult, CanonicalStoreError>).self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        let work = switch writer % 8 {
+                        case 0: try openAccount("taken")
+                        case 4: try deposit("taken", amount: 1, expecting: .exactly(7), seq: Int64(round * writers + writer))
+                        default: try openAccount("r\(round)-w\(writer)")
+                        }
+                        do {
+                            return (writer, .success(try await store.commit(work)))
+                        } catch let error as CanonicalStoreError {
+                            return (writer, .failure(error))
+                        }
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            for (writer, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+                switch outcome {
+                case .success(let result):
+                    #expect(writer % 4 != 0, "writer \(writer) of round \(round) should have failed")
+                    #expect(result.events.map(\.streamID) == [stream("r\(round)-w\(writer)")])
+                    #expect(result.events.last?.position == result.position)
+                    committed.append(result)
+                case .failure(let error):
+                    #expect(writer % 4 == 0, "writer \(writer) of round \(round) failed: \(error)")
+                    #expect(error.code == .streamVersionConflict, "\(error)")
+                }
+            }
+        }
+        let expected = rounds * writers * 3 / 4
+        #expect(committed.count == expected)
+        let events = try await store.events(after: .start, limit: expected + 10)
+        #expect(events.map(\.position.rawValue) == Array(1...Int64(expected + 1)), "gap-free")
+        #expect(Set(committed.map(\.position)).count == expected, "each commit has a position of its own")
+        for result in committed {
+            #expect(events[Int(result.position.rawValue) - 1].streamID == result.events[0].streamID, "the position holds that commit's event")
+        }
+        #expect(try await store.count("accounts", filter: [:]) == expected + 1)
+        #expect(try await store.count("ledger", filter: [:]) == 0, "no stale deposit wrote its row")
+        return committed
     }
 
     static func committedDataSurvivesReopen(_ engine: Engine) async throws {

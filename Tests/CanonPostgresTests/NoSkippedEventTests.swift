@@ -18,9 +18,13 @@ struct NoSkippedEventTests {
         let commits = PositionWaiters()
         let canonical = try await PostgresCanonicalStore(
             url: url, migrations: ConformanceSchema.migrations,
-            configuration: .init(maximumConnections: 18, holdOpen: {
-                if Int.random(in: 0..<4) == 0 { _ = await commits.wait(until: commits.reached.next, timeout: .milliseconds(50)) }
-            }))
+            configuration: .init(
+                maximumConnections: 18,
+                holdOpen: {
+                    if Int.random(in: 0..<4) == 0 { _ = await commits.wait(until: commits.reached.next, timeout: .milliseconds(50)) }
+                },
+                // Eight transactions in flight at once, each gathering what queued meanwhile.
+                groupCommit: .init(maxBatch: 4, maxConcurrent: 8)))
         let store = SignallingCanonicalStore(canonical, commits: commits)
         let counting = CountingStore(try await PostgresTimelineStore.open(url: url, projection: EveryEvent()))
         let agent = ProjectionAgent(
@@ -57,6 +61,10 @@ struct NoSkippedEventTests {
         let overtaken = try await canonical.database.integer(
             "SELECT count(*) FROM (SELECT txid, lag(txid) OVER (ORDER BY position) AS previous FROM canon_outbox) t WHERE txid < previous")
         #expect((overtaken ?? 0) > 0, "some transactions were overtaken (where sequence-numbered outboxes skip)")
+
+        // Group commit was at work: transactions carried several writers' units.
+        let totals = try #require(canonical.groupCommitter).totals
+        #expect(totals.transactions < totals.units, "\(totals)")
 
         // Every position applied exactly once.
         let applied = counting.applied

@@ -10,6 +10,20 @@ struct PostgresConformanceTests {
         try await CanonicalStoreConformance.run(check, on: .postgres)
     }
 
+    /// Commits that arrive together are gathered into fewer transactions (group commit), and
+    /// each still gets its own outcome: the shared conformance check, on one store whose
+    /// committer's totals are then read.
+    @Test func concurrentCommitsAreGatheredIntoFewerTransactions() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        let engine = CanonicalStoreConformance.Engine(name: "postgres, one store", make: { _, _ in store }, reopen: nil)
+        let committed = try await CanonicalStoreConformance.concurrentCommitsThatFailFailAlone(engine)
+        #expect(committed.count == 96)
+        let totals = try #require(store.groupCommitter).totals
+        #expect(totals.units == 4 * 32 + 1)
+        #expect(totals.transactions < totals.units, "no commits were gathered: \(totals)")
+    }
+
     @Test func theDatabaseItselfRefusesChangesToTheOutboxAndAppendOnlyTables() async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)

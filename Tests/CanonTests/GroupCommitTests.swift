@@ -1,0 +1,116 @@
+import Canon
+import Foundation
+import Synchronization
+import Testing
+
+/// The group committer's logic, against a fake store: what it gathers, and who sees which error.
+/// (On a real PostgreSQL server: `PostgresConformanceTests` and the conformance check
+/// `concurrentCommitsThatFailFailAloneAndTheRestCommit`.)
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// A fake all-or-nothing batch commit: records each call's actors, holds the first call until
+    /// released, and fails a batch holding a unit whose actor names an error.
+    final class FakeStore: Sendable {
+        let calls = Mutex<[[String]]>([])
+        let gate = PositionWaiters()
+        let positions = Mutex<Int64>(0)
+
+        func commit(_ batch: [UnitOfWork]) async throws -> [CommitResult] {
+            let actors = batch.map(\.metadata.actor)
+            let first = calls.withLock { calls in
+                calls.append(actors)
+                return calls.count == 1
+            }
+            if first { _ = await gate.wait(until: OutboxPosition(1), timeout: .seconds(30)) }
+            if actors.contains("conflict") {
+                throw CanonicalStoreError.streamVersionConflict(StreamID(category: "t", id: "x"), expected: .exactly(1), actual: 2)
+            }
+            if actors.contains("storage") { throw CanonicalStoreError.storage("connection lost during COMMIT") }
+            return positions.withLock { position in
+                batch.map { _ in
+                    position += 1
+                    return CommitResult(events: [], position: OutboxPosition(position))
+                }
+            }
+        }
+    }
+
+    static func work(_ actor: String) -> UnitOfWork { UnitOfWork(metadata: CommandMetadata(actor: actor)) }
+
+    /// Starts `first` (which the fake holds), queues `others` behind it, then releases it, and
+    /// returns every outcome by actor.
+    static func run(
+        first: String, others: [String], maxBatch: Int = 64, on store: FakeStore
+    ) async throws -> (outcomes: [String: Result<CommitResult, CanonicalStoreError>], committer: GroupCommitter) {
+        let committer = GroupCommitter(configuration: .init(maxBatch: maxBatch, maxConcurrent: 1))
+        let commit: GroupCommitter.CommitBatch = { try await store.commit($0) }
+        let outcomes = try await withThrowingTaskGroup(of: (String, Result<CommitResult, CanonicalStoreError>).self) { group in
+            func add(_ actor: String) {
+                group.addTask {
+                    do { return (actor, .success(try await committer.commit(work(actor), through: commit))) } catch let error as CanonicalStoreError {
+                        return (actor, .failure(error))
+                    }
+                }
+            }
+            add(first)
+            try await poll { store.calls.withLock { $0.count } == 1 }
+            for actor in others { add(actor) }
+            try await poll { committer.waiting == others.count }
+            store.gate.advance(to: OutboxPosition(1))
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        return (outcomes, committer)
+    }
+
+    /// Polls `condition` until it holds, failing after 20 seconds.
+    static func poll(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            try #require(ContinuousClock.now < deadline, "condition not reached in time")
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    @Test func commitsThatArriveWhileOneIsInFlightGoTogetherInArrivalOrderUpToTheBatchLimit() async throws {
+        let store = FakeStore()
+        let others = (1...7).map { "w\($0)" }
+        let (outcomes, committer) = try await Self.run(first: "w0", others: others, maxBatch: 4, on: store)
+        let calls = store.calls.withLock { $0 }
+        #expect(calls.map(\.count) == [1, 4, 3], "\(calls)")
+        #expect(Set(calls.dropFirst().flatMap { $0 }) == Set(others))
+        #expect(committer.totals == (3, 8))
+        // Each caller has its own position, in the order its batch committed it.
+        let positions = calls.flatMap { $0 }.map { try? outcomes[$0]?.get().position.rawValue }
+        #expect(positions == (1...8).map { Int64($0) })
+    }
+
+    @Test func aUnitThatFailsTheGatheredTransactionFailsAloneAndTheOthersCommit() async throws {
+        let store = FakeStore()
+        let (outcomes, _) = try await Self.run(first: "w0", others: ["w1", "conflict", "w2"], on: store)
+        let calls = store.calls.withLock { $0 }
+        // The gathered transaction failed, then each of its units went alone.
+        #expect(calls.count == 5, "\(calls)")
+        #expect(Set(calls.suffix(3)) == [["w1"], ["conflict"], ["w2"]])
+        #expect(outcomes.count == 4)
+        for actor in ["w0", "w1", "w2"] { #expect((try? outcomes[actor]?.get()) != nil, "\(actor)") }
+        #expect(throws: CanonicalStoreError.self) { try outcomes["conflict"]?.get() }
+        if case .failure(let error) = outcomes["conflict"] { #expect(error.code == .streamVersionConflict) }
+    }
+
+    /// A storage error leaves the outcome unknown (the COMMIT may have landed): nobody retries,
+    /// every unit of that transaction gets the error.
+    @Test func aStorageErrorIsReportedToEveryUnitOfTheTransactionAndNothingIsRetried() async throws {
+        let store = FakeStore()
+        let (outcomes, _) = try await Self.run(first: "w0", others: ["w1", "storage", "w2"], on: store)
+        let calls = store.calls.withLock { $0 }
+        #expect(calls.count == 2, "\(calls)")
+        #expect((try? outcomes["w0"]?.get()) != nil)
+        for actor in ["w1", "storage", "w2"] {
+            guard case .failure(let error) = outcomes[actor] else {
+                Issue.record("\(actor) committed")
+                continue
+            }
+            #expect(error.code == .storage)
+        }
+    }
+}
