@@ -105,7 +105,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
             for row in try await transaction.rows("SELECT identifier FROM canon_migrations") {
                 applied.insert(try row.decode(String.self))
             }
-            let all = [SchemaMigration.Applied(identifier: "canon.outbox.v1", statements: PostgresSchemaSQL.outboxDDL)]
+            let all = [
+                SchemaMigration.Applied(identifier: "canon.outbox.v1", statements: PostgresSchemaSQL.outboxDDL),
+                SchemaMigration.Applied(
+                    identifier: "canon.outbox.v2-priority",
+                    statements: ["CREATE INDEX canon_outbox_priority ON canon_outbox (position) WHERE priority = 1"]),
+            ]
                 + migrations.map { migration in
                     SchemaMigration.Applied(identifier: migration.identifier, statements: migration.steps.flatMap(PostgresSchemaSQL.ddl(for:)))
                 }
@@ -157,26 +162,31 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let tables = self.tables
         let configuration = self.configuration
         let streams = OutboxWriter.streams(of: batch)
+        // The streams' versions, known or read before the lock: they number the events and
+        // check the expectations (fail fast). A concurrent append to one of these streams
+        // before we number makes our insert collide on (stream_id, stream_version), caught in
+        // `commit`.
+        // `.noStream` on a stream, before anything else appends to it in the batch, already
+        // says its version: such streams are not read. A wrong one collides on inserting
+        // version 1 and is reported as the conflict it is. (`.exactly(v)` is read: a v above
+        // the stream's version would not collide, it would leave a gap.)
+        var known: Set<StreamID> = []
+        var touched: Set<StreamID> = []
+        for work in batch {
+            for expectation in work.expectations where !touched.contains(expectation.streamID) && !known.contains(expectation.streamID) {
+                if case .noStream = expectation.expected { known.insert(expectation.streamID) }
+            }
+            for event in work.events { touched.insert(event.streamID) }
+        }
+        let unread = streams.filter { !known.contains($0) }
+        if !lockFirst, unread.isEmpty, configuration.faults == nil, configuration.holdOpen == nil,
+           let results = try await commitInOneStatement(batch) {
+            return results
+        }
         return try await database.transaction { transaction in
             if lockFirst { try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE") }
-            // The streams' versions, known or read before the lock: they number the events and
-            // check the expectations (fail fast). A concurrent append to one of these streams
-            // before we number makes our insert collide on (stream_id, stream_version), caught in
-            // `commit`.
-            // `.noStream` on a stream, before anything else appends to it in the batch, already
-            // says its version: such streams are not read. A wrong one collides on inserting
-            // version 1 and is reported as the conflict it is. (`.exactly(v)` is read: a v above
-            // the stream's version would not collide, it would leave a gap.)
             var versions: [StreamID: Int64] = [:]
-            var known: Set<StreamID> = []
-            var touched: Set<StreamID> = []
-            for work in batch {
-                for expectation in work.expectations where !touched.contains(expectation.streamID) && !known.contains(expectation.streamID) {
-                    if case .noStream = expectation.expected { known.insert(expectation.streamID) }
-                }
-                for event in work.events { touched.insert(event.streamID) }
-            }
-            for (stream, version) in try await Self.versions(of: streams.filter { !known.contains($0) }, in: transaction) {
+            for (stream, version) in try await Self.versions(of: unread, in: transaction) {
                 versions[stream] = version
             }
             let planned = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
@@ -198,6 +208,41 @@ public final class PostgresCanonicalStore: CanonicalStore {
             try configuration.faults?(.beforeCommit)
             return results
         }
+    }
+
+    /// The whole commit as one statement, so one round trip and its own transaction: for a
+    /// batch that only inserts rows and appends to streams whose versions are known without
+    /// reading (`.noStream`), which is what opening cases, registering parties and adding
+    /// evidence do. The domain inserts are data-modifying CTEs beside the tail's (PostgreSQL
+    /// runs every one of them to completion, all or nothing); the head's row lock is taken by
+    /// the statement and held until its commit, as on the longer path.
+    ///
+    /// - Returns: nil when the batch does not qualify (an update or delete, no events, too many
+    ///   binds for one statement); the caller takes the longer path.
+    private func commitInOneStatement(_ batch: [UnitOfWork]) async throws -> [CommitResult]? {
+        let steps = Self.plan(batch.flatMap(\.mutations))
+        var inserts: [(table: String, columns: [String], rows: [Row])] = []
+        for step in steps {
+            guard case .inserts(let table, let columns, let rows) = step else { return nil }
+            inserts.append((table, columns, rows))
+        }
+        let planned = try OutboxWriter.number(batch, versions: [:], last: nil, now: Date())
+        let events = planned.flatMap(\.events)
+        guard !events.isEmpty else { return nil }
+        guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) < 30_000 else { return nil }
+        var binds = PostgresSchemaSQL.Binds()
+        var ctes: [String] = []
+        for (index, insert) in inserts.enumerated() {
+            ctes.append("m\(index) AS (\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1)")
+        }
+        let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes)
+        guard let head = try await database.rows(sql, binds.values).first else {
+            throw CanonicalStoreError.storage("the outbox head row is missing")
+        }
+        let (position, committedAt) = try head.decode((Int64, Int64).self)
+        let start = position - Int64(events.count)
+        let last = start == 0 ? nil : (position: OutboxPosition(start), committedAt: Timestamp.date(microseconds: committedAt))
+        return try OutboxWriter.number(batch, versions: [:], last: last, now: Timestamp.date(microseconds: committedAt))
     }
 
     static func versions(of streams: [StreamID], in transaction: PostgresTransaction) async throws -> [StreamID: Int64] {
@@ -225,6 +270,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// The events' positions and commit time here are placeholders; their stream versions are
     /// the ones written.
     static func append(_ events: [EventEnvelope], now: Date, in transaction: PostgresTransaction) async throws -> PostgresRow? {
+        var binds = PostgresSchemaSQL.Binds()
+        return try await transaction.rows(try tailSQL(events, now: now, binds: &binds), binds.values).first
+    }
+
+    /// The tail statement (see `append`), after the data-modifying CTEs `before`.
+    static func tailSQL(_ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [String] = []) throws -> String {
         let rows = events.enumerated().map { index, event in
             OutboxRow(
                 k: Int64(index + 1), stream_id: event.streamID.rawValue, stream_version: event.streamVersion, type: event.type,
@@ -233,24 +284,24 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 priority: event.priority ? 1 : 0)
         }
         let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
-        return try await transaction.rows(
-            """
-            WITH head AS (
-                UPDATE canon_outbox_head SET position = position + $1, committed_at = GREATEST(committed_at, $2)
+        let count = binds.bind(.integer(Int64(events.count)))
+        let time = binds.bind(.timestamp(now))
+        let payload = binds.bind(.text(json))
+        return """
+            WITH \((before + [""]).joined(separator: ",\n"))head AS (
+                UPDATE canon_outbox_head SET position = position + \(count), committed_at = GREATEST(committed_at, \(time))
                 WHERE id = 1 RETURNING position, committed_at),
             appended AS (
                 INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns))
-                SELECT head.position - $1 + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
+                SELECT head.position - \(count) + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
                     e.correlation_id, e.causation_id, e.occurred_at, head.committed_at, e.priority
-                FROM head, jsonb_to_recordset($3::jsonb) AS e(
+                FROM head, jsonb_to_recordset(\(payload)::jsonb) AS e(
                     k BIGINT, stream_id TEXT, stream_version BIGINT, type TEXT, schema_version BIGINT, payload TEXT, actor TEXT,
                     correlation_id TEXT, causation_id TEXT, occurred_at BIGINT, priority BIGINT)
                 RETURNING 1),
             notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text) FROM head)
             SELECT head.position, head.committed_at FROM head, notified
-            """,
-            [.integer(Int64(events.count)), .timestamp(now), .text(json)]
-        ).first
+            """
     }
 
     /// One event as the tail statement reads it (`jsonb_to_recordset`).
@@ -268,16 +319,19 @@ public final class PostgresCanonicalStore: CanonicalStore {
         var priority: Int64
     }
 
-    /// Applies `mutations` in order, except that inserts into one table with the same columns
-    /// are sent as one multi-row statement, placed where the first of them was. An insert moves
-    /// up past mutations of other tables only, never past an update or delete of its own table.
-    /// (The canonical schema has no foreign keys; when a moved insert still fails, the whole
-    /// transaction rolls back and group commit retries each unit alone, in its own order.)
-    static func apply(_ mutations: [RowMutation], tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
-        enum Step {
-            case one(RowMutation)
-            case inserts(table: String, columns: [String], rows: [Row])
-        }
+    /// One step of applying mutations: a single update or delete, or the inserts of one table
+    /// with the same columns, sent as one multi-row statement.
+    enum Step {
+        case one(RowMutation)
+        case inserts(table: String, columns: [String], rows: [Row])
+    }
+
+    /// `mutations` as steps, in order, except that inserts into one table with the same columns
+    /// go into one step, placed where the first of them was. An insert moves up past mutations
+    /// of other tables only, never past an update or delete of its own table. (The canonical
+    /// schema has no foreign keys; when a moved insert still fails, the whole transaction rolls
+    /// back and group commit retries each unit alone, in its own order.)
+    static func plan(_ mutations: [RowMutation]) -> [Step] {
         var steps: [Step] = []
         var open: [String: [[String]: Int]] = [:]
         for mutation in mutations {
@@ -296,7 +350,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 steps.append(.one(mutation))
             }
         }
-        for step in steps {
+        return steps
+    }
+
+    /// Applies `mutations` as `plan` orders them.
+    static func apply(_ mutations: [RowMutation], tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
+        for step in plan(mutations) {
             switch step {
             case .one(let mutation): try await apply(mutation, tables: tables, in: transaction)
             case .inserts(let table, let columns, let rows): try await insert(rows, columns: columns, into: table, tables: tables, in: transaction)
@@ -306,18 +365,20 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     /// One `INSERT … VALUES (…), (…)` per chunk of rows (PostgreSQL takes at most 65,535 binds).
     static func insert(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
-        guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
-        let checked = try PostgresSchemaSQL.checked(columns, in: schema)
-        let perStatement = max(1, 30_000 / max(1, checked.count))
+        let perStatement = max(1, 30_000 / max(1, columns.count))
         for start in stride(from: 0, to: rows.count, by: perStatement) {
             var binds = PostgresSchemaSQL.Binds()
-            let values = rows[start..<min(start + perStatement, rows.count)].map { row in
-                "(" + checked.map { binds.bind(row[$0]) }.joined(separator: ", ") + ")"
-            }
-            try await transaction.execute(
-                "INSERT INTO \(quoted(schema.name)) (\(checked.map(quoted).joined(separator: ", "))) VALUES \(values.joined(separator: ", "))",
-                binds.values)
+            let sql = try insertSQL(Array(rows[start..<min(start + perStatement, rows.count)]), columns: columns, into: table, tables: tables, binds: &binds)
+            try await transaction.execute(sql, binds.values)
         }
+    }
+
+    /// `INSERT INTO table (columns) VALUES (…), (…)` for `rows`, binding their values.
+    static func insertSQL(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds) throws -> String {
+        guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
+        let checked = try PostgresSchemaSQL.checked(columns, in: schema)
+        let values = rows.map { row in "(" + checked.map { binds.bind(row[$0]) }.joined(separator: ", ") + ")" }
+        return "INSERT INTO \(quoted(schema.name)) (\(checked.map(quoted).joined(separator: ", "))) VALUES \(values.joined(separator: ", "))"
     }
 
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
@@ -377,6 +438,15 @@ public final class PostgresCanonicalStore: CanonicalStore {
         try await database.rows(
             "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE position > $1 ORDER BY position LIMIT $2",
             [.integer(position.rawValue), .integer(Int64(max(limit, 0)))]
+        ).map(EventEnvelope.init(outboxRow:))
+    }
+
+    /// Through the partial index on priority events (`canon.outbox.v2-priority`): a commit of
+    /// ordinary events costs the priority path one index probe, not a read of its events.
+    public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await database.rows(
+            "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE priority = 1 AND position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+            [.integer(position.rawValue), .integer(through.rawValue), .integer(Int64(max(limit, 0)))]
         ).map(EventEnvelope.init(outboxRow:))
     }
 

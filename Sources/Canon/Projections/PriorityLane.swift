@@ -32,11 +32,14 @@ struct PriorityLane: Sendable {
             _ = await commits.wait(until: seen.next, timeout: .seconds(1))
             if Task.isCancelled { return }
             do {
-                while true {
-                    let events = try await source.events(after: seen, limit: 1_000)
-                    guard let last = events.last else { break }
-                    seen = last.position
-                    let priority = events.filter(\.priority)
+                // Up to the position the commits have announced (committed, with every position
+                // below it): only the priority events in between are read.
+                var through = commits.reached
+                if through <= seen { through = try await source.headPosition() }
+                while seen < through {
+                    let priority = try await source.priorityEvents(after: seen, through: through, limit: 1_000)
+                    let last = priority.count == 1_000 ? priority[priority.count - 1].position : through
+                    seen = last
                     if !priority.isEmpty {
                         for case let store as any PriorityApplying in stores() {
                             try await store.applyPriority(priority)
@@ -47,7 +50,7 @@ struct PriorityLane: Sendable {
                         }
                         observer?(priority, now)
                     }
-                    applied.advance(to: last.position)
+                    applied.advance(to: last)
                 }
             } catch {
                 logger.warning("priority path failed; the agents still apply these events in order", metadata: ["error": "\(error)"])

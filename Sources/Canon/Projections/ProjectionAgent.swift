@@ -75,6 +75,8 @@ public actor ProjectionAgent {
     private var checkpoint = Checkpoint.start
     private var lastBeat: Date = .distantPast
     private var resumeRequested = false
+    /// The last batch was partial and no commit was announced after it: skip the next load.
+    private var caughtUp = false
     /// How many events to load next (see `Configuration.maxBatchSize`).
     private var batches: BatchSizer
     /// While catching up, the next batch loads while this one applies (reading and writing run
@@ -147,7 +149,8 @@ public actor ProjectionAgent {
                 // The batch is applied from the checkpoint it was loaded for; a replay that moves
                 // the checkpoint while we await discards it.
                 let base = checkpoint.position
-                let events = try await load(after: base)
+                let events = caughtUp ? [] : try await load(after: base)
+                caughtUp = false
                 guard checkpoint.position == base else { continue }
                 guard let last = events.last else {
                     state = .idle
@@ -174,6 +177,9 @@ public actor ProjectionAgent {
                 try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
                 if lastError != nil { batches.reset() } else { batches.record(full: full, took: ContinuousClock.now - started) }
                 if !full, configuration.linger > .zero { try await Task.sleep(for: configuration.linger) }
+                // A partial batch reached the outbox's head as of its load: unless a commit was
+                // announced since, the next load would come back empty, so wait for one instead.
+                caughtUp = !full && commits.reached <= checkpoint.position
             } catch is CancellationError {
                 break
             } catch let error as ProjectionError where error.code == .checkpointConflict {
@@ -196,6 +202,7 @@ public actor ProjectionAgent {
     /// Moves the checkpoint back for a replay and wakes the agent.
     public func replay(from position: OutboxPosition) async throws {
         try await store.rewind(to: position)
+        caughtUp = false
         checkpoint = try await store.checkpoint()
         applied.reset(to: checkpoint.position)
         commits.kick()

@@ -44,6 +44,11 @@ public protocol CanonicalStore: Sendable {
     /// Up to `limit` events after `position`, in position order.
     func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope]
 
+    /// Up to `limit` priority events (permission changes) after `position` and up to `through`,
+    /// in position order: what the priority path reads on every commit. `through` must be a
+    /// position known committed (so that every position below it is).
+    func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope]
+
     /// Every event of `stream` up to and including `position`, in order (to refold one key).
     func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope]
 
@@ -55,6 +60,20 @@ public protocol CanonicalStore: Sendable {
 }
 
 extension CanonicalStore {
+    /// Reads every event in the range and keeps the priority ones; an engine with an index on
+    /// priority events reads only those.
+    public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        var found: [EventEnvelope] = []
+        var seen = position
+        while seen < through, found.count < limit {
+            let events = try await events(after: seen, limit: 1_000).prefix { $0.position <= through }
+            guard let last = events.last else { break }
+            found += events.filter(\.priority)
+            seen = last.position
+        }
+        return Array(found.prefix(limit))
+    }
+
     public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {
         let rows = try await fetchAll(query)
         return rows.map { row in (query.columns ?? row.columns.sorted()).map { row[$0] } }

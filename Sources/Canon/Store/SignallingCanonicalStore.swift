@@ -35,6 +35,9 @@ public struct SignallingCanonicalStore: CanonicalStore {
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await base.events(after: position, limit: limit)
     }
+    public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await base.priorityEvents(after: position, through: through, limit: limit)
+    }
     public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
         try await base.events(in: stream, through: position)
     }
