@@ -113,12 +113,21 @@ public final class PostgresDatabase: Sendable {
 
     static func canonError(_ error: PSQLError) -> any Error {
         guard let info = error.serverInfo else {
-            return CanonicalStoreError.storage("PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")")
+            let message = "PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")"
+            // The connection, not the statement: the server went away, restarted or never answered.
+            let transient: [PSQLError.Code] = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection]
+            return transient.contains(error.code) ? CanonicalStoreError.unavailable(message) : CanonicalStoreError.storage(message)
         }
         let message = info[.message] ?? "\(error.code)"
         let state = info[.sqlState] ?? ""
         let table = info[.tableName] ?? ""
         switch state {
+        // Connection exceptions, insufficient resources, operator intervention (shutdown, crash
+        // recovery, "cannot connect now"), system errors, serialization failures and deadlocks:
+        // nothing is wrong with the statement; later it can succeed.
+        case _ where ["08", "53", "57", "58"].contains(String(state.prefix(2))) && state != "57014",
+             "40001", "40P01":
+            return CanonicalStoreError.unavailable("PostgreSQL \(state): \(message)")
         case "23505":
             return CanonicalStoreError.uniqueViolation(table: table, detail: info[.detail] ?? message)
         case PostgresSchemaSQL.appendOnlyState:

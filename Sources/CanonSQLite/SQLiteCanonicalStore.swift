@@ -218,6 +218,9 @@ extension CanonicalStoreError {
         default:
             if error.resultCode == .SQLITE_CONSTRAINT {
                 self = .constraintViolation(message)
+            } else if [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL].contains(error.resultCode) {
+                // Another process held the lock past the busy timeout, or the disk is full.
+                self = .unavailable("SQLite error \(error.resultCode.rawValue): \(message)")
             } else {
                 self = .storage("SQLite error \(error.resultCode.rawValue): \(message)")
             }

@@ -24,6 +24,34 @@ struct PostgresConformanceTests {
         #expect(totals.transactions < totals.units, "no commits were gathered: \(totals)")
     }
 
+    /// A connection the server terminates (as on a restart or failover) is a transient error,
+    /// and the pool connects again for the next statement.
+    @Test func aTerminatedConnectionIsATransientErrorAndTheNextCommitSucceeds() async throws {
+        let store = try await PostgresCanonicalStore(url: try await PostgresTestServer.createDatabase(), migrations: ConformanceSchema.migrations)
+        await #expect {
+            try await store.executeRawSQL("SELECT no_such_column FROM canon_outbox")
+        } throws: { error in
+            (error as? CanonicalStoreError)?.transient == false
+        }
+        await #expect {
+            try await store.executeRawSQL("SELECT pg_terminate_backend(pg_backend_pid())")
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .storage && error?.transient == true
+        }
+        // Until the pool has replaced the dead connection, a statement may meet it: transient too.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            do {
+                _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+                break
+            } catch let error as CanonicalStoreError where error.transient && ContinuousClock.now < deadline {
+                continue
+            }
+        }
+        #expect(try await store.headPosition() == OutboxPosition(1))
+    }
+
     @Test func theDatabaseItselfRefusesChangesToTheOutboxAndAppendOnlyTables() async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)

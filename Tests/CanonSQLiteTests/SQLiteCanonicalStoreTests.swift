@@ -86,6 +86,36 @@ struct SQLiteCanonicalStoreTests {
         #expect(applied == ["canon.outbox.v1", "conformance.v1", "conformance.v2"])
     }
 
+    /// Another process holding the write lock past the busy timeout is a transient error: the
+    /// commit wrote nothing and may be tried again (projection agents do, without counting it
+    /// toward the failure policy).
+    @Test func aWriteLockHeldByAnotherConnectionIsATransientErrorAndWritesNothing() async throws {
+        let path = scratch.file("locked.sqlite")
+        let store = try SQLiteCanonicalStore(path: path, migrations: ConformanceSchema.migrations, configuration: .init(busyTimeout: 0.05))
+        // Another connection holds the write lock until released.
+        let other = try DatabaseQueue(path: path)
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let holder = Task.detached {
+            try other.inTransaction(.exclusive) { _ in
+                entered.signal()
+                release.wait()
+                return .rollback
+            }
+        }
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { entered.wait(); continuation.resume() } }
+        await #expect {
+            try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .storage && error?.transient == true
+        }
+        release.signal()
+        try await holder.value
+        #expect(try await store.headPosition() == .start)
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        #expect(try await store.headPosition() == OutboxPosition(1))
+    }
+
     @Test func aFileThatIsNotADatabaseIsAClearError() throws {
         let path = scratch.file("corrupt.sqlite")
         try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: path))

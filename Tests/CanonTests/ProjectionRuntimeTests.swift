@@ -146,6 +146,48 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.deadLetters().first?.state == .retried)
     }
 
+    /// An outage of the store (here: every commit fails as if the server were restarting, more
+    /// times than the failure policy allows attempts) is not the events' fault: the agent keeps
+    /// retrying, parks nothing, and applies every event once when the store answers again.
+    @Test(arguments: ProjectionEngine.all)
+    func anOutageOfTheStoreIsRetriedWithoutParkingAnyEvent(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let outage = Mutex(8)
+        let timeline = try await canonical.timeline(faults: { point in
+            guard point == .beforeCommit else { return }
+            let failing = outage.withLock { remaining in
+                defer { remaining = max(0, remaining - 1) }
+                return remaining > 0
+            }
+            if failing { throw CanonicalStoreError.unavailable("the server is restarting (injected)") }
+        })
+        let agent = ProjectionAgent(
+            store: timeline, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+
+        let opened = try await canonical.openCase("Through the outage")
+        let moved = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
+        try await Self.eventually("the agent applies past the outage", on: agent) { try await timeline.checkpoint().position >= moved.position }
+
+        #expect(outage.withLock { $0 } == 0, "every injected failure was met")
+        #expect(try await timeline.deadLetters().isEmpty, "an outage parks nothing")
+        #expect(try await timeline.entries(key: opened.id, limit: 10).map(\.position) == [opened.position, moved.position])
+        #expect(await agent.snapshot().lastError == nil)
+    }
+
+    /// The same number of failures that say something about the data parks the event: the
+    /// difference is the error's kind, not its count.
+    @Test func transientAndDataErrorsAreToldApart() {
+        #expect(ProjectionError.isTransient(CanonicalStoreError.unavailable("x")))
+        #expect(ProjectionError.isTransient(ProjectionError.unavailable("x")))
+        #expect(ProjectionError.isTransient(ProjectionError.storage("x", from: .unavailable("x"))))
+        #expect(!ProjectionError.isTransient(ProjectionError.storage("x", from: .storage("x"))))
+        #expect(!ProjectionError.isTransient(CanonicalStoreError.constraintViolation("x")))
+        #expect(!ProjectionError.isTransient(FlakyTimeline.Poison()))
+    }
+
     @Test(arguments: ProjectionEngine.all)
     func thePausePolicyStopsAtThePoisonEventUntilResumed(_ engine: ProjectionEngine) async throws {
         let canonical = try await Canonical(engine)

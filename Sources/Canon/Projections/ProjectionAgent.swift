@@ -213,6 +213,7 @@ public actor ProjectionAgent {
     private func applyWithRetry(_ events: [EventEnvelope], from base: OutboxPosition, to target: Checkpoint) async throws {
         let policy = configuration.failurePolicy
         var attempt = 0
+        var outages = 0
         let firstFailure = clock()
         while true {
             attempt += 1
@@ -231,6 +232,19 @@ public actor ProjectionAgent {
             } catch {
                 metrics.failed()
                 record(error: error)
+                if ProjectionError.isTransient(error) {
+                    // The store is unreachable, busy or full: nothing says these events are at
+                    // fault, so this does not count toward the failure policy (an outage must
+                    // never park sound events as poison). Retry, backing off, until it answers.
+                    outages += 1
+                    attempt -= 1
+                    state = .retrying
+                    logger.warning("store unavailable; retrying", metadata: ["outages": "\(outages)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])
+                    try await Task.sleep(for: policy.backoff(attempt: outages, random: &random))
+                    await beat()
+                    guard checkpoint.position == base else { return }
+                    continue
+                }
                 if attempt < policy.maxAttempts {
                     state = .retrying
                     logger.warning("apply failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])

@@ -102,10 +102,15 @@ public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public let code: Code
     public let message: String
+    /// A `storage` error that says nothing about the events: the store could not be reached, was
+    /// busy or out of room. The agent retries it without counting attempts toward the failure
+    /// policy, so an outage never parks a sound event as poison.
+    public let transient: Bool
 
-    private init(_ code: Code, _ message: String) {
+    private init(_ code: Code, _ message: String, transient: Bool = false) {
         self.code = code
         self.message = message
+        self.transient = transient
     }
 
     public static func checkpointConflict(_ projection: ProjectionIdentity, expected: OutboxPosition, actual: OutboxPosition) -> Self {
@@ -125,6 +130,20 @@ public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public static func storage(_ message: String) -> Self { Self(.storage, message) }
+
+    /// A transient `storage` error (see `transient`).
+    public static func unavailable(_ message: String) -> Self { Self(.storage, message, transient: true) }
+
+    /// A storage error of the store, keeping whether it is transient.
+    public static func storage(_ message: String, from error: CanonicalStoreError) -> Self {
+        error.transient ? unavailable(message) : storage(message)
+    }
+
+    /// Whether `error`, thrown while applying events, is one of the store's transient failures
+    /// rather than something about the events.
+    public static func isTransient(_ error: any Error) -> Bool {
+        (error as? ProjectionError)?.transient == true || (error as? CanonicalStoreError)?.transient == true
+    }
 
     public static func stillFailing(_ projection: ProjectionIdentity, position: OutboxPosition, error: any Error) -> Self {
         Self(.stillFailing, "\(projection) still cannot apply the event at \(position): \(error); it stays parked")

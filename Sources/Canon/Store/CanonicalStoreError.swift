@@ -21,11 +21,16 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     public let message: String
     /// For `streamVersionConflict`: the stream's actual version (nil when it has no events).
     public let actualVersion: Int64?
+    /// A `storage` error that says nothing about the data: the store could not be reached, was
+    /// busy, restarting or out of room. Trying again later can succeed; nothing is wrong with
+    /// what was being written.
+    public let transient: Bool
 
-    private init(_ code: Code, _ message: String, actualVersion: Int64? = nil) {
+    private init(_ code: Code, _ message: String, actualVersion: Int64? = nil, transient: Bool = false) {
         self.code = code
         self.message = message
         self.actualVersion = actualVersion
+        self.transient = transient
     }
 
     public static func streamVersionConflict(_ stream: StreamID, expected: ExpectedVersion, actual: Int64?) -> Self {
@@ -59,6 +64,9 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     public static func injectedFault(_ point: FaultPoint) -> Self { Self(.injectedFault, "fault injected at \(point)") }
 
     public static func storage(_ detail: String) -> Self { Self(.storage, detail) }
+
+    /// A transient `storage` error (see `transient`).
+    public static func unavailable(_ detail: String) -> Self { Self(.storage, detail, transient: true) }
 
     public var description: String { message }
 }

@@ -229,7 +229,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
         do {
             return try await body()
         } catch let error as CanonicalStoreError where error.code != .injectedFault {
-            throw ProjectionError.storage("\(identity): \(error.message)")
+            throw ProjectionError.storage("\(identity): \(error.message)", from: error)
         }
     }
 }

@@ -198,7 +198,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
         do {
             return try await body()
         } catch let error as DatabaseError {
-            throw ProjectionError.storage("\(identity): \(error.message ?? error.description)")
+            throw ProjectionError.storage("\(identity): \(error.message ?? error.description)", from: CanonicalStoreError(sqlite: error))
         }
     }
 }
