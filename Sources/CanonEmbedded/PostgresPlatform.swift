@@ -82,10 +82,13 @@ public struct PostgresPlatform: Sendable {
         let leases = PostgresLeases(url: url, logger: logger)
         var projections = portfolio.applyingBatchWindows(to: configuration.projections)
         projections.leases = configuration.runAgents ? leases : NoLeases()
+        projections.control = PostgresControl(database: canonical.database)
         // A process that runs no agents leaves the priority path to the ones that do.
         projections.priorityPath = projections.priorityPath && configuration.runAgents
         let coordinator = ProjectionCoordinator(source: store, commits: commits, stores: stores, configuration: projections, logger: logger)
-        let notifications = PostgresNotifications(url: url, commits: commits, applied: { coordinator.noteApplied($0, through: $1) }, logger: logger)
+        let notifications = PostgresNotifications(
+            url: url, commits: commits, applied: { coordinator.noteApplied($0, through: $1) },
+            resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, logger: logger)
         return PostgresPlatform(
             url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,
             notifications: notifications)

@@ -8,7 +8,9 @@ import ServiceLifecycle
 /// other processes' work at once instead of at their next poll:
 /// - `canon_outbox` (a commit's last position) wakes this process's agents;
 /// - `canon_applied` (`name:version:position`) lets readers here that wait for a position
-///   another process's agent applied go on.
+///   another process's agent applied go on;
+/// - `canon_control` (`resume:name:version`) carries operators' requests to the process that
+///   runs the agent (`PostgresControl` sends them).
 ///
 /// Polling stays as the fallback: a lost connection is reopened with backoff, and on every
 /// (re)connect the agents are woken once, since notifications sent meanwhile are gone.
@@ -16,15 +18,17 @@ public struct PostgresNotifications: Service {
     public let url: PostgresURL
     private let commits: PositionWaiters
     private let applied: @Sendable (ProjectionIdentity, OutboxPosition) -> Void
+    private let resume: @Sendable (ProjectionIdentity) -> Void
     private let logger: Logger
 
     public init(
         url: PostgresURL, commits: PositionWaiters, applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
-        logger: Logger = Logger(label: "canon.notifications")
+        resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, logger: Logger = Logger(label: "canon.notifications")
     ) {
         self.url = url
         self.commits = commits
         self.applied = applied
+        self.resume = resume
         self.logger = logger
     }
 
@@ -45,6 +49,7 @@ public struct PostgresNotifications: Service {
                 commits.kick()
                 let commits = self.commits
                 let applied = self.applied
+                let resume = self.resume
                 do {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
@@ -60,6 +65,15 @@ public struct PostgresNotifications: Service {
                                     let parts = notification.payload.split(separator: ":")
                                     guard parts.count == 3, let version = Int(parts[1]), let position = Int64(parts[2]) else { continue }
                                     applied(ProjectionIdentity(name: String(parts[0]), version: version), OutboxPosition(position))
+                                }
+                            }
+                        }
+                        group.addTask {
+                            try await connection.listen(on: PostgresControl.channel) { notifications in
+                                for try await notification in notifications {
+                                    let parts = notification.payload.split(separator: ":")
+                                    guard parts.count == 3, parts[0] == "resume", let version = Int(parts[2]) else { continue }
+                                    resume(ProjectionIdentity(name: String(parts[1]), version: version))
                                 }
                             }
                         }
@@ -79,5 +93,21 @@ public struct PostgresNotifications: Service {
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }
+    }
+}
+
+/// Sends operators' requests to the process that runs an agent, over `canon_control`: every
+/// process LISTENs there (`PostgresNotifications`), and the one that holds the projection's lease
+/// acts on it.
+public struct PostgresControl: ProjectionControl {
+    public static let channel = "canon_control"
+    let database: PostgresDatabase
+
+    public init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    public func requestResume(_ identity: ProjectionIdentity) async throws {
+        try await database.rows("SELECT pg_notify($1, $2)", [.text(Self.channel), .text("resume:\(identity.name):\(identity.version)")])
     }
 }

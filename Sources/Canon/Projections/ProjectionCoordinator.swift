@@ -27,11 +27,13 @@ public final class ProjectionCoordinator: Service, Sendable {
         /// How often a process without a lease tries to take it (and reads the checkpoint it
         /// follows), and how often a holder checks it still holds it: the bound on a takeover.
         public var leaseInterval: Duration
+        /// How requests reach the process that runs an agent this one does not (with leases).
+        public var control: (any ProjectionControl)?
 
         public init(
             agent: ProjectionAgent.Configuration = .init(), stallAfter: Duration = .seconds(5), failurePolicies: [String: FailurePolicy] = [:],
             lingers: [String: Duration] = [:], priorityPath: Bool = true, priorityObserver: (@Sendable ([EventEnvelope], Date) -> Void)? = nil,
-            leases: (any ProjectionLeases)? = nil, leaseInterval: Duration = .milliseconds(500)
+            leases: (any ProjectionLeases)? = nil, leaseInterval: Duration = .milliseconds(500), control: (any ProjectionControl)? = nil
         ) {
             self.agent = agent
             self.stallAfter = stallAfter
@@ -41,6 +43,7 @@ public final class ProjectionCoordinator: Service, Sendable {
             self.priorityObserver = priorityObserver
             self.leases = leases
             self.leaseInterval = leaseInterval
+            self.control = control
         }
     }
 
@@ -118,7 +121,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         let lane: Task<Void, Never>? = configuration.priorityPath
             ? Task { [self] in
                 await PriorityLane(
-                    source: source, commits: commits, stores: { [self] in agents.map(\.store) },
+                    // Only the stores whose agent runs here: the lease holder of each other
+                    // store applies its priority events (once, not once per process).
+                    source: source, commits: commits, stores: { [self] in agents.filter { holdsLease($0.identity.name) }.map(\.store) },
                     observer: configuration.priorityObserver, applied: priorityApplied, logger: logger
                 ).run()
             }
@@ -166,6 +171,46 @@ public final class ProjectionCoordinator: Service, Sendable {
     public func noteApplied(_ identity: ProjectionIdentity, through position: OutboxPosition) {
         guard let agent = try? agent(named: identity.name), agent.identity == identity else { return }
         agent.applied.advance(to: position)
+    }
+
+    /// What a resume request came to.
+    public enum ResumeOutcome: Sendable, Equatable {
+        /// The agent runs here and was paused: it goes on, in this state.
+        case resumed(AgentState)
+        /// The agent runs in another process (`owner`, from its heartbeat) and was paused there:
+        /// the request was sent to it.
+        case forwarded(owner: String)
+        /// The agent is not paused (here, or as its heartbeat says): nothing to resume.
+        case notPaused(AgentState)
+    }
+
+    /// Resumes the paused agent of `name`, wherever it runs: here, or through `control` in the
+    /// process that holds its lease.
+    ///
+    /// - Throws: `ProjectionError.unknownProjection`; `ProjectionError.storage` when the agent
+    ///   runs elsewhere and no `control` can reach it, or the request cannot be sent.
+    public func resume(_ name: String) async throws -> ResumeOutcome {
+        let agent = try agent(named: name)
+        if holdsLease(name) {
+            let state = await agent.snapshot().state
+            guard state == .paused else { return .notPaused(state) }
+            await agent.resume()
+            return .resumed(await agent.snapshot().state)
+        }
+        let heartbeat = try await agent.store.heartbeat()
+        guard let heartbeat, heartbeat.state == .paused else { return .notPaused(heartbeat?.state ?? .stopped) }
+        guard let control = configuration.control else {
+            throw ProjectionError.storage("\(agent.identity) runs in another process (\(heartbeat.owner)) and this one cannot reach it")
+        }
+        try await control.requestResume(agent.identity)
+        return .forwarded(owner: heartbeat.owner)
+    }
+
+    /// Another process asked to resume `identity`: done when its agent runs here.
+    public func handleResumeRequest(_ identity: ProjectionIdentity) async {
+        guard holdsLease(identity.name), let agent = try? agent(named: identity.name), agent.identity == identity else { return }
+        logger.info("resume requested by another process", metadata: ["projection.name": "\(identity)"])
+        await agent.resume()
     }
 
     /// Whether this process runs the agent of `name` now (always, without leases).

@@ -15,3 +15,11 @@ public protocol ProjectionLeases: Sendable {
     /// Gives the lease of `name` up.
     func release(_ name: String) async
 }
+
+/// How a process reaches the process that runs a projection's agent, when leases put it
+/// elsewhere: an operator's request (say, resume through `POST /v1/ops/projections/NAME/resume`)
+/// may land on any server.
+public protocol ProjectionControl: Sendable {
+    /// Asks whichever process holds the lease of `identity` to resume its paused agent.
+    func requestResume(_ identity: ProjectionIdentity) async throws
+}

@@ -478,6 +478,7 @@ paths:
       tags: [operations]
       responses:
         "200": { description: "Resumed; the agent retries the event it paused on", content: { application/json: { schema: { type: object } } } }
+        "202": { description: "The agent runs in another process (forwarded_to, from its heartbeat); the request was sent there", content: { application/json: { schema: { type: object } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }

@@ -129,18 +129,29 @@ struct OperationsRoutes {
     struct ResumeAnswer: Encodable {
         var projection: String
         var state: AgentState
+        /// Set when the agent runs in another process: the request was sent there.
+        var forwardedTo: String?
+
+        enum CodingKeys: String, CodingKey {
+            case projection, state
+            case forwardedTo = "forwarded_to"
+        }
     }
 
-    /// Lets a projection that its failure policy paused go on (after the cause was fixed).
+    /// Lets a projection that its failure policy paused go on (after the cause was fixed): here
+    /// when its agent runs here (200), else in the process that holds its lease (202, forwarded).
     @Sendable func resume(_ request: Request, context: CanonRequestContext) async throws -> Response {
         try requireAdmin(context)
         let agent = try agent(context)
-        guard await agent.snapshot().state == .paused else {
+        switch try await services.projections.resume(agent.identity.name) {
+        case .resumed(let state):
+            return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: state))
+        case .forwarded(let owner):
+            return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: .paused, forwardedTo: owner), status: .accepted)
+        case .notPaused(let state):
             throw ProblemDetails(status: .conflict, slug: "not-paused", title: "The projection is not paused",
-                                 detail: "\(agent.identity) is \(await agent.snapshot().state.rawValue); only a paused projection can be resumed")
+                                 detail: "\(agent.identity) is \(state.rawValue); only a paused projection can be resumed")
         }
-        await agent.resume()
-        return try JSONBody.response(ResumeAnswer(projection: agent.identity.description, state: await agent.snapshot().state))
     }
 
     struct DriftAnswer: Encodable {
