@@ -255,6 +255,21 @@ struct DerivedReadRoutesTests {
                 let state = try #require(row["state"] as? String)
                 #expect(["starting", "idle", "catching-up"].contains(state), "\(name) state \(state)")
             }
+            #expect(byName["case-timeline"]?["accelerator"] == nil, "the timeline has no accelerator")
+            // On SQLite, case search shows its memory index: loaded by the first search (a small store loads inline).
+            guard engine == .sqlite else {
+                #expect(byName["case-search"]?["accelerator"] == nil)
+                return
+            }
+            let before = try #require(byName["case-search"]?["accelerator"] as? [String: Any])
+            #expect(before["name"] as? String == "memory-index")
+            #expect(before["state"] as? String == "idle", "\(before)")
+            #expect(try await client.send(.get, "/v1/search/cases?q=lending", as: "ivan").status == .ok)
+            let after = try await client.send(.get, "/v1/ops/projections", as: "ada").json()["projections"] as? [[String: Any]]
+            let index = try #require(after?.first { $0["name"] as? String == "case-search" }?["accelerator"] as? [String: Any])
+            #expect(index["state"] as? String == "ready", "\(index)")
+            #expect(index["documents"] as? Int == 1)
+            #expect((index["bytes"] as? Int ?? 0) > 0)
         }
     }
 

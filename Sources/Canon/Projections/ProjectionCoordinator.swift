@@ -263,7 +263,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         for agent in agents {
             // An agent another process runs is described by the heartbeat it writes.
             let live = holdsLease(agent.identity.name) ? await agent.snapshot() : nil
-            statuses.append(try await ProjectionStatus.read(agent.store, source: source, stallAfter: configuration.stallAfter, now: at, live: live))
+            var status = try await ProjectionStatus.read(agent.store, source: source, stallAfter: configuration.stallAfter, now: at, live: live)
+            status.accelerator = (agent.store as? any AcceleratedStore)?.acceleratorStatus
+            statuses.append(status)
         }
         return statuses
     }
@@ -282,6 +284,10 @@ public struct ProjectionStatus: Hashable, Codable, Sendable {
     public var deadLetters: Int
     public var lastError: String?
     public var owner: String?
+    /// What answers this store's reads in this process, for a store with an in-process
+    /// accelerator (the case-search memory index); nil for other stores, and in `canon status`,
+    /// which runs in a process of its own.
+    public var accelerator: AcceleratorStatus?
 
     public init(
         name: String, version: Int, position: OutboxPosition, lagEvents: Int64, lagMilliseconds: Int64, state: String,
@@ -303,7 +309,7 @@ public struct ProjectionStatus: Hashable, Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, version, position, state, stalled, owner
         case lagEvents = "lag_events", lagMilliseconds = "lag_ms", heartbeatAgeMilliseconds = "heartbeat_age_ms"
-        case deadLetters = "dead_letters", lastError = "last_error"
+        case deadLetters = "dead_letters", lastError = "last_error", accelerator
     }
 
     /// Reads a projection's status from its store (so another process, such as `canon status`,
@@ -325,5 +331,37 @@ public struct ProjectionStatus: Hashable, Codable, Sendable {
             lagEvents: freshness.lagEvents, lagMilliseconds: freshness.lagMilliseconds,
             state: stalled ? "stalled" : state.rawValue, heartbeatAgeMilliseconds: age, stalled: stalled, deadLetters: parked,
             lastError: live?.lastError ?? heartbeat?.lastError, owner: heartbeat?.owner)
+    }
+}
+
+/// A store that answers reads from an in-process structure beside its files, such as the
+/// case-search memory index. Which path reads take is runtime state, so operators see it.
+public protocol AcceleratedStore: ProjectionStore {
+    var acceleratorStatus: AcceleratorStatus { get }
+}
+
+/// An accelerator's state in this process.
+public struct AcceleratorStatus: Hashable, Codable, Sendable {
+    public enum State: String, Hashable, Codable, Sendable {
+        /// Answering reads.
+        case ready
+        /// Being built; the store's engine answers meanwhile.
+        case loading
+        /// Not built yet: it loads on the first read.
+        case idle
+        /// Not used: switched off, or the store's schema is one it cannot serve.
+        case off
+    }
+
+    public var name: String
+    public var state: State
+    public var documents: Int?
+    public var bytes: Int?
+
+    public init(name: String, state: State, documents: Int?, bytes: Int?) {
+        self.name = name
+        self.state = state
+        self.documents = documents
+        self.bytes = bytes
     }
 }

@@ -12,7 +12,7 @@ import GRDB
 /// - Pages use keyset cursors, stable while the store does not change.
 /// - Several events of one document in a batch fold into one document write, and a document
 ///   remembers the last position folded into it, so re-applying an event changes nothing.
-public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
+public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, AcceleratedStore {
     public let identity: ProjectionIdentity
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
@@ -332,6 +332,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore {
 
     /// Whether searches are answered from the memory index now (it is loaded and current).
     public var memoryIndexReady: Bool { accelerator.isReady }
+
+    /// The memory index's state in this process (`GET /v1/ops/projections` shows it).
+    public var acceleratorStatus: AcceleratorStatus { accelerator.status }
 
     /// The loaded memory index's live documents and approximate bytes, if loaded.
     public var memoryIndexSize: (documents: Int, bytes: Int)? { accelerator.size }

@@ -51,6 +51,19 @@ final class SearchAccelerator: @unchecked Sendable {
 
     var isReady: Bool { state.withLock { $0 == .ready } }
 
+    /// The index's state in this process, for status.
+    var status: AcceleratorStatus {
+        let current = state.withLock { $0 }
+        let size = self.size
+        let shown: AcceleratorStatus.State = switch current {
+        case .idle: .idle
+        case .loading: .loading
+        case .ready: .ready
+        case .unavailable: .off
+        }
+        return AcceleratorStatus(name: "memory-index", state: shown, documents: size?.documents, bytes: size?.bytes)
+    }
+
     /// The loaded index's size: documents and approximate bytes.
     var size: (documents: Int, bytes: Int)? { lock.read { index.map { ($0.liveCount, $0.approximateBytes) } } }
 

@@ -524,6 +524,14 @@ components:
         dead_letters: { type: integer }
         last_error: { type: [string, "null"] }
         owner: { type: [string, "null"] }
+        accelerator:
+          description: "What answers the store's reads in this process (case search on SQLite: its memory index); absent for other stores"
+          type: object
+          properties:
+            name: { type: string }
+            state: { type: string, enum: [ready, loading, idle, "off"] }
+            documents: { type: [integer, "null"] }
+            bytes: { type: [integer, "null"] }
     Problem:
       type: object
       required: [type, title, status, detail]
