@@ -37,6 +37,14 @@ struct ProjectionRuntimeTests {
         ) async throws -> any TimelineStore {
             try await engine.timeline(in: scratch, slot: slot, projection, faults: faults)
         }
+
+        /// Runs an agent for `store` with short waits and `failurePolicy`; cancel the task to stop it.
+        func runAgent(_ store: any ProjectionStore, failurePolicy: FailurePolicy) -> (ProjectionAgent, Task<Void, Never>) {
+            let agent = ProjectionAgent(
+                store: store, source: self.store, commits: commits,
+                configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: failurePolicy))
+            return (agent, Task { await agent.run() })
+        }
     }
 
     /// Waits until `condition` holds, re-checked on every turn of `agent`'s loop; fails after `timeout`.
@@ -115,10 +123,7 @@ struct ProjectionRuntimeTests {
         let canonical = try await Canonical(engine)
         let poisoned = FlakyTimeline()
         let timeline = try await canonical.timeline(poisoned)
-        let agent = ProjectionAgent(
-            store: timeline, source: canonical.store, commits: canonical.commits,
-            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
-        let running = Task { await agent.run() }
+        let (agent, running) = canonical.runAgent(timeline, failurePolicy: Self.fastRetries)
         defer { running.cancel() }
 
         let first = try await canonical.openCase("First")
@@ -161,10 +166,7 @@ struct ProjectionRuntimeTests {
             }
             if failing { throw CanonicalStoreError.unavailable("the server is restarting (injected)") }
         })
-        let agent = ProjectionAgent(
-            store: timeline, source: canonical.store, commits: canonical.commits,
-            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
-        let running = Task { await agent.run() }
+        let (agent, running) = canonical.runAgent(timeline, failurePolicy: Self.fastRetries)
         defer { running.cancel() }
 
         let opened = try await canonical.openCase("Through the outage")
@@ -195,10 +197,7 @@ struct ProjectionRuntimeTests {
         let timeline = try await canonical.timeline(poisoned)
         var policy = Self.fastRetries
         policy.onExhausted = .pause
-        let agent = ProjectionAgent(
-            store: timeline, source: canonical.store, commits: canonical.commits,
-            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: policy))
-        let running = Task { await agent.run() }
+        let (agent, running) = canonical.runAgent(timeline, failurePolicy: policy)
         defer { running.cancel() }
 
         let first = try await canonical.openCase()

@@ -232,23 +232,20 @@ public actor ProjectionAgent {
             } catch {
                 metrics.failed()
                 record(error: error)
-                if ProjectionError.isTransient(error) {
-                    // The store is unreachable, busy or full: nothing says these events are at
-                    // fault, so this does not count toward the failure policy (an outage must
-                    // never park sound events as poison). Retry, backing off, until it answers.
+                // A transient error (the store unreachable, busy or full) says nothing against
+                // these events: it does not count toward the failure policy, so an outage never
+                // parks sound events as poison. It is retried, backing off, until the store answers.
+                let transient = ProjectionError.isTransient(error)
+                if transient {
                     outages += 1
                     attempt -= 1
-                    state = .retrying
-                    logger.warning("store unavailable; retrying", metadata: ["outages": "\(outages)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])
-                    try await Task.sleep(for: policy.backoff(attempt: outages, random: &random))
-                    await beat()
-                    guard checkpoint.position == base else { return }
-                    continue
                 }
-                if attempt < policy.maxAttempts {
+                if transient || attempt < policy.maxAttempts {
                     state = .retrying
-                    logger.warning("apply failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)"])
-                    try await Task.sleep(for: policy.backoff(attempt: attempt, random: &random))
+                    logger.warning(transient ? "store unavailable; retrying" : "apply failed; retrying", metadata: [
+                        "attempt": "\(transient ? outages : attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)",
+                    ])
+                    try await Task.sleep(for: policy.backoff(attempt: transient ? outages : attempt, random: &random))
                     await beat()
                     guard checkpoint.position == base else { return }
                     continue
