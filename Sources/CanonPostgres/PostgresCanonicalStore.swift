@@ -170,14 +170,23 @@ public final class PostgresCanonicalStore: CanonicalStore {
         // says its version: such streams are not read. A wrong one collides on inserting
         // version 1 and is reported as the conflict it is. (`.exactly(v)` is read: a v above
         // the stream's version would not collide, it would leave a gap.)
+        // An expectation on a stream the batch does not append to guards a read: it is read, and
+        // read again under the head's lock (`recheck`), since no insert of ours would collide.
         var known: Set<StreamID> = []
         var touched: Set<StreamID> = []
+        var guarded: Set<StreamID> = []
         for work in batch {
+            let appends = Set(work.events.map(\.streamID))
             for expectation in work.expectations where !touched.contains(expectation.streamID) && !known.contains(expectation.streamID) {
-                if case .noStream = expectation.expected { known.insert(expectation.streamID) }
+                if case .noStream = expectation.expected, appends.contains(expectation.streamID) { known.insert(expectation.streamID) }
             }
-            for event in work.events { touched.insert(event.streamID) }
+            touched.formUnion(appends)
         }
+        for work in batch {
+            for expectation in work.expectations where !touched.contains(expectation.streamID) { guarded.insert(expectation.streamID) }
+        }
+        let guardedStreams = guarded.sorted { $0.rawValue < $1.rawValue }
+        // (The guarded streams are among `streams`: every expectation's stream is.)
         let unread = streams.filter { !known.contains($0) }
         if !lockFirst, unread.isEmpty, configuration.faults == nil, configuration.holdOpen == nil,
            let results = try await commitInOneStatement(batch) {
@@ -196,11 +205,20 @@ public final class PostgresCanonicalStore: CanonicalStore {
             let events = planned.flatMap(\.events)
             let head: PostgresRow?
             if events.isEmpty {
-                head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox_head WHERE id = 1").first
+                // With guarded streams to re-check, under the head's lock.
+                head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox_head WHERE id = 1\(guardedStreams.isEmpty ? "" : " FOR UPDATE")").first
             } else {
                 head = try await Self.append(events, now: Date(), in: transaction)
             }
             guard let head else { throw CanonicalStoreError.storage("the outbox head row is missing") }
+            if !guardedStreams.isEmpty {
+                // Under the head's lock every earlier commit is visible and no later one can
+                // append: the guarded streams' versions now are final.
+                var now = versions
+                for stream in guardedStreams { now[stream] = nil }
+                for (stream, version) in try await Self.versions(of: guardedStreams, in: transaction) { now[stream] = version }
+                _ = try OutboxWriter.number(batch, versions: now, last: nil, now: Date())
+            }
             let (position, committedAt) = try head.decode((Int64, Int64).self)
             let start = position - Int64(events.count)
             let last = start == 0 ? nil : (position: OutboxPosition(start), committedAt: Timestamp.date(microseconds: committedAt))
@@ -231,9 +249,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         guard !events.isEmpty else { return nil }
         guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) < 30_000 else { return nil }
         var binds = PostgresSchemaSQL.Binds()
-        var ctes: [String] = []
+        var ctes: [(name: String, sql: String)] = []
         for (index, insert) in inserts.enumerated() {
-            ctes.append("m\(index) AS (\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1)")
+            ctes.append(("m\(index)", "\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1"))
         }
         let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes)
         guard let head = try await database.rows(sql, binds.values).first else {
@@ -274,8 +292,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
         return try await transaction.rows(try tailSQL(events, now: now, binds: &binds), binds.values).first
     }
 
-    /// The tail statement (see `append`), after the data-modifying CTEs `before`.
-    static func tailSQL(_ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [String] = []) throws -> String {
+    /// The tail statement (see `append`), after the data-modifying CTEs `before`, which run to
+    /// completion before the head's row is locked: the head's UPDATE reads their row counts in
+    /// InitPlans. (In the order the longer path takes: domain rows, then the head. The other
+    /// order could deadlock with it: holding the head while waiting on a key that a writer
+    /// holds while it waits for the head.)
+    static func tailSQL(
+        _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = []
+    ) throws -> String {
         let rows = events.enumerated().map { index, event in
             OutboxRow(
                 k: Int64(index + 1), stream_id: event.streamID.rawValue, stream_version: event.streamVersion, type: event.type,
@@ -287,10 +311,13 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let count = binds.bind(.integer(Int64(events.count)))
         let time = binds.bind(.timestamp(now))
         let payload = binds.bind(.text(json))
+        let ctes = before.map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
+        let afterThem = before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
         return """
-            WITH \((before + [""]).joined(separator: ",\n"))head AS (
+            WITH \(ctes)
+            head AS (
                 UPDATE canon_outbox_head SET position = position + \(count), committed_at = GREATEST(committed_at, \(time))
-                WHERE id = 1 RETURNING position, committed_at),
+                WHERE id = 1\(afterThem) RETURNING position, committed_at),
             appended AS (
                 INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns))
                 SELECT head.position - \(count) + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
@@ -412,7 +439,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     public func fetchAll(_ query: RowQuery) async throws -> [Row] {
         let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
-        return try await database.rows(sql, binds).map { row in
+        return try await database.rows(sql, binds, prepared: query.anyOf == nil).map { row in
             var values: [String: CanonValue] = [:]
             for cell in row { values[cell.columnName] = try cell.canonValue() }
             return Row(values)
@@ -421,23 +448,23 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {
         let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
-        return try await database.rows(sql, binds).map { row in try row.map { try $0.canonValue() } }
+        return try await database.rows(sql, binds, prepared: query.anyOf == nil).map { row in try row.map { try $0.canonValue() } }
     }
 
     public func count(_ table: String, filter: Row) async throws -> Int {
         let (sql, binds) = try PostgresSchemaSQL.count(table: table, filter: filter, tables: tables)
-        return Int(try await database.rows(sql, binds).first?.decode(Int64.self) ?? 0)
+        return Int(try await database.rows(sql, binds, prepared: true).first?.decode(Int64.self) ?? 0)
     }
 
     public func streamVersion(_ stream: StreamID) async throws -> Int64? {
-        try await database.rows("SELECT MAX(stream_version) FROM canon_outbox WHERE stream_id = $1", [.text(stream.rawValue)])
+        try await database.rows("SELECT MAX(stream_version) FROM canon_outbox WHERE stream_id = $1", [.text(stream.rawValue)], prepared: true)
             .first?.decode(Int64?.self)
     }
 
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await database.rows(
             "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE position > $1 ORDER BY position LIMIT $2",
-            [.integer(position.rawValue), .integer(Int64(max(limit, 0)))]
+            [.integer(position.rawValue), .integer(Int64(max(limit, 0)))], prepared: true
         ).map(EventEnvelope.init(outboxRow:))
     }
 
@@ -446,19 +473,19 @@ public final class PostgresCanonicalStore: CanonicalStore {
     public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await database.rows(
             "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE priority = 1 AND position > $1 AND position <= $2 ORDER BY position LIMIT $3",
-            [.integer(position.rawValue), .integer(through.rawValue), .integer(Int64(max(limit, 0)))]
+            [.integer(position.rawValue), .integer(through.rawValue), .integer(Int64(max(limit, 0)))], prepared: true
         ).map(EventEnvelope.init(outboxRow:))
     }
 
     public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
         try await database.rows(
             "SELECT \(PostgresSchemaSQL.outboxColumns) FROM canon_outbox WHERE stream_id = $1 AND position <= $2 ORDER BY stream_version",
-            [.text(stream.rawValue), .integer(position.rawValue)]
+            [.text(stream.rawValue), .integer(position.rawValue)], prepared: true
         ).map(EventEnvelope.init(outboxRow:))
     }
 
     public func headPosition() async throws -> OutboxPosition {
-        OutboxPosition(try await database.rows("SELECT MAX(position) FROM canon_outbox").first?.decode(Int64?.self) ?? 0)
+        OutboxPosition(try await database.rows("SELECT MAX(position) FROM canon_outbox", prepared: true).first?.decode(Int64?.self) ?? 0)
     }
 
     public func checkHealth() async throws {

@@ -2,6 +2,7 @@ import Canon
 import Foundation
 import Logging
 import PostgresNIO
+import _ConnectionPoolModule
 
 /// A connection pool to one PostgreSQL database, with the few operations the stores need:
 /// queries with positional binds, transactions that roll back on any error, and errors mapped to
@@ -46,9 +47,26 @@ public final class PostgresDatabase: Sendable {
     public func close() { running.cancel() }
 
     /// Runs `sql` with `binds` and collects its rows.
+    ///
+    /// - Parameter prepared: prepare `sql` once per connection and only bind and execute it
+    ///   afterwards (`PreparedSQL`), which spares the server parsing and planning it each time.
+    ///   For statements of a fixed shape only: every distinct text stays prepared on every
+    ///   connection that ran it.
     @discardableResult
-    func rows(_ sql: String, _ binds: [CanonValue] = []) async throws -> [PostgresRow] {
-        try await mapErrors { try await client.query(PostgresQuery(unsafeSQL: sql, binds: try Self.bindings(binds)), logger: logger).collect() }
+    func rows(_ sql: String, _ binds: [CanonValue] = [], prepared: Bool = false) async throws -> [PostgresRow] {
+        let bindings = try Self.bindings(binds)
+        return try await mapErrors {
+            if prepared {
+                do {
+                    return try await PreparedSQL.$text.withValue(sql) {
+                        try await client.execute(PreparedSQL(bindings: bindings), logger: logger).reduce(into: []) { $0.append($1) }
+                    }
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == PreparedSQL.resultTypeChanged {
+                    // A migration changed a table under a `SELECT *` prepared before it: unprepared, it answers.
+                }
+            }
+            return try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).collect()
+        }
     }
 
     /// Runs one statement.
@@ -108,25 +126,33 @@ public final class PostgresDatabase: Sendable {
             return try await body()
         } catch let error as PSQLError {
             throw Self.canonError(error)
+        } catch let error as ConnectionPoolError {
+            // No connection could be had (the server has been unreachable for a while, or the
+            // pool is shut down): nothing was sent.
+            throw CanonicalStoreError.unavailable("PostgreSQL connection pool: \(error)")
         }
     }
 
     static func canonError(_ error: PSQLError) -> any Error {
         guard let info = error.serverInfo else {
             let message = "PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")"
-            // The connection, not the statement: the server went away, restarted or never answered.
-            let transient: [PSQLError.Code] = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection]
-            return transient.contains(error.code) ? CanonicalStoreError.unavailable(message) : CanonicalStoreError.storage(message)
+            // The connection, not the statement: the server went away, restarted or never
+            // answered, perhaps with the statement or its commit in flight.
+            let lost: [PSQLError.Code] = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection]
+            if error.code == .poolClosed { return CanonicalStoreError.unavailable(message) }
+            return lost.contains(error.code) ? CanonicalStoreError.unavailable(message, outcomeUnknown: true) : CanonicalStoreError.storage(message)
         }
         let message = info[.message] ?? "\(error.code)"
         let state = info[.sqlState] ?? ""
         let table = info[.tableName] ?? ""
         switch state {
+        // Serialization failures and deadlocks: other writers; the transaction rolled back.
+        case "40001", "40P01":
+            return CanonicalStoreError.contended("PostgreSQL \(state): \(message)")
         // Connection exceptions, insufficient resources, operator intervention (shutdown, crash
-        // recovery, "cannot connect now"), system errors, serialization failures and deadlocks:
-        // nothing is wrong with the statement; later it can succeed.
-        case _ where ["08", "53", "57", "58"].contains(String(state.prefix(2))) && state != "57014",
-             "40001", "40P01":
+        // recovery, "cannot connect now", but not a cancelled statement), system errors: the
+        // server's trouble; later it can succeed.
+        case _ where ["08", "53", "57", "58"].contains(String(state.prefix(2))) && state != "57014":
             return CanonicalStoreError.unavailable("PostgreSQL \(state): \(message)")
         case "23505":
             return CanonicalStoreError.uniqueViolation(table: table, detail: info[.detail] ?? message)
@@ -143,14 +169,50 @@ public final class PostgresDatabase: Sendable {
     }
 }
 
+/// A statement of a fixed shape that each connection prepares on first use (a named prepared
+/// statement) and then only binds and executes: the server parses and plans it once per
+/// connection instead of on every call. postgres-nio keys prepared statements by a static name
+/// and text; here both come from the task-local `text`, set around each call.
+struct PreparedSQL: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+
+    @TaskLocal static var text = ""
+    /// "cached plan must not change result type": a table changed under a prepared `SELECT *`.
+    static let resultTypeChanged = "0A000"
+
+    /// A name per text: its FNV-1a hash and length.
+    static var name: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return "canon_\(String(hash, radix: 36))_\(text.utf8.count)"
+    }
+
+    static var sql: String { text }
+
+    let bindings: PostgresBindings
+
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
 /// One connection inside `PostgresDatabase.transaction` (or `withConnection`).
 struct PostgresTransaction: Sendable {
     let connection: PostgresConnection
     let logger: Logger
 
+    /// Runs `sql` with `binds` and collects its rows; `prepared` as in `PostgresDatabase.rows`.
     @discardableResult
-    func rows(_ sql: String, _ binds: [CanonValue] = []) async throws -> [PostgresRow] {
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
+    func rows(_ sql: String, _ binds: [CanonValue] = [], prepared: Bool = false) async throws -> [PostgresRow] {
+        let bindings = try PostgresDatabase.bindings(binds)
+        if prepared {
+            return try await PreparedSQL.$text.withValue(sql) {
+                try await connection.execute(PreparedSQL(bindings: bindings), logger: logger).reduce(into: []) { $0.append($1) }
+            }
+        }
+        return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).collect()
     }
 
     func execute(_ sql: String, _ binds: [CanonValue] = []) async throws {

@@ -218,8 +218,10 @@ extension CanonicalStoreError {
         default:
             if error.resultCode == .SQLITE_CONSTRAINT {
                 self = .constraintViolation(message)
-            } else if [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL].contains(error.resultCode) {
-                // Another process held the lock past the busy timeout, or the disk is full.
+            } else if [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
+                // Another connection held the lock past the busy timeout.
+                self = .contended("SQLite error \(error.resultCode.rawValue): \(message)")
+            } else if error.resultCode == .SQLITE_FULL {
                 self = .unavailable("SQLite error \(error.resultCode.rawValue): \(message)")
             } else {
                 self = .storage("SQLite error \(error.resultCode.rawValue): \(message)")

@@ -193,6 +193,18 @@ public enum CanonicalStoreConformance {
             let error = error as? CanonicalStoreError
             return error?.code == .streamVersionConflict && error?.actualVersion == 2
         }
+        // An expectation on a stream the unit does not append to guards what it read: wrong, it
+        // is a conflict too.
+        for expected in [ExpectedVersion.noStream, .exactly(1)] {
+            var guarded = try openAccount("b")
+            guarded.expect(stream("a"), expected)
+            await #expect {
+                try await store.commit(guarded)
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .streamVersionConflict
+            }
+        }
+        #expect(try await store.fetchOne("accounts", where: ["id": .text("b")]) == nil)
         // An expectation ahead of the stream is as wrong as one behind it.
         await #expect {
             try await store.commit(try deposit("a", amount: 1, expecting: .exactly(5), seq: 2))

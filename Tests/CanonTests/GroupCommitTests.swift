@@ -25,7 +25,8 @@ struct GroupCommitTests {
             if actors.contains("conflict") {
                 throw CanonicalStoreError.streamVersionConflict(StreamID(category: "t", id: "x"), expected: .exactly(1), actual: 2)
             }
-            if actors.contains("storage") { throw CanonicalStoreError.storage("connection lost during COMMIT") }
+            if actors.contains("storage") { throw CanonicalStoreError.unavailable("connection lost during COMMIT", outcomeUnknown: true) }
+            if actors.contains("deadlock") { throw CanonicalStoreError.contended("deadlock detected") }
             return positions.withLock { position in
                 batch.map { _ in
                     position += 1
@@ -97,8 +98,21 @@ struct GroupCommitTests {
         if case .failure(let error) = outcomes["conflict"] { #expect(error.code == .streamVersionConflict) }
     }
 
-    /// A storage error leaves the outcome unknown (the COMMIT may have landed): nobody retries,
-    /// every unit of that transaction gets the error.
+    /// A transaction the store rolled back for contention (a deadlock) is retried unit by unit,
+    /// like one a unit failed: the culprit alone fails; here nobody is at fault and all commit.
+    @Test func aDeadlockedTransactionIsRetriedUnitByUnit() async throws {
+        let store = FakeStore()
+        let (outcomes, _) = try await Self.run(first: "w0", others: ["w1", "w2"], on: store)
+        #expect(outcomes.values.allSatisfy { (try? $0.get()) != nil })
+        let deadlocked = FakeStore()
+        let (again, _) = try await Self.run(first: "w0", others: ["w1", "deadlock", "w2"], on: deadlocked)
+        #expect(deadlocked.calls.withLock { $0 }.count == 5, "the gathered transaction, then each unit alone")
+        for actor in ["w0", "w1", "w2"] { #expect((try? again[actor]?.get()) != nil, "\(actor)") }
+        if case .failure(let error) = again["deadlock"] { #expect(error.transience == .contention) } else { Issue.record("the deadlocking unit committed") }
+    }
+
+    /// A connection lost with the work in flight leaves the outcome unknown (the COMMIT may have
+    /// landed): nobody retries, every unit of that transaction gets the error.
     @Test func aStorageErrorIsReportedToEveryUnitOfTheTransactionAndNothingIsRetried() async throws {
         let store = FakeStore()
         let (outcomes, _) = try await Self.run(first: "w0", others: ["w1", "storage", "w2"], on: store)

@@ -182,12 +182,13 @@ struct ProjectionRuntimeTests {
     /// The same number of failures that say something about the data parks the event: the
     /// difference is the error's kind, not its count.
     @Test func transientAndDataErrorsAreToldApart() {
-        #expect(ProjectionError.isTransient(CanonicalStoreError.unavailable("x")))
-        #expect(ProjectionError.isTransient(ProjectionError.unavailable("x")))
-        #expect(ProjectionError.isTransient(ProjectionError.storage("x", from: .unavailable("x"))))
-        #expect(!ProjectionError.isTransient(ProjectionError.storage("x", from: .storage("x"))))
-        #expect(!ProjectionError.isTransient(CanonicalStoreError.constraintViolation("x")))
-        #expect(!ProjectionError.isTransient(FlakyTimeline.Poison()))
+        #expect(ProjectionError.transience(of: CanonicalStoreError.unavailable("x")) == .outage)
+        #expect(ProjectionError.transience(of: CanonicalStoreError.contended("x")) == .contention)
+        #expect(ProjectionError.transience(of: ProjectionError.unavailable("x")) == .outage)
+        #expect(ProjectionError.transience(of: ProjectionError.storage("x", from: .contended("x"))) == .contention)
+        #expect(ProjectionError.transience(of: ProjectionError.storage("x", from: .storage("x"))) == nil)
+        #expect(ProjectionError.transience(of: CanonicalStoreError.constraintViolation("x")) == nil)
+        #expect(ProjectionError.transience(of: FlakyTimeline.Poison()) == nil)
     }
 
     @Test(arguments: ProjectionEngine.all)

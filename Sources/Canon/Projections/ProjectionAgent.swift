@@ -133,6 +133,7 @@ public actor ProjectionAgent {
             logger.error("cannot read checkpoint", metadata: ["error": "\(error)"])
         }
         applied.reset(to: checkpoint.position)
+        caughtUp = false
         while !Task.isCancelled {
             await beat()
             if state == .paused {
@@ -232,10 +233,17 @@ public actor ProjectionAgent {
             } catch {
                 metrics.failed()
                 record(error: error)
-                // A transient error (the store unreachable, busy or full) says nothing against
-                // these events: it does not count toward the failure policy, so an outage never
-                // parks sound events as poison. It is retried, backing off, until the store answers.
-                let transient = ProjectionError.isTransient(error)
+                // Contention (a lock, a deadlock) and an outage of the store (it does not answer
+                // even a read of its checkpoint) say nothing against these events: they do not
+                // count toward the failure policy, so an outage never parks sound events as
+                // poison; the batch is retried, backing off, until the store answers. An "outage"
+                // while the store does answer may be the batch's doing (a backend that crashes on
+                // it, a transaction too large for the disk): that counts.
+                let transient: Bool = switch ProjectionError.transience(of: error) {
+                case .contention: true
+                case .outage: await !storeAnswers()
+                case nil: false
+                }
                 if transient {
                     outages += 1
                     attempt -= 1
@@ -266,6 +274,11 @@ public actor ProjectionAgent {
                 return
             }
         }
+    }
+
+    /// Whether the store answers a read of its checkpoint now.
+    private func storeAnswers() async -> Bool {
+        (try? await store.checkpoint()) != nil
     }
 
     private func exhausted(_ event: EventEnvelope, from base: OutboxPosition, error: any Error, attempts: Int, firstFailure: Date) async throws {

@@ -199,6 +199,11 @@ public final class ProjectionCoordinator: Service, Sendable {
         }
         let heartbeat = try await agent.store.heartbeat()
         guard let heartbeat, heartbeat.state == .paused else { return .notPaused(heartbeat?.state ?? .stopped) }
+        let age = Duration.milliseconds(Int64(max(0, clock().timeIntervalSince(heartbeat.at)) * 1000))
+        guard age <= configuration.stallAfter else {
+            // Its last heartbeat is stale: no process runs it now to hear the request.
+            throw ProjectionError.storage("\(agent.identity) was paused in \(heartbeat.owner), which has not beaten for \(age); no process runs it now")
+        }
         guard let control = configuration.control else {
             throw ProjectionError.storage("\(agent.identity) runs in another process (\(heartbeat.owner)) and this one cannot reach it")
         }

@@ -102,15 +102,15 @@ public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public let code: Code
     public let message: String
-    /// A `storage` error that says nothing about the events: the store could not be reached, was
-    /// busy or out of room. The agent retries it without counting attempts toward the failure
-    /// policy, so an outage never parks a sound event as poison.
-    public let transient: Bool
+    /// Why a `storage` error may pass by itself (see `CanonicalStoreError.Transience`): the agent
+    /// retries it without counting toward the failure policy while the store does not answer,
+    /// so an outage never parks a sound event as poison.
+    public let transience: CanonicalStoreError.Transience?
 
-    private init(_ code: Code, _ message: String, transient: Bool = false) {
+    private init(_ code: Code, _ message: String, transience: CanonicalStoreError.Transience? = nil) {
         self.code = code
         self.message = message
-        self.transient = transient
+        self.transience = transience
     }
 
     public static func checkpointConflict(_ projection: ProjectionIdentity, expected: OutboxPosition, actual: OutboxPosition) -> Self {
@@ -131,18 +131,18 @@ public struct ProjectionError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public static func storage(_ message: String) -> Self { Self(.storage, message) }
 
-    /// A transient `storage` error (see `transient`).
-    public static func unavailable(_ message: String) -> Self { Self(.storage, message, transient: true) }
+    /// A `storage` error of a store that is unreachable, recovering or out of room.
+    public static func unavailable(_ message: String) -> Self { Self(.storage, message, transience: .outage) }
 
-    /// A storage error of the store, keeping whether it is transient.
+    /// A storage error of the store, keeping why it may pass.
     public static func storage(_ message: String, from error: CanonicalStoreError) -> Self {
-        error.transient ? unavailable(message) : storage(message)
+        Self(.storage, message, transience: error.transience)
     }
 
-    /// Whether `error`, thrown while applying events, is one of the store's transient failures
-    /// rather than something about the events.
-    public static func isTransient(_ error: any Error) -> Bool {
-        (error as? ProjectionError)?.transient == true || (error as? CanonicalStoreError)?.transient == true
+    /// Why `error`, thrown while applying events, may pass by itself; nil when it may be the
+    /// events' fault.
+    public static func transience(of error: any Error) -> CanonicalStoreError.Transience? {
+        (error as? ProjectionError)?.transience ?? (error as? CanonicalStoreError)?.transience
     }
 
     public static func stillFailing(_ projection: ProjectionIdentity, position: OutboxPosition, error: any Error) -> Self {

@@ -21,16 +21,33 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     public let message: String
     /// For `streamVersionConflict`: the stream's actual version (nil when it has no events).
     public let actualVersion: Int64?
-    /// A `storage` error that says nothing about the data: the store could not be reached, was
-    /// busy, restarting or out of room. Trying again later can succeed; nothing is wrong with
-    /// what was being written.
-    public let transient: Bool
+    /// Why a `storage` error may pass by itself; nil when nothing says it will.
+    public let transience: Transience?
+    /// The connection failed with the statement or its commit in flight: whether it took effect
+    /// is unknown, so it must not simply be run again.
+    public let outcomeUnknown: Bool
 
-    private init(_ code: Code, _ message: String, actualVersion: Int64? = nil, transient: Bool = false) {
+    /// Why trying again later can succeed, though nothing is wrong with what was written.
+    public enum Transience: String, Hashable, Sendable {
+        /// Other writers: a lock held past the busy timeout, a deadlock, a serialization failure.
+        case contention
+        /// The store itself: unreachable, shutting down or recovering, out of memory, disk or
+        /// connections. Something in the work could also cause it (a backend that crashes on
+        /// it), so callers that retry check the store answers before they stop counting.
+        case outage
+    }
+
+    /// Whether trying again later can succeed (`transience` is set).
+    public var transient: Bool { transience != nil }
+
+    private init(
+        _ code: Code, _ message: String, actualVersion: Int64? = nil, transience: Transience? = nil, outcomeUnknown: Bool = false
+    ) {
         self.code = code
         self.message = message
         self.actualVersion = actualVersion
-        self.transient = transient
+        self.transience = transience
+        self.outcomeUnknown = outcomeUnknown
     }
 
     public static func streamVersionConflict(_ stream: StreamID, expected: ExpectedVersion, actual: Int64?) -> Self {
@@ -65,8 +82,14 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
 
     public static func storage(_ detail: String) -> Self { Self(.storage, detail) }
 
-    /// A transient `storage` error (see `transient`).
-    public static func unavailable(_ detail: String) -> Self { Self(.storage, detail, transient: true) }
+    /// The store is unreachable, shutting down, recovering or out of room (`Transience.outage`).
+    /// - Parameter outcomeUnknown: the connection was lost with work in flight.
+    public static func unavailable(_ detail: String, outcomeUnknown: Bool = false) -> Self {
+        Self(.storage, detail, transience: .outage, outcomeUnknown: outcomeUnknown)
+    }
+
+    /// Other writers got in the way (`Transience.contention`); the work was rolled back.
+    public static func contended(_ detail: String) -> Self { Self(.storage, detail, transience: .contention) }
 
     public var description: String { message }
 }

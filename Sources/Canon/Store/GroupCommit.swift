@@ -11,12 +11,12 @@ import Synchronization
 /// - With nothing in flight, a commit starts at once, alone: no latency is added when idle.
 /// - At most `maxConcurrent` transactions are in flight; the rest queue, and whoever drains the
 ///   queue next takes up to `maxBatch` of them, in arrival order.
-/// - One failing unit must not fail the others. When a gathered transaction fails in a way that
-///   says it rolled back (a version conflict, a key or constraint violation, a bad value), each
-///   of its units is committed again alone, so only the culprit sees the error. A storage error
-///   (a lost connection, say during COMMIT) leaves the outcome unknown: retrying could commit
-///   twice, so every unit of that transaction gets the error, as it would alone. So does an
-///   injected fault (tests simulating a crash).
+/// - One failing unit must not fail the others. When a gathered transaction fails with an error
+///   the store reported (a version conflict, a key or constraint violation, a bad value, a
+///   deadlock), it rolled back, and each of its units is committed again alone, so only the
+///   culprit sees the error. A connection lost with the work in flight (say during COMMIT)
+///   leaves the outcome unknown: retrying could commit twice, so every unit of that transaction
+///   gets the error, as it would alone. So does an injected fault (tests simulating a crash).
 public final class GroupCommitter: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Units of work gathered into one transaction at most.
@@ -124,10 +124,12 @@ public final class GroupCommitter: Sendable {
         }
     }
 
-    /// Whether `error` says the transaction rolled back for a reason one of its units may own.
-    /// An error of unknown kind is treated as an unknown outcome.
+    /// Whether `error` says the transaction rolled back (so each unit may be tried alone): any
+    /// error the store reported, unless the connection was lost with the work in flight (the
+    /// outcome is unknown) or a test injected a crash. An error of unknown kind is treated as an
+    /// unknown outcome.
     static func rolledBack(_ error: any Error) -> Bool {
         guard let error = error as? CanonicalStoreError else { return false }
-        return error.code != .storage && error.code != .injectedFault
+        return !error.outcomeUnknown && error.code != .injectedFault
     }
 }

@@ -91,7 +91,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
     }
 
     func checkpoint() async throws -> Checkpoint {
-        try await mapped { try await Self.checkpoint(try await database.rows("SELECT position, committed_at FROM canon_checkpoint WHERE id = 1")) }
+        try await mapped { try await Self.checkpoint(try await database.rows("SELECT position, committed_at FROM canon_checkpoint WHERE id = 1", prepared: true)) }
     }
 
     private static func checkpoint(_ rows: [PostgresRow]) throws -> Checkpoint {
@@ -114,7 +114,8 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                     SELECT pg_notify('\(Self.appliedChannel)', $4) FROM moved
                     """,
                     [.integer(to.position.rawValue), to.committedAt.map { .timestamp($0) } ?? .null, .integer(from.rawValue),
-                     .text("\(identity.name):\(identity.version):\(to.position.rawValue)")])
+                     .text("\(identity.name):\(identity.version):\(to.position.rawValue)")],
+                    prepared: true)
                 if moved.isEmpty {
                     let actual = try Self.checkpoint(try await transaction.rows("SELECT position, committed_at FROM canon_checkpoint WHERE id = 1"))
                     throw ProjectionError.checkpointConflict(identity, expected: from, actual: actual.position)
@@ -195,13 +196,13 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                 INSERT INTO canon_heartbeat VALUES (1, $1, $2, $3, $4)
                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, state = excluded.state, last_error = excluded.last_error, owner = excluded.owner
                 """,
-                [.timestamp(heartbeat.at), .text(heartbeat.state.rawValue), .optionalText(heartbeat.lastError), .text(heartbeat.owner)])
+                [.timestamp(heartbeat.at), .text(heartbeat.state.rawValue), .optionalText(heartbeat.lastError), .text(heartbeat.owner)], prepared: true)
         }
     }
 
     func heartbeat() async throws -> AgentHeartbeat? {
         try await mapped {
-            try await database.rows("SELECT at, state, last_error, owner FROM canon_heartbeat WHERE id = 1").first.map { row in
+            try await database.rows("SELECT at, state, last_error, owner FROM canon_heartbeat WHERE id = 1", prepared: true).first.map { row in
                 let (at, state, lastError, owner) = try row.decode((Int64, String, String?, String).self)
                 return AgentHeartbeat(at: Timestamp.date(microseconds: at), state: AgentState(rawValue: state) ?? .stopped, lastError: lastError, owner: owner)
             }
