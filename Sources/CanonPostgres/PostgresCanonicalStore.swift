@@ -54,15 +54,19 @@ public final class PostgresCanonicalStore: CanonicalStore {
         /// Gathers the commits that arrive together into one transaction (`GroupCommitter`);
         /// nil commits each unit of work in a transaction of its own.
         public var groupCommit: GroupCommitter.Configuration?
+        /// How long one statement or transaction may take before its caller gets a transient
+        /// error (`PostgresDatabase.operationTimeout`).
+        public var operationTimeout: Duration
 
         public init(
             maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil,
-            groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration()
+            groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration(), operationTimeout: Duration = .seconds(60)
         ) {
             self.maximumConnections = maximumConnections
             self.faults = faults
             self.holdOpen = holdOpen
             self.groupCommit = groupCommit
+            self.operationTimeout = operationTimeout
         }
     }
 
@@ -86,7 +90,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     public init(url: PostgresURL, migrations: [SchemaMigration], configuration: Configuration = Configuration()) async throws {
         self.configuration = configuration
         groupCommitter = configuration.groupCommit.map { GroupCommitter(configuration: $0) }
-        database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections)
+        database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections, operationTimeout: configuration.operationTimeout)
         tables = SchemaMigration.tables(after: migrations)
         do {
             try await Self.migrate(database, migrations)

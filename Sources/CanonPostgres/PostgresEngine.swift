@@ -1,5 +1,6 @@
 import Canon
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 import _ConnectionPoolModule
@@ -14,16 +15,23 @@ public final class PostgresDatabase: Sendable {
     public let url: PostgresURL
     let client: PostgresClient
     let logger: Logger
+    /// How long one operation (a statement, or a whole transaction) may take before its caller
+    /// gets an error instead. postgres-nio 1.33's pool can leave a request waiting forever after
+    /// the server dropped a connection under concurrent use (seen in tests that terminate
+    /// backends): the caller must not wait with it.
+    let operationTimeout: Duration
     private let running: Task<Void, Never>
 
     /// Connects lazily to `url` with at most `maximumConnections` connections.
     /// - Parameter settings: server settings every connection starts with (`role`,
     ///   `search_path`, …), sent in the startup packet, so no query pays for them.
     public init(
-        url: PostgresURL, maximumConnections: Int = 8, settings: [(String, String)] = [], logger: Logger = Logger(label: "canon.postgres")
+        url: PostgresURL, maximumConnections: Int = 8, settings: [(String, String)] = [], logger: Logger = Logger(label: "canon.postgres"),
+        operationTimeout: Duration = .seconds(60)
     ) {
         self.url = url
         self.logger = logger
+        self.operationTimeout = operationTimeout
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
         configuration.options.maximumConnections = max(1, maximumConnections)
@@ -55,7 +63,7 @@ public final class PostgresDatabase: Sendable {
     @discardableResult
     func rows(_ sql: String, _ binds: [CanonValue] = [], prepared: Bool = false) async throws -> [PostgresRow] {
         let bindings = try Self.bindings(binds)
-        return try await mapErrors {
+        return try await mapErrors { [client, logger] in
             if prepared {
                 do {
                     return try await PreparedSQL.$text.withValue(sql) {
@@ -83,8 +91,8 @@ public final class PostgresDatabase: Sendable {
     /// when it throws (the error is rethrown as it was, mapped to Canon's errors).
     ///
     /// - Parameter begin: the statement that opens it (for example a read-only snapshot).
-    func transaction<T: Sendable>(begin: String = "BEGIN", _ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
-        try await mapErrors {
+    func transaction<T: Sendable>(begin: String = "BEGIN", _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await mapErrors { [client, logger] in
             try await client.withConnection { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
                 try await transaction.execute(begin)
@@ -101,8 +109,8 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` on one connection of the pool, outside any transaction.
-    func withConnection<T: Sendable>(_ body: @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
-        try await mapErrors {
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await mapErrors { [client, logger] in
             try await client.withConnection { connection in try await body(PostgresTransaction(connection: connection, logger: logger)) }
         }
     }
@@ -121,9 +129,11 @@ public final class PostgresDatabase: Sendable {
         return binds
     }
 
-    func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+    func mapErrors<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            return try await Deadline.run(operationTimeout, body)
+        } catch is Deadline.Passed {
+            throw CanonicalStoreError.unavailable("PostgreSQL did not answer within \(operationTimeout)", outcomeUnknown: true)
         } catch let error as PSQLError {
             throw Self.canonError(error)
         } catch let error as ConnectionPoolError {
@@ -278,6 +288,69 @@ extension PostgresCell {
         case .bytea: return .blob(try decode(Data.self))
         case .bool: return .integer(try decode(Bool.self) ? 1 : 0)
         default: return .text(try decode(String.self))
+        }
+    }
+}
+
+/// Runs an operation with a deadline, without waiting for it past the deadline: a caller whose
+/// operation hangs (see `PostgresDatabase.operationTimeout`) gets `Passed`, and the operation is
+/// cancelled and left to end on its own.
+enum Deadline {
+    struct Passed: Error {}
+
+    static func run<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Outcome<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.set(continuation)
+                let work = Task {
+                    do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
+                }
+                outcome.attach(work)
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    if outcome.finish(.failure(Passed())) { work.cancel() }
+                }
+            }
+        } onCancel: {
+            outcome.cancelWork()
+        }
+    }
+
+    /// Resumes the caller once: with the operation's result or with the deadline, whichever comes first.
+    final class Outcome<T: Sendable>: Sendable {
+        private struct State {
+            var continuation: CheckedContinuation<T, any Error>?
+            var early: Result<T, any Error>?
+            var done = false
+            var work: Task<Void, Never>?
+        }
+        private let state = Mutex(State())
+
+        func set(_ continuation: CheckedContinuation<T, any Error>) {
+            state.withLock { $0.continuation = continuation }
+        }
+
+        func attach(_ work: Task<Void, Never>) {
+            state.withLock { $0.work = work }
+        }
+
+        func cancelWork() {
+            state.withLock { $0.work }?.cancel()
+        }
+
+        /// Returns whether this call resumed the caller.
+        @discardableResult
+        func finish(_ result: Result<T, any Error>) -> Bool {
+            let continuation: CheckedContinuation<T, any Error>? = state.withLock { state in
+                guard !state.done else { return nil }
+                state.done = true
+                let continuation = state.continuation
+                state.continuation = nil
+                return continuation
+            }
+            continuation?.resume(with: result)
+            return continuation != nil
         }
     }
 }

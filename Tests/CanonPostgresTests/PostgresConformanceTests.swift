@@ -42,6 +42,43 @@ struct PostgresConformanceTests {
         #expect(try await store.headPosition() == OutboxPosition(1))
     }
 
+    /// A backend the server terminates (a restart, a failover, an operator) is a transient error,
+    /// and no caller waits forever after it. postgres-nio 1.33's pool can leave a request waiting
+    /// forever after such a drop under concurrent use (it did here, about one round in fifteen);
+    /// `PostgresDatabase.operationTimeout` turns that into a transient error, and the next
+    /// attempt gets a fresh connection. Six stores at once, eight terminations each.
+    @Test(.timeLimit(.minutes(3)))
+    func aConnectionTheServerTerminatesIsTransientAndLeavesNoCallerWaiting() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<6 {
+                group.addTask {
+                    for round in 0..<8 {
+                        let store = try await PostgresCanonicalStore(
+                            url: try await PostgresTestServer.createDatabase(), migrations: ConformanceSchema.migrations,
+                            configuration: .init(operationTimeout: .seconds(2)))
+                        await #expect("lane \(lane) round \(round)") {
+                            try await store.executeRawSQL("SELECT pg_terminate_backend(pg_backend_pid())")
+                        } throws: { error in
+                            (error as? CanonicalStoreError)?.transience == .outage
+                        }
+                        var attempts = 0
+                        while true {
+                            attempts += 1
+                            do {
+                                _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+                                break
+                            } catch let error as CanonicalStoreError where error.transient && attempts < 10 {
+                                continue
+                            }
+                        }
+                        #expect(try await store.headPosition() == OutboxPosition(1))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test func theDatabaseItselfRefusesChangesToTheOutboxAndAppendOnlyTables() async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)

@@ -102,7 +102,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
 
     /// Moves the checkpoint from `from` to `to` by compare-and-set and runs `body`, in one
     /// transaction; the move is notified on `appliedChannel` when it commits.
-    func advance(from: OutboxPosition, to: Checkpoint, body: @Sendable (PostgresTransaction) async throws -> Void) async throws {
+    func advance(from: OutboxPosition, to: Checkpoint, body: @escaping @Sendable (PostgresTransaction) async throws -> Void) async throws {
         let identity = self.identity
         let faults = self.faults
         try await mapped {
@@ -127,7 +127,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
     }
 
     /// Runs `body` only while the checkpoint is still `position`, in one transaction.
-    func write(at position: OutboxPosition, _ body: @Sendable (PostgresTransaction) async throws -> Void) async throws {
+    func write(at position: OutboxPosition, _ body: @escaping @Sendable (PostgresTransaction) async throws -> Void) async throws {
         let identity = self.identity
         try await write { transaction in
             let current = try Self.checkpoint(try await transaction.rows("SELECT position, committed_at FROM canon_checkpoint WHERE id = 1 FOR UPDATE"))
@@ -136,7 +136,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
         }
     }
 
-    func write(_ body: @Sendable (PostgresTransaction) async throws -> Void) async throws {
+    func write(_ body: @escaping @Sendable (PostgresTransaction) async throws -> Void) async throws {
         try await mapped { try await database.transaction { try await body($0) } }
     }
 
