@@ -102,7 +102,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     }
 
     private static func migrate(_ database: PostgresDatabase, _ migrations: [SchemaMigration]) async throws {
-        try await database.transaction { transaction in
+        try await database.transaction(deadline: PostgresDatabase.longOperation) { transaction in
             try await transaction.execute("SELECT pg_advisory_xact_lock(\(LockKey.migrations))")
             try await transaction.execute("CREATE TABLE IF NOT EXISTS canon_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
             var applied: Set<String> = []

@@ -77,9 +77,11 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    /// Runs one statement.
+    /// Runs one statement (DDL and administration: with the long deadline).
     public func execute(_ sql: String) async throws {
-        try await rows(sql)
+        _ = try await mapErrors(deadline: Self.longOperation) { [client, logger] in
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+        }
     }
 
     /// The first column of the first row of `sql`, as an integer (nil when there is no row or it is NULL).
@@ -91,8 +93,12 @@ public final class PostgresDatabase: Sendable {
     /// when it throws (the error is rethrown as it was, mapped to Canon's errors).
     ///
     /// - Parameter begin: the statement that opens it (for example a read-only snapshot).
-    func transaction<T: Sendable>(begin: String = "BEGIN", _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
-        try await mapErrors { [client, logger] in
+    /// - Parameter deadline: how long it may take, when not `operationTimeout` (migrations and
+    ///   whole-table scans take longer than any request should).
+    func transaction<T: Sendable>(
+        begin: String = "BEGIN", deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        try await mapErrors(deadline: deadline) { [client, logger] in
             try await client.withConnection { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
                 try await transaction.execute(begin)
@@ -129,11 +135,15 @@ public final class PostgresDatabase: Sendable {
         return binds
     }
 
-    func mapErrors<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// Long operations: migrations (an index built over a large table) and whole-table scans.
+    static let longOperation = Duration.seconds(6 * 3600)
+
+    func mapErrors<T: Sendable>(deadline: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = deadline ?? operationTimeout
         do {
-            return try await Deadline.run(operationTimeout, body)
+            return try await Deadline.run(timeout, body)
         } catch is Deadline.Passed {
-            throw CanonicalStoreError.unavailable("PostgreSQL did not answer within \(operationTimeout)", outcomeUnknown: true)
+            throw CanonicalStoreError.unavailable("PostgreSQL did not answer within \(timeout)", outcomeUnknown: true)
         } catch let error as PSQLError {
             throw Self.canonError(error)
         } catch let error as ConnectionPoolError {

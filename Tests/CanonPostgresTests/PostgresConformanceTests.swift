@@ -45,8 +45,8 @@ struct PostgresConformanceTests {
     /// A backend the server terminates (a restart, a failover, an operator) is a transient error,
     /// and no caller waits forever after it. postgres-nio 1.33's pool can leave a request waiting
     /// forever after such a drop under concurrent use (it did here, about one round in fifteen);
-    /// `PostgresDatabase.operationTimeout` turns that into a transient error, and the next
-    /// attempt gets a fresh connection. Six stores at once, eight terminations each.
+    /// `PostgresDatabase.operationTimeout` (10 s here) turns that into a transient error, and
+    /// the next attempt gets a fresh connection. Six stores at once, eight terminations each.
     @Test(.timeLimit(.minutes(3)))
     func aConnectionTheServerTerminatesIsTransientAndLeavesNoCallerWaiting() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -55,7 +55,7 @@ struct PostgresConformanceTests {
                     for round in 0..<8 {
                         let store = try await PostgresCanonicalStore(
                             url: try await PostgresTestServer.createDatabase(), migrations: ConformanceSchema.migrations,
-                            configuration: .init(operationTimeout: .seconds(2)))
+                            configuration: .init(operationTimeout: .seconds(10)))
                         await #expect("lane \(lane) round \(round)") {
                             try await store.executeRawSQL("SELECT pg_terminate_backend(pg_backend_pid())")
                         } throws: { error in

@@ -42,7 +42,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
         do {
             let admin = PostgresDatabase(url: url, maximumConnections: 1)
             defer { admin.close() }
-            try await admin.transaction { transaction in
+            try await admin.transaction(deadline: PostgresDatabase.longOperation) { transaction in
                 try await transaction.execute("SELECT pg_advisory_xact_lock(\(PostgresCanonicalStore.LockKey.migrations))")
                 // Roles belong to the whole server: another database may create it at the same moment.
                 try await transaction.execute("""
@@ -66,7 +66,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
 
     private func migrate(_ migrations: [(String, [String])]) async throws {
         let identity = self.identity
-        try await database.transaction { transaction in
+        try await database.transaction(deadline: PostgresDatabase.longOperation) { transaction in
             try await transaction.execute("SELECT pg_advisory_xact_lock(\(PostgresCanonicalStore.LockKey.migrations))")
             try await transaction.execute("CREATE TABLE IF NOT EXISTS canon_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
             var applied: Set<String> = []
@@ -213,7 +213,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
     /// in one snapshot.
     func contentSummary(rowsSQL sql: String) async throws -> ContentSummary {
         try await mapped {
-            try await database.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { transaction in
+            try await database.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", deadline: PostgresDatabase.longOperation) { transaction in
                 let checkpoint = try Self.checkpoint(try await transaction.rows("SELECT position, committed_at FROM canon_checkpoint WHERE id = 1"))
                 var hasher = ContentHasher()
                 var rows = 0
