@@ -20,6 +20,7 @@ public final class PostgresDatabase: Sendable {
     /// the server dropped a connection under concurrent use (seen in tests that terminate
     /// backends): the caller must not wait with it.
     let operationTimeout: Duration
+    private let deadlines = Deadline()
     private let running: Task<Void, Never>
 
     /// Connects lazily to `url` with at most `maximumConnections` connections.
@@ -141,7 +142,7 @@ public final class PostgresDatabase: Sendable {
     func mapErrors<T: Sendable>(deadline: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = deadline ?? operationTimeout
         do {
-            return try await Deadline.run(timeout, body)
+            return try await deadlines.run(timeout, body)
         } catch is Deadline.Passed {
             throw CanonicalStoreError.unavailable("PostgreSQL did not answer within \(timeout)", outcomeUnknown: true)
         } catch let error as PSQLError {
@@ -302,14 +303,56 @@ extension PostgresCell {
     }
 }
 
-/// Runs an operation with a deadline, without waiting for it past the deadline: a caller whose
+/// Runs operations with deadlines, without waiting for one past its deadline: a caller whose
 /// operation hangs (see `PostgresDatabase.operationTimeout`) gets `Passed`, and the operation is
-/// cancelled and left to end on its own.
-enum Deadline {
+/// cancelled and left to end on its own. One watch task checks every pending deadline each
+/// `tick`, so an operation costs no timer of its own.
+final class Deadline: Sendable {
     struct Passed: Error {}
 
-    static func run<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    private struct Pending {
+        var deadline: ContinuousClock.Instant
+        var expire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var pending: [UInt64: Pending] = [:]
+    }
+
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let shared = Shared()
+    private let watching: Task<Void, Never>
+
+    init(tick: Duration = .milliseconds(500)) {
+        let shared = self.shared
+        watching = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                let now = ContinuousClock.now
+                let expired = shared.state.withLock { state -> [@Sendable () -> Void] in
+                    let due = state.pending.filter { $0.value.deadline <= now }
+                    for key in due.keys { state.pending[key] = nil }
+                    return due.values.map(\.expire)
+                }
+                for expire in expired { expire() }
+            }
+        }
+    }
+
+    deinit { watching.cancel() }
+
+    func run<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let outcome = Outcome<T>()
+        let shared = self.shared
+        let key = shared.state.withLock { state -> UInt64 in
+            state.next += 1
+            return state.next
+        }
+        defer { _ = shared.state.withLock { $0.pending.removeValue(forKey: key) } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 outcome.set(continuation)
@@ -317,9 +360,10 @@ enum Deadline {
                     do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
                 }
                 outcome.attach(work)
-                Task {
-                    try? await Task.sleep(for: timeout)
-                    if outcome.finish(.failure(Passed())) { work.cancel() }
+                shared.state.withLock { state in
+                    state.pending[key] = Pending(deadline: ContinuousClock.now + timeout) {
+                        if outcome.finish(.failure(Passed())) { work.cancel() }
+                    }
                 }
             }
         } onCancel: {
@@ -331,7 +375,6 @@ enum Deadline {
     final class Outcome<T: Sendable>: Sendable {
         private struct State {
             var continuation: CheckedContinuation<T, any Error>?
-            var early: Result<T, any Error>?
             var done = false
             var work: Task<Void, Never>?
         }
