@@ -41,9 +41,9 @@ struct GroupCommitTests {
     /// Starts `first` (which the fake holds), queues `others` behind it, then releases it, and
     /// returns every outcome by actor.
     static func run(
-        first: String, others: [String], maxBatch: Int = 64, on store: FakeStore
+        first: String, others: [String], maxBatch: Int = 64, maxWaiting: Int = 10_000, on store: FakeStore
     ) async throws -> (outcomes: [String: Result<CommitResult, CanonicalStoreError>], committer: GroupCommitter) {
-        let committer = GroupCommitter(configuration: .init(maxBatch: maxBatch, maxConcurrent: 1))
+        let committer = GroupCommitter(configuration: .init(maxBatch: maxBatch, maxConcurrent: 1, maxWaiting: maxWaiting))
         let commit: GroupCommitter.CommitBatch = { try await store.commit($0) }
         let outcomes = try await withThrowingTaskGroup(of: (String, Result<CommitResult, CanonicalStoreError>).self) { group in
             func add(_ actor: String) {
@@ -56,7 +56,7 @@ struct GroupCommitTests {
             add(first)
             try await poll { store.calls.withLock { $0.count } == 1 }
             for actor in others { add(actor) }
-            try await poll { committer.waiting == others.count }
+            try await poll { committer.waiting == min(others.count, maxWaiting) && committer.refused == max(0, others.count - maxWaiting) }
             store.gate.advance(to: OutboxPosition(1))
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
@@ -109,6 +109,22 @@ struct GroupCommitTests {
         #expect(deadlocked.calls.withLock { $0 }.count == 5, "the gathered transaction, then each unit alone")
         for actor in ["w0", "w1", "w2"] { #expect((try? again[actor]?.get()) != nil, "\(actor)") }
         if case .failure(let error) = again["deadlock"] { #expect(error.transience == .contention) } else { Issue.record("the deadlocking unit committed") }
+    }
+
+    /// Behind a store that does not keep up, at most `maxWaiting` commits wait; the others are
+    /// refused at once with a transient error and nothing of theirs is written.
+    @Test func pastTheWaitingLimitACommitIsRefusedAtOnce() async throws {
+        let store = FakeStore()
+        let others = (1...6).map { "w\($0)" }
+        // The first is held by the fake; four may wait; the rest are refused (the test waits only for the four).
+        let (outcomes, committer) = try await Self.run(first: "w0", others: others, maxWaiting: 4, on: store)
+        let refused = outcomes.filter { if case .failure(let error) = $0.value { error.transience == .contention } else { false } }
+        #expect(refused.count == 2, "\(outcomes)")
+        #expect(outcomes.values.filter { (try? $0.get()) != nil }.count == 5)
+        let committed = Set(store.calls.withLock { $0 }.flatMap { $0 })
+        #expect(committed.isDisjoint(with: refused.keys), "a refused commit was written")
+        #expect(committer.totals.units == 5)
+        #expect(committer.refused == 2)
     }
 
     /// A connection lost with the work in flight leaves the outcome unknown (the COMMIT may have

@@ -10,7 +10,9 @@ import Synchronization
 ///
 /// - With nothing in flight, a commit starts at once, alone: no latency is added when idle.
 /// - At most `maxConcurrent` transactions are in flight; the rest queue, and whoever drains the
-///   queue next takes up to `maxBatch` of them, in arrival order.
+///   queue next takes up to `maxBatch` of them, in arrival order. At most `maxWaiting` wait: past
+///   that a commit is refused at once with a transient error, so an overloaded store sheds load
+///   instead of piling up requests.
 /// - One failing unit must not fail the others. When a gathered transaction fails with an error
 ///   the store reported (a version conflict, a key or constraint violation, a bad value, a
 ///   deadlock), it rolled back, and each of its units is committed again alone, so only the
@@ -24,10 +26,14 @@ public final class GroupCommitter: Sendable {
         /// Transactions in flight at once: while one holds the serialized tail (the outbox lock
         /// through its flush), the next writes its domain rows.
         public var maxConcurrent: Int
+        /// Units that may wait at once; past it a commit is refused at once (a transient
+        /// error, 503 through HTTP) instead of queueing without bound behind an overloaded store.
+        public var maxWaiting: Int
 
-        public init(maxBatch: Int = 64, maxConcurrent: Int = 2) {
+        public init(maxBatch: Int = 64, maxConcurrent: Int = 2, maxWaiting: Int = 10_000) {
             self.maxBatch = max(1, maxBatch)
             self.maxConcurrent = max(1, maxConcurrent)
+            self.maxWaiting = max(1, maxWaiting)
         }
     }
 
@@ -45,6 +51,7 @@ public final class GroupCommitter: Sendable {
         /// How many units each transaction carried (tests and benchmarks).
         var transactions = 0
         var units = 0
+        var refused = 0
     }
 
     public let configuration: Configuration
@@ -58,19 +65,35 @@ public final class GroupCommitter: Sendable {
     /// all-or-nothing commit of several units, in order).
     public func commit(_ work: UnitOfWork, through commitBatch: @escaping CommitBatch) async throws -> CommitResult {
         try await withCheckedThrowingContinuation { continuation in
-            let drain = state.withLock { state -> Bool in
+            enum Admission { case drain, wait, full }
+            let admission = state.withLock { state -> Admission in
+                guard state.queue.count - state.queueStart < configuration.maxWaiting else {
+                    state.refused += 1
+                    return .full
+                }
                 state.queue.append(Waiting(work: work, continuation: continuation))
-                guard state.inFlight < configuration.maxConcurrent else { return false }
+                guard state.inFlight < configuration.maxConcurrent else { return .wait }
                 state.inFlight += 1
-                return true
+                return .drain
             }
-            if drain { Task { await self.drain(commitBatch) } }
+            switch admission {
+            case .drain: Task { await self.drain(commitBatch) }
+            case .wait: break
+            case .full:
+                continuation.resume(throwing: CanonicalStoreError.contended(
+                    "\(configuration.maxWaiting) commits are already waiting for the store; nothing was written"))
+            }
         }
     }
 
     /// Units of work queued, not yet taken into a transaction.
     public var waiting: Int {
         state.withLock { $0.queue.count - $0.queueStart }
+    }
+
+    /// Commits refused because `maxWaiting` were already waiting, so far.
+    public var refused: Int {
+        state.withLock { $0.refused }
     }
 
     /// Transactions committed and the units they carried, so far.
