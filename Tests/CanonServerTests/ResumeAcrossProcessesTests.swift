@@ -58,7 +58,7 @@ struct ResumeAcrossProcessesTests {
         failing.value.withLock { $0 = true }
         let opened = try await commands.openCase(
             OpenCaseRequest(title: "Paused on its way", summary: "", sector: "energy", region: "north", priority: "low"), by: ResumeAcrossProcessesTests.investigator)
-        try await ResumeAcrossProcessesTests.poll("the worker's timeline agent is paused, as its heartbeat says") {
+        try await ResumeAcrossProcessesTests.poll("the worker's timeline agent is paused, as its heartbeat says", on: worker) {
             try await server.coordinator.statuses().first { $0.name == "case-timeline" }?.state == "paused"
         }
         // The server does not run the agent: it forwards the request, naming the worker.
@@ -69,12 +69,12 @@ struct ResumeAcrossProcessesTests {
             return
         }
         #expect(owner == (try await worker.coordinator.statuses().first { $0.name == "case-timeline" }?.owner))
-        try await ResumeAcrossProcessesTests.poll("the worker resumes and applies the case") {
+        try await ResumeAcrossProcessesTests.poll("the worker resumes and applies the case", on: worker) {
             (try await server.coordinator.statuses().first { $0.name == "case-timeline" }?.position ?? .start) >= opened.position
         }
         #expect(try await worker.coordinator.agent(named: "case-timeline").snapshot().state != .paused)
         // Once the worker's heartbeat says it runs again, a resume is refused as it is locally.
-        try await ResumeAcrossProcessesTests.poll("the worker's heartbeat shows the agent running") {
+        try await ResumeAcrossProcessesTests.poll("the worker's heartbeat shows the agent running", on: worker) {
             try await server.coordinator.statuses().first { $0.name == "case-timeline" }?.state != "paused"
         }
         let again = try await server.coordinator.resume("case-timeline")
@@ -84,15 +84,13 @@ struct ResumeAcrossProcessesTests {
         }
     }
 
-    /// Polls `condition` until it holds, failing after 30 seconds.
-    static func poll(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(20))
+    /// Waits until `condition` holds, checked each time the worker's timeline agent turns (it
+    /// writes its heartbeat on its turns); fails after 30 seconds.
+    static func poll(_ what: String, on worker: PostgresPlatform, _ condition: () async throws -> Bool) async throws {
+        let agent = try worker.coordinator.agent(named: "case-timeline")
+        guard try await waitUntil(wakingOn: agent.activity, timeout: .seconds(30), condition) else {
+            Issue.record("timed out waiting until \(what)")
+            throw CancellationError()
         }
     }
 }

@@ -1,4 +1,5 @@
 import Canon
+import CanonTesting
 import Foundation
 import Synchronization
 import Testing
@@ -13,6 +14,8 @@ struct GroupCommitTests {
     final class FakeStore: Sendable {
         let calls = Mutex<[[String]]>([])
         let gate = PositionWaiters()
+        /// Moves to the number of calls made so far.
+        let called = PositionWaiters()
         let positions = Mutex<Int64>(0)
 
         func commit(_ batch: [UnitOfWork]) async throws -> [CommitResult] {
@@ -21,6 +24,7 @@ struct GroupCommitTests {
                 calls.append(actors)
                 return calls.count == 1
             }
+            called.advance(to: OutboxPosition(Int64(calls.withLock { $0.count })))
             if first { _ = await gate.wait(until: OutboxPosition(1), timeout: .seconds(30)) }
             if actors.contains("conflict") {
                 throw CanonicalStoreError.streamVersionConflict(StreamID(category: "t", id: "x"), expected: .exactly(1), actual: 2)
@@ -54,22 +58,16 @@ struct GroupCommitTests {
                 }
             }
             add(first)
-            try await poll { store.calls.withLock { $0.count } == 1 }
+            #expect(await store.called.wait(until: OutboxPosition(1), timeout: .seconds(20)), "the first commit reached the store")
             for actor in others { add(actor) }
-            try await poll { committer.waiting == min(others.count, maxWaiting) && committer.refused == max(0, others.count - maxWaiting) }
+            let settled = try await waitUntil(wakingOn: committer.activity) {
+                committer.waiting == min(others.count, maxWaiting) && committer.refused == max(0, others.count - maxWaiting)
+            }
+            try #require(settled, "the others queued (or were refused) in time")
             store.gate.advance(to: OutboxPosition(1))
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
         return (outcomes, committer)
-    }
-
-    /// Polls `condition` until it holds, failing after 20 seconds.
-    static func poll(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !condition() {
-            try #require(ContinuousClock.now < deadline, "condition not reached in time")
-            try await Task.sleep(for: .milliseconds(1))
-        }
     }
 
     @Test func commitsThatArriveWhileOneIsInFlightGoTogetherInArrivalOrderUpToTheBatchLimit() async throws {

@@ -52,10 +52,14 @@ public final class GroupCommitter: Sendable {
         var transactions = 0
         var units = 0
         var refused = 0
+        /// Commits asked for, queued or refused.
+        var arrivals = 0
     }
 
     public let configuration: Configuration
     private let state = Mutex(State())
+    /// Moves each time a commit is queued or refused: whoever watches the queue waits on it.
+    public let activity = PositionWaiters()
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -66,16 +70,18 @@ public final class GroupCommitter: Sendable {
     public func commit(_ work: UnitOfWork, through commitBatch: @escaping CommitBatch) async throws -> CommitResult {
         try await withCheckedThrowingContinuation { continuation in
             enum Admission { case drain, wait, full }
-            let admission = state.withLock { state -> Admission in
+            let (admission, arrivals) = state.withLock { state -> (Admission, Int) in
+                state.arrivals += 1
                 guard state.queue.count - state.queueStart < configuration.maxWaiting else {
                     state.refused += 1
-                    return .full
+                    return (.full, state.arrivals)
                 }
                 state.queue.append(Waiting(work: work, continuation: continuation))
-                guard state.inFlight < configuration.maxConcurrent else { return .wait }
+                guard state.inFlight < configuration.maxConcurrent else { return (.wait, state.arrivals) }
                 state.inFlight += 1
-                return .drain
+                return (.drain, state.arrivals)
             }
+            activity.advance(to: OutboxPosition(Int64(arrivals)))
             switch admission {
             case .drain: Task { await self.drain(commitBatch) }
             case .wait: break
