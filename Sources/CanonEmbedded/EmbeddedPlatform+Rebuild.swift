@@ -19,8 +19,13 @@ extension EmbeddedPlatform {
     ///
     /// - Throws: `EmbeddedPlatformError` when the versions differ (nothing is switched),
     ///   `ProjectionError` or the projection's error otherwise; `EmbeddingError` when `model` cannot be loaded.
+    ///
+    /// A projection whose portfolio entry declares `rebuild.source: canonical state` (case search)
+    /// is built from one snapshot of the canonical tables and then caught up from the outbox;
+    /// `fromOutbox` folds the whole outbox instead.
     public func rebuild(
-        _ name: String, model: String? = nil, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
+        _ name: String, model: String? = nil, chunkSize: Int = 5_000, fromOutbox: Bool = false,
+        progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
     ) async throws -> ProjectionRebuild.Report {
         let live = try coordinator.store(named: name)
         var catalog = try ProjectionCatalog.load(from: directory)
@@ -35,7 +40,8 @@ extension EmbeddedPlatform {
         }
         try catalog.save(to: directory)
         let next = try Self.makeStore(name, version: version, in: directory, faults: faults, embedder: nextEmbedder)
-        let report = try await ProjectionRebuild(source: store, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
+        let state = fromOutbox ? nil : stateSource(for: next.identity)
+        let report = try await ProjectionRebuild(source: canonical, live: live, next: next, state: state, chunkSize: chunkSize).run(progress: progress)
         guard report.matches else {
             throw EmbeddedPlatformError(message: """
                 \(next.identity) does not match \(live.identity) at position \(report.comparedAt): \
@@ -48,6 +54,16 @@ extension EmbeddedPlatform {
         try catalog.save(to: directory)
         await coordinator.makeLive(next)
         return report
+    }
+
+    /// Where a build of `identity` reads canonical state, when the portfolio declares its rebuild
+    /// source to be the canonical state and the platform has a reader for it.
+    func stateSource(for identity: ProjectionIdentity) -> (any DocumentStateSource)? {
+        guard portfolio.store(named: identity.name)?.rebuild?.source?.value.lowercased().hasPrefix("canonical state") == true else { return nil }
+        switch identity.name {
+        case PlatformPortfolio.Store.caseSearch: return CaseSearchState(projection: CaseSearchProjection(version: identity.version))
+        default: return nil
+        }
     }
 
     /// Switches projection `name` back to its previous version, which then catches up from its

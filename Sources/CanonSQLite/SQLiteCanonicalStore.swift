@@ -229,3 +229,39 @@ extension CanonicalStoreError {
         }
     }
 }
+
+extension SQLiteCanonicalStore: SnapshotReadable {
+    /// A WAL snapshot: it stays readable however long the rebuild reading it takes, while writers
+    /// go on (the WAL cannot be checkpointed past it meanwhile).
+    public func snapshot() async throws -> any CanonicalSnapshot {
+        let pool = self.pool, tables = self.tables
+        return try await mapErrors {
+            let snapshot = try pool.makeSnapshot()
+            let head = try await snapshot.read { db in OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0) }
+            return SQLiteCanonicalSnapshot(snapshot: snapshot, head: head, tables: tables)
+        }
+    }
+}
+
+final class SQLiteCanonicalSnapshot: CanonicalSnapshot, @unchecked Sendable {
+    private let snapshot: DatabaseSnapshot
+    let head: OutboxPosition
+    private let tables: [String: TableSchema]
+
+    init(snapshot: DatabaseSnapshot, head: OutboxPosition, tables: [String: TableSchema]) {
+        self.snapshot = snapshot
+        self.head = head
+        self.tables = tables
+    }
+
+    func fetchAll(_ query: RowQuery) async throws -> [Canon.Row] {
+        let (sql, arguments) = try SQLiteSchemaSQL.select(query, tables: tables)
+        do {
+            return try await snapshot.read { db in
+                try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Canon.Row.init(grdb:))
+            }
+        } catch let error as DatabaseError {
+            throw CanonicalStoreError(sqlite: error)
+        }
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Canon
 import CanonEmbedded
 import Foundation
+import Synchronization
 
 struct Rebuild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +17,10 @@ struct Rebuild: AsyncParsableCommand {
     @Option(name: .long, help: "evidence-semantic: the embedding model directory to rebuild with (a model change is a rebuild).") var model: String?
     @Flag(help: "Switch back to the previous version.") var rollback = false
     @Flag(help: "Delete every version except the live one.") var prune = false
-    @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 250 ms, up to 20,000 (or this, if larger).")
+    @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 1 s, up to 100,000 (or this, if larger).")
     var chunkSize: Int = 5_000
+    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source.")
+    var fromOutbox = false
 
     func validate() throws {
         guard EmbeddedPlatform.projectionNames.contains(name) else {
@@ -42,13 +45,25 @@ struct Rebuild: AsyncParsableCommand {
         }
         let head = try await platform.canonical.headPosition()
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
-        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize) { progress in
-            bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
+        let stateBar = Mutex<ProgressBar?>(nil)
+        let name = self.name
+        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize, fromOutbox: fromOutbox) { progress in
+            if let records = progress.records {
+                let recordsBar = stateBar.withLock { recordsBar in
+                    if recordsBar == nil { recordsBar = ProgressBar(label: "building \(name) from canonical state", total: records.total) }
+                    return recordsBar!
+                }
+                recordsBar.update(records.done, detail: "records")
+            } else {
+                bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
+            }
         }
         bar.update(Int(head.rawValue), detail: "done")
         say("""
             \(report.projection) is live (was \(report.replacing)); built to \(report.builtTo), compared at \(report.comparedAt): \
-            \(report.rows) rows, checksum \(report.checksum) on both; \(String(format: "%.1f", report.seconds))s
+            \(report.rows) rows, checksum \(report.checksum) on both; \(String(format: "%.1f", report.seconds))s \
+            (building \(String(format: "%.1f", report.phases.building))s, catching up \(String(format: "%.1f", report.phases.catchingUp))s, \
+            comparing \(String(format: "%.1f", report.phases.comparing))s)
             """)
     }
 }

@@ -166,6 +166,87 @@ struct BlueGreenRebuildTests {
     }
 }
 
+extension BlueGreenRebuildTests {
+    /// Case search is built from one snapshot of the canonical tables. A build that stopped after
+    /// its first chunk resumes from a newer snapshot for the keys after its cursor; the catch-up
+    /// then applies to each key exactly the events its snapshot did not hold.
+    @Test func aBuildFromStateThatStoppedResumesFromANewerSnapshotAndEqualsTheWholeOutbox() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-state-build")
+        let platform = try await Self.seededPlatform(scratch, cases: 60)
+        let admin = try #require(DemoPlatform.featuredUsers.first { $0.role == .admin })
+        var catalog = ProjectionCatalog()
+        catalog.projections["case-search"] = .init(live: 1, previous: nil, building: 2)
+        try catalog.save(to: scratch.dataDirectory)
+        let partial = try #require(try EmbeddedPlatform.makeStore("case-search", version: 2, in: scratch.dataDirectory) as? any StateBuildableStore)
+        let state = CaseSearchState(projection: CaseSearchProjection(version: 2))
+        let snapshot = try await platform.canonical.snapshot()
+        try await partial.beginStateBuild(at: snapshot.head)
+        let (first, next) = try await state.documents(in: snapshot, after: nil, limit: 20)
+        let cursor = try #require(next)
+        try await partial.writeState(first, through: cursor)
+        #expect(try await partial.checkpoint().position == snapshot.head)
+        #expect(try await partial.stateBuild() == StateBuildProgress(cursor: cursor, complete: false))
+
+        // Meanwhile: cases on both sides of the cursor change, a case opens, and a closed case
+        // past the cursor is purged.
+        let commands = CaseCommands(store: platform.store)
+        let ids = try await platform.canonical.fetchAll("cases", orderBy: [.init("id")]).map { try $0.string("id") }
+        let early = try #require(ids.first), late = try #require(ids.last { $0 > cursor })
+        let party = try #require(try await platform.canonical.fetchAll("parties", limit: 1).first).string("id")
+        for id in [early, late] {
+            _ = try await commands.linkParty(id, LinkPartyRequest(partyID: party, role: "witness"), by: admin)
+            _ = try await commands.restrict(id, RestrictionRequest(restricted: true, reason: "rebuild test", clearance: 3), by: admin)
+        }
+        let opened = try await commands.openCase(
+            OpenCaseRequest(title: "Opened while the build was stopped", summary: "", sector: "energy", region: "north", priority: "low"),
+            by: Self.investigator)
+        let closed = try await platform.canonical.fetchAll("cases", where: ["status": .text("closed")], orderBy: [.init("id")])
+            .map { try $0.string("id") }.filter { $0 > cursor }
+        var purged: String?
+        for id in closed where purged == nil {
+            do {
+                _ = try await commands.purge(id, reason: "retention ended", by: admin)
+                purged = id
+            } catch is DomainError {
+                continue  // under legal hold
+            }
+        }
+        #expect(purged != nil, "a closed case past the cursor could be purged")
+
+        let records = Shared<Int>(0)
+        let report = try await platform.rebuild("case-search", chunkSize: 50) { progress in
+            if let done = progress.records?.done { records.withLock { $0 = done } }
+        }
+        #expect(report.projection.version == 2, "the recorded build is resumed")
+        #expect(report.matches)
+        let read = records.withLock { $0 }
+        #expect(read > 0 && read <= ids.count - 20 + 1, "the resumed build read only the keys after its cursor (\(read))")
+
+        // What a fold of the whole outbox gives.
+        let freshDirectory = try TemporaryDirectory(prefix: "canon-fresh")
+        let fresh = try EmbeddedPlatform.makeStore("case-search", version: 1, in: freshDirectory.dataDirectory)
+        _ = try await ProjectionRebuild(source: platform.canonical, live: fresh, next: fresh).run(compareAttempts: 1)
+        let live = try #require(try platform.coordinator.store(named: "case-search") as? SQLiteSearchStore)
+        #expect(try await live.contentSummary() == (try await fresh.contentSummary()))
+        #expect(try await live.document(opened.id) != nil)
+        #expect(try await live.document(purged ?? "") == nil)
+        #expect(try await live.document(late)?.restricted == true)
+        let lastKey = (ids + [opened.id]).filter { $0 != purged }.max()
+        #expect(try await partial.stateBuild() == StateBuildProgress(cursor: lastKey, complete: true))
+    }
+
+    @Test func aStoreThatHoldsEventsAlreadyIsNotBuiltFromState() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-state-refused")
+        let platform = try await Self.seededPlatform(scratch, cases: 10)
+        let store = try #require(try EmbeddedPlatform.makeStore("case-search", version: 5, in: scratch.dataDirectory) as? any StateBuildableStore)
+        let events = try await platform.canonical.events(after: .start, limit: 10)
+        try await store.apply(events, from: .start, to: Checkpoint(position: events.last!.position, committedAt: nil))
+        await #expect(throws: ProjectionError.self) { try await store.beginStateBuild(at: OutboxPosition(100)) }
+        await #expect(throws: ProjectionError.self) { try await store.writeState([], through: "z") }
+        #expect(try await store.stateBuild() == nil)
+    }
+}
+
 /// A value shared between a test and the tasks it starts.
 final class Shared<Value: Sendable>: Sendable {
     private let value: Mutex<Value>

@@ -14,10 +14,24 @@ import Foundation
 /// The live store keeps serving (its agent keeps applying) throughout.
 public struct ProjectionRebuild: Sendable {
     public struct Progress: Sendable {
-        public enum Phase: String, Sendable { case building, catchingUp = "catching up", comparing }
+        public enum Phase: String, Sendable {
+            case building
+            case buildingFromState = "building from state"
+            case catchingUp = "catching up"
+            case comparing
+        }
         public var phase: Phase
         public var position: OutboxPosition
         public var target: OutboxPosition
+        /// While building from state: records written, and records in the snapshot.
+        public var records: (done: Int, total: Int)?
+
+        public init(phase: Phase, position: OutboxPosition, target: OutboxPosition, records: (done: Int, total: Int)? = nil) {
+            self.phase = phase
+            self.position = position
+            self.target = target
+            self.records = records
+        }
     }
 
     public struct Report: Hashable, Codable, Sendable {
@@ -30,6 +44,14 @@ public struct ProjectionRebuild: Sendable {
         public var checksum: String
         public var liveChecksum: String
         public var seconds: Double
+        /// Where the time went.
+        public var phases: Phases
+
+        public struct Phases: Hashable, Codable, Sendable {
+            public var building: Double
+            public var catchingUp: Double
+            public var comparing: Double
+        }
 
         public var matches: Bool { rows == liveRows && checksum == liveChecksum }
     }
@@ -37,6 +59,12 @@ public struct ProjectionRebuild: Sendable {
     public let source: any CanonicalStore
     public let live: any ProjectionStore
     public let next: any ProjectionStore
+    /// When set (and the new store and the canonical store support it), the build reads the
+    /// canonical state as of one snapshot instead of folding the whole outbox
+    /// (`StateBuildableStore`), then catches up from the outbox as usual.
+    public var state: (any DocumentStateSource)?
+    /// Records read from the state per committed chunk.
+    public var stateChunkSize = 20_000
     /// Events in the first committed chunk. Chunks then grow as the agent's batches do: doubled
     /// after one that committed in under half of `chunkTarget`, up to `maxChunkSize`.
     public var chunkSize: Int
@@ -44,10 +72,11 @@ public struct ProjectionRebuild: Sendable {
     public var chunkTarget: Duration
 
     public init(
-        source: any CanonicalStore, live: any ProjectionStore, next: any ProjectionStore, chunkSize: Int = 5_000,
-        maxChunkSize: Int = 20_000, chunkTarget: Duration = .milliseconds(500)
+        source: any CanonicalStore, live: any ProjectionStore, next: any ProjectionStore, state: (any DocumentStateSource)? = nil,
+        chunkSize: Int = 5_000, maxChunkSize: Int = 100_000, chunkTarget: Duration = .seconds(2)
     ) {
         self.source = source
+        self.state = state
         self.live = live
         self.next = next
         self.chunkSize = max(1, chunkSize)
@@ -61,44 +90,110 @@ public struct ProjectionRebuild: Sendable {
     ///   reading its summary and bringing the new store to the same position.
     /// - Throws: `ProjectionError`, or the projection's own error on an event it cannot apply.
     public func run(compareAttempts: Int = 20, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Report {
-        let started = ContinuousClock.now
-        let target = try await source.headPosition()
-        try await applyUntil(target, phase: .building, progress: progress)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let target: OutboxPosition
+        if let built = try await buildFromState(progress: progress) {
+            target = built
+        } else {
+            target = try await source.headPosition()
+            try await applyUntil(target, phase: .building, progress: progress)
+        }
+        let built = clock.now
         let head = try await source.headPosition()
         try await applyUntil(head, phase: .catchingUp, progress: progress)
+        let caughtUp = clock.now
 
         for _ in 0..<max(1, compareAttempts) {
-            // The live store's checkpoint and content are read in one snapshot; then the new
-            // store is brought to exactly that position and summarised.
-            let liveSummary = try await live.contentSummary()
+            let liveCheckpoint = try await live.checkpoint().position
             let nextCheckpoint = try await next.checkpoint().position
-            if nextCheckpoint > liveSummary.checkpoint {
+            if nextCheckpoint > liveCheckpoint {
                 // The live store is behind the new one: let it catch up (its agent runs), or
                 // catch it up here when no agent runs.
                 try await catchUp(live, to: nextCheckpoint)
                 continue
             }
-            try await catchUp(next, to: liveSummary.checkpoint)
-            progress(Progress(phase: .comparing, position: liveSummary.checkpoint, target: liveSummary.checkpoint))
-            let nextSummary = try await next.contentSummary()
-            guard nextSummary.checkpoint == liveSummary.checkpoint else { continue }
-            let elapsed = ContinuousClock.now - started
+            try await catchUp(next, to: liveCheckpoint)
+            progress(Progress(phase: .comparing, position: liveCheckpoint, target: liveCheckpoint))
+            // Both summaries at once, each in one snapshot of its own file. When the live store
+            // moved meanwhile, the new one is brought to the position the live summary saw and
+            // summarised again.
+            async let liveSide = live.contentSummary()
+            var nextSummary = try await next.contentSummary()
+            let liveSummary = try await liveSide
+            if nextSummary.checkpoint != liveSummary.checkpoint {
+                guard nextSummary.checkpoint < liveSummary.checkpoint else { continue }
+                try await catchUp(next, to: liveSummary.checkpoint)
+                nextSummary = try await next.contentSummary()
+                guard nextSummary.checkpoint == liveSummary.checkpoint else { continue }
+            }
+            let finished = clock.now
             return Report(
                 projection: next.identity, replacing: live.identity, builtTo: target, comparedAt: liveSummary.checkpoint,
                 rows: nextSummary.rows, liveRows: liveSummary.rows, checksum: nextSummary.checksum, liveChecksum: liveSummary.checksum,
-                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                seconds: Self.seconds(finished - started),
+                phases: .init(building: Self.seconds(built - started), catchingUp: Self.seconds(caughtUp - built), comparing: Self.seconds(finished - caughtUp)))
         }
         throw ProjectionError.timedOut("\(live.identity) kept moving; could not compare it with \(next.identity) at one position")
     }
 
+    /// Builds the new store from one snapshot of canonical state, when it can be: a store that
+    /// began a build from the outbox continues from the outbox. Each chunk is read while the one
+    /// before it is written.
+    ///
+    /// - Returns: the snapshot's position, or nil when the build goes through the outbox.
+    private func buildFromState(progress: @Sendable (Progress) -> Void) async throws -> OutboxPosition? {
+        guard let state, let store = next as? any StateBuildableStore, let snapshots = source as? any SnapshotReadable else { return nil }
+        let begun = try await store.stateBuild()
+        if begun?.complete == true { return try await store.checkpoint().position }
+        if begun == nil, try await store.checkpoint().position > .start { return nil }
+        let snapshot = try await snapshots.snapshot()
+        try await store.beginStateBuild(at: snapshot.head)
+        let total = try await state.count(in: snapshot, source: source)
+        let cursor = begun?.cursor
+        var done = 0
+        let limit = max(1, stateChunkSize)
+        var reading = Task { try await state.documents(in: snapshot, after: cursor, limit: limit) }
+        defer { reading.cancel() }
+        while true {
+            let (documents, next) = try await reading.value
+            if let next { reading = Task { try await state.documents(in: snapshot, after: next, limit: limit) } }
+            if let reached = next ?? documents.last?.key { try await store.writeState(documents, through: reached) }
+            done += documents.count
+            progress(Progress(phase: .buildingFromState, position: snapshot.head, target: snapshot.head, records: (done, max(total, done))))
+            if next == nil { break }
+        }
+        try await store.finishStateBuild()
+        return snapshot.head
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Applies chunks to the new store up to `target`. The next chunk loads while one applies.
     private func applyUntil(_ target: OutboxPosition, phase: Progress.Phase, progress: @Sendable (Progress) -> Void) async throws {
         var chunks = BatchSizer(minimum: chunkSize, maximum: maxChunkSize, target: chunkTarget)
+        var prefetched: (after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?
+        defer { prefetched?.events.cancel() }
+        let source = self.source
         while true {
             let checkpoint = try await next.checkpoint()
             guard checkpoint.position < target else { return }
             let limit = min(chunks.current, Int(target.rawValue - checkpoint.position.rawValue))
-            let events = try await source.events(after: checkpoint.position, limit: limit)
+            var events: [EventEnvelope]
+            if let ahead = prefetched, ahead.after == checkpoint.position {
+                events = Array(try await ahead.events.value.prefix(limit))
+            } else {
+                prefetched?.events.cancel()
+                events = try await source.events(after: checkpoint.position, limit: limit)
+            }
+            prefetched = nil
             guard let last = events.last else { return }
+            if last.position < target {
+                let ahead = min(chunks.ahead, Int(target.rawValue - last.position.rawValue))
+                prefetched = (last.position, Task { try await source.events(after: last.position, limit: ahead) })
+            }
             let started = ContinuousClock.now
             try await next.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
             chunks.record(full: events.count == chunks.current, took: ContinuousClock.now - started)

@@ -96,7 +96,7 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
     public func contentSummary() async throws -> ContentSummary {
         let columns = ["key", "team", "restricted", "clearance", "sort_time", "display"]
             + schema.textFields.map { Self.textColumn($0.name) } + schema.facetFields.map(Self.facetColumn)
-        return try await database.contentSummary(rowsSQL: "SELECT concat_ws(chr(31), \(columns.joined(separator: ", "))) FROM docs ORDER BY key")
+        return try await database.contentSummary(rowsSQL: "SELECT concat_ws(chr(31), \(columns.joined(separator: ", "))) FROM docs")
     }
 
     /// The number of documents.

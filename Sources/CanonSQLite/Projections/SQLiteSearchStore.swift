@@ -66,6 +66,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                     // by scanning, while the memory index loads).
                     for facet in schema.facetFields { try db.execute(sql: "DROP INDEX IF EXISTS docs_\(facet)") }
                 }),
+                ("search.v7-state-build", { db in
+                    // A build from canonical state (`StateBuildableStore`): how far it got, and the
+                    // snapshot position each range of keys was built from (`after` is exclusive;
+                    // '' is the first range).
+                    try db.execute(sql: """
+                        CREATE TABLE state_build (id INTEGER PRIMARY KEY CHECK (id = 1), cursor TEXT, complete INTEGER NOT NULL) STRICT;
+                        CREATE TABLE state_ranges (after TEXT PRIMARY KEY, position INTEGER NOT NULL) STRICT;
+                        """)
+                }),
             ]
         ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
@@ -96,17 +105,179 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let projection = self.projection
         let sql = self.sql
-        try await database.advance(from: from, to: to) { db in
-            var written = Written()
-            for (key, events) in projection.byDocument(events) {
-                let current = try Self.load(key, sql: sql, db)
-                let fresh = events.filter { $0.position > current.lastPosition }
-                guard let last = fresh.last else { continue }
-                let document = try projection.fold(fresh, into: current.document)
-                try Self.write(key: key, document: document, position: last.position, sql: sql, written: &written, db)
+        let (unbuilt, rangesPassed) = try await withoutBuiltState(events, to: to.position)
+        let groups = projection.byDocument(unbuilt)
+        guard groups.count >= Self.foldAheadThreshold else {
+            try await database.advance(from: from, to: to) { db in
+                if rangesPassed { try Self.dropStateRanges(db) }
+                var written = Written()
+                let pending = try Self.hasPendingSecurity(db)
+                for (key, events) in groups {
+                    guard let folded = try Self.fold(key, events, projection: projection, sql: sql, db) else { continue }
+                    try Self.write(folded, sql: sql, pending: pending, written: &written, db)
+                }
+                try Self.record(written, db)
             }
-            try Self.record(written, db)
+            return
         }
+        // A large batch (a catch-up) is folded off the writer: a reader connection loads the
+        // documents as the last commit left them and folds them, a chunk at a time, while the
+        // write transaction writes the chunks folded before. (Two folding readers were slower
+        // on two cores: the writer needs one.) Only this agent writes documents between its
+        // commits, except the priority path, a drift repair and a refold; a chunk folded from a
+        // snapshot older than one of their writes (the change log moved) is folded again inside
+        // the transaction.
+        let parts = [groups]
+        let handoff = Handoff<FoldedChunk>(producers: parts.count)
+        let pool = database.pool
+        let folding = parts.map { part in
+            Task {
+                do {
+                    try await pool.read { db in
+                        let seen = try Self.lastChange(db)
+                        var chunk = FoldedChunk(changesSeen: seen)
+                        for (key, events) in part {
+                            chunk.covered.append((key, events))
+                            if var folded = try Self.fold(key, events, projection: projection, sql: sql, db) {
+                                // The chunk's new words, each once: the writer adds them to the vocabulary.
+                                chunk.words.formUnion(folded.words)
+                                folded.words = []
+                                chunk.documents.append(folded)
+                            }
+                            if chunk.covered.count == Self.foldChunk {
+                                guard handoff.put(chunk) else { return }
+                                chunk = FoldedChunk(changesSeen: seen)
+                            }
+                        }
+                        handoff.put(chunk)
+                    }
+                    handoff.finish()
+                } catch {
+                    handoff.finish(error)
+                }
+            }
+        }
+        do {
+            try await database.advance(from: from, to: to) { db in
+                defer { handoff.abandon() }
+                if rangesPassed { try Self.dropStateRanges(db) }
+                var written = Written()
+                let pending = try Self.hasPendingSecurity(db)
+                // This transaction holds the write lock: the change log stays where it is now.
+                let current = try Self.lastChange(db)
+                while let chunk = try handoff.take() {
+                    if chunk.changesSeen == current {
+                        for folded in chunk.documents { try Self.write(folded, sql: sql, pending: pending, written: &written, db) }
+                        written.terms.formUnion(chunk.words)
+                    } else {
+                        for (key, events) in chunk.covered {
+                            guard let folded = try Self.fold(key, events, projection: projection, sql: sql, db) else { continue }
+                            try Self.write(folded, sql: sql, pending: pending, written: &written, db)
+                        }
+                    }
+                }
+                try Self.record(written, db)
+            }
+        } catch {
+            handoff.abandon()
+            for task in folding { _ = await task.result }
+            throw error
+        }
+        for task in folding { _ = await task.result }
+    }
+
+    /// `events` without those a build from state holds already (each key's events up to the
+    /// snapshot its range was built from), and whether the batch ending at `to` passes every
+    /// range (the ranges can go then).
+    private func withoutBuiltState(_ events: [EventEnvelope], to: OutboxPosition) async throws -> ([EventEnvelope], Bool) {
+        let ranges = try await database.mapped {
+            try await database.pool.read { db in
+                try GRDB.Row.fetchAll(db.cachedStatement(sql: "SELECT after, position FROM state_ranges ORDER BY after"))
+                    .map { (after: $0[0] as String, position: $0[1] as Int64) }
+            }
+        }
+        guard let last = ranges.map(\.position).max() else { return (events, false) }
+        let projection = self.projection
+        let unbuilt = events.filter { event in
+            guard let key = projection.documentKey(for: event) else { return true }
+            // The range holding `key`: the last one that starts before it.
+            var low = 0, high = ranges.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ranges[middle].after < key { low = middle + 1 } else { high = middle }
+            }
+            return low == 0 || event.position.rawValue > ranges[low - 1].position
+        }
+        return (unbuilt, to.rawValue >= last)
+    }
+
+    /// Drops the ranges of a complete build from state (every batch from here is past them).
+    static func dropStateRanges(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM state_ranges WHERE (SELECT complete FROM state_build WHERE id = 1) = 1")
+    }
+
+    /// Batches with fewer documents than this fold inside the write transaction (a live agent's
+    /// batches: handing off would only add latency).
+    static let foldAheadThreshold = 64
+    /// Documents handed from the folding reader to the writer at a time.
+    static let foldChunk = 128
+
+    /// Documents folded outside the write transaction, with the change log's last entry as the
+    /// reader saw it.
+    struct FoldedChunk: Sendable {
+        var changesSeen: Int64
+        /// The documents the chunk covers, with their events (some may have had nothing new).
+        var covered: [(key: String, events: [EventEnvelope])] = []
+        var documents: [FoldedDocument] = []
+        /// The words of the chunk's documents.
+        var words = Set<String>()
+    }
+
+    /// A document folded from its stored state and the batch's events for it, ready to write.
+    struct FoldedDocument: Sendable {
+        var key: String
+        var document: SearchDocument?
+        /// The last event folded in.
+        var position: OutboxPosition
+        /// Its row id when it was loaded; nil when it did not exist.
+        var existing: Int64?
+        var display: String
+        var digest: Int64
+        /// Its words of three letters or more, for the vocabulary spelling correction draws on.
+        var words: [String]
+    }
+
+    /// Loads `key`'s document and folds `events` into it; nil when it has seen them all already.
+    static func fold(_ key: String, _ events: [EventEnvelope], projection: any DocumentProjection, sql: DocumentSQL, _ db: Database) throws -> FoldedDocument? {
+        let current = try load(key, sql: sql, db)
+        let fresh = events.filter { $0.position > current.lastPosition }
+        guard let last = fresh.last else { return nil }
+        let document = try projection.fold(fresh, into: current.document)
+        return prepared(key: key, document: document, position: last.position, existing: current.id, sql: sql)
+    }
+
+    /// What writing `document` needs besides the document itself, computed before the write.
+    static func prepared(key: String, document: SearchDocument?, position: OutboxPosition, existing: Int64?, sql: DocumentSQL) -> FoldedDocument {
+        var words: [String] = []
+        for field in sql.fields {
+            for word in SearchText.words(document?.text[field] ?? "") where word.count >= 3 { words.append(word) }
+        }
+        return FoldedDocument(
+            key: key, document: document, position: position, existing: existing,
+            display: document.map { String(decoding: $0.display, as: UTF8.self) } ?? "",
+            // The digest of the document as applied; the filter columns a priority change moved
+            // ahead are lag to a drift check (that change's event is past the checkpoint).
+            digest: document.map { Int64(bitPattern: $0.driftDigest(sql.schema)) } ?? 0, words: words)
+    }
+
+    /// The last entry of the change log: it moves with every transaction that writes documents.
+    static func lastChange(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT ifnull(max(seq), 0) FROM search_changes")) ?? 0
+    }
+
+    /// Whether the priority path holds a permission change for a document not created yet.
+    static func hasPendingSecurity(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM security_pending)")) ?? false
     }
 
     public func refold(stream: StreamID, events: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
@@ -120,8 +291,10 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let folded = documents
         try await database.write(at: checkpoint) { db in
             var written = Written()
+            let pending = try Self.hasPendingSecurity(db)
             for (key, (document, position)) in folded {
-                try Self.write(key: key, document: document, position: position, sql: sql, written: &written, db)
+                let existing = try Self.rowID(key, db)
+                try Self.write(Self.prepared(key: key, document: document, position: position, existing: existing, sql: sql), sql: sql, pending: pending, written: &written, db)
             }
             try Self.record(written, db)
         }
@@ -129,10 +302,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
 
     public func contentSummary() async throws -> ContentSummary {
         let facets = schema.facetFields.map { "ifnull(d.\(Self.facetColumn($0)), '')" }
-        let text = schema.textFields.map { "f.\($0.name)" }
+        // FTS5 keeps a text field's stored value in column c<i> of its content table, a plain
+        // table: reading it there skips the virtual table.
+        let text = schema.textFields.indices.map { "f.c\($0)" }
         let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", "v.display"] + facets + text).joined(separator: " || char(31) || ")
         return try await database.contentSummary(
-            rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id ORDER BY d.key")
+            rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts_content f ON f.id = d.id JOIN doc_display v ON v.id = d.id")
     }
 
     /// The number of documents stored.
@@ -150,8 +325,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
 
     /// The stored document and the last position folded into it, rebuilt from its columns and
     /// its full-text row (nothing is stored twice).
-    static func load(_ key: String, sql: DocumentSQL, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition) {
-        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [key]) else { return (nil, .start) }
+    static func load(_ key: String, sql: DocumentSQL, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition, id: Int64?) {
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [key]) else { return (nil, .start, nil) }
         var text: [String: String] = [:]
         for (field, column) in zip(sql.fields, sql.textColumns) { text[field] = row[column] }
         var facets: [String: String] = [:]
@@ -160,31 +335,34 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let document = SearchDocument(
             key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
             clearance: Int(row["clearance"] as Int64), sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
-        return (document, OutboxPosition(row["last_position"]))
+        return (document, OutboxPosition(row["last_position"]), row["id"])
     }
 
-    /// Writes (or deletes) one document and adds its words to `terms`, which the caller records
-    /// once per transaction.
-    static func write(key: String, document: SearchDocument?, position: OutboxPosition, sql: DocumentSQL, written: inout Written, _ db: Database) throws {
+    /// The row id of `key`'s document, if it exists.
+    static func rowID(_ key: String, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
+    }
+
+    /// Writes (or deletes) one folded document and adds its words to `terms`, which the caller
+    /// records once per transaction. `pending`: whether `security_pending` holds anything.
+    static func write(_ folded: FoldedDocument, sql: DocumentSQL, pending hasPending: Bool, written: inout Written, _ db: Database) throws {
         let schema = sql.schema
-        let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key])
+        let key = folded.key, position = folded.position, existing = folded.existing
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
             written.documents.append(existing)
         }
-        guard let document else {
+        guard let document = folded.document else {
             if let existing { try db.cachedStatement(sql: "DELETE FROM doc_display WHERE id = ?").execute(arguments: [existing]) }
             try db.cachedStatement(sql: "DELETE FROM docs WHERE key = ?").execute(arguments: [key])
             return
         }
-        let display = String(decoding: document.display, as: UTF8.self)
-        // The digest of the document as applied; the filter columns a priority change moved
-        // ahead are lag to a drift check (that change's event is past the checkpoint).
-        let digest = Int64(bitPattern: document.driftDigest(schema))
+        let display = folded.display
+        let digest = folded.digest
         let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
         // A permission change the priority path saw before this document existed.
-        let pending = try GRDB.Row.fetchOne(
-            db.cachedStatement(sql: "SELECT restricted, clearance, team, position FROM security_pending WHERE key = ?"), arguments: [key])
+        let pending = hasPending ? try GRDB.Row.fetchOne(
+            db.cachedStatement(sql: "SELECT restricted, clearance, team, position FROM security_pending WHERE key = ?"), arguments: [key]) : nil
         let id: Int64
         if let existing {
             // The filter columns keep a newer permission change applied on the priority path.
@@ -220,9 +398,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)").execute(arguments: [id, display])
         let fields = sql.fields
         try db.cachedStatement(sql: sql.ftsInsert).execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
-        for field in fields {
-            for word in SearchText.words(document.text[field] ?? "") where word.count >= 3 { written.terms.insert(word) }
-        }
+        written.terms.formUnion(folded.words)
     }
 
     /// The statements a document write and load run, made once per store from its schema.
@@ -559,8 +735,10 @@ extension SQLiteSearchStore: DriftCheckable {
         let folded = documents
         try await database.write(at: checkpoint) { db in
             var written = Written()
+            let pending = try Self.hasPendingSecurity(db)
             for (key, document, position) in folded {
-                try Self.write(key: key, document: document, position: position, sql: sql, written: &written, db)
+                let existing = try Self.rowID(key, db)
+                try Self.write(Self.prepared(key: key, document: document, position: position, existing: existing, sql: sql), sql: sql, pending: pending, written: &written, db)
             }
             try Self.record(written, db)
         }
@@ -569,4 +747,88 @@ extension SQLiteSearchStore: DriftCheckable {
     public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
 
     public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
+}
+
+extension SQLiteSearchStore: StateBuildableStore {
+    public func stateBuild() async throws -> StateBuildProgress? {
+        try await database.mapped {
+            try await database.pool.read { db in
+                try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1").map {
+                    StateBuildProgress(cursor: $0["cursor"], complete: ($0["complete"] as Int64) != 0)
+                }
+            }
+        }
+    }
+
+    public func beginStateBuild(at position: OutboxPosition) async throws {
+        let identity = self.identity
+        try await database.write { db in
+            let checkpoint = try SQLiteProjectionDatabase.checkpoint(db).position
+            if let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1") {
+                guard (row["complete"] as Int64) == 0 else { throw ProjectionError.storage("\(identity) is built from state already") }
+                if let cursor = row["cursor"] as String? {
+                    // Resuming: the keys after the cursor come from the newer snapshot.
+                    try db.execute(sql: "INSERT OR REPLACE INTO state_ranges VALUES (?, ?)", arguments: [cursor, position.rawValue])
+                    return
+                }
+                // Nothing was written yet: start over at the newer snapshot.
+                try db.execute(sql: "DELETE FROM state_ranges")
+            } else {
+                guard checkpoint == .start else {
+                    throw ProjectionError.storage("\(identity) holds events up to \(checkpoint) already; it cannot be built from state")
+                }
+                try db.execute(sql: "INSERT INTO state_build VALUES (1, NULL, 0)")
+            }
+            try db.execute(sql: "INSERT INTO state_ranges VALUES ('', ?)", arguments: [position.rawValue])
+            try db.execute(sql: "UPDATE canon_checkpoint SET position = ?, committed_at = NULL WHERE id = 1", arguments: [position.rawValue])
+        }
+    }
+
+    public func writeState(_ documents: [SearchDocument], through cursor: String) async throws {
+        let sql = self.sql
+        let identity = self.identity
+        let position = try await database.mapped {
+            try await database.pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT position FROM state_ranges ORDER BY after DESC LIMIT 1")
+            }
+        }
+        guard let position else { throw ProjectionError.storage("\(identity) has no build from state in progress") }
+        // Everything but the SQL is done beside the write transaction, a chunk ahead of it.
+        let handoff = Handoff<[FoldedDocument]>()
+        let preparing = Task.detached {
+            for start in stride(from: 0, to: documents.count, by: Self.foldChunk) {
+                let chunk = documents[start..<min(start + Self.foldChunk, documents.count)].map {
+                    Self.prepared(key: $0.key, document: $0, position: OutboxPosition(position), existing: nil, sql: sql)
+                }
+                guard handoff.put(chunk) else { break }
+            }
+            handoff.finish()
+        }
+        defer { handoff.abandon() }
+        try await database.write { db in
+            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1"), (row["complete"] as Int64) == 0 else {
+                throw ProjectionError.storage("\(identity) has no build from state in progress")
+            }
+            if let reached = row["cursor"] as String?, cursor <= reached {
+                throw ProjectionError.storage("\(identity): a build from state went back from \(reached) to \(cursor)")
+            }
+            var written = Written()
+            let pending = try Self.hasPendingSecurity(db)
+            while let chunk = try handoff.take() {
+                for document in chunk { try Self.write(document, sql: sql, pending: pending, written: &written, db) }
+            }
+            try Self.record(written, db)
+            try db.execute(sql: "UPDATE state_build SET cursor = ? WHERE id = 1", arguments: [cursor])
+        }
+        await preparing.value
+    }
+
+    public func finishStateBuild() async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE state_build SET complete = 1 WHERE id = 1")
+            try db.execute(sql: """
+                DELETE FROM state_ranges WHERE (SELECT max(position) FROM state_ranges) <= (SELECT position FROM canon_checkpoint WHERE id = 1)
+                """)
+        }
+    }
 }

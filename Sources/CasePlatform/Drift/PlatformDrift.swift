@@ -140,23 +140,9 @@ public struct CaseSearchExpectation: CaseKeyedExpectation {
     }
 
     private func digests(of cases: [Case]) async throws -> [KeyDigest] {
-        guard !cases.isEmpty else { return [] }
-        let links = try await source.fetchAll(RowQuery(table: "case_parties", anyOf: .init("case_id", cases.map { .text($0.id) })))
-            .map(CasePartyLink.init(row:))
-        let partyIDs = Array(Set(links.map(\.partyID)))
-        var names: [String: String] = [:]
-        for start in stride(from: 0, to: partyIDs.count, by: 5_000) {
-            let batch = partyIDs[start..<min(start + 5_000, partyIDs.count)]
-            for row in try await source.fetchAll(RowQuery(table: "parties", anyOf: .init("id", batch.map { .text($0) }))) {
-                names[try row.string("id")] = try row.string("name")
-            }
-        }
-        let byCase = Dictionary(grouping: links, by: \.caseID)
         let schema = projection.schema
-        return try cases.map { item in
-            let ordered = (byCase[item.id] ?? []).sorted { ($0.caseVersion, $0.linkedAt, $0.partyID) < ($1.caseVersion, $1.linkedAt, $1.partyID) }
-            let document = try projection.document(for: item, partyNames: ordered.compactMap { names[$0.partyID] })
-            return KeyDigest(key: item.id, digest: document.driftDigest(schema))
+        return try await CaseSearchState.documents(of: cases, projection: projection, fetch: source.fetchAll).map {
+            KeyDigest(key: $0.key, digest: $0.driftDigest(schema))
         }
     }
 

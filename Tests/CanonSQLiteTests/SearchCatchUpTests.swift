@@ -1,0 +1,72 @@
+import Canon
+import CanonEmbedded
+import CanonSQLite
+import CanonTesting
+import CasePlatform
+import Foundation
+import Testing
+
+/// Large batches are folded on a reader connection while the write transaction writes: the
+/// result must be what folding inside the transaction gives, and a failure must write nothing.
+@Suite("Case search catch-up")
+struct SearchCatchUpTests {
+    static func seeded(_ scratch: TemporaryDirectory, cases: Int) async throws -> EmbeddedPlatform {
+        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
+        _ = try await DemoPlatform(configuration: .init(cases: cases, seed: 11, chunkSize: 50)).seed(into: platform.store)
+        return platform
+    }
+
+    static func store(_ scratch: TemporaryDirectory, _ name: String) throws -> SQLiteSearchStore {
+        try SQLiteSearchStore(path: scratch.file(name), projection: CaseSearchProjection(), memoryIndex: .off)
+    }
+
+    static func apply(_ events: [EventEnvelope], to store: SQLiteSearchStore, inBatchesOf size: Int) async throws {
+        for start in stride(from: 0, to: events.count, by: size) {
+            let batch = Array(events[start..<min(start + size, events.count)])
+            let from = try await store.checkpoint().position
+            try await store.apply(batch, from: from, to: Checkpoint(position: batch.last!.position, committedAt: batch.last!.committedAt))
+        }
+    }
+
+    @Test func largeBatchesFoldedBesideTheWriterEqualSmallBatchesFoldedInside() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-catch-up")
+        let platform = try await Self.seeded(scratch, cases: 300)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        #expect(events.count > 1_000)
+
+        // Two large batches: the second folds into documents the first wrote.
+        let large = try Self.store(scratch, "large.sqlite")
+        try await Self.apply(events, to: large, inBatchesOf: (events.count + 1) / 2)
+        // Batches far below the hand-off threshold: every document folds inside the transaction.
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events, to: small, inBatchesOf: 7)
+
+        let (a, b) = (try await large.contentSummary(), try await small.contentSummary())
+        #expect(a.checkpoint == events.last!.position)
+        #expect(a == b)
+        #expect(a.rows == (try await platform.canonical.count("cases", filter: [:])))
+        // The vocabulary spelling correction draws on is the same too.
+        let misspelt = try await large.search(SearchQuery(text: "finacial", limit: 5, facets: false))
+        let same = try await small.search(SearchQuery(text: "finacial", limit: 5, facets: false))
+        #expect(misspelt.correctedQuery == same.correctedQuery)
+    }
+
+    @Test func aPoisonEventInALargeBatchFailsTheBatchAndWritesNothing() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-catch-up-poison")
+        let platform = try await Self.seeded(scratch, cases: 120)
+        var events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let store = try Self.store(scratch, "poison.sqlite")
+        // A case opening near the end of the batch whose payload is not JSON.
+        let poisoned = try #require(events.lastIndex { $0.type == CaseEvents.caseOpened })
+        events[poisoned].payload = Data("not json".utf8)
+        await #expect(throws: (any Error).self) {
+            try await store.apply(events, from: .start, to: Checkpoint(position: events.last!.position, committedAt: nil))
+        }
+        #expect(try await store.checkpoint().position == .start)
+        #expect(try await store.count() == 0)
+    }
+
+    @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {
+        #expect(SQLiteTuning.memoryStatisticsOff)
+    }
+}
