@@ -68,6 +68,9 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
+            // Reads (outbox ranges, a rebuild's scan of the state) map the file instead of
+            // copying every page through read(2); SQLite caps it at its compile-time limit.
+            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -122,7 +125,7 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         let (sql, arguments) = try SQLiteSchemaSQL.select(query, tables: tables)
         return try await mapErrors {
             try await pool.read { db in
-                try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Canon.Row.init(grdb:))
+                try Canon.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             }
         }
     }
@@ -258,7 +261,7 @@ final class SQLiteCanonicalSnapshot: CanonicalSnapshot, @unchecked Sendable {
         let (sql, arguments) = try SQLiteSchemaSQL.select(query, tables: tables)
         do {
             return try await snapshot.read { db in
-                try GRDB.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Canon.Row.init(grdb:))
+                try Canon.Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             }
         } catch let error as DatabaseError {
             throw CanonicalStoreError(sqlite: error)

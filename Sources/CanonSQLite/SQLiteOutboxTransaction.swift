@@ -116,8 +116,17 @@ extension CanonValue {
 extension Canon.Row {
     init(grdb row: GRDB.Row) {
         var values: [String: CanonValue] = [:]
+        values.reserveCapacity(row.count)
         for (column, value) in row { values[column] = CanonValue(value) }
         self.init(values)
+    }
+
+    /// The rows of `statement`, read through a cursor (no intermediate copy of each row).
+    static func fetchAll(_ statement: Statement, arguments: StatementArguments) throws -> [Canon.Row] {
+        var rows: [Canon.Row] = []
+        let cursor = try GRDB.Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() { rows.append(Canon.Row(grdb: row)) }
+        return rows
     }
 }
 

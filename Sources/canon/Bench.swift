@@ -32,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
     @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
+    @Flag(name: .long, help: "catch-up: reuse the backlog an earlier run left in --scratch (same --cases) instead of writing it again.")
+    var reuseBacklog = false
     @Option(name: .long, help: "Writes per second for the latency scenario.") var rate: Int = 1_000
     @Option(name: .long, help: "Seconds the latency scenario runs.") var seconds: Int = 60
     @Option(name: .long, help: "Queries for the search scenario.") var queries: Int = 2_000
@@ -71,7 +73,7 @@ struct Bench: AsyncParsableCommand {
         let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
         say("canon bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date().formatted(.iso8601))")
         if scenario == .all || scenario == .catchUp {
-            let result = try await bench.catchUp(cases: cases, progress: status)
+            let result = try await bench.catchUp(cases: cases, reuseBacklog: reuseBacklog, progress: status)
             say(String(format: "catch-up: %d events → %d documents in %.2fs = %.0f events/s; raw FTS5 bulk insert of the same documents %.2fs; ratio %.2fx",
                        result.events, result.documents, result.catchUpSeconds, result.eventsPerSecond, result.rawInsertSeconds, result.ratio))
         }

@@ -18,10 +18,13 @@ public actor ProjectionAgent {
         /// The most events per transaction while catching up. A full batch that applied in less
         /// than half of `batchTarget` doubles the next one, up to this; one that took longer than
         /// `batchTarget` halves it. So a backlog is applied in large transactions (a catch-up of
-        /// case search runs about twice as fast in batches of 20,000 as of 1,000), while a slow
-        /// projection (one that embeds text) keeps transactions short enough to beat its heartbeat.
+        /// 1,000,000 events into case search took 11.8 s in batches of up to 20,000 and 9.4 s in
+        /// batches of up to 100,000), while a slow projection (one that embeds text) keeps
+        /// transactions short enough to beat its heartbeat.
         public var maxBatchSize: Int
-        /// How long one catch-up transaction should take at most.
+        /// How long one catch-up transaction should take at most. While one runs, the priority
+        /// path waits for the store's write lock, so a permission change reaches a store that is
+        /// catching up within about this long (a live store's batches take milliseconds).
         public var batchTarget: Duration
         /// After a partial batch (the agent is live), how long to wait before loading again, so
         /// that the commits arriving meanwhile share one transaction. It trades up to that much
@@ -37,7 +40,7 @@ public actor ProjectionAgent {
         public var owner: String
 
         public init(
-            batchSize: Int = 1000, maxBatchSize: Int = 20_000, batchTarget: Duration = .milliseconds(500), linger: Duration = .zero,
+            batchSize: Int = 1000, maxBatchSize: Int = 100_000, batchTarget: Duration = .seconds(1), linger: Duration = .zero,
             idleWait: Duration = .seconds(1), heartbeatInterval: Duration = .seconds(1), failurePolicy: FailurePolicy = FailurePolicy(),
             owner: String = ProjectionAgent.defaultOwner
         ) {

@@ -63,7 +63,7 @@ public struct ProjectionRebuild: Sendable {
     /// canonical state as of one snapshot instead of folding the whole outbox
     /// (`StateBuildableStore`), then catches up from the outbox as usual.
     public var state: (any DocumentStateSource)?
-    /// Records read from the state per committed chunk.
+    /// Records read from the state per committed chunk (the first chunks are smaller).
     public var stateChunkSize = 20_000
     /// Events in the first committed chunk. Chunks then grow as the agent's batches do: doubled
     /// after one that committed in under half of `chunkTarget`, up to `maxChunkSize`.
@@ -152,12 +152,16 @@ public struct ProjectionRebuild: Sendable {
         let total = try await state.count(in: snapshot, source: source)
         let cursor = begun?.cursor
         var done = 0
-        let limit = max(1, stateChunkSize)
-        var reading = Task { try await state.documents(in: snapshot, after: cursor, limit: limit) }
+        // The first chunk is small, so writing starts soon; the next ones double up to the size.
+        var limit = max(1, min(stateChunkSize, 2_000))
+        var reading = Task { [limit] in try await state.documents(in: snapshot, after: cursor, limit: limit) }
         defer { reading.cancel() }
         while true {
             let (documents, next) = try await reading.value
-            if let next { reading = Task { try await state.documents(in: snapshot, after: next, limit: limit) } }
+            if let next {
+                limit = min(max(1, stateChunkSize), limit * 2)
+                reading = Task { [limit] in try await state.documents(in: snapshot, after: next, limit: limit) }
+            }
             if let reached = next ?? documents.last?.key { try await store.writeState(documents, through: reached) }
             done += documents.count
             progress(Progress(phase: .buildingFromState, position: snapshot.head, target: snapshot.head, records: (done, max(total, done))))

@@ -55,6 +55,14 @@ public struct EndToEndBench: Sendable {
 
     // MARK: - Catch-up and rebuild
 
+    /// The backlog an earlier run left in `directory`, when it holds exactly the events `cases` make.
+    static func keptBacklog(cases: Int, in directory: DataDirectory) async throws -> (EmbeddedPlatform, Int)? {
+        guard FileManager.default.fileExists(atPath: directory.databaseFile(for: "canonical").path) else { return nil }
+        let platform = try EmbeddedPlatform.open(directory, create: false, configuration: .init(canonical: .init(synchronous: .normal)))
+        let head = Int(try await platform.canonical.headPosition().rawValue)
+        return head == 4 * cases + 1 ? (platform, head) : nil
+    }
+
     public struct CatchUpResult: Sendable {
         public var events: Int
         public var documents: Int
@@ -66,10 +74,22 @@ public struct EndToEndBench: Sendable {
 
     /// Applies the whole backlog to a fresh case-search store (what catch-up and rebuild do),
     /// then bulk-inserts the same documents into a bare FTS5 table in one transaction: the limit.
-    public func catchUp(cases: Int, progress: @Sendable (String) -> Void) async throws -> CatchUpResult {
+    ///
+    /// - Parameter reuseBacklog: keep a backlog of the same size left by an earlier run (it is
+    ///   generated from a fixed seed) instead of writing it again; only the search store is new.
+    public func catchUp(cases: Int, reuseBacklog: Bool = false, progress: @Sendable (String) -> Void) async throws -> CatchUpResult {
         let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
-        try? FileManager.default.removeItem(at: directory.url)
-        let (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
+        let platform: EmbeddedPlatform
+        let events: Int
+        if reuseBacklog, let kept = try? await Self.keptBacklog(cases: cases, in: directory) {
+            (platform, events) = kept
+            progress("backlog: reusing \(events) events in \(directory.url.path)")
+        } else {
+            try? FileManager.default.removeItem(at: directory.url)
+            (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
+        }
+        try? FileManager.default.removeItem(at: directory.databaseFile(for: "case-search.v9"))
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory.databaseFile(for: "case-search.v9").path + suffix) }
         let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
         // The projection agent itself, with its default configuration, catching up from nothing.
         let head = try await platform.canonical.headPosition()

@@ -382,11 +382,17 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
-            let values: [(any DatabaseValueConvertible)?] = [
-                key, team, restricted, clearance, securityPosition, Timestamp.microseconds(document.sortTime), position.rawValue, digest,
-            ] + facetValues
-            try db.cachedStatement(sql: sql.insert)
-                .execute(arguments: StatementArguments(values))
+            let insert = try RawStatement(db, sql.insert)
+            insert.bind(1, key)
+            insert.bind(2, team)
+            insert.bind(3, restricted)
+            insert.bind(4, clearance)
+            insert.bind(5, securityPosition)
+            insert.bind(6, Timestamp.microseconds(document.sortTime))
+            insert.bind(7, position.rawValue)
+            insert.bind(8, digest)
+            for (index, field) in schema.facetFields.enumerated() { insert.bind(Int32(9 + index), document.facets[field]) }
+            try insert.run()
             id = db.lastInsertedRowID
             written.documents.append(id)
         }
@@ -395,9 +401,14 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             try db.cachedStatement(sql: "DELETE FROM security_pending WHERE key = ?").execute(arguments: [key])
         }
         // The display lives apart so the rows filtering and facet counts scan stay small.
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)").execute(arguments: [id, display])
-        let fields = sql.fields
-        try db.cachedStatement(sql: sql.ftsInsert).execute(arguments: StatementArguments([id] + fields.map { document.text[$0] ?? "" }))
+        let displayInsert = try RawStatement(db, "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)")
+        displayInsert.bind(1, id)
+        displayInsert.bind(2, display)
+        try displayInsert.run()
+        let ftsInsert = try RawStatement(db, sql.ftsInsert)
+        ftsInsert.bind(1, id)
+        for (index, field) in sql.fields.enumerated() { ftsInsert.bind(Int32(2 + index), document.text[field] ?? "") }
+        try ftsInsert.run()
         written.terms.formUnion(folded.words)
     }
 
@@ -794,11 +805,15 @@ extension SQLiteSearchStore: StateBuildableStore {
         }
         guard let position else { throw ProjectionError.storage("\(identity) has no build from state in progress") }
         // Everything but the SQL is done beside the write transaction, a chunk ahead of it.
-        let handoff = Handoff<[FoldedDocument]>()
+        let handoff = Handoff<FoldedChunk>()
         let preparing = Task.detached {
             for start in stride(from: 0, to: documents.count, by: Self.foldChunk) {
-                let chunk = documents[start..<min(start + Self.foldChunk, documents.count)].map {
-                    Self.prepared(key: $0.key, document: $0, position: OutboxPosition(position), existing: nil, sql: sql)
+                var chunk = FoldedChunk(changesSeen: 0)
+                for document in documents[start..<min(start + Self.foldChunk, documents.count)] {
+                    var folded = Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql)
+                    chunk.words.formUnion(folded.words)
+                    folded.words = []
+                    chunk.documents.append(folded)
                 }
                 guard handoff.put(chunk) else { break }
             }
@@ -815,7 +830,8 @@ extension SQLiteSearchStore: StateBuildableStore {
             var written = Written()
             let pending = try Self.hasPendingSecurity(db)
             while let chunk = try handoff.take() {
-                for document in chunk { try Self.write(document, sql: sql, pending: pending, written: &written, db) }
+                for document in chunk.documents { try Self.write(document, sql: sql, pending: pending, written: &written, db) }
+                written.terms.formUnion(chunk.words)
             }
             try Self.record(written, db)
             try db.execute(sql: "UPDATE state_build SET cursor = ? WHERE id = 1", arguments: [cursor])

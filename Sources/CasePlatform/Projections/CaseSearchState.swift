@@ -35,7 +35,7 @@ public struct CaseSearchState: DocumentStateSource {
         var names: [String: String] = [:]
         for start in stride(from: 0, to: partyIDs.count, by: 5_000) {
             let batch = partyIDs[start..<min(start + 5_000, partyIDs.count)]
-            for row in try await fetch(RowQuery(table: "parties", anyOf: .init("id", batch.map { .text($0) }))) {
+            for row in try await fetch(RowQuery(table: "parties", anyOf: .init("id", batch.map { .text($0) }), columns: ["id", "name"])) {
                 names[try row.string("id")] = try row.string("name")
             }
         }
