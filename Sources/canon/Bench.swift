@@ -10,6 +10,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Run the end-to-end benchmark scenarios at a chosen size, each beside its limit.",
         discussion: """
             catch-up: apply a backlog of --cases cases (4 events each) to case search, beside a raw FTS5 bulk insert of the same documents.
+            rebuild:  a blue-green rebuild of case search over that backlog (kept from catch-up, or written), beside the raw FTS5 bulk load.
             latency:  commit-to-searchable p50/p95/p99 at --rate writes/s for --seconds, agents running.
             search:   search latency with facets over the catch-up store (--queries queries).
             embed:    sentence embeddings per second in batches of 32 (--sentences), beside cblas_sgemm's GFLOP/s on the same shapes.
@@ -22,18 +23,20 @@ struct Bench: AsyncParsableCommand {
             """)
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case all, catchUp = "catch-up", latency, search, embed, knn, priority, drift, scaleOut = "scale-out"
+        case all, catchUp = "catch-up", rebuild, latency, search, embed, knn, priority, drift, scaleOut = "scale-out"
     }
 
-    @Option(name: .long, help: "all, catch-up, latency, search, embed, knn, priority, drift or scale-out (not part of all).") var scenario: Scenario = .all
+    @Option(name: .long, help: "all, catch-up, rebuild, latency, search, embed, knn, priority, drift or scale-out (not part of all).") var scenario: Scenario = .all
     @Option(name: .long, help: "scale-out: the database the server and workers run on.") var database: String?
     @Option(name: .long, help: "scale-out: the server's address, e.g. http://127.0.0.1:8080.") var server: String?
     @Option(name: .long, help: "scale-out: concurrent HTTP clients.") var clients: Int = 16
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
     @Option(name: .long, help: "Stored vectors for the knn scenario.") var vectors: Int = 100_000
     @Option(name: .long, help: "Cases in the catch-up backlog (4 events each).") var cases: Int = 25_000
-    @Flag(name: .long, help: "catch-up: reuse the backlog an earlier run left in --scratch (same --cases) instead of writing it again.")
+    @Flag(name: .long, help: "catch-up: reuse the backlog an earlier run left in --scratch (same --cases) instead of writing it again (rebuild always does).")
     var reuseBacklog = false
+    @Flag(name: .long, help: "rebuild: fold the whole outbox instead of reading the canonical state.")
+    var fromOutbox = false
     @Option(name: .long, help: "Writes per second for the latency scenario.") var rate: Int = 1_000
     @Option(name: .long, help: "Seconds the latency scenario runs.") var seconds: Int = 60
     @Option(name: .long, help: "Queries for the search scenario.") var queries: Int = 2_000
@@ -76,6 +79,13 @@ struct Bench: AsyncParsableCommand {
             let result = try await bench.catchUp(cases: cases, reuseBacklog: reuseBacklog, progress: status)
             say(String(format: "catch-up: %d events → %d documents in %.2fs = %.0f events/s; raw FTS5 bulk insert of the same documents %.2fs; ratio %.2fx",
                        result.events, result.documents, result.catchUpSeconds, result.eventsPerSecond, result.rawInsertSeconds, result.ratio))
+        }
+        if scenario == .all || scenario == .rebuild {
+            let result = try await bench.rebuild(cases: cases, fromOutbox: fromOutbox, progress: status)
+            let report = result.report
+            say(String(format: "rebuild of case search (%@): %d documents in %.2fs (building %.2fs, catching up %.2fs, comparing %.2fs); raw FTS5 bulk load of the same documents %.2fs; ratio %.2fx",
+                       fromOutbox ? "from the outbox" : "from canonical state", report.rows, report.seconds, report.phases.building,
+                       report.phases.catchingUp, report.phases.comparing, result.rawInsertSeconds, result.ratio))
         }
         if scenario == .all || scenario == .search {
             let result = try await bench.searchLatency(cases: cases, queries: queries, progress: status)

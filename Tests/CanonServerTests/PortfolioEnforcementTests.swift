@@ -229,8 +229,8 @@ struct PortfolioEnforcementTests {
         }
 
         let edited = try Self.platformPortfolio(
-            replacing: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: outbox\n      estimated_duration: 2m",
-            with: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n      batch_window: 25ms\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: outbox\n      estimated_duration: 2m")
+            replacing: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: canonical state",
+            with: "      alert_after: 30s\n      metric: canon_projection_lag_seconds\n      batch_window: 25ms\n    authority:\n      executes_commands: false\n      rehydrate_before_sensitive_action: true\n    rebuild:\n      supported: true\n      source: canonical state")
         #expect(edited.batchWindows["case-search"] == .milliseconds(25))
         let again = try TemporaryDirectory(prefix: "canon-batch-window")
         let editedPlatform = try EmbeddedPlatform.open(

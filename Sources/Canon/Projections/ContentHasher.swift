@@ -18,8 +18,14 @@ public struct ContentHasher: Sendable {
 
     /// Adds one row, given as its UTF-8 bytes.
     public mutating func add(bytes: UnsafeRawBufferPointer) {
+        add(fields: 1) { _ in bytes }
+    }
+
+    /// Adds one row of `fields` fields, each given as its bytes (each field ends with its length,
+    /// so fields cannot run together either). A row of one field hashes as `add(bytes:)`.
+    public mutating func add(fields: Int, _ field: (Int) -> UnsafeRawBufferPointer) {
         var row = RowHash()
-        row.add(bytes)
+        for index in 0..<fields { row.add(field(index)) }
         high &+= RowHash.finalize(row.high)
         low &+= RowHash.finalize(row.low ^ row.high)
     }

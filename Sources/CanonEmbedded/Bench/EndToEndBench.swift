@@ -107,6 +107,45 @@ public struct EndToEndBench: Sendable {
         return CatchUpResult(events: events, documents: documents, catchUpSeconds: catchUp, rawInsertSeconds: raw)
     }
 
+    public struct RebuildResult: Sendable {
+        public var report: ProjectionRebuild.Report
+        public var rawInsertSeconds: Double
+        public var ratio: Double { report.seconds / rawInsertSeconds }
+    }
+
+    /// A blue-green rebuild of case search over the catch-up backlog of `cases` cases (kept from
+    /// an earlier catch-up run, or written now), with the live version caught up first (not
+    /// timed); then the raw FTS5 bulk load of the rebuilt documents, in the same run.
+    public func rebuild(cases: Int, fromOutbox: Bool, progress: @Sendable (String) -> Void) async throws -> RebuildResult {
+        let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
+        let platform: EmbeddedPlatform
+        if let kept = try? await Self.keptBacklog(cases: cases, in: directory) {
+            platform = kept.0
+        } else {
+            try? FileManager.default.removeItem(at: directory.url)
+            platform = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }.0
+        }
+        let live = try platform.coordinator.store(named: "case-search")
+        let head = try await platform.canonical.headPosition()
+        if try await live.checkpoint().position < head {
+            progress("catching up the live case search first (not timed)")
+            _ = try await ProjectionRebuild(source: platform.canonical, live: live, next: live).run(compareAttempts: 1)
+        }
+        _ = try platform.prune("case-search")
+        let report = try await platform.rebuild("case-search", fromOutbox: fromOutbox) { step in
+            if let records = step.records {
+                if records.done == records.total || records.done % 100_000 < 20_000 { progress("rebuild: \(records.done)/\(records.total) cases from canonical state") }
+            } else {
+                progress("rebuild: \(step.phase.rawValue) \(step.position)/\(step.target)")
+            }
+        }
+        guard report.matches else { throw EmbeddedPlatformError(message: "the rebuilt version does not match the live one") }
+        let rebuilt = try platform.coordinator.store(named: "case-search") as! SQLiteSearchStore
+        let raw = try await rawFTS5Insert(from: rebuilt, into: directory.url.appendingPathComponent("raw-fts5.sqlite").path)
+        _ = try platform.prune("case-search")
+        return RebuildResult(report: report, rawInsertSeconds: raw)
+    }
+
     /// Reads the documents' text out of `store` and inserts it into a bare FTS5 table with the
     /// same columns and tokenizer, in one transaction.
     func rawFTS5Insert(from store: SQLiteSearchStore, into path: String) async throws -> Double {

@@ -11,6 +11,8 @@ import GRDBSQLite
 final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     let pool: DatabasePool
     let identity: ProjectionIdentity
+    /// Each connection's page cache: 64 MiB (KiB, negative as SQLite takes it).
+    static let cacheSize = -65_536
     let path: String
     private let faults: FaultInjector?
 
@@ -32,7 +34,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
             try db.execute(sql: "PRAGMA mmap_size = 1073741824")
             // Pages written since the last checkpoint live in the WAL, which is not mapped: a
             // larger cache keeps a catch-up's index pages in memory instead of re-reading them.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA cache_size = \(Self.cacheSize)")
             // Checkpoint the WAL every 40 MiB instead of every 4 MiB: a catch-up rewrites the same
             // index pages in every transaction, and each checkpoint copies them again.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
@@ -180,8 +182,8 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
         }
     }
 
-    /// Checkpoint, row count and checksum of `sql`'s rows (one text column, in a stable order),
-    /// in one read transaction.
+    /// Checkpoint, row count and checksum of `sql`'s rows (in any order; each column a field of
+    /// the row), in one read transaction.
     func contentSummary(rowsSQL sql: String) async throws -> ContentSummary {
         try await mapped {
             try await pool.read { db in
@@ -198,8 +200,10 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
                     guard code == SQLITE_ROW else {
                         throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
                     }
-                    let text = sqlite3_column_text(handle, 0)
-                    hasher.add(bytes: UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, 0))))
+                    hasher.add(fields: Int(sqlite3_column_count(handle))) { column in
+                        let text = sqlite3_column_text(handle, Int32(column))
+                        return UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(column))))
+                    }
                     rows += 1
                 }
                 return ContentSummary(checkpoint: checkpoint, rows: rows, checksum: hasher.hexDigest)

@@ -305,7 +305,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // FTS5 keeps a text field's stored value in column c<i> of its content table, a plain
         // table: reading it there skips the virtual table.
         let text = schema.textFields.indices.map { "f.c\($0)" }
-        let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", "v.display"] + facets + text).joined(separator: " || char(31) || ")
+        // Columns, not one concatenated string: the hasher reads each where SQLite holds it.
+        let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", "v.display"] + facets + text).joined(separator: ", ")
         return try await database.contentSummary(
             rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts_content f ON f.id = d.id JOIN doc_display v ON v.id = d.id")
     }
@@ -821,6 +822,9 @@ extension SQLiteSearchStore: StateBuildableStore {
         }
         defer { handoff.abandon() }
         try await database.write { db in
+            // A build writes every index page in every chunk (the keys are random): a larger
+            // cache keeps them in memory until the commit instead of spilling them mid-chunk.
+            try db.execute(sql: "PRAGMA cache_size = \(Self.buildCacheSize)")
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1"), (row["complete"] as Int64) == 0 else {
                 throw ProjectionError.storage("\(identity) has no build from state in progress")
             }
@@ -839,8 +843,13 @@ extension SQLiteSearchStore: StateBuildableStore {
         await preparing.value
     }
 
+    /// The page cache of a store's writer while it is built from state (KiB, negative as SQLite
+    /// takes it): 256 MiB, back to the usual 64 MiB when the build finishes.
+    static let buildCacheSize = -262_144
+
     public func finishStateBuild() async throws {
         try await database.write { db in
+            try db.execute(sql: "PRAGMA cache_size = \(SQLiteProjectionDatabase.cacheSize)")
             try db.execute(sql: "UPDATE state_build SET complete = 1 WHERE id = 1")
             try db.execute(sql: """
                 DELETE FROM state_ranges WHERE (SELECT max(position) FROM state_ranges) <= (SELECT position FROM canon_checkpoint WHERE id = 1)
