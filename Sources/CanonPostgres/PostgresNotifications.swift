@@ -62,18 +62,16 @@ public struct PostgresNotifications: Service {
                         group.addTask {
                             try await connection.listen(on: PostgresProjectionDatabase.appliedChannel) { notifications in
                                 for try await notification in notifications {
-                                    let parts = notification.payload.split(separator: ":")
-                                    guard parts.count == 3, let version = Int(parts[1]), let position = Int64(parts[2]) else { continue }
-                                    applied(ProjectionIdentity(name: String(parts[0]), version: version), OutboxPosition(position))
+                                    guard let (identity, position) = Self.parseApplied(notification.payload) else { continue }
+                                    applied(identity, position)
                                 }
                             }
                         }
                         group.addTask {
                             try await connection.listen(on: PostgresControl.channel) { notifications in
                                 for try await notification in notifications {
-                                    let parts = notification.payload.split(separator: ":")
-                                    guard parts.count == 3, parts[0] == "resume", let version = Int(parts[2]) else { continue }
-                                    resume(ProjectionIdentity(name: String(parts[1]), version: version))
+                                    guard let identity = Self.parseResume(notification.payload) else { continue }
+                                    resume(identity)
                                 }
                             }
                         }
@@ -99,6 +97,28 @@ public struct PostgresNotifications: Service {
 /// Sends operators' requests to the process that runs an agent, over `canon_control`: every
 /// process LISTENs there (`PostgresNotifications`), and the one that holds the projection's lease
 /// acts on it.
+extension PostgresNotifications {
+    /// `name:version:position` of the `canon_applied` channel. The numbers are read from the
+    /// right, so a name may hold colons.
+    static func parseApplied(_ payload: String) -> (ProjectionIdentity, OutboxPosition)? {
+        var parts = payload.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let position = Int64(parts.removeLast()), let version = Int(parts.removeLast()) else { return nil }
+        let name = parts.joined(separator: ":")
+        guard !name.isEmpty else { return nil }
+        return (ProjectionIdentity(name: name, version: version), OutboxPosition(position))
+    }
+
+    /// `resume:name:version` of the `canon_control` channel; the name may hold colons.
+    static func parseResume(_ payload: String) -> ProjectionIdentity? {
+        guard payload.hasPrefix("resume:") else { return nil }
+        var parts = payload.dropFirst("resume:".count).split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 2, let version = Int(parts.removeLast()) else { return nil }
+        let name = parts.joined(separator: ":")
+        guard !name.isEmpty else { return nil }
+        return ProjectionIdentity(name: name, version: version)
+    }
+}
+
 public struct PostgresControl: ProjectionControl {
     public static let channel = "canon_control"
     let database: PostgresDatabase
