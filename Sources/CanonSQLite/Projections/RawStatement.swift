@@ -4,12 +4,14 @@ import GRDBSQLite
 /// Runs a cached GRDB statement through SQLite's C API: values are bound as they are, without
 /// GRDB's boxing of each argument. For the statements a catch-up runs once per document.
 struct RawStatement {
+    /// Kept so the handle outlives any eviction from GRDB's statement cache.
+    private let statement: Statement
     private let handle: OpaquePointer
     private let db: Database
     private let sql: String
 
     init(_ db: Database, _ sql: String) throws {
-        let statement = try db.cachedStatement(sql: sql)
+        statement = try db.cachedStatement(sql: sql)
         handle = statement.sqliteStatement
         self.db = db
         self.sql = sql

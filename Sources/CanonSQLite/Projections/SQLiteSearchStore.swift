@@ -136,11 +136,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                     try await pool.read { db in
                         let seen = try Self.lastChange(db)
                         var chunk = FoldedChunk(changesSeen: seen)
+                        // The batch's words, each once, go with the last chunk: the writer adds
+                        // them to the vocabulary without hashing each again.
+                        var words = Set<String>()
                         for (key, events) in part {
                             chunk.covered.append((key, events))
                             if var folded = try Self.fold(key, events, projection: projection, sql: sql, db) {
-                                // The chunk's new words, each once: the writer adds them to the vocabulary.
-                                chunk.words.formUnion(folded.words)
+                                words.formUnion(folded.words)
                                 folded.words = []
                                 chunk.documents.append(folded)
                             }
@@ -149,6 +151,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                                 chunk = FoldedChunk(changesSeen: seen)
                             }
                         }
+                        chunk.words = words
                         handoff.put(chunk)
                     }
                     handoff.finish()
@@ -168,7 +171,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 while let chunk = try handoff.take() {
                     if chunk.changesSeen == current {
                         for folded in chunk.documents { try Self.write(folded, sql: sql, pending: pending, written: &written, db) }
-                        written.terms.formUnion(chunk.words)
+                        if written.terms.isEmpty { written.terms = chunk.words } else { written.terms.formUnion(chunk.words) }
                     } else {
                         for (key, events) in chunk.covered {
                             guard let folded = try Self.fold(key, events, projection: projection, sql: sql, db) else { continue }
@@ -383,7 +386,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
-            let insert = try RawStatement(db, sql.insert)
+            if written.inserts == nil { written.inserts = try InsertStatements(db, sql) }
+            let insert = written.inserts!.document
             insert.bind(1, key)
             insert.bind(2, team)
             insert.bind(3, restricted)
@@ -402,11 +406,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             try db.cachedStatement(sql: "DELETE FROM security_pending WHERE key = ?").execute(arguments: [key])
         }
         // The display lives apart so the rows filtering and facet counts scan stay small.
-        let displayInsert = try RawStatement(db, "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)")
+        if written.inserts == nil { written.inserts = try InsertStatements(db, sql) }
+        let displayInsert = written.inserts!.display
         displayInsert.bind(1, id)
         displayInsert.bind(2, display)
         try displayInsert.run()
-        let ftsInsert = try RawStatement(db, sql.ftsInsert)
+        let ftsInsert = written.inserts!.fts
         ftsInsert.bind(1, id)
         for (index, field) in sql.fields.enumerated() { ftsInsert.bind(Int32(2 + index), document.text[field] ?? "") }
         try ftsInsert.run()
@@ -455,10 +460,25 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// How many transactions the change log keeps. A memory index further behind loads again.
     static let changeLogLength: Int64 = 20_000
 
-    /// What one transaction wrote: new words, and the row ids of the documents written.
+    /// What one transaction wrote: new words, and the row ids of the documents written; and the
+    /// statements its document writes run, looked up once per transaction.
     struct Written {
         var terms = Set<String>()
         var documents: [Int64] = []
+        var inserts: InsertStatements?
+    }
+
+    /// The three statements that write a document's rows.
+    struct InsertStatements {
+        let document: RawStatement
+        let display: RawStatement
+        let fts: RawStatement
+
+        init(_ db: Database, _ sql: DocumentSQL) throws {
+            document = try RawStatement(db, sql.insert)
+            display = try RawStatement(db, "INSERT OR REPLACE INTO doc_display (id, display) VALUES (?, ?)")
+            fts = try RawStatement(db, sql.ftsInsert)
+        }
     }
 
     /// Adds new words to the vocabulary that spelling correction draws on, and logs the written
@@ -808,16 +828,21 @@ extension SQLiteSearchStore: StateBuildableStore {
         // Everything but the SQL is done beside the write transaction, a chunk ahead of it.
         let handoff = Handoff<FoldedChunk>()
         let preparing = Task.detached {
+            var words = Set<String>()
             for start in stride(from: 0, to: documents.count, by: Self.foldChunk) {
                 var chunk = FoldedChunk(changesSeen: 0)
                 for document in documents[start..<min(start + Self.foldChunk, documents.count)] {
                     var folded = Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql)
-                    chunk.words.formUnion(folded.words)
+                    words.formUnion(folded.words)
                     folded.words = []
                     chunk.documents.append(folded)
                 }
                 guard handoff.put(chunk) else { break }
             }
+            // The words of every document, each once, last.
+            var last = FoldedChunk(changesSeen: 0)
+            last.words = words
+            handoff.put(last)
             handoff.finish()
         }
         defer { handoff.abandon() }
@@ -835,7 +860,7 @@ extension SQLiteSearchStore: StateBuildableStore {
             let pending = try Self.hasPendingSecurity(db)
             while let chunk = try handoff.take() {
                 for document in chunk.documents { try Self.write(document, sql: sql, pending: pending, written: &written, db) }
-                written.terms.formUnion(chunk.words)
+                if written.terms.isEmpty { written.terms = chunk.words } else { written.terms.formUnion(chunk.words) }
             }
             try Self.record(written, db)
             try db.execute(sql: "UPDATE state_build SET cursor = ? WHERE id = 1", arguments: [cursor])
