@@ -106,8 +106,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let projection = self.projection
         let sql = self.sql
         let (unbuilt, rangesPassed) = try await withoutBuiltState(events, to: to.position)
-        let groups = projection.byDocument(unbuilt)
-        guard groups.count >= Self.foldAheadThreshold else {
+        guard unbuilt.count >= Self.foldAheadThreshold else {
+            let groups = projection.byDocument(unbuilt)
             try await database.advance(from: from, to: to) { db in
                 if rangesPassed { try Self.dropStateRanges(db) }
                 var written = Written()
@@ -120,21 +120,22 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             }
             return
         }
-        // A large batch (a catch-up) is folded off the writer: a reader connection loads the
-        // documents as the last commit left them and folds them, a chunk at a time, while the
-        // write transaction writes the chunks folded before. (Two folding readers were slower
-        // on two cores: the writer needs one.) Only this agent writes documents between its
-        // commits, except the priority path, a drift repair and a refold; a chunk folded from a
-        // snapshot older than one of their writes (the change log moved) is folded again inside
-        // the transaction.
-        let parts = [groups]
-        let handoff = Handoff<FoldedChunk>(producers: parts.count)
+        // A large batch (a catch-up) is folded off the writer: a reader connection groups the
+        // events by document, loads each document as the last commit left it and folds it, a
+        // chunk at a time, while the write transaction writes the chunks folded before. (Two
+        // folding readers were slower on two cores: the writer needs one.) Only this agent
+        // writes documents between its commits, except the priority path, a drift repair and a
+        // refold; a chunk folded from a snapshot older than one of their writes (the change log
+        // moved) is folded again inside the transaction.
+        let handoff = Handoff<FoldedChunk>()
         let pool = database.pool
-        let folding = parts.map { part in
+        let folding = [unbuilt].map { part in
             Task {
                 do {
                     try await pool.read { db in
                         let seen = try Self.lastChange(db)
+                        // Grouped here, not before: the writer starts on the first chunk sooner.
+                        let part = projection.byDocument(part)
                         var chunk = FoldedChunk(changesSeen: seen)
                         // The batch's words, each once, go with the last chunk: the writer adds
                         // them to the vocabulary without hashing each again.
@@ -219,9 +220,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         try db.execute(sql: "DELETE FROM state_ranges WHERE (SELECT complete FROM state_build WHERE id = 1) = 1")
     }
 
-    /// Batches with fewer documents than this fold inside the write transaction (a live agent's
+    /// Batches with fewer events than this fold inside the write transaction (a live agent's
     /// batches: handing off would only add latency).
-    static let foldAheadThreshold = 64
+    static let foldAheadThreshold = 256
     /// Documents handed from the folding reader to the writer at a time.
     static let foldChunk = 128
 
