@@ -2,6 +2,7 @@ import Canon
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// The file of one projection version, with the bookkeeping every projection store keeps beside
 /// its data: checkpoint, dead letters and heartbeat.
@@ -13,6 +14,25 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     let identity: ProjectionIdentity
     /// Each connection's page cache: 64 MiB (KiB, negative as SQLite takes it).
     static let cacheSize = -65_536
+    /// WAL pages after which a commit checkpoints: SQLite's 1,000 (4 MiB) for a live store, whose
+    /// commits then never stall long (commit-to-searchable p99 went from 8 ms to 34 ms with
+    /// 10,000), and 10,000 while a store catches up or is built: those transactions rewrite the
+    /// same index pages each time, and every checkpoint copies them again.
+    static let walCheckpointPages = 1_000
+    static let bulkWalCheckpointPages = 10_000
+
+    /// Whether the writer checkpoints as for bulk work now (it runs one transaction at a time).
+    private let bulkCheckpoints = Mutex(false)
+
+    /// Sets how often the writer's commits checkpoint the WAL, when that changes (a setting of
+    /// the connection: it holds for the transactions after this one too). Call it inside a write.
+    func checkpointEvery(bulk: Bool, _ db: Database) throws {
+        let changed = bulkCheckpoints.withLock { current in
+            defer { current = bulk }
+            return current != bulk
+        }
+        if changed { try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)") }
+    }
     let path: String
     private let faults: FaultInjector?
 
@@ -35,9 +55,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
             // Pages written since the last checkpoint live in the WAL, which is not mapped: a
             // larger cache keeps a catch-up's index pages in memory instead of re-reading them.
             try db.execute(sql: "PRAGMA cache_size = \(Self.cacheSize)")
-            // Checkpoint the WAL every 40 MiB instead of every 4 MiB: a catch-up rewrites the same
-            // index pages in every transaction, and each checkpoint copies them again.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walCheckpointPages)")
             SQLiteDrift.register(db)
         }
         do {

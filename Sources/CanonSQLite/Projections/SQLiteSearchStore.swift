@@ -1,6 +1,7 @@
 import Canon
 import Foundation
 import GRDB
+import Synchronization
 
 /// A full-text search store on SQLite FTS5, in its own file.
 ///
@@ -93,6 +94,11 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         }
     }
 
+    /// Whether the store may hold ranges of a build from state that its checkpoint has not
+    /// passed yet: the first apply reads them, and later ones only while some are left (a live
+    /// store never does).
+    private let stateRangesLeft = Mutex(true)
+
     public var path: String { database.path }
 
     /// The schema the store was made for (benchmarks write rows of it directly).
@@ -109,6 +115,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         guard unbuilt.count >= Self.foldAheadThreshold else {
             let groups = projection.byDocument(unbuilt)
             try await database.advance(from: from, to: to) { db in
+                try self.database.checkpointEvery(bulk: false, db)
                 if rangesPassed { try Self.dropStateRanges(db) }
                 var written = Written()
                 let pending = try Self.hasPendingSecurity(db)
@@ -164,6 +171,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         do {
             try await database.advance(from: from, to: to) { db in
                 defer { handoff.abandon() }
+                try self.database.checkpointEvery(bulk: true, db)
                 if rangesPassed { try Self.dropStateRanges(db) }
                 var written = Written()
                 let pending = try Self.hasPendingSecurity(db)
@@ -194,13 +202,17 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// snapshot its range was built from), and whether the batch ending at `to` passes every
     /// range (the ranges can go then).
     private func withoutBuiltState(_ events: [EventEnvelope], to: OutboxPosition) async throws -> ([EventEnvelope], Bool) {
+        guard stateRangesLeft.withLock({ $0 }) else { return (events, false) }
         let ranges = try await database.mapped {
             try await database.pool.read { db in
                 try GRDB.Row.fetchAll(db.cachedStatement(sql: "SELECT after, position FROM state_ranges ORDER BY after"))
                     .map { (after: $0[0] as String, position: $0[1] as Int64) }
             }
         }
-        guard let last = ranges.map(\.position).max() else { return (events, false) }
+        guard let last = ranges.map(\.position).max() else {
+            stateRangesLeft.withLock { $0 = false }
+            return (events, false)
+        }
         let projection = self.projection
         let unbuilt = events.filter { event in
             guard let key = projection.documentKey(for: event) else { return true }
@@ -795,6 +807,7 @@ extension SQLiteSearchStore: StateBuildableStore {
 
     public func beginStateBuild(at position: OutboxPosition) async throws {
         let identity = self.identity
+        stateRangesLeft.withLock { $0 = true }
         try await database.write { db in
             let checkpoint = try SQLiteProjectionDatabase.checkpoint(db).position
             if let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1") {
@@ -851,6 +864,7 @@ extension SQLiteSearchStore: StateBuildableStore {
             // A build writes every index page in every chunk (the keys are random): a larger
             // cache keeps them in memory until the commit instead of spilling them mid-chunk.
             try db.execute(sql: "PRAGMA cache_size = \(Self.buildCacheSize)")
+            try self.database.checkpointEvery(bulk: true, db)
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1"), (row["complete"] as Int64) == 0 else {
                 throw ProjectionError.storage("\(identity) has no build from state in progress")
             }
@@ -876,6 +890,7 @@ extension SQLiteSearchStore: StateBuildableStore {
     public func finishStateBuild() async throws {
         try await database.write { db in
             try db.execute(sql: "PRAGMA cache_size = \(SQLiteProjectionDatabase.cacheSize)")
+            try self.database.checkpointEvery(bulk: false, db)
             try db.execute(sql: "UPDATE state_build SET complete = 1 WHERE id = 1")
             try db.execute(sql: """
                 DELETE FROM state_ranges WHERE (SELECT max(position) FROM state_ranges) <= (SELECT position FROM canon_checkpoint WHERE id = 1)
