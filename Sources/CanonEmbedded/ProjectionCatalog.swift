@@ -51,6 +51,6 @@ public struct ProjectionCatalog: Codable, Hashable, Sendable {
     public func save(to directory: DataDirectory) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: Self.file(in: directory), options: .atomic)
+        try AtomicFile.write(encoder.encode(self), to: Self.file(in: directory))
     }
 }

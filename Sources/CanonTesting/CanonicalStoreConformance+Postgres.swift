@@ -8,7 +8,7 @@ extension CanonicalStoreConformance.Engine {
         name: "postgres",
         make: { faults, scratch in
             let url = try await PostgresTestServer.createDatabase()
-            try url.description.write(toFile: scratch.file("postgres-url"), atomically: true, encoding: .utf8)
+            try AtomicFile.write(url.description, toFile: scratch.file("postgres-url"))
             return try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations, configuration: .init(faults: faults))
         },
         reopen: { scratch in

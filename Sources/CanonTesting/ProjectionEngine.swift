@@ -73,7 +73,7 @@ public struct ProjectionEngine: Sendable, CustomTestStringConvertible {
         let file = scratch.file("postgres-\(slot).url")
         if let text = try? String(contentsOfFile: file, encoding: .utf8) { return try PostgresURL(text) }
         let url = try await PostgresTestServer.createDatabase()
-        try url.description.write(toFile: file, atomically: true, encoding: .utf8)
+        try AtomicFile.write(url.description, toFile: file)
         return url
     }
 

@@ -59,7 +59,7 @@ enum GeneratedFiles {
             let url = root.appendingPathComponent(path)
             do {
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(text.utf8).write(to: url, options: .atomic)
+                try AtomicFile.write(Data(text.utf8), to: url)
             } catch {
                 throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
             }

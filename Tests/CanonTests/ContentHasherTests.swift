@@ -1,4 +1,5 @@
 import Canon
+import Foundation
 import Testing
 
 @Suite("Content checksums")
@@ -30,5 +31,24 @@ struct ContentHasherTests {
         // Every byte counts, in the eight-byte words and in the tail.
         #expect(Self.digest(["0123456789abcdef!"]) != Self.digest(["0123456789abcdeg!"]))
         #expect(Self.digest(["0123456789abcdef!"]) != Self.digest(["0123456789abcdef?"]))
+    }
+}
+
+@Suite("Atomic file replacement")
+struct AtomicFileTests {
+    @Test func replacingAFileLeavesOnlyTheNewContentAndNoTemporaryFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("canon-atomic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("projections.json")
+        try AtomicFile.write(Data("one".utf8), to: file)
+        try AtomicFile.write(Data("two".utf8), to: file)
+        #expect(try String(contentsOf: file, encoding: .utf8) == "two")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["projections.json"])
+        // A target that cannot be replaced is an error, and the temporary file goes.
+        let blocked = directory.appendingPathComponent("a-directory")
+        try FileManager.default.createDirectory(at: blocked.appendingPathComponent("inside"), withIntermediateDirectories: true)
+        #expect(throws: (any Error).self) { try AtomicFile.write(Data("x".utf8), to: blocked) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["a-directory", "projections.json"])
     }
 }
