@@ -125,6 +125,39 @@ struct GroupCommitTests {
         #expect(committer.refused == 2)
     }
 
+    /// A caller that gives up while its unit waits gets `CancellationError`, and the unit is
+    /// never written; the units around it commit as usual.
+    @Test func aCommitCancelledWhileItWaitsIsTakenOutAndNeverWritten() async throws {
+        let store = FakeStore()
+        let committer = GroupCommitter(configuration: .init(maxBatch: 64, maxConcurrent: 1, maxWaiting: 100))
+        let commit: GroupCommitter.CommitBatch = { try await store.commit($0) }
+        let first = Task { try await committer.commit(Self.work("w0"), through: commit) }
+        #expect(await store.called.wait(until: OutboxPosition(1), timeout: .seconds(20)), "the first commit reached the store")
+        let before = Task { try await committer.commit(Self.work("w1"), through: commit) }
+        try #require(try await waitUntil(wakingOn: committer.activity) { committer.waiting == 1 })
+        let cancelled = Task { try await committer.commit(Self.work("gave-up"), through: commit) }
+        try #require(try await waitUntil(wakingOn: committer.activity) { committer.waiting == 2 })
+        let after = Task { try await committer.commit(Self.work("w2"), through: commit) }
+        try #require(try await waitUntil(wakingOn: committer.activity) { committer.waiting == 3 })
+
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(committer.waiting == 2)
+        store.gate.advance(to: OutboxPosition(1))
+        for task in [first, before, after] { _ = try await task.value }
+        let written = store.calls.withLock { $0 }.flatMap { $0 }
+        #expect(Set(written) == ["w0", "w1", "w2"], "\(written)")
+        #expect(committer.totals.units == 3)
+
+        // A caller cancelled before it queues is refused at once, and nothing is written.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await committer.commit(Self.work("never"), through: commit)
+        }
+        await #expect(throws: CancellationError.self) { try await early.value }
+        #expect(!store.calls.withLock { $0 }.flatMap { $0 }.contains("never"))
+    }
+
     /// A connection lost with the work in flight leaves the outcome unknown (the COMMIT may have
     /// landed): nobody retries, every unit of that transaction gets the error.
     @Test func aStorageErrorIsReportedToEveryUnitOfTheTransactionAndNothingIsRetried() async throws {

@@ -25,21 +25,8 @@ public struct DriftDigest: Sendable {
 
     @inlinable
     public mutating func add(bytes: UnsafeRawBufferPointer) {
-        let count = bytes.count
-        var offset = 0
-        while offset + 8 <= count {
-            word(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-            offset += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < count {
-            tail |= UInt64(bytes[offset]) << shift
-            shift += 8
-            offset += 1
-        }
-        word(tail)
-        word(UInt64(count) | 0x1f00_0000_0000_0000)
+        bytes.littleEndianWords { word($0) }
+        word(UInt64(bytes.count) | 0x1f00_0000_0000_0000)
     }
 
     public mutating func add(_ text: String?) {
@@ -73,7 +60,11 @@ public struct DriftDigest: Sendable {
     }
 
     @inlinable
-    public var value: UInt64 {
+    public var value: UInt64 { Self.finalize(state) }
+
+    /// MurmurHash3's 64-bit finalizer: every input bit moves every output bit.
+    @inlinable
+    static func finalize(_ state: UInt64) -> UInt64 {
         var mixed = state
         mixed ^= mixed >> 33
         mixed = mixed &* 0xff51_afd7_ed55_8ccd
@@ -85,4 +76,25 @@ public struct DriftDigest: Sendable {
 
     /// The digest as engines store it: the same 64 bits in a signed integer column.
     @inlinable public var stored: Int64 { Int64(bitPattern: value) }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The bytes as little-endian 64-bit words, the last one zero-padded (always given, zero
+    /// when the count is a multiple of eight): what `DriftDigest` and `ContentHasher` hash.
+    @inlinable @inline(__always)
+    func littleEndianWords(_ body: (UInt64) -> Void) {
+        var offset = 0
+        while offset + 8 <= count {
+            body(UInt64(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < count {
+            tail |= UInt64(self[offset]) << shift
+            shift += 8
+            offset += 1
+        }
+        body(tail)
+    }
 }

@@ -1,8 +1,8 @@
 /// A 128-bit digest of a set of rows, in any order: cheap, stable across processes and machines
 /// (unlike `Hasher`), and enough to tell two stores apart.
 ///
-/// Each row is hashed on its own (eight bytes at a step, in two lanes with different multipliers,
-/// ending with its length) and the row hashes are added up, so the rows need no sort: a store
+/// Each row is hashed on its own (eight bytes at a step as `DriftDigest` reads them, in two lanes
+/// with different multipliers, each field ending with its length) and the row hashes are added up, so the rows need no sort: a store
 /// sums its rows in whatever order its file holds them.
 public struct ContentHasher: Sendable {
     public init() {}
@@ -26,8 +26,8 @@ public struct ContentHasher: Sendable {
     public mutating func add(fields: Int, _ field: (Int) -> UnsafeRawBufferPointer) {
         var row = RowHash()
         for index in 0..<fields { row.add(field(index)) }
-        high &+= RowHash.finalize(row.high)
-        low &+= RowHash.finalize(row.low ^ row.high)
+        high &+= DriftDigest.finalize(row.high)
+        low &+= DriftDigest.finalize(row.low ^ row.high)
     }
 
     public var hexDigest: String {
@@ -41,21 +41,8 @@ private struct RowHash {
     var low: UInt64 = 0x8422_2325_cbf2_9ce4
 
     mutating func add(_ bytes: UnsafeRawBufferPointer) {
-        let count = bytes.count
-        var index = 0
-        while index + 8 <= count {
-            mix(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
-            index += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while index < count {
-            tail |= UInt64(bytes[index]) << shift
-            shift += 8
-            index += 1
-        }
-        // At most seven tail bytes: the top byte is free for the length.
-        mix(tail ^ (UInt64(truncatingIfNeeded: count) << 56))
+        bytes.littleEndianWords { mix($0) }
+        mix(UInt64(bytes.count) | 0x1f00_0000_0000_0000)
     }
 
     @inline(__always)
@@ -64,17 +51,6 @@ private struct RowHash {
         high ^= high >> 32
         low = (low &+ word) &* 0xc2b2_ae3d_27d4_eb4f
         low ^= low >> 29
-    }
-
-    /// MurmurHash3's finalizer: every input bit moves every output bit.
-    static func finalize(_ value: UInt64) -> UInt64 {
-        var value = value
-        value ^= value >> 33
-        value &*= 0xff51_afd7_ed55_8ccd
-        value ^= value >> 33
-        value &*= 0xc4ce_b9fe_1a85_ec53
-        value ^= value >> 33
-        return value
     }
 }
 

@@ -40,6 +40,7 @@ public final class GroupCommitter: Sendable {
     public typealias CommitBatch = @Sendable ([UnitOfWork]) async throws -> [CommitResult]
 
     private struct Waiting: Sendable {
+        let id: Int
         let work: UnitOfWork
         let continuation: CheckedContinuation<CommitResult, any Error>
     }
@@ -52,13 +53,15 @@ public final class GroupCommitter: Sendable {
         var transactions = 0
         var units = 0
         var refused = 0
-        /// Commits asked for, queued or refused.
+        /// Commits asked for, queued or refused (each caller's id is its arrival number).
         var arrivals = 0
+        /// Moves on every arrival, refusal and cancellation: what `activity` follows.
+        var changes = 0
     }
 
     public let configuration: Configuration
     private let state = Mutex(State())
-    /// Moves each time a commit is queued or refused: whoever watches the queue waits on it.
+    /// Moves each time a commit is queued, refused or cancelled: whoever watches the queue waits on it.
     public let activity = PositionWaiters()
 
     public init(configuration: Configuration = Configuration()) {
@@ -67,27 +70,55 @@ public final class GroupCommitter: Sendable {
 
     /// Commits `work`, gathered with whatever else is waiting, through `commitBatch` (the store's
     /// all-or-nothing commit of several units, in order).
+    ///
+    /// A caller cancelled while its unit still waits gets `CancellationError` and nothing of it is
+    /// written. Once the unit is in a transaction, the caller waits for that transaction's outcome:
+    /// a commit under way is not abandoned half-known.
     public func commit(_ work: UnitOfWork, through commitBatch: @escaping CommitBatch) async throws -> CommitResult {
+        let id = state.withLock { state in
+            state.arrivals += 1
+            return state.arrivals
+        }
+        return try await withTaskCancellationHandler {
+            try await enqueue(work, id: id, through: commitBatch)
+        } onCancel: {
+            let removed = state.withLock { state -> (Waiting, Int)? in
+                guard let index = state.queue[state.queueStart...].firstIndex(where: { $0.id == id }) else { return nil }
+                state.changes += 1
+                return (state.queue.remove(at: index), state.changes)
+            }
+            if let (waiting, changes) = removed {
+                activity.advance(to: OutboxPosition(Int64(changes)))
+                waiting.continuation.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    private func enqueue(_ work: UnitOfWork, id: Int, through commitBatch: @escaping CommitBatch) async throws -> CommitResult {
         try await withCheckedThrowingContinuation { continuation in
-            enum Admission { case drain, wait, full }
-            let (admission, arrivals) = state.withLock { state -> (Admission, Int) in
-                state.arrivals += 1
+            enum Admission { case drain, wait, full, cancelled }
+            let (admission, changes) = state.withLock { state -> (Admission, Int) in
+                state.changes += 1
+                // Cancelled before it queued: the handler found nothing to take out.
+                if Task.isCancelled { return (.cancelled, state.changes) }
                 guard state.queue.count - state.queueStart < configuration.maxWaiting else {
                     state.refused += 1
-                    return (.full, state.arrivals)
+                    return (.full, state.changes)
                 }
-                state.queue.append(Waiting(work: work, continuation: continuation))
-                guard state.inFlight < configuration.maxConcurrent else { return (.wait, state.arrivals) }
+                state.queue.append(Waiting(id: id, work: work, continuation: continuation))
+                guard state.inFlight < configuration.maxConcurrent else { return (.wait, state.changes) }
                 state.inFlight += 1
-                return (.drain, state.arrivals)
+                return (.drain, state.changes)
             }
-            activity.advance(to: OutboxPosition(Int64(arrivals)))
+            activity.advance(to: OutboxPosition(Int64(changes)))
             switch admission {
             case .drain: Task { await self.drain(commitBatch) }
             case .wait: break
             case .full:
                 continuation.resume(throwing: CanonicalStoreError.contended(
                     "\(configuration.maxWaiting) commits are already waiting for the store; nothing was written"))
+            case .cancelled:
+                continuation.resume(throwing: CancellationError())
             }
         }
     }
