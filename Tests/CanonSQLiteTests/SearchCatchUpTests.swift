@@ -1,6 +1,6 @@
 import Canon
 import CanonEmbedded
-import CanonSQLite
+@testable import CanonSQLite
 import CanonTesting
 import CasePlatform
 import Foundation
@@ -64,6 +64,51 @@ struct SearchCatchUpTests {
         }
         #expect(try await store.checkpoint().position == .start)
         #expect(try await store.count() == 0)
+    }
+
+    /// A refold (what a drift repair runs) rewrites a document after the folding reader took its
+    /// snapshot and before the write transaction began: the writer must fold that document again
+    /// itself, onto the repaired one, not write the fold of the stale one.
+    @Test func aDocumentRewrittenAfterTheFoldingSnapshotIsFoldedAgainInsideTheTransaction() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-catch-up-race")
+        let platform = try await Self.seeded(scratch, cases: 200)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let projection = CaseSearchProjection()
+        let firstHalf = Array(events[..<(events.count / 2)]), secondHalf = Array(events[(events.count / 2)...])
+        #expect(secondHalf.count >= SQLiteSearchStore.foldAheadThreshold, "the second half is folded beside the writer")
+        let later = Set(secondHalf.compactMap(projection.documentKey(for:)))
+        let opened = try #require(firstHalf.first { $0.type == CaseEvents.caseOpened && later.contains(projection.documentKey(for: $0) ?? "") })
+        let key = try #require(projection.documentKey(for: opened))
+        // The case's history up to the first half's end, with another title: the repair.
+        var history = firstHalf.filter { projection.documentKey(for: $0) == key }
+        let index = try #require(history.firstIndex { $0.type == CaseEvents.caseOpened })
+        var payload = try #require(try JSONSerialization.jsonObject(with: history[index].payload) as? [String: Any])
+        payload["title"] = "Repaired title"
+        history[index].payload = try JSONSerialization.data(withJSONObject: payload)
+        let from = try #require(firstHalf.last).position
+        let to = Checkpoint(position: try #require(secondHalf.last).position, committedAt: nil)
+
+        let raced = try Self.store(scratch, "raced.sqlite")
+        try await Self.apply(firstHalf, to: raced, inBatchesOf: 7)
+        let snapshotTaken = PositionWaiters(), writeMayBegin = PositionWaiters()
+        raced.foldHooks.withLock {
+            $0 = .init(
+                afterSnapshot: { snapshotTaken.advance(to: OutboxPosition(1)) },
+                beforeWrite: { _ = await writeMayBegin.wait(until: OutboxPosition(1), timeout: .seconds(60)) })
+        }
+        let applying = Task { try await raced.apply(secondHalf, from: from, to: to) }
+        #expect(await snapshotTaken.wait(until: OutboxPosition(1), timeout: .seconds(60)), "the folding reader took its snapshot")
+        try await raced.refold(stream: opened.streamID, events: history, at: from)
+        writeMayBegin.advance(to: OutboxPosition(1))
+        try await applying.value
+
+        #expect(try await raced.document(key)?.text["title"] == "Repaired title", "the batch was folded onto the repaired document")
+        // The same writes in order, without the race, give the same store.
+        let ordered = try Self.store(scratch, "ordered.sqlite")
+        try await Self.apply(firstHalf, to: ordered, inBatchesOf: 7)
+        try await ordered.refold(stream: opened.streamID, events: history, at: from)
+        try await ordered.apply(secondHalf, from: from, to: to)
+        #expect(try await raced.contentSummary() == (try await ordered.contentSummary()))
     }
 
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {

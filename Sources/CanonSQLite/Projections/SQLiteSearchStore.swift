@@ -94,6 +94,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         }
     }
 
+    /// Test hooks around a folded batch: when the folding reader has taken its snapshot, and
+    /// before the write transaction begins. Nil outside tests.
+    struct FoldHooks: Sendable {
+        var afterSnapshot: @Sendable () -> Void
+        var beforeWrite: @Sendable () async -> Void
+    }
+
+    let foldHooks = Mutex<FoldHooks?>(nil)
+
     /// Whether the store may hold ranges of a build from state that its checkpoint has not
     /// passed yet: the first apply reads them, and later ones only while some are left (a live
     /// store never does).
@@ -136,11 +145,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // moved) is folded again inside the transaction.
         let handoff = Handoff<FoldedChunk>()
         let pool = database.pool
+        let hooks = foldHooks.withLock { $0 }
         let folding = [unbuilt].map { part in
             Task {
                 do {
                     try await pool.read { db in
                         let seen = try Self.lastChange(db)
+                        hooks?.afterSnapshot()
                         // Grouped here, not before: the writer starts on the first chunk sooner.
                         let part = projection.byDocument(part)
                         var chunk = FoldedChunk(changesSeen: seen)
@@ -168,6 +179,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 }
             }
         }
+        await hooks?.beforeWrite()
         do {
             try await database.advance(from: from, to: to) { db in
                 defer { handoff.abandon() }
