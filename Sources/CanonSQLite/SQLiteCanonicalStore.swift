@@ -179,9 +179,7 @@ public final class SQLiteCanonicalStore: CanonicalStore {
 
     public func headPosition() async throws -> OutboxPosition {
         try await mapErrors {
-            try await pool.read { db in
-                OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0)
-            }
+            try await pool.read { db in try Self.head(db) }
         }
     }
 
@@ -234,13 +232,18 @@ extension CanonicalStoreError {
 }
 
 extension SQLiteCanonicalStore: SnapshotReadable {
+    /// The outbox's last position as `db` sees it.
+    static func head(_ db: Database) throws -> OutboxPosition {
+        OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0)
+    }
+
     /// A WAL snapshot: it stays readable however long the rebuild reading it takes, while writers
     /// go on (the WAL cannot be checkpointed past it meanwhile).
     public func snapshot() async throws -> any CanonicalSnapshot {
         let pool = self.pool, tables = self.tables
         return try await mapErrors {
             let snapshot = try pool.makeSnapshot()
-            let head = try await snapshot.read { db in OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0) }
+            let head = try await snapshot.read { db in try Self.head(db) }
             return SQLiteCanonicalSnapshot(snapshot: snapshot, head: head, tables: tables)
         }
     }

@@ -84,7 +84,7 @@ public actor ProjectionAgent {
     private var batches: BatchSizer
     /// While catching up, the next batch loads while this one applies (reading and writing run
     /// on different connections, so on different cores).
-    private var prefetch: (after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?
+    private var prefetch = OutboxPrefetch()
     private var random = SystemRandomNumberGenerator()
     private let metrics: AgentMetrics
 
@@ -174,8 +174,7 @@ public actor ProjectionAgent {
                 if full {
                     // As many as the next batch may hold if this one is quick; `load` keeps what the
                     // sizer allows once it is known.
-                    let source = self.source, ahead = batches.ahead
-                    prefetch = (last.position, Task { try await source.events(after: last.position, limit: ahead) })
+                    prefetch.start(after: last.position, limit: batches.ahead, from: source)
                 }
                 let started = ContinuousClock.now
                 try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
@@ -196,8 +195,7 @@ public actor ProjectionAgent {
                 try? await Task.sleep(for: configuration.failurePolicy.backoff(attempt: 1, random: &random))
             }
         }
-        prefetch?.events.cancel()
-        prefetch = nil
+        prefetch.cancel()
         state = .stopped
         try? await store.recordHeartbeat(AgentHeartbeat(at: clock(), state: .stopped, lastError: lastError, owner: configuration.owner))
         signalActivity()
@@ -303,12 +301,7 @@ public actor ProjectionAgent {
 
     /// The events after `base`: the prefetched batch when it starts there, else a fresh load.
     private func load(after base: OutboxPosition) async throws -> [EventEnvelope] {
-        if let prefetched = prefetch {
-            prefetch = nil
-            if prefetched.after == base { return Array(try await prefetched.events.value.prefix(batches.current)) }
-            prefetched.events.cancel()
-        }
-        return try await source.events(after: base, limit: batches.current)
+        try await prefetch.take(after: base, limit: batches.current, from: source).value
     }
 
     /// Moves the in-memory checkpoint, unless a replay moved it while the batch was applied.

@@ -178,25 +178,16 @@ public struct ProjectionRebuild: Sendable {
     /// Applies chunks to the new store up to `target`. The next chunk loads while one applies.
     private func applyUntil(_ target: OutboxPosition, phase: Progress.Phase, progress: @Sendable (Progress) -> Void) async throws {
         var chunks = BatchSizer(minimum: chunkSize, maximum: maxChunkSize, target: chunkTarget)
-        var prefetched: (after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?
-        defer { prefetched?.events.cancel() }
-        let source = self.source
+        var prefetch = OutboxPrefetch()
+        defer { prefetch.cancel() }
         while true {
             let checkpoint = try await next.checkpoint()
             guard checkpoint.position < target else { return }
             let limit = min(chunks.current, Int(target.rawValue - checkpoint.position.rawValue))
-            var events: [EventEnvelope]
-            if let ahead = prefetched, ahead.after == checkpoint.position {
-                events = Array(try await ahead.events.value.prefix(limit))
-            } else {
-                prefetched?.events.cancel()
-                events = try await source.events(after: checkpoint.position, limit: limit)
-            }
-            prefetched = nil
+            let events = try await prefetch.take(after: checkpoint.position, limit: limit, from: source).value
             guard let last = events.last else { return }
             if last.position < target {
-                let ahead = min(chunks.ahead, Int(target.rawValue - last.position.rawValue))
-                prefetched = (last.position, Task { try await source.events(after: last.position, limit: ahead) })
+                prefetch.start(after: last.position, limit: min(chunks.ahead, Int(target.rawValue - last.position.rawValue)), from: source)
             }
             let started = ContinuousClock.now
             try await next.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))

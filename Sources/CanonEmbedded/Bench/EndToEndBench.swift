@@ -55,12 +55,19 @@ public struct EndToEndBench: Sendable {
 
     // MARK: - Catch-up and rebuild
 
-    /// The backlog an earlier run left in `directory`, when it holds exactly the events `cases` make.
-    static func keptBacklog(cases: Int, in directory: DataDirectory) async throws -> (EmbeddedPlatform, Int)? {
-        guard FileManager.default.fileExists(atPath: directory.databaseFile(for: "canonical").path) else { return nil }
-        let platform = try EmbeddedPlatform.open(directory, create: false, configuration: .init(canonical: .init(synchronous: .normal)))
-        let head = Int(try await platform.canonical.headPosition().rawValue)
-        return head == 4 * cases + 1 ? (platform, head) : nil
+    /// The backlog of `cases` cases in `directory`: with `reuse`, the one an earlier run left
+    /// there when it holds exactly the events `cases` make; else written anew.
+    func backlog(cases: Int, in directory: DataDirectory, reuse: Bool, progress: @Sendable (String) -> Void) async throws -> (EmbeddedPlatform, Int) {
+        if reuse, FileManager.default.fileExists(atPath: directory.databaseFile(for: "canonical").path) {
+            let platform = try EmbeddedPlatform.open(directory, create: false, configuration: .init(canonical: .init(synchronous: .normal)))
+            let head = Int(try await platform.canonical.headPosition().rawValue)
+            if head == 4 * cases + 1 {
+                progress("backlog: reusing \(head) events in \(directory.url.path)")
+                return (platform, head)
+            }
+        }
+        try? FileManager.default.removeItem(at: directory.url)
+        return try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
     }
 
     public struct CatchUpResult: Sendable {
@@ -79,15 +86,7 @@ public struct EndToEndBench: Sendable {
     ///   generated from a fixed seed) instead of writing it again; only the search store is new.
     public func catchUp(cases: Int, reuseBacklog: Bool = false, progress: @Sendable (String) -> Void) async throws -> CatchUpResult {
         let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
-        let platform: EmbeddedPlatform
-        let events: Int
-        if reuseBacklog, let kept = try? await Self.keptBacklog(cases: cases, in: directory) {
-            (platform, events) = kept
-            progress("backlog: reusing \(events) events in \(directory.url.path)")
-        } else {
-            try? FileManager.default.removeItem(at: directory.url)
-            (platform, events) = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }
-        }
+        let (platform, events) = try await backlog(cases: cases, in: directory, reuse: reuseBacklog, progress: progress)
         try? FileManager.default.removeItem(at: directory.databaseFile(for: "case-search.v9"))
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory.databaseFile(for: "case-search.v9").path + suffix) }
         let store = try EmbeddedPlatform.makeStore("case-search", version: 9, in: directory) as! SQLiteSearchStore
@@ -118,13 +117,7 @@ public struct EndToEndBench: Sendable {
     /// timed); then the raw FTS5 bulk load of the rebuilt documents, in the same run.
     public func rebuild(cases: Int, fromOutbox: Bool, progress: @Sendable (String) -> Void) async throws -> RebuildResult {
         let directory = DataDirectory(scratch.url.appendingPathComponent("catch-up-\(cases)").path)
-        let platform: EmbeddedPlatform
-        if let kept = try? await Self.keptBacklog(cases: cases, in: directory) {
-            platform = kept.0
-        } else {
-            try? FileManager.default.removeItem(at: directory.url)
-            platform = try await backlog(cases: cases, in: directory) { progress("backlog: \($0)/\(cases) cases") }.0
-        }
+        let (platform, _) = try await backlog(cases: cases, in: directory, reuse: true, progress: progress)
         let live = try platform.coordinator.store(named: "case-search")
         let head = try await platform.canonical.headPosition()
         if try await live.checkpoint().position < head {

@@ -1,10 +1,9 @@
 import Foundation
 
-/// Hands chunks of work from producer threads to a consumer thread, each producer's in order:
-/// producers fold documents while the consumer, inside the write transaction, writes the ones
-/// folded before.
+/// Hands chunks of work from a producer thread to a consumer thread, in order: the producer folds
+/// documents while the consumer, inside the write transaction, writes the ones folded before.
 ///
-/// All sides run on threads of their own (GRDB's reader and writer queues), never on the
+/// Both sides run on threads of their own (GRDB's reader and writer queues), never on the
 /// concurrency runtime's cooperative pool, so blocking here stalls no task.
 final class Handoff<Chunk: Sendable>: @unchecked Sendable {
     private enum End {
@@ -17,10 +16,7 @@ final class Handoff<Chunk: Sendable>: @unchecked Sendable {
     private var chunks: [Chunk] = []   // guarded by `condition`
     private var next = 0               // guarded by `condition`
     private var end = End.open         // guarded by `condition`
-    private var producing: Int         // guarded by `condition`
     private var abandoned = false      // guarded by `condition`
-
-    init(producers: Int = 1) { producing = max(1, producers) }
 
     /// Producer: adds a chunk. Returns false when the consumer has given up (stop producing).
     @discardableResult
@@ -33,21 +29,15 @@ final class Handoff<Chunk: Sendable>: @unchecked Sendable {
         return true
     }
 
-    /// Producer: no more chunks from this producer; `error` when producing failed. The consumer
-    /// gets the first error at once, and nil from `take` once every producer finished.
+    /// Producer: no more chunks; `error` when producing failed (the consumer gets it at once).
     func finish(_ error: (any Error)? = nil) {
         condition.lock()
-        producing -= 1
-        switch (end, error) {
-        case (.failed, _): break
-        case (_, let error?): end = .failed(error)
-        case (_, nil): if producing == 0 { end = .finished }
-        }
+        end = error.map { .failed($0) } ?? .finished
         condition.signal()
         condition.unlock()
     }
 
-    /// Consumer: the next chunk, nil once every producer finished; rethrows a producer's error.
+    /// Consumer: the next chunk, nil once the producer finished; rethrows the producer's error.
     func take() throws -> Chunk? {
         condition.lock()
         defer { condition.unlock() }
@@ -63,7 +53,7 @@ final class Handoff<Chunk: Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Consumer: stops the producers at their next `put`.
+    /// Consumer: stops the producer at its next `put`.
     func abandon() {
         condition.lock()
         abandoned = true

@@ -2,7 +2,8 @@ import GRDB
 import GRDBSQLite
 
 /// Runs a cached GRDB statement through SQLite's C API: values are bound as they are, without
-/// GRDB's boxing of each argument. For the statements a catch-up runs once per document.
+/// GRDB's boxing of each argument, and rows are read where SQLite holds them. For the statements
+/// a catch-up runs once per document, and for content scans.
 struct RawStatement {
     /// Kept so the handle outlives any eviction from GRDB's statement cache.
     private let statement: Statement
@@ -42,12 +43,32 @@ struct RawStatement {
 
     /// Steps the statement to its end and resets it.
     func run() throws {
-        let code = sqlite3_step(handle)
         defer { sqlite3_reset(handle) }
-        guard code == SQLITE_DONE else {
+        guard try !step() else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a write statement returned a row", sql: sql) }
+    }
+
+    /// Steps once: true with a row to read, false at the end (the statement is reset then).
+    func step() throws -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW:
+            return true
+        case SQLITE_DONE:
+            sqlite3_reset(handle)
+            return false
+        default:
             let connection = db.sqliteConnection
-            throw DatabaseError(
+            let error = DatabaseError(
                 resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+            sqlite3_reset(handle)
+            throw error
         }
+    }
+
+    var columnCount: Int { Int(sqlite3_column_count(handle)) }
+
+    /// Column `index` of the current row as text, where SQLite holds it (valid until the next step).
+    func text(_ index: Int) -> UnsafeRawBufferPointer {
+        let text = sqlite3_column_text(handle, Int32(index))
+        return UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(index))))
     }
 }

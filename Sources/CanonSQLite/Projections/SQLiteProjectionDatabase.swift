@@ -1,7 +1,6 @@
 import Canon
 import Foundation
 import GRDB
-import GRDBSQLite
 import Synchronization
 
 /// The file of one projection version, with the bookkeeping every projection store keeps beside
@@ -209,19 +208,9 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
                 var hasher = ContentHasher()
                 var rows = 0
                 // Each row's text is hashed where SQLite holds it, not copied into a String.
-                let statement = try db.makeStatement(sql: sql)
-                let handle = statement.sqliteStatement
-                defer { sqlite3_reset(handle) }
-                while true {
-                    let code = sqlite3_step(handle)
-                    if code == SQLITE_DONE { break }
-                    guard code == SQLITE_ROW else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
-                    }
-                    hasher.add(fields: Int(sqlite3_column_count(handle))) { column in
-                        let text = sqlite3_column_text(handle, Int32(column))
-                        return UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(column))))
-                    }
+                let statement = try RawStatement(db, sql)
+                while try statement.step() {
+                    hasher.add(fields: statement.columnCount, statement.text)
                     rows += 1
                 }
                 return ContentSummary(checkpoint: checkpoint, rows: rows, checksum: hasher.hexDigest)

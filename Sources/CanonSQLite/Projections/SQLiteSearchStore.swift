@@ -146,37 +146,28 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let handoff = Handoff<FoldedChunk>()
         let pool = database.pool
         let hooks = foldHooks.withLock { $0 }
-        let folding = [unbuilt].map { part in
-            Task {
-                do {
-                    try await pool.read { db in
-                        let seen = try Self.lastChange(db)
-                        hooks?.afterSnapshot()
-                        // Grouped here, not before: the writer starts on the first chunk sooner.
-                        let part = projection.byDocument(part)
-                        var chunk = FoldedChunk(changesSeen: seen)
-                        // The batch's words, each once, go with the last chunk: the writer adds
-                        // them to the vocabulary without hashing each again.
-                        var words = Set<String>()
-                        for (key, events) in part {
-                            chunk.covered.append((key, events))
-                            if var folded = try Self.fold(key, events, projection: projection, sql: sql, db) {
-                                words.formUnion(folded.words)
-                                folded.words = []
-                                chunk.documents.append(folded)
-                            }
-                            if chunk.covered.count == Self.foldChunk {
-                                guard handoff.put(chunk) else { return }
-                                chunk = FoldedChunk(changesSeen: seen)
-                            }
+        let folding = Task {
+            do {
+                try await pool.read { db in
+                    let seen = try Self.lastChange(db)
+                    hooks?.afterSnapshot()
+                    var chunk = FoldedChunk(changesSeen: seen)
+                    var words = Set<String>()
+                    // Grouped here, not before: the writer starts on the first chunk sooner.
+                    for (key, events) in projection.byDocument(unbuilt) {
+                        chunk.covered.append((key, events))
+                        if let folded = try Self.fold(key, events, projection: projection, sql: sql, db) { chunk.append(folded, words: &words) }
+                        if chunk.covered.count == Self.foldChunk {
+                            guard handoff.put(chunk) else { return }
+                            chunk = FoldedChunk(changesSeen: seen)
                         }
-                        chunk.words = words
-                        handoff.put(chunk)
                     }
-                    handoff.finish()
-                } catch {
-                    handoff.finish(error)
+                    chunk.words = words
+                    handoff.put(chunk)
                 }
+                handoff.finish()
+            } catch {
+                handoff.finish(error)
             }
         }
         await hooks?.beforeWrite()
@@ -192,7 +183,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 while let chunk = try handoff.take() {
                     if chunk.changesSeen == current {
                         for folded in chunk.documents { try Self.write(folded, sql: sql, pending: pending, written: &written, db) }
-                        if written.terms.isEmpty { written.terms = chunk.words } else { written.terms.formUnion(chunk.words) }
+                        written.add(words: chunk.words)
                     } else {
                         for (key, events) in chunk.covered {
                             guard let folded = try Self.fold(key, events, projection: projection, sql: sql, db) else { continue }
@@ -204,10 +195,10 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             }
         } catch {
             handoff.abandon()
-            for task in folding { _ = await task.result }
+            _ = await folding.result
             throw error
         }
-        for task in folding { _ = await task.result }
+        _ = await folding.result
     }
 
     /// `events` without those a build from state holds already (each key's events up to the
@@ -228,16 +219,20 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let projection = self.projection
         let unbuilt = events.filter { event in
             guard let key = projection.documentKey(for: event) else { return true }
-            // The range holding `key`: the last one that starts before it.
+            // The range holding `key`: the last one that starts before it (in SQLite's order).
             var low = 0, high = ranges.count
             while low < high {
                 let middle = (low + high) / 2
-                if ranges[middle].after < key { low = middle + 1 } else { high = middle }
+                if Self.precedes(ranges[middle].after, key) { low = middle + 1 } else { high = middle }
             }
             return low == 0 || event.position.rawValue > ranges[low - 1].position
         }
         return (unbuilt, to.rawValue >= last)
     }
+
+    /// Whether `a` sorts before `b` as SQLite sorts text (its bytes): the order the state is
+    /// read in and the ranges are keyed by.
+    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
     /// Drops the ranges of a complete build from state (every batch from here is past them).
     static func dropStateRanges(_ db: Database) throws {
@@ -257,8 +252,17 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         /// The documents the chunk covers, with their events (some may have had nothing new).
         var covered: [(key: String, events: [EventEnvelope])] = []
         var documents: [FoldedDocument] = []
-        /// The words of the chunk's documents.
+        /// The words of every document handed off, each once; only the last chunk carries them,
+        /// so the writer adds them to the vocabulary without hashing each again.
         var words = Set<String>()
+
+        /// Adds `folded`, its words going to `words` instead of travelling with it.
+        mutating func append(_ folded: FoldedDocument, words: inout Set<String>) {
+            var folded = folded
+            words.formUnion(folded.words)
+            folded.words = []
+            documents.append(folded)
+        }
     }
 
     /// A document folded from its stored state and the batch's events for it, ready to write.
@@ -411,8 +415,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 team = (pending["team"] as String?) ?? team
                 securityPosition = pending["position"]
             }
-            if written.inserts == nil { written.inserts = try InsertStatements(db, sql) }
-            let insert = written.inserts!.document
+            let insert = try written.inserts(db, sql).document
             insert.bind(1, key)
             insert.bind(2, team)
             insert.bind(3, restricted)
@@ -431,12 +434,12 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             try db.cachedStatement(sql: "DELETE FROM security_pending WHERE key = ?").execute(arguments: [key])
         }
         // The display lives apart so the rows filtering and facet counts scan stay small.
-        if written.inserts == nil { written.inserts = try InsertStatements(db, sql) }
-        let displayInsert = written.inserts!.display
+        let inserts = try written.inserts(db, sql)
+        let displayInsert = inserts.display
         displayInsert.bind(1, id)
         displayInsert.bind(2, display)
         try displayInsert.run()
-        let ftsInsert = written.inserts!.fts
+        let ftsInsert = inserts.fts
         ftsInsert.bind(1, id)
         for (index, field) in sql.fields.enumerated() { ftsInsert.bind(Int32(2 + index), document.text[field] ?? "") }
         try ftsInsert.run()
@@ -490,7 +493,20 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     struct Written {
         var terms = Set<String>()
         var documents: [Int64] = []
-        var inserts: InsertStatements?
+        private var statements: InsertStatements?
+
+        /// The document insert statements, looked up on first use.
+        mutating func inserts(_ db: Database, _ sql: DocumentSQL) throws -> InsertStatements {
+            if let statements { return statements }
+            let made = try InsertStatements(db, sql)
+            statements = made
+            return made
+        }
+
+        /// Adds words folded outside the transaction (taken whole when there are none yet).
+        mutating func add(words: Set<String>) {
+            if terms.isEmpty { terms = words } else { terms.formUnion(words) }
+        }
     }
 
     /// The three statements that write a document's rows.
@@ -855,20 +871,16 @@ extension SQLiteSearchStore: StateBuildableStore {
         let handoff = Handoff<FoldedChunk>()
         let preparing = Task.detached {
             var words = Set<String>()
-            for start in stride(from: 0, to: documents.count, by: Self.foldChunk) {
-                var chunk = FoldedChunk(changesSeen: 0)
-                for document in documents[start..<min(start + Self.foldChunk, documents.count)] {
-                    var folded = Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql)
-                    words.formUnion(folded.words)
-                    folded.words = []
-                    chunk.documents.append(folded)
+            var chunk = FoldedChunk(changesSeen: 0)
+            for document in documents {
+                chunk.append(Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql), words: &words)
+                if chunk.documents.count == Self.foldChunk {
+                    guard handoff.put(chunk) else { return }
+                    chunk = FoldedChunk(changesSeen: 0)
                 }
-                guard handoff.put(chunk) else { break }
             }
-            // The words of every document, each once, last.
-            var last = FoldedChunk(changesSeen: 0)
-            last.words = words
-            handoff.put(last)
+            chunk.words = words
+            handoff.put(chunk)
             handoff.finish()
         }
         defer { handoff.abandon() }
@@ -880,14 +892,14 @@ extension SQLiteSearchStore: StateBuildableStore {
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1"), (row["complete"] as Int64) == 0 else {
                 throw ProjectionError.storage("\(identity) has no build from state in progress")
             }
-            if let reached = row["cursor"] as String?, cursor <= reached {
+            if let reached = row["cursor"] as String?, !Self.precedes(reached, cursor) {
                 throw ProjectionError.storage("\(identity): a build from state went back from \(reached) to \(cursor)")
             }
             var written = Written()
             let pending = try Self.hasPendingSecurity(db)
             while let chunk = try handoff.take() {
                 for document in chunk.documents { try Self.write(document, sql: sql, pending: pending, written: &written, db) }
-                if written.terms.isEmpty { written.terms = chunk.words } else { written.terms.formUnion(chunk.words) }
+                written.add(words: chunk.words)
             }
             try Self.record(written, db)
             try db.execute(sql: "UPDATE state_build SET cursor = ? WHERE id = 1", arguments: [cursor])

@@ -1,0 +1,27 @@
+/// The next range of the outbox, loading while the current one applies: what an agent and a
+/// rebuild use to keep the reader busy while the store writes.
+struct OutboxPrefetch {
+    private var pending: (after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?
+
+    /// Starts loading up to `limit` events after `position`, replacing any load under way.
+    mutating func start(after position: OutboxPosition, limit: Int, from source: any CanonicalStore) {
+        cancel()
+        pending = (position, Task { try await source.events(after: position, limit: limit) })
+    }
+
+    /// The load of up to `limit` events after `position`: the prefetched one when it starts
+    /// there, else a fresh one. (Taken without awaiting, so an actor can hold the prefetch.)
+    mutating func take(after position: OutboxPosition, limit: Int, from source: any CanonicalStore) -> Task<[EventEnvelope], any Error> {
+        if let prefetched = pending {
+            pending = nil
+            if prefetched.after == position { return Task { Array(try await prefetched.events.value.prefix(limit)) } }
+            prefetched.events.cancel()
+        }
+        return Task { try await source.events(after: position, limit: limit) }
+    }
+
+    mutating func cancel() {
+        pending?.events.cancel()
+        pending = nil
+    }
+}
