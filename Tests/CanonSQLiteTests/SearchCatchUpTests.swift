@@ -4,6 +4,7 @@ import CanonEmbedded
 import CanonTesting
 import CasePlatform
 import Foundation
+import Synchronization
 import Testing
 
 /// Large batches are folded on a reader connection while the write transaction writes: the
@@ -109,6 +110,113 @@ struct SearchCatchUpTests {
         try await ordered.refold(stream: opened.streamID, events: history, at: from)
         try await ordered.apply(secondHalf, from: from, to: to)
         #expect(try await raced.contentSummary() == (try await ordered.contentSummary()))
+    }
+
+    /// `batches` applied in order, each time telling the store which batch comes next, as an
+    /// agent does while it catches up.
+    static func applyExpecting(_ batches: [[EventEnvelope]], to store: SQLiteSearchStore) async throws {
+        for (index, batch) in batches.enumerated() {
+            let from = try await store.checkpoint().position
+            let to = Checkpoint(position: batch.last!.position, committedAt: nil)
+            if index + 1 < batches.count {
+                let next = batches[index + 1]
+                store.expect(Task { next }, after: to.position)
+            }
+            try await store.apply(batch, from: from, to: to)
+        }
+    }
+
+    static func split(_ events: [EventEnvelope], into parts: Int) -> [[EventEnvelope]] {
+        let size = (events.count + parts - 1) / parts
+        return stride(from: 0, to: events.count, by: size).map { Array(events[$0..<min($0 + size, events.count)]) }
+    }
+
+    /// Told which batch comes next, the store folds it while the one before is written and
+    /// committed, over that batch's documents: the result is what folding each inside its
+    /// transaction gives, and the folds ahead were used, not thrown away.
+    @Test func batchesFoldedAheadOverTheBatchBeforeEqualBatchesFoldedInside() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead")
+        let platform = try await Self.seeded(scratch, cases: 300)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let batches = Self.split(events, into: 4)
+        #expect(batches.allSatisfy { $0.count >= SQLiteSearchStore.foldAheadThreshold })
+
+        let ahead = try Self.store(scratch, "ahead.sqlite")
+        try await Self.applyExpecting(batches, to: ahead)
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events, to: small, inBatchesOf: 7)
+
+        #expect(try await ahead.contentSummary() == (try await small.contentSummary()))
+        let counts = ahead.foldAheadCounts.withLock { $0 }
+        #expect(counts.batches == 3, "every batch after the first was folded ahead")
+        #expect(counts.chunksHeld > 0 && counts.chunksRefolded == 0)
+        let misspelt = try await ahead.search(SearchQuery(text: "finacial", limit: 5, facets: false))
+        #expect(misspelt.correctedQuery == (try await small.search(SearchQuery(text: "finacial", limit: 5, facets: false))).correctedQuery)
+    }
+
+    /// A refold (a drift repair) rewrites a document after the next batch was folded ahead: the
+    /// writer folds that batch again itself instead of writing what was folded over the stale one.
+    @Test func aDocumentRewrittenAfterTheFoldAheadIsFoldedAgainInsideTheTransaction() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-race")
+        let platform = try await Self.seeded(scratch, cases: 200)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let projection = CaseSearchProjection()
+        let parts = Self.split(events, into: 3)
+        let (base, first, second) = (parts[0], parts[1], parts[2])
+        #expect(first.count >= SQLiteSearchStore.foldAheadThreshold && second.count >= SQLiteSearchStore.foldAheadThreshold)
+        // A case opened before `second` that `second` changes: the repair gives it another title.
+        let later = Set(second.compactMap(projection.documentKey(for:)))
+        let opened = try #require((base + first).first { $0.type == CaseEvents.caseOpened && later.contains(projection.documentKey(for: $0) ?? "") })
+        let key = try #require(projection.documentKey(for: opened))
+        var history = (base + first).filter { projection.documentKey(for: $0) == key }
+        let index = try #require(history.firstIndex { $0.type == CaseEvents.caseOpened })
+        var payload = try #require(try JSONSerialization.jsonObject(with: history[index].payload) as? [String: Any])
+        payload["title"] = "Repaired title"
+        history[index].payload = try JSONSerialization.data(withJSONObject: payload)
+        let afterFirst = try #require(first.last).position
+
+        let raced = try Self.store(scratch, "raced.sqlite")
+        try await Self.apply(base, to: raced, inBatchesOf: 7)
+        // Two snapshots: the fold of `first`, then the fold of `second` ahead.
+        let snapshots = PositionWaiters()
+        let taken = Mutex(Int64(0))
+        raced.foldHooks.withLock {
+            $0 = .init(afterSnapshot: { snapshots.advance(to: OutboxPosition(taken.withLock { $0 += 1; return $0 })) }, beforeWrite: {})
+        }
+        let upcoming = second
+        raced.expect(Task { upcoming }, after: afterFirst)
+        try await raced.apply(first, from: try #require(base.last).position, to: Checkpoint(position: afterFirst, committedAt: nil))
+        #expect(await snapshots.wait(until: OutboxPosition(2), timeout: .seconds(60)), "the next batch was folded ahead")
+        try await raced.refold(stream: opened.streamID, events: history, at: afterFirst)
+        try await raced.apply(second, from: afterFirst, to: Checkpoint(position: try #require(second.last).position, committedAt: nil))
+
+        let counts = raced.foldAheadCounts.withLock { $0 }
+        #expect(counts.batches == 1 && counts.chunksHeld == 0 && counts.chunksRefolded > 0)
+        #expect(try await raced.document(key)?.text["title"] == "Repaired title", "the batch was folded onto the repaired document")
+        let ordered = try Self.store(scratch, "ordered.sqlite")
+        try await Self.apply(base + first, to: ordered, inBatchesOf: 7)
+        try await ordered.refold(stream: opened.streamID, events: history, at: afterFirst)
+        try await Self.apply(second, to: ordered, inBatchesOf: 7)
+        #expect(try await raced.contentSummary() == (try await ordered.contentSummary()))
+    }
+
+    /// An agent catching up tells the store each next batch and keeps the size it promised: its
+    /// store ends equal to one fed in small batches, and batches were folded ahead.
+    @Test func anAgentCatchingUpHasItsNextBatchesFoldedAhead() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-agent")
+        let platform = try await Self.seeded(scratch, cases: 300)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let store = try Self.store(scratch, "agent.sqlite")
+        let agent = ProjectionAgent(
+            store: store, source: platform.canonical, commits: PositionWaiters(),
+            configuration: .init(batchSize: 300, maxBatchSize: 600, batchTarget: .seconds(60)))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+        #expect(await agent.applied.wait(until: events.last!.position, timeout: .seconds(120)))
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events, to: small, inBatchesOf: 7)
+        #expect(try await store.contentSummary() == (try await small.contentSummary()))
+        #expect(store.foldAheadCounts.withLock { $0.batches } > 0)
     }
 
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {

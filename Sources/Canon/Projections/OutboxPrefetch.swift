@@ -20,6 +20,13 @@ struct OutboxPrefetch {
         return Task { try await source.events(after: position, limit: limit) }
     }
 
+    /// The first `limit` events of the load under way after `position`, without taking it (what a
+    /// preparing store is told comes next).
+    func peek(after position: OutboxPosition, limit: Int) -> Task<[EventEnvelope], any Error>? {
+        guard let prefetched = pending, prefetched.after == position else { return nil }
+        return Task { Array(try await prefetched.events.value.prefix(limit)) }
+    }
+
     mutating func cancel() {
         pending?.events.cancel()
         pending = nil

@@ -85,6 +85,9 @@ public actor ProjectionAgent {
     /// While catching up, the next batch loads while this one applies (reading and writing run
     /// on different connections, so on different cores).
     private var prefetch = OutboxPrefetch()
+    /// The size of the next batch when a preparing store was told which events it holds: the
+    /// next load keeps exactly those, even if the sizer has changed its mind since.
+    private var promised: Int?
     private var random = SystemRandomNumberGenerator()
     private let metrics: AgentMetrics
 
@@ -153,7 +156,10 @@ public actor ProjectionAgent {
                 // The batch is applied from the checkpoint it was loaded for; a replay that moves
                 // the checkpoint while we await discards it.
                 let base = checkpoint.position
-                let events = caughtUp ? [] : try await load(after: base)
+                // A batch promised to a preparing store keeps its size.
+                let limit = promised ?? batches.current
+                promised = nil
+                let events = caughtUp ? [] : try await load(after: base, limit: limit)
                 caughtUp = false
                 guard checkpoint.position == base else { continue }
                 guard let last = events.last else {
@@ -170,11 +176,15 @@ public actor ProjectionAgent {
                     continue
                 }
                 state = .catchingUp
-                let full = events.count == batches.current
+                let full = events.count == limit
                 if full {
                     // As many as the next batch may hold if this one is quick; `load` keeps what the
                     // sizer allows once it is known.
                     prefetch.start(after: last.position, limit: batches.ahead, from: source)
+                    if let preparing = store as? any PreparingProjectionStore, let upcoming = prefetch.peek(after: last.position, limit: batches.current) {
+                        preparing.expect(upcoming, after: last.position)
+                        promised = batches.current
+                    }
                 }
                 let started = ContinuousClock.now
                 try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
@@ -300,8 +310,8 @@ public actor ProjectionAgent {
     }
 
     /// The events after `base`: the prefetched batch when it starts there, else a fresh load.
-    private func load(after base: OutboxPosition) async throws -> [EventEnvelope] {
-        try await prefetch.take(after: base, limit: batches.current, from: source).value
+    private func load(after base: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await prefetch.take(after: base, limit: limit, from: source).value
     }
 
     /// Moves the in-memory checkpoint, unless a replay moved it while the batch was applied.

@@ -46,6 +46,16 @@ public protocol ProjectionStore: Sendable {
     func contentSummary() async throws -> ContentSummary
 }
 
+/// A store that starts on the batch an agent will most likely apply next while it still writes
+/// and commits the current one: during a catch-up, the next batch's fold then overlaps this
+/// batch's commit instead of waiting for it.
+public protocol PreparingProjectionStore: ProjectionStore {
+    /// `upcoming` (loading now) is most likely the batch applied right after the one ending at
+    /// `after`. Only a hint: the store may prepare it ahead, and `apply` must still apply exactly
+    /// the events it is given, prepared or not, with the same result.
+    func expect(_ upcoming: Task<[EventEnvelope], any Error>, after: OutboxPosition)
+}
+
 /// What a store holds at a checkpoint, for comparing two versions of a projection.
 public struct ContentSummary: Hashable, Codable, Sendable {
     public var checkpoint: OutboxPosition

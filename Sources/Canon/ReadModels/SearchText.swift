@@ -123,3 +123,109 @@ extension SearchQuery {
         return (words, cursor)
     }
 }
+
+/// The distinct words of three letters or more of many texts, as `SearchText.words` splits them
+/// (what spelling correction draws on), collected without making a String of every word: ASCII
+/// text is split and lower-cased byte by byte into an open-addressing table, and only a word not
+/// seen yet becomes a String. (A `Set<String>` of every word of every document hashed each with
+/// SipHash: a tenth of a catch-up's CPU.)
+public struct Vocabulary: Sendable {
+    /// The words in the order first seen.
+    public private(set) var words: [String] = []
+    private var hashes: [UInt64] = []
+    /// Index + 1 into `words` (0 is empty); its count is a power of two, at most half full.
+    private var slots = [Int32](repeating: 0, count: 64)
+
+    public init() {}
+
+    public var isEmpty: Bool { words.isEmpty }
+    public var count: Int { words.count }
+
+    /// Adds the words of `text`.
+    public mutating func add(_ text: String) {
+        var text = text
+        let ascii = text.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte >= 0x80 { return false }
+            var start = 0
+            for index in 0...utf8.count {
+                let byte = index < utf8.count ? utf8[index] : 0x20
+                let wordByte = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
+                if wordByte { continue }
+                if index - start >= 3 { insert(UnsafeBufferPointer(rebasing: utf8[start..<index])) }
+                start = index + 1
+            }
+            return true
+        }
+        guard !ascii else { return }
+        for word in SearchText.words(text) where word.count >= 3 { insert(word) }
+    }
+
+    /// Adds every word of `other`.
+    public mutating func formUnion(_ other: Vocabulary) {
+        if words.isEmpty {
+            self = other
+            return
+        }
+        for word in other.words { insert(word) }
+    }
+
+    private static func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 32 : byte }
+
+    /// FNV-1a of the lower-cased bytes.
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(lower(byte))) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+
+    /// An ASCII word, in any case.
+    private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let hash = Self.hash(bytes)
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while slots[slot] != 0 {
+            let index = Int(slots[slot] - 1)
+            if hashes[index] == hash, words[index].utf8.elementsEqual(bytes.lazy.map(Self.lower)) { return }
+            slot = (slot + 1) & mask
+        }
+        let word = String(unsafeUninitializedCapacity: bytes.count) { target in
+            for (offset, byte) in bytes.enumerated() { target[offset] = Self.lower(byte) }
+            return bytes.count
+        }
+        append(word, hash: hash, at: slot)
+    }
+
+    /// A word as `SearchText.words` gives it (lower-cased already).
+    private mutating func insert(_ word: String) {
+        var word = word
+        let (hash, slot, found) = word.withUTF8 { bytes -> (UInt64, Int, Bool) in
+            let hash = Self.hash(bytes)
+            let mask = slots.count - 1
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while slots[slot] != 0 {
+                let index = Int(slots[slot] - 1)
+                if hashes[index] == hash, words[index].utf8.elementsEqual(bytes) { return (hash, slot, true) }
+                slot = (slot + 1) & mask
+            }
+            return (hash, slot, false)
+        }
+        if !found { append(word, hash: hash, at: slot) }
+    }
+
+    private mutating func append(_ word: String, hash: UInt64, at slot: Int) {
+        words.append(word)
+        hashes.append(hash)
+        slots[slot] = Int32(words.count)
+        if words.count * 2 > slots.count { grow() }
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (index, hash) in hashes.enumerated() {
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = Int32(index + 1)
+        }
+    }
+}

@@ -30,9 +30,10 @@ final class Handoff<Chunk: Sendable>: @unchecked Sendable {
     }
 
     /// Producer: no more chunks; `error` when producing failed (the consumer gets it at once).
+    /// The first call decides how it ends.
     func finish(_ error: (any Error)? = nil) {
         condition.lock()
-        end = error.map { .failed($0) } ?? .finished
+        if case .open = end { end = error.map { .failed($0) } ?? .finished }
         condition.signal()
         condition.unlock()
     }

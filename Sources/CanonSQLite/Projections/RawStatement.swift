@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -33,6 +34,17 @@ struct RawStatement {
                 } else {
                     sqlite3_bind_text(handle, index, "", 0, Self.transient)
                 }
+            }
+        }
+    }
+
+    /// Binds UTF-8 bytes as text.
+    func bind(_ index: Int32, utf8 value: Data) {
+        value.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress {
+                sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), Self.transient)
+            } else {
+                sqlite3_bind_text(handle, index, "", 0, Self.transient)
             }
         }
     }

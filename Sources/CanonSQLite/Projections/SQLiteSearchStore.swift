@@ -13,7 +13,7 @@ import Synchronization
 /// - Pages use keyset cursors, stable while the store does not change.
 /// - Several events of one document in a batch fold into one document write, and a document
 ///   remembers the last position folded into it, so re-applying an event changes nothing.
-public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, AcceleratedStore {
+public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, AcceleratedStore, PreparingProjectionStore {
     public let identity: ProjectionIdentity
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
@@ -102,6 +102,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     }
 
     let foldHooks = Mutex<FoldHooks?>(nil)
+    /// Batches written from a fold ahead (`expect`), and their chunks that held or were folded
+    /// again inside the transaction (for tests).
+    let foldAheadCounts = Mutex((batches: 0, chunksHeld: 0, chunksRefolded: 0))
 
     /// Whether the store may hold ranges of a build from state that its checkpoint has not
     /// passed yet: the first apply reads them, and later ones only while some are left (a live
@@ -143,36 +146,41 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // writes documents between its commits, except the priority path, a drift repair and a
         // refold; a chunk folded from a snapshot older than one of their writes (the change log
         // moved) is folded again inside the transaction.
-        let handoff = Handoff<FoldedChunk>()
-        let pool = database.pool
-        let hooks = foldHooks.withLock { $0 }
-        let folding = Task {
-            do {
-                try await pool.read { db in
-                    let seen = try Self.lastChange(db)
-                    hooks?.afterSnapshot()
-                    var chunk = FoldedChunk(changesSeen: seen)
-                    var words = Set<String>()
-                    // Grouped here, not before: the writer starts on the first chunk sooner.
-                    for (key, events) in projection.byDocument(unbuilt) {
-                        chunk.covered.append((key, events))
-                        if let folded = try Self.fold(key, events, projection: projection, sql: sql, db) { chunk.append(folded, words: &words) }
-                        if chunk.covered.count == Self.foldChunk {
-                            guard handoff.put(chunk) else { return }
-                            chunk = FoldedChunk(changesSeen: seen)
-                        }
-                    }
-                    chunk.words = words
-                    handoff.put(chunk)
-                }
-                handoff.finish()
-            } catch {
-                handoff.finish(error)
-            }
+        //
+        // When the agent said which batch comes next (`expect`), the reader folds that one too
+        // as soon as this one is folded, over this batch's documents (`FoldAhead`): it works
+        // while this batch's transaction finishes and commits, which would leave it idle.
+        let upcoming = stateRangesLeft.withLock { $0 } ? nil : expected.withLock { expected in
+            defer { expected = nil }
+            return expected?.after == to.position ? expected?.events : nil
         }
+        let prepared = foldedAhead.withLock { ahead in
+            defer { ahead = nil }
+            return ahead
+        }
+        let source: FoldSource
+        let next = upcoming.map { FoldAhead(after: to.position, events: $0) }
+        if let prepared, !rangesPassed, await prepared.matches(unbuilt, from: from) {
+            source = .ahead(prepared)
+            foldAheadCounts.withLock { $0.batches += 1 }
+            // The batch after this one folds once this one's fold is done, over its documents:
+            // the reader goes on to it, or starts on it now if it has finished this one.
+            if let next, let folded = prepared.follow(with: next) { foldAhead(next, over: folded) }
+        } else {
+            prepared?.discard()
+            let handoff = Handoff<FoldedChunk>()
+            source = .handoff(handoff)
+            // Not awaited: the reader finished this batch when the writer took its last chunk,
+            // and goes on to the next one.
+            fold(unbuilt, into: handoff, over: nil, as: nil, then: next)
+        }
+        if let next { foldedAhead.withLock { $0 = next } }
+        let hooks = foldHooks.withLock { $0 }
         await hooks?.beforeWrite()
+        let logged = Mutex<CommitRecord?>(nil)
         do {
             try await database.advance(from: from, to: to) { db in
+                let handoff = source.handoff
                 defer { handoff.abandon() }
                 try self.database.checkpointEvery(bulk: true, db)
                 if rangesPassed { try Self.dropStateRanges(db) }
@@ -180,25 +188,200 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 let pending = try Self.hasPendingSecurity(db)
                 // This transaction holds the write lock: the change log stays where it is now.
                 let current = try Self.lastChange(db)
+                var clean = true
                 while let chunk = try handoff.take() {
-                    if chunk.changesSeen == current {
+                    let holds = source.holds(chunk, current: current)
+                    if case .ahead = source { self.foldAheadCounts.withLock { holds ? ($0.chunksHeld += 1) : ($0.chunksRefolded += 1) } }
+                    if holds {
                         for folded in chunk.documents { try Self.write(folded, sql: sql, pending: pending, written: &written, db) }
                         written.add(words: chunk.words)
                     } else {
+                        clean = false
                         for (key, events) in chunk.covered {
                             guard let folded = try Self.fold(key, events, projection: projection, sql: sql, db) else { continue }
                             try Self.write(folded, sql: sql, pending: pending, written: &written, db)
                         }
                     }
                 }
-                try Self.record(written, db)
+                let seq = try Self.record(written, db)
+                logged.withLock { $0 = CommitRecord(changesBefore: current, logged: seq, clean: clean) }
             }
         } catch {
-            handoff.abandon()
-            _ = await folding.result
+            source.handoff.abandon()
+            if let next {
+                next.discard()
+                foldedAhead.withLock { if $0 === next { $0 = nil } }
+            }
             throw error
         }
-        _ = await folding.result
+        // The batch after this one may use what was folded ahead only over a clean commit.
+        if let next, let record = logged.withLock({ $0 }) { next.committed(before: record) }
+    }
+
+    /// Folds `events` (grouped by document) on a reader connection into `handoff`, a chunk at a
+    /// time, over `known` documents (folded by the batch before, not committed yet) where given.
+    /// Then, when the agent said what comes next, it goes on to fold that batch ahead over these
+    /// documents, and so on while `apply` keeps telling it (`FoldAhead.finished`). The batch
+    /// before the one being folded ahead has always committed (`apply` of the one in between
+    /// began), so the reader's snapshot and the documents folded over it miss nothing.
+    private func fold(_ events: [EventEnvelope], into handoff: Handoff<FoldedChunk>, over known: [String: FoldedDocument]?, as folding: FoldAhead?, then next: FoldAhead?) {
+        let projection = self.projection
+        let sql = self.sql
+        let pool = database.pool
+        let hooks = foldHooks.withLock { $0 }
+        Task {
+            let keep = folding != nil || next != nil
+            let over = known
+            let folded: [String: FoldedDocument]
+            do {
+                folded = try await pool.read { db in
+                    let seen = try Self.lastChange(db)
+                    hooks?.afterSnapshot()
+                    var folded: [String: FoldedDocument] = [:]
+                    var chunk = FoldedChunk(changesSeen: seen)
+                    var words = Vocabulary()
+                    // Grouped here, not before: the writer starts on the first chunk sooner.
+                    for (key, events) in projection.byDocument(events) {
+                        chunk.covered.append((key, events))
+                        if let document = try Self.fold(key, events, over: over?[key], projection: projection, sql: sql, db) {
+                            if keep { folded[key] = document }
+                            chunk.append(document, words: &words, fields: sql.fields)
+                        }
+                        if chunk.covered.count == Self.foldChunk {
+                            guard handoff.put(chunk) else { throw CancellationError() }
+                            chunk = FoldedChunk(changesSeen: seen)
+                        }
+                    }
+                    chunk.words = words
+                    handoff.put(chunk)
+                    return folded
+                }
+                handoff.finish()
+            } catch {
+                handoff.finish(error)
+                (folding ?? next)?.discard()
+                return
+            }
+            // This batch is folded: fold the next one while this one is written and committed.
+            guard let following = folding.map({ $0.finished(folded) }) ?? next else { return }
+            self.foldAhead(following, over: folded)
+        }
+    }
+
+    /// Folds `ahead` once its events are loaded, over `known`: the documents of the batch
+    /// before it as that batch folded them.
+    private func foldAhead(_ ahead: FoldAhead, over known: [String: FoldedDocument]) {
+        Task {
+            guard let events = try? await ahead.events.value, !events.isEmpty else { return ahead.discard() }
+            self.fold(events, into: ahead.chunks, over: known, as: ahead, then: nil)
+        }
+    }
+
+    /// Where the writer takes a batch's folded chunks from, and whether a chunk still holds.
+    private enum FoldSource {
+        /// Folded beside this transaction, from a snapshot of the last commit.
+        case handoff(Handoff<FoldedChunk>)
+        /// Folded ahead, while the batch before was written, over that batch's documents.
+        case ahead(FoldAhead)
+
+        var handoff: Handoff<FoldedChunk> {
+            switch self {
+            case .handoff(let handoff): handoff
+            case .ahead(let ahead): ahead.chunks
+            }
+        }
+
+        /// Whether `chunk` is what folding it inside this transaction would give: no one else
+        /// wrote documents since its snapshot (`current` is the change log's last entry now).
+        /// A chunk folded ahead may also have been folded before the batch before committed;
+        /// that batch's own entry is then the only one since.
+        func holds(_ chunk: FoldedChunk, current: Int64) -> Bool {
+            switch self {
+            case .handoff: return chunk.changesSeen == current
+            case .ahead(let ahead):
+                guard let before = ahead.previousCommit, before.clean else { return false }
+                if chunk.changesSeen == current { return chunk.changesSeen == (before.logged ?? before.changesBefore) }
+                return chunk.changesSeen == before.changesBefore && current == (before.logged ?? before.changesBefore)
+            }
+        }
+    }
+
+    /// What a batch's transaction did to the change log.
+    struct CommitRecord: Sendable {
+        /// The last entry before it.
+        var changesBefore: Int64
+        /// The entry it wrote, if it wrote documents.
+        var logged: Int64?
+        /// Whether every chunk held, so the documents it folded are the ones it wrote.
+        var clean: Bool
+    }
+
+    /// The batch the agent said comes next (`expect`).
+    private let expected = Mutex<(after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?>(nil)
+    /// The next batch, folding or folded ahead, until `apply` takes it (or another batch replaces it).
+    private let foldedAhead = Mutex<FoldAhead?>(nil)
+
+    public func expect(_ upcoming: Task<[EventEnvelope], any Error>, after: OutboxPosition) {
+        expected.withLock { $0 = (after, upcoming) }
+    }
+
+    /// A batch folded ahead, while the batch before it (ending at `after`) is written.
+    final class FoldAhead: Sendable {
+        let after: OutboxPosition
+        let events: Task<[EventEnvelope], any Error>
+        let chunks = Handoff<FoldedChunk>()
+        private struct State {
+            var previous: CommitRecord?
+            var successor: FoldAhead?
+            var folded: [String: FoldedDocument]?
+            var discarded = false
+        }
+        private let state = Mutex(State())
+
+        init(after: OutboxPosition, events: Task<[EventEnvelope], any Error>) {
+            self.after = after
+            self.events = events
+        }
+
+        /// Whether these are the events `apply` was given, from the position they were folded for.
+        func matches(_ given: [EventEnvelope], from: OutboxPosition) async -> Bool {
+            guard from == after, let events = try? await events.value else { return false }
+            let same = events.count == given.count && events.first?.position == given.first?.position && events.last?.position == given.last?.position
+            return same && !state.withLock { $0.discarded }
+        }
+
+        /// The batch before committed, doing `record` to the change log.
+        func committed(before record: CommitRecord) { state.withLock { $0.previous = record } }
+        var previousCommit: CommitRecord? { state.withLock { $0.previous } }
+
+        /// `apply` of this batch learnt that `next` follows it. Returns this batch's folded
+        /// documents when its fold has finished (the caller starts folding `next` over them);
+        /// nil when the fold is still running (it goes on to `next` itself, `finished`).
+        func follow(with next: FoldAhead) -> [String: FoldedDocument]? {
+            state.withLock { state in
+                if let folded = state.folded { return folded }
+                state.successor = next
+                return nil
+            }
+        }
+
+        /// The fold of this batch has finished with `folded`: the batch to fold next, if `apply`
+        /// of this one named it already; else `follow` gets the documents.
+        func finished(_ folded: [String: FoldedDocument]) -> FoldAhead? {
+            state.withLock { state in
+                if let successor = state.successor { return successor }
+                state.folded = folded
+                return nil
+            }
+        }
+
+        /// Stops folding (the producer stops at its next chunk), and a writer waiting for its
+        /// chunks fails instead of taking the batch as complete; `matches` is false from now.
+        func discard() {
+            state.withLock { $0.discarded = true }
+            chunks.abandon()
+            chunks.finish(ProjectionError.storage("a batch folded ahead was discarded"))
+        }
     }
 
     /// `events` without those a build from state holds already (each key's events up to the
@@ -253,14 +436,14 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         var covered: [(key: String, events: [EventEnvelope])] = []
         var documents: [FoldedDocument] = []
         /// The words of every document handed off, each once; only the last chunk carries them,
-        /// so the writer adds them to the vocabulary without hashing each again.
-        var words = Set<String>()
+        /// so the writer adds them to the vocabulary without collecting them again.
+        var words = Vocabulary()
 
-        /// Adds `folded`, its words going to `words` instead of travelling with it.
-        mutating func append(_ folded: FoldedDocument, words: inout Set<String>) {
+        /// Adds `folded`, its words going to `words` (the writer does not collect them).
+        mutating func append(_ folded: FoldedDocument, words: inout Vocabulary, fields: [String]) {
             var folded = folded
-            words.formUnion(folded.words)
-            folded.words = []
+            if let document = folded.document { for field in fields { words.add(document.text[field] ?? "") } }
+            folded.wordsCollected = true
             documents.append(folded)
         }
     }
@@ -273,33 +456,34 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         var position: OutboxPosition
         /// Its row id when it was loaded; nil when it did not exist.
         var existing: Int64?
-        var display: String
+        /// It exists, but was inserted by the batch before after it was folded: the writer looks
+        /// its row id up.
+        var existingUnknown = false
         var digest: Int64
-        /// Its words of three letters or more, for the vocabulary spelling correction draws on.
-        var words: [String]
+        /// Its words went to the vocabulary already (off the writer).
+        var wordsCollected = false
     }
 
-    /// Loads `key`'s document and folds `events` into it; nil when it has seen them all already.
-    static func fold(_ key: String, _ events: [EventEnvelope], projection: any DocumentProjection, sql: DocumentSQL, _ db: Database) throws -> FoldedDocument? {
-        let current = try load(key, sql: sql, db)
+    /// Loads `key`'s document, or takes it as the batch before folded it (`known`, not
+    /// committed yet), and folds `events` into it; nil when it has seen them all already.
+    static func fold(_ key: String, _ events: [EventEnvelope], over known: FoldedDocument? = nil, projection: any DocumentProjection, sql: DocumentSQL, _ db: Database) throws -> FoldedDocument? {
+        let current = try known.map { (document: $0.document, lastPosition: $0.position, id: $0.existing) } ?? load(key, sql: sql, db)
         let fresh = events.filter { $0.position > current.lastPosition }
         guard let last = fresh.last else { return nil }
         let document = try projection.fold(fresh, into: current.document)
-        return prepared(key: key, document: document, position: last.position, existing: current.id, sql: sql)
+        var folded = prepared(key: key, document: document, position: last.position, existing: current.id, sql: sql)
+        // A document the batch before inserted has a row id only once that batch has written it.
+        folded.existingUnknown = known.map { $0.document != nil && $0.existing == nil } ?? false
+        return folded
     }
 
     /// What writing `document` needs besides the document itself, computed before the write.
     static func prepared(key: String, document: SearchDocument?, position: OutboxPosition, existing: Int64?, sql: DocumentSQL) -> FoldedDocument {
-        var words: [String] = []
-        for field in sql.fields {
-            for word in SearchText.words(document?.text[field] ?? "") where word.count >= 3 { words.append(word) }
-        }
-        return FoldedDocument(
+        FoldedDocument(
             key: key, document: document, position: position, existing: existing,
-            display: document.map { String(decoding: $0.display, as: UTF8.self) } ?? "",
             // The digest of the document as applied; the filter columns a priority change moved
             // ahead are lag to a drift check (that change's event is past the checkpoint).
-            digest: document.map { Int64(bitPattern: $0.driftDigest(sql.schema)) } ?? 0, words: words)
+            digest: document.map { Int64(bitPattern: $0.driftDigest(sql.schema)) } ?? 0)
     }
 
     /// The last entry of the change log: it moves with every transaction that writes documents.
@@ -380,7 +564,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// records once per transaction. `pending`: whether `security_pending` holds anything.
     static func write(_ folded: FoldedDocument, sql: DocumentSQL, pending hasPending: Bool, written: inout Written, _ db: Database) throws {
         let schema = sql.schema
-        let key = folded.key, position = folded.position, existing = folded.existing
+        let key = folded.key, position = folded.position
+        let existing = folded.existingUnknown ? try rowID(key, db) : folded.existing
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
             written.documents.append(existing)
@@ -390,7 +575,6 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             try db.cachedStatement(sql: "DELETE FROM docs WHERE key = ?").execute(arguments: [key])
             return
         }
-        let display = folded.display
         let digest = folded.digest
         let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
         // A permission change the priority path saw before this document existed.
@@ -437,13 +621,14 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let inserts = try written.inserts(db, sql)
         let displayInsert = inserts.display
         displayInsert.bind(1, id)
-        displayInsert.bind(2, display)
+        displayInsert.bind(2, utf8: document.display)
         try displayInsert.run()
         let ftsInsert = inserts.fts
         ftsInsert.bind(1, id)
         for (index, field) in sql.fields.enumerated() { ftsInsert.bind(Int32(2 + index), document.text[field] ?? "") }
         try ftsInsert.run()
-        written.terms.formUnion(folded.words)
+        // Its words of three letters or more, for the vocabulary spelling correction draws on.
+        if !folded.wordsCollected { for field in sql.fields { written.terms.add(document.text[field] ?? "") } }
     }
 
     /// The statements a document write and load run, made once per store from its schema.
@@ -491,7 +676,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// What one transaction wrote: new words, and the row ids of the documents written; and the
     /// statements its document writes run, looked up once per transaction.
     struct Written {
-        var terms = Set<String>()
+        var terms = Vocabulary()
         var documents: [Int64] = []
         private var statements: InsertStatements?
 
@@ -504,9 +689,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         }
 
         /// Adds words folded outside the transaction (taken whole when there are none yet).
-        mutating func add(words: Set<String>) {
-            if terms.isEmpty { terms = words } else { terms.formUnion(words) }
-        }
+        mutating func add(words: Vocabulary) { terms.formUnion(words) }
     }
 
     /// The three statements that write a document's rows.
@@ -524,25 +707,31 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
 
     /// Adds new words to the vocabulary that spelling correction draws on, and logs the written
     /// documents (one row per transaction) for memory indexes to follow.
-    static func record(_ written: Written, _ db: Database) throws {
-        try logChanges(written.documents, db)
+    /// Records what a transaction wrote; returns its change-log entry, if it wrote documents.
+    @discardableResult
+    static func record(_ written: Written, _ db: Database) throws -> Int64? {
+        let logged = try logChanges(written.documents, db)
         let terms = written.terms
         let insertTerm = try db.cachedStatement(sql: "INSERT OR IGNORE INTO terms VALUES (?)")
         let insertTrigram = try db.cachedStatement(sql: "INSERT INTO terms_trigram (term) VALUES (?)")
-        for term in terms {
+        for term in terms.words {
             try insertTerm.execute(arguments: [term])
             if db.changesCount > 0 { try insertTrigram.execute(arguments: [term]) }
         }
+        return logged
     }
 
     /// Appends `documents` to the change log as one row (row ids packed as 64-bit little-endian
     /// integers), and drops the rows beyond `changeLogLength`.
-    static func logChanges(_ documents: [Int64], _ db: Database) throws {
-        guard !documents.isEmpty else { return }
+    @discardableResult
+    static func logChanges(_ documents: [Int64], _ db: Database) throws -> Int64? {
+        guard !documents.isEmpty else { return nil }
         var packed = Data(capacity: documents.count * 8)
         for id in documents { withUnsafeBytes(of: id.littleEndian) { packed.append(contentsOf: $0) } }
         try db.cachedStatement(sql: "INSERT INTO search_changes (ids) VALUES (?)").execute(arguments: [packed])
-        try db.cachedStatement(sql: "DELETE FROM search_changes WHERE seq <= ? - ?").execute(arguments: [db.lastInsertedRowID, changeLogLength])
+        let seq = db.lastInsertedRowID
+        try db.cachedStatement(sql: "DELETE FROM search_changes WHERE seq <= ? - ?").execute(arguments: [seq, changeLogLength])
+        return seq
     }
 
     // MARK: - Searching
@@ -870,10 +1059,10 @@ extension SQLiteSearchStore: StateBuildableStore {
         // Everything but the SQL is done beside the write transaction, a chunk ahead of it.
         let handoff = Handoff<FoldedChunk>()
         let preparing = Task.detached {
-            var words = Set<String>()
+            var words = Vocabulary()
             var chunk = FoldedChunk(changesSeen: 0)
             for document in documents {
-                chunk.append(Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql), words: &words)
+                chunk.append(Self.prepared(key: document.key, document: document, position: OutboxPosition(position), existing: nil, sql: sql), words: &words, fields: sql.fields)
                 if chunk.documents.count == Self.foldChunk {
                     guard handoff.put(chunk) else { return }
                     chunk = FoldedChunk(changesSeen: 0)
