@@ -216,6 +216,34 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: first.id, limit: 10).count == 2)
     }
 
+    /// The heartbeat says "paused" as soon as the agent pauses, and "catching up" as soon as it
+    /// resumes, however long its interval: another process's status and resume read it (a resume
+    /// sent right after a pause was refused as "not paused" until the next beat).
+    @Test(arguments: ProjectionEngine.all)
+    func aPauseAndAResumeReachTheHeartbeatAtOnce(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let poisoned = FlakyTimeline()
+        let timeline = try await canonical.timeline(poisoned)
+        var policy = Self.fastRetries
+        policy.onExhausted = .pause
+        let agent = ProjectionAgent(
+            store: timeline, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .seconds(3600), failurePolicy: policy))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+
+        let first = try await canonical.openCase()
+        try await Self.eventually("the opening is applied", on: agent) { try await timeline.checkpoint().position == first.position }
+        poisoned.fail(caseID: first.id, type: CaseEvents.caseStatusChanged)
+        _ = try await canonical.commands.transition(first.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
+        try await Self.eventually("the heartbeat says paused", on: agent) { try await timeline.heartbeat()?.state == .paused }
+        #expect(await agent.snapshot().state == .paused)
+
+        poisoned.heal()
+        await agent.resume()
+        try await Self.eventually("the heartbeat leaves paused", on: agent) { try await timeline.heartbeat()?.state != .paused }
+    }
+
     /// A backlog is applied in batches that double while they apply quickly, up to the cap; a
     /// projection whose batches take longer than the target keeps them at the configured size.
     @Test(arguments: ProjectionEngine.all)

@@ -77,6 +77,8 @@ public actor ProjectionAgent {
     private var lastError: String?
     private var checkpoint = Checkpoint.start
     private var lastBeat: Date = .distantPast
+    /// The state the last heartbeat recorded.
+    private var lastBeatState: AgentState?
     private var resumeRequested = false
     /// The last batch was partial and no commit was announced after it: skip the next load.
     private var caughtUp = false
@@ -337,14 +339,20 @@ public actor ProjectionAgent {
         activity.advance(to: OutboxPosition(turns))
     }
 
-    /// Called on every turn of the loop: records a heartbeat when one is due, then signals activity.
+    /// Called on every turn of the loop: records a heartbeat when one is due, or at once when the
+    /// agent pauses, retries or leaves either (what status, and a resume from another process,
+    /// read from the heartbeat), then signals activity. Idle and catching up alternate with every
+    /// commit: those wait for the interval.
     private func beat() async {
         defer { signalActivity() }
         let now = clock()
         let interval = configuration.heartbeatInterval
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        guard now.timeIntervalSince(lastBeat) >= seconds else { return }
+        let watched: Set<AgentState> = [.paused, .retrying]
+        let changed = state != lastBeatState && (watched.contains(state) || lastBeatState.map(watched.contains) == true)
+        guard changed || now.timeIntervalSince(lastBeat) >= seconds else { return }
         lastBeat = now
+        lastBeatState = state
         do {
             try await store.recordHeartbeat(AgentHeartbeat(at: now, state: state, lastError: lastError, owner: configuration.owner))
         } catch {
