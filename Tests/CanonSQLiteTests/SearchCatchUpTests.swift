@@ -200,6 +200,34 @@ struct SearchCatchUpTests {
         #expect(try await raced.contentSummary() == (try await ordered.contentSummary()))
     }
 
+    /// A poison event in a batch folded ahead fails that batch when it is applied, and writes
+    /// nothing of it; the batch before stays written, and the batch applies once healed.
+    @Test func aPoisonEventInABatchFoldedAheadFailsThatBatchAndWritesNothingOfIt() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-poison")
+        let platform = try await Self.seeded(scratch, cases: 150)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let parts = Self.split(events, into: 2)
+        var second = parts[1]
+        let poisoned = try #require(second.lastIndex { $0.type == CaseEvents.caseOpened })
+        second[poisoned].payload = Data("not json".utf8)
+        let store = try Self.store(scratch, "poison-ahead.sqlite")
+        let afterFirst = try #require(parts[0].last).position
+        let upcoming = second
+        store.expect(Task { upcoming }, after: afterFirst)
+        try await store.apply(parts[0], from: .start, to: Checkpoint(position: afterFirst, committedAt: nil))
+        let written = try await store.count()
+        let end = Checkpoint(position: try #require(second.last).position, committedAt: nil)
+        await #expect(throws: (any Error).self) { try await store.apply(second, from: afterFirst, to: end) }
+        #expect(try await store.checkpoint().position == afterFirst)
+        #expect(try await store.count() == written)
+        #expect(store.foldAheadCounts.withLock { $0.batches } == 1, "the failing batch was the one folded ahead")
+        // Healed, it applies (folded beside the writer this time).
+        try await store.apply(parts[1], from: afterFirst, to: end)
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events, to: small, inBatchesOf: 7)
+        #expect(try await store.contentSummary() == (try await small.contentSummary()))
+    }
+
     /// An agent catching up tells the store each next batch and keeps the size it promised: its
     /// store ends equal to one fed in small batches, and batches were folded ahead.
     @Test func anAgentCatchingUpHasItsNextBatchesFoldedAhead() async throws {
