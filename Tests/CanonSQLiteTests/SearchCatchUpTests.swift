@@ -228,6 +228,26 @@ struct SearchCatchUpTests {
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
     }
 
+    /// The batch expected next arrives small (the agent reached the head): it folds inside its
+    /// transaction, and the store lets go of what it folded ahead instead of keeping it.
+    @Test func aBatchFoldedAheadThatArrivesSmallIsLetGo() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-small")
+        let platform = try await Self.seeded(scratch, cases: 150)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let first = Array(events.dropLast(100)), rest = Array(events.suffix(100))
+        #expect(first.count >= SQLiteSearchStore.foldAheadThreshold && rest.count < SQLiteSearchStore.foldAheadThreshold)
+        let store = try Self.store(scratch, "small-after-ahead.sqlite")
+        let afterFirst = try #require(first.last).position
+        store.expect(Task { rest }, after: afterFirst)
+        try await store.apply(first, from: .start, to: Checkpoint(position: afterFirst, committedAt: nil))
+        #expect(store.holdsFoldAhead)
+        try await store.apply(rest, from: afterFirst, to: Checkpoint(position: try #require(rest.last).position, committedAt: nil))
+        #expect(!store.holdsFoldAhead)
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events, to: small, inBatchesOf: 7)
+        #expect(try await store.contentSummary() == (try await small.contentSummary()))
+    }
+
     /// An agent catching up tells the store each next batch and keeps the size it promised: its
     /// store ends equal to one fed in small batches, and batches were folded ahead.
     @Test func anAgentCatchingUpHasItsNextBatchesFoldedAhead() async throws {

@@ -125,6 +125,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let sql = self.sql
         let (unbuilt, rangesPassed) = try await withoutBuiltState(events, to: to.position)
         guard unbuilt.count >= Self.foldAheadThreshold else {
+            // A small batch folds inside its transaction: a batch folded ahead (the agent reached
+            // the head sooner than it expected) is let go, not kept until the next catch-up.
+            foldedAhead.withLock { ahead in
+                defer { ahead = nil }
+                return ahead
+            }?.discard()
+            expected.withLock { $0 = nil }
             let groups = projection.byDocument(unbuilt)
             try await database.advance(from: from, to: to) { db in
                 try self.database.checkpointEvery(bulk: false, db)
@@ -320,6 +327,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     private let expected = Mutex<(after: OutboxPosition, events: Task<[EventEnvelope], any Error>)?>(nil)
     /// The next batch, folding or folded ahead, until `apply` takes it (or another batch replaces it).
     private let foldedAhead = Mutex<FoldAhead?>(nil)
+
+    /// Whether a batch folded ahead waits for its `apply` (for tests).
+    var holdsFoldAhead: Bool { foldedAhead.withLock { $0 != nil } }
 
     public func expect(_ upcoming: Task<[EventEnvelope], any Error>, after: OutboxPosition) {
         expected.withLock { $0 = (after, upcoming) }
