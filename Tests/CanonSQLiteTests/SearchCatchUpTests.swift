@@ -228,6 +228,40 @@ struct SearchCatchUpTests {
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
     }
 
+    /// A document the batch before deleted (a purge) and the batch folded ahead opens again is
+    /// inserted as a new row, not written to the row the purge removed.
+    @Test func aDocumentPurgedInOneBatchAndOpenedInTheBatchFoldedAheadIsInsertedAgain() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-purge")
+        let platform = try await Self.seeded(scratch, cases: 150)
+        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let projection = CaseSearchProjection()
+        let opened = try #require(events.first { $0.type == CaseEvents.caseOpened })
+        let registered = try #require(events.first { $0.type == CaseEvents.partyRegistered })
+        var position = try #require(events.last).position.rawValue
+        func next(_ event: EventEnvelope, type: String? = nil) -> EventEnvelope {
+            var copy = event
+            position += 1
+            copy.position = OutboxPosition(position)
+            if let type { copy.type = type }
+            return copy
+        }
+        // After the history is stored, one batch purges the case and the next opens it again;
+        // events no document handles make each large enough to be folded beside the writer.
+        let filler = { (0..<SQLiteSearchStore.foldAheadThreshold).map { _ in next(registered) } }
+        let first = [next(opened, type: CaseEvents.casePurged)] + filler()
+        let second = [next(opened)] + filler()
+        let store = try Self.store(scratch, "purge-ahead.sqlite")
+        try await Self.apply(events, to: store, inBatchesOf: 500)
+        try await Self.applyExpecting([first, second], to: store)
+        #expect(store.foldAheadCounts.withLock { $0.batches } == 1)
+        let key = try #require(projection.documentKey(for: opened))
+        #expect(try await store.document(key) != nil, "the case opened again is stored")
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(events + first + second, to: small, inBatchesOf: 7)
+        #expect(try await store.contentSummary() == (try await small.contentSummary()))
+        #expect(try await store.count() == (try await small.count()))
+    }
+
     /// The batch expected next arrives small (the agent reached the head): it folds inside its
     /// transaction, and the store lets go of what it folded ahead instead of keeping it.
     @Test func aBatchFoldedAheadThatArrivesSmallIsLetGo() async throws {

@@ -198,10 +198,12 @@ public actor ProjectionAgent {
             } catch is CancellationError {
                 break
             } catch let error as ProjectionError where error.code == .checkpointConflict {
+                promised = nil
                 logger.warning("checkpoint moved under the agent; reloading", metadata: ["error": "\(error)"])
                 checkpoint = (try? await store.checkpoint()) ?? checkpoint
                 applied.advance(to: checkpoint.position)
             } catch {
+                promised = nil
                 record(error: error)
                 logger.error("projection agent error", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: configuration.failurePolicy.backoff(attempt: 1, random: &random))
@@ -217,6 +219,7 @@ public actor ProjectionAgent {
     public func replay(from position: OutboxPosition) async throws {
         try await store.rewind(to: position)
         caughtUp = false
+        promised = nil
         checkpoint = try await store.checkpoint()
         applied.reset(to: checkpoint.position)
         commits.kick()

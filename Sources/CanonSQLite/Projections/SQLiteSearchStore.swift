@@ -157,17 +157,20 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // When the agent said which batch comes next (`expect`), the reader folds that one too
         // as soon as this one is folded, over this batch's documents (`FoldAhead`): it works
         // while this batch's transaction finishes and commits, which would leave it idle.
-        let upcoming = stateRangesLeft.withLock { $0 } ? nil : expected.withLock { expected in
+        let told = expected.withLock { expected in
             defer { expected = nil }
             return expected?.after == to.position ? expected?.events : nil
         }
+        let upcoming = stateRangesLeft.withLock { $0 } ? nil : told
         let prepared = foldedAhead.withLock { ahead in
             defer { ahead = nil }
             return ahead
         }
         let source: FoldSource
         let next = upcoming.map { FoldAhead(after: to.position, events: $0) }
-        if let prepared, !rangesPassed, await prepared.matches(unbuilt, from: from) {
+        // Only over a clean commit of the batch before: else every chunk would be folded again
+        // in the transaction, and so would every later batch folded over this one's documents.
+        if let prepared, !rangesPassed, prepared.previousCommit?.clean == true, await prepared.matches(unbuilt, from: from) {
             source = .ahead(prepared)
             foldAheadCounts.withLock { $0.batches += 1 }
             // The batch after this one folds once this one's fold is done, over its documents:
@@ -279,7 +282,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// before it as that batch folded them.
     private func foldAhead(_ ahead: FoldAhead, over known: [String: FoldedDocument]) {
         Task {
-            guard let events = try? await ahead.events.value, !events.isEmpty else { return ahead.discard() }
+            guard !ahead.isDiscarded, let events = try? await ahead.events.value, !events.isEmpty else { return ahead.discard() }
             self.fold(events, into: ahead.chunks, over: known, as: ahead, then: nil)
         }
     }
@@ -356,7 +359,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         /// Whether these are the events `apply` was given, from the position they were folded for.
         func matches(_ given: [EventEnvelope], from: OutboxPosition) async -> Bool {
             guard from == after, let events = try? await events.value else { return false }
-            let same = events.count == given.count && events.first?.position == given.first?.position && events.last?.position == given.last?.position
+            let same = events.count == given.count && zip(events, given).allSatisfy { $0.position == $1.position }
             return same && !state.withLock { $0.discarded }
         }
 
@@ -384,6 +387,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 return nil
             }
         }
+
+        var isDiscarded: Bool { state.withLock { $0.discarded } }
 
         /// Stops folding (the producer stops at its next chunk), and a writer waiting for its
         /// chunks fails instead of taking the batch as complete; `matches` is false from now.
@@ -477,7 +482,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// Loads `key`'s document, or takes it as the batch before folded it (`known`, not
     /// committed yet), and folds `events` into it; nil when it has seen them all already.
     static func fold(_ key: String, _ events: [EventEnvelope], over known: FoldedDocument? = nil, projection: any DocumentProjection, sql: DocumentSQL, _ db: Database) throws -> FoldedDocument? {
-        let current = try known.map { (document: $0.document, lastPosition: $0.position, id: $0.existing) } ?? load(key, sql: sql, db)
+        // A document the batch before deleted has no row any more, whatever its row id was.
+        let current = try known.map { (document: $0.document, lastPosition: $0.position, id: $0.document == nil ? nil : $0.existing) }
+            ?? load(key, sql: sql, db)
         let fresh = events.filter { $0.position > current.lastPosition }
         guard let last = fresh.last else { return nil }
         let document = try projection.fold(fresh, into: current.document)
