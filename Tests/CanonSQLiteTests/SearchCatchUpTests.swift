@@ -21,6 +21,21 @@ struct SearchCatchUpTests {
         try SQLiteSearchStore(path: scratch.file(name), projection: CaseSearchProjection(), memoryIndex: .off)
     }
 
+    /// A scratch directory, a platform seeded with `cases` demo cases, and its whole outbox.
+    static func seededEvents(_ prefix: String, cases: Int) async throws -> (TemporaryDirectory, EmbeddedPlatform, [EventEnvelope]) {
+        let scratch = try TemporaryDirectory(prefix: prefix)
+        let platform = try await seeded(scratch, cases: cases)
+        return (scratch, platform, try await platform.canonical.events(after: .start, limit: 1_000_000))
+    }
+
+    /// `events` applied to a new store in batches far below the hand-off threshold, so every
+    /// document folds inside its transaction: what every other way of applying them must equal.
+    static func inSmallBatches(_ events: [EventEnvelope], _ scratch: TemporaryDirectory) async throws -> SQLiteSearchStore {
+        let small = try store(scratch, "small.sqlite")
+        try await apply(events, to: small, inBatchesOf: 7)
+        return small
+    }
+
     static func apply(_ events: [EventEnvelope], to store: SQLiteSearchStore, inBatchesOf size: Int) async throws {
         for start in stride(from: 0, to: events.count, by: size) {
             let batch = Array(events[start..<min(start + size, events.count)])
@@ -30,17 +45,14 @@ struct SearchCatchUpTests {
     }
 
     @Test func largeBatchesFoldedBesideTheWriterEqualSmallBatchesFoldedInside() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-catch-up")
-        let platform = try await Self.seeded(scratch, cases: 300)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, platform, events) = try await Self.seededEvents("canon-catch-up", cases: 300)
         #expect(events.count > 1_000)
 
         // Two large batches: the second folds into documents the first wrote.
         let large = try Self.store(scratch, "large.sqlite")
         try await Self.apply(events, to: large, inBatchesOf: (events.count + 1) / 2)
         // Batches far below the hand-off threshold: every document folds inside the transaction.
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events, scratch)
 
         let (a, b) = (try await large.contentSummary(), try await small.contentSummary())
         #expect(a.checkpoint == events.last!.position)
@@ -53,9 +65,8 @@ struct SearchCatchUpTests {
     }
 
     @Test func aPoisonEventInALargeBatchFailsTheBatchAndWritesNothing() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-catch-up-poison")
-        let platform = try await Self.seeded(scratch, cases: 120)
-        var events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, seeded) = try await Self.seededEvents("canon-catch-up-poison", cases: 120)
+        var events = seeded
         let store = try Self.store(scratch, "poison.sqlite")
         // A case opening near the end of the batch whose payload is not JSON.
         let poisoned = try #require(events.lastIndex { $0.type == CaseEvents.caseOpened })
@@ -71,9 +82,7 @@ struct SearchCatchUpTests {
     /// snapshot and before the write transaction began: the writer must fold that document again
     /// itself, onto the repaired one, not write the fold of the stale one.
     @Test func aDocumentRewrittenAfterTheFoldingSnapshotIsFoldedAgainInsideTheTransaction() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-catch-up-race")
-        let platform = try await Self.seeded(scratch, cases: 200)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-catch-up-race", cases: 200)
         let projection = CaseSearchProjection()
         let firstHalf = Array(events[..<(events.count / 2)]), secondHalf = Array(events[(events.count / 2)...])
         #expect(secondHalf.count >= SQLiteSearchStore.foldAheadThreshold, "the second half is folded beside the writer")
@@ -135,16 +144,13 @@ struct SearchCatchUpTests {
     /// committed, over that batch's documents: the result is what folding each inside its
     /// transaction gives, and the folds ahead were used, not thrown away.
     @Test func batchesFoldedAheadOverTheBatchBeforeEqualBatchesFoldedInside() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead")
-        let platform = try await Self.seeded(scratch, cases: 300)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead", cases: 300)
         let batches = Self.split(events, into: 4)
         #expect(batches.allSatisfy { $0.count >= SQLiteSearchStore.foldAheadThreshold })
 
         let ahead = try Self.store(scratch, "ahead.sqlite")
         try await Self.applyExpecting(batches, to: ahead)
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events, scratch)
 
         #expect(try await ahead.contentSummary() == (try await small.contentSummary()))
         let counts = ahead.foldAheadCounts.withLock { $0 }
@@ -157,9 +163,7 @@ struct SearchCatchUpTests {
     /// A refold (a drift repair) rewrites a document after the next batch was folded ahead: the
     /// writer folds that batch again itself instead of writing what was folded over the stale one.
     @Test func aDocumentRewrittenAfterTheFoldAheadIsFoldedAgainInsideTheTransaction() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-race")
-        let platform = try await Self.seeded(scratch, cases: 200)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead-race", cases: 200)
         let projection = CaseSearchProjection()
         let parts = Self.split(events, into: 3)
         let (base, first, second) = (parts[0], parts[1], parts[2])
@@ -203,9 +207,7 @@ struct SearchCatchUpTests {
     /// A poison event in a batch folded ahead fails that batch when it is applied, and writes
     /// nothing of it; the batch before stays written, and the batch applies once healed.
     @Test func aPoisonEventInABatchFoldedAheadFailsThatBatchAndWritesNothingOfIt() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-poison")
-        let platform = try await Self.seeded(scratch, cases: 150)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead-poison", cases: 150)
         let parts = Self.split(events, into: 2)
         var second = parts[1]
         let poisoned = try #require(second.lastIndex { $0.type == CaseEvents.caseOpened })
@@ -223,17 +225,14 @@ struct SearchCatchUpTests {
         #expect(store.foldAheadCounts.withLock { $0.batches } == 1, "the failing batch was the one folded ahead")
         // Healed, it applies (folded beside the writer this time).
         try await store.apply(parts[1], from: afterFirst, to: end)
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events, scratch)
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
     }
 
     /// A document the batch before deleted (a purge) and the batch folded ahead opens again is
     /// inserted as a new row, not written to the row the purge removed.
     @Test func aDocumentPurgedInOneBatchAndOpenedInTheBatchFoldedAheadIsInsertedAgain() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-purge")
-        let platform = try await Self.seeded(scratch, cases: 150)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead-purge", cases: 150)
         let projection = CaseSearchProjection()
         let opened = try #require(events.first { $0.type == CaseEvents.caseOpened })
         let registered = try #require(events.first { $0.type == CaseEvents.partyRegistered })
@@ -256,8 +255,7 @@ struct SearchCatchUpTests {
         #expect(store.foldAheadCounts.withLock { $0.batches } == 1)
         let key = try #require(projection.documentKey(for: opened))
         #expect(try await store.document(key) != nil, "the case opened again is stored")
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events + first + second, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events + first + second, scratch)
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
         #expect(try await store.count() == (try await small.count()))
     }
@@ -265,9 +263,7 @@ struct SearchCatchUpTests {
     /// The batch expected next arrives small (the agent reached the head): it folds inside its
     /// transaction, and the store lets go of what it folded ahead instead of keeping it.
     @Test func aBatchFoldedAheadThatArrivesSmallIsLetGo() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-small")
-        let platform = try await Self.seeded(scratch, cases: 150)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead-small", cases: 150)
         let first = Array(events.dropLast(100)), rest = Array(events.suffix(100))
         #expect(first.count >= SQLiteSearchStore.foldAheadThreshold && rest.count < SQLiteSearchStore.foldAheadThreshold)
         let store = try Self.store(scratch, "small-after-ahead.sqlite")
@@ -277,17 +273,14 @@ struct SearchCatchUpTests {
         #expect(store.holdsFoldAhead)
         try await store.apply(rest, from: afterFirst, to: Checkpoint(position: try #require(rest.last).position, committedAt: nil))
         #expect(!store.holdsFoldAhead)
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events, scratch)
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
     }
 
     /// An agent catching up tells the store each next batch and keeps the size it promised: its
     /// store ends equal to one fed in small batches, and batches were folded ahead.
     @Test func anAgentCatchingUpHasItsNextBatchesFoldedAhead() async throws {
-        let scratch = try TemporaryDirectory(prefix: "canon-fold-ahead-agent")
-        let platform = try await Self.seeded(scratch, cases: 300)
-        let events = try await platform.canonical.events(after: .start, limit: 1_000_000)
+        let (scratch, platform, events) = try await Self.seededEvents("canon-fold-ahead-agent", cases: 300)
         let store = try Self.store(scratch, "agent.sqlite")
         let agent = ProjectionAgent(
             store: store, source: platform.canonical, commits: PositionWaiters(),
@@ -295,8 +288,7 @@ struct SearchCatchUpTests {
         let running = Task { await agent.run() }
         defer { running.cancel() }
         #expect(await agent.applied.wait(until: events.last!.position, timeout: .seconds(120)))
-        let small = try Self.store(scratch, "small.sqlite")
-        try await Self.apply(events, to: small, inBatchesOf: 7)
+        let small = try await Self.inSmallBatches(events, scratch)
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
         #expect(store.foldAheadCounts.withLock { $0.batches } > 0)
     }

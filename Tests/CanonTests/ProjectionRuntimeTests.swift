@@ -39,10 +39,10 @@ struct ProjectionRuntimeTests {
         }
 
         /// Runs an agent for `store` with short waits and `failurePolicy`; cancel the task to stop it.
-        func runAgent(_ store: any ProjectionStore, failurePolicy: FailurePolicy) -> (ProjectionAgent, Task<Void, Never>) {
+        func runAgent(_ store: any ProjectionStore, failurePolicy: FailurePolicy, heartbeatInterval: Duration = .milliseconds(50)) -> (ProjectionAgent, Task<Void, Never>) {
             let agent = ProjectionAgent(
                 store: store, source: self.store, commits: commits,
-                configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: failurePolicy))
+                configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: heartbeatInterval, failurePolicy: failurePolicy))
             return (agent, Task { await agent.run() })
         }
     }
@@ -226,10 +226,7 @@ struct ProjectionRuntimeTests {
         let timeline = try await canonical.timeline(poisoned)
         var policy = Self.fastRetries
         policy.onExhausted = .pause
-        let agent = ProjectionAgent(
-            store: timeline, source: canonical.store, commits: canonical.commits,
-            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .seconds(3600), failurePolicy: policy))
-        let running = Task { await agent.run() }
+        let (agent, running) = canonical.runAgent(timeline, failurePolicy: policy, heartbeatInterval: .seconds(3600))
         defer { running.cancel() }
 
         let first = try await canonical.openCase()

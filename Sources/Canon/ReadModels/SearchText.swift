@@ -178,16 +178,23 @@ public struct Vocabulary: Sendable {
         return hash
     }
 
-    /// An ASCII word, in any case.
-    private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) {
-        let hash = Self.hash(bytes)
+    /// The slot of the word with `hash` that `equals` accepts, or the empty slot it would take.
+    private func probe(_ hash: UInt64, _ equals: (String) -> Bool) -> (slot: Int, found: Bool) {
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while slots[slot] != 0 {
             let index = Int(slots[slot] - 1)
-            if hashes[index] == hash, words[index].utf8.elementsEqual(bytes.lazy.map(Self.lower)) { return }
+            if hashes[index] == hash, equals(words[index]) { return (slot, true) }
             slot = (slot + 1) & mask
         }
+        return (slot, false)
+    }
+
+    /// An ASCII word, in any case.
+    private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let hash = Self.hash(bytes)
+        let (slot, found) = probe(hash) { $0.utf8.elementsEqual(bytes.lazy.map(Self.lower)) }
+        guard !found else { return }
         let word = String(unsafeUninitializedCapacity: bytes.count) { target in
             for (offset, byte) in bytes.enumerated() { target[offset] = Self.lower(byte) }
             return bytes.count
@@ -198,16 +205,10 @@ public struct Vocabulary: Sendable {
     /// A word as `SearchText.words` gives it (lower-cased already).
     private mutating func insert(_ word: String) {
         var word = word
-        let (hash, slot, found) = word.withUTF8 { bytes -> (UInt64, Int, Bool) in
+        let (hash, slot, found) = word.withUTF8 { bytes in
             let hash = Self.hash(bytes)
-            let mask = slots.count - 1
-            var slot = Int(truncatingIfNeeded: hash) & mask
-            while slots[slot] != 0 {
-                let index = Int(slots[slot] - 1)
-                if hashes[index] == hash, words[index].utf8.elementsEqual(bytes) { return (hash, slot, true) }
-                slot = (slot + 1) & mask
-            }
-            return (hash, slot, false)
+            let (slot, found) = probe(hash) { $0.utf8.elementsEqual(bytes) }
+            return (hash, slot, found)
         }
         if !found { append(word, hash: hash, at: slot) }
     }

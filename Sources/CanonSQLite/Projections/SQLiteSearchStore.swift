@@ -124,14 +124,20 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let projection = self.projection
         let sql = self.sql
         let (unbuilt, rangesPassed) = try await withoutBuiltState(events, to: to.position)
+        // What the agent said comes after this batch, and what was folded ahead as this batch:
+        // each serves this apply only.
+        let told = expected.withLock { expected in
+            defer { expected = nil }
+            return expected?.after == to.position ? expected?.events : nil
+        }
+        let prepared = foldedAhead.withLock { ahead in
+            defer { ahead = nil }
+            return ahead
+        }
         guard unbuilt.count >= Self.foldAheadThreshold else {
             // A small batch folds inside its transaction: a batch folded ahead (the agent reached
             // the head sooner than it expected) is let go, not kept until the next catch-up.
-            foldedAhead.withLock { ahead in
-                defer { ahead = nil }
-                return ahead
-            }?.discard()
-            expected.withLock { $0 = nil }
+            prepared?.discard()
             let groups = projection.byDocument(unbuilt)
             try await database.advance(from: from, to: to) { db in
                 try self.database.checkpointEvery(bulk: false, db)
@@ -157,15 +163,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // When the agent said which batch comes next (`expect`), the reader folds that one too
         // as soon as this one is folded, over this batch's documents (`FoldAhead`): it works
         // while this batch's transaction finishes and commits, which would leave it idle.
-        let told = expected.withLock { expected in
-            defer { expected = nil }
-            return expected?.after == to.position ? expected?.events : nil
-        }
         let upcoming = stateRangesLeft.withLock { $0 } ? nil : told
-        let prepared = foldedAhead.withLock { ahead in
-            defer { ahead = nil }
-            return ahead
-        }
         let source: FoldSource
         let next = upcoming.map { FoldAhead(after: to.position, events: $0) }
         // Only over a clean commit of the batch before: else every chunk would be folded again
@@ -304,12 +302,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         /// Whether `chunk` is what folding it inside this transaction would give: no one else
         /// wrote documents since its snapshot (`current` is the change log's last entry now).
         /// A chunk folded ahead may also have been folded before the batch before committed;
-        /// that batch's own entry is then the only one since.
+        /// that batch's own entry is then the only one since. (`apply` takes a fold ahead only
+        /// over a clean commit of the batch before.)
         func holds(_ chunk: FoldedChunk, current: Int64) -> Bool {
             switch self {
             case .handoff: return chunk.changesSeen == current
             case .ahead(let ahead):
-                guard let before = ahead.previousCommit, before.clean else { return false }
+                guard let before = ahead.previousCommit else { return false }
                 if chunk.changesSeen == current { return chunk.changesSeen == (before.logged ?? before.changesBefore) }
                 return chunk.changesSeen == before.changesBefore && current == (before.logged ?? before.changesBefore)
             }
