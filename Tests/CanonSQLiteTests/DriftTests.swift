@@ -67,7 +67,9 @@ struct DriftTests {
 
         // Behind the runtime's back: delete a document, add a stray, corrupt one field.
         let ids = try await Self.caseIDs(platform, count: 3)
-        let file = try DatabaseQueue(path: search.path)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in registerDriftFunctions(db) }
+        let file = try DatabaseQueue(path: search.path, configuration: configuration)
         try await file.write { db in
             let deleted = try Int64.fetchOne(db, sql: "SELECT id FROM docs WHERE key = ?", arguments: [ids[0]])!
             try db.execute(sql: "DELETE FROM docs_fts WHERE rowid = ?", arguments: [deleted])
@@ -75,7 +77,7 @@ struct DriftTests {
             try db.execute(sql: "DELETE FROM docs WHERE id = ?", arguments: [deleted])
             let template = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM docs WHERE key = ?", arguments: [ids[1]])!
             try db.execute(
-                sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest) VALUES ('ffffffff-stray', ?, 0, 1, 0, 1, 42)",
+                sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, key_hash) VALUES ('ffffffff-stray', ?, 0, 1, 0, 1, 42, canon_key_hash('ffffffff-stray'))",
                 arguments: [template["team"] as String])
             try db.execute(sql: "INSERT INTO docs_fts (rowid, title, parties, summary) VALUES (?, 'stray', '', '')", arguments: [db.lastInsertedRowID])
             let corrupted = try Int64.fetchOne(db, sql: "SELECT id FROM docs WHERE key = ?", arguments: [ids[2]])!

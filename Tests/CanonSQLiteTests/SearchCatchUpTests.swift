@@ -4,6 +4,7 @@ import CanonEmbedded
 import CanonTesting
 import CasePlatform
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 
@@ -291,6 +292,38 @@ struct SearchCatchUpTests {
         let small = try await Self.inSmallBatches(events, scratch)
         #expect(try await store.contentSummary() == (try await small.contentSummary()))
         #expect(store.foldAheadCounts.withLock { $0.batches } > 0)
+    }
+
+    @Test func keysStayUniqueThroughTheirHashAndAFileFromBeforeTheHashIsUpgraded() async throws {
+        let (scratch, _, events) = try await Self.seededEvents("canon-key-hash", cases: 20)
+        let store = try Self.store(scratch, "keys.sqlite")
+        try await Self.apply(events, to: store, inBatchesOf: 500)
+        let path = store.path
+        let file = try DatabaseQueue(path: path)
+        let (key, stored) = try await file.read { db in
+            (try String.fetchOne(db, sql: "SELECT key FROM docs LIMIT 1")!, try Int64.fetchOne(db, sql: "SELECT key_hash FROM docs WHERE key = (SELECT key FROM docs LIMIT 1)")!)
+        }
+        #expect(stored == SQLiteSearchStore.keyHash(key) && stored != 0)
+        // The key text has no unique index of its own now: a second row with a stored key is refused by its hash.
+        await #expect(throws: DatabaseError.self) {
+            try await file.write { db in
+                try db.execute(sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, key_hash) SELECT key, team, 0, 1, 0, 1, 0, key_hash FROM docs LIMIT 1")
+            }
+        }
+        // A file made before the hash: no column, no index, the migration not run.
+        try await file.write { db in
+            try db.execute(sql: "DROP INDEX docs_key_hash; ALTER TABLE docs DROP COLUMN key_hash; DELETE FROM grdb_migrations WHERE identifier = 'search.v8-key-hash'")
+        }
+        try file.close()
+        let before = try await store.contentSummary()
+        let reopened = try SQLiteSearchStore(path: path, projection: CaseSearchProjection(), memoryIndex: .off)
+        #expect(try await reopened.contentSummary() == before)
+        let upgraded = try DatabaseQueue(path: path)
+        let mismatched = try await upgraded.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT key, key_hash FROM docs").filter { SQLiteSearchStore.keyHash($0[0]) != $0[1] as Int64 }.count
+        }
+        #expect(mismatched == 0)
+        #expect(try await upgraded.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'docs_key_hash')") } == true)
     }
 
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {

@@ -80,6 +80,25 @@ struct FlatPayloadTests {
         }
     }
 
+    @Test func aFlatObjectChecksEveryFieldButDecodesOnlyTheOnesAskedFor() throws {
+        // Keys with escapes, values with escapes, spaces, and a repeated key (the last one wins).
+        let object = try #require(FlatObject(Data(#" { "a\u0062" : "x\"y" , "n":-12, "t":true, "l":[ "p" , "q\n" ], "a":"first", "a":"last", "z":null } "#.utf8)))
+        #expect(object.string("ab") == "x\"y")
+        #expect(object.integer("n") == -12)
+        #expect(object.bool("t") == true)
+        #expect(object.strings("l") == ["p", "q\n"])
+        #expect(object.string("a") == "last")
+        #expect(object["z"] == .null)
+        #expect(object["missing"] == nil && object["a\\u0062"] == nil)
+        #expect(try #require(FlatObject(Data("{}".utf8)))["a"] == nil)
+        // A field no one asks for is still checked: the object is refused, as `FlatJSON.fields` refuses it.
+        for bad in [#"{"a":"b","c":"\x"}"#, #"{"a":"b","c":1.5}"#, #"{"a":"b","c":"open}"#, #"{"a":"b","c":"\ud800"}"#,
+                    #"{"a":"b","c":[1]}"#, #"{"a":"b",}"#, #"{"a":"b"} x"#, #"{"a" "b"}"#, #"{"a":tru}"#] {
+            #expect(FlatObject(Data(bad.utf8)) == nil, "\(bad)")
+            #expect(FlatJSON.fields(Data(bad.utf8)) == nil, "\(bad)")
+        }
+    }
+
     /// Says which reader built it.
     struct Probe: FlatDecodable {
         var reader: String

@@ -118,9 +118,84 @@ public enum FlatJSON {
         }
     }
 
+    /// Where one field's key (between its quotes) and value start.
+    struct Entry {
+        var keyStart: Int32
+        var keyEnd: Int32
+        var valueStart: Int32
+        /// The key holds an escape, so it is compared decoded.
+        var escapedKey: Bool
+    }
+
     struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
+
+        /// The object's fields as where their keys and values start, each value checked as
+        /// `value()` checks it but not built (`FlatObject` decodes the ones asked for).
+        mutating func entries() -> [Entry]? {
+            guard expect(UInt8(ascii: "{")) else { return nil }
+            var entries: [Entry] = []
+            entries.reserveCapacity(16)
+            if expect(UInt8(ascii: "}")) { return entries }
+            repeat {
+                skipSpace()
+                let keyStart = index + 1
+                guard let escaped = skipString() else { return nil }
+                let keyEnd = index - 1
+                guard expect(UInt8(ascii: ":")) else { return nil }
+                skipSpace()
+                let valueStart = index
+                guard skipValue() else { return nil }
+                entries.append(Entry(keyStart: Int32(keyStart), keyEnd: Int32(keyEnd), valueStart: Int32(valueStart), escapedKey: escaped))
+            } while expect(UInt8(ascii: ","))
+            guard expect(UInt8(ascii: "}")) else { return nil }
+            skipSpace()
+            return index == bytes.count ? entries : nil
+        }
+
+        /// Passes one value `value()` would read; false where it would answer nil.
+        mutating func skipValue() -> Bool {
+            guard index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: "\""): return skipString() != nil
+            case UInt8(ascii: "t"): return literal("true")
+            case UInt8(ascii: "f"): return literal("false")
+            case UInt8(ascii: "n"): return literal("null")
+            case UInt8(ascii: "["):
+                index += 1
+                if expect(UInt8(ascii: "]")) { return true }
+                repeat {
+                    skipSpace()
+                    guard skipString() != nil else { return false }
+                } while expect(UInt8(ascii: ","))
+                return expect(UInt8(ascii: "]"))
+            default:
+                return integer() != nil
+            }
+        }
+
+        /// Passes one string `string()` would read, at the opening quote: whether it holds an
+        /// escape, nil where `string()` would answer nil. Plain text is passed without decoding.
+        mutating func skipString() -> Bool? {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            let start = index
+            var cursor = index + 1
+            while cursor < bytes.count {
+                switch bytes[cursor] {
+                case UInt8(ascii: "\""):
+                    index = cursor + 1
+                    return false
+                case UInt8(ascii: "\\"):
+                    // Escapes are rare: check this string the way `string()` reads it.
+                    index = start
+                    return string() == nil ? nil : true
+                default:
+                    cursor += 1
+                }
+            }
+            return nil
+        }
 
         mutating func skipSpace() {
             while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
@@ -251,22 +326,51 @@ public enum FlatJSON {
     }
 }
 
-/// A parsed flat JSON object, read field by field with the types `JSONDecoder` would accept.
+/// A flat JSON object, read field by field with the types `JSONDecoder` would accept.
+///
+/// Checked whole when made, but each value is decoded only when it is asked for: a projection
+/// reads a few fields of a payload (a case's opening event has seventeen), and building a
+/// String for every one cost more than the rest of the fold.
 public struct FlatObject {
-    /// The fields in order; lookups scan from the end, so a repeated key's last value wins.
-    let fields: [(key: String, value: FlatJSON.Value)]
+    private let data: Data
+    /// Where each field's key and value start, in order.
+    private let entries: [FlatJSON.Entry]
 
-    /// Nil unless `data` is one flat object.
+    /// Nil unless `data` is one flat object (the same objects `FlatJSON.fields` reads).
     public init?(_ data: Data) {
-        guard let fields = FlatJSON.fields(data) else { return nil }
-        self.fields = fields
+        guard data.count < Int(Int32.max), let entries = data.withUnsafeBytes({ raw -> [FlatJSON.Entry]? in
+            var scanner = FlatJSON.Reader(bytes: raw.bindMemory(to: UInt8.self))
+            return scanner.entries()
+        }) else { return nil }
+        self.data = data
+        self.entries = entries
     }
 
-
-    /// The value of `key`, nil when absent.
+    /// The value of `key`, nil when absent; lookups scan from the end, so a repeated key's last
+    /// value wins.
     public subscript(key: String) -> FlatJSON.Value? {
-        fields.last { $0.key == key }?.value
+        var key = key
+        return key.withUTF8 { wanted in
+            data.withUnsafeBytes { raw -> FlatJSON.Value? in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                for entry in entries.reversed() {
+                    let start = Int(entry.keyStart), end = Int(entry.keyEnd)
+                    if entry.escapedKey {
+                        var reader = FlatJSON.Reader(bytes: bytes, index: start - 1)
+                        guard let decoded = reader.string(), decoded.utf8.elementsEqual(wanted) else { continue }
+                    } else {
+                        guard end - start == wanted.count,
+                              wanted.isEmpty || memcmp(bytes.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0
+                        else { continue }
+                    }
+                    var reader = FlatJSON.Reader(bytes: bytes, index: Int(entry.valueStart))
+                    return reader.value()
+                }
+                return nil
+            }
+        }
     }
+
 
     public func string(_ key: String) -> String? {
         if case .string(let value)? = self[key] { value } else { nil }

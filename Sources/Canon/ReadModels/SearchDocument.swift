@@ -168,13 +168,20 @@ extension DocumentProjection {
     /// each group in position order: several events of one document in a batch fold into one
     /// document write.
     public func byDocument(_ events: [EventEnvelope]) -> [(key: String, events: [EventEnvelope])] {
-        var order: [String] = []
-        var pending: [String: [EventEnvelope]] = [:]
+        var groups: [(key: String, events: [EventEnvelope])] = []
+        var index: [String: Int] = [:]
         for event in events {
             guard let key = documentKey(for: event) else { continue }
-            if pending[key] == nil { order.append(key) }
-            pending[key, default: []].append(event)
+            // A document's events usually come together: the last group is checked first.
+            if let last = groups.indices.last, groups[last].key == key {
+                groups[last].events.append(event)
+            } else if let group = index[key] {
+                groups[group].events.append(event)
+            } else {
+                index[key] = groups.count
+                groups.append((key, [event]))
+            }
         }
-        return order.map { ($0, pending[$0]!) }
+        return groups
     }
 }

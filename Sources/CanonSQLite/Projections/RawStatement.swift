@@ -76,7 +76,13 @@ struct RawStatement {
         }
     }
 
+    /// Ends reading rows before the last one.
+    func reset() { sqlite3_reset(handle) }
+
     var columnCount: Int { Int(sqlite3_column_count(handle)) }
+
+    /// Column `index` of the current row as an integer.
+    func int64(_ index: Int) -> Int64 { sqlite3_column_int64(handle, Int32(index)) }
 
     /// Column `index` of the current row as text, where SQLite holds it (valid until the next step).
     func text(_ index: Int) -> UnsafeRawBufferPointer {

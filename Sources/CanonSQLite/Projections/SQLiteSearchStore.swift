@@ -76,12 +76,22 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                         CREATE TABLE state_ranges (after TEXT PRIMARY KEY, position INTEGER NOT NULL) STRICT;
                         """)
                 }),
+                ("search.v8-key-hash", { db in
+                    // Keys stay unique through a 64-bit hash of each (`keyHash`), an integer index,
+                    // instead of a second index of the key text: lookups by key, and drift's scans
+                    // in key order, use `docs_key_digest`. A file made before keeps its text index too.
+                    try db.execute(sql: """
+                        ALTER TABLE docs ADD COLUMN key_hash INTEGER NOT NULL DEFAULT 0;
+                        UPDATE docs SET key_hash = canon_key_hash(key);
+                        CREATE UNIQUE INDEX docs_key_hash ON docs (key_hash);
+                        """)
+                }),
             ]
         ) { db in
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE docs (
-                    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, team TEXT NOT NULL, restricted INTEGER NOT NULL,
+                    id INTEGER PRIMARY KEY, key TEXT NOT NULL, team TEXT NOT NULL, restricted INTEGER NOT NULL,
                     sort_time INTEGER NOT NULL, last_position INTEGER NOT NULL,
                     \(facetColumns)
                 ) STRICT;
@@ -559,7 +569,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// The stored document and the last position folded into it, rebuilt from its columns and
     /// its full-text row (nothing is stored twice).
     static func load(_ key: String, sql: DocumentSQL, _ db: Database) throws -> (document: SearchDocument?, lastPosition: OutboxPosition, id: Int64?) {
-        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [key]) else { return (nil, .start, nil) }
+        // Probed first through the key index alone: in a catch-up most documents are new.
+        let probe = try RawStatement(db, "SELECT id FROM docs WHERE key = ?")
+        probe.bind(1, key)
+        guard try probe.step() else { return (nil, .start, nil) }
+        let id = probe.int64(0)
+        probe.reset()
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [id]) else { return (nil, .start, nil) }
         var text: [String: String] = [:]
         for (field, column) in zip(sql.fields, sql.textColumns) { text[field] = row[column] }
         var facets: [String: String] = [:]
@@ -569,6 +585,17 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
             clearance: Int(row["clearance"] as Int64), sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
         return (document, OutboxPosition(row["last_position"]), row["id"])
+    }
+
+    /// What keeps keys unique (`docs_key_hash`): FNV-1a, 64 bits, of the key's UTF-8 bytes. Two
+    /// keys with one hash would fail the second write loudly (a constraint error), never merge.
+    static func keyHash(_ key: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var key = key
+        key.withUTF8 { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        return Int64(bitPattern: hash)
     }
 
     /// The row id of `key`'s document, if it exists.
@@ -624,7 +651,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             insert.bind(6, Timestamp.microseconds(document.sortTime))
             insert.bind(7, position.rawValue)
             insert.bind(8, digest)
-            for (index, field) in schema.facetFields.enumerated() { insert.bind(Int32(9 + index), document.facets[field]) }
+            insert.bind(9, Self.keyHash(key))
+            for (index, field) in schema.facetFields.enumerated() { insert.bind(Int32(10 + index), document.facets[field]) }
             try insert.run()
             id = db.lastInsertedRowID
             written.documents.append(id)
@@ -668,7 +696,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             facetColumns = schema.facetFields.map(SQLiteSearchStore.facetColumn)
             load = """
                 SELECT d.*, v.display, \(zip(fields, textColumns).map { "f.\($0) AS \($1)" }.joined(separator: ", "))
-                FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.key = ?
+                FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.id = ?
                 """
             update = """
                 UPDATE docs SET team = CASE WHEN security_position > ? THEN team ELSE ? END,
@@ -676,7 +704,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                     clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?, digest = ?\(facetColumns.map { ", \($0) = ?" }.joined())
                 WHERE id = ?
                 """
-            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
+            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest", "key_hash"] + facetColumns
             insert = "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
             hit = """
                 SELECT d.key, v.display, \(fields.indices.map { "f.c\($0)" }.joined(separator: ", "))
