@@ -66,10 +66,8 @@ struct DriftTests {
         #expect(clean.expectedKeys == 400 && clean.storedKeys == 400)
 
         // Behind the runtime's back: delete a document, add a stray, corrupt one field.
-        let ids = try await Self.caseIDs(platform, count: 3)
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in registerDriftFunctions(db) }
-        let file = try DatabaseQueue(path: search.path, configuration: configuration)
+        let ids = try await Self.caseIDs(platform, count: 4)
+        let file = try DatabaseQueue(path: search.path)
         try await file.write { db in
             let deleted = try Int64.fetchOne(db, sql: "SELECT id FROM docs WHERE key = ?", arguments: [ids[0]])!
             try db.execute(sql: "DELETE FROM docs_fts WHERE rowid = ?", arguments: [deleted])
@@ -77,13 +75,19 @@ struct DriftTests {
             try db.execute(sql: "DELETE FROM docs WHERE id = ?", arguments: [deleted])
             let template = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM docs WHERE key = ?", arguments: [ids[1]])!
             try db.execute(
-                sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, key_hash) VALUES ('ffffffff-stray', ?, 0, 1, 0, 1, 42, canon_key_hash('ffffffff-stray'))",
+                sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest) VALUES ('ffffffff-stray', ?, 0, 1, 0, 1, 42)",
                 arguments: [template["team"] as String])
             try db.execute(sql: "INSERT INTO docs_fts (rowid, title, parties, summary) VALUES (?, 'stray', '', '')", arguments: [db.lastInsertedRowID])
             let corrupted = try Int64.fetchOne(db, sql: "SELECT id FROM docs WHERE key = ?", arguments: [ids[2]])!
             try db.execute(sql: "UPDATE docs_fts SET title = 'Tampered title' WHERE rowid = ?", arguments: [corrupted])
+            // A second row of one key (keys are kept unique by the writer, not by an index): an extra row.
+            let original = try Int64.fetchOne(db, sql: "SELECT id FROM docs WHERE key = ?", arguments: [ids[3]])!
+            try db.execute(sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest) SELECT key, team, restricted, clearance, sort_time, last_position, digest FROM docs WHERE id = ?", arguments: [original])
+            let copy = db.lastInsertedRowID
+            try db.execute(sql: "INSERT INTO docs_fts (rowid, title, parties, summary) SELECT ?, title, parties, summary FROM docs_fts WHERE rowid = ?", arguments: [copy, original])
+            try db.execute(sql: "INSERT INTO doc_display (id, display) SELECT ?, display FROM doc_display WHERE id = ?", arguments: [copy, original])
         }
-        let expected: [String: DriftKind] = [ids[0]: .missing, "ffffffff-stray": .extra, ids[2]: .stale]
+        let expected: [String: DriftKind] = [ids[0]: .missing, "ffffffff-stray": .extra, ids[2]: .stale, ids[3]: .extra]
 
         // Checked while cases are written and applied: lag is never reported as drift.
         let stop = Shared(false)
@@ -105,6 +109,7 @@ struct DriftTests {
         #expect(try await search.document(ids[0]) != nil)
         #expect(try await search.document("ffffffff-stray") == nil)
         #expect(try await search.document(ids[2])?.text["title"] != "Tampered title")
+        #expect(try await file.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM docs WHERE key = ?", arguments: [ids[3]]) } == 1)
         // Repairing a clean store changes nothing.
         let again = try await check.repair()
         #expect(again.repaired.isEmpty && again.verified.count == 0)

@@ -294,36 +294,21 @@ struct SearchCatchUpTests {
         #expect(store.foldAheadCounts.withLock { $0.batches } > 0)
     }
 
-    @Test func keysStayUniqueThroughTheirHashAndAFileFromBeforeTheHashIsUpgraded() async throws {
-        let (scratch, _, events) = try await Self.seededEvents("canon-key-hash", cases: 20)
+    @Test func aDocumentIsLookedUpThroughTheOneIndexOfItsKey() async throws {
+        let (scratch, _, events) = try await Self.seededEvents("canon-one-key-index", cases: 20)
         let store = try Self.store(scratch, "keys.sqlite")
         try await Self.apply(events, to: store, inBatchesOf: 500)
-        let path = store.path
-        let file = try DatabaseQueue(path: path)
-        let (key, stored) = try await file.read { db in
-            (try String.fetchOne(db, sql: "SELECT key FROM docs LIMIT 1")!, try Int64.fetchOne(db, sql: "SELECT key_hash FROM docs WHERE key = (SELECT key FROM docs LIMIT 1)")!)
+        let file = try DatabaseQueue(path: store.path)
+        // Every write keeps one index of the key text, the one drift scans in key order.
+        let indexes = try await file.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'docs' ORDER BY name")
         }
-        #expect(stored == SQLiteSearchStore.keyHash(key) && stored != 0)
-        // The key text has no unique index of its own now: a second row with a stored key is refused by its hash.
-        await #expect(throws: DatabaseError.self) {
-            try await file.write { db in
-                try db.execute(sql: "INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, key_hash) SELECT key, team, 0, 1, 0, 1, 0, key_hash FROM docs LIMIT 1")
-            }
+        #expect(indexes == ["docs_key_digest", "docs_sort"])
+        let plan = try await file.read { db in
+            try GRDB.Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id FROM docs WHERE key = 'k'").map { $0["detail"] as String }
         }
-        // A file made before the hash: no column, no index, the migration not run.
-        try await file.write { db in
-            try db.execute(sql: "DROP INDEX docs_key_hash; ALTER TABLE docs DROP COLUMN key_hash; DELETE FROM grdb_migrations WHERE identifier = 'search.v8-key-hash'")
-        }
-        try file.close()
-        let before = try await store.contentSummary()
-        let reopened = try SQLiteSearchStore(path: path, projection: CaseSearchProjection(), memoryIndex: .off)
-        #expect(try await reopened.contentSummary() == before)
-        let upgraded = try DatabaseQueue(path: path)
-        let mismatched = try await upgraded.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT key, key_hash FROM docs").filter { SQLiteSearchStore.keyHash($0[0]) != $0[1] as Int64 }.count
-        }
-        #expect(mismatched == 0)
-        #expect(try await upgraded.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'docs_key_hash')") } == true)
+        #expect(plan.contains { $0.contains("COVERING INDEX docs_key_digest") }, "\(plan)")
+        #expect(try await store.count() == 20)
     }
 
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {

@@ -115,8 +115,8 @@ extension EndToEndBench {
             for _ in 0..<25 {
                 let key = UUID().uuidString.lowercased()
                 try db.execute(sql: """
-                    INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, f_status, f_sector, f_region, f_priority, f_team, key_hash)
-                    VALUES (?1, 'financial-crime', 0, 1, 0, 1, 0, 'triage', 'banking', 'north', 'low', 'financial-crime', canon_key_hash(?1))
+                    INSERT INTO docs (key, team, restricted, clearance, sort_time, last_position, digest, f_status, f_sector, f_region, f_priority, f_team)
+                    VALUES (?, 'financial-crime', 0, 1, 0, 1, 0, 'triage', 'banking', 'north', 'low', 'financial-crime')
                     """, arguments: [key])
                 try db.execute(sql: "INSERT INTO docs_fts (rowid, title, parties, summary) VALUES (?, 'Stray document', '', '')", arguments: [db.lastInsertedRowID])
                 try db.execute(sql: "INSERT INTO doc_display (id, display) VALUES (?, '{}')", arguments: [db.lastInsertedRowID])

@@ -48,20 +48,14 @@ enum SQLiteDrift {
 
     static let sum = DatabaseFunction("canon_sum", argumentCount: 1, pure: true, aggregate: WrappingSum.self)
 
-    /// `canon_key_hash(key)`: `SQLiteSearchStore.keyHash`, for migrations and tools writing rows.
-    static let keyHash = DatabaseFunction("canon_key_hash", argumentCount: 1, pure: true) { values in
-        String.fromDatabaseValue(values[0]).map(SQLiteSearchStore.keyHash)
-    }
-
     static func register(_ db: Database) {
         registerDigest(db)
         db.add(function: sum)
-        db.add(function: keyHash)
     }
 }
 
-/// Registers `canon_digest(...)`, `canon_sum(x)` and `canon_key_hash(key)` on a connection opened
-/// outside a store (a benchmark or a tool writing rows with their digests).
+/// Registers `canon_digest(...)` and `canon_sum(x)` on a connection opened outside a store (a
+/// benchmark or a tool writing rows with their digests).
 public func registerDriftFunctions(_ db: Database) {
     SQLiteDrift.register(db)
 }

@@ -13,6 +13,11 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     let identity: ProjectionIdentity
     /// Each connection's page cache: 64 MiB (KiB, negative as SQLite takes it).
     static let cacheSize = -65_536
+    /// The writer's page cache during bulk work (a catch-up, a build from state): 256 MiB. Its
+    /// transactions write index pages all over (the keys are random); a larger cache keeps them
+    /// until the commit instead of spilling them to the WAL mid-transaction and writing them
+    /// again at the commit (a catch-up of 1,000,000 events wrote its documents about 7% faster).
+    static let bulkCacheSize = -262_144
     /// WAL pages after which a commit checkpoints: SQLite's 1,000 (4 MiB) for a live store, whose
     /// commits then never stall long (commit-to-searchable p99 went from 8 ms to 34 ms with
     /// 10,000), and 10,000 while a store catches up or is built: those transactions rewrite the
@@ -20,17 +25,20 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     static let walCheckpointPages = 1_000
     static let bulkWalCheckpointPages = 10_000
 
-    /// Whether the writer checkpoints as for bulk work now (it runs one transaction at a time).
-    private let bulkCheckpoints = Mutex(false)
+    /// Whether the writer is set for bulk work now (it runs one transaction at a time).
+    private let bulkSettings = Mutex(false)
 
-    /// Sets how often the writer's commits checkpoint the WAL, when that changes (a setting of
-    /// the connection: it holds for the transactions after this one too). Call it inside a write.
-    func checkpointEvery(bulk: Bool, _ db: Database) throws {
-        let changed = bulkCheckpoints.withLock { current in
+    /// Sets the writer's page cache and how often its commits checkpoint the WAL, for bulk work
+    /// or live work, when that changes (settings of the connection: they hold for the
+    /// transactions after this one too). Call it inside a write.
+    func useSettings(bulk: Bool, _ db: Database) throws {
+        let changed = bulkSettings.withLock { current in
             defer { current = bulk }
             return current != bulk
         }
-        if changed { try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)") }
+        guard changed else { return }
+        try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)")
+        try db.execute(sql: "PRAGMA cache_size = \(bulk ? Self.bulkCacheSize : Self.cacheSize)")
     }
     let path: String
     private let faults: FaultInjector?

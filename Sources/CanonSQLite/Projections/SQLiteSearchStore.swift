@@ -76,18 +76,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                         CREATE TABLE state_ranges (after TEXT PRIMARY KEY, position INTEGER NOT NULL) STRICT;
                         """)
                 }),
-                ("search.v8-key-hash", { db in
-                    // Keys stay unique through a 64-bit hash of each (`keyHash`), an integer index,
-                    // instead of a second index of the key text: lookups by key, and drift's scans
-                    // in key order, use `docs_key_digest`. A file made before keeps its text index too.
-                    try db.execute(sql: """
-                        ALTER TABLE docs ADD COLUMN key_hash INTEGER NOT NULL DEFAULT 0;
-                        UPDATE docs SET key_hash = canon_key_hash(key);
-                        CREATE UNIQUE INDEX docs_key_hash ON docs (key_hash);
-                        """)
-                }),
             ]
         ) { db in
+            // One index holds the key text: `docs_key_digest` (from the upgrade above), which
+            // drift scans in key order and every lookup by key uses. A UNIQUE key would be a
+            // second one, which every catch-up write kept too (about a tenth of a catch-up, and
+            // more WAL to checkpoint). The writer keeps keys unique (a document is looked up
+            // before it is inserted); a duplicate written behind its back shows as drift (an
+            // extra row), and repairing the key removes every row of it. Files made before keep
+            // their UNIQUE index.
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE docs (
@@ -150,7 +147,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             prepared?.discard()
             let groups = projection.byDocument(unbuilt)
             try await database.advance(from: from, to: to) { db in
-                try self.database.checkpointEvery(bulk: false, db)
+                try self.database.useSettings(bulk: false, db)
                 if rangesPassed { try Self.dropStateRanges(db) }
                 var written = Written()
                 let pending = try Self.hasPendingSecurity(db)
@@ -200,7 +197,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             try await database.advance(from: from, to: to) { db in
                 let handoff = source.handoff
                 defer { handoff.abandon() }
-                try self.database.checkpointEvery(bulk: true, db)
+                try self.database.useSettings(bulk: true, db)
                 if rangesPassed { try Self.dropStateRanges(db) }
                 var written = Written()
                 let pending = try Self.hasPendingSecurity(db)
@@ -553,6 +550,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts_content f ON f.id = d.id JOIN doc_display v ON v.id = d.id")
     }
 
+    /// Copies every page the WAL holds into the database file and empties the WAL (what the
+    /// next commits would otherwise do a part at a time). Returns the WAL's size before, in bytes.
+    @discardableResult
+    public func checkpointWAL() async throws -> Int {
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        try await database.mapped { try await database.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } }
+        return wal
+    }
+
     /// The number of documents stored.
     public func count() async throws -> Int {
         try await database.mapped { try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM docs") ?? 0 } }
@@ -585,17 +591,6 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             key: key, text: text, facets: facets, team: row["team"], restricted: (row["restricted"] as Int64) != 0,
             clearance: Int(row["clearance"] as Int64), sortTime: Timestamp.date(microseconds: row["sort_time"]), display: Data(display.utf8))
         return (document, OutboxPosition(row["last_position"]), row["id"])
-    }
-
-    /// What keeps keys unique (`docs_key_hash`): FNV-1a, 64 bits, of the key's UTF-8 bytes. Two
-    /// keys with one hash would fail the second write loudly (a constraint error), never merge.
-    static func keyHash(_ key: String) -> Int64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var key = key
-        key.withUTF8 { bytes in
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        }
-        return Int64(bitPattern: hash)
     }
 
     /// The row id of `key`'s document, if it exists.
@@ -651,8 +646,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             insert.bind(6, Timestamp.microseconds(document.sortTime))
             insert.bind(7, position.rawValue)
             insert.bind(8, digest)
-            insert.bind(9, Self.keyHash(key))
-            for (index, field) in schema.facetFields.enumerated() { insert.bind(Int32(10 + index), document.facets[field]) }
+            for (index, field) in schema.facetFields.enumerated() { insert.bind(Int32(9 + index), document.facets[field]) }
             try insert.run()
             id = db.lastInsertedRowID
             written.documents.append(id)
@@ -704,7 +698,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                     clearance = CASE WHEN security_position > ? THEN clearance ELSE ? END, sort_time = ?, last_position = ?, digest = ?\(facetColumns.map { ", \($0) = ?" }.joined())
                 WHERE id = ?
                 """
-            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest", "key_hash"] + facetColumns
+            let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
             insert = "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
             hit = """
                 SELECT d.key, v.display, \(fields.indices.map { "f.c\($0)" }.joined(separator: ", "))
@@ -1043,8 +1037,15 @@ extension SQLiteSearchStore: DriftCheckable {
             var written = Written()
             let pending = try Self.hasPendingSecurity(db)
             for (key, document, position) in folded {
-                let existing = try Self.rowID(key, db)
-                try Self.write(Self.prepared(key: key, document: document, position: position, existing: existing, sql: sql), sql: sql, pending: pending, written: &written, db)
+                // Every row of the key goes, so a duplicate written behind the runtime's back
+                // (keys are unique by the writer's lookups, not by an index) is repaired too.
+                for id in try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key]) {
+                    try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [id])
+                    try db.cachedStatement(sql: "DELETE FROM doc_display WHERE id = ?").execute(arguments: [id])
+                    try db.cachedStatement(sql: "DELETE FROM docs WHERE id = ?").execute(arguments: [id])
+                    written.documents.append(id)
+                }
+                try Self.write(Self.prepared(key: key, document: document, position: position, existing: nil, sql: sql), sql: sql, pending: pending, written: &written, db)
             }
             try Self.record(written, db)
         }
@@ -1118,10 +1119,8 @@ extension SQLiteSearchStore: StateBuildableStore {
         }
         defer { handoff.abandon() }
         try await database.write { db in
-            // A build writes every index page in every chunk (the keys are random): a larger
-            // cache keeps them in memory until the commit instead of spilling them mid-chunk.
-            try db.execute(sql: "PRAGMA cache_size = \(Self.buildCacheSize)")
-            try self.database.checkpointEvery(bulk: true, db)
+            // A build writes every index page in every chunk (the keys are random).
+            try self.database.useSettings(bulk: true, db)
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT cursor, complete FROM state_build WHERE id = 1"), (row["complete"] as Int64) == 0 else {
                 throw ProjectionError.storage("\(identity) has no build from state in progress")
             }
@@ -1140,14 +1139,9 @@ extension SQLiteSearchStore: StateBuildableStore {
         await preparing.value
     }
 
-    /// The page cache of a store's writer while it is built from state (KiB, negative as SQLite
-    /// takes it): 256 MiB, back to the usual 64 MiB when the build finishes.
-    static let buildCacheSize = -262_144
-
     public func finishStateBuild() async throws {
         try await database.write { db in
-            try db.execute(sql: "PRAGMA cache_size = \(SQLiteProjectionDatabase.cacheSize)")
-            try self.database.checkpointEvery(bulk: false, db)
+            try self.database.useSettings(bulk: false, db)
             try db.execute(sql: "UPDATE state_build SET complete = 1 WHERE id = 1")
             try db.execute(sql: """
                 DELETE FROM state_ranges WHERE (SELECT max(position) FROM state_ranges) <= (SELECT position FROM canon_checkpoint WHERE id = 1)
