@@ -43,6 +43,10 @@ struct PriorityPathTests {
         try await store.apply([events[assignment]], from: first.position, to: Checkpoint(position: events[assignment].position, committedAt: nil))
         #expect(try await store.search(SearchQuery(text: "ferry", visibility: outsider)).hits.isEmpty, "not undone by an older event")
         #expect(try await store.document(first.id)?.clearance == 3)
+        // A drift repair of the document at the checkpoint writes it in place: the restriction stays too.
+        try await store.repair(keys: [first.id], history: Array(events[...assignment]), at: events[assignment].position)
+        #expect(try await store.search(SearchQuery(text: "ferry", visibility: outsider)).hits.isEmpty, "not undone by a repair")
+        #expect(try await store.document(first.id)?.clearance == 3)
 
         // The second case's opening arrives after its restriction was seen: it is created restricted.
         let rest = Array(events[(assignment + 1)...])

@@ -91,6 +91,13 @@ struct FlatPayloadTests {
         #expect(object["z"] == .null)
         #expect(object["missing"] == nil && object["a\\u0062"] == nil)
         #expect(try #require(FlatObject(Data("{}".utf8)))["a"] == nil)
+        // Keys compare as Swift Strings, as before and as `JSONDecoder` compares them: canonically
+        // equivalent spellings are one key (the Kelvin sign is K; é precomposed or not).
+        let unicode = try #require(FlatObject(Data(#"{"\u212Aey":1,"caf\u00e9":2,"nai\u0308ve":3,"é":4}"#.utf8)))
+        #expect(unicode["Key"] == .integer(1) && unicode["\u{212A}ey"] == .integer(1))
+        #expect(unicode["café"] == .integer(2) && unicode["cafe\u{301}"] == .integer(2))
+        #expect(unicode["naïve"] == .integer(3))
+        #expect(unicode["e\u{301}"] == .integer(4))
         // A field no one asks for is still checked: the object is refused, as `FlatJSON.fields` refuses it.
         for bad in [#"{"a":"b","c":"\x"}"#, #"{"a":"b","c":1.5}"#, #"{"a":"b","c":"open}"#, #"{"a":"b","c":"\ud800"}"#,
                     #"{"a":"b","c":[1]}"#, #"{"a":"b",}"#, #"{"a":"b"} x"#, #"{"a" "b"}"#, #"{"a":tru}"#] {

@@ -123,8 +123,10 @@ public enum FlatJSON {
         var keyStart: Int32
         var keyEnd: Int32
         var valueStart: Int32
-        /// The key holds an escape, so it is compared decoded.
-        var escapedKey: Bool
+        /// The key is plain ASCII (no escape, no byte above 127), so it is compared byte for
+        /// byte; any other key is compared decoded, as Strings (`==` takes canonically
+        /// equivalent spellings as equal, as `JSONDecoder` does).
+        var plainKey: Bool
     }
 
     struct Reader {
@@ -143,11 +145,12 @@ public enum FlatJSON {
                 let keyStart = index + 1
                 guard let escaped = skipString() else { return nil }
                 let keyEnd = index - 1
+                let plain = !escaped && !bytes[keyStart..<keyEnd].contains { $0 >= 0x80 }
                 guard expect(UInt8(ascii: ":")) else { return nil }
                 skipSpace()
                 let valueStart = index
                 guard skipValue() else { return nil }
-                entries.append(Entry(keyStart: Int32(keyStart), keyEnd: Int32(keyEnd), valueStart: Int32(valueStart), escapedKey: escaped))
+                entries.append(Entry(keyStart: Int32(keyStart), keyEnd: Int32(keyEnd), valueStart: Int32(valueStart), plainKey: plain))
             } while expect(UInt8(ascii: ","))
             guard expect(UInt8(ascii: "}")) else { return nil }
             skipSpace()
@@ -351,17 +354,18 @@ public struct FlatObject {
     public subscript(key: String) -> FlatJSON.Value? {
         var key = key
         return key.withUTF8 { wanted in
-            data.withUnsafeBytes { raw -> FlatJSON.Value? in
+            let plainWanted = !wanted.contains { $0 >= 0x80 }
+            return data.withUnsafeBytes { raw -> FlatJSON.Value? in
                 let bytes = raw.bindMemory(to: UInt8.self)
                 for entry in entries.reversed() {
                     let start = Int(entry.keyStart), end = Int(entry.keyEnd)
-                    if entry.escapedKey {
-                        var reader = FlatJSON.Reader(bytes: bytes, index: start - 1)
-                        guard let decoded = reader.string(), decoded.utf8.elementsEqual(wanted) else { continue }
-                    } else {
+                    if entry.plainKey && plainWanted {
                         guard end - start == wanted.count,
                               wanted.isEmpty || memcmp(bytes.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0
                         else { continue }
+                    } else {
+                        var reader = FlatJSON.Reader(bytes: bytes, index: start - 1)
+                        guard let decoded = reader.string(), decoded == String(decoding: wanted, as: UTF8.self) else { continue }
                     }
                     var reader = FlatJSON.Reader(bytes: bytes, index: Int(entry.valueStart))
                     return reader.value()
@@ -370,7 +374,6 @@ public struct FlatObject {
             }
         }
     }
-
 
     public func string(_ key: String) -> String? {
         if case .string(let value)? = self[key] { value } else { nil }

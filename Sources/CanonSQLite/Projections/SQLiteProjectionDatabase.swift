@@ -32,13 +32,11 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     /// or live work, when that changes (settings of the connection: they hold for the
     /// transactions after this one too). Call it inside a write.
     func useSettings(bulk: Bool, _ db: Database) throws {
-        let changed = bulkSettings.withLock { current in
-            defer { current = bulk }
-            return current != bulk
-        }
-        guard changed else { return }
+        guard bulkSettings.withLock({ $0 != bulk }) else { return }
         try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)")
         try db.execute(sql: "PRAGMA cache_size = \(bulk ? Self.bulkCacheSize : Self.cacheSize)")
+        // Only once both hold: a failed setting is tried again by the next write.
+        bulkSettings.withLock { $0 = bulk }
     }
     let path: String
     private let faults: FaultInjector?

@@ -83,7 +83,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             // second one, which every catch-up write kept too (about a tenth of a catch-up, and
             // more WAL to checkpoint). The writer keeps keys unique (a document is looked up
             // before it is inserted); a duplicate written behind its back shows as drift (an
-            // extra row), and repairing the key removes every row of it. Files made before keep
+            // extra row), and repairing the key keeps one row of it. Files made before keep
             // their UNIQUE index.
             let facetColumns = schema.facetFields.map { "\(Self.facetColumn($0)) TEXT" }.joined(separator: ", ")
             try db.execute(sql: """
@@ -581,7 +581,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         guard try probe.step() else { return (nil, .start, nil) }
         let id = probe.int64(0)
         probe.reset()
-        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [id]) else { return (nil, .start, nil) }
+        // A row whose text or display is missing (drift) is written over in place, never beside.
+        guard let row = try GRDB.Row.fetchOne(db.cachedStatement(sql: sql.load), arguments: [id]) else { return (nil, .start, id) }
         var text: [String: String] = [:]
         for (field, column) in zip(sql.fields, sql.textColumns) { text[field] = row[column] }
         var facets: [String: String] = [:]
@@ -1037,15 +1038,18 @@ extension SQLiteSearchStore: DriftCheckable {
             var written = Written()
             let pending = try Self.hasPendingSecurity(db)
             for (key, document, position) in folded {
-                // Every row of the key goes, so a duplicate written behind the runtime's back
-                // (keys are unique by the writer's lookups, not by an index) is repaired too.
-                for id in try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ?"), arguments: [key]) {
+                // The first row of the key is written in place (its filter columns keep a newer
+                // permission change from the priority path); any other row goes, so a duplicate
+                // written behind the runtime's back (keys are unique by the writer's lookups, not
+                // by an index) is repaired too.
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM docs WHERE key = ? ORDER BY id"), arguments: [key])
+                for id in ids.dropFirst() {
                     try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [id])
                     try db.cachedStatement(sql: "DELETE FROM doc_display WHERE id = ?").execute(arguments: [id])
                     try db.cachedStatement(sql: "DELETE FROM docs WHERE id = ?").execute(arguments: [id])
                     written.documents.append(id)
                 }
-                try Self.write(Self.prepared(key: key, document: document, position: position, existing: nil, sql: sql), sql: sql, pending: pending, written: &written, db)
+                try Self.write(Self.prepared(key: key, document: document, position: position, existing: ids.first, sql: sql), sql: sql, pending: pending, written: &written, db)
             }
             try Self.record(written, db)
         }
