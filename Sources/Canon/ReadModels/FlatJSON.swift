@@ -331,9 +331,9 @@ public enum FlatJSON {
 
 /// A flat JSON object, read field by field with the types `JSONDecoder` would accept.
 ///
-/// Checked whole when made, but each value is decoded only when it is asked for: a projection
-/// reads a few fields of a payload (a case's opening event has seventeen), and building a
-/// String for every one cost more than the rest of the fold.
+/// Checked whole when made, but each value is decoded only when it is asked for, and keys are
+/// compared where they lie in the payload: building a String for every key and value up front,
+/// then comparing Strings on every lookup, cost more than the rest of a fold.
 public struct FlatObject {
     private let data: Data
     /// Where each field's key and value start, in order.
