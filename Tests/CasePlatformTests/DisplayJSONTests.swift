@@ -48,3 +48,82 @@ struct DisplayJSONTests {
         #expect(throws: DecodingError.self) { try CaseSearchProjection.Display.decode(Data("{}".utf8)) }
     }
 }
+
+/// Stores keep a case's display without the fields its document holds anyway (the id, title,
+/// facets and opening time), and must read back exactly the display the projection made.
+@Suite("Display elision")
+struct DisplayElisionTests {
+    @Test func aCaseDisplayIsStoredWithoutWhatItsDocumentHoldsAndReadBackByteForByte() throws {
+        let projection = CaseSearchProjection()
+        let elision = DisplayElision(projection.schema)
+        var random = SeededGenerator(seed: 31)
+        var elided = 0
+        for _ in 0..<2_000 {
+            // Random text: quotes, slashes, control characters and non-ASCII, which JSON escapes.
+            let document = try projection.document(DisplayJSONTests.display(&random), summary: DisplayJSONTests.text(&random))
+            let stored = elision.stored(document.display, of: document)
+            #expect(elision.restored(stored, of: document) == document.display, "\(String(decoding: stored, as: UTF8.self))")
+            if stored.first == 0x01 {
+                elided += 1
+                #expect(stored.count < document.display.count)
+            }
+        }
+        // Every display leaves out at least its id, status, sector, region, priority and opening time.
+        #expect(elided == 2_000)
+    }
+
+    @Test func aPlainCaseDisplayKeepsOnlyWhatNoColumnHolds() throws {
+        let projection = CaseSearchProjection()
+        let display = CaseSearchProjection.Display(
+            id: "c-1", title: "Harbor Health: price fixing", status: .triage, sector: .retail, region: .east, priority: .critical,
+            team: "financial-crime", assignee: nil, restricted: false, clearance: 1, parties: ["Harbor Health"],
+            openedAt: Timestamp.date(microseconds: 1_795_736_348_780_313), slaDueAt: Timestamp.date(microseconds: 1_796_168_348_780_313), version: 3)
+        let document = try projection.document(display, summary: "Records show repeated late notifications.")
+        let stored = DisplayElision(projection.schema).stored(document.display, of: document)
+        #expect(String(decoding: stored, as: UTF8.self) == "\u{1}255:" + #"{"clearance":1,"parties":["Harbor Health"],"restricted":false,"sla_due_at":"2026-12-01T23:39:08.780313Z","version":3}"#)
+    }
+
+    static let schema = SearchSchema(
+        textFields: [.init("title")], facetFields: ["status"],
+        displayFields: [.init("id", .key), .init("title", .text("title")), .init("status", .facet("status"))])
+
+    static func document(_ display: String, status: String? = "open") -> SearchDocument {
+        SearchDocument(
+            key: "k1", text: ["title": "T/1"], facets: status.map { ["status": $0] } ?? [:], team: "t", restricted: false,
+            sortTime: Date(timeIntervalSince1970: 0), display: Data(display.utf8))
+    }
+
+    @Test(arguments: [
+        // Left out: id and status (bits 1 and 4); the title holds a slash, which JSON may escape or not.
+        (#"{"id":"k1","n":2,"status":"open","title":"T\/1"}"#, "\u{1}5:" + #"{"n":2,"title":"T\/1"}"#),
+        (#"{"id":"k1","status":"open"}"#, "\u{1}5:{}"),
+        (#"{"id":"k2","status":"open"}"#, "\u{1}4:" + #"{"id":"k2"}"#),
+        // Stored as given: not compact, keys out of order or repeated, not an object, no field left out.
+        (#"{ "id":"k1","status":"open"}"#, #"{ "id":"k1","status":"open"}"#),
+        (#"{"status":"open","id":"k1"}"#, #"{"status":"open","id":"k1"}"#),
+        (#"{"id":"k1","id":"k1"}"#, #"{"id":"k1","id":"k1"}"#),
+        ("plain text", "plain text"),
+        (#"{"n":1}"#, #"{"n":1}"#),
+        ("", ""),
+        // A display that begins with the marker itself is marked as stored whole.
+        ("\u{1}5:{}", "\u{1}0:\u{1}5:{}"),
+    ])
+    func eachDisplayIsStoredExactlyAsItCanBeReadBack(display: String, expected: String) {
+        let elision = DisplayElision(Self.schema)
+        let document = Self.document(display)
+        let stored = elision.stored(document.display, of: document)
+        #expect(String(decoding: stored, as: UTF8.self) == expected)
+        #expect(String(decoding: elision.restored(stored, of: document), as: UTF8.self) == display)
+    }
+
+    @Test func aStoredDisplayReadWithOtherPartsShowsThemAndAMalformedOneReadsAsStored() {
+        let elision = DisplayElision(Self.schema)
+        let stored = elision.stored(Data(#"{"id":"k1","status":"open"}"#.utf8), of: Self.document(""))
+        // The parts changed behind the store's back show in the display (and so in its digest).
+        #expect(String(decoding: elision.restored(stored, of: Self.document("", status: "closed")), as: UTF8.self) == #"{"id":"k1","status":"closed"}"#)
+        #expect(String(decoding: elision.restored(stored, of: Self.document("", status: nil)), as: UTF8.self) == #"{"id":"k1"}"#)
+        for malformed in ["\u{1}", "\u{1}5", "\u{1}x:{}", "\u{1}99999999999999999999999:{}", "\u{1}5:{broken"] {
+            #expect(String(decoding: elision.restored(Data(malformed.utf8), of: Self.document("")), as: UTF8.self) != #"{"id":"k1","status":"open"}"#)
+        }
+    }
+}
