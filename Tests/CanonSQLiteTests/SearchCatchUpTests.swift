@@ -363,6 +363,33 @@ struct SearchCatchUpTests {
         #expect(try await store.contentSummary() != summary)
     }
 
+    @Test func batchesOnEitherSideOfTheFoldAheadThresholdInTurnDoNotResizeTheCacheEveryTime() async throws {
+        let (scratch, _, events) = try await Self.seededEvents("canon-cache-settings", cases: 200)
+        let store = try Self.store(scratch, "bursty.sqlite")
+        let large = SQLiteSearchStore.foldAheadThreshold
+        #expect(events.count > 4 * large + 2 * SQLiteProjectionDatabase.liveWritesBeforeCacheShrinks)
+        var applied = 0
+        func apply(_ count: Int) async throws {
+            try await Self.apply(Array(events[applied..<applied + count]), to: store, inBatchesOf: count)
+            applied += count
+        }
+        // Large, small, large, small: the bulk cache is taken once and kept.
+        for _ in 0..<3 {
+            try await apply(large)
+            try await apply(3)
+        }
+        #expect(store.cacheChanges == 1)
+        // Enough small batches in a row give the live cache back.
+        for _ in 0..<SQLiteProjectionDatabase.liveWritesBeforeCacheShrinks { try await apply(1) }
+        #expect(store.cacheChanges == 2)
+        try await apply(large)
+        #expect(store.cacheChanges == 3)
+        // What was written equals the same events applied in small batches.
+        let small = try Self.store(scratch, "small.sqlite")
+        try await Self.apply(Array(events[..<applied]), to: small, inBatchesOf: 7)
+        #expect(try await store.contentSummary() == small.contentSummary())
+    }
+
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {
         #expect(SQLiteTuning.memoryStatisticsOff)
     }

@@ -25,19 +25,45 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     static let walCheckpointPages = 1_000
     static let bulkWalCheckpointPages = 10_000
 
-    /// Whether the writer is set for bulk work now (it runs one transaction at a time).
-    private let bulkSettings = Mutex(false)
+    /// Whether the writer checkpoints as for bulk work and has the bulk page cache, how many
+    /// writes asked for the live settings since the last that asked for bulk, and how often the
+    /// page cache was resized (tests). The writer runs one transaction at a time.
+    private let settings = Mutex((bulkCheckpoints: false, bulkCache: false, liveWrites: 0, cacheChanges: 0))
 
-    /// Sets the writer's page cache and how often its commits checkpoint the WAL, for bulk work
+    /// Writes that ask for the live settings, after bulk ones, before the page cache shrinks back:
+    /// a store whose batches fall on either side of the fold-ahead threshold in turn would
+    /// otherwise free most of its cache and grow it again every batch. (The checkpoint interval
+    /// follows at once: it costs nothing to change, and a live store needs short checkpoints.)
+    static let liveWritesBeforeCacheShrinks = 16
+
+    /// How often the writer's page cache was resized.
+    var cacheChanges: Int { settings.withLock { $0.cacheChanges } }
+
+    /// Sets how often the writer's commits checkpoint the WAL and its page cache, for bulk work
     /// or live work, when that changes (settings of the connection: they hold for the
-    /// transactions after this one too). Call it inside a write.
-    func useSettings(bulk: Bool, _ db: Database) throws {
-        guard bulkSettings.withLock({ $0 != bulk }) else { return }
-        try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)")
-        try db.execute(sql: "PRAGMA cache_size = \(bulk ? Self.bulkCacheSize : Self.cacheSize)")
-        // Only once both hold: a failed setting is tried again by the next write.
-        bulkSettings.withLock { $0 = bulk }
+    /// transactions after this one too). The bulk settings apply at once; the live page cache
+    /// after `liveWritesBeforeCacheShrinks` writes in a row ask for it, or at once with `now`.
+    /// Call it inside a write.
+    func useSettings(bulk: Bool, now: Bool = false, _ db: Database) throws {
+        let (checkpoints, cache) = settings.withLock { state -> (Bool, Bool) in
+            state.liveWrites = bulk ? 0 : state.liveWrites + 1
+            let cache = bulk ? !state.bulkCache : state.bulkCache && (now || state.liveWrites >= Self.liveWritesBeforeCacheShrinks)
+            return (state.bulkCheckpoints != bulk, cache)
+        }
+        if checkpoints {
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(bulk ? Self.bulkWalCheckpointPages : Self.walCheckpointPages)")
+            settings.withLock { $0.bulkCheckpoints = bulk }
+        }
+        if cache {
+            try db.execute(sql: "PRAGMA cache_size = \(bulk ? Self.bulkCacheSize : Self.cacheSize)")
+            // Only once it holds: a failed setting is tried again by the next write.
+            settings.withLock {
+                $0.bulkCache = bulk
+                $0.cacheChanges += 1
+            }
+        }
     }
+
     let path: String
     private let faults: FaultInjector?
 

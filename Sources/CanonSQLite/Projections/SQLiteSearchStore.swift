@@ -120,6 +120,9 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
 
     public var path: String { database.path }
 
+    /// How often the writer's page cache was resized between bulk and live sizes (tests).
+    var cacheChanges: Int { database.cacheChanges }
+
     /// The schema the store was made for (benchmarks write rows of it directly).
     public var schemaForBench: SearchSchema { schema }
 
@@ -1177,7 +1180,7 @@ extension SQLiteSearchStore: StateBuildableStore {
 
     public func finishStateBuild() async throws {
         try await database.write { db in
-            try self.database.useSettings(bulk: false, db)
+            try self.database.useSettings(bulk: false, now: true, db)
             try db.execute(sql: "UPDATE state_build SET complete = 1 WHERE id = 1")
             try db.execute(sql: """
                 DELETE FROM state_ranges WHERE (SELECT max(position) FROM state_ranges) <= (SELECT position FROM canon_checkpoint WHERE id = 1)
