@@ -311,58 +311,6 @@ struct SearchCatchUpTests {
         #expect(try await store.count() == 20)
     }
 
-    @Test func theDisplayIsStoredWithoutWhatTheRowHoldsAndEveryReadSeesItWhole() async throws {
-        let (scratch, _, events) = try await Self.seededEvents("canon-display-elision", cases: 30)
-        let store = try Self.store(scratch, "elided.sqlite")
-        try await Self.apply(events, to: store, inBatchesOf: 500)
-        // What the projection makes of each case, folded straight from its events.
-        let projection = CaseSearchProjection()
-        var expected: [String: SearchDocument] = [:]
-        for (key, own) in Dictionary(grouping: events, by: { projection.documentKey(for: $0) }) {
-            guard let key else { continue }
-            expected[key] = try projection.fold(own, into: nil)
-        }
-        #expect(expected.count == 30)
-        let file = try DatabaseQueue(path: store.path)
-        let stored = try await file.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT d.key, v.display FROM docs d JOIN doc_display v ON v.id = d.id").map { ($0[0] as String, $0[1] as String) }
-        }
-        for (key, display) in stored {
-            #expect(display.hasPrefix("\u{1}"), "stored whole: \(display)")
-            #expect(display.utf8.count < expected[key]!.display.count, "\(display)")
-        }
-        #expect(stored.reduce(0) { $0 + $1.1.utf8.count } * 2 < expected.values.reduce(0) { $0 + $1.display.count }, "less than half the bytes")
-        // Reads: the document (as folding loads it), search hits, drift's stored-content scan.
-        for (key, document) in expected { #expect(try await store.document(key) == document) }
-        // Search hits, answered by FTS5 and by the memory index.
-        let indexed = try SQLiteSearchStore(path: store.path, projection: projection, memoryIndex: .inline)
-        for reader in [store, indexed] {
-            let hits = try await reader.search(SearchQuery(limit: 50, facets: false)).hits
-            #expect(hits.count == 30)
-            for hit in hits { #expect(hit.display == expected[hit.key]?.display) }
-        }
-        #expect(try await store.driftSnapshot().tampered().isEmpty)
-        let summary = try await store.contentSummary()
-
-        // A file written before the elision holds whole displays: it reads the same and compares
-        // equal in a rebuild; a display changed behind the store's back is drift.
-        let keys = expected.keys.sorted()
-        let whole = keys.prefix(10).map { (key: $0, display: String(decoding: expected[$0]!.display, as: UTF8.self)) }
-        try await file.write { db in
-            for (key, display) in whole {
-                try db.execute(sql: "UPDATE doc_display SET display = ? WHERE id = (SELECT id FROM docs WHERE key = ?)", arguments: [display, key])
-            }
-        }
-        for key in keys.prefix(10) { #expect(try await store.document(key) == expected[key]) }
-        #expect(try await store.driftSnapshot().tampered().isEmpty)
-        #expect(try await store.contentSummary() == summary)
-        try await file.write { db in
-            try db.execute(sql: "UPDATE doc_display SET display = replace(display, '\"version\":', '\"version\":1') WHERE id = (SELECT id FROM docs WHERE key = ?)", arguments: [keys[20]])
-        }
-        #expect(try await store.driftSnapshot().tampered() == [keys[20]])
-        #expect(try await store.contentSummary() != summary)
-    }
-
     @Test func batchesOnEitherSideOfTheFoldAheadThresholdInTurnDoNotResizeTheCacheEveryTime() async throws {
         let (scratch, _, events) = try await Self.seededEvents("canon-cache-settings", cases: 200)
         let store = try Self.store(scratch, "bursty.sqlite")

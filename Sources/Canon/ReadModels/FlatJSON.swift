@@ -63,10 +63,7 @@ public struct FlatJSONWriter {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    private mutating func append(_ value: String) { Self.appendString(value, to: &bytes) }
-
-    /// `value` as a JSON string, escaped as `JSONEncoder` escapes it, appended to `bytes`.
-    static func appendString(_ value: String, to bytes: inout [UInt8]) {
+    private mutating func append(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {
@@ -126,8 +123,6 @@ public enum FlatJSON {
         var keyStart: Int32
         var keyEnd: Int32
         var valueStart: Int32
-        /// Just past the value.
-        var valueEnd: Int32
         /// The key is plain ASCII (no escape, no byte above 127), so it is compared byte for
         /// byte; any other key is compared decoded, as Strings (`==` takes canonically
         /// equivalent spellings as equal, as `JSONDecoder` does).
@@ -155,7 +150,7 @@ public enum FlatJSON {
                 skipSpace()
                 let valueStart = index
                 guard skipValue() else { return nil }
-                entries.append(Entry(keyStart: Int32(keyStart), keyEnd: Int32(keyEnd), valueStart: Int32(valueStart), valueEnd: Int32(index), plainKey: plain))
+                entries.append(Entry(keyStart: Int32(keyStart), keyEnd: Int32(keyEnd), valueStart: Int32(valueStart), plainKey: plain))
             } while expect(UInt8(ascii: ","))
             guard expect(UInt8(ascii: "}")) else { return nil }
             skipSpace()

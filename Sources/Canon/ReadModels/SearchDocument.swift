@@ -36,35 +36,10 @@ public struct SearchDocument: Hashable, Codable, Sendable {
 public struct SearchSchema: Hashable, Sendable {
     public var textFields: [TextField]
     public var facetFields: [String]
-    /// Fields of the display JSON that repeat the document's key, text, facets or sort time.
-    /// A store may keep the display without them and put them back when it reads it
-    /// (`DisplayElision`); reads see the whole display either way.
-    public var displayFields: [DisplayField]
 
-    public init(textFields: [TextField], facetFields: [String], displayFields: [DisplayField] = []) {
+    public init(textFields: [TextField], facetFields: [String]) {
         self.textFields = textFields
         self.facetFields = facetFields
-        self.displayFields = displayFields
-    }
-
-    /// A display field (a top-level key of the display object) whose value, a JSON string, is
-    /// always one of the document's other parts.
-    public struct DisplayField: Hashable, Sendable {
-        public enum Source: Hashable, Sendable {
-            case key
-            case text(String)
-            case facet(String)
-            /// The sort time in RFC 3339 with microseconds (`Timestamp.iso8601`).
-            case sortTime
-        }
-
-        public var name: String
-        public var source: Source
-
-        public init(_ name: String, _ source: Source) {
-            self.name = name
-            self.source = source
-        }
     }
 
     public struct TextField: Hashable, Sendable {

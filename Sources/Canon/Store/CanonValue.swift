@@ -49,10 +49,8 @@ public enum Timestamp {
     /// RFC 3339 UTC with microseconds, e.g. `2026-07-21T03:38:47.250000Z`: the precision stores
     /// keep, so a date survives a JSON round trip unchanged. Formatted with integer arithmetic
     /// (civil-from-days), because it runs for every date of every event payload.
-    public static func iso8601(_ date: Date) -> String { iso8601(microseconds: microseconds(date)) }
-
-    /// `iso8601(_:)` of the date `micros` microseconds after the epoch.
-    public static func iso8601(microseconds micros: Int64) -> String {
+    public static func iso8601(_ date: Date) -> String {
+        let micros = microseconds(date)
         let seconds = floorDivide(micros, 1_000_000)
         let fraction = micros - seconds * 1_000_000
         let days = floorDivide(seconds, 86_400)

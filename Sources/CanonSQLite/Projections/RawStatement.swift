@@ -20,7 +20,7 @@ struct RawStatement {
         sqlite3_reset(handle)
     }
 
-    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     func bind(_ index: Int32, _ value: String?) {
         guard var text = value else {

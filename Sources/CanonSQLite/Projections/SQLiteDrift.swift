@@ -50,58 +50,7 @@ enum SQLiteDrift {
 
     static func register(_ db: Database) {
         registerDigest(db)
-        registerDisplay(db)
         db.add(function: sum)
-    }
-
-    /// `canon_display(stored, name, value, ...)`: the whole display from a stored one
-    /// (`DisplayElision`), given each declared field's name and the stored value of the part it
-    /// repeats (text, or an integer sort time in microseconds), in declaration order.
-    /// `canon_stored_display(display, name, value, ...)`: the stored form of a display, which
-    /// rebuild comparisons hash so that a file written before the elision compares equal to one
-    /// written after it. Each hands a value already in the form asked for back untouched.
-    static func registerDisplay(_ db: Database) {
-        sqlite3_create_function_v2(
-            db.sqliteConnection, "canon_display", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
-            { context, count, arguments in SQLiteDrift.display(context, count, arguments, restore: true) }, nil, nil, nil)
-        sqlite3_create_function_v2(
-            db.sqliteConnection, "canon_stored_display", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
-            { context, count, arguments in SQLiteDrift.display(context, count, arguments, restore: false) }, nil, nil, nil)
-    }
-
-    static func display(_ context: OpaquePointer?, _ count: Int32, _ arguments: UnsafeMutablePointer<OpaquePointer?>?, restore: Bool) {
-        guard count >= 1, count % 2 == 1, let arguments else {
-            sqlite3_result_error(context, "canon_display takes the display and pairs of a field name and a value", -1)
-            return
-        }
-        let first = arguments[0]
-        guard sqlite3_value_type(first) != SQLITE_NULL else { return sqlite3_result_null(context) }
-        func bytes(_ value: OpaquePointer?) -> UnsafeBufferPointer<UInt8> {
-            let text = sqlite3_value_text(value)
-            return UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_value_bytes(value)))
-        }
-        let stored = bytes(first)
-        // Already in the form asked for: handed back as it is.
-        guard DisplayElision.isElided(stored) == restore else { return sqlite3_result_value(context, first) }
-        var names: [[UInt8]] = []
-        var texts: [String?] = []
-        for index in stride(from: 1, to: Int(count), by: 2) {
-            names.append(Array(bytes(arguments[index])))
-            let value = arguments[index + 1]
-            switch sqlite3_value_type(value) {
-            case SQLITE_NULL: texts.append(nil)
-            case SQLITE_INTEGER: texts.append(Timestamp.iso8601(microseconds: sqlite3_value_int64(value)))
-            default: texts.append(String(decoding: bytes(value), as: UTF8.self))
-            }
-        }
-        let values = restore ? texts.map { $0.map(DisplayElision.encoded) } : []
-        let result = restore
-            ? DisplayElision.restored(stored, names: names, values: values) ?? Array(stored)
-            : Array(DisplayElision.stored(Data(stored), names: names) { texts[$0] })
-        guard !result.isEmpty else { return sqlite3_result_text(context, "", 0, RawStatement.transient) }
-        result.withUnsafeBytes { buffer in
-            sqlite3_result_text(context, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(buffer.count), RawStatement.transient)
-        }
     }
 }
 

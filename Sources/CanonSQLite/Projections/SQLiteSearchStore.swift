@@ -484,8 +484,6 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         /// its row id up.
         var existingUnknown = false
         var digest: Int64
-        /// The display as stored (`DisplayElision`).
-        var storedDisplay: Data
         /// Its words went to the vocabulary already (off the writer).
         var wordsCollected = false
     }
@@ -511,8 +509,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             key: key, document: document, position: position, existing: existing,
             // The digest of the document as applied; the filter columns a priority change moved
             // ahead are lag to a drift check (that change's event is past the checkpoint).
-            digest: document.map { Int64(bitPattern: $0.driftDigest(sql.schema)) } ?? 0,
-            storedDisplay: document.map { sql.elision.stored($0.display, of: $0) } ?? Data())
+            digest: document.map { Int64(bitPattern: $0.driftDigest(sql.schema)) } ?? 0)
     }
 
     /// The last entry of the change log: it moves with every transaction that writes documents.
@@ -551,11 +548,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // table: reading it there skips the virtual table.
         let text = schema.textFields.indices.map { "f.c\($0)" }
         // Columns, not one concatenated string: the hasher reads each where SQLite holds it.
-        // The display in its stored form, so a file written before the display was stored
-        // without what it repeats compares equal to one written after (the other columns hold
-        // what was left out).
-        let display = Self.displaySQL(schema, function: "canon_stored_display")
-        let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", display] + facets + text).joined(separator: ", ")
+        let row = (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time", "v.display"] + facets + text).joined(separator: ", ")
         return try await database.contentSummary(
             rowsSQL: "SELECT \(row) FROM docs d JOIN docs_fts_content f ON f.id = d.id JOIN doc_display v ON v.id = d.id")
     }
@@ -670,7 +663,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let inserts = try written.inserts(db, sql)
         let displayInsert = inserts.display
         displayInsert.bind(1, id)
-        displayInsert.bind(2, utf8: folded.storedDisplay)
+        displayInsert.bind(2, utf8: document.display)
         try displayInsert.run()
         let ftsInsert = inserts.fts
         ftsInsert.bind(1, id)
@@ -693,22 +686,14 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let ftsInsert: String
         /// A memory-index hit's key, display and text, by row id.
         let hit: String
-        /// A document's whole display by row id.
-        static func displayByID(_ schema: SearchSchema) -> String {
-            "SELECT \(SQLiteSearchStore.displaySQL(schema)) FROM docs d JOIN doc_display v ON v.id = d.id LEFT JOIN docs_fts_content f ON f.id = d.id WHERE d.id = ?"
-        }
-        /// What of a display is stored.
-        let elision: DisplayElision
 
         init(_ schema: SearchSchema) {
             self.schema = schema
             fields = schema.textFields.map(\.name)
             textColumns = fields.map { "text_" + $0 }
             facetColumns = schema.facetFields.map(SQLiteSearchStore.facetColumn)
-            elision = DisplayElision(schema)
-            let fields = fields
             load = """
-                SELECT d.*, \(SQLiteSearchStore.displaySQL(schema) { "f.\(fields[$0])" }) AS display, \(zip(fields, textColumns).map { "f.\($0) AS \($1)" }.joined(separator: ", "))
+                SELECT d.*, v.display, \(zip(fields, textColumns).map { "f.\($0) AS \($1)" }.joined(separator: ", "))
                 FROM docs d JOIN docs_fts f ON f.rowid = d.id JOIN doc_display v ON v.id = d.id WHERE d.id = ?
                 """
             update = """
@@ -720,7 +705,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             let columns = ["key", "team", "restricted", "clearance", "security_position", "sort_time", "last_position", "digest"] + facetColumns
             insert = "INSERT INTO docs (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
             hit = """
-                SELECT d.key, \(SQLiteSearchStore.displaySQL(schema)), \(fields.indices.map { "f.c\($0)" }.joined(separator: ", "))
+                SELECT d.key, v.display, \(fields.indices.map { "f.c\($0)" }.joined(separator: ", "))
                 FROM docs d JOIN doc_display v ON v.id = d.id JOIN docs_fts_content f ON f.id = d.id WHERE d.id = ?
                 """
             ftsInsert = "INSERT INTO docs_fts (rowid, \(fields.joined(separator: ", "))) VALUES (?, \(Array(repeating: "?", count: fields.count).joined(separator: ", ")))"
@@ -934,7 +919,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             }
             hits.append(SearchResults.Hit(
                 key: row["key"], score: row["score"], snippet: row["snippet"],
-                display: Data((try String.fetchOne(db.cachedStatement(sql: DocumentSQL.displayByID(schema)), arguments: [row["id"] as Int64]) ?? "{}").utf8)))
+                display: Data((try String.fetchOne(db.cachedStatement(sql: "SELECT display FROM doc_display WHERE id = ?"), arguments: [row["id"] as Int64]) ?? "{}").utf8)))
         }
 
         // Facet counts: each facet honours every filter except its own. One grouped pass over
@@ -1018,24 +1003,7 @@ extension SQLiteSearchStore: DriftCheckable {
         let facets = schema.facetFields.map { "d.\(facetColumn($0))" }
         // FTS5 keeps a text field's stored value in column c<i> of its content table.
         let text = schema.textFields.indices.map { "f.c\($0)" }
-        return "canon_digest(" + (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time"] + facets + text + [displaySQL(schema)]).joined(separator: ", ") + ")"
-    }
-
-    /// The whole display of the row `v` of `doc_display` (`DisplayElision`), from the parts of
-    /// `d` (docs) and the text columns `text(i)` (by default `f.c<i>` of `docs_fts_content`).
-    /// `function: "canon_stored_display"` gives its stored form instead.
-    static func displaySQL(_ schema: SearchSchema, function: String = "canon_display", text: (Int) -> String = { "f.c\($0)" }) -> String {
-        guard !schema.displayFields.isEmpty else { return "v.display" }
-        let arguments = schema.displayFields.map { field -> String in
-            let value = switch field.source {
-            case .key: "d.key"
-            case .sortTime: "d.sort_time"
-            case .facet(let facet): "d.\(facetColumn(facet))"
-            case .text(let name): schema.textFields.firstIndex { $0.name == name }.map(text) ?? "''"
-            }
-            return "'\(field.name.replacingOccurrences(of: "'", with: "''"))', \(value)"
-        }
-        return "\(function)(v.display, \(arguments.joined(separator: ", ")))"
+        return "canon_digest(" + (["d.key", "d.team", "d.restricted", "d.clearance", "d.sort_time"] + facets + text + ["v.display"]).joined(separator: ", ") + ")"
     }
 
     /// Left joins, so a document that lost its text or display row no longer matches its digest.

@@ -13,13 +13,7 @@ public struct CaseSearchProjection: DocumentProjection {
 
     public let schema = SearchSchema(
         textFields: [.init("title", weight: 10), .init("parties", weight: 6), .init("summary", weight: 3)],
-        facetFields: ["status", "sector", "region", "priority", "team", "assignee"],
-        // What the display repeats of the document: stores keep the display without it.
-        displayFields: [
-            .init("id", .key), .init("title", .text("title")), .init("opened_at", .sortTime),
-            .init("status", .facet("status")), .init("sector", .facet("sector")), .init("region", .facet("region")),
-            .init("priority", .facet("priority")), .init("team", .facet("team")), .init("assignee", .facet("assignee")),
-        ])
+        facetFields: ["status", "sector", "region", "priority", "team", "assignee"])
 
     /// What a search result shows.
     public struct Display: Codable, Hashable, Sendable {
@@ -131,7 +125,7 @@ public struct CaseSearchProjection: DocumentProjection {
         return state
     }
 
-    func document(_ display: Display, summary: String) throws -> SearchDocument {
+    private func document(_ display: Display, summary: String) throws -> SearchDocument {
         var facets = [
             "status": display.status.rawValue, "sector": display.sector.rawValue, "region": display.region.rawValue,
             "priority": display.priority.rawValue, "team": display.team,
