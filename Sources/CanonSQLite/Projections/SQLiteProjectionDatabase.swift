@@ -46,7 +46,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     /// Call it inside a write.
     func useSettings(bulk: Bool, now: Bool = false, _ db: Database) throws {
         let (checkpoints, cache) = settings.withLock { state -> (Bool, Bool) in
-            state.liveWrites = bulk ? 0 : state.liveWrites + 1
+            state.liveWrites = bulk ? 0 : min(state.liveWrites + 1, Self.liveWritesBeforeCacheShrinks)
             let cache = bulk ? !state.bulkCache : state.bulkCache && (now || state.liveWrites >= Self.liveWritesBeforeCacheShrinks)
             return (state.bulkCheckpoints != bulk, cache)
         }
