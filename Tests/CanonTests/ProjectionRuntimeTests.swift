@@ -181,6 +181,24 @@ struct ProjectionRuntimeTests {
 
     /// The same number of failures that say something about the data parks the event: the
     /// difference is the error's kind, not its count.
+    /// A resume kicks the agent's waiters from the agent's actor, which the agent has left on its
+    /// way to the wait: a kick that lands before the waiter registers must still wake it (it was
+    /// lost, and the agent slept its whole heartbeat interval).
+    @Test(.timeLimit(.minutes(1)))
+    func aKickBetweenDecidingToWaitAndWaitingIsNotLost() async {
+        let waiters = PositionWaiters()
+        let kicks = waiters.kicks
+        waiters.kick()
+        #expect(waiters.kicks == kicks + 1)
+        // Returns at once (a lost kick would sleep an hour, past the time limit); not reached.
+        #expect(await waiters.wait(until: OutboxPosition(Int64.max), timeout: .seconds(3600), unlessKickedSince: kicks) == false)
+        // Without a kick since, the wait runs to its deadline.
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(await waiters.wait(until: OutboxPosition(Int64.max), timeout: .milliseconds(50), unlessKickedSince: waiters.kicks) == false)
+        #expect(clock.now - started >= .milliseconds(50))
+    }
+
     @Test func transientAndDataErrorsAreToldApart() {
         #expect(ProjectionError.transience(of: CanonicalStoreError.unavailable("x")) == .outage)
         #expect(ProjectionError.transience(of: CanonicalStoreError.contended("x")) == .contention)

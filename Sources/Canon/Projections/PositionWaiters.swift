@@ -19,6 +19,8 @@ public final class PositionWaiters: Sendable {
         var abandoned: Set<UUID> = []
         /// Waiters already resumed, so abandoning them has nothing left to do.
         var resumed: Set<UUID> = []
+        /// How many times `kick` ran.
+        var kicks: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -28,6 +30,12 @@ public final class PositionWaiters: Sendable {
     }
 
     public var reached: OutboxPosition { state.withLock { $0.reached } }
+
+    /// How many times `kick` has run. A waiter that reads it before it suspends, and passes it to
+    /// `wait`, is woken by a kick that lands before it has registered: an async call leaves the
+    /// caller's actor at once, so a kick sent from that actor (a resume) could otherwise come
+    /// between the caller's decision to wait and the wait, and be lost until the deadline.
+    public var kicks: UInt64 { state.withLock { $0.kicks } }
 
     /// Records that `position` was reached and wakes everyone waiting for it or less.
     public func advance(to position: OutboxPosition) {
@@ -57,6 +65,7 @@ public final class PositionWaiters: Sendable {
     /// Wakes every waiter now, whatever it waits for (each re-checks its own condition).
     public func kick() {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.kicks &+= 1
             let all = state.waiters
             state.waiters.removeAll()
             for id in all.keys { state.resumed.insert(id) }
@@ -65,11 +74,12 @@ public final class PositionWaiters: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// Waits until `target` is reached or `timeout` passes.
+    /// Waits until `target` is reached or `timeout` passes, or a kick comes; with `kicks` (read
+    /// from `kicks` before deciding to wait), also returns at once when a kick came since.
     ///
     /// - Returns: whether `target` was reached.
     @discardableResult
-    public func wait(until target: OutboxPosition, timeout: Duration) async -> Bool {
+    public func wait(until target: OutboxPosition, timeout: Duration, unlessKickedSince kicks: UInt64? = nil) async -> Bool {
         if reached >= target { return true }
         let id = UUID()
         await withTaskGroup(of: Void.self) { group in
@@ -78,7 +88,7 @@ public final class PositionWaiters: Sendable {
             }
             group.addTask {
                 await withCheckedContinuation { continuation in
-                    self.register(id, target: target, continuation)
+                    self.register(id, target: target, kicks: kicks, continuation)
                 }
             }
             await group.next()
@@ -88,10 +98,10 @@ public final class PositionWaiters: Sendable {
         return reached >= target
     }
 
-    private func register(_ id: UUID, target: OutboxPosition, _ continuation: CheckedContinuation<Void, Never>) {
+    private func register(_ id: UUID, target: OutboxPosition, kicks: UInt64?, _ continuation: CheckedContinuation<Void, Never>) {
         let resumeNow = state.withLock { state in
             if state.abandoned.remove(id) != nil { return true }
-            if state.reached >= target {
+            if state.reached >= target || kicks.map({ $0 != state.kicks }) == true {
                 state.resumed.insert(id)
                 return true
             }

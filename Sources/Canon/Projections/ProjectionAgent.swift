@@ -150,7 +150,10 @@ public actor ProjectionAgent {
                     state = .catchingUp
                     lastError = nil
                 } else {
-                    await commits.wait(until: .init(Int64.max), timeout: configuration.heartbeatInterval)
+                    // The kick count is read here, on the actor, so a resume that runs while
+                    // this call is on its way to the wait still wakes it.
+                    let kicks = commits.kicks
+                    await commits.wait(until: .init(Int64.max), timeout: configuration.heartbeatInterval, unlessKickedSince: kicks)
                     continue
                 }
             }
@@ -167,7 +170,8 @@ public actor ProjectionAgent {
                 guard let last = events.last else {
                     state = .idle
                     metrics.lag(events: 0, seconds: 0)
-                    let woken = await commits.wait(until: base.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval))
+                    let woken = await commits.wait(
+                        until: base.next, timeout: min(configuration.idleWait, configuration.heartbeatInterval), unlessKickedSince: commits.kicks)
                     // Nothing new for a while: another process (`canon replay`, a server that does
                     // not run this agent) may have moved the stored checkpoint back.
                     if !woken, checkpoint.position == base, let stored = try? await store.checkpoint(), stored.position != base {
