@@ -179,8 +179,6 @@ struct ProjectionRuntimeTests {
         #expect(await agent.snapshot().lastError == nil)
     }
 
-    /// The same number of failures that say something about the data parks the event: the
-    /// difference is the error's kind, not its count.
     /// A resume kicks the agent's waiters from the agent's actor, which the agent has left on its
     /// way to the wait: a kick that lands before the waiter registers must still wake it (it was
     /// lost, and the agent slept its whole heartbeat interval).
@@ -199,6 +197,8 @@ struct ProjectionRuntimeTests {
         #expect(clock.now - started >= .milliseconds(50))
     }
 
+    /// The same number of failures that say something about the data parks the event: the
+    /// difference is the error's kind, not its count.
     @Test func transientAndDataErrorsAreToldApart() {
         #expect(ProjectionError.transience(of: CanonicalStoreError.unavailable("x")) == .outage)
         #expect(ProjectionError.transience(of: CanonicalStoreError.contended("x")) == .contention)
