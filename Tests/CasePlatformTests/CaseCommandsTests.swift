@@ -51,6 +51,22 @@ import Testing
         #expect(opened.team == "market-integrity")
     }
 
+    /// New aggregates get time-ordered ids (UUID version 7), so each lands at the end of its
+    /// table's key index and of every derived store's, instead of anywhere in it.
+    @Test func cases_parties_and_evidence_get_ids_in_the_order_they_were_made() async throws {
+        let fixture = try await Fixture()
+        var ids: [String] = []
+        for index in 0..<20 {
+            let opened = try await fixture.openCase(title: "Case \(index): misleading tariffs")
+            let party = try await fixture.commands.registerParty(RegisterPartyRequest(kind: "person", name: "Party \(index)"), by: People.ivan)
+            let evidence = try await fixture.commands.addEvidence(opened.id, Requests.evidence(index), by: People.ivan)
+            #expect(try await fixture.queries.evidence(caseID: opened.id).map(\.id) == [evidence.id])
+            ids += [opened.id, party.id, evidence.id]
+        }
+        #expect(ids == ids.sorted())
+        #expect(ids.allSatisfy { TimeOrderedID.time(of: $0) != nil })
+    }
+
     @Test func addEvidence_stores_metadata_bumps_the_case_version_and_emits_an_event() async throws {
         let fixture = try await Fixture()
         let opened = try await fixture.openCase()

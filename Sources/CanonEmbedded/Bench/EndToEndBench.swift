@@ -35,13 +35,13 @@ public struct EndToEndBench: Sendable {
             for _ in done..<min(cases, done + 2_000) {
                 let party = try CaseDecisions.registerParty(
                     RegisterPartyRequest(kind: "organisation", name: "\(random.pick(BenchWords.names)) \(random.pick(BenchWords.kinds))"),
-                    id: random.uuid(), by: Self.investigator, at: now, metadata: .system)
+                    id: random.id(at: now), by: Self.investigator, at: now, metadata: .system)
                 let opened = try CaseDecisions.openCase(
                     OpenCaseRequest(
                         title: "\(party.value.name): \(random.pick(BenchWords.issues))", summary: BenchWords.summary(&random),
                         sector: random.pick(Sector.allCases).rawValue, region: random.pick(Region.allCases).rawValue,
                         priority: random.pick(Priority.allCases).rawValue),
-                    id: random.uuid(), by: Self.investigator, at: now, metadata: .system)
+                    id: random.id(at: now), by: Self.investigator, at: now, metadata: .system)
                 let linked = try CaseDecisions.linkParty(opened.value, party: party.value, role: "subject", existing: [], by: Self.investigator, at: now, metadata: .system)
                 let moved = try CaseDecisions.transition(linked.value.0, TransitionRequest(to: "triage", reason: "assessed"), by: Self.investigator, at: now, metadata: .system)
                 batch += [party.work, opened.work, linked.work, moved.work]

@@ -25,7 +25,7 @@ public struct CaseCommands: Sendable {
 
     public init(
         store: any CanonicalStore, clock: @escaping @Sendable () -> Date = { Date() },
-        newID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+        newID: @escaping @Sendable () -> String = { TimeOrderedID.next() }
     ) {
         self.store = store
         self.clock = clock

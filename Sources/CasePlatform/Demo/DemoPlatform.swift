@@ -94,7 +94,7 @@ public struct DemoPlatform: Sendable {
         var pending: [UnitOfWork] = []
         for _ in 0..<min(5_000, max(20, configuration.cases / 5)) {
             let request = RegisterPartyRequest(kind: "organisation", name: Names.organisation(&random), email: nil)
-            let decision = try CaseDecisions.registerParty(request, id: random.uuid(), by: supervisor, at: start, metadata: .system)
+            let decision = try CaseDecisions.registerParty(request, id: random.id(at: start), by: supervisor, at: start, metadata: .system)
             organisations.append(decision.value)
             pending.append(decision.work)
         }
@@ -139,7 +139,7 @@ public struct DemoPlatform: Sendable {
             sector: sector.rawValue, region: random.pick(Region.allCases).rawValue, priority: priority.rawValue,
             team: opener.team)
         let metadata = CommandMetadata(actor: opener.id)
-        let opened = try CaseDecisions.openCase(request, id: random.uuid(), by: opener, at: now, metadata: metadata)
+        let opened = try CaseDecisions.openCase(request, id: random.id(at: now), by: opener, at: now, metadata: metadata)
         var current = opened.value
         pending.append(opened.work)
 
@@ -158,7 +158,7 @@ public struct DemoPlatform: Sendable {
                 name: isPerson ? "\(first) \(last)" : Names.organisation(&random),
                 email: isPerson ? "\(first.lowercased()).\(last.lowercased())\(random.int(1...999))@example.org" : nil,
                 nationalID: isPerson ? "NI-\(String(random.int(10_000_000...99_999_999)))" : nil)
-            let party = try CaseDecisions.registerParty(partyRequest, id: random.uuid(), by: opener, at: now, metadata: metadata)
+            let party = try CaseDecisions.registerParty(partyRequest, id: random.id(at: now), by: opener, at: now, metadata: metadata)
             pending.append(party.work)
             summary.parties += 1
             let role = random.pick(["complainant", "witness"])
@@ -174,7 +174,7 @@ public struct DemoPlatform: Sendable {
             let evidenceRequest = AddEvidenceRequest(
                 title: "\(kind.title) — \(subject.name)", description: kind.description, mediaType: kind.mediaType,
                 sizeBytes: Int64(random.int(2_000...40_000_000)), sha256: digest)
-            let added = try CaseDecisions.addEvidence(current, evidenceRequest, id: random.uuid(), by: opener, at: now, metadata: metadata)
+            let added = try CaseDecisions.addEvidence(current, evidenceRequest, id: random.id(at: now), by: opener, at: now, metadata: metadata)
             current = added.value.0
             pending.append(added.work)
             summary.evidence += 1

@@ -1,7 +1,11 @@
+import Canon
+import Foundation
+
 /// A small, fast, deterministic random number generator (SplitMix64): the same seed gives the
 /// same demo platform on every machine.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    private var ids = TimeOrderedID.Sequence()
 
     public init(seed: UInt64) { state = seed }
 
@@ -11,6 +15,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// A time-ordered identifier (UUID version 7) for `date`, its random bits drawn from this
+    /// generator: identifiers made for one time increase, as `TimeOrderedID.next()` makes them.
+    public mutating func id(at date: Date) -> String {
+        var sequence = ids
+        defer { ids = sequence }
+        return sequence.next(at: date, using: &self)
     }
 
     /// A version-4-shaped UUID string drawn from this generator.
