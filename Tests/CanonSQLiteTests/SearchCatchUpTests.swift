@@ -341,6 +341,31 @@ struct SearchCatchUpTests {
         #expect(try await store.contentSummary() == small.contentSummary())
     }
 
+    @Test func aStoreThatGoesQuietAfterABulkBatchGivesItsCacheBackAfterAWholeIdleHeartbeat() async throws {
+        let (scratch, _, events) = try await Self.seededEvents("canon-cache-idle", cases: 100)
+        let store = try Self.store(scratch, "quiet.sqlite")
+        let large = SQLiteSearchStore.foldAheadThreshold
+        #expect(events.count >= 2 * large)
+        func beat(_ state: AgentState) async throws {
+            try await store.recordHeartbeat(AgentHeartbeat(at: Date(), state: state, lastError: nil, owner: "test"))
+        }
+        try await Self.apply(Array(events[..<large]), to: store, inBatchesOf: large)
+        #expect(store.cacheChanges == 1)
+        // Catching up, the cache stays whatever the heartbeats say.
+        try await beat(.catchingUp)
+        try await beat(.catchingUp)
+        #expect(store.cacheChanges == 1)
+        // Idle with a bulk batch since the last heartbeat: still busy enough to keep it.
+        try await Self.apply(Array(events[large..<2 * large]), to: store, inBatchesOf: large)
+        try await beat(.idle)
+        #expect(store.cacheChanges == 1)
+        // A whole heartbeat interval idle with no bulk batch: the live cache comes back.
+        try await beat(.idle)
+        #expect(store.cacheChanges == 2)
+        try await beat(.idle)
+        #expect(store.cacheChanges == 2)
+    }
+
     @Test func sqliteMemoryStatisticsAreOffSoThreadsDoNotContendForTheirMutex() {
         #expect(SQLiteTuning.memoryStatisticsOff)
     }

@@ -171,7 +171,11 @@ struct ProjectionRuntimeTests {
 
         let opened = try await canonical.openCase("Through the outage")
         let moved = try await canonical.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "r"), by: Self.investigator)
-        try await Self.eventually("the agent applies past the outage", on: agent) { try await timeline.checkpoint().position >= moved.position }
+        // Eight failed commits, each retried after a backoff: on a loaded machine (the whole
+        // suite in parallel on two cores) the turns come seconds apart, so a longer deadline.
+        try await Self.eventually("the agent applies past the outage", on: agent, timeout: .seconds(90)) {
+            try await timeline.checkpoint().position >= moved.position
+        }
 
         #expect(outage.withLock { $0 } == 0, "every injected failure was met")
         #expect(try await timeline.deadLetters().isEmpty, "an outage parks nothing")

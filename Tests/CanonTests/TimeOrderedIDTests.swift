@@ -69,6 +69,18 @@ import Testing
         #expect(first.next() == third.next())
     }
 
+    @Test func aMonotonicSequenceGoesOnCountingWhenTheClockStepsBack() throws {
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        var random = SeededGenerator(seed: 3)
+        var sequence = TimeOrderedID.Sequence(monotonic: true)
+        let first = sequence.next(at: base.addingTimeInterval(1), using: &random)
+        let stepped = sequence.next(at: base, using: &random)
+        let after = sequence.next(at: base.addingTimeInterval(2), using: &random)
+        #expect(first < stepped && stepped < after)
+        #expect(TimeOrderedID.time(of: stepped) == base.addingTimeInterval(1))
+        #expect(TimeOrderedID.time(of: after) == base.addingTimeInterval(2))
+    }
+
     @Test func theProcessWideSequenceIncreasesAcrossTasks() async {
         let ids = await withTaskGroup(of: [String].self) { group in
             for _ in 0..<4 { group.addTask { (0..<2_000).map { _ in TimeOrderedID.next() } } }

@@ -14,9 +14,11 @@ import Synchronization
 /// variant (`10`), 62 bits of `rand_b`. The 74 bits after the time start random in each new
 /// millisecond (top bit clear, so a counter has room) and, within one millisecond, grow by a
 /// random step of 1 to 2³², so the identifiers made in one millisecond increase too (RFC 9562
-/// §6.2, method 2) and are not guessable from the one before. A time earlier than the previous
-/// one (a back-dated seed, or the clock stepping back) starts afresh at that time: identifiers
-/// follow the times they are given, and stay unique by their random bits.
+/// §6.2, method 2) and are not guessable from the one before. In a `Sequence`, a time earlier
+/// than the previous one (a back-dated seed) starts afresh at that time: identifiers follow the
+/// times they are given, and stay unique by their random bits. The process-wide `next()` reads
+/// the clock under its lock and never goes back: if the clock steps back it goes on counting in
+/// the last millisecond it saw, so its identifiers always increase.
 ///
 /// ```swift
 /// let id = TimeOrderedID.next()            // "0192f1a4-9c3e-7a81-8c2d-5e6f7a8b9c0d"
@@ -31,12 +33,17 @@ public enum TimeOrderedID {
         private var high: UInt64 = 0  // rand_a: 12 bits
         private var low: UInt64 = 0  // rand_b: 62 bits
 
-        public init() {}
+        private let monotonic: Bool
+
+        /// - Parameter monotonic: treat a time earlier than the previous one as the previous one
+        ///   (a clock that stepped back), so that the identifiers always increase.
+        public init(monotonic: Bool = false) { self.monotonic = monotonic }
 
         /// The next identifier for `date`. Draws exactly two values from `random`.
         public mutating func next<R: RandomNumberGenerator>(at date: Date, using random: inout R) -> String {
             let first = random.next(), second = random.next()
-            let time = UInt64(clamping: max(0, Int64((date.timeIntervalSince1970 * 1_000).rounded(.down)))) & Self.timeMask
+            var time = UInt64(clamping: max(0, Int64((date.timeIntervalSince1970 * 1_000).rounded(.down)))) & Self.timeMask
+            if monotonic, time < milliseconds { time = milliseconds }
             if time == milliseconds, milliseconds != 0 {
                 low += (first & 0xFFFF_FFFF) + 1
                 if low > Self.lowMask {
@@ -86,12 +93,13 @@ public enum TimeOrderedID {
         }
     }
 
-    /// The next identifier from the process-wide sequence, for `date` (now by default), with
-    /// the system's random generator.
-    public static func next(at date: Date = Date()) -> String {
+    /// The next identifier from the process-wide sequence: for the time now (read under its
+    /// lock, so that no caller stamps an older time after a newer one), with the system's random
+    /// generator. Every identifier it makes is greater than the ones it made before.
+    public static func next() -> String {
         shared.withLock { sequence in
             var random = SystemRandomNumberGenerator()
-            return sequence.next(at: date, using: &random)
+            return sequence.next(at: Date(), using: &random)
         }
     }
 
@@ -105,5 +113,5 @@ public enum TimeOrderedID {
         return Date(timeIntervalSince1970: Double(milliseconds) / 1_000)
     }
 
-    private static let shared = Mutex(Sequence())
+    private static let shared = Mutex(Sequence(monotonic: true))
 }

@@ -28,7 +28,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     /// Whether the writer checkpoints as for bulk work and has the bulk page cache, how many
     /// writes asked for the live settings since the last that asked for bulk, and how often the
     /// page cache was resized (tests). The writer runs one transaction at a time.
-    private let settings = Mutex((bulkCheckpoints: false, bulkCache: false, liveWrites: 0, cacheChanges: 0))
+    private let settings = Mutex((bulkCheckpoints: false, bulkCache: false, liveWrites: 0, cacheChanges: 0, bulkSinceHeartbeat: false))
 
     /// Writes that ask for the live settings, after bulk ones, before the page cache shrinks back:
     /// a store whose batches fall on either side of the fold-ahead threshold in turn would
@@ -47,6 +47,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     func useSettings(bulk: Bool, now: Bool = false, _ db: Database) throws {
         let (checkpoints, cache) = settings.withLock { state -> (Bool, Bool) in
             state.liveWrites = bulk ? 0 : min(state.liveWrites + 1, Self.liveWritesBeforeCacheShrinks)
+            if bulk { state.bulkSinceHeartbeat = true }
             let cache = bulk ? !state.bulkCache : state.bulkCache && (now || state.liveWrites >= Self.liveWritesBeforeCacheShrinks)
             return (state.bulkCheckpoints != bulk, cache)
         }
@@ -62,6 +63,19 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
                 $0.cacheChanges += 1
             }
         }
+    }
+
+    /// Gives the bulk page cache back when the agent has been idle through a whole heartbeat
+    /// interval with no bulk write: a store that goes quiet after a catch-up may not see the
+    /// `liveWritesBeforeCacheShrinks` live writes for hours, and would keep the bulk cache until
+    /// then. A store that still gets a bulk batch between heartbeats keeps it (the thrash the
+    /// hysteresis is there to stop). Call it inside a write, with each heartbeat.
+    func settleCache(idle: Bool, _ db: Database) throws {
+        let shrink = settings.withLock { state in
+            defer { state.bulkSinceHeartbeat = false }
+            return idle && state.bulkCache && !state.bulkSinceHeartbeat
+        }
+        if shrink { try useSettings(bulk: false, now: true, db) }
     }
 
     let path: String
@@ -213,6 +227,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
 
     func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws {
         try await write { db in
+            try self.settleCache(idle: heartbeat.state == .idle, db)
             try db.execute(
                 sql: "INSERT OR REPLACE INTO canon_heartbeat VALUES (1, ?, ?, ?, ?)",
                 arguments: [Timestamp.microseconds(heartbeat.at), heartbeat.state.rawValue, heartbeat.lastError, heartbeat.owner])

@@ -29,7 +29,7 @@ public struct AccessAudit: Sendable {
         _ principal: User, action: String, target: String, decision: Decision, reason: String, at: Date = Date()
     ) async throws {
         let row: Row = [
-            "id": .text(TimeOrderedID.next(at: at)), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
+            "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
             "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(target), "decision": .text(decision.rawValue),
             "reason": .text(String(reason.prefix(500))),
         ]
