@@ -44,6 +44,84 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // What a search document write pays for its display (a case's JSON, written on every
+    // document write) and a payload or display pays per date: the hand-written writers, beside
+    // `JSONEncoder` and Foundation's ISO 8601 formatter.
+    let display: CaseSearchProjection.Display = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        let json = #"{"clearance":1,"id":"0192f1a4-9c3e-7a81-8c2d-5e6f7a8b9c0d","opened_at":"2026-11-27T00:01:28.449757Z","#
+            + #""parties":["Harbor Health","Jane Doe"],"priority":"critical","region":"east","restricted":false,"sector":"retail","#
+            + #""sla_due_at":"2026-12-02T00:01:28.449757Z","status":"triage","team":"financial-crime","#
+            + #""title":"Harbor Health: price fixing allegation","version":3}"#
+        return try! decoder.decode(CaseSearchProjection.Display.self, from: Data(json.utf8))
+    }()
+    let perCall = Benchmark.Configuration(
+        metrics: [.throughput, .wallClock], timeUnits: .nanoseconds, warmupIterations: 1, scalingFactor: .kilo,
+        maxDuration: .seconds(10), maxIterations: 20)
+    Benchmark("search display JSON: the flat writer", configuration: perCall) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(display.encoded()) }
+    }
+    Benchmark("search display JSON: JSONEncoder with sorted keys (the reference)", configuration: perCall) { benchmark in
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        for _ in benchmark.scaledIterations { blackHole(try encoder.encode(display)) }
+    }
+    let date = Date(timeIntervalSince1970: 1_795_737_688.449_757)
+    Benchmark("timestamp: Timestamp.iso8601", configuration: perCall) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(Timestamp.iso8601(date)) }
+    }
+    Benchmark("timestamp: ISO8601DateFormatter with fractional seconds (Foundation, the peer)", configuration: perCall) { benchmark in
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for _ in benchmark.scaledIterations { blackHole(formatter.string(from: date)) }
+    }
+
+    // What a catch-up pays to read the outbox, 1,000 events a read: the store's read (each column
+    // through SQLite's C API where SQLite holds it), beside the same rows read through GRDB's
+    // `Row` as the store did before (a boxed value per column, the payload as a String copied
+    // into `Data`), from the same file in the same run.
+    let outboxReads = Benchmark.Configuration(
+        metrics: [.throughput, .wallClock], timeUnits: .microseconds, warmupIterations: 1, scalingFactor: .one,
+        maxDuration: .seconds(10), maxIterations: 200)
+    Benchmark("outbox read: 1,000 events through the store (SQLite's C API)", configuration: outboxReads) { benchmark in
+        let (directory, store) = try await outboxOf(1_000)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try await store.events(after: .start, limit: 1_000))
+        }
+        benchmark.stopMeasurement()
+        _ = directory
+    }
+
+    Benchmark("outbox read: 1,000 events through GRDB rows (the reference: the read before)", configuration: outboxReads) { benchmark in
+        let (directory, _) = try await outboxOf(1_000)
+        let pool = try DatabasePool(path: directory.file("canonical.sqlite"))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try await pool.read { db in
+                var events: [EventEnvelope] = []
+                let rows = try GRDB.Row.fetchCursor(
+                    db.cachedStatement(sql: """
+                        SELECT position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id,
+                        occurred_at, committed_at, priority FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?
+                        """),
+                    arguments: [0, 1_000])
+                while let row = try rows.next() {
+                    let payload: String = row[5]
+                    events.append(EventEnvelope(
+                        position: OutboxPosition(row[0] as Int64), streamID: StreamID(row[1] as String), streamVersion: row[2], type: row[3],
+                        schemaVersion: row[4], payload: Data(payload.utf8), actor: row[6], correlationID: row[7], causationID: row[8],
+                        occurredAt: Timestamp.date(microseconds: row[9]), committedAt: Timestamp.date(microseconds: row[10]),
+                        priority: (row[11] as Int64) != 0))
+                }
+                return events
+            })
+        }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("raw GRDB insert, one row per transaction (the limit)") { benchmark in
         let directory = try ScratchDirectory()
         var configuration = GRDB.Configuration()
@@ -158,6 +236,21 @@ let benchmarks: @Sendable () -> Void = {
         }
         benchmark.stopMeasurement()
     }
+}
+
+/// A canonical store on a new file holding `cases` opened cases (one `case.opened` event each).
+func outboxOf(_ cases: Int) async throws -> (ScratchDirectory, SQLiteCanonicalStore) {
+    let directory = try ScratchDirectory()
+    let store = try SQLiteCanonicalStore(path: directory.file("canonical.sqlite"), migrations: CasePlatformSchema.migrations)
+    let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+    let request = OpenCaseRequest(
+        title: "Northwind Energy: misleading tariff disclosures",
+        summary: "Customers were shown introductory tariffs without the standard rate that followed.",
+        sector: "energy", region: "north", priority: "high")
+    _ = try await store.commit(batch: try (0..<cases).map { _ in
+        try CaseDecisions.openCase(request, id: TimeOrderedID.next(), by: investigator, at: Date(), metadata: .system).work
+    })
+    return (directory, store)
 }
 
 /// A temporary directory removed when released.

@@ -35,6 +35,14 @@ struct DisplayJSONTests {
         }
     }
 
+    @Test(arguments: [0, 7, -1, 10, -10, 1_234_567_890_123, Int64.max, Int64.min])
+    func integersAreWrittenAsJSONEncoderWritesThem(_ value: Int64) throws {
+        struct Number: Encodable { var n: Int64 }
+        var writer = FlatJSONWriter()
+        writer.integer("n", value)
+        #expect(writer.finish() == (try JSONEncoder().encode(Number(n: value))))
+    }
+
     @Test func anythingTheFlatReaderDoesNotExpectFallsBackToJSONDecoder() throws {
         var random = SeededGenerator(seed: 7)
         let display = Self.display(&random)

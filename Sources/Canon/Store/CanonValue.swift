@@ -56,6 +56,33 @@ public enum Timestamp {
         let days = floorDivide(seconds, 86_400)
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
+        if (0...9999).contains(year) {
+            // The usual case, written in place: 27 ASCII bytes, no intermediate strings.
+            return String(unsafeUninitializedCapacity: 27) { text in
+                func put(_ value: Int64, width: Int, at offset: Int) {
+                    var value = value
+                    for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                        text[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                        value /= 10
+                    }
+                }
+                put(year, width: 4, at: 0)
+                text[4] = UInt8(ascii: "-")
+                put(month, width: 2, at: 5)
+                text[7] = UInt8(ascii: "-")
+                put(day, width: 2, at: 8)
+                text[10] = UInt8(ascii: "T")
+                put(secondOfDay / 3600, width: 2, at: 11)
+                text[13] = UInt8(ascii: ":")
+                put(secondOfDay / 60 % 60, width: 2, at: 14)
+                text[16] = UInt8(ascii: ":")
+                put(secondOfDay % 60, width: 2, at: 17)
+                text[19] = UInt8(ascii: ".")
+                put(fraction, width: 6, at: 20)
+                text[26] = UInt8(ascii: "Z")
+                return 27
+            }
+        }
         var text = ""
         text.reserveCapacity(27)
         append(year, width: 4, to: &text)
