@@ -1,7 +1,6 @@
 import Canon
 import Foundation
 import GRDB
-import GRDBSQLite
 import Synchronization
 
 /// `OutboxTransaction` on an open GRDB write transaction. Valid only inside the write closure.
@@ -143,43 +142,11 @@ extension EventEnvelope {
     static let outboxColumns =
         "position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, committed_at, priority"
 
-    /// The events `statement` selects (`outboxColumns`, in that order), read through SQLite's C
-    /// API where SQLite holds each column: a catch-up reads a million of them. Looking columns up
-    /// by name was a tenth of its time; reading each through GRDB's `Row` (a boxed value per
-    /// column, the payload built as a String and then copied into `Data`) was still another
-    /// half of the outbox read. The table is `STRICT`, so each column holds its declared type.
+    /// The events `statement` selects (`outboxColumns`, in that order), read where SQLite holds
+    /// each column (`OutboxEventCursor`): a catch-up reads a million of them.
     static func fetchAll(_ statement: Statement, arguments: StatementArguments) throws -> [EventEnvelope] {
-        try statement.setArguments(arguments)
-        let handle = statement.sqliteStatement
-        defer { sqlite3_reset(handle) }
-        func text(_ column: Int32) -> String {
-            let start = sqlite3_column_text(handle, column)
-            return String(decoding: UnsafeRawBufferPointer(start: start, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
-        }
-        func optionalText(_ column: Int32) -> String? {
-            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
-        }
         var events: [EventEnvelope] = []
-        while true {
-            switch sqlite3_step(handle) {
-            case SQLITE_ROW:
-                break
-            case SQLITE_DONE:
-                return events
-            default:
-                let connection = sqlite3_db_handle(handle)
-                throw DatabaseError(
-                    resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)),
-                    sql: statement.sql, arguments: arguments)
-            }
-            let payload = sqlite3_column_blob(handle, 5).map { Data(bytes: $0, count: Int(sqlite3_column_bytes(handle, 5))) } ?? Data()
-            events.append(EventEnvelope(
-                position: OutboxPosition(sqlite3_column_int64(handle, 0)), streamID: StreamID(text(1)),
-                streamVersion: sqlite3_column_int64(handle, 2), type: text(3), schemaVersion: Int(sqlite3_column_int64(handle, 4)),
-                payload: payload, actor: text(6), correlationID: optionalText(7), causationID: optionalText(8),
-                occurredAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 9)),
-                committedAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 10)),
-                priority: sqlite3_column_int64(handle, 11) != 0))
-        }
+        try OutboxEventCursor(statement, arguments: arguments).forEach { events.append($0) }
+        return events
     }
 }

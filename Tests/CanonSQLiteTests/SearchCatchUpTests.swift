@@ -341,28 +341,35 @@ struct SearchCatchUpTests {
         #expect(try await store.contentSummary() == small.contentSummary())
     }
 
-    @Test func aStoreThatGoesQuietAfterABulkBatchGivesItsCacheBackAfterAWholeIdleHeartbeat() async throws {
+    @Test func aStoreThatGoesQuietAfterABulkBatchGivesItsCacheBackAfterEnoughIdleHeartbeats() async throws {
         let (scratch, _, events) = try await Self.seededEvents("canon-cache-idle", cases: 100)
         let store = try Self.store(scratch, "quiet.sqlite")
         let large = SQLiteSearchStore.foldAheadThreshold
+        let beats = SQLiteProjectionDatabase.idleBeatsBeforeCacheShrinks
         #expect(events.count >= 2 * large)
-        func beat(_ state: AgentState) async throws {
-            try await store.recordHeartbeat(AgentHeartbeat(at: Date(), state: state, lastError: nil, owner: "test"))
+        func beat(_ state: AgentState, times: Int = 1) async throws {
+            for _ in 0..<times { try await store.recordHeartbeat(AgentHeartbeat(at: Date(), state: state, lastError: nil, owner: "test")) }
         }
         try await Self.apply(Array(events[..<large]), to: store, inBatchesOf: large)
         #expect(store.cacheChanges == 1)
         // Catching up, the cache stays whatever the heartbeats say.
-        try await beat(.catchingUp)
-        try await beat(.catchingUp)
+        try await beat(.catchingUp, times: beats + 1)
         #expect(store.cacheChanges == 1)
-        // Idle with a bulk batch since the last heartbeat: still busy enough to keep it.
+        // Idle one beat short, then a non-idle beat: the count starts over.
+        try await beat(.idle, times: beats - 1)
+        try await beat(.catchingUp)
+        try await beat(.idle, times: beats - 1)
+        #expect(store.cacheChanges == 1)
+        // A bulk batch between idle beats starts it over too (bursts keep the cache).
         try await Self.apply(Array(events[large..<2 * large]), to: store, inBatchesOf: large)
         try await beat(.idle)
         #expect(store.cacheChanges == 1)
-        // A whole heartbeat interval idle with no bulk batch: the live cache comes back.
+        try await beat(.idle, times: beats - 2)
+        #expect(store.cacheChanges == 1)
+        // The last of enough idle beats in a row gives the live cache back, once.
         try await beat(.idle)
         #expect(store.cacheChanges == 2)
-        try await beat(.idle)
+        try await beat(.idle, times: 3)
         #expect(store.cacheChanges == 2)
     }
 

@@ -1,4 +1,4 @@
-import Canon
+@testable import Canon
 import CasePlatform
 import Foundation
 import Testing
@@ -31,7 +31,9 @@ import Testing
         #expect(bytes[8] >> 6 == 0b10, "variant")
         #expect(try #require(TimeOrderedID.time(of: id)) == Date(timeIntervalSince1970: 1_795_737_688.449))
         #expect(id.hasPrefix(String(UInt64(1_795_737_688_449), radix: 16).leftPadded(12).prefix(8)))
-        #expect(TimeOrderedID.time(of: "00000000-0000-4000-8000-000000000001") == nil)
+        #expect(TimeOrderedID.time(of: "00000000-0000-4000-8000-000000000001") == nil, "version 4")
+        #expect(TimeOrderedID.time(of: "0192f1a4-9c3e-7a81-0c2d-5e6f7a8b9c0d") == nil, "variant 0")
+        #expect(TimeOrderedID.time(of: "0192f1a49c3e-7a81-8c2d-5e6f7a8b9c0d-") == nil, "dashes misplaced")
         #expect(TimeOrderedID.time(of: "not an id") == nil)
     }
 
@@ -79,6 +81,50 @@ import Testing
         #expect(first < stepped && stepped < after)
         #expect(TimeOrderedID.time(of: stepped) == base.addingTimeInterval(1))
         #expect(TimeOrderedID.time(of: after) == base.addingTimeInterval(2))
+    }
+
+    /// A generator that always draws the same value.
+    struct ConstantGenerator: RandomNumberGenerator {
+        var value: UInt64
+        mutating func next() -> UInt64 { value }
+    }
+
+    /// The three hex digits of `rand_a` in an identifier's text (after the version digit).
+    static func randA(_ id: String) -> String { String(Array(id)[15..<18]) }
+
+    @Test func theCounterCarriesIntoRandAAndBorrowsTheNextMillisecondWhenAllOfItRunsOut() throws {
+        let date = Date(timeIntervalSince1970: 1_800_000_000)
+        var ones = ConstantGenerator(value: .max)
+        var sequence = TimeOrderedID.Sequence()
+        // All ones: a new millisecond starts rand_b at its largest and rand_a at 0x7ff (its top
+        // bit clear), so the next identifier in it must carry into rand_a.
+        let first = sequence.next(at: date, using: &ones)
+        let carried = sequence.next(at: date, using: &ones)
+        #expect(Self.randA(first) == "7ff" && Self.randA(carried) == "800")
+        #expect(first < carried)
+        #expect(TimeOrderedID.time(of: carried) == date)
+        // With rand_a and rand_b both at their largest, the counter has run out: the next
+        // identifier borrows the next millisecond and still sorts after the last one.
+        let milliseconds = UInt64(1_800_000_000_000)
+        var full = TimeOrderedID.Sequence(milliseconds: milliseconds, high: 0xFFF, low: (1 << 62) - 1)
+        let last = TimeOrderedID.Sequence.text(milliseconds: milliseconds, high: 0xFFF, low: (1 << 62) - 1)
+        #expect(TimeOrderedID.time(of: last) == date)
+        let borrowed = full.next(at: date, using: &ones)
+        #expect(last < borrowed)
+        let borrowedTime = try #require(TimeOrderedID.time(of: borrowed))
+        #expect(UInt64((borrowedTime.timeIntervalSince1970 * 1_000).rounded()) == milliseconds + 1)
+    }
+
+    @Test func timesOutsideTheFieldAreClampedNotTrapped() {
+        var random = SeededGenerator(seed: 4)
+        var sequence = TimeOrderedID.Sequence()
+        for (date, expected) in [
+            (Date(timeIntervalSince1970: -86_400), Date(timeIntervalSince1970: 0)),
+            (Date(timeIntervalSince1970: .infinity), Date(timeIntervalSince1970: 0)),
+            (Date(timeIntervalSince1970: 1e15), Date(timeIntervalSince1970: Double((1 << 48) - 1) / 1_000)),
+        ] {
+            #expect(TimeOrderedID.time(of: sequence.next(at: date, using: &random)) == expected)
+        }
     }
 
     @Test func theProcessWideSequenceIncreasesAcrossTasks() async {

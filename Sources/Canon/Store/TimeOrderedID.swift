@@ -29,34 +29,46 @@ public enum TimeOrderedID {
     /// A monotonic run of identifiers, fed with the random generator the caller chooses (a
     /// seeded one makes the same identifiers on every machine).
     public struct Sequence: Sendable {
+        private var started = false
         private var milliseconds: UInt64 = 0
         private var high: UInt64 = 0  // rand_a: 12 bits
         private var low: UInt64 = 0  // rand_b: 62 bits
-
         private let monotonic: Bool
 
         /// - Parameter monotonic: treat a time earlier than the previous one as the previous one
         ///   (a clock that stepped back), so that the identifiers always increase.
         public init(monotonic: Bool = false) { self.monotonic = monotonic }
 
-        /// The next identifier for `date`. Draws exactly two values from `random`.
+        /// A sequence whose last identifier had these fields (tests of the counter's carries).
+        init(milliseconds: UInt64, high: UInt64, low: UInt64) {
+            self.init()
+            started = true
+            self.milliseconds = milliseconds
+            self.high = high
+            self.low = low
+        }
+
+        /// The next identifier for `date` (before 1970, or not a finite time: 1970; past the
+        /// year 10889: that year). Draws exactly two values from `random`.
         public mutating func next<R: RandomNumberGenerator>(at date: Date, using random: inout R) -> String {
             let first = random.next(), second = random.next()
-            var time = UInt64(clamping: max(0, Int64((date.timeIntervalSince1970 * 1_000).rounded(.down)))) & Self.timeMask
-            if monotonic, time < milliseconds { time = milliseconds }
-            if time == milliseconds, milliseconds != 0 {
+            let seconds = date.timeIntervalSince1970
+            var time = seconds.isFinite ? UInt64(min(max(0, seconds * 1_000), Double(Self.timeMask)).rounded(.down)) : 0
+            if monotonic, started, time < milliseconds { time = milliseconds }
+            if started, time == milliseconds {
                 low += (first & 0xFFFF_FFFF) + 1
                 if low > Self.lowMask {
                     low &= Self.lowMask
                     high += 1
                 }
                 if high > 0xFFF {
-                    // 2⁷³ identifiers in one millisecond: borrow the next one.
-                    milliseconds = (milliseconds + 1) & Self.timeMask
+                    // The 74 bits after the time ran out in this millisecond: borrow the next.
+                    milliseconds = min(milliseconds + 1, Self.timeMask)
                     high = second & 0x7FF
                     low = first & Self.lowMask
                 }
             } else {
+                started = true
                 milliseconds = time
                 high = second & 0x7FF
                 low = first & Self.lowMask
@@ -106,10 +118,10 @@ public enum TimeOrderedID {
     /// The time an identifier made here carries, to the millisecond; nil for text that is not
     /// a version 7 UUID.
     public static func time(of id: String) -> Date? {
-        let hex = id.utf8.filter { $0 != UInt8(ascii: "-") }
-        guard id.utf8.count == 36, hex.count == 32, hex[12] == UInt8(ascii: "7"),
-              let milliseconds = UInt64(String(decoding: hex[0..<12], as: UTF8.self), radix: 16)
-        else { return nil }
+        guard let uuid = UUID(uuidString: id) else { return nil }
+        let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+        guard bytes[6] >> 4 == 7, bytes[8] >> 6 == 0b10 else { return nil }
+        let milliseconds = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return Date(timeIntervalSince1970: Double(milliseconds) / 1_000)
     }
 

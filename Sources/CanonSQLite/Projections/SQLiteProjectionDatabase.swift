@@ -26,15 +26,20 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     static let bulkWalCheckpointPages = 10_000
 
     /// Whether the writer checkpoints as for bulk work and has the bulk page cache, how many
-    /// writes asked for the live settings since the last that asked for bulk, and how often the
-    /// page cache was resized (tests). The writer runs one transaction at a time.
-    private let settings = Mutex((bulkCheckpoints: false, bulkCache: false, liveWrites: 0, cacheChanges: 0, bulkSinceHeartbeat: false))
+    /// writes asked for the live settings since the last that asked for bulk, how often the page
+    /// cache was resized (tests), and how many heartbeats in a row found the agent idle with no
+    /// bulk write since. The writer runs one transaction at a time.
+    private let settings = Mutex((bulkCheckpoints: false, bulkCache: false, liveWrites: 0, cacheChanges: 0, idleBeats: 0))
 
     /// Writes that ask for the live settings, after bulk ones, before the page cache shrinks back:
     /// a store whose batches fall on either side of the fold-ahead threshold in turn would
     /// otherwise free most of its cache and grow it again every batch. (The checkpoint interval
     /// follows at once: it costs nothing to change, and a live store needs short checkpoints.)
     static let liveWritesBeforeCacheShrinks = 16
+
+    /// Heartbeats in a row that find the agent idle, with no bulk write between them, before the
+    /// page cache shrinks back even without live writes: 30 s at the default 1 s interval.
+    static let idleBeatsBeforeCacheShrinks = 30
 
     /// How often the writer's page cache was resized.
     var cacheChanges: Int { settings.withLock { $0.cacheChanges } }
@@ -47,7 +52,7 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
     func useSettings(bulk: Bool, now: Bool = false, _ db: Database) throws {
         let (checkpoints, cache) = settings.withLock { state -> (Bool, Bool) in
             state.liveWrites = bulk ? 0 : min(state.liveWrites + 1, Self.liveWritesBeforeCacheShrinks)
-            if bulk { state.bulkSinceHeartbeat = true }
+            if bulk { state.idleBeats = 0 }
             let cache = bulk ? !state.bulkCache : state.bulkCache && (now || state.liveWrites >= Self.liveWritesBeforeCacheShrinks)
             return (state.bulkCheckpoints != bulk, cache)
         }
@@ -65,15 +70,15 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
         }
     }
 
-    /// Gives the bulk page cache back when the agent has been idle through a whole heartbeat
-    /// interval with no bulk write: a store that goes quiet after a catch-up may not see the
-    /// `liveWritesBeforeCacheShrinks` live writes for hours, and would keep the bulk cache until
-    /// then. A store that still gets a bulk batch between heartbeats keeps it (the thrash the
-    /// hysteresis is there to stop). Call it inside a write, with each heartbeat.
+    /// Gives the bulk page cache back once `idleBeatsBeforeCacheShrinks` heartbeats in a row
+    /// found the agent idle with no bulk write between them: a store that goes quiet after a
+    /// catch-up may not see the `liveWritesBeforeCacheShrinks` live writes for hours, and would
+    /// keep the bulk cache until then. A store whose bursts come more often than that keeps it
+    /// (the thrash the hysteresis is there to stop). Call it inside a write, with each heartbeat.
     func settleCache(idle: Bool, _ db: Database) throws {
         let shrink = settings.withLock { state in
-            defer { state.bulkSinceHeartbeat = false }
-            return idle && state.bulkCache && !state.bulkSinceHeartbeat
+            state.idleBeats = idle ? state.idleBeats + 1 : 0
+            return state.bulkCache && state.idleBeats >= Self.idleBeatsBeforeCacheShrinks
         }
         if shrink { try useSettings(bulk: false, now: true, db) }
     }
