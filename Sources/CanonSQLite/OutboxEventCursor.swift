@@ -4,10 +4,10 @@ import GRDB
 import GRDBSQLite
 
 /// Outbox rows as events, each column read through SQLite's C API where SQLite holds it, inside
-/// GRDB's step loop (which keeps its cancellation, error and region bookkeeping). Looking columns
-/// up by name was a tenth of a catch-up; reading each through GRDB's `Row` (a boxed value per
-/// column, the payload built as a String and then copied into `Data`) was half of what reading
-/// the outbox still cost. The table is `STRICT`, so each column holds its declared type.
+/// GRDB's step loop (which keeps its cancellation, error and region bookkeeping), instead of through
+/// GRDB's `Row` (a boxed value per column, the payload built as a String and then copied into
+/// `Data`). The gain is small (BENCHMARKS.md): stepping SQLite and building each event's Strings
+/// and payload are most of the cost. The table is `STRICT`, so each column holds its declared type.
 final class OutboxEventCursor: DatabaseCursor {
     typealias Element = EventEnvelope
     let _statement: Statement

@@ -14,6 +14,12 @@ struct TimestampTests {
         #expect(Timestamp.parseISO8601(text) == date)
     }
 
+    @Test func aYearPastFourDigitsIsWrittenWhole() {
+        // 10000-01-01: 2,932,897 days after 1970-01-01.
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00.000000Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 253_402_300_799)) == "9999-12-31T23:59:59.000000Z")
+    }
+
     @Test func parsesWithoutFractionAndWithOffsets() throws {
         #expect(Timestamp.parseISO8601("2026-11-25T14:00:00Z") == Date(timeIntervalSince1970: 1_795_615_200))
         #expect(Timestamp.parseISO8601("2026-11-25T15:00:00+01:00") == Date(timeIntervalSince1970: 1_795_615_200))

@@ -56,50 +56,39 @@ public enum Timestamp {
         let days = floorDivide(seconds, 86_400)
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
-        if (0...9999).contains(year) {
-            // The usual case, written in place: 27 ASCII bytes, no intermediate strings.
-            return String(unsafeUninitializedCapacity: 27) { text in
-                func put(_ value: Int64, width: Int, at offset: Int) {
-                    var value = value
-                    for index in stride(from: offset + width - 1, through: offset, by: -1) {
-                        text[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
-                        value /= 10
-                    }
+        // Four digits of year; outside 0...9999, its decimal text padded to four.
+        let wideYear: [UInt8]? = (0...9999).contains(year) ? nil : Array((String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)).utf8)
+        let yearWidth = wideYear?.count ?? 4
+        // Written in place: no intermediate strings.
+        return String(unsafeUninitializedCapacity: yearWidth + 23) { text in
+            func put(_ value: Int64, width: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    text[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                    value /= 10
                 }
-                put(year, width: 4, at: 0)
-                text[4] = UInt8(ascii: "-")
-                put(month, width: 2, at: 5)
-                text[7] = UInt8(ascii: "-")
-                put(day, width: 2, at: 8)
-                text[10] = UInt8(ascii: "T")
-                put(secondOfDay / 3600, width: 2, at: 11)
-                text[13] = UInt8(ascii: ":")
-                put(secondOfDay / 60 % 60, width: 2, at: 14)
-                text[16] = UInt8(ascii: ":")
-                put(secondOfDay % 60, width: 2, at: 17)
-                text[19] = UInt8(ascii: ".")
-                put(fraction, width: 6, at: 20)
-                text[26] = UInt8(ascii: "Z")
-                return 27
             }
+            if let wideYear {
+                for (index, byte) in wideYear.enumerated() { text[index] = byte }
+            } else {
+                put(year, width: 4, at: 0)
+            }
+            let at = yearWidth
+            text[at] = UInt8(ascii: "-")
+            put(month, width: 2, at: at + 1)
+            text[at + 3] = UInt8(ascii: "-")
+            put(day, width: 2, at: at + 4)
+            text[at + 6] = UInt8(ascii: "T")
+            put(secondOfDay / 3600, width: 2, at: at + 7)
+            text[at + 9] = UInt8(ascii: ":")
+            put(secondOfDay / 60 % 60, width: 2, at: at + 10)
+            text[at + 12] = UInt8(ascii: ":")
+            put(secondOfDay % 60, width: 2, at: at + 13)
+            text[at + 15] = UInt8(ascii: ".")
+            put(fraction, width: 6, at: at + 16)
+            text[at + 22] = UInt8(ascii: "Z")
+            return at + 23
         }
-        var text = ""
-        text.reserveCapacity(27)
-        append(year, width: 4, to: &text)
-        text += "-"
-        append(month, width: 2, to: &text)
-        text += "-"
-        append(day, width: 2, to: &text)
-        text += "T"
-        append(secondOfDay / 3600, width: 2, to: &text)
-        text += ":"
-        append(secondOfDay / 60 % 60, width: 2, to: &text)
-        text += ":"
-        append(secondOfDay % 60, width: 2, to: &text)
-        text += "."
-        append(fraction, width: 6, to: &text)
-        text += "Z"
-        return text
     }
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, up to microseconds kept, or with a
@@ -173,12 +162,6 @@ public enum Timestamp {
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func append(_ value: Int64, width: Int, to text: inout String) {
-        let digits = String(value)
-        if digits.count < width { text += String(repeating: "0", count: width - digits.count) }
-        text += digits
     }
 
     /// JSON date strategies that keep microseconds.
