@@ -143,9 +143,11 @@ extension EventEnvelope {
         "position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, committed_at, priority"
 
     /// The events `statement` selects (`outboxColumns`, in that order), read where SQLite holds
-    /// each column (`OutboxEventCursor`): a catch-up reads a million of them.
-    static func fetchAll(_ statement: Statement, arguments: StatementArguments) throws -> [EventEnvelope] {
+    /// each column (`OutboxEventCursor`): a catch-up reads a million of them. `expected` is how
+    /// many there will probably be (the array is allocated for that many up front).
+    static func fetchAll(_ statement: Statement, arguments: StatementArguments, expected: Int = 0) throws -> [EventEnvelope] {
         var events: [EventEnvelope] = []
+        events.reserveCapacity(expected)
         try OutboxEventCursor(statement, arguments: arguments).forEach { events.append($0) }
         return events
     }

@@ -290,6 +290,13 @@ public enum FlatJSON {
 
         mutating func string() -> String? {
             guard expect(UInt8(ascii: "\"")) else { return nil }
+            // Text without an escape (nearly all) becomes a String straight from the bytes.
+            var end = index
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                defer { index = end + 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
+            }
             var output: [UInt8] = []
             var run = index
             while index < bytes.count {

@@ -168,8 +168,12 @@ extension DocumentProjection {
     /// each group in position order: several events of one document in a batch fold into one
     /// document write.
     public func byDocument(_ events: [EventEnvelope]) -> [(key: String, events: [EventEnvelope])] {
+        // Sized for one document per event, the most there can be: a catch-up batch's index
+        // would otherwise rehash every key at each doubling.
         var groups: [(key: String, events: [EventEnvelope])] = []
+        groups.reserveCapacity(events.count)
         var index: [String: Int] = [:]
+        index.reserveCapacity(events.count)
         for event in events {
             guard let key = documentKey(for: event) else { continue }
             // A document's events usually come together: the last group is checked first.

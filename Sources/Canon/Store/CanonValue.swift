@@ -94,7 +94,12 @@ public enum Timestamp {
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, up to microseconds kept, or with a
     /// numeric offset); nil when malformed.
     public static func parseISO8601(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
+        var text = text
+        // Read where the String holds its bytes: no copy into an array for every date decoded.
+        return text.withUTF8(parseISO8601(utf8:))
+    }
+
+    private static func parseISO8601(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Date? {
         func number(_ range: Range<Int>) -> Int64? {
             guard range.upperBound <= bytes.count else { return nil }
             var value: Int64 = 0

@@ -255,11 +255,15 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                 folded = try await pool.read { db in
                     let seen = try Self.lastChange(db)
                     hooks?.afterSnapshot()
-                    var folded: [String: FoldedDocument] = [:]
                     var chunk = FoldedChunk(changesSeen: seen)
                     var words = Vocabulary()
                     // Grouped here, not before: the writer starts on the first chunk sooner.
-                    for (key, events) in projection.byDocument(events) {
+                    let groups = projection.byDocument(events)
+                    // Sized once: growing a dictionary of a batch's 25,000 documents rehashes every
+                    // key at each doubling, in fresh pages the kernel zeroes.
+                    var folded: [String: FoldedDocument] = [:]
+                    if keep { folded.reserveCapacity(groups.count) }
+                    for (key, events) in groups {
                         chunk.covered.append((key, events))
                         if let document = try Self.fold(key, events, over: over?[key], projection: projection, sql: sql, db) {
                             if keep { folded[key] = document }
