@@ -108,7 +108,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CanonTests", dependencies: ["Canon", "CanonTesting", "CanonSQLite", "CasePlatform"]),
+        .testTarget(
+            name: "CanonTests",
+            dependencies: ["Canon", "CanonTesting", "CanonSQLite", "CasePlatform", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", "Embeddings", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings"]),

@@ -362,6 +362,8 @@ public actor ProjectionAgent {
         lastBeatState = state
         do {
             try await store.recordHeartbeat(AgentHeartbeat(at: now, state: state, lastError: lastError, owner: configuration.owner))
+        } catch is CancellationError {
+            // The agent is being stopped: nothing went wrong, and its next start beats again.
         } catch {
             logger.warning("cannot record heartbeat", metadata: ["error": "\(error)"])
         }
