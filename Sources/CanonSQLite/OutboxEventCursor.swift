@@ -24,21 +24,62 @@ final class OutboxEventCursor: DatabaseCursor {
         sqlite3_reset(_statement.sqliteStatement)
     }
 
+    /// Texts that repeat from event to event, made into a String once and shared: the stream of
+    /// the event before (a case's events come together), and event types and actors, of which
+    /// there are few. A catch-up reads a million events; every String it does not make is also
+    /// one it does not free, on the writer's path, when the batch is done with.
+    private var lastStream = Interned()
+    private var lastCorrelation = Interned()
+    private var lastCausation = Interned()
+    private var common: [Interned] = []
+    private static let commonLimit = 64
+
     func _element(sqliteStatement handle: SQLiteStatement) throws -> EventEnvelope {
-        func text(_ column: Int32) -> String {
-            let start = sqlite3_column_text(handle, column)
-            return String(decoding: UnsafeRawBufferPointer(start: start, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+        func bytes(_ column: Int32) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: sqlite3_column_text(handle, column), count: Int(sqlite3_column_bytes(handle, column)))
         }
-        func optionalText(_ column: Int32) -> String? {
-            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
+        func commonText(_ column: Int32) -> String {
+            let text = bytes(column)
+            if let known = common.first(where: { $0.matches(text) }) { return known.string }
+            let made = Interned(text)
+            if common.count < Self.commonLimit { common.append(made) }
+            return made.string
+        }
+        func optionalText(_ column: Int32, _ last: inout Interned) -> String? {
+            sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : last.string(for: bytes(column))
         }
         let payload = sqlite3_column_blob(handle, 5).map { Data(bytes: $0, count: Int(sqlite3_column_bytes(handle, 5))) } ?? Data()
         return EventEnvelope(
-            position: OutboxPosition(sqlite3_column_int64(handle, 0)), streamID: StreamID(text(1)),
-            streamVersion: sqlite3_column_int64(handle, 2), type: text(3), schemaVersion: Int(sqlite3_column_int64(handle, 4)),
-            payload: payload, actor: text(6), correlationID: optionalText(7), causationID: optionalText(8),
+            position: OutboxPosition(sqlite3_column_int64(handle, 0)), streamID: StreamID(lastStream.string(for: bytes(1))),
+            streamVersion: sqlite3_column_int64(handle, 2), type: commonText(3), schemaVersion: Int(sqlite3_column_int64(handle, 4)),
+            payload: payload, actor: commonText(6), correlationID: optionalText(7, &lastCorrelation),
+            causationID: optionalText(8, &lastCausation),
             occurredAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 9)),
             committedAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 10)),
             priority: sqlite3_column_int64(handle, 11) != 0)
+    }
+}
+
+/// A String with a copy of its UTF-8 bytes, to tell whether a column holds the same text
+/// without making a String of it.
+private struct Interned {
+    private var utf8: [UInt8] = []
+    private(set) var string = ""
+
+    init() {}
+
+    init(_ text: UnsafeRawBufferPointer) {
+        utf8 = Array(text)
+        string = String(decoding: text, as: UTF8.self)
+    }
+
+    func matches(_ text: UnsafeRawBufferPointer) -> Bool {
+        utf8.count == text.count && utf8.withUnsafeBytes { $0.elementsEqual(text) }
+    }
+
+    /// `string` when `text` is the same text, else `text` as a String, kept as the new last one.
+    mutating func string(for text: UnsafeRawBufferPointer) -> String {
+        if !matches(text) { self = Interned(text) }
+        return string
     }
 }

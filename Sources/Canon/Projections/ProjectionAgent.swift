@@ -194,6 +194,8 @@ public actor ProjectionAgent {
                 }
                 let started = ContinuousClock.now
                 try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+                // Freed off this loop (see `BlockingWork.release`): the next batch goes on now.
+                if events.count >= Self.releaseElsewhere { BlockingWork.release(events) }
                 if lastError != nil { batches.reset() } else { batches.record(full: full, took: ContinuousClock.now - started) }
                 if !full, configuration.linger > .zero { try await Task.sleep(for: configuration.linger) }
                 // A partial batch reached the outbox's head as of its load: unless a commit was
@@ -231,6 +233,8 @@ public actor ProjectionAgent {
 
     // MARK: - Applying
 
+    /// Batches of at least this many events are freed on another thread.
+    static let releaseElsewhere = 1_000
     private func applyWithRetry(_ events: [EventEnvelope], from base: OutboxPosition, to target: Checkpoint) async throws {
         let policy = configuration.failurePolicy
         var attempt = 0
