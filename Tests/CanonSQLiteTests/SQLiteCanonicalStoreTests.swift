@@ -54,6 +54,41 @@ struct SQLiteCanonicalStoreTests {
         #expect(try await store.events(after: .start, limit: 10).map(\.type) == ["ledger.appended"])
     }
 
+    /// The outbox read shares the Strings of texts that repeat from one event to the next (stream,
+    /// type, actor, correlation and causation ids): each event must still read back as written,
+    /// through runs of the same text, changes, texts that are prefixes of each other, and nulls.
+    @Test func eventsReadBackAsWrittenWhateverTheirTextsRepeat() async throws {
+        let streams = ["account-a", "account-a", "account-ab", "account-a", "account-b", "account-b", "account-é", "account-a"]
+        let types = ["ledger.appended", "ledger.appended", "ledger.closed", "ledger", "ledger.appended", "ledger.appended.again", "", "ledger.closed"]
+        let actors = ["alice", "alice", "bob", "alice", "al", "alice-with-a-name-longer-than-fifteen", "alice", "bob"]
+        let correlations: [String?] = ["c-1", "c-1", nil, "c-1", "c-2", nil, nil, "c-10"]
+        let causations: [String?] = [nil, "k-1", "k-1", nil, "k-1", "k-2", "k-2", nil]
+        var written: [(stream: String, type: String, actor: String, correlation: String?, causation: String?)] = []
+        for round in 0..<3 {
+            for index in streams.indices {
+                let rotated = (index + round) % streams.count
+                var work = UnitOfWork(metadata: CommandMetadata(actor: actors[rotated], correlationID: correlations[index], causationID: causations[rotated]))
+                work.events.append(PendingEvent(streamID: StreamID(streams[index]), type: types[rotated], payload: Data("{}".utf8), occurredAt: Date()))
+                _ = try await store.commit(work)
+                written.append((streams[index], types[rotated], actors[rotated], correlations[index], causations[rotated]))
+            }
+        }
+        let read = try await store.events(after: .start, limit: 1_000)
+        #expect(read.count == written.count)
+        for (event, expected) in zip(read, written) {
+            #expect(event.streamID.rawValue == expected.stream)
+            #expect(event.type == expected.type)
+            #expect(event.actor == expected.actor)
+            #expect(event.correlationID == expected.correlation)
+            #expect(event.causationID == expected.causation)
+        }
+        // Read again from the middle, as a later batch would: the same events.
+        let later = try await store.events(after: read[9].position, limit: 5)
+        #expect(later.map(\.position) == Array(read[10..<15]).map(\.position))
+        #expect(later.map(\.streamID) == Array(read[10..<15]).map(\.streamID))
+        #expect(later.map(\.actor) == Array(read[10..<15]).map(\.actor))
+    }
+
     @Test func duplicateStreamVersionIsRefusedByTheDatabase() async throws {
         try await seedLedger()
         await #expect {
