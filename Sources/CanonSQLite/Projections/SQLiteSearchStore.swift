@@ -625,13 +625,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
             return
         }
         let digest = folded.digest
-        let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
         // A permission change the priority path saw before this document existed.
         let pending = hasPending ? try GRDB.Row.fetchOne(
             db.cachedStatement(sql: "SELECT restricted, clearance, team, position FROM security_pending WHERE key = ?"), arguments: [key]) : nil
         let id: Int64
         if let existing {
             // The filter columns keep a newer permission change applied on the priority path.
+            let facetValues: [(any DatabaseValueConvertible)?] = schema.facetFields.map { document.facets[$0] }
             try db.cachedStatement(sql: sql.update)
                 .execute(arguments: StatementArguments(
                     [position.rawValue, document.team, position.rawValue, document.restricted ? 1 : 0, position.rawValue, document.clearance,
