@@ -20,10 +20,10 @@ public final class BlockingWork: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []   // guarded by `condition`
     private var next = 0                            // guarded by `condition`
 
-    init(threads: Int) {
+    init(threads: Int, name: String = "canon-blocking") {
         for index in 0..<threads {
             let thread = Thread { [unowned self] in self.work() }
-            thread.name = "canon-blocking-\(index)"
+            thread.name = "\(name)-\(index)"
             thread.start()
         }
     }
@@ -39,17 +39,21 @@ public final class BlockingWork: @unchecked Sendable {
         }
     }
 
-    /// Frees `value` on one of the threads once the caller lets go of it. A catch-up batch (100,000
-    /// events, the 25,000 documents folded from them) is hundreds of thousands of allocations:
-    /// freeing them where the batch ends took 30-90 ms per batch on the writer's path, between
-    /// one transaction and the next. (Should this thread run before the caller has let go, the
-    /// caller frees the value itself, as it would have anyway.)
+    /// One thread of its own that only frees what `release` hands it: never queued behind model
+    /// inference (a search query's embedding waits on `shared`), nor holding it up.
+    static let releaser = BlockingWork(threads: 1, name: "canon-release")
+
+    /// Frees `value` on the release thread once the caller lets go of it. A catch-up batch
+    /// (100,000 events, the 25,000 documents folded from them) is hundreds of thousands of
+    /// allocations: freeing them where the batch ends took 30-90 ms per batch on the writer's
+    /// path, between one transaction and the next. (Should that thread run before the caller has
+    /// let go, the caller frees the value itself, as it would have anyway.)
     public static func release<T: Sendable>(_ value: T) {
         let held = Held(value)
-        shared.enqueue { held.drop() }
+        releaser.enqueue { held.drop() }
     }
 
-    private final class Held<T>: @unchecked Sendable {
+    private final class Held<T: Sendable>: @unchecked Sendable {
         private var value: T?
         init(_ value: T) { self.value = value }
         /// Runs once, on the one thread that took the job.

@@ -31,14 +31,17 @@ final class OutboxEventCursor: DatabaseCursor {
     private var lastStream = Interned()
     private var lastCorrelation = Interned()
     private var lastCausation = Interned()
-    private var common: [Interned] = []
-    private static let commonLimit = 64
+    private var types: [Interned] = []
+    private var actors: [Interned] = []
+    /// How many distinct types, and actors, one read keeps (the first seen); any others are
+    /// made as they come.
+    private static let commonLimit = 32
 
     func _element(sqliteStatement handle: SQLiteStatement) throws -> EventEnvelope {
         func bytes(_ column: Int32) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(start: sqlite3_column_text(handle, column), count: Int(sqlite3_column_bytes(handle, column)))
         }
-        func commonText(_ column: Int32) -> String {
+        func commonText(_ column: Int32, _ common: inout [Interned]) -> String {
             let text = bytes(column)
             if let known = common.first(where: { $0.matches(text) }) { return known.string }
             let made = Interned(text)
@@ -51,8 +54,8 @@ final class OutboxEventCursor: DatabaseCursor {
         let payload = sqlite3_column_blob(handle, 5).map { Data(bytes: $0, count: Int(sqlite3_column_bytes(handle, 5))) } ?? Data()
         return EventEnvelope(
             position: OutboxPosition(sqlite3_column_int64(handle, 0)), streamID: StreamID(lastStream.string(for: bytes(1))),
-            streamVersion: sqlite3_column_int64(handle, 2), type: commonText(3), schemaVersion: Int(sqlite3_column_int64(handle, 4)),
-            payload: payload, actor: commonText(6), correlationID: optionalText(7, &lastCorrelation),
+            streamVersion: sqlite3_column_int64(handle, 2), type: commonText(3, &types), schemaVersion: Int(sqlite3_column_int64(handle, 4)),
+            payload: payload, actor: commonText(6, &actors), correlationID: optionalText(7, &lastCorrelation),
             causationID: optionalText(8, &lastCausation),
             occurredAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 9)),
             committedAt: Timestamp.date(microseconds: sqlite3_column_int64(handle, 10)),
@@ -60,21 +63,24 @@ final class OutboxEventCursor: DatabaseCursor {
     }
 }
 
-/// A String with a copy of its UTF-8 bytes, to tell whether a column holds the same text
-/// without making a String of it.
+/// A String made from a column, compared with the next column's bytes where each lies, without
+/// making a String of them.
 private struct Interned {
-    private var utf8: [UInt8] = []
     private(set) var string = ""
 
     init() {}
 
     init(_ text: UnsafeRawBufferPointer) {
-        utf8 = Array(text)
         string = String(decoding: text, as: UTF8.self)
     }
 
     func matches(_ text: UnsafeRawBufferPointer) -> Bool {
-        utf8.count == text.count && utf8.withUnsafeBytes { $0.elementsEqual(text) }
+        // A String made by `String(decoding:as:)` is native, so its UTF-8 is contiguous (the
+        // fallback compares as a sequence). Invalid UTF-8 was repaired in it, so such a column
+        // never matches its own String and is made again: right, only slower.
+        let utf8 = string.utf8
+        guard utf8.count == text.count else { return false }
+        return utf8.withContiguousStorageIfAvailable { UnsafeRawBufferPointer($0).elementsEqual(text) } ?? utf8.elementsEqual(text)
     }
 
     /// `string` when `text` is the same text, else `text` as a String, kept as the new last one.

@@ -161,10 +161,11 @@ public final class SQLiteCanonicalStore: CanonicalStore {
         try await mapErrors {
             try await pool.read { db in
                 // Positions here are dense (one writer numbers them), so the head bounds the count:
-                // the array is allocated once instead of doubling up to a catch-up's 100,000 events
-                // (each doubling faulted in fresh pages the kernel had to zero).
+                // a large read's array is allocated once instead of doubling up to a catch-up's
+                // 100,000 events (each doubling faulted in fresh pages the kernel had to zero).
                 let limit = max(limit, 0)
-                let expected = min(limit, Int(clamping: max(try Self.head(db).rawValue - position.rawValue, 0)))
+                let expected = limit < Self.sizedReads ? 0
+                    : min(limit, Self.largestSizedRead, Int(max(try Self.head(db).rawValue - max(position.rawValue, 0), 0)))
                 return try EventEnvelope.fetchAll(
                     db.cachedStatement(sql: "SELECT \(EventEnvelope.outboxColumns) FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
                     arguments: [position.rawValue, limit], expected: expected)
@@ -238,6 +239,11 @@ extension CanonicalStoreError {
 
 extension SQLiteCanonicalStore: SnapshotReadable {
     /// The outbox's last position as `db` sees it.
+    /// Reads of at least this many events are sized from the head first (small ones, a live
+    /// agent's, skip the extra query); no read reserves more than `largestSizedRead` up front.
+    static let sizedReads = 1_000
+    static let largestSizedRead = 1 << 18
+
     static func head(_ db: Database) throws -> OutboxPosition {
         OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0)
     }

@@ -59,8 +59,10 @@ struct SQLiteCanonicalStoreTests {
     /// through runs of the same text, changes, texts that are prefixes of each other, and nulls.
     @Test func eventsReadBackAsWrittenWhateverTheirTextsRepeat() async throws {
         let streams = ["account-a", "account-a", "account-ab", "account-a", "account-b", "account-b", "account-é", "account-a"]
-        let types = ["ledger.appended", "ledger.appended", "ledger.closed", "ledger", "ledger.appended", "ledger.appended.again", "", "ledger.closed"]
-        let actors = ["alice", "alice", "bob", "alice", "al", "alice-with-a-name-longer-than-fifteen", "alice", "bob"]
+        // Same-length neighbours too ("ledger.opened"/"ledger.closed", "alice"/"alina"), so a
+        // check of lengths alone would be caught on every shared text.
+        let types = ["ledger.opened", "ledger.opened", "ledger.closed", "ledger", "ledger.opened", "ledger.appended.again", "", "ledger.closed"]
+        let actors = ["alice", "alice", "alina", "alice", "al", "alice-with-a-name-longer-than-fifteen", "alina", "bob"]
         let correlations: [String?] = ["c-1", "c-1", nil, "c-1", "c-2", nil, nil, "c-10"]
         let causations: [String?] = [nil, "k-1", "k-1", nil, "k-1", "k-2", "k-2", nil]
         var written: [(stream: String, type: String, actor: String, correlation: String?, causation: String?)] = []
@@ -82,6 +84,14 @@ struct SQLiteCanonicalStoreTests {
             #expect(event.correlationID == expected.correlation)
             #expect(event.causationID == expected.causation)
         }
+        // More distinct actors than one read keeps (all of one length): each still reads back.
+        for index in 0..<40 {
+            var work = UnitOfWork(metadata: CommandMetadata(actor: String(format: "actor-%02d", index)))
+            work.events.append(PendingEvent(streamID: StreamID("account-a"), type: "ledger.opened", payload: Data("{}".utf8), occurredAt: Date()))
+            _ = try await store.commit(work)
+        }
+        let many = try await store.events(after: .start, limit: 1_000).suffix(40)
+        #expect(many.map(\.actor) == (0..<40).map { String(format: "actor-%02d", $0) })
         // Read again from the middle, as a later batch would: the same events.
         let later = try await store.events(after: read[9].position, limit: 5)
         #expect(later.map(\.position) == Array(read[10..<15]).map(\.position))

@@ -235,6 +235,7 @@ public actor ProjectionAgent {
 
     /// Batches of at least this many events are freed on another thread.
     static let releaseElsewhere = 1_000
+
     private func applyWithRetry(_ events: [EventEnvelope], from base: OutboxPosition, to target: Checkpoint) async throws {
         let policy = configuration.failurePolicy
         var attempt = 0
@@ -366,7 +367,7 @@ public actor ProjectionAgent {
         lastBeatState = state
         do {
             try await store.recordHeartbeat(AgentHeartbeat(at: now, state: state, lastError: lastError, owner: configuration.owner))
-        } catch is CancellationError {
+        } catch is CancellationError where Task.isCancelled {
             // The agent is being stopped: nothing went wrong, and its next start beats again.
         } catch {
             logger.warning("cannot record heartbeat", metadata: ["error": "\(error)"])

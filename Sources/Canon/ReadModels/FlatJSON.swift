@@ -207,22 +207,22 @@ public enum FlatJSON {
         /// escape, nil where `string()` would answer nil. Plain text is passed without decoding.
         mutating func skipString() -> Bool? {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-            let start = index
-            var cursor = index + 1
-            while cursor < bytes.count {
-                switch bytes[cursor] {
-                case UInt8(ascii: "\""):
-                    index = cursor + 1
-                    return false
-                case UInt8(ascii: "\\"):
-                    // Escapes are rare: check this string the way `string()` reads it.
-                    index = start
-                    return string() == nil ? nil : true
-                default:
-                    cursor += 1
-                }
+            let end = plainEnd(from: index + 1)
+            guard end < bytes.count else { return nil }
+            if bytes[end] == UInt8(ascii: "\"") {
+                index = end + 1
+                return false
             }
-            return nil
+            // Escapes are rare: check this string the way `string()` reads it.
+            return string() == nil ? nil : true
+        }
+
+        /// Where the text from `start` stops being plain: at the first quote or backslash, or at
+        /// the end of the bytes.
+        func plainEnd(from start: Int) -> Int {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            return end
         }
 
         mutating func skipSpace() {
@@ -291,14 +291,15 @@ public enum FlatJSON {
         mutating func string() -> String? {
             guard expect(UInt8(ascii: "\"")) else { return nil }
             // Text without an escape (nearly all) becomes a String straight from the bytes.
-            var end = index
-            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            let end = plainEnd(from: index)
             if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
                 defer { index = end + 1 }
                 return String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
             }
+            // The plain part is copied as it is; the loop below starts at the first escape.
             var output: [UInt8] = []
             var run = index
+            index = end
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
