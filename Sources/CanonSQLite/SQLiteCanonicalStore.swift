@@ -238,12 +238,12 @@ extension CanonicalStoreError {
 }
 
 extension SQLiteCanonicalStore: SnapshotReadable {
-    /// The outbox's last position as `db` sees it.
     /// Reads of at least this many events are sized from the head first (small ones, a live
     /// agent's, skip the extra query); no read reserves more than `largestSizedRead` up front.
     static let sizedReads = 1_000
     static let largestSizedRead = 1 << 18
 
+    /// The outbox's last position as `db` sees it.
     static func head(_ db: Database) throws -> OutboxPosition {
         OutboxPosition(try Int64.fetchOne(db, sql: "SELECT MAX(position) FROM canon_outbox") ?? 0)
     }
