@@ -184,12 +184,17 @@ public actor ProjectionAgent {
                 state = .catchingUp
                 let full = events.count == limit
                 if full {
-                    // As many as the next batch may hold if this one is quick; `load` keeps what the
-                    // sizer allows once it is known.
-                    prefetch.start(after: last.position, limit: batches.ahead, from: source)
-                    if let preparing = store as? any PreparingProjectionStore, let upcoming = prefetch.peek(after: last.position, limit: batches.current) {
-                        preparing.expect(upcoming, after: last.position)
-                        promised = batches.current
+                    if let preparing = store as? any PreparingProjectionStore {
+                        // The next batch is promised to the store at the current size: load just that.
+                        prefetch.start(after: last.position, limit: batches.current, from: source)
+                        if let upcoming = prefetch.peek(after: last.position, limit: batches.current) {
+                            preparing.expect(upcoming, after: last.position)
+                            promised = batches.current
+                        }
+                    } else {
+                        // As many as the next batch may hold if this one is quick; `load` keeps what
+                        // the sizer allows once it is known.
+                        prefetch.start(after: last.position, limit: batches.ahead, from: source)
                     }
                 }
                 let started = ContinuousClock.now

@@ -98,11 +98,14 @@ public struct EndToEndBench: Sendable {
         while !(await agent.applied.wait(until: head, timeout: .seconds(2))) {
             progress("catch-up: \(agent.applied.reached)/\(events) events")
         }
+        let reached = ContinuousClock.now
         // What the catch-up left in the WAL goes to the file too, inside the time (the raw
         // insert's commit checkpoints its WAL as well).
         let wal = try await store.checkpointWAL()
         let catchUp = seconds(ContinuousClock.now - started)
-        progress("catch-up: the WAL held \(wal / 1_048_576) MiB at the end")
+        progress(String(
+            format: "catch-up: the head reached in %.2fs; the WAL held %d MiB, checkpointed in %.2fs",
+            seconds(reached - started), wal / 1_048_576, seconds(ContinuousClock.now - reached)))
         running.cancel()
         await running.value
         let documents = try await store.count()
