@@ -114,6 +114,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 SchemaMigration.Applied(
                     identifier: "canon.outbox.v2-priority",
                     statements: ["CREATE INDEX canon_outbox_priority ON canon_outbox (position) WHERE priority = 1"]),
+                SchemaMigration.Applied(identifier: "canon.outbox.v3-require", statements: [PostgresSchemaSQL.requireFunction]),
             ]
                 + migrations.map { migration in
                     SchemaMigration.Applied(identifier: migration.identifier, statements: migration.steps.flatMap(PostgresSchemaSQL.ddl(for:)))
@@ -244,20 +245,24 @@ public final class PostgresCanonicalStore: CanonicalStore {
     private func commitInOneStatement(_ batch: [UnitOfWork]) async throws -> [CommitResult]? {
         let steps = Self.plan(batch.flatMap(\.mutations))
         var inserts: [(table: String, columns: [String], rows: [Row])] = []
+        var requirements: [String] = []
+        var binds = PostgresSchemaSQL.Binds()
         for step in steps {
-            guard case .inserts(let table, let columns, let rows) = step else { return nil }
-            inserts.append((table, columns, rows))
+            switch step {
+            case .inserts(let table, let columns, let rows): inserts.append((table, columns, rows))
+            case .one(.require(let table, let row)): requirements.append(try Self.requirementSQL(row, in: table, tables: tables, binds: &binds))
+            case .one: return nil
+            }
         }
         let planned = try OutboxWriter.number(batch, versions: [:], last: nil, now: Date())
         let events = planned.flatMap(\.events)
         guard !events.isEmpty else { return nil }
-        guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) < 30_000 else { return nil }
-        var binds = PostgresSchemaSQL.Binds()
+        guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) + binds.values.count < 30_000 else { return nil }
         var ctes: [(name: String, sql: String)] = []
         for (index, insert) in inserts.enumerated() {
             ctes.append(("m\(index)", "\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1"))
         }
-        let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes)
+        let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes, requiring: requirements)
         guard let head = try await database.rows(sql, binds.values).first else {
             throw CanonicalStoreError.storage("the outbox head row is missing")
         }
@@ -301,8 +306,11 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// InitPlans. (In the order the longer path takes: domain rows, then the head. The other
     /// order could deadlock with it: holding the head while waiting on a key that a writer
     /// holds while it waits for the head.)
+    /// `requiring`: conditions (`requirementSQL`) the head's update checks first, each raising
+    /// `CA002` when it fails, so the whole statement writes nothing.
     static func tailSQL(
-        _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = []
+        _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
+        requiring: [String] = []
     ) throws -> String {
         let rows = events.enumerated().map { index, event in
             OutboxRow(
@@ -316,7 +324,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let time = binds.bind(.timestamp(now))
         let payload = binds.bind(.text(json))
         let ctes = before.map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
-        let afterThem = before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
+        let afterThem = requiring.map { " AND \($0)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
         return """
             WITH \(ctes)
             head AS (
@@ -376,7 +384,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                     open[table, default: [:]][columns] = steps.count
                     steps.append(.inserts(table: table, columns: columns, rows: [row]))
                 }
-            case .update(let table, _, _), .delete(let table, _):
+            case .update(let table, _, _), .delete(let table, _), .require(let table, _):
                 open[table] = nil
                 steps.append(.one(mutation))
             }
@@ -432,7 +440,23 @@ public final class PostgresCanonicalStore: CanonicalStore {
             let conditions = try PostgresSchemaSQL.conditions(key, in: schema, binds: &binds)
             try await transaction.execute(
                 "DELETE FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))", binds.values)
+        case .require(_, let row):
+            let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
+            let found = try await transaction.rows(
+                "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1",
+                binds.values)
+            if found.isEmpty { throw CanonicalStoreError.requirementFailed(table: schema.name, row: row) }
         }
+    }
+
+    /// A `RowMutation.require` as a condition of the one-statement commit: true when the row
+    /// exists, else `canon_require` raises `CA002` (mapped to `requirementFailed`).
+    static func requirementSQL(_ row: Row, in table: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds) throws -> String {
+        guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
+        let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
+        let described = row.columns.map { "\($0)=\(row[$0])" }.joined(separator: ", ")
+        return "canon_require(EXISTS (SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))), "
+            + "\(binds.bind(.text(schema.name)))::text, \(binds.bind(.text(described)))::text)"
     }
 
     public func fetchOne(_ query: RowQuery) async throws -> Row? {

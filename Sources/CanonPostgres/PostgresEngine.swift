@@ -177,6 +177,8 @@ public final class PostgresDatabase: Sendable {
             return CanonicalStoreError.unavailable("PostgreSQL \(state): \(message)")
         case "23505":
             return CanonicalStoreError.uniqueViolation(table: table, detail: info[.detail] ?? message)
+        case PostgresSchemaSQL.requirementState:
+            return CanonicalStoreError.requirementFailed(table: table, detail: message)
         case PostgresSchemaSQL.appendOnlyState:
             return CanonicalStoreError.appendOnlyViolation(table: table.isEmpty ? (message.components(separatedBy: " ").last ?? "table") : table)
         case _ where state.hasPrefix("22"):

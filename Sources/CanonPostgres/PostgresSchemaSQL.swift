@@ -5,6 +5,19 @@ import Foundation
 enum PostgresSchemaSQL {
     /// The SQLSTATE an append-only table's trigger raises (class "CA", Canon's own).
     static let appendOnlyState = "CA001"
+    /// The SQLSTATE `canon_require` raises when a required row is missing (`RowMutation.require`).
+    static let requirementState = "CA002"
+
+    /// Raises `requirementState` (with the table in the error's table field) unless `ok`: how
+    /// the one-statement commit fails whole when a row its work required is gone.
+    static let requireFunction = """
+        CREATE FUNCTION canon_require(ok boolean, tbl text, what text) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+            IF ok THEN RETURN true; END IF;
+            RAISE EXCEPTION 'the work required a row in % with %, and none matches now', tbl, what
+                USING ERRCODE = '\(requirementState)', TABLE = tbl;
+        END $$
+        """
 
     static let outboxColumns =
         "position, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, committed_at, priority"

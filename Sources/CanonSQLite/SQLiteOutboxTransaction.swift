@@ -64,6 +64,15 @@ struct SQLiteOutboxTransaction: OutboxTransaction {
             guard !schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: schema.name) }
             let (whereSQL, whereArguments) = try SQLiteSchemaSQL.whereClause(key, in: schema)
             try db.cachedStatement(sql: "DELETE FROM \(quoted(schema.name))\(whereSQL)").execute(arguments: StatementArguments(whereArguments))
+        case .require(_, let row):
+            // Inside the write transaction: no other writer can change the row before the commit.
+            let (whereSQL, whereArguments) = try SQLiteSchemaSQL.whereClause(row, in: schema)
+            let sql = sqlCache.sql(2, schema.name, row.columns.filter { !row[$0].isNull }, row.columns.filter { row[$0].isNull }) {
+                "SELECT EXISTS (SELECT 1 FROM \(quoted(schema.name))\(whereSQL))"
+            }
+            guard try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(whereArguments)) == true else {
+                throw CanonicalStoreError.requirementFailed(table: schema.name, row: row)
+            }
         }
     }
 }

@@ -51,6 +51,7 @@ public enum CanonicalStoreConformance {
         case committedDataSurvivesReopen
         case concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder
         case concurrentCommitsThatFailFailAloneAndTheRestCommit
+        case requiredRowGuardsTheCommit
 
         public var testDescription: String { rawValue }
     }
@@ -70,6 +71,7 @@ public enum CanonicalStoreConformance {
         case .committedDataSurvivesReopen: try await committedDataSurvivesReopen(engine)
         case .concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder: try await concurrentAppendsToOneStream(engine)
         case .concurrentCommitsThatFailFailAloneAndTheRestCommit: _ = try await concurrentCommitsThatFailFailAlone(engine)
+        case .requiredRowGuardsTheCommit: try await requiredRowGuardsTheCommit(engine)
         }
     }
 
@@ -380,6 +382,63 @@ public enum CanonicalStoreConformance {
         }
         #expect(try await store.fetchOne("accounts", where: ["id": .text("c")]) == nil)
         #expect(try await store.headPosition() == OutboxPosition(3))
+    }
+
+    /// `RowMutation.require`: a unit commits only while the row it was decided on still holds the
+    /// values it read (a NULL column included), whether it only inserts (PostgreSQL's
+    /// one-statement commit) or also updates (the longer path), alone or among concurrent
+    /// commits; when the row changed, it fails with `requirementFailed` and writes nothing.
+    static func requiredRowGuardsTheCommit(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        _ = try await store.commit(try openAccount("a", owner: "ann"))
+        let asOpened: Row = ["id": .text("a"), "owner": .text("ann"), "balance": .integer(0), "note": .null]
+        func requiring(_ work: UnitOfWork, _ row: Row) -> UnitOfWork {
+            var work = work
+            work.mutations.append(.require(table: "accounts", row: row))
+            return work
+        }
+        func isRequirementFailure(_ error: any Error) -> Bool {
+            (error as? CanonicalStoreError).map { $0.code == .requirementFailed && $0.table == "accounts" } ?? false
+        }
+        // The row holds what the unit requires: it commits.
+        let b = try await store.commit(requiring(try openAccount("b"), asOpened))
+        #expect(b.position == OutboxPosition(2))
+        _ = try await store.commit(try deposit("a", amount: 5, expecting: .exactly(1), seq: 1))
+        // Now it does not: inserts only, then an update too; nothing of either is written.
+        await #expect(performing: { try await store.commit(requiring(try openAccount("c"), asOpened)) }, throws: isRequirementFailure)
+        await #expect(performing: {
+            try await store.commit(requiring(try deposit("b", amount: 7, expecting: .exactly(1), seq: 1), asOpened))
+        }, throws: isRequirementFailure)
+        #expect(try await store.fetchOne("accounts", where: ["id": .text("c")]) == nil)
+        #expect(try await store.fetchOne("accounts", where: ["id": .text("b")])?.int("balance") == 0)
+        #expect(try await store.count("ledger", filter: ["account_id": .text("b")]) == 0)
+        #expect(try await store.headPosition() == OutboxPosition(3))
+        #expect(try await store.streamVersion(stream("c")) == nil)
+        // A required row that is not there at all.
+        await #expect(performing: {
+            try await store.commit(requiring(try openAccount("d"), ["id": .text("nobody")]))
+        }, throws: isRequirementFailure)
+        // Among concurrent commits, only those whose row changed fail.
+        let current: Row = ["id": .text("a"), "balance": .integer(5), "note": .null]
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    let work = requiring(try openAccount("w\(writer)"), writer % 4 == 0 ? asOpened : current)
+                    do {
+                        _ = try await store.commit(work)
+                        return (writer, true)
+                    } catch {
+                        #expect(isRequirementFailure(error), "\(error)")
+                        return (writer, false)
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(outcomes.filter(\.value).keys.sorted() == (0..<16).filter { $0 % 4 != 0 })
+        #expect(try await store.headPosition() == OutboxPosition(3 + 12))
+        #expect(try await store.count("accounts", filter: [:]) == 2 + 12)
     }
 
     /// Many writers commit at once and some of their units must fail (an account opened twice,

@@ -6,6 +6,8 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
         case streamVersionConflict
         case uniqueViolation
         case rowNotFound
+        /// A `RowMutation.require` found no row matching what the work was decided on.
+        case requirementFailed
         case appendOnlyViolation
         case constraintViolation
         /// A value the engine cannot store (a NUL character in text, a number out of range): the
@@ -21,6 +23,8 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     public let message: String
     /// For `streamVersionConflict`: the stream's actual version (nil when it has no events).
     public let actualVersion: Int64?
+    /// For `requirementFailed`: the table the required row was looked for in.
+    public let table: String?
     /// Why a `storage` error may pass by itself; nil when nothing says it will.
     public let transience: Transience?
     /// The connection failed with the statement or its commit in flight: whether it took effect
@@ -41,11 +45,13 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     public var transient: Bool { transience != nil }
 
     private init(
-        _ code: Code, _ message: String, actualVersion: Int64? = nil, transience: Transience? = nil, outcomeUnknown: Bool = false
+        _ code: Code, _ message: String, actualVersion: Int64? = nil, table: String? = nil, transience: Transience? = nil,
+        outcomeUnknown: Bool = false
     ) {
         self.code = code
         self.message = message
         self.actualVersion = actualVersion
+        self.table = table
         self.transience = transience
         self.outcomeUnknown = outcomeUnknown
     }
@@ -62,6 +68,15 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
 
     public static func rowNotFound(table: String, key: Row) -> Self {
         Self(.rowNotFound, "no row in \(table) matches \(key.columns.map { "\($0)=\(key[$0])" }.joined(separator: ", "))")
+    }
+
+    public static func requirementFailed(table: String, row: Row) -> Self {
+        Self(.requirementFailed, "the work required a row in \(table) with \(row.columns.map { "\($0)=\(row[$0])" }.joined(separator: ", ")), and none matches now", table: table)
+    }
+
+    /// The same, as an engine reported it (`detail` is its message).
+    public static func requirementFailed(table: String, detail: String) -> Self {
+        Self(.requirementFailed, detail, table: table)
     }
 
     public static func appendOnlyViolation(table: String) -> Self {

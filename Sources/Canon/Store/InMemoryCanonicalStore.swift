@@ -159,6 +159,10 @@ public actor InMemoryCanonicalStore: CanonicalStore {
             case .delete(_, let key):
                 guard !table.schema.appendOnly else { throw CanonicalStoreError.appendOnlyViolation(table: table.schema.name) }
                 table.rows.removeAll { $0.matches(key) }
+            case .require(_, let row):
+                guard table.rows.contains(where: { $0.matches(row) }) else {
+                    throw CanonicalStoreError.requirementFailed(table: table.schema.name, row: row)
+                }
             }
             tables[mutation.table] = table
         }

@@ -7,10 +7,15 @@ public enum RowMutation: Hashable, Sendable {
     case update(table: String, key: Row, values: Row)
     /// Deletes the rows whose columns equal `key` (none is not an error).
     case delete(table: String, key: Row)
+    /// Writes nothing: the unit commits only if a row whose columns equal `row` exists when it
+    /// commits, else it fails with `CanonicalStoreError.requirementFailed` and writes nothing. A
+    /// read the work was decided on, checked again atomically with the write: what a stream
+    /// expectation is for events, for a row (say, the principal's role and team).
+    case require(table: String, row: Row)
 
     public var table: String {
         switch self {
-        case .insert(let table, _), .update(let table, _, _), .delete(let table, _): table
+        case .insert(let table, _), .update(let table, _, _), .delete(let table, _), .require(let table, _): table
         }
     }
 }

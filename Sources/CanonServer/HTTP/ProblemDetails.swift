@@ -76,7 +76,7 @@ extension ProblemDetails {
 
     init(_ error: CanonicalStoreError) {
         switch error.code {
-        case .streamVersionConflict, .uniqueViolation:
+        case .streamVersionConflict, .uniqueViolation, .requirementFailed:
             self.init(status: .conflict, slug: "conflict", title: "Conflict with the current state", detail: error.message)
         case .storage:
             self.init(status: .serviceUnavailable, slug: "store-unavailable", title: "Canonical store unavailable", detail: error.message)
