@@ -177,6 +177,58 @@ import Testing
         #expect(before.events.filter { $0.type == CaseEvents.userRegistered }.count == People.all.count)
     }
 
+    // MARK: - The principal at commit
+
+    /// A principal's rights as the caller holds them may be older than the store's (a server's
+    /// cache, or a change while the command ran): the commit requires the stored row unchanged,
+    /// so a command is always decided, in the end, on what the principal holds now.
+    @Test func a_stale_principal_never_commits_on_rights_it_no_longer_has() async throws {
+        let fixture = try await Fixture()
+        let opened = try await fixture.commands.openCase(Requests.openCase(), by: People.ivan)
+        // Nora is an analyst (read only); a principal that says she investigates is refused on
+        // both commit paths, an insert and a change of a case, and nothing is written.
+        var staleNora = People.nora
+        staleNora.role = .investigator
+        let before = try await fixture.snapshot()
+        await expectDomainError(.forbidden) { _ = try await fixture.commands.openCase(Requests.openCase(), by: staleNora) }
+        await expectDomainError(.forbidden) {
+            _ = try await fixture.commands.transition(opened.id, TransitionRequest(to: "triage", reason: "x"), by: staleNora)
+        }
+        await expectDomainError(.forbidden) { _ = try await fixture.commands.addEvidence(opened.id, Requests.evidence(), by: staleNora) }
+        #expect(try await fixture.snapshot() == before)
+    }
+
+    @Test func a_stale_principal_is_decided_again_with_the_rights_it_holds_now() async throws {
+        let fixture = try await Fixture()
+        // Ivan investigates; a principal that says he is an analyst is refused at first, then
+        // decided again as he is.
+        var staleIvan = People.ivan
+        staleIvan.role = .analyst
+        let opened = try await fixture.commands.openCase(Requests.openCase(), by: staleIvan)
+        let event = try #require(try await fixture.store.events(after: .start, limit: 100).last)
+        #expect(event.actor == "ivan" && event.type == CaseEvents.caseOpened && event.position == opened.position)
+        // Otto moved teams in the store's eyes long ago: a principal that still says
+        // financial-crime opens the case in his team now, consumer-protection.
+        var staleOtto = People.otto
+        staleOtto.team = "financial-crime"
+        let ottos = try await fixture.commands.openCase(Requests.openCase(), by: staleOtto)
+        #expect(try await fixture.queries.cases(ids: [ottos.id])[ottos.id]?.team == "consumer-protection")
+        // Evidence on a case goes through the same, on the path that changes a case.
+        let evidence = try await fixture.commands.addEvidence(opened.id, Requests.evidence(), by: staleIvan)
+        #expect(evidence.version == 2)
+    }
+
+    @Test func a_principal_who_no_longer_exists_cannot_write() async throws {
+        let fixture = try await Fixture()
+        let ghost = User(id: "ghost", displayName: "Ghost", role: .investigator, team: "financial-crime", clearance: 3)
+        let before = try await fixture.snapshot()
+        await expectDomainError(.unauthenticated) { _ = try await fixture.commands.openCase(Requests.openCase(), by: ghost) }
+        await expectDomainError(.unauthenticated) {
+            _ = try await fixture.commands.registerParty(RegisterPartyRequest(kind: "person", name: "Pat"), by: ghost)
+        }
+        #expect(try await fixture.snapshot() == before)
+    }
+
     // MARK: - Validation
 
     struct InvalidOpen: Sendable, CustomTestStringConvertible {

@@ -8,6 +8,13 @@ import Foundation
 /// and commits with the case's version as the expected stream version. When a concurrent write
 /// wins and the caller gave no `If-Match` version, the command re-reads and decides again (up to
 /// three times); with `If-Match` it fails with `versionMismatch`, as the caller asked.
+///
+/// The principal is authorization read before the decision, so every commit on their behalf
+/// also requires their row (role, team, clearance) to be what the decision used, atomically with
+/// the write (`RowMutation.require`). A principal passed in from a cache, or changed while the
+/// command ran, therefore never commits on stale rights: the command reads the principal again
+/// and decides once more with what they hold now (and a refusal on a principal that has since
+/// changed is decided again the same way).
 public struct CaseCommands: Sendable {
     /// What a successful command answers: the aggregate's id and version, and the outbox
     /// position of the write (a read-your-writes token).
@@ -34,43 +41,54 @@ public struct CaseCommands: Sendable {
     }
 
     public func openCase(_ request: OpenCaseRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .openCase)
-        let decision = try CaseDecisions.openCase(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))
-        try AccessPolicy.requireTeamScope(principal, team: decision.value.team)
-        let result = try await store.commit(decision.work)
-        return Outcome(id: decision.value.id, version: decision.value.version, status: decision.value.status, position: result.position)
+        let id = newID()
+        return try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .openCase)
+            let decision = try CaseDecisions.openCase(request, id: id, by: principal, at: clock(), metadata: metadata(principal, correlationID))
+            try AccessPolicy.requireTeamScope(principal, team: decision.value.team)
+            let result = try await commit(decision.work, by: principal)
+            return Outcome(id: decision.value.id, version: decision.value.version, status: decision.value.status, position: result.position)
+        }
     }
 
     public func transition(_ caseID: String, _ request: TransitionRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .transitionCase)
-        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-            try CaseDecisions.transition(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .transitionCase)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                try CaseDecisions.transition(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+            }
         }
     }
 
     public func assign(_ caseID: String, _ request: AssignmentRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .assignCase)
-        guard let investigator = try await queries.user(request.investigator) else {
-            throw DomainError.invalid(field: "investigator", "names no user: \"\(request.investigator)\"")
-        }
-        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-            try CaseDecisions.assign(current, investigator: investigator, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .assignCase)
+            guard let investigator = try await queries.user(request.investigator) else {
+                throw DomainError.invalid(field: "investigator", "names no user: \"\(request.investigator)\"")
+            }
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                try CaseDecisions.assign(current, investigator: investigator, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+            }
         }
     }
 
     public func restrict(_ caseID: String, _ request: RestrictionRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .restrictCase)
-        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-            try CaseDecisions.restrict(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .restrictCase)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                try CaseDecisions.restrict(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+            }
         }
     }
 
     /// Purges a closed case (legal and admins): see `CaseDecisions.purge`.
     public func purge(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .purgeCase)
-        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-            let evidence = try await queries.evidence(caseID: current.id)
-            return try CaseDecisions.purge(current, evidence: evidence, reason: reason, by: principal, at: now, metadata: metadata(principal, correlationID))
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .purgeCase)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                let evidence = try await queries.evidence(caseID: current.id)
+                return try CaseDecisions.purge(current, evidence: evidence, reason: reason, by: principal, at: now, metadata: metadata(principal, correlationID))
+            }
         }
     }
 
@@ -81,38 +99,47 @@ public struct CaseCommands: Sendable {
 
     /// Hands a case to another team: legal, admins, or the supervisor of the case's current team.
     public func changeTeam(_ caseID: String, _ request: TeamChangeRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .changeTeam)
-        return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-            try CaseDecisions.changeTeam(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .changeTeam)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                try CaseDecisions.changeTeam(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+            }
         }
     }
 
     public func registerParty(_ request: RegisterPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .registerParty)
-        let decision = try CaseDecisions.registerParty(request, id: newID(), by: principal, at: clock(), metadata: metadata(principal, correlationID))
-        let result = try await store.commit(decision.work)
-        return Outcome(id: decision.value.id, version: 1, status: nil, position: result.position)
+        let id = newID()
+        return try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .registerParty)
+            let decision = try CaseDecisions.registerParty(request, id: id, by: principal, at: clock(), metadata: metadata(principal, correlationID))
+            let result = try await commit(decision.work, by: principal)
+            return Outcome(id: decision.value.id, version: 1, status: nil, position: result.position)
+        }
     }
 
     /// Links a party to a case; the outcome's id is the case's, its version the case's new version.
     public func linkParty(_ caseID: String, _ request: LinkPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .linkParty)
-        guard Validation.isIdentifier(request.partyID), let party = try await queries.party(request.partyID) else {
-            throw DomainError.invalid(field: "party_id", "names no party: \"\(request.partyID)\"")
-        }
-        return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
-            let existing = try await queries.partyLinks(caseID: caseID)
-            return try CaseDecisions.linkParty(current, party: party, role: request.role, existing: existing, by: principal, at: now,
-                                               metadata: metadata(principal, correlationID)).map(\.0)
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .linkParty)
+            guard Validation.isIdentifier(request.partyID), let party = try await queries.party(request.partyID) else {
+                throw DomainError.invalid(field: "party_id", "names no party: \"\(request.partyID)\"")
+            }
+            return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+                let existing = try await queries.partyLinks(caseID: caseID)
+                return try CaseDecisions.linkParty(current, party: party, role: request.role, existing: existing, by: principal, at: now,
+                                                   metadata: metadata(principal, correlationID)).map(\.0)
+            }
         }
     }
 
     /// Adds evidence metadata; the outcome's id is the new evidence's, its version the case's.
     public func addEvidence(_ caseID: String, _ request: AddEvidenceRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try AccessPolicy.require(principal, may: .addEvidence)
         let evidenceID = newID()
-        var outcome = try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
-            try CaseDecisions.addEvidence(current, request, id: evidenceID, by: principal, at: now, metadata: metadata(principal, correlationID)).map(\.0)
+        var outcome = try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .addEvidence)
+            return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+                try CaseDecisions.addEvidence(current, request, id: evidenceID, by: principal, at: now, metadata: metadata(principal, correlationID)).map(\.0)
+            }
         }
         outcome.id = evidenceID
         return outcome
@@ -142,7 +169,7 @@ public struct CaseCommands: Sendable {
             if let ifMatch, ifMatch != current.version { throw DomainError.versionMismatch(expected: ifMatch, actual: current.version) }
             let decision = try await decide(current, clock())
             do {
-                let result = try await store.commit(decision.work)
+                let result = try await commit(decision.work, by: principal)
                 return Outcome(id: caseID, version: decision.value.version, status: decision.value.status, position: result.position)
             } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
                 if let ifMatch { throw DomainError.versionMismatch(expected: ifMatch, actual: error.actualVersion ?? ifMatch) }
@@ -150,6 +177,41 @@ public struct CaseCommands: Sendable {
             } catch let error as CanonicalStoreError where error.code == .uniqueViolation {
                 throw DomainError.conflict("the change collides with an existing record: \(error.message)")
             }
+        }
+    }
+
+    // MARK: - The principal at commit
+
+    /// Commits `work` decided for `principal`, requiring their row unchanged.
+    private func commit(_ work: UnitOfWork, by principal: User) async throws -> CommitResult {
+        var work = work
+        work.mutations.append(.require(table: CasePlatformSchema.users.name, row: principal.authority))
+        return try await store.commit(work)
+    }
+
+    /// Runs `command` as `principal`; when their row no longer holds what `principal` says (the
+    /// commit's requirement failed), or the command was refused or found nothing while it may
+    /// not, runs it once more as they are now. A principal who no longer exists is refused.
+    private func asPrincipal(_ principal: User, _ command: (User) async throws -> Outcome) async throws -> Outcome {
+        do {
+            return try await command(principal)
+        } catch let error as CanonicalStoreError where error.code == .requirementFailed && error.table == CasePlatformSchema.users.name {
+            return try await again(command, as: principal)
+        } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
+            // Refused on the rights `principal` says: the same answer unless they changed.
+            guard let current = try await queries.user(principal.id), current != principal else { throw error }
+            return try await again(command, as: principal, now: current)
+        }
+    }
+
+    private func again(_ command: (User) async throws -> Outcome, as principal: User, now known: User? = nil) async throws -> Outcome {
+        let current: User?
+        if let known { current = known } else { current = try await queries.user(principal.id) }
+        guard let current else { throw DomainError.unauthenticated("user \(principal.id) no longer exists") }
+        do {
+            return try await command(current)
+        } catch let error as CanonicalStoreError where error.code == .requirementFailed && error.table == CasePlatformSchema.users.name {
+            throw DomainError.conflict("the role, team or clearance of \(principal.id) changed while the request ran; retry it")
         }
     }
 

@@ -97,6 +97,12 @@ extension User {
         ]
     }
 
+    /// What authorizes the user: the columns of their row a command was decided on, which the
+    /// commit requires unchanged (`RowMutation.require`).
+    var authority: Row {
+        ["id": .text(id), "role": .text(role.rawValue), "team": .optionalText(team), "clearance": .integer(Int64(clearance))]
+    }
+
     init(row: Row) throws {
         self.init(
             id: try row.string("id"), displayName: try row.string("display_name"), role: try row.enumValue("role"),
