@@ -40,8 +40,10 @@ public enum CanonServer {
         HomeRoute(services: services).register(on: router)
         OperationsRoutes.registerMetrics(on: router, services: services)
         let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(services: services))
-        CaseRoutes(services: services).register(on: v1)
-        PartyRoutes(services: services).register(on: v1)
+        // The command routes: their commands require the principal's row unchanged at commit.
+        let commands = router.group("v1").add(middleware: BearerAuthMiddleware(services: services, verifiedAtCommit: true))
+        CaseRoutes(services: services).register(on: v1, commands: commands)
+        PartyRoutes(services: services).register(on: v1, commands: commands)
         DerivedReadRoutes(services: services).register(on: v1)
         OperationsRoutes(services: services).register(on: v1)
         table.record(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })

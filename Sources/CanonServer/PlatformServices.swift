@@ -28,6 +28,8 @@ public struct PlatformServices: Sendable {
     /// Derived results dropped by re-authorization in this server, beside the process-wide
     /// `canon_authorization_mismatch_total`.
     public let authorizationMismatches = MismatchTally()
+    /// Principals as last read, for the routes whose commands verify them at commit.
+    public let principals = PrincipalCache()
     /// The expected-digest cache of a projection version's drift checks, when the engine keeps one.
     public let driftCache: @Sendable (ProjectionIdentity) -> (any DriftDigestCache)?
 
@@ -106,17 +108,25 @@ public struct PlatformServices: Sendable {
     /// Runs `body` for `operation` on case `caseID` and writes the access audit when the operation
     /// is sensitive (as the portfolio declares it) or the case is restricted: allowed on success,
     /// denied when the policy refuses (403, or 404 for a case the principal may not see).
+    ///
+    /// - Parameter current: whether `principal` was read for this request; when it came from
+    ///   `principals`, an audit entry names the principal as the store holds them now.
     public func audited<T: Sendable>(
-        _ operation: PlatformOperation, caseID: String, by principal: User, _ body: () async throws -> T
+        _ operation: PlatformOperation, caseID: String, by principal: User, current: Bool = true, _ body: () async throws -> T
     ) async throws -> T {
-        try await audited(operation, target: "case/\(caseID)", caseID: caseID, by: principal, body)
+        try await audited(operation, target: "case/\(caseID)", caseID: caseID, by: principal, current: current, body)
     }
 
     /// Runs `body` under the access audit for `target` (`party/<id>`…); `caseID`, when given,
     /// makes a read of a restricted case auditable even for an operation that is not sensitive.
     public func audited<T: Sendable>(
-        _ operation: PlatformOperation, target: String, caseID: String?, by principal: User, _ body: () async throws -> T
+        _ operation: PlatformOperation, target: String, caseID: String?, by principal: User, current: Bool = true,
+        _ body: () async throws -> T
     ) async throws -> T {
+        func write(_ decision: AccessAudit.Decision, reason: String) async throws {
+            let recorded = current ? principal : try await queries.user(principal.id) ?? principal
+            try await audit.record(recorded, action: operation.rawValue, target: target, decision: decision, reason: reason, at: now())
+        }
         let sensitive = portfolio.operation(named: operation.rawValue)?.sensitive?.value == true
         func restricted() async throws -> Bool {
             guard let caseID else { return false }
@@ -133,15 +143,11 @@ public struct PlatformServices: Sendable {
             } else {
                 record = try await restricted()
             }
-            if record {
-                try await audit.record(principal, action: operation.rawValue, target: target, decision: .allowed, reason: "", at: now())
-            }
+            if record { try await write(.allowed, reason: "") }
             return result
         } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
             let record = sensitive ? true : try await restricted()
-            if record {
-                try await audit.record(principal, action: operation.rawValue, target: target, decision: .denied, reason: error.message, at: now())
-            }
+            if record { try await write(.denied, reason: error.message) }
             throw error
         }
     }
@@ -173,6 +179,29 @@ public struct PlatformServices: Sendable {
         if publish { CanonMetrics.record(result) }
         return result
     }
+}
+
+/// Principals as the canonical store last gave them, by user id, so that the routes whose
+/// commands require the principal's row unchanged at commit (`CaseCommands`) need not read it
+/// before deciding: a stale entry cannot commit, the command reads the principal again. Every
+/// other route reads the principal for each request and refreshes the entry.
+public final class PrincipalCache: Sendable {
+    private let users = Mutex<[String: User]>([:])
+    /// Entries kept at most; past it the cache starts over (users are few, tokens name them).
+    static let capacity = 10_000
+
+    public init() {}
+
+    public func user(_ id: String) -> User? { users.withLock { $0[id] } }
+
+    func keep(_ user: User) {
+        users.withLock { users in
+            if users.count >= Self.capacity, users[user.id] == nil { users.removeAll(keepingCapacity: true) }
+            users[user.id] = user
+        }
+    }
+
+    func forget(_ id: String) { _ = users.withLock { $0.removeValue(forKey: id) } }
 }
 
 /// A count of derived results that failed re-authorization against canonical state, kept per

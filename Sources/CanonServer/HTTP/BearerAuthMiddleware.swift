@@ -4,10 +4,16 @@ import Hummingbird
 /// Resolves `Authorization: Bearer TOKEN` to a principal, or answers 401.
 ///
 /// The token's signature is checked first, then the user it names is read from the canonical
-/// store, so a removed user's token stops working at once.
+/// store, so a removed user's token stops working at once. Behind the command routes
+/// (`verifiedAtCommit`) the principal an earlier request read serves instead: their commands
+/// require the principal's row unchanged at commit and decide again on a change
+/// (`CaseCommands`), so a change still takes effect on the next write.
 struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = CanonRequestContext
     let services: PlatformServices
+    /// The routes behind it run commands that require the principal's row unchanged at commit
+    /// (`CaseCommands`): a principal read by an earlier request may serve, the commit checks it.
+    var verifiedAtCommit = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
@@ -23,11 +29,25 @@ struct BearerAuthMiddleware: RouterMiddleware {
         } catch {
             throw DomainError.unauthenticated(error.message)
         }
-        // Role, team and clearance come from canonical state on every request.
+        var context = context
+        if verifiedAtCommit, let known = services.principals.user(userID) {
+            context.principal = known
+            context.principalRead = false
+            context.logger[metadataKey: "principal.id"] = .string(known.id)
+            do {
+                return try await next(request, context)
+            } catch {
+                // Refused, or failed, perhaps on rights that changed: the next request reads them.
+                services.principals.forget(userID)
+                throw error
+            }
+        }
+        // Role, team and clearance come from canonical state on every other request.
         guard let user = try await services.queries.user(userID) else {
+            services.principals.forget(userID)
             throw DomainError.unauthenticated("the bearer token names user \(userID), who no longer exists")
         }
-        var context = context
+        services.principals.keep(user)
         context.principal = user
         context.logger[metadataKey: "principal.id"] = .string(user.id)
         return try await next(request, context)

@@ -6,6 +6,9 @@ public struct CanonRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `BearerAuthMiddleware` on every `/v1` route.
     public var principal: User?
+    /// Whether `principal` was read from canonical state for this request; false when a route
+    /// whose commands verify it at commit took it from `PlatformServices.principals`.
+    public var principalRead = true
 
     public init(source: Source) {
         coreContext = .init(source: source)

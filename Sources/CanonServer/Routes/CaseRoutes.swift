@@ -7,18 +7,19 @@ import Hummingbird
 struct CaseRoutes {
     let services: PlatformServices
 
-    func register(on group: RouterGroup<CanonRequestContext>) {
-        group.post("cases", use: openCase)
+    /// `commands`: the routes that only run `CaseCommands` (which verify the principal at commit).
+    func register(on group: RouterGroup<CanonRequestContext>, commands: RouterGroup<CanonRequestContext>) {
+        commands.post("cases", use: openCase)
         group.get("cases/{id}", use: readCase)
-        group.post("cases/{id}/transitions", use: transition)
-        group.post("cases/{id}/assignment", use: assign)
-        group.post("cases/{id}/restriction", use: restrict)
-        group.post("cases/{id}/purge", use: purge)
-        group.post("cases/{id}/team", use: changeTeam)
+        commands.post("cases/{id}/transitions", use: transition)
+        commands.post("cases/{id}/assignment", use: assign)
+        commands.post("cases/{id}/restriction", use: restrict)
+        commands.post("cases/{id}/purge", use: purge)
+        commands.post("cases/{id}/team", use: changeTeam)
         group.get("cases/{id}/history", use: history)
-        group.post("cases/{id}/parties", use: linkParty)
+        commands.post("cases/{id}/parties", use: linkParty)
         group.get("cases/{id}/parties", use: parties)
-        group.post("cases/{id}/evidence", use: addEvidence)
+        commands.post("cases/{id}/evidence", use: addEvidence)
         group.get("cases/{id}/evidence", use: evidence)
         group.get("cases/{id}/evidence/{evidence}", use: oneEvidence)
         group.post("cases/{id}/enforcement-notice", use: enforcementNotice)
@@ -92,7 +93,7 @@ struct CaseRoutes {
 
     /// Runs `body` under the access audit for the case in the path.
     private func audited<T: Sendable>(_ operation: PlatformOperation, _ context: CanonRequestContext, _ body: () async throws -> T) async throws -> T {
-        try await services.audited(operation, caseID: try caseID(context), by: try context.requirePrincipal(), body)
+        try await services.audited(operation, caseID: try caseID(context), by: try context.requirePrincipal(), current: context.principalRead, body)
     }
 
     struct HistoryAnswer: Encodable {

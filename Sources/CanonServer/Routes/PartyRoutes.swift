@@ -5,8 +5,9 @@ import Hummingbird
 struct PartyRoutes {
     let services: PlatformServices
 
-    func register(on group: RouterGroup<CanonRequestContext>) {
-        group.post("parties", use: registerParty)
+    /// `commands`: the routes that only run `CaseCommands` (which verify the principal at commit).
+    func register(on group: RouterGroup<CanonRequestContext>, commands: RouterGroup<CanonRequestContext>) {
+        commands.post("parties", use: registerParty)
         group.get("parties/{id}", use: readParty)
         group.get("me", use: me)
     }
