@@ -187,12 +187,23 @@ public struct PlatformServices: Sendable {
 /// other route reads the principal for each request and refreshes the entry.
 public final class PrincipalCache: Sendable {
     private let users = Mutex<[String: User]>([:])
+    private let served = Mutex(0)
     /// Entries kept at most; past it the cache starts over (users are few, tokens name them).
     static let capacity = 10_000
 
     public init() {}
 
     public func user(_ id: String) -> User? { users.withLock { $0[id] } }
+
+    /// How many requests a kept principal served (it was not read for them).
+    public var hits: Int { served.withLock { $0 } }
+
+    /// The principal kept for `id`, counted as serving a request.
+    func serve(_ id: String) -> User? {
+        guard let user = user(id) else { return nil }
+        served.withLock { $0 += 1 }
+        return user
+    }
 
     func keep(_ user: User) {
         users.withLock { users in

@@ -27,6 +27,12 @@ struct PrincipalAtCommitTests {
             let id = try await client.openCase(as: "ivan")
             _ = try await client.openCase(as: "sam")
             #expect(fixture.services.principals.user("ivan")?.role == .investigator, "the command routes now hold Ivan as he was")
+            // Reads always read the principal; the command routes take the one they hold.
+            let hits = fixture.services.principals.hits
+            #expect(try await client.send(.get, "/v1/cases/\(id)", as: "ivan").status == .ok)
+            #expect(fixture.services.principals.hits == hits)
+            _ = try await client.openCase(as: "ivan")
+            #expect(fixture.services.principals.hits == hits + 1)
 
             // Demoted: refused on both kinds of write, and nothing is written.
             try await sql("UPDATE users SET role = 'analyst' WHERE id = 'ivan'")

@@ -30,7 +30,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
             throw DomainError.unauthenticated(error.message)
         }
         var context = context
-        if verifiedAtCommit, let known = services.principals.user(userID) {
+        if verifiedAtCommit, let known = services.principals.serve(userID) {
             context.principal = known
             context.principalRead = false
             context.logger[metadataKey: "principal.id"] = .string(known.id)
