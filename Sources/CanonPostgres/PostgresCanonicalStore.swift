@@ -245,20 +245,29 @@ public final class PostgresCanonicalStore: CanonicalStore {
     private func commitInOneStatement(_ batch: [UnitOfWork]) async throws -> [CommitResult]? {
         let steps = Self.plan(batch.flatMap(\.mutations))
         var inserts: [(table: String, columns: [String], rows: [Row])] = []
-        var requirements: [String] = []
-        var binds = PostgresSchemaSQL.Binds()
+        var required: [(table: String, row: Row)] = []
         for step in steps {
             switch step {
             case .inserts(let table, let columns, let rows): inserts.append((table, columns, rows))
-            case .one(.require(let table, let row)): requirements.append(try Self.requirementSQL(row, in: table, tables: tables, binds: &binds))
+            case .one(.require(let table, let row)): required.append((table, row))
             case .one: return nil
             }
+        }
+        // The statement's snapshot does not see the rows its own CTEs insert: a unit that
+        // requires a row it inserts takes the longer path, which does.
+        guard Set(required.map(\.table)).isDisjoint(with: inserts.map(\.table)) else { return nil }
+        var binds = PostgresSchemaSQL.Binds()
+        var requirements: [String] = []
+        var ctes: [(name: String, sql: String)] = []
+        for (index, requirement) in required.enumerated() {
+            let (cte, condition) = try Self.requirementSQL(requirement.row, in: requirement.table, name: "r\(index)", tables: tables, binds: &binds)
+            ctes.append(cte)
+            requirements.append(condition)
         }
         let planned = try OutboxWriter.number(batch, versions: [:], last: nil, now: Date())
         let events = planned.flatMap(\.events)
         guard !events.isEmpty else { return nil }
         guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) + binds.values.count < 30_000 else { return nil }
-        var ctes: [(name: String, sql: String)] = []
         for (index, insert) in inserts.enumerated() {
             ctes.append(("m\(index)", "\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1"))
         }
@@ -441,22 +450,30 @@ public final class PostgresCanonicalStore: CanonicalStore {
             try await transaction.execute(
                 "DELETE FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))", binds.values)
         case .require(_, let row):
+            // FOR SHARE: the row cannot change until this transaction ends (an UPDATE of it waits),
+            // and in READ COMMITTED a version committed meanwhile is the one checked.
             let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
             let found = try await transaction.rows(
-                "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1",
+                "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1 FOR SHARE",
                 binds.values)
             if found.isEmpty { throw CanonicalStoreError.requirementFailed(table: schema.name, row: row) }
         }
     }
 
-    /// A `RowMutation.require` as a condition of the one-statement commit: true when the row
-    /// exists, else `canon_require` raises `CA002` (mapped to `requirementFailed`).
-    static func requirementSQL(_ row: Row, in table: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds) throws -> String {
+    /// A `RowMutation.require` in the one-statement commit: a CTE `name` that share-locks the
+    /// row (so it cannot change before the commit; it is evaluated before the statement waits
+    /// for the head's lock, and a version committed meanwhile is the one checked), and the
+    /// condition on it for the head's update: true when the row is there, else `canon_require`
+    /// raises `CA002` (mapped to `requirementFailed`) and the statement writes nothing.
+    static func requirementSQL(
+        _ row: Row, in table: String, name: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds
+    ) throws -> (cte: (name: String, sql: String), condition: String) {
         guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
         let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
         let described = row.columns.map { "\($0)=\(row[$0])" }.joined(separator: ", ")
-        return "canon_require(EXISTS (SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))), "
-            + "\(binds.bind(.text(schema.name)))::text, \(binds.bind(.text(described)))::text)"
+        let cte = "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1 FOR SHARE"
+        let condition = "canon_require(EXISTS (SELECT 1 FROM \(name)), \(binds.bind(.text(schema.name)))::text, \(binds.bind(.text(described)))::text)"
+        return ((name, cte), condition)
     }
 
     public func fetchOne(_ query: RowQuery) async throws -> Row? {

@@ -29,7 +29,7 @@ public struct PlatformServices: Sendable {
     /// `canon_authorization_mismatch_total`.
     public let authorizationMismatches = MismatchTally()
     /// Principals as last read, for the routes whose commands verify them at commit.
-    public let principals = PrincipalCache()
+    public let principals: PrincipalCache
     /// The expected-digest cache of a projection version's drift checks, when the engine keeps one.
     public let driftCache: @Sendable (ProjectionIdentity) -> (any DriftDigestCache)?
 
@@ -49,7 +49,14 @@ public struct PlatformServices: Sendable {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
         self.store = store
-        self.commands = CaseCommands(store: store)
+        let principals = PrincipalCache()
+        self.principals = principals
+        // A command that found its principal changed keeps them as they are now, and tells the
+        // request it decided as them (`BearerAuthMiddleware`).
+        self.commands = CaseCommands(store: store, reread: { user in
+            PrincipalCache.decided?.note(user)
+            principals.keep(user)
+        })
         self.queries = CaseQueries(store: store)
         self.tokens = try await AccessTokens.load(from: store)
         self.audit = AccessAudit(store: store)
@@ -213,6 +220,15 @@ public final class PrincipalCache: Sendable {
     }
 
     func forget(_ id: String) { _ = users.withLock { $0.removeValue(forKey: id) } }
+
+    /// The principal a command of this request last decided as, when it read them again.
+    @TaskLocal static var decided: Decided?
+
+    final class Decided: Sendable {
+        private let user = Mutex<User?>(nil)
+        var value: User? { user.withLock { $0 } }
+        func note(_ user: User) { self.user.withLock { $0 = user } }
+    }
 }
 
 /// A count of derived results that failed re-authorization against canonical state, kept per

@@ -24,6 +24,55 @@ struct PostgresConformanceTests {
         #expect(totals.transactions < totals.units, "no commits were gathered: \(totals)")
     }
 
+    /// The row a commit requires (`RowMutation.require`) is share-locked from when the commit
+    /// statement checks it: a change to the row made while the commit waits for the outbox head
+    /// has to wait for the commit (here it gives up after its lock timeout), so the commit never
+    /// lands on a row that changed under it. Another session holds the head's lock meanwhile.
+    @Test(.timeLimit(.minutes(2)))
+    func aRequiredRowCannotChangeWhileTheCommitWaitsForTheHead() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        let other = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("a", owner: "ann"))
+        /// Polls `condition` (SQL) on the server until it holds, up to 30 s.
+        func until(_ what: String, _ condition: String) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while true {
+                do {
+                    try await other.executeRawSQL("DO $$ BEGIN IF NOT (\(condition)) THEN RAISE EXCEPTION 'not yet'; END IF; END $$")
+                    return
+                } catch {
+                    guard ContinuousClock.now < deadline else { throw error }
+                    await Task.yield()
+                }
+            }
+        }
+        let holder = Task {
+            try? await other.executeRawSQL("DO $$ BEGIN PERFORM 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE; PERFORM pg_sleep(60); END $$")
+        }
+        try await until("the head is held", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep')")
+        var work = try CanonicalStoreConformance.openAccount("b")
+        work.mutations.append(.require(table: "accounts", row: ["id": .text("a"), "owner": .text("ann")]))
+        let committing = Task { try await store.commit(work) }
+        try await until("the commit waits for the head", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%canon_require%')")
+        await #expect("the required row cannot change before the commit") {
+            try await other.executeRawSQL("DO $$ BEGIN SET LOCAL lock_timeout = '300ms'; UPDATE accounts SET owner = 'anna' WHERE id = 'a'; END $$")
+        } throws: { error in
+            (error as? CanonicalStoreError)?.message.contains("55P03") == true
+        }
+        try await other.executeRawSQL("DO $$ BEGIN PERFORM pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid(); END $$")
+        await holder.value
+        let committed = try await committing.value
+        #expect(committed.position == OutboxPosition(2))
+        // Once the commit is done, the change goes through, and the next commit that requires
+        // the old row fails.
+        try await other.executeRawSQL("UPDATE accounts SET owner = 'anna' WHERE id = 'a'")
+        var stale = try CanonicalStoreConformance.openAccount("c")
+        stale.mutations.append(.require(table: "accounts", row: ["id": .text("a"), "owner": .text("ann")]))
+        await #expect(throws: CanonicalStoreError.self) { try await store.commit(stale) }
+        #expect(try await store.headPosition() == OutboxPosition(2))
+    }
+
     /// What the server reports about itself (shutting down, out of resources, a deadlock or a
     /// serialization failure) is a transient error; what it reports about the statement or the
     /// data is not. The server raises each SQLSTATE for real here (`RAISE … USING ERRCODE`).

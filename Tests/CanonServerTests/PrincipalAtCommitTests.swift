@@ -3,6 +3,7 @@ import CanonPostgres
 import CanonSQLite
 import CasePlatform
 import Foundation
+import HTTPTypes
 import Testing
 
 /// The command routes take the principal a request before read (`PrincipalCache`) instead of
@@ -54,6 +55,20 @@ struct PrincipalAtCommitTests {
             #expect(try await client.send(.post, "/v1/cases", as: "nora", json: Self.newCase).status == .forbidden)
             try await sql("UPDATE users SET role = 'investigator' WHERE id = 'nora'")
             #expect(try await client.send(.post, "/v1/cases", as: "nora", json: Self.newCase).status == .created)
+
+            // A command that fails before its commit, on a principal moved to another team: the
+            // failure (here a stale If-Match, which would tell the case's version) reaches only a
+            // principal who still holds the rights it was decided on.
+            _ = try await client.openCase(as: "olga")
+            let olgasCase = try await client.openCase(as: "olga")
+            try await sql("UPDATE users SET team = 'financial-crime' WHERE id = 'olga'")
+            var ifMatch = HTTPFields()
+            ifMatch[.ifMatch] = "\"99\""
+            let failed = try await client.send(.post, "/v1/cases/\(olgasCase)/transitions", as: "olga", json: transition, headers: ifMatch)
+            #expect(failed.status == .conflict, "\(failed.status)")
+            #expect(!String(decoding: failed.body, as: UTF8.self).contains("version 1"))
+            // As she is now, that case is another team's.
+            #expect(try await client.send(.post, "/v1/cases/\(olgasCase)/transitions", as: "olga", json: transition, headers: ifMatch).status == .forbidden)
 
             // Removed: no write, and the route answers as for any unknown principal.
             try await sql("DELETE FROM users WHERE id = 'sam'")

@@ -6,7 +6,7 @@ struct BatchSizerTests {
     @Test func fullQuickBatchesGrowToTheCapSlowOnesHalveToTheMinimum() {
         var sizer = BatchSizer(minimum: 100, maximum: 1_000, target: .milliseconds(500))
         #expect(sizer.current == 100)
-        #expect(sizer.ahead == 800)
+        #expect(sizer.ahead == 200)
         // A batch at 40% of the target doubles; much quicker ones grow toward what would take
         // half the target (at most 8 times), never past the maximum.
         for (took, expected) in [(200, 200), (50, 1_000), (10, 1_000)] {

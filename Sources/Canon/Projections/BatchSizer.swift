@@ -24,9 +24,11 @@ struct BatchSizer: Sendable {
     /// target says the next may be much larger.
     static let maxGrowth = 8
 
-    /// The largest batch the next one may be, before the current one is measured (a prefetch
-    /// loads this many; the caller keeps `current` of them).
-    var ahead: Int { min(maximum, current * Self.maxGrowth) }
+    /// What a prefetch loads before the current batch is measured (the caller keeps `current` of
+    /// them): twice the current size, not `maxGrowth` times, so a projection held below the
+    /// maximum does not read eight times what it keeps. A batch that grows further loads the
+    /// rest itself.
+    var ahead: Int { min(maximum, current * 2) }
 
     /// Records one applied batch: `full` when it held `current` events.
     mutating func record(full: Bool, took: Duration) {

@@ -34,11 +34,21 @@ struct BearerAuthMiddleware: RouterMiddleware {
             context.principal = known
             context.principalRead = false
             context.logger[metadataKey: "principal.id"] = .string(known.id)
+            let decided = PrincipalCache.Decided()
             do {
-                return try await next(request, context)
+                return try await PrincipalCache.$decided.withValue(decided) { try await next(request, context) }
             } catch {
-                // Refused, or failed, perhaps on rights that changed: the next request reads them.
+                // Whatever failed was decided on the kept principal (or on the one the command
+                // read again), before any commit could check it (a refusal, a version or state
+                // the command reports): it may tell only a principal who still holds those rights.
                 services.principals.forget(userID)
+                guard let current = try await services.queries.user(userID) else {
+                    throw DomainError.unauthenticated("the bearer token names user \(userID), who no longer exists")
+                }
+                services.principals.keep(current)
+                guard current == (decided.value ?? known) else {
+                    throw DomainError.conflict("the role, team or clearance of \(userID) changed while the request ran; retry it")
+                }
                 throw error
             }
         }

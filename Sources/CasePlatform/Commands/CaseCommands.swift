@@ -29,15 +29,19 @@ public struct CaseCommands: Sendable {
     private let clock: @Sendable () -> Date
     private let newID: @Sendable () -> String
     private let queries: CaseQueries
+    private let reread: (@Sendable (User) -> Void)?
 
+    /// - Parameter reread: told the principal as stored whenever a command found the one it was
+    ///   given changed (a server keeps it for the next request).
     public init(
         store: any CanonicalStore, clock: @escaping @Sendable () -> Date = { Date() },
-        newID: @escaping @Sendable () -> String = { TimeOrderedID.next() }
+        newID: @escaping @Sendable () -> String = { TimeOrderedID.next() }, reread: (@Sendable (User) -> Void)? = nil
     ) {
         self.store = store
         self.clock = clock
         self.newID = newID
         self.queries = CaseQueries(store: store)
+        self.reread = reread
     }
 
     public func openCase(_ request: OpenCaseRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
@@ -199,7 +203,8 @@ public struct CaseCommands: Sendable {
             return try await again(command, as: principal)
         } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
             // Refused on the rights `principal` says: the same answer unless they changed.
-            guard let current = try await queries.user(principal.id), current != principal else { throw error }
+            guard let current = try await queries.user(principal.id) else { throw Self.gone(principal) }
+            guard current != principal else { throw error }
             return try await again(command, as: principal, now: current)
         }
     }
@@ -207,12 +212,18 @@ public struct CaseCommands: Sendable {
     private func again(_ command: (User) async throws -> Outcome, as principal: User, now known: User? = nil) async throws -> Outcome {
         let current: User?
         if let known { current = known } else { current = try await queries.user(principal.id) }
-        guard let current else { throw DomainError.unauthenticated("user \(principal.id) no longer exists") }
+        guard let current else { throw Self.gone(principal) }
+        reread?(current)
         do {
             return try await command(current)
         } catch let error as CanonicalStoreError where error.code == .requirementFailed && error.table == CasePlatformSchema.users.name {
+            guard try await queries.user(principal.id) != nil else { throw Self.gone(principal) }
             throw DomainError.conflict("the role, team or clearance of \(principal.id) changed while the request ran; retry it")
         }
+    }
+
+    private static func gone(_ principal: User) -> DomainError {
+        DomainError.unauthenticated("the bearer token names user \(principal.id), who no longer exists")
     }
 
     private func metadata(_ principal: User, _ correlationID: String?) -> CommandMetadata {
