@@ -27,7 +27,7 @@ struct BatchSizer: Sendable {
     /// What a prefetch loads before the current batch is measured (the caller keeps `current` of
     /// them): twice the current size, not `maxGrowth` times, so a projection held below the
     /// maximum does not read eight times what it keeps. A batch that grows further loads the
-    /// rest itself.
+    /// rest when it is taken (`OutboxPrefetch.take`).
     var ahead: Int { min(maximum, current * 2) }
 
     /// Records one applied batch: `full` when it held `current` events.
