@@ -118,7 +118,8 @@ public struct EmbeddedPlatform: Sendable {
         }
         let canonical = try SQLiteCanonicalStore(path: canonicalFile.path, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
         let commits = PositionWaiters()
-        let store = SignallingCanonicalStore(canonical, commits: commits)
+        let priorityCommits = PositionWaiters()
+        let store = SignallingCanonicalStore(canonical, commits: commits, priorityCommits: priorityCommits)
         var stores: [any ProjectionStore] = []
         for name in names {
             do {
@@ -130,7 +131,7 @@ public struct EmbeddedPlatform: Sendable {
             }
         }
         let coordinator = ProjectionCoordinator(
-            source: store, commits: commits, stores: stores, configuration: portfolio.applyingBatchWindows(to: configuration.projections),
+            source: store, commits: commits, priorityCommits: priorityCommits, stores: stores, configuration: portfolio.applyingBatchWindows(to: configuration.projections),
             logger: logger)
         return EmbeddedPlatform(
             directory: directory, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio,

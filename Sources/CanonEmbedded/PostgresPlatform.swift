@@ -74,7 +74,8 @@ public struct PostgresPlatform: Sendable {
         for name in projectionNames { try portfolio.admit(store: name, role: .projection) }
         let canonical = try await PostgresCanonicalStore(url: url, migrations: CasePlatformSchema.migrations, configuration: configuration.canonical)
         let commits = PositionWaiters()
-        let store = SignallingCanonicalStore(canonical, commits: commits)
+        let priorityCommits = PositionWaiters()
+        let store = SignallingCanonicalStore(canonical, commits: commits, priorityCommits: priorityCommits)
         let stores: [any ProjectionStore] = [
             try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection(), faults: configuration.projectionFaults),
             try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(), faults: configuration.projectionFaults),
@@ -85,9 +86,9 @@ public struct PostgresPlatform: Sendable {
         projections.control = PostgresControl(database: canonical.database)
         // A process that runs no agents leaves the priority path to the ones that do.
         projections.priorityPath = projections.priorityPath && configuration.runAgents
-        let coordinator = ProjectionCoordinator(source: store, commits: commits, stores: stores, configuration: projections, logger: logger)
+        let coordinator = ProjectionCoordinator(source: store, commits: commits, priorityCommits: priorityCommits, stores: stores, configuration: projections, logger: logger)
         let notifications = PostgresNotifications(
-            url: url, commits: commits, applied: { coordinator.noteApplied($0, through: $1) },
+            url: url, commits: commits, priorityCommits: priorityCommits, applied: { coordinator.noteApplied($0, through: $1) },
             resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, logger: logger)
         return PostgresPlatform(
             url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,

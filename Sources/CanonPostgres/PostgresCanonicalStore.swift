@@ -77,6 +77,8 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     /// The channel every commit notifies with its last position.
     public static let notificationChannel = "canon_outbox"
+    /// Also notified, with the same position, by a commit that appended a priority event.
+    public static let priorityChannel = "canon_priority"
 
     public let database: PostgresDatabase
     let tables: [String: TableSchema]
@@ -333,6 +335,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let time = binds.bind(.timestamp(now))
         let payload = binds.bind(.text(json))
         let ctes = before.map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
+        let priority = events.contains(where: \.priority) ? ", pg_notify('\(priorityChannel)', head.position::text)" : ""
         let afterThem = requiring.map { " AND \($0)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
         return """
             WITH \(ctes)
@@ -347,7 +350,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                     k BIGINT, stream_id TEXT, stream_version BIGINT, type TEXT, schema_version BIGINT, payload TEXT, actor TEXT,
                     correlation_id TEXT, causation_id TEXT, occurred_at BIGINT, priority BIGINT)
                 RETURNING 1),
-            notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text) FROM head)
+            notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text)\(priority) FROM head)
             SELECT head.position, head.committed_at FROM head, notified
             """
     }

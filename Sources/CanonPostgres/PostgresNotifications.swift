@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// Listens on one connection of its own for the engine's notifications, so processes learn of
 /// other processes' work at once instead of at their next poll:
 /// - `canon_outbox` (a commit's last position) wakes this process's agents;
+/// - `canon_priority` (the same, for a commit that appended a priority event) wakes its
+///   priority path;
 /// - `canon_applied` (`name:version:position`) lets readers here that wait for a position
 ///   another process's agent applied go on;
 /// - `canon_control` (`resume:name:version`) carries operators' requests to the process that
@@ -17,16 +19,19 @@ import ServiceLifecycle
 public struct PostgresNotifications: Service {
     public let url: PostgresURL
     private let commits: PositionWaiters
+    private let priorityCommits: PositionWaiters?
     private let applied: @Sendable (ProjectionIdentity, OutboxPosition) -> Void
     private let resume: @Sendable (ProjectionIdentity) -> Void
     private let logger: Logger
 
     public init(
-        url: PostgresURL, commits: PositionWaiters, applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
+        url: PostgresURL, commits: PositionWaiters, priorityCommits: PositionWaiters? = nil,
+        applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
         resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, logger: Logger = Logger(label: "canon.notifications")
     ) {
         self.url = url
         self.commits = commits
+        self.priorityCommits = priorityCommits
         self.applied = applied
         self.resume = resume
         self.logger = logger
@@ -47,7 +52,9 @@ public struct PostgresNotifications: Service {
                     id: id, logger: logger)
                 backoff = .milliseconds(100)
                 commits.kick()
+                priorityCommits?.kick()
                 let commits = self.commits
+                let priorityCommits = self.priorityCommits
                 let applied = self.applied
                 let resume = self.resume
                 do {
@@ -56,6 +63,15 @@ public struct PostgresNotifications: Service {
                             try await connection.listen(on: PostgresCanonicalStore.notificationChannel) { notifications in
                                 for try await notification in notifications {
                                     if let position = Int64(notification.payload) { commits.advance(to: OutboxPosition(position)) }
+                                }
+                            }
+                        }
+                        if let priorityCommits {
+                            group.addTask {
+                                try await connection.listen(on: PostgresCanonicalStore.priorityChannel) { notifications in
+                                    for try await notification in notifications {
+                                        if let position = Int64(notification.payload) { priorityCommits.advance(to: OutboxPosition(position)) }
+                                    }
                                 }
                             }
                         }

@@ -24,17 +24,23 @@ struct PriorityLane: Sendable {
     /// Advanced past every batch of events the lane has handled, so callers can wait for a permission change to be applied.
     let applied: PositionWaiters
     let logger: Logger
+    /// Where commits that appended priority events are announced, when the engine says so: the
+    /// lane then reads the outbox only for those (and every `fallback`, in case an announcement
+    /// was lost), not after every commit. Without it, every commit wakes the lane.
+    var priorityCommits: PositionWaiters? = nil
+    /// How long the lane waits for an announcement before it reads up to the head anyway.
+    var fallback: Duration = .seconds(1)
     static let latency = Timer(label: "canon_priority_apply_seconds")
 
     func run() async {
         var seen = (try? await source.headPosition()) ?? .start
         while !Task.isCancelled {
-            _ = await commits.wait(until: seen.next, timeout: .seconds(1))
+            _ = await (priorityCommits ?? commits).wait(until: seen.next, timeout: fallback)
             if Task.isCancelled { return }
             do {
                 // Up to the position the commits have announced (committed, with every position
                 // below it): only the priority events in between are read.
-                var through = commits.reached
+                var through = max(commits.reached, priorityCommits?.reached ?? .start)
                 if through <= seen { through = try await source.headPosition() }
                 while seen < through {
                     let priority = try await source.priorityEvents(after: seen, through: through, limit: 1_000)

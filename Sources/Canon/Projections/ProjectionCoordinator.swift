@@ -50,6 +50,10 @@ public final class ProjectionCoordinator: Service, Sendable {
     public let source: any CanonicalStore
     /// Wakes agents when the outbox moves; `SignallingCanonicalStore` advances it on every commit.
     public let commits: PositionWaiters
+    /// Advanced by commits that appended priority events, when the engine announces them
+    /// (`SignallingCanonicalStore`, PostgreSQL's `canon_priority`): the priority path then reads
+    /// the outbox for those only. Nil: it reads after every commit.
+    public let priorityCommits: PositionWaiters?
     /// The outbox position up to which the priority path has handed permission changes to the stores.
     public let priorityApplied = PositionWaiters()
     private let configuration: Configuration
@@ -72,12 +76,13 @@ public final class ProjectionCoordinator: Service, Sendable {
     private let state = Mutex(State())
 
     public init(
-        source: any CanonicalStore, commits: PositionWaiters, stores: [any ProjectionStore],
+        source: any CanonicalStore, commits: PositionWaiters, priorityCommits: PositionWaiters? = nil, stores: [any ProjectionStore],
         configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "canon.projections")
     ) {
         self.source = source
         self.commits = commits
+        self.priorityCommits = priorityCommits
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
@@ -124,7 +129,7 @@ public final class ProjectionCoordinator: Service, Sendable {
                     // Only the stores whose agent runs here: the lease holder of each other
                     // store applies its priority events (once, not once per process).
                     source: source, commits: commits, stores: { [self] in agents.filter { holdsLease($0.identity.name) }.map(\.store) },
-                    observer: configuration.priorityObserver, applied: priorityApplied, logger: logger
+                    observer: configuration.priorityObserver, applied: priorityApplied, logger: logger, priorityCommits: priorityCommits
                 ).run()
             }
             : nil

@@ -1,0 +1,78 @@
+@testable import Canon
+import CanonTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@Suite("Priority path")
+struct PriorityLaneTests {
+    /// A store that counts the priority path's reads of the outbox, and says when the head was
+    /// first read (the lane starts from it).
+    final class CountingReads: CanonicalStore {
+        let base: any CanonicalStore
+        let reads = Mutex(0)
+        let headRead = PositionWaiters()
+
+        init(base: any CanonicalStore) { self.base = base }
+
+        func commit(_ work: UnitOfWork) async throws -> CommitResult { try await base.commit(work) }
+        func commit(batch: [UnitOfWork]) async throws -> [CommitResult] { try await base.commit(batch: batch) }
+        func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
+        func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
+        func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
+        func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
+        func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
+        func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+            try await base.events(after: position, limit: limit)
+        }
+        func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+            reads.withLock { $0 += 1 }
+            return try await base.priorityEvents(after: position, through: through, limit: limit)
+        }
+        func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
+            try await base.events(in: stream, through: position)
+        }
+        func headPosition() async throws -> OutboxPosition {
+            headRead.advance(to: OutboxPosition(1))
+            return try await base.headPosition()
+        }
+        func checkHealth() async throws { try await base.checkHealth() }
+    }
+
+    /// With commits that append priority events announced apart, the priority path reads the
+    /// outbox only for those: forty ordinary commits cost it no read, a restriction one.
+    /// Without the announcement (`priorityCommits` nil) it reads after every commit.
+    @Test(arguments: [true, false])
+    func thePriorityPathReadsTheOutboxOnlyForCommitsThatAnnouncePriorityEvents(_ announced: Bool) async throws {
+        let counting = CountingReads(base: try InMemoryCanonicalStore(migrations: ConformanceSchema.migrations))
+        let commits = PositionWaiters()
+        let priorityCommits = announced ? PositionWaiters() : nil
+        let store = SignallingCanonicalStore(counting, commits: commits, priorityCommits: priorityCommits)
+        let applied = PositionWaiters()
+        let handled = Mutex<[EventEnvelope]>([])
+        let lane = PriorityLane(
+            source: store, commits: commits, stores: { [] }, observer: { events, _ in handled.withLock { $0 += events } },
+            applied: applied, logger: Logger(label: "test"), priorityCommits: priorityCommits, fallback: .seconds(600))
+        let running = Task { await lane.run() }
+        defer { running.cancel() }
+        #expect(await counting.headRead.wait(until: OutboxPosition(1), timeout: .seconds(20)), "the lane started")
+        for index in 0..<40 {
+            _ = try await store.commit(try CanonicalStoreConformance.openAccount("a\(index)"))
+            // Without announcements the lane keeps up with each commit; with them it has nothing to do.
+            if !announced { #expect(await applied.wait(until: try await store.headPosition(), timeout: .seconds(20))) }
+        }
+        var restriction = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+        restriction.events.append(try PendingEvent(
+            streamID: StreamID(category: "account", id: "a0"), type: "account.frozen", encoding: ["why": "hold"], occurredAt: Date(), priority: true))
+        let frozen = try await store.commit(restriction)
+        #expect(await applied.wait(until: frozen.position, timeout: .seconds(20)), "the priority event was handled")
+        #expect(handled.withLock { $0 }.map(\.type) == ["account.frozen"])
+        let reads = counting.reads.withLock { $0 }
+        if announced {
+            #expect(reads == 1, "one read, for the announced commit: \(reads)")
+        } else {
+            #expect(reads >= 41, "a read after every commit: \(reads)")
+        }
+    }
+}
