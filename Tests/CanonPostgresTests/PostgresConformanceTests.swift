@@ -1,4 +1,5 @@
 import Canon
+import Foundation
 import CanonPostgres
 import CanonTesting
 import Testing
@@ -25,11 +26,13 @@ struct PostgresConformanceTests {
     }
 
     /// The row a commit requires (`RowMutation.require`) is share-locked from when the commit
-    /// statement checks it: a change to the row made while the commit waits for the outbox head
-    /// has to wait for the commit (here it gives up after its lock timeout), so the commit never
-    /// lands on a row that changed under it. Another session holds the head's lock meanwhile.
-    @Test(.timeLimit(.minutes(2)))
-    func aRequiredRowCannotChangeWhileTheCommitWaitsForTheHead() async throws {
+    /// checks it: a change to the row made while the commit waits for the outbox head has to
+    /// wait for the commit (here it gives up after its lock timeout), so the commit never lands
+    /// on a row that changed under it. Another session holds the head's lock meanwhile. Both
+    /// paths: the one commit statement (a unit that only inserts elsewhere and opens a stream),
+    /// and the longer one (a unit that inserts into the required row's table).
+    @Test(.timeLimit(.minutes(2)), arguments: [true, false])
+    func aRequiredRowCannotChangeWhileTheCommitWaitsForTheHead(_ oneStatement: Bool) async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
         let other = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
@@ -39,7 +42,7 @@ struct PostgresConformanceTests {
             let deadline = ContinuousClock.now + .seconds(30)
             while true {
                 do {
-                    try await other.executeRawSQL("DO $$ BEGIN IF NOT (\(condition)) THEN RAISE EXCEPTION 'not yet'; END IF; END $$")
+                    try await other.executeRawSQL("DO $$ BEGIN IF NOT (\(condition)) THEN RAISE EXCEPTION 'not yet: \(what)'; END IF; END $$")
                     return
                 } catch {
                     guard ContinuousClock.now < deadline else { throw error }
@@ -47,20 +50,35 @@ struct PostgresConformanceTests {
                 }
             }
         }
+        // (pg_stat_activity shows every database's sessions: other tests run beside this one.)
+        let here = "datname = current_database()"
         let holder = Task {
             try? await other.executeRawSQL("DO $$ BEGIN PERFORM 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE; PERFORM pg_sleep(60); END $$")
         }
-        try await until("the head is held", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep')")
-        var work = try CanonicalStoreConformance.openAccount("b")
-        work.mutations.append(.require(table: "accounts", row: ["id": .text("a"), "owner": .text("ann")]))
-        let committing = Task { try await store.commit(work) }
-        try await until("the commit waits for the head", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%canon_require%')")
+        try await until("the head is held", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep')")
+        let required: Row = ["id": .text("a"), "owner": .text("ann")]
+        var work: UnitOfWork
+        if oneStatement {
+            work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+            let stream = StreamID(category: "note", id: "n1")
+            work.expect(stream, .noStream)
+            work.mutations.append(.insert(table: "ledger", row: ["account_id": .text("a"), "seq": .integer(1), "amount": .integer(5)]))
+            work.events.append(try PendingEvent(streamID: stream, type: "note.added", encoding: ["n": 1], occurredAt: Date()))
+        } else {
+            work = try CanonicalStoreConformance.openAccount("b")
+        }
+        work.mutations.append(.require(table: "accounts", row: required))
+        let committing = Task { [work] in try await store.commit(work) }
+        try await until(
+            "the commit waits for the head",
+            "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND wait_event_type = 'Lock' AND query NOT LIKE '%pg_sleep(60)%')")
         await #expect("the required row cannot change before the commit") {
             try await other.executeRawSQL("DO $$ BEGIN SET LOCAL lock_timeout = '300ms'; UPDATE accounts SET owner = 'anna' WHERE id = 'a'; END $$")
         } throws: { error in
             (error as? CanonicalStoreError)?.message.contains("55P03") == true
         }
-        try await other.executeRawSQL("DO $$ BEGIN PERFORM pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid(); END $$")
+        try await other.executeRawSQL(
+            "DO $$ BEGIN PERFORM pg_cancel_backend(pid) FROM pg_stat_activity WHERE \(here) AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid(); END $$")
         await holder.value
         let committed = try await committing.value
         #expect(committed.position == OutboxPosition(2))
@@ -68,7 +86,7 @@ struct PostgresConformanceTests {
         // the old row fails.
         try await other.executeRawSQL("UPDATE accounts SET owner = 'anna' WHERE id = 'a'")
         var stale = try CanonicalStoreConformance.openAccount("c")
-        stale.mutations.append(.require(table: "accounts", row: ["id": .text("a"), "owner": .text("ann")]))
+        stale.mutations.append(.require(table: "accounts", row: required))
         await #expect(throws: CanonicalStoreError.self) { try await store.commit(stale) }
         #expect(try await store.headPosition() == OutboxPosition(2))
     }
