@@ -251,7 +251,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         for step in steps {
             switch step {
             case .inserts(let table, let columns, let rows): inserts.append((table, columns, rows))
-            case .one(.require(let table, let row)): required.append((table, row))
+            case .one(.require(let table, let row)):
+                // Units gathered together often require the same row (one principal's writes): once.
+                if !required.contains(where: { $0.table == table && $0.row == row }) { required.append((table, row)) }
             case .one: return nil
             }
         }
