@@ -261,13 +261,10 @@ public final class PostgresCanonicalStore: CanonicalStore {
         // requires a row it inserts takes the longer path, which does.
         guard Set(required.map(\.table)).isDisjoint(with: inserts.map(\.table)) else { return nil }
         var binds = PostgresSchemaSQL.Binds()
-        var requirements: [String] = []
-        var ctes: [(name: String, sql: String)] = []
-        for (index, requirement) in required.enumerated() {
-            let (cte, condition) = try Self.requirementSQL(requirement.row, in: requirement.table, name: "r\(index)", tables: tables, binds: &binds)
-            ctes.append(cte)
-            requirements.append(condition)
+        let requirements = try required.enumerated().map { index, requirement in
+            try Self.requirementSQL(requirement.row, in: requirement.table, name: "r\(index)", tables: tables, binds: &binds)
         }
+        var ctes: [(name: String, sql: String)] = []
         let planned = try OutboxWriter.number(batch, versions: [:], last: nil, now: Date())
         let events = planned.flatMap(\.events)
         guard !events.isEmpty else { return nil }
@@ -319,11 +316,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// InitPlans. (In the order the longer path takes: domain rows, then the head. The other
     /// order could deadlock with it: holding the head while waiting on a key that a writer
     /// holds while it waits for the head.)
-    /// `requiring`: conditions (`requirementSQL`) the head's update checks first, each raising
-    /// `CA002` when it fails, so the whole statement writes nothing.
+    /// `requiring`: required rows (`requirementSQL`), each a CTE that share-locks the row and a
+    /// condition on it that the head's update checks first, raising `CA002` when it fails, so the
+    /// whole statement writes nothing.
     static func tailSQL(
         _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
-        requiring: [String] = []
+        requiring: [Requirement] = []
     ) throws -> String {
         let rows = events.enumerated().map { index, event in
             OutboxRow(
@@ -336,9 +334,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let count = binds.bind(.integer(Int64(events.count)))
         let time = binds.bind(.timestamp(now))
         let payload = binds.bind(.text(json))
-        let ctes = before.map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
+        let ctes = (requiring.map(\.cte) + before).map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
         let priority = events.contains(where: \.priority) ? ", pg_notify('\(priorityChannel)', head.position::text)" : ""
-        let afterThem = requiring.map { " AND \($0)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
+        let afterThem = requiring.map { " AND \($0.condition)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
         return """
             WITH \(ctes)
             head AS (
@@ -455,14 +453,24 @@ public final class PostgresCanonicalStore: CanonicalStore {
             try await transaction.execute(
                 "DELETE FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))", binds.values)
         case .require(_, let row):
-            // FOR SHARE: the row cannot change until this transaction ends (an UPDATE of it waits),
-            // and in READ COMMITTED a version committed meanwhile is the one checked.
-            let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
-            let found = try await transaction.rows(
-                "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1 FOR SHARE",
-                binds.values)
+            let found = try await transaction.rows(try Self.requiredRow(row, in: schema, binds: &binds), binds.values)
             if found.isEmpty { throw CanonicalStoreError.requirementFailed(table: schema.name, row: row) }
         }
+    }
+
+    /// Selects the row `row` describes `FOR SHARE`: it cannot change until this transaction ends
+    /// (an UPDATE of it waits), and in READ COMMITTED a version committed meanwhile is the one
+    /// checked.
+    static func requiredRow(_ row: Row, in schema: TableSchema, binds: inout PostgresSchemaSQL.Binds) throws -> String {
+        let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
+        return "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1 FOR SHARE"
+    }
+
+    /// A required row in the one commit statement: the CTE that selects it (`requiredRow`) and
+    /// the condition on that CTE for the head's update.
+    struct Requirement {
+        var cte: (name: String, sql: String)
+        var condition: String
     }
 
     /// A `RowMutation.require` in the one-statement commit: a CTE `name` that share-locks the
@@ -472,13 +480,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// raises `CA002` (mapped to `requirementFailed`) and the statement writes nothing.
     static func requirementSQL(
         _ row: Row, in table: String, name: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds
-    ) throws -> (cte: (name: String, sql: String), condition: String) {
+    ) throws -> Requirement {
         guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
-        let conditions = try PostgresSchemaSQL.conditions(row, in: schema, binds: &binds)
-        let described = row.columns.map { "\($0)=\(row[$0])" }.joined(separator: ", ")
-        let cte = "SELECT 1 FROM \(quoted(schema.name))\(conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) LIMIT 1 FOR SHARE"
-        let condition = "canon_require(EXISTS (SELECT 1 FROM \(name)), \(binds.bind(.text(schema.name)))::text, \(binds.bind(.text(described)))::text)"
-        return ((name, cte), condition)
+        let cte = (name: name, sql: try requiredRow(row, in: schema, binds: &binds))
+        return Requirement(
+            cte: cte,
+            condition: "canon_require(EXISTS (SELECT 1 FROM \(name)), \(binds.bind(.text(schema.name)))::text, \(binds.bind(.text(row.assignments)))::text)")
     }
 
     public func fetchOne(_ query: RowQuery) async throws -> Row? {

@@ -193,33 +193,26 @@ public struct PlatformServices: Sendable {
 /// before deciding: a stale entry cannot commit, the command reads the principal again. Every
 /// other route reads the principal for each request and refreshes the entry.
 public final class PrincipalCache: Sendable {
-    private let users = Mutex<[String: User]>([:])
-    private let served = Mutex(0)
-    /// Entries kept at most; past it the cache starts over (users are few, tokens name them).
-    static let capacity = 10_000
+    private let users = KeptValues<String, User>()
+    private let served = Atomic(0)
 
     public init() {}
 
-    public func user(_ id: String) -> User? { users.withLock { $0[id] } }
+    public func user(_ id: String) -> User? { users[id] }
 
     /// How many requests a kept principal served (it was not read for them).
-    public var hits: Int { served.withLock { $0 } }
+    public var hits: Int { served.load(ordering: .relaxed) }
 
     /// The principal kept for `id`, counted as serving a request.
     func serve(_ id: String) -> User? {
-        guard let user = user(id) else { return nil }
-        served.withLock { $0 += 1 }
+        guard let user = users[id] else { return nil }
+        served.add(1, ordering: .relaxed)
         return user
     }
 
-    func keep(_ user: User) {
-        users.withLock { users in
-            if users.count >= Self.capacity, users[user.id] == nil { users.removeAll(keepingCapacity: true) }
-            users[user.id] = user
-        }
-    }
+    func keep(_ user: User) { users.keep(user, for: user.id) }
 
-    func forget(_ id: String) { _ = users.withLock { $0.removeValue(forKey: id) } }
+    func forget(_ id: String) { users.forget(id) }
 
     /// The principal a command of this request last decided as, when it read them again.
     @TaskLocal static var decided: Decided?

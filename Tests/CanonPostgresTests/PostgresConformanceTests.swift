@@ -28,15 +28,28 @@ struct PostgresConformanceTests {
     /// The row a commit requires (`RowMutation.require`) is share-locked from when the commit
     /// checks it: a change to the row made while the commit waits for the outbox head has to
     /// wait for the commit (here it gives up after its lock timeout), so the commit never lands
-    /// on a row that changed under it. Another session holds the head's lock meanwhile. Both
-    /// paths: the one commit statement (a unit that only inserts elsewhere and opens a stream),
-    /// and the longer one (a unit that inserts into the required row's table).
+    /// on a row that changed under it. Both paths: the one commit statement (a unit that only
+    /// inserts elsewhere and opens a stream), and the longer one (a unit that inserts into the
+    /// required row's table).
+    ///
+    /// Another session holds the head's lock meanwhile, without sleeping: it takes the head, then
+    /// waits for the row lock of a "gate" account that a third transaction holds open (a store's
+    /// `holdOpen` hook) until the test lets it go.
     @Test(.timeLimit(.minutes(2)), arguments: [true, false])
     func aRequiredRowCannotChangeWhileTheCommitWaitsForTheHead(_ oneStatement: Bool) async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
         let other = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        let gateHeld = PositionWaiters()
+        let release = AsyncStream<Void>.makeStream()
+        let gatekeeper = try await PostgresCanonicalStore(
+            url: url, migrations: ConformanceSchema.migrations,
+            configuration: .init(holdOpen: {
+                gateHeld.advance(to: OutboxPosition(1))
+                for await _ in release.stream { break }
+            }))
         _ = try await store.commit(try CanonicalStoreConformance.openAccount("a", owner: "ann"))
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("gate"))
         /// Polls `condition` (SQL) on the server until it holds, up to 30 s.
         func until(_ what: String, _ condition: String) async throws {
             let deadline = ContinuousClock.now + .seconds(30)
@@ -52,10 +65,18 @@ struct PostgresConformanceTests {
         }
         // (pg_stat_activity shows every database's sessions: other tests run beside this one.)
         let here = "datname = current_database()"
-        let holder = Task {
-            try? await other.executeRawSQL("DO $$ BEGIN PERFORM 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE; PERFORM pg_sleep(60); END $$")
+        // The gate: an update of the gate account, with no event, held open until released.
+        let gate = Task {
+            try await gatekeeper.commit(UnitOfWork(
+                metadata: CommandMetadata(actor: "tester"),
+                mutations: [.update(table: "accounts", key: ["id": .text("gate")], values: ["balance": .integer(1)])]))
         }
-        try await until("the head is held", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep')")
+        #expect(await gateHeld.wait(until: OutboxPosition(1), timeout: .seconds(30)), "the gate is held")
+        let holder = Task {
+            try await other.executeRawSQL(
+                "DO $$ BEGIN PERFORM 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE; PERFORM 1 FROM accounts WHERE id = 'gate' FOR UPDATE; END $$")
+        }
+        try await until("the head is held", "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND wait_event_type = 'Lock' AND query LIKE '%''gate'' FOR UPDATE%')")
         let required: Row = ["id": .text("a"), "owner": .text("ann")]
         var work: UnitOfWork
         if oneStatement {
@@ -71,24 +92,25 @@ struct PostgresConformanceTests {
         let committing = Task { [work] in try await store.commit(work) }
         try await until(
             "the commit waits for the head",
-            "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND wait_event_type = 'Lock' AND query NOT LIKE '%pg_sleep(60)%')")
+            "EXISTS (SELECT 1 FROM pg_stat_activity WHERE \(here) AND wait_event_type = 'Lock' AND query NOT LIKE '%''gate'' FOR UPDATE%')")
         await #expect("the required row cannot change before the commit") {
             try await other.executeRawSQL("DO $$ BEGIN SET LOCAL lock_timeout = '300ms'; UPDATE accounts SET owner = 'anna' WHERE id = 'a'; END $$")
         } throws: { error in
             (error as? CanonicalStoreError)?.message.contains("55P03") == true
         }
-        try await other.executeRawSQL(
-            "DO $$ BEGIN PERFORM pg_cancel_backend(pid) FROM pg_stat_activity WHERE \(here) AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid(); END $$")
-        await holder.value
+        // Let the gate go: the holder finishes and lets go of the head, and the commit lands.
+        release.continuation.finish()
+        _ = try await gate.value
+        try await holder.value
         let committed = try await committing.value
-        #expect(committed.position == OutboxPosition(2))
+        #expect(committed.position == OutboxPosition(3))
         // Once the commit is done, the change goes through, and the next commit that requires
         // the old row fails.
         try await other.executeRawSQL("UPDATE accounts SET owner = 'anna' WHERE id = 'a'")
         var stale = try CanonicalStoreConformance.openAccount("c")
         stale.mutations.append(.require(table: "accounts", row: required))
         await #expect(throws: CanonicalStoreError.self) { try await store.commit(stale) }
-        #expect(try await store.headPosition() == OutboxPosition(2))
+        #expect(try await store.headPosition() == OutboxPosition(3))
     }
 
     /// What the server reports about itself (shutting down, out of resources, a deadlock or a

@@ -67,11 +67,11 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
     }
 
     public static func rowNotFound(table: String, key: Row) -> Self {
-        Self(.rowNotFound, "no row in \(table) matches \(key.columns.map { "\($0)=\(key[$0])" }.joined(separator: ", "))")
+        Self(.rowNotFound, "no row in \(table) matches \(key.assignments)")
     }
 
     public static func requirementFailed(table: String, row: Row) -> Self {
-        Self(.requirementFailed, "the work required a row in \(table) with \(row.columns.map { "\($0)=\(row[$0])" }.joined(separator: ", ")), and none matches now", table: table)
+        Self(.requirementFailed, "the work required a row in \(table) with \(row.assignments), and none matches now", table: table)
     }
 
     /// The same, as an engine reported it (`detail` is its message).

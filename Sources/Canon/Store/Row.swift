@@ -20,6 +20,9 @@ public struct Row: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 
     public var columns: [String] { values.keys.sorted() }
 
+    /// `column=value, …` in column order, for messages.
+    public var assignments: String { columns.map { "\($0)=\(self[$0])" }.joined(separator: ", ") }
+
     public func string(_ column: String) throws -> String {
         guard case .text(let value) = self[column] else { throw CanonicalStoreError.column(column, expected: "text", found: self[column]) }
         return value

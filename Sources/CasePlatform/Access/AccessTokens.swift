@@ -1,7 +1,6 @@
 import Canon
 import Crypto
 import Foundation
-import Synchronization
 
 /// Bearer tokens that name a principal and expire:
 /// `cn2.<user id>.<expiry, Unix seconds>.<HMAC-SHA256 of "cn2.<user id>.<expiry>">`.
@@ -16,7 +15,7 @@ public struct AccessTokens: Sendable {
     /// immutable and the key never changes, so only its expiry needs checking again. (Checking
     /// a signature, with the base64 and string work around it, cost more per request than
     /// anything else in authentication once the principal was kept: BENCHMARKS.md, scale-out.)
-    private let verified = VerifiedTokens()
+    private let verified = KeptValues<String, (userID: String, expires: Date)>()
 
     public init(secret: Data) { key = SymmetricKey(data: secret) }
 
@@ -71,7 +70,7 @@ public struct AccessTokens: Sendable {
     ///
     /// - Throws: `Refusal` saying whether the token is malformed, tampered with or expired.
     public func userID(from token: String, now: Date = Date()) throws(Refusal) -> String {
-        if let known = verified.entry(token) {
+        if let known = verified[token] {
             guard now < known.expires else { throw .expired(at: known.expires) }
             return known.userID
         }
@@ -82,7 +81,7 @@ public struct AccessTokens: Sendable {
         guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: message, using: key) else { throw .badSignature }
         let expires = Date(timeIntervalSince1970: TimeInterval(expiry))
         guard now < expires else { throw .expired(at: expires) }
-        verified.keep(token, userID: String(parts[1]), expires: expires)
+        verified.keep((String(parts[1]), expires), for: token)
         return String(parts[1])
     }
 
@@ -95,20 +94,5 @@ public struct AccessTokens: Sendable {
         var base64 = base64url.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64)
-    }
-}
-
-/// Tokens `AccessTokens` found well signed, at most `capacity` (past it, the cache starts over).
-final class VerifiedTokens: Sendable {
-    private let entries = Mutex<[String: (userID: String, expires: Date)]>([:])
-    static let capacity = 10_000
-
-    func entry(_ token: String) -> (userID: String, expires: Date)? { entries.withLock { $0[token] } }
-
-    func keep(_ token: String, userID: String, expires: Date) {
-        entries.withLock { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[token] = (userID, expires)
-        }
     }
 }
