@@ -158,6 +158,10 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     }
 
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await events(after: position, limit: limit, selecting: .all).events
+    }
+
+    public func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
         try await mapErrors {
             try await pool.read { db in
                 // Positions here are dense (one writer numbers them), so the head bounds the count:
@@ -166,9 +170,9 @@ public final class SQLiteCanonicalStore: CanonicalStore {
                 let limit = max(limit, 0)
                 let expected = limit < Self.sizedReads ? 0
                     : min(limit, Self.largestSizedRead, Int(max(try Self.head(db).rawValue - max(position.rawValue, 0), 0)))
-                return try EventEnvelope.fetchAll(
+                return try EventEnvelope.fetchRange(
                     db.cachedStatement(sql: "SELECT \(EventEnvelope.outboxColumns) FROM canon_outbox WHERE position > ? ORDER BY position LIMIT ?"),
-                    arguments: [position.rawValue, limit], expected: expected)
+                    arguments: [position.rawValue, limit], expected: expected, selecting: selection)
             }
         }
     }

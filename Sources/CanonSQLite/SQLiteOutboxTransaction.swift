@@ -155,9 +155,15 @@ extension EventEnvelope {
     /// each column (`OutboxEventCursor`): a catch-up reads a million of them. `expected` is how
     /// many there will probably be (the array is allocated for that many up front).
     static func fetchAll(_ statement: Statement, arguments: StatementArguments, expected: Int = 0) throws -> [EventEnvelope] {
+        try fetchRange(statement, arguments: arguments, expected: expected, selecting: .all).events
+    }
+
+    /// The range `statement` selects, with only the events `selection` includes made.
+    static func fetchRange(_ statement: Statement, arguments: StatementArguments, expected: Int = 0, selecting selection: EventSelection) throws -> OutboxRange {
         var events: [EventEnvelope] = []
         events.reserveCapacity(expected)
-        try OutboxEventCursor(statement, arguments: arguments).forEach { events.append($0) }
-        return events
+        let cursor = try OutboxEventCursor(statement, arguments: arguments, selecting: selection)
+        try cursor.forEach { if let event = $0 { events.append(event) } }
+        return OutboxRange(events: events, through: cursor.through, count: cursor.count)
     }
 }

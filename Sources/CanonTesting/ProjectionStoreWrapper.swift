@@ -8,6 +8,7 @@ public protocol ProjectionStoreWrapper: ProjectionStore {
 
 extension ProjectionStoreWrapper {
     public var identity: ProjectionIdentity { base.identity }
+    public var selection: EventSelection { base.selection }
     public func checkpoint() async throws -> Checkpoint { try await base.checkpoint() }
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         try await base.apply(events, from: from, to: to)

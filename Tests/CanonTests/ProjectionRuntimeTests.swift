@@ -287,6 +287,44 @@ struct ProjectionRuntimeTests {
         }
     }
 
+    /// An agent reads whole only the events its projection selects; the others still move its
+    /// checkpoint, also when a batch ends with them or holds nothing else.
+    @Test(arguments: ProjectionEngine.all)
+    func anAgentIsGivenOnlyTheEventsItsProjectionSelectsAndStillReachesTheHead(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let party = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "organisation", name: "Acme"), by: Self.investigator)
+        let opened = try await canonical.openCase()
+        _ = try await canonical.commands.linkParty(opened.id, LinkPartyRequest(partyID: party.id, role: "subject"), by: Self.investigator)
+        // A batch of 4 holding no case event, and the outbox ending with such events.
+        for index in 0..<9 { _ = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "person", name: "P\(index)"), by: Self.investigator) }
+        let head = try await canonical.canonical.headPosition()
+        let all = try await canonical.canonical.events(after: .start, limit: 100)
+        let selection = CaseTimelineProjection().selection
+        let selected = all.filter { $0.streamID.rawValue.hasPrefix("case-") }
+        #expect(selected.count == 2 && all.count == Int(head.rawValue))
+
+        // The source: a range's included events, and where it ends whatever was there.
+        let range = try await canonical.canonical.events(after: .start, limit: 100, selecting: selection)
+        #expect(range.events == selected)
+        #expect(range.count == all.count && range.through?.position == head && range.through?.committedAt == all.last?.committedAt)
+        let firstFour = try await canonical.canonical.events(after: .start, limit: 4, selecting: EventSelection(types: [CaseEvents.caseOpened]))
+        #expect(firstFour.events.map(\.type) == [CaseEvents.caseOpened] && firstFour.count == 4 && firstFour.through?.position == all[3].position)
+
+        let timeline = try await canonical.timeline()
+        let recorder = BatchRecorder(timeline)
+        #expect(recorder.selection == selection)
+        let agent = ProjectionAgent(
+            store: recorder, source: canonical.store, commits: canonical.commits,
+            configuration: .init(batchSize: 4, maxBatchSize: 4, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+        #expect(await agent.applied.wait(until: head, timeout: .seconds(20)))
+        #expect(try await recorder.checkpoint().position == head)
+        #expect(recorder.events == selected, "only the case's events reach the store, each once")
+        #expect(recorder.sizes.reduce(0, +) == all.count && recorder.sizes.allSatisfy { $0 <= 4 }, "\(recorder.sizes)")
+        #expect(try await timeline.entries(key: opened.id, limit: 10).map(\.kind) == ["opened", "party"])
+    }
+
     /// A lingering agent waits after a partial batch, so the commits that arrive meanwhile are
     /// applied in one transaction instead of one each.
     @Test(arguments: ProjectionEngine.all)
@@ -510,17 +548,19 @@ struct FailurePolicyPerProjectionTests {
     }
 }
 
-/// Records the size of every batch applied to the store it wraps.
+/// Records the size of every batch applied to the store it wraps (the range of the outbox it
+/// covers, events its projection handles or not), and the events it was given.
 final class BatchRecorder: ProjectionStoreWrapper, Sendable {
     let base: any ProjectionStore
-    private let recorded = Mutex<[Int]>([])
+    private let recorded = Mutex<(sizes: [Int], events: [EventEnvelope])>(([], []))
 
     init(_ base: any ProjectionStore) { self.base = base }
 
-    var sizes: [Int] { recorded.withLock { $0 } }
+    var sizes: [Int] { recorded.withLock { $0.sizes } }
+    var events: [EventEnvelope] { recorded.withLock { $0.events } }
 
     func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         try await base.apply(events, from: from, to: to)
-        recorded.withLock { $0.append(events.count) }
+        recorded.withLock { $0.sizes.append(Int(to.position.rawValue - from.rawValue)); $0.events += events }
     }
 }

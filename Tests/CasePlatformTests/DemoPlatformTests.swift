@@ -154,4 +154,42 @@ import Testing
         }
         #expect(DemoPlatform(configuration: .init(cases: 1, seed: 7)).users() == users)
     }
+
+    /// What each projection declares it handles (`selection`: the agent reads only those events)
+    /// leaves out only events it would have ignored anyway, over a seeded outbox of every kind of
+    /// event, a purge included.
+    @Test func each_projection_selects_every_event_it_handles() async throws {
+        let seeded = try await Self.seed(cases: 60, seed: 11)
+        let commands = CaseCommands(store: seeded.store)
+        let users = DemoPlatform(configuration: .init(cases: 1, seed: 11)).users()
+        let lena = try #require(users.first { $0.role == .legal }), admin = try #require(users.first { $0.role == .admin })
+        let closed = try #require(try await seeded.store.fetchOne("cases", where: ["status": .text("closed")]))
+        _ = try await commands.purge(try closed.string("id"), reason: "retention ended", by: lena)
+        let cases = try await seeded.store.fetchAll("cases", orderBy: [.init("id")])
+        let open = try #require(try cases.first { try $0.string("status") != "closed" })
+        let otherTeam = try #require(try cases.map { try $0.string("team") }.first { $0 != (try open.string("team")) })
+        _ = try await commands.changeTeam(try open.string("id"), TeamChangeRequest(team: otherTeam, reason: "handover"), by: admin)
+        let events = try await Self.allEvents(seeded.store)
+        #expect(Set(events.map(\.type)) == Set(CaseEvents.allTypes), "the outbox holds every type")
+
+        let search = CaseSearchProjection(), timeline = CaseTimelineProjection(), semantic = EvidenceSemanticProjection()
+        for event in events where !search.selection.includes(event) {
+            #expect(search.documentKey(for: event) == nil, "\(event.type) left out of case search")
+        }
+        for event in events where !timeline.selection.includes(event) {
+            #expect(try timeline.entries(for: event).isEmpty && timeline.clearedKey(by: event) == nil, "\(event.type) left out of the timeline")
+        }
+        for event in events where !semantic.selection.includes(event) {
+            #expect(try semantic.documents(for: event).isEmpty && semantic.removedKeys(by: event).isEmpty, "\(event.type) left out of evidence")
+        }
+        // Each leaves something out, and keeps what it is for.
+        for (name, selection, kept) in [
+            ("search", search.selection, CaseEvents.caseOpened), ("timeline", timeline.selection, CaseEvents.casePartyLinked),
+            ("semantic", semantic.selection, CaseEvents.caseEvidenceAdded),
+        ] {
+            #expect(events.contains { !selection.includes($0) }, "\(name) selects every event")
+            #expect(events.filter { $0.type == kept }.allSatisfy(selection.includes), "\(name) keeps \(kept)")
+        }
+        #expect(events.filter { $0.type == CaseEvents.casePurged }.allSatisfy(semantic.selection.includes))
+    }
 }

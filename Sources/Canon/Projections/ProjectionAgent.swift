@@ -86,7 +86,7 @@ public actor ProjectionAgent {
     private var batches: BatchSizer
     /// While catching up, the next batch loads while this one applies (reading and writing run
     /// on different connections, so on different cores).
-    private var prefetch = OutboxPrefetch()
+    private var prefetch: OutboxPrefetch
     /// The size of the next batch when a preparing store was told which events it holds: the
     /// next load keeps exactly those, even if the sizer has changed its mind since.
     private var promised: Int?
@@ -104,6 +104,7 @@ public actor ProjectionAgent {
         self.commits = commits
         self.configuration = configuration
         self.batches = BatchSizer(minimum: configuration.batchSize, maximum: configuration.maxBatchSize, target: configuration.batchTarget)
+        self.prefetch = OutboxPrefetch(selecting: store.selection)
         self.clock = clock
         self.applied = PositionWaiters()
         self.activity = PositionWaiters()
@@ -164,10 +165,12 @@ public actor ProjectionAgent {
                 // A batch promised to a preparing store keeps its size.
                 let limit = promised ?? batches.current
                 promised = nil
-                let events = caughtUp ? [] : try await load(after: base, limit: limit)
+                // Only the events the projection handles are read whole; `through` is where the
+                // range ends, whichever events were there.
+                let range = caughtUp ? OutboxRange(events: [], through: nil, count: 0) : try await load(after: base, limit: limit)
                 caughtUp = false
                 guard checkpoint.position == base else { continue }
-                guard let last = events.last else {
+                guard let last = range.through else {
                     state = .idle
                     metrics.lag(events: 0, seconds: 0)
                     let woken = await commits.wait(
@@ -182,7 +185,8 @@ public actor ProjectionAgent {
                     continue
                 }
                 state = .catchingUp
-                let full = events.count == limit
+                let events = range.events
+                let full = range.count == limit
                 if full {
                     if let preparing = store as? any PreparingProjectionStore {
                         // The next batch is promised to the store at the current size: load just that.
@@ -198,7 +202,7 @@ public actor ProjectionAgent {
                     }
                 }
                 let started = ContinuousClock.now
-                try await applyWithRetry(events, from: base, to: Checkpoint(position: last.position, committedAt: last.committedAt))
+                try await applyWithRetry(events, from: base, to: last)
                 // Freed off this loop (see `BlockingWork.release`): the next batch goes on now.
                 if events.count >= Self.releaseElsewhere { BlockingWork.release(events) }
                 if lastError != nil { batches.reset() } else { batches.record(full: full, took: ContinuousClock.now - started) }
@@ -278,10 +282,12 @@ public actor ProjectionAgent {
                     outages += 1
                     attempt -= 1
                 }
-                if transient || attempt < policy.maxAttempts {
+                // A range with no event the projection handles has no poison event to park: its
+                // failure is the store's, retried until it passes.
+                if transient || attempt < policy.maxAttempts || events.isEmpty {
                     state = .retrying
                     logger.warning(transient ? "store unavailable; retrying" : "apply failed; retrying", metadata: [
-                        "attempt": "\(transient ? outages : attempt)", "error": "\(error)", "outbox.position": "\(events.first!.position)",
+                        "attempt": "\(transient ? outages : attempt)", "error": "\(error)", "outbox.position": "\(events.first?.position ?? target.position)",
                     ])
                     try await Task.sleep(for: policy.backoff(attempt: transient ? outages : attempt, random: &random))
                     await beat()
@@ -328,8 +334,8 @@ public actor ProjectionAgent {
         }
     }
 
-    /// The events after `base`: the prefetched batch when it starts there, else a fresh load.
-    private func load(after base: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+    /// The range after `base`: the prefetched batch when it starts there, else a fresh load.
+    private func load(after base: OutboxPosition, limit: Int) async throws -> OutboxRange {
         try await prefetch.take(after: base, limit: limit, from: source).value
     }
 

@@ -178,20 +178,20 @@ public struct ProjectionRebuild: Sendable {
     /// Applies chunks to the new store up to `target`. The next chunk loads while one applies.
     private func applyUntil(_ target: OutboxPosition, phase: Progress.Phase, progress: @Sendable (Progress) -> Void) async throws {
         var chunks = BatchSizer(minimum: chunkSize, maximum: maxChunkSize, target: chunkTarget)
-        var prefetch = OutboxPrefetch()
+        var prefetch = OutboxPrefetch(selecting: next.selection)
         defer { prefetch.cancel() }
         while true {
             let checkpoint = try await next.checkpoint()
             guard checkpoint.position < target else { return }
             let limit = min(chunks.current, Int(target.rawValue - checkpoint.position.rawValue))
-            let events = try await prefetch.take(after: checkpoint.position, limit: limit, from: source).value
-            guard let last = events.last else { return }
+            let range = try await prefetch.take(after: checkpoint.position, limit: limit, from: source).value
+            guard let last = range.through else { return }
             if last.position < target {
                 prefetch.start(after: last.position, limit: min(chunks.ahead, Int(target.rawValue - last.position.rawValue)), from: source)
             }
             let started = ContinuousClock.now
-            try await next.apply(events, from: checkpoint.position, to: Checkpoint(position: last.position, committedAt: last.committedAt))
-            chunks.record(full: events.count == chunks.current, took: ContinuousClock.now - started)
+            try await next.apply(range.events, from: checkpoint.position, to: last)
+            chunks.record(full: range.count == chunks.current, took: ContinuousClock.now - started)
             progress(Progress(phase: phase, position: last.position, target: target))
         }
     }

@@ -44,6 +44,14 @@ public protocol ProjectionStore: Sendable {
     /// The checkpoint, row count and a checksum of the stored content, read in one snapshot so
     /// two stores at the same checkpoint can be compared.
     func contentSummary() async throws -> ContentSummary
+
+    /// The events its projection handles: the agent reads only these from the outbox (the
+    /// others still move the checkpoint). Every event unless the store says otherwise.
+    var selection: EventSelection { get }
+}
+
+extension ProjectionStore {
+    public var selection: EventSelection { .all }
 }
 
 /// A store that starts on the batch an agent will most likely apply next while it still writes

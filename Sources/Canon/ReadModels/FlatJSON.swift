@@ -368,17 +368,21 @@ public enum FlatJSON {
 /// compared where they lie in the payload: building a String for every key and value up front,
 /// then comparing Strings on every lookup, cost more than the rest of a fold.
 public struct FlatObject {
-    private let data: Data
+    /// The object's bytes, copied once out of the `Data`: every lookup reads them, and each
+    /// `Data.withUnsafeBytes` costs a dynamic exclusivity check of its storage (a case's sixteen
+    /// fields took sixteen).
+    private let bytes: [UInt8]
     /// Where each field's key and value start, in order.
     private let entries: [FlatJSON.Entry]
 
     /// Nil unless `data` is one flat object (the same objects `FlatJSON.fields` reads).
     public init?(_ data: Data) {
-        guard data.count < Int(Int32.max), let entries = data.withUnsafeBytes({ raw -> [FlatJSON.Entry]? in
-            var scanner = FlatJSON.Reader(bytes: raw.bindMemory(to: UInt8.self))
+        let bytes = [UInt8](data)
+        guard bytes.count < Int(Int32.max), let entries = bytes.withUnsafeBufferPointer({ buffer -> [FlatJSON.Entry]? in
+            var scanner = FlatJSON.Reader(bytes: buffer)
             return scanner.entries()
         }) else { return nil }
-        self.data = data
+        self.bytes = bytes
         self.entries = entries
     }
 
@@ -388,8 +392,7 @@ public struct FlatObject {
         var key = key
         return key.withUTF8 { wanted in
             let plainWanted = !wanted.contains { $0 >= 0x80 }
-            return data.withUnsafeBytes { raw -> FlatJSON.Value? in
-                let bytes = raw.bindMemory(to: UInt8.self)
+            return self.bytes.withUnsafeBufferPointer { bytes -> FlatJSON.Value? in
                 for entry in entries.reversed() {
                     let start = Int(entry.keyStart), end = Int(entry.keyEnd)
                     if entry.plainKey && plainWanted {

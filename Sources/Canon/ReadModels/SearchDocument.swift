@@ -61,6 +61,13 @@ public protocol DocumentProjection: Sendable {
     var schema: SearchSchema { get }
     /// The key of the document `event` changes, or nil when the projection ignores the event.
     func documentKey(for event: EventEnvelope) -> String?
+    /// Whether `documentKey(for:)` depends on the event's stream alone (each document is one
+    /// stream's aggregate): the events of a stream that come together in a batch then share the
+    /// key made for the first of them. False unless a projection says so.
+    var keysFollowStreams: Bool { get }
+    /// The events the projection handles (`documentKey` is nil for every other one): the agent
+    /// reads only these. Every event unless a projection says otherwise.
+    var selection: EventSelection { get }
     /// `event` folded into `current` (nil when there is no document yet); nil deletes it.
     ///
     /// - Throws: when the event cannot be applied (a poison event).
@@ -164,6 +171,9 @@ public struct SearchResults: Sendable {
 }
 
 extension DocumentProjection {
+    public var keysFollowStreams: Bool { false }
+    public var selection: EventSelection { .all }
+
     /// The events of `events` this projection handles, grouped by document in first-seen order,
     /// each group in position order: several events of one document in a batch fold into one
     /// document write.
@@ -174,8 +184,17 @@ extension DocumentProjection {
         groups.reserveCapacity(events.count)
         var index: [String: Int] = [:]
         index.reserveCapacity(events.count)
+        var lastStream: StreamID?
+        var lastKey: String?
         for event in events {
-            guard let key = documentKey(for: event) else { continue }
+            let key: String?
+            if keysFollowStreams, event.streamID == lastStream {
+                key = lastKey
+            } else {
+                key = documentKey(for: event)
+                (lastStream, lastKey) = (event.streamID, key)
+            }
+            guard let key else { continue }
             // A document's events usually come together: the last group is checked first.
             if let last = groups.indices.last, groups[last].key == key {
                 groups[last].events.append(event)

@@ -34,9 +34,14 @@ public protocol TimelineProjection: Sendable {
 
     /// The key whose entries `event` removes (a purge), if any.
     func clearedKey(by event: EventEnvelope) -> String?
+
+    /// The events the projection handles (no entries and no cleared key for every other one):
+    /// the agent reads only these. Every event unless a projection says otherwise.
+    var selection: EventSelection { get }
 }
 
 extension TimelineProjection {
+    public var selection: EventSelection { .all }
     public func clearedKey(by event: EventEnvelope) -> String? { nil }
 
     /// What `events`, applied in order, leave: entries added, keys cleared.

@@ -52,9 +52,14 @@ public protocol VectorProjection: Sendable {
 
     /// The keys whose vectors `event` removes (a purge).
     func removedKeys(by event: EventEnvelope) -> [String]
+
+    /// The events the projection handles (no documents and no removed keys for every other
+    /// one): the agent reads only these. Every event unless a projection says otherwise.
+    var selection: EventSelection { get }
 }
 
 extension VectorProjection {
+    public var selection: EventSelection { .all }
     public func removedKeys(by event: EventEnvelope) -> [String] { [] }
 
     /// The documents a history leaves, newest version per key, removals applied in order.

@@ -44,6 +44,10 @@ public protocol CanonicalStore: Sendable {
     /// Up to `limit` events after `position`, in position order.
     func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope]
 
+    /// The same range, of which only the events `selection` includes are made whole and
+    /// returned; where it ends says how far it reached (what a projection's agent reads).
+    func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange
+
     /// Up to `limit` priority events (permission changes) after `position` and up to `through`,
     /// in position order: what the priority path reads on every commit. `through` must be a
     /// position known committed (so that every position below it is).
@@ -60,6 +64,11 @@ public protocol CanonicalStore: Sendable {
 }
 
 extension CanonicalStore {
+    /// Reads the range whole and keeps the included events; an engine may skip the others as it reads.
+    public func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
+        OutboxRange(try await events(after: position, limit: limit), selecting: selection)
+    }
+
     /// Reads every event in the range and keeps the priority ones; an engine with an index on
     /// priority events reads only those.
     public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {

@@ -41,6 +41,9 @@ public struct SignallingCanonicalStore: CanonicalStore {
     public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await base.events(after: position, limit: limit)
     }
+    public func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
+        try await base.events(after: position, limit: limit, selecting: selection)
+    }
     public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
         try await base.priorityEvents(after: position, through: through, limit: limit)
     }

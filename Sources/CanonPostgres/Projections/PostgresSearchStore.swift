@@ -14,6 +14,7 @@ import PostgresNIO
 ///   schema's weights.
 public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var selection: EventSelection { projection.selection }
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
     private let schema: SearchSchema

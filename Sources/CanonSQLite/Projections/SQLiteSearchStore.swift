@@ -15,6 +15,7 @@ import Synchronization
 ///   remembers the last position folded into it, so re-applying an event changes nothing.
 public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, AcceleratedStore, PreparingProjectionStore {
     public let identity: ProjectionIdentity
+    public var selection: EventSelection { projection.selection }
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any DocumentProjection
     private let database: SQLiteProjectionDatabase
@@ -501,7 +502,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         // A document the batch before deleted has no row any more, whatever its row id was.
         let current = try known.map { (document: $0.document, lastPosition: $0.position, id: $0.document == nil ? nil : $0.existing) }
             ?? load(key, sql: sql, db)
-        let fresh = events.filter { $0.position > current.lastPosition }
+        // In position order: usually all of them are new, and the array is taken as it is.
+        let fresh = events.first.map { $0.position > current.lastPosition } ?? true ? events : events.filter { $0.position > current.lastPosition }
         guard let last = fresh.last else { return nil }
         let document = try projection.fold(fresh, into: current.document)
         var folded = prepared(key: key, document: document, position: last.position, existing: current.id, sql: sql)

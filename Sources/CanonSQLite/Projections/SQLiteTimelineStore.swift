@@ -8,6 +8,7 @@ import GRDB
 /// second time.
 public final class SQLiteTimelineStore: TimelineStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var selection: EventSelection { projection.selection }
     public var bookkeeping: any ProjectionBookkeeping { database }
     private let projection: any TimelineProjection
     private let database: SQLiteProjectionDatabase

@@ -15,6 +15,7 @@ import Synchronization
 /// - A document whose stored source version is newer is never replaced by an older one.
 public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
     public let identity: ProjectionIdentity
+    public var selection: EventSelection { projection.selection }
     public var bookkeeping: any ProjectionBookkeeping { database }
     public let model: EmbeddingModelDescriptor
     public let embedder: any TextEmbedder

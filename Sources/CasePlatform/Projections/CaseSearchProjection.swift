@@ -54,6 +54,11 @@ public struct CaseSearchProjection: DocumentProjection {
         }
     }
 
+    /// One document per case stream.
+    public var keysFollowStreams: Bool { true }
+    /// Every event of a case's stream (each moves the display's version); no other.
+    public var selection: EventSelection { EventSelection(streamPrefixes: ["case-"]) }
+
     public func documentKey(for event: EventEnvelope) -> String? {
         guard event.streamID.rawValue.hasPrefix("case-") else { return nil }
         return String(event.streamID.rawValue.dropFirst(5))

@@ -7,6 +7,9 @@ public struct CaseTimelineProjection: TimelineProjection {
 
     public init(version: Int = 1) { identity = ProjectionIdentity(name: "case-timeline", version: version) }
 
+    /// Events of case streams.
+    public var selection: EventSelection { EventSelection(streamPrefixes: ["case-"]) }
+
     /// A purge removes the case's whole timeline.
     public func clearedKey(by event: EventEnvelope) -> String? {
         guard event.type == CaseEvents.casePurged, event.streamID.rawValue.hasPrefix("case-") else { return nil }

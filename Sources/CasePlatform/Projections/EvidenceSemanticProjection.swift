@@ -7,6 +7,9 @@ public struct EvidenceSemanticProjection: VectorProjection {
 
     public init(version: Int = 1) { identity = ProjectionIdentity(name: "evidence-semantic", version: version) }
 
+    /// Evidence added, and purges.
+    public var selection: EventSelection { EventSelection(types: [CaseEvents.caseEvidenceAdded, CaseEvents.casePurged]) }
+
     public func documents(for event: EventEnvelope) throws -> [VectorDocument] {
         guard event.type == CaseEvents.caseEvidenceAdded else { return [] }
         let evidence: Evidence = try event.decodePayload()
