@@ -161,7 +161,8 @@ extension EventEnvelope {
     /// The range `statement` selects, with only the events `selection` includes made.
     static func fetchRange(_ statement: Statement, arguments: StatementArguments, expected: Int = 0, selecting selection: EventSelection) throws -> OutboxRange {
         var events: [EventEnvelope] = []
-        events.reserveCapacity(expected)
+        // A selective read may keep few of them: it grows as it goes.
+        if selection.includesAll { events.reserveCapacity(expected) }
         let cursor = try OutboxEventCursor(statement, arguments: arguments, selecting: selection)
         try cursor.forEach { if let event = $0 { events.append(event) } }
         return OutboxRange(events: events, through: cursor.through, count: cursor.count)

@@ -295,34 +295,52 @@ struct ProjectionRuntimeTests {
         let party = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "organisation", name: "Acme"), by: Self.investigator)
         let opened = try await canonical.openCase()
         _ = try await canonical.commands.linkParty(opened.id, LinkPartyRequest(partyID: party.id, role: "subject"), by: Self.investigator)
-        // A batch of 4 holding no case event, and the outbox ending with such events.
-        for index in 0..<9 { _ = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "person", name: "P\(index)"), by: Self.investigator) }
+        // Cases between runs of parties: batches holding no case event, ranges cut and topped
+        // up where the prefetch read ahead of a batch; and the outbox ends with such events.
+        for index in 0..<12 {
+            for other in 0..<(index % 4) { _ = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "person", name: "P\(index)-\(other)"), by: Self.investigator) }
+            _ = try await canonical.openCase("Case \(index)")
+        }
+        for index in 0..<9 { _ = try await canonical.commands.registerParty(RegisterPartyRequest(kind: "person", name: "Q\(index)"), by: Self.investigator) }
         let head = try await canonical.canonical.headPosition()
-        let all = try await canonical.canonical.events(after: .start, limit: 100)
+        let all = try await canonical.canonical.events(after: .start, limit: 1_000)
         let selection = CaseTimelineProjection().selection
         let selected = all.filter { $0.streamID.rawValue.hasPrefix("case-") }
-        #expect(selected.count == 2 && all.count == Int(head.rawValue))
+        #expect(selected.count == 14 && all.count == Int(head.rawValue))
 
         // The source: a range's included events, and where it ends whatever was there.
-        let range = try await canonical.canonical.events(after: .start, limit: 100, selecting: selection)
+        let range = try await canonical.canonical.events(after: .start, limit: 1_000, selecting: selection)
         #expect(range.events == selected)
         #expect(range.count == all.count && range.through?.position == head && range.through?.committedAt == all.last?.committedAt)
         let firstFour = try await canonical.canonical.events(after: .start, limit: 4, selecting: EventSelection(types: [CaseEvents.caseOpened]))
         #expect(firstFour.events.map(\.type) == [CaseEvents.caseOpened] && firstFour.count == 4 && firstFour.through?.position == all[3].position)
 
-        let timeline = try await canonical.timeline()
-        let recorder = BatchRecorder(timeline)
-        #expect(recorder.selection == selection)
-        let agent = ProjectionAgent(
-            store: recorder, source: canonical.store, commits: canonical.commits,
-            configuration: .init(batchSize: 4, maxBatchSize: 4, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))
-        let running = Task { await agent.run() }
-        defer { running.cancel() }
-        #expect(await agent.applied.wait(until: head, timeout: .seconds(20)))
-        #expect(try await recorder.checkpoint().position == head)
-        #expect(recorder.events == selected, "only the case's events reach the store, each once")
-        #expect(recorder.sizes.reduce(0, +) == all.count && recorder.sizes.allSatisfy { $0 <= 4 }, "\(recorder.sizes)")
-        #expect(try await timeline.entries(key: opened.id, limit: 10).map(\.kind) == ["opened", "party"])
+        // Batches of 4, and batches that grow to 16 (the prefetch reads twice a batch ahead).
+        for maxBatchSize in [4, 16] {
+            let timeline = try await canonical.timeline()
+            let recorder = BatchRecorder(timeline)
+            #expect(recorder.selection == selection)
+            let agent = ProjectionAgent(
+                store: recorder, source: canonical.store, commits: canonical.commits,
+                configuration: .init(batchSize: 4, maxBatchSize: maxBatchSize, batchTarget: .seconds(60), idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)))
+            let running = Task { await agent.run() }
+            #expect(await agent.applied.wait(until: head, timeout: .seconds(20)))
+            running.cancel()
+            await running.value
+            #expect(try await recorder.checkpoint().position == head)
+            #expect(recorder.events == selected, "only the cases' events reach the store, each once (batches up to \(maxBatchSize))")
+            #expect(recorder.sizes.reduce(0, +) == all.count, "\(recorder.sizes)")
+            #expect(try await timeline.entries(key: opened.id, limit: 10).map(\.kind) == ["opened", "party"])
+            if maxBatchSize == 16 { #expect(recorder.sizes.contains { $0 > 4 }, "the batches grew: \(recorder.sizes)") }
+        }
+
+        // A rebuild reads the same way, in chunks that grow.
+        let live = try await canonical.timeline()
+        try await Self.applyAll(live, from: canonical.store)
+        let next = BatchRecorder(try await canonical.timeline())
+        let report = try await ProjectionRebuild(source: canonical.store, live: live, next: next, chunkSize: 4, maxChunkSize: 16, chunkTarget: .seconds(60)).run()
+        #expect(report.matches)
+        #expect(next.events == selected && next.sizes.reduce(0, +) == all.count, "\(next.sizes)")
     }
 
     /// A lingering agent waits after a partial batch, so the commits that arrive meanwhile are

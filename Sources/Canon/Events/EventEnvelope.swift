@@ -9,7 +9,7 @@ import Foundation
 /// thousand (grouping a batch by document, handing it to a store, freeing it), and a copy of
 /// the box is one reference count, where the fields themselves hold up to six (the stream, the
 /// type, the payload, the actor, the correlation and causation ids).
-public struct EventEnvelope: Hashable, Codable, Sendable {
+public struct EventEnvelope: Hashable, Codable, Sendable, CustomReflectable {
     /// Global outbox position: gap-free, strictly increasing in commit order.
     public var position: OutboxPosition {
         get { box.fields.position }
@@ -125,6 +125,9 @@ public struct EventEnvelope: Hashable, Codable, Sendable {
     public init(from decoder: any Decoder) throws { box = Box(try Fields(from: decoder)) }
 
     public func encode(to encoder: any Encoder) throws { try fields.encode(to: encoder) }
+
+    /// Printed (and dumped) as its fields, not as the box that holds them.
+    public var customMirror: Mirror { Mirror(reflecting: fields) }
 
     private struct Fields: Hashable, Codable {
         var position: OutboxPosition

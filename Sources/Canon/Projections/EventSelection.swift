@@ -5,7 +5,8 @@ import Foundation
 /// reads no party's payload, an evidence index reads only evidence.
 ///
 /// An event is included when its stream starts with one of `streamPrefixes` and its type is one
-/// of `types` (either left nil includes every stream, or every type).
+/// of `types` (either left nil includes every stream, or every type). Both are compared as UTF-8
+/// bytes, whichever way the event is held (a String, or a column where SQLite holds it).
 public struct EventSelection: Hashable, Sendable, CustomStringConvertible {
     public var streamPrefixes: [String]?
     public var types: Set<String>?
@@ -23,11 +24,12 @@ public struct EventSelection: Hashable, Sendable, CustomStringConvertible {
     public func includes(_ event: EventEnvelope) -> Bool { includes(stream: event.streamID.rawValue, type: event.type) }
 
     public func includes(stream: String, type: String) -> Bool {
-        (streamPrefixes?.contains { stream.hasPrefix($0) } ?? true) && (types?.contains(type) ?? true)
+        if includesAll { return true }
+        var stream = stream, type = type
+        return stream.withUTF8 { stream in type.withUTF8 { type in includes(stream: UnsafeRawBufferPointer(stream), type: UnsafeRawBufferPointer(type)) } }
     }
 
-    /// The same test on UTF-8 bytes where a reader holds them (no String made for a skipped
-    /// event). `types` are compared byte for byte; a prefix is a byte prefix.
+    /// The test on UTF-8 bytes where a reader holds them (no String made for a skipped event).
     public func includes(stream: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer) -> Bool {
         if let streamPrefixes, !streamPrefixes.contains(where: { Self.starts(stream, with: $0) }) { return false }
         if let types, !types.contains(where: { Self.equals(type, $0) }) { return false }

@@ -167,7 +167,7 @@ public actor ProjectionAgent {
                 promised = nil
                 // Only the events the projection handles are read whole; `through` is where the
                 // range ends, whichever events were there.
-                let range = caughtUp ? OutboxRange(events: [], through: nil, count: 0) : try await load(after: base, limit: limit)
+                var range = caughtUp ? OutboxRange(events: [], through: nil, count: 0) : try await load(after: base, limit: limit)
                 caughtUp = false
                 guard checkpoint.position == base else { continue }
                 guard let last = range.through else {
@@ -185,8 +185,11 @@ public actor ProjectionAgent {
                     continue
                 }
                 state = .catchingUp
+                // (Taken out of the range, so that only `events` holds them when they are freed.)
                 let events = range.events
-                let full = range.count == limit
+                range.events = []
+                // A cut that kept no included event holds the whole prefetched range: more than asked.
+                let full = range.count >= limit
                 if full {
                     if let preparing = store as? any PreparingProjectionStore {
                         // The next batch is promised to the store at the current size: load just that.
@@ -283,7 +286,8 @@ public actor ProjectionAgent {
                     attempt -= 1
                 }
                 // A range with no event the projection handles has no poison event to park: its
-                // failure is the store's, retried until it passes.
+                // failure is the store's, retried until it passes (the agent shows `retrying`,
+                // with the error, in status and metrics meanwhile).
                 if transient || attempt < policy.maxAttempts || events.isEmpty {
                     state = .retrying
                     logger.warning(transient ? "store unavailable; retrying" : "apply failed; retrying", metadata: [
@@ -304,6 +308,8 @@ public actor ProjectionAgent {
                         if state == .paused { return }
                         from = event.position
                     }
+                    // The events of the range after the last one the projection handles.
+                    if checkpoint.position == from, from < target.position { try await applyWithRetry([], from: from, to: target) }
                     return
                 }
                 try await exhausted(events[0], from: base, error: error, attempts: attempt, firstFailure: firstFailure)

@@ -191,7 +191,7 @@ public struct ProjectionRebuild: Sendable {
             }
             let started = ContinuousClock.now
             try await next.apply(range.events, from: checkpoint.position, to: last)
-            chunks.record(full: range.count == chunks.current, took: ContinuousClock.now - started)
+            chunks.record(full: range.count >= chunks.current, took: ContinuousClock.now - started)
             progress(Progress(phase: phase, position: last.position, target: target))
         }
     }
