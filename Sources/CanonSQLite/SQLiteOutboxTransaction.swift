@@ -161,8 +161,10 @@ extension EventEnvelope {
     /// The range `statement` selects, with only the events `selection` includes made.
     static func fetchRange(_ statement: Statement, arguments: StatementArguments, expected: Int = 0, selecting selection: EventSelection) throws -> OutboxRange {
         var events: [EventEnvelope] = []
-        // A selective read may keep few of them: it grows as it goes.
-        if selection.includesAll { events.reserveCapacity(expected) }
+        // Reserved for every event the range holds, even when the selection keeps few: an
+        // event is one reference (its box), so 100,000 slots are 800 KB, and an array doubling
+        // its way up to a catch-up batch faults in fresh pages at each step.
+        events.reserveCapacity(expected)
         let cursor = try OutboxEventCursor(statement, arguments: arguments, selecting: selection)
         try cursor.forEach { if let event = $0 { events.append(event) } }
         return OutboxRange(events: events, through: cursor.through, count: cursor.count)
