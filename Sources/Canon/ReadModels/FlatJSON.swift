@@ -4,14 +4,17 @@ import Foundation
 /// strings), for documents a projection writes on every apply.
 ///
 /// The writer produces exactly the bytes `JSONEncoder` with `.sortedKeys` produces for the same
-/// values (the caller writes keys in sorted order): `"`, `\` and `/` escaped, `\b \t \n \f \r`
-/// short, other control characters as `\u00xx`, everything else as UTF-8. So documents written
-/// before and after it compare equal, byte for byte.
+/// values (the caller writes keys in sorted order): `"`, `\` and `/` escaped (`/` not, with
+/// `escapingSlashes: false`, as `.withoutEscapingSlashes`), `\b \t \n \f \r` short, other
+/// control characters as `\u00xx`, everything else as UTF-8. So documents written before and
+/// after it compare equal, byte for byte.
 public struct FlatJSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var first = true
+    private let escapingSlashes: Bool
 
-    public init(capacity: Int = 512) {
+    public init(capacity: Int = 512, escapingSlashes: Bool = true) {
+        self.escapingSlashes = escapingSlashes
         bytes.reserveCapacity(capacity)
         bytes.append(UInt8(ascii: "{"))
     }
@@ -74,15 +77,15 @@ public struct FlatJSONWriter {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Whether `byte` must be escaped in a JSON string as `JSONEncoder` writes it.
-    private static func escaped(_ byte: UInt8) -> Bool {
-        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "/")
+    private func escaped(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (escapingSlashes && byte == UInt8(ascii: "/"))
     }
 
     private mutating func append(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         // Most text needs no escape: copied whole.
         let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            guard !utf8.contains(where: Self.escaped) else { return false }
+            guard !utf8.contains(where: escaped) else { return false }
             bytes.append(contentsOf: utf8)
             return true
         }
@@ -94,7 +97,7 @@ public struct FlatJSONWriter {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "/"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "/")])
+            case UInt8(ascii: "/") where escapingSlashes: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "/")])
             case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
             case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
             case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
@@ -444,6 +447,14 @@ public struct FlatObject {
     public func value<T: RawRepresentable>(_ key: String, as type: T.Type = T.self) -> T? where T.RawValue == String {
         string(key).flatMap(T.init(rawValue:))
     }
+}
+
+/// A payload the flat writer can write: `encode(into:)` writes its fields in sorted key order,
+/// exactly as its `Encodable` conformance through `JSONEncoder` with `.sortedKeys` and
+/// `.withoutEscapingSlashes` would (`PendingEvent` encodes event payloads that way; tests
+/// compare the two). Commands encode one on every write.
+public protocol FlatEncodable: Encodable {
+    func encode(into writer: inout FlatJSONWriter)
 }
 
 /// A payload the flat reader can build: `init(flat:)` answers nil for anything it does not

@@ -67,3 +67,37 @@ extension CaseEvents.PartyLinked: FlatDecodable {
         self.init(caseID: caseID, partyID: partyID, role: role, partyKind: partyKind, partyName: partyName)
     }
 }
+
+// The payloads commands write on every request, written by the flat writer (see
+// `FlatEncodable`): each writes its keys in sorted order, exactly as its `Encodable` conformance
+// through `PendingEvent`'s encoder; `FlatPayloadTests` compares the two byte for byte.
+
+extension Case: FlatEncodable {
+    public func encode(into writer: inout FlatJSONWriter) {
+        writer.string("assignee", assignee)
+        writer.integer("clearance", Int64(clearance))
+        writer.string("id", id)
+        writer.string("opened_at", Timestamp.iso8601(openedAt))
+        writer.string("opened_by", openedBy)
+        writer.string("priority", priority.rawValue)
+        writer.string("region", region.rawValue)
+        writer.bool("restricted", restricted)
+        writer.string("sector", sector.rawValue)
+        writer.string("sla_due_at", Timestamp.iso8601(slaDueAt))
+        writer.string("status", status.rawValue)
+        writer.string("summary", summary)
+        writer.string("team", team)
+        writer.string("title", title)
+        writer.string("updated_at", Timestamp.iso8601(updatedAt))
+        writer.integer("version", version)
+    }
+}
+
+extension CaseEvents.StatusChanged: FlatEncodable {
+    public func encode(into writer: inout FlatJSONWriter) {
+        writer.string("case_id", caseID)
+        writer.string("from", from.rawValue)
+        writer.string("reason", reason)
+        writer.string("to", to.rawValue)
+    }
+}
