@@ -37,11 +37,10 @@ import Testing
         #expect(try events[1].decodePayload(as: Evidence.self) == evidence)
     }
 
-    /// FAILS, revealing a bug: `PendingEvent.encoder` (Sources/Canon/Events/PendingEvent.swift)
-    /// encodes dates with `.iso8601`, which drops fractional seconds, while rows keep
-    /// microseconds. Every `case.opened` / `case.evidence_added` / `party.registered` payload
-    /// carries `opened_at`, `updated_at`, `sla_due_at`, `added_at`, `created_at` truncated to the
-    /// second, so a projection built from the outbox disagrees with the canonical rows.
+    /// Payload dates keep the rows' microseconds. (Once a bug: the event encoder wrote dates with
+    /// `.iso8601`, which drops fractional seconds, so every `opened_at`, `updated_at`,
+    /// `sla_due_at`, `added_at` and `created_at` in a payload was truncated to the second and a
+    /// projection built from the outbox disagreed with the canonical rows.)
     @Test func payload_timestamps_keep_the_microsecond_precision_of_the_stored_rows() async throws {
         let fixture = try await Fixture(clock: { Self.fractionalNow })
         let head = try await fixture.store.headPosition()

@@ -35,7 +35,7 @@ public struct PendingEvent: Hashable, Sendable {
     }
 
     /// `payload` as an event's JSON.
-    public static func encode(_ payload: some Encodable) throws -> Data {
+    private static func encode(_ payload: some Encodable) throws -> Data {
         guard let flat = payload as? any FlatEncodable else { return try encoder.encode(payload) }
         var writer = FlatJSONWriter(escapingSlashes: false)
         flat.encode(into: &writer)

@@ -7,7 +7,7 @@ import Foundation
 /// An event is included when its stream starts with one of `streamPrefixes` and its type is one
 /// of `types` (either left nil includes every stream, or every type). Both are compared as UTF-8
 /// bytes, whichever way the event is held (a String, or a column where SQLite holds it).
-public struct EventSelection: Hashable, Sendable, CustomStringConvertible {
+public struct EventSelection: Hashable, Sendable {
     public var streamPrefixes: [String]?
     public var types: Set<String>?
 
@@ -34,14 +34,6 @@ public struct EventSelection: Hashable, Sendable, CustomStringConvertible {
         if let streamPrefixes, !streamPrefixes.contains(where: { Self.starts(stream, with: $0) }) { return false }
         if let types, !types.contains(where: { Self.equals(type, $0) }) { return false }
         return true
-    }
-
-    public var description: String {
-        if includesAll { return "every event" }
-        var parts: [String] = []
-        if let streamPrefixes { parts.append("streams " + streamPrefixes.map { "\($0)…" }.joined(separator: ", ")) }
-        if let types { parts.append("types " + types.sorted().joined(separator: ", ")) }
-        return parts.joined(separator: "; ")
     }
 
     private static func starts(_ bytes: UnsafeRawBufferPointer, with prefix: String) -> Bool {

@@ -43,11 +43,11 @@ struct BearerAuthMiddleware: RouterMiddleware {
                 // the command reports): it may tell only a principal who still holds those rights.
                 services.principals.forget(userID)
                 guard let current = try await services.queries.user(userID) else {
-                    throw DomainError.unauthenticated("the bearer token names user \(userID), who no longer exists")
+                    throw DomainError.principalGone(userID)
                 }
                 services.principals.keep(current)
                 guard current == (decided.value ?? known) else {
-                    throw DomainError.conflict("the role, team or clearance of \(userID) changed while the request ran; retry it")
+                    throw DomainError.principalChanged(userID)
                 }
                 throw error
             }
@@ -55,7 +55,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         // Role, team and clearance come from canonical state on every other request.
         guard let user = try await services.queries.user(userID) else {
             services.principals.forget(userID)
-            throw DomainError.unauthenticated("the bearer token names user \(userID), who no longer exists")
+            throw DomainError.principalGone(userID)
         }
         services.principals.keep(user)
         context.principal = user

@@ -203,27 +203,22 @@ public struct CaseCommands: Sendable {
             return try await again(command, as: principal)
         } catch let error as DomainError where error.code == .forbidden || error.code == .notFound {
             // Refused on the rights `principal` says: the same answer unless they changed.
-            guard let current = try await queries.user(principal.id) else { throw Self.gone(principal) }
+            guard let current = try await queries.user(principal.id) else { throw DomainError.principalGone(principal.id) }
             guard current != principal else { throw error }
             return try await again(command, as: principal, now: current)
         }
     }
 
     private func again(_ command: (User) async throws -> Outcome, as principal: User, now known: User? = nil) async throws -> Outcome {
-        let current: User?
-        if let known { current = known } else { current = try await queries.user(principal.id) }
-        guard let current else { throw Self.gone(principal) }
+        let current = if let known { known } else { try await queries.user(principal.id) }
+        guard let current else { throw DomainError.principalGone(principal.id) }
         reread?(current)
         do {
             return try await command(current)
         } catch let error as CanonicalStoreError where error.code == .requirementFailed && error.table == CasePlatformSchema.users.name {
-            guard try await queries.user(principal.id) != nil else { throw Self.gone(principal) }
-            throw DomainError.conflict("the role, team or clearance of \(principal.id) changed while the request ran; retry it")
+            guard try await queries.user(principal.id) != nil else { throw DomainError.principalGone(principal.id) }
+            throw DomainError.principalChanged(principal.id)
         }
-    }
-
-    private static func gone(_ principal: User) -> DomainError {
-        DomainError.unauthenticated("the bearer token names user \(principal.id), who no longer exists")
     }
 
     private func metadata(_ principal: User, _ correlationID: String?) -> CommandMetadata {

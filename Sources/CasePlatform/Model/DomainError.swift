@@ -38,5 +38,15 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static func unauthenticated(_ message: String) -> Self { Self(.unauthenticated, message) }
 
+    /// A valid token names a user who has since been removed.
+    public static func principalGone(_ userID: String) -> Self {
+        unauthenticated("the bearer token names user \(userID), who no longer exists")
+    }
+
+    /// The principal's role, team or clearance changed while a request decided on them.
+    public static func principalChanged(_ userID: String) -> Self {
+        conflict("the role, team or clearance of \(userID) changed while the request ran; retry it")
+    }
+
     public var description: String { message }
 }
