@@ -242,8 +242,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// runs every one of them to completion, all or nothing); the head's row lock is taken by
     /// the statement and held until its commit, as on the longer path.
     ///
-    /// - Returns: nil when the batch does not qualify (an update or delete, no events, too many
-    ///   binds for one statement); the caller takes the longer path.
+    /// Its text depends on which tables and columns the batch writes and which rows it requires,
+    /// not on how many rows or events (they are bound as JSON, `PostgresJSONRows`): it is
+    /// prepared once per connection and shape.
+    ///
+    /// - Returns: nil when the batch does not qualify (an update or delete, no events); the
+    ///   caller takes the longer path.
     private func commitInOneStatement(_ batch: [UnitOfWork]) async throws -> [CommitResult]? {
         let steps = Self.plan(batch.flatMap(\.mutations))
         var inserts: [(table: String, columns: [String], rows: [Row])] = []
@@ -268,12 +272,11 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let planned = try OutboxWriter.number(batch, versions: [:], last: nil, now: Date())
         let events = planned.flatMap(\.events)
         guard !events.isEmpty else { return nil }
-        guard inserts.reduce(0, { $0 + $1.columns.count * $1.rows.count }) + binds.values.count < 30_000 else { return nil }
         for (index, insert) in inserts.enumerated() {
             ctes.append(("m\(index)", "\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1"))
         }
         let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes, requiring: requirements)
-        guard let head = try await database.rows(sql, binds.values).first else {
+        guard let head = try await database.rows(sql, binds.values, prepared: database.preparing(sql)).first else {
             throw CanonicalStoreError.storage("the outbox head row is missing")
         }
         let (position, committedAt) = try head.decode((Int64, Int64).self)
@@ -308,7 +311,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// the ones written.
     static func append(_ events: [EventEnvelope], now: Date, in transaction: PostgresTransaction) async throws -> PostgresRow? {
         var binds = PostgresSchemaSQL.Binds()
-        return try await transaction.rows(try tailSQL(events, now: now, binds: &binds), binds.values).first
+        return try await transaction.rows(try tailSQL(events, now: now, binds: &binds), binds.values, prepared: true).first
     }
 
     /// The tail statement (see `append`), after the data-modifying CTEs `before`, which run to
@@ -323,17 +326,18 @@ public final class PostgresCanonicalStore: CanonicalStore {
         _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
         requiring: [Requirement] = []
     ) throws -> String {
-        let rows = events.enumerated().map { index, event in
-            OutboxRow(
-                k: Int64(index + 1), stream_id: event.streamID.rawValue, stream_version: event.streamVersion, type: event.type,
-                schema_version: Int64(event.schemaVersion), payload: String(decoding: event.payload, as: UTF8.self), actor: event.actor,
-                correlation_id: event.correlationID, causation_id: event.causationID, occurred_at: Timestamp.microseconds(event.occurredAt),
-                priority: event.priority ? 1 : 0)
+        var rows = PostgresJSONRows(columns: OutboxRow.columns)
+        for (index, event) in events.enumerated() {
+            rows.append([
+                .integer(Int64(index + 1)), .text(event.streamID.rawValue), .integer(event.streamVersion), .text(event.type),
+                .integer(Int64(event.schemaVersion)), .text(String(decoding: event.payload, as: UTF8.self)), .text(event.actor),
+                event.correlationID.map(CanonValue.text) ?? .null, event.causationID.map(CanonValue.text) ?? .null,
+                .integer(Timestamp.microseconds(event.occurredAt)), .integer(event.priority ? 1 : 0),
+            ])
         }
-        let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
         let count = binds.bind(.integer(Int64(events.count)))
         let time = binds.bind(.timestamp(now))
-        let payload = binds.bind(.text(json))
+        let payload = binds.bind(.text(rows.text()))
         let ctes = (requiring.map(\.cte) + before).map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
         let priority = events.contains(where: \.priority) ? ", pg_notify('\(priorityChannel)', head.position::text)" : ""
         let afterThem = requiring.map { " AND \($0.condition)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
@@ -346,7 +350,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns))
                 SELECT head.position - \(count) + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
                     e.correlation_id, e.causation_id, e.occurred_at, head.committed_at, e.priority
-                FROM head, jsonb_to_recordset(\(payload)::jsonb) AS e(
+                FROM head, json_to_recordset(\(payload)::json) AS e(
                     k BIGINT, stream_id TEXT, stream_version BIGINT, type TEXT, schema_version BIGINT, payload TEXT, actor TEXT,
                     correlation_id TEXT, causation_id TEXT, occurred_at BIGINT, priority BIGINT)
                 RETURNING 1),
@@ -355,19 +359,11 @@ public final class PostgresCanonicalStore: CanonicalStore {
             """
     }
 
-    /// One event as the tail statement reads it (`jsonb_to_recordset`).
-    struct OutboxRow: Encodable {
-        var k: Int64
-        var stream_id: String
-        var stream_version: Int64
-        var type: String
-        var schema_version: Int64
-        var payload: String
-        var actor: String
-        var correlation_id: String?
-        var causation_id: String?
-        var occurred_at: Int64
-        var priority: Int64
+    /// An event's columns as the tail statement reads them (`json_to_recordset`).
+    enum OutboxRow {
+        static let columns = [
+            "k", "stream_id", "stream_version", "type", "schema_version", "payload", "actor", "correlation_id", "causation_id", "occurred_at", "priority",
+        ]
     }
 
     /// One step of applying mutations: a single update or delete, or the inserts of one table
@@ -414,22 +410,23 @@ public final class PostgresCanonicalStore: CanonicalStore {
         }
     }
 
-    /// One `INSERT … VALUES (…), (…)` per chunk of rows (PostgreSQL takes at most 65,535 binds).
+    /// The rows of one table in one statement (`insertSQL`), prepared once per shape.
     static func insert(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
-        let perStatement = max(1, 30_000 / max(1, columns.count))
-        for start in stride(from: 0, to: rows.count, by: perStatement) {
-            var binds = PostgresSchemaSQL.Binds()
-            let sql = try insertSQL(Array(rows[start..<min(start + perStatement, rows.count)]), columns: columns, into: table, tables: tables, binds: &binds)
-            try await transaction.execute(sql, binds.values)
-        }
+        var binds = PostgresSchemaSQL.Binds()
+        let sql = try insertSQL(rows, columns: columns, into: table, tables: tables, binds: &binds)
+        try await transaction.rows(sql, binds.values, prepared: transaction.database.preparing(sql))
     }
 
-    /// `INSERT INTO table (columns) VALUES (…), (…)` for `rows`, binding their values.
+    /// `INSERT INTO table (columns) SELECT columns FROM json_populate_recordset(…)` for `rows`,
+    /// bound as one JSON text (`PostgresJSONRows`): one text for any number of rows. Each value
+    /// reaches its column through the column type's input, as a bound value would.
     static func insertSQL(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds) throws -> String {
         guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
         let checked = try PostgresSchemaSQL.checked(columns, in: schema)
-        let values = rows.map { row in "(" + checked.map { binds.bind(row[$0]) }.joined(separator: ", ") + ")" }
-        return "INSERT INTO \(quoted(schema.name)) (\(checked.map(quoted).joined(separator: ", "))) VALUES \(values.joined(separator: ", "))"
+        var json = PostgresJSONRows(columns: checked)
+        for row in rows { json.append(checked.map { row[$0] }) }
+        let names = checked.map(quoted).joined(separator: ", ")
+        return "INSERT INTO \(quoted(schema.name)) (\(names)) SELECT \(names) FROM json_populate_recordset(NULL::\(quoted(schema.name)), \(binds.bind(.text(json.text())))::json)"
     }
 
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {

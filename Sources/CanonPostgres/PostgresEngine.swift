@@ -22,6 +22,10 @@ public final class PostgresDatabase: Sendable {
     let operationTimeout: Duration
     private let deadlines = Deadline()
     private let running: Task<Void, Never>
+    /// The texts of variable shape that `preparing` has let be prepared (see there).
+    private let preparedShapes = Mutex<Set<String>>([])
+    /// How many texts of variable shape may be prepared on each connection.
+    static let preparedShapeLimit = 128
 
     /// Connects lazily to `url` with at most `maximumConnections` connections.
     /// - Parameter settings: server settings every connection starts with (`role`,
@@ -78,6 +82,19 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
+    /// Whether to prepare `sql`, a statement whose text depends on its data's shape (which tables
+    /// and columns a commit writes, not how many rows): yes for the first `preparedShapeLimit`
+    /// texts seen, then no for any new text, so a workload of ever new shapes cannot fill every
+    /// connection with prepared statements (the unprepared way only costs a parse and plan).
+    func preparing(_ sql: String) -> Bool {
+        preparedShapes.withLock { shapes in
+            if shapes.contains(sql) { return true }
+            guard shapes.count < Self.preparedShapeLimit else { return false }
+            shapes.insert(sql)
+            return true
+        }
+    }
+
     /// Runs one statement (DDL and administration: with the long deadline).
     public func execute(_ sql: String) async throws {
         _ = try await mapErrors(deadline: Self.longOperation) { [client, logger] in
@@ -101,7 +118,7 @@ public final class PostgresDatabase: Sendable {
     ) async throws -> T {
         try await mapErrors(deadline: deadline) { [client, logger] in
             try await client.withConnection { connection in
-                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                let transaction = PostgresTransaction(connection: connection, logger: logger, database: self)
                 try await transaction.execute(begin)
                 do {
                     let value = try await body(transaction)
@@ -118,7 +135,7 @@ public final class PostgresDatabase: Sendable {
     /// Runs `body` on one connection of the pool, outside any transaction.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         try await mapErrors { [client, logger] in
-            try await client.withConnection { connection in try await body(PostgresTransaction(connection: connection, logger: logger)) }
+            try await client.withConnection { connection in try await body(PostgresTransaction(connection: connection, logger: logger, database: self)) }
         }
     }
 
@@ -225,6 +242,8 @@ struct PreparedSQL: PostgresPreparedStatement {
 struct PostgresTransaction: Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// The pool it came from (which shapes of statement to prepare, `PostgresDatabase.preparing`).
+    let database: PostgresDatabase
 
     /// Runs `sql` with `binds` and collects its rows; `prepared` as in `PostgresDatabase.rows`.
     @discardableResult

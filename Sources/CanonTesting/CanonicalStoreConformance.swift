@@ -52,6 +52,7 @@ public enum CanonicalStoreConformance {
         case concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder
         case concurrentCommitsThatFailFailAloneAndTheRestCommit
         case requiredRowGuardsTheCommit
+        case valuesOfEveryTypeAreStoredExactly
 
         public var testDescription: String { rawValue }
     }
@@ -72,6 +73,7 @@ public enum CanonicalStoreConformance {
         case .concurrentAppendsToOneStreamWithoutExpectationAllCommitInOrder: try await concurrentAppendsToOneStream(engine)
         case .concurrentCommitsThatFailFailAloneAndTheRestCommit: _ = try await concurrentCommitsThatFailFailAlone(engine)
         case .requiredRowGuardsTheCommit: try await requiredRowGuardsTheCommit(engine)
+        case .valuesOfEveryTypeAreStoredExactly: try await valuesOfEveryTypeAreStoredExactly(engine)
         }
     }
 
@@ -333,6 +335,62 @@ public enum CanonicalStoreConformance {
         #expect(seen == (1...25).map { OutboxPosition(Int64($0)) })
         #expect(try await store.events(after: OutboxPosition(25), limit: 10).isEmpty)
         #expect(try await store.events(after: OutboxPosition(3), limit: 0).isEmpty)
+    }
+
+    /// Text that needs escaping in SQL or JSON, extreme integers, reals that print long, bytes of
+    /// every value and nulls are read back exactly as written: by a unit alone, by several
+    /// committed as one batch (on PostgreSQL, rows bound as JSON), and by a unit that also
+    /// updates (PostgreSQL's longer path).
+    static func valuesOfEveryTypeAreStoredExactly(_ engine: Engine) async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-conformance")
+        let store = try await engine.make(nil, scratch)
+        let texts = [
+            "", "plain", "quote \" backslash \\ slash / tab \t newline \n return \r", "control \u{01}\u{08}\u{0C}\u{1F} end",
+            "ünïcødé ✓ 𝄞 🙂", "'; DROP TABLE samples; --", "\\x41 looks like bytes", "{\"json\": [1, 2]}",
+        ]
+        let integers: [Int64] = [.min, .max, 0, -1, 9_007_199_254_740_993]
+        let reals: [Double] = [0.1, -1e-300, 1.7976931348623157e308, 3.141592653589793, -0.0, 5e-324, .infinity, -.infinity, 123456789.125]
+        let blobs = [Data(0...255), Data([0]), Data("\\x".utf8)]
+        func sample(_ index: Int) -> Row {
+            [
+                "id": .text("s\(index)"),
+                "label": index % 9 == 8 ? .null : .text(texts[index % texts.count]),
+                "count": index % 7 == 6 ? .null : .integer(integers[index % integers.count]),
+                "ratio": index % 10 == 9 ? .null : .real(reals[index % reals.count]),
+                "bytes": index % 4 == 3 ? .null : .blob(blobs[index % blobs.count]),
+                "at": .timestamp(opened.addingTimeInterval(Double(index) * 0.000_001)),
+                "flag": index % 5 == 4 ? .null : .bool(index % 2 == 0),
+            ]
+        }
+        func unit(_ indices: Range<Int>, updating: Int? = nil) throws -> UnitOfWork {
+            var work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+            for index in indices { work.mutations.append(.insert(table: "samples", row: sample(index))) }
+            if let updating {
+                var values = sample(updating + 100)
+                values.values["id"] = nil
+                work.mutations.append(.update(table: "samples", key: ["id": .text("s\(updating)")], values: values))
+            }
+            let streamID = StreamID(category: "sample", id: "\(indices.lowerBound)")
+            work.expect(streamID, .noStream)
+            work.events.append(try PendingEvent(streamID: streamID, type: "sample.added", encoding: ["count": indices.count], occurredAt: opened))
+            return work
+        }
+        _ = try await store.commit(try unit(0..<12))
+        _ = try await store.commit(batch: [try unit(12..<20), try unit(20..<27), try unit(27..<28)])
+        _ = try await store.commit(try unit(28..<36, updating: 3))
+        var expected = (0..<36).map(sample)
+        expected[3] = sample(103)
+        expected[3]["id"] = .text("s3")
+        let stored = try await store.fetchAll("samples", orderBy: [.init("id")])
+        #expect(stored.count == expected.count)
+        let byID = Dictionary(uniqueKeysWithValues: try stored.map { (try $0.string("id"), $0) })
+        for row in expected {
+            let id = try row.string("id")
+            let found = try #require(byID[id], "\(engine.name): \(id) is missing")
+            for column in ConformanceSchema.samples.columns.map(\.name) {
+                #expect(found[column] == row[column], "\(engine.name): \(id).\(column) is \(found[column]), written as \(row[column])")
+            }
+        }
     }
 
     static func queriesFilterOrderAndCount(_ engine: Engine) async throws {

@@ -76,12 +76,15 @@ public struct FlatJSONWriter {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Whether `byte` must be escaped in a JSON string as `JSONEncoder` writes it.
-    private func escaped(_ byte: UInt8) -> Bool {
-        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (escapingSlashes && byte == UInt8(ascii: "/"))
-    }
+    private mutating func append(_ value: String) { Self.appendQuoted(value, to: &bytes, escapingSlashes: escapingSlashes) }
 
-    private mutating func append(_ value: String) {
+    /// Appends `value` to `bytes` as a JSON string, escaped as `JSONEncoder` escapes it (`/` as
+    /// `\/` unless `escapingSlashes` is false, as with `.withoutEscapingSlashes`).
+    public static func appendQuoted(_ value: String, to bytes: inout [UInt8], escapingSlashes: Bool = true) {
+        /// Whether `byte` must be escaped.
+        func escaped(_ byte: UInt8) -> Bool {
+            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (escapingSlashes && byte == UInt8(ascii: "/"))
+        }
         bytes.append(UInt8(ascii: "\""))
         // Most text needs no escape: copied whole.
         let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
@@ -105,8 +108,8 @@ public struct FlatJSONWriter {
             case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
             case 0..<0x20:
                 bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                bytes.append(Self.hex[Int(byte >> 4)])
-                bytes.append(Self.hex[Int(byte & 0xF)])
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
             default: bytes.append(byte)
             }
         }

@@ -163,36 +163,49 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         let weights = ["A", "B", "C", "D"]
         let columns = ["key", "team", "restricted", "clearance", "sort_time", "last_position", "digest", "display"]
             + schema.textFields.map { textColumn($0.name) } + schema.facetFields.map(facetColumn)
+        // The rows as JSON (`PostgresJSONRows`): c0…c7 the fixed columns, then each text field,
+        // each text field's words (for its weighted part of `tsv`), each facet. One statement
+        // text for any number of documents, prepared once per connection.
+        let texts = schema.textFields.count
+        let types = ["text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "text"]
+            + Array(repeating: "text", count: 2 * texts + schema.facetFields.count)
+        let fields = types.indices.map { "c\($0)" }
+        let vector = (0..<texts).map { "setweight(to_tsvector('simple', c\(8 + texts + $0)), '\(weights[$0])')" }.joined(separator: " || ")
+        let selected = Array(fields[0..<(8 + texts)]) + Array(fields[(8 + 2 * texts)...]) + [vector]
+        // The filter columns keep a newer permission change applied on the priority path.
+        let updates = (columns.dropFirst() + ["tsv"]).map { column in
+            ["team", "restricted", "clearance"].contains(column)
+                ? "\(column) = CASE WHEN docs.security_position > excluded.last_position THEN docs.\(column) ELSE excluded.\(column) END"
+                : "\(column) = excluded.\(column)"
+        }.joined(separator: ", ")
+        let sql = """
+            INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", ")))
+            SELECT \(selected.joined(separator: ", "))
+            FROM json_to_recordset($1::json) AS r(\(zip(fields, types).map { "\($0) \($1)" }.joined(separator: ", ")))
+            ON CONFLICT (key) DO UPDATE SET \(updates)
+            """
         var terms = Set<String>()
         for start in stride(from: 0, to: kept.count, by: 1000) {
-            var binds = PostgresSchemaSQL.Binds()
-            let rows = kept[start..<min(start + 1000, kept.count)].map { (document, position) in
-                var values: [String] = [
-                    binds.bind(.text(document.key)), binds.bind(.text(document.team)), binds.bind(.bool(document.restricted)),
-                    binds.bind(.integer(Int64(document.clearance))), binds.bind(.timestamp(document.sortTime)), binds.bind(.integer(position.rawValue)),
-                    binds.bind(.integer(Int64(bitPattern: document.driftDigest(schema)))),
-                    binds.bind(.text(String(decoding: document.display, as: UTF8.self))),
+            var rows = PostgresJSONRows(columns: fields)
+            for (document, position) in kept[start..<min(start + 1000, kept.count)] {
+                var values: [CanonValue] = [
+                    .text(document.key), .text(document.team), .bool(document.restricted), .integer(Int64(document.clearance)),
+                    .timestamp(document.sortTime), .integer(position.rawValue), .integer(Int64(bitPattern: document.driftDigest(schema))),
+                    .text(String(decoding: document.display, as: UTF8.self)),
                 ]
-                var vector: [String] = []
-                for (index, field) in schema.textFields.enumerated() {
+                var words: [CanonValue] = []
+                for field in schema.textFields {
                     let text = document.text[field.name] ?? ""
-                    let words = SearchText.words(text)
-                    for word in words where word.count >= 3 { terms.insert(word) }
-                    values.append(binds.bind(.text(text)))
-                    vector.append("setweight(to_tsvector('simple', \(binds.bind(.text(words.joined(separator: " "))))), '\(weights[index])')")
+                    let split = SearchText.words(text)
+                    for word in split where word.count >= 3 { terms.insert(word) }
+                    values.append(.text(text))
+                    words.append(.text(split.joined(separator: " ")))
                 }
-                values += schema.facetFields.map { binds.bind(.optionalText(document.facets[$0])) }
-                return "(" + (values + [vector.joined(separator: " || ")]).joined(separator: ", ") + ")"
+                values += words
+                values += schema.facetFields.map { .optionalText(document.facets[$0]) }
+                rows.append(values)
             }
-            // The filter columns keep a newer permission change applied on the priority path.
-            let updates = (columns.dropFirst() + ["tsv"]).map { column in
-                ["team", "restricted", "clearance"].contains(column)
-                    ? "\(column) = CASE WHEN docs.security_position > excluded.last_position THEN docs.\(column) ELSE excluded.\(column) END"
-                    : "\(column) = excluded.\(column)"
-            }.joined(separator: ", ")
-            try await transaction.execute(
-                "INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", "))) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (key) DO UPDATE SET \(updates)",
-                binds.values)
+            try await transaction.rows(sql, [.text(rows.text())], prepared: true)
         }
         if !kept.isEmpty {
             // A permission change the priority path saw before the document existed (applied

@@ -85,20 +85,25 @@ public final class PostgresTimelineStore: TimelineStore, BookkeepingProjectionSt
         }
     }
 
-    /// Inserts `entries` in as few statements as the bind limit allows; entries already there stay.
+    /// Inserts `entries` (bound as JSON, `PostgresJSONRows`: one prepared text for any number of
+    /// entries); entries already there stay.
     private static func insert(_ entries: [TimelineEntry], _ transaction: PostgresTransaction) async throws {
         for start in stride(from: 0, to: entries.count, by: 5000) {
-            var binds = PostgresSchemaSQL.Binds()
-            let rows = entries[start..<min(start + 5000, entries.count)].map { entry in
-                let values: [CanonValue] = [
+            var rows = PostgresJSONRows(columns: ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"])
+            for entry in entries[start..<min(start + 5000, entries.count)] {
+                rows.append([
                     .text(entry.key), .integer(entry.position.rawValue), .integer(Int64(entry.sequence)), .timestamp(entry.at), .text(entry.kind),
                     .text(entry.actor), .text(entry.summary), .text(entry.detailsJSON), .integer(Int64(bitPattern: entry.driftDigest)),
-                ]
-                return "(" + values.map { binds.bind($0) }.joined(separator: ", ") + ")"
+                ])
             }
-            try await transaction.execute(
-                "INSERT INTO entries (key, position, sequence, at, kind, actor, summary, details, digest) VALUES \(rows.joined(separator: ", ")) ON CONFLICT DO NOTHING",
-                binds.values)
+            try await transaction.rows(insertSQL, [.text(rows.text())], prepared: true)
         }
     }
+
+    private static let insertSQL = """
+        INSERT INTO entries (key, position, sequence, at, kind, actor, summary, details, digest)
+        SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8
+        FROM json_to_recordset($1::json) AS r(c0 text, c1 bigint, c2 bigint, c3 bigint, c4 text, c5 text, c6 text, c7 text, c8 bigint)
+        ON CONFLICT DO NOTHING
+        """
 }
