@@ -243,7 +243,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// the statement and held until its commit, as on the longer path.
     ///
     /// Its text depends on which tables and columns the batch writes and which rows it requires,
-    /// not on how many rows or events (they are bound as JSON, `PostgresJSONRows`): it is
+    /// not on how many rows or events (they are bound as arrays, `PostgresColumns`): it is
     /// prepared once per connection and shape.
     ///
     /// - Returns: nil when the batch does not qualify (an update or delete, no events); the
@@ -326,9 +326,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
         requiring: [Requirement] = []
     ) throws -> String {
-        var rows = PostgresJSONRows(columns: OutboxRow.columns)
+        var rows = PostgresColumns([.bigint, .text, .bigint, .text, .bigint, .text, .text, .text, .text, .bigint, .bigint])
         for (index, event) in events.enumerated() {
-            rows.append([
+            try rows.append([
                 .integer(Int64(index + 1)), .text(event.streamID.rawValue), .integer(event.streamVersion), .text(event.type),
                 .integer(Int64(event.schemaVersion)), .text(String(decoding: event.payload, as: UTF8.self)), .text(event.actor),
                 event.correlationID.map(CanonValue.text) ?? .null, event.causationID.map(CanonValue.text) ?? .null,
@@ -337,7 +337,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
         }
         let count = binds.bind(.integer(Int64(events.count)))
         let time = binds.bind(.timestamp(now))
-        let payload = binds.bind(.text(rows.text()))
+        let eventRows = rows.unnest(binding: &binds)
         let ctes = (requiring.map(\.cte) + before).map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
         let priority = events.contains(where: \.priority) ? ", pg_notify('\(priorityChannel)', head.position::text)" : ""
         let afterThem = requiring.map { " AND \($0.condition)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
@@ -350,20 +350,12 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 INSERT INTO canon_outbox (\(PostgresSchemaSQL.outboxColumns))
                 SELECT head.position - \(count) + e.k, e.stream_id, e.stream_version, e.type, e.schema_version, e.payload, e.actor,
                     e.correlation_id, e.causation_id, e.occurred_at, head.committed_at, e.priority
-                FROM head, json_to_recordset(\(payload)::json) AS e(
-                    k BIGINT, stream_id TEXT, stream_version BIGINT, type TEXT, schema_version BIGINT, payload TEXT, actor TEXT,
-                    correlation_id TEXT, causation_id TEXT, occurred_at BIGINT, priority BIGINT)
+                FROM head, \(eventRows) AS e(
+                    k, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, priority)
                 RETURNING 1),
             notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text)\(priority) FROM head)
             SELECT head.position, head.committed_at FROM head, notified
             """
-    }
-
-    /// An event's columns as the tail statement reads them (`json_to_recordset`).
-    enum OutboxRow {
-        static let columns = [
-            "k", "stream_id", "stream_version", "type", "schema_version", "payload", "actor", "correlation_id", "causation_id", "occurred_at", "priority",
-        ]
     }
 
     /// One step of applying mutations: a single update or delete, or the inserts of one table
@@ -417,16 +409,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
         try await transaction.rows(sql, binds.values, prepared: transaction.database.preparing(sql))
     }
 
-    /// `INSERT INTO table (columns) SELECT columns FROM json_populate_recordset(…)` for `rows`,
-    /// bound as one JSON text (`PostgresJSONRows`): one text for any number of rows. Each value
-    /// reaches its column through the column type's input, as a bound value would.
+    /// `INSERT INTO table (columns) SELECT * FROM unnest($1::text[], …)` for `rows`, each column
+    /// bound as one array (`PostgresColumns`): one text for any number of rows.
     static func insertSQL(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], binds: inout PostgresSchemaSQL.Binds) throws -> String {
         guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
         let checked = try PostgresSchemaSQL.checked(columns, in: schema)
-        var json = PostgresJSONRows(columns: checked)
-        for row in rows { json.append(checked.map { row[$0] }) }
-        let names = checked.map(quoted).joined(separator: ", ")
-        return "INSERT INTO \(quoted(schema.name)) (\(names)) SELECT \(names) FROM json_populate_recordset(NULL::\(quoted(schema.name)), \(binds.bind(.text(json.text())))::json)"
+        var values = PostgresColumns(checked, of: schema)
+        for row in rows { try values.append(checked.map { row[$0] }) }
+        return "INSERT INTO \(quoted(schema.name)) (\(checked.map(quoted).joined(separator: ", "))) SELECT * FROM \(values.unnest(binding: &binds))"
     }
 
     static func apply(_ mutation: RowMutation, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {

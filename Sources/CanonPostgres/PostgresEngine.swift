@@ -67,8 +67,16 @@ public final class PostgresDatabase: Sendable {
     ///   connection that ran it.
     @discardableResult
     func rows(_ sql: String, _ binds: [CanonValue] = [], prepared: Bool = false) async throws -> [PostgresRow] {
-        let bindings = try Self.bindings(binds)
-        return try await mapErrors { [client, logger] in
+        try await rows(sql, binding: try Self.bindings(binds), prepared: prepared)
+    }
+
+    @discardableResult
+    func rows(_ sql: String, _ binds: [PostgresBind], prepared: Bool = false) async throws -> [PostgresRow] {
+        try await rows(sql, binding: try Self.bindings(binds), prepared: prepared)
+    }
+
+    private func rows(_ sql: String, binding bindings: PostgresBindings, prepared: Bool) async throws -> [PostgresRow] {
+        try await mapErrors { [client, logger] in
             if prepared {
                 do {
                     return try await PreparedSQL.$text.withValue(sql) {
@@ -141,16 +149,29 @@ public final class PostgresDatabase: Sendable {
 
     static func bindings(_ values: [CanonValue]) throws -> PostgresBindings {
         var binds = PostgresBindings(capacity: values.count)
+        for value in values { try append(value, to: &binds) }
+        return binds
+    }
+
+    static func bindings(_ values: [PostgresBind]) throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: values.count)
         for value in values {
             switch value {
-            case .null: binds.appendNull()
-            case .integer(let value): binds.append(value)
-            case .real(let value): binds.append(value)
-            case .text(let value): binds.append(value)
-            case .blob(let value): try binds.append(value)
+            case .value(let value): try append(value, to: &binds)
+            case .column(let column): binds.append(column)
             }
         }
         return binds
+    }
+
+    private static func append(_ value: CanonValue, to binds: inout PostgresBindings) throws {
+        switch value {
+        case .null: binds.appendNull()
+        case .integer(let value): binds.append(value)
+        case .real(let value): binds.append(value)
+        case .text(let value): binds.append(value)
+        case .blob(let value): try binds.append(value)
+        }
     }
 
     /// Long operations: migrations (an index built over a large table) and whole-table scans.
@@ -248,7 +269,15 @@ struct PostgresTransaction: Sendable {
     /// Runs `sql` with `binds` and collects its rows; `prepared` as in `PostgresDatabase.rows`.
     @discardableResult
     func rows(_ sql: String, _ binds: [CanonValue] = [], prepared: Bool = false) async throws -> [PostgresRow] {
-        let bindings = try PostgresDatabase.bindings(binds)
+        try await rows(sql, binding: try PostgresDatabase.bindings(binds), prepared: prepared)
+    }
+
+    @discardableResult
+    func rows(_ sql: String, _ binds: [PostgresBind], prepared: Bool = false) async throws -> [PostgresRow] {
+        try await rows(sql, binding: try PostgresDatabase.bindings(binds), prepared: prepared)
+    }
+
+    private func rows(_ sql: String, binding bindings: PostgresBindings, prepared: Bool) async throws -> [PostgresRow] {
         if prepared {
             return try await PreparedSQL.$text.withValue(sql) {
                 try await connection.execute(PreparedSQL(bindings: bindings), logger: logger).reduce(into: []) { $0.append($1) }
@@ -258,6 +287,10 @@ struct PostgresTransaction: Sendable {
     }
 
     func execute(_ sql: String, _ binds: [CanonValue] = []) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
+    }
+
+    func execute(_ sql: String, _ binds: [PostgresBind]) async throws {
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
     }
 }

@@ -80,15 +80,21 @@ enum PostgresSchemaSQL {
 
     /// Binds collected while a statement is written: `bind(value)` returns its `$n`.
     struct Binds {
-        var values: [CanonValue] = []
+        var values: [PostgresBind] = []
 
         mutating func bind(_ value: CanonValue) -> String {
-            values.append(value)
+            values.append(.value(value))
+            return "$\(values.count)"
+        }
+
+        /// A whole column of rows (`PostgresColumns.unnest`).
+        mutating func bind(_ column: PostgresColumn) -> String {
+            values.append(.column(column))
             return "$\(values.count)"
         }
     }
 
-    static func select(_ query: RowQuery, tables: [String: TableSchema]) throws -> (String, [CanonValue]) {
+    static func select(_ query: RowQuery, tables: [String: TableSchema]) throws -> (String, [PostgresBind]) {
         guard let schema = tables[query.table] else { throw CanonicalStoreError.unknownTable(query.table) }
         var binds = Binds()
         var conditions = try self.conditions(query.filter, in: schema, binds: &binds)
@@ -116,7 +122,7 @@ enum PostgresSchemaSQL {
         return (sql, binds.values)
     }
 
-    static func count(table: String, filter: Row, tables: [String: TableSchema]) throws -> (String, [CanonValue]) {
+    static func count(table: String, filter: Row, tables: [String: TableSchema]) throws -> (String, [PostgresBind]) {
         guard let schema = tables[table] else { throw CanonicalStoreError.unknownTable(table) }
         var binds = Binds()
         let conditions = try self.conditions(filter, in: schema, binds: &binds)

@@ -247,6 +247,8 @@ import Testing
         .init(request: Requests.openCase(title: "   \n\t "), field: "title"),
         .init(request: Requests.openCase(title: String(repeating: "x", count: 201)), field: "title"),
         .init(request: Requests.openCase(title: "bell\u{07}"), field: "title"),
+        .init(request: Requests.openCase(title: "delete\u{7F}"), field: "title"),
+        .init(request: Requests.openCase(title: String(repeating: "é", count: 201)), field: "title"),
     ]
 
     @Test(arguments: invalidOpenRequests)
@@ -263,6 +265,11 @@ import Testing
         let fixture = try await Fixture()
         let outcome = try await fixture.commands.openCase(Requests.openCase(title: String(repeating: "x", count: 200)), by: People.ivan)
         #expect(try await fixture.currentCase(outcome.id).title.count == 200)
+        // Characters, not bytes: 200 letters of two bytes each, and 100 line breaks of two (CRLF).
+        let accented = try await fixture.commands.openCase(Requests.openCase(title: String(repeating: "é", count: 200)), by: People.ivan)
+        #expect(try await fixture.currentCase(accented.id).title.count == 200)
+        let lines = try await fixture.commands.openCase(Requests.openCase(title: "a" + String(repeating: "\r\nb", count: 99) + "!"), by: People.ivan)
+        #expect(try await fixture.currentCase(lines.id).title.count == 200)
     }
 
     @Test func openCase_by_a_user_without_team_and_no_team_given_is_invalid_team() async throws {

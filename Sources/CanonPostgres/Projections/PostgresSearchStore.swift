@@ -163,13 +163,13 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         let weights = ["A", "B", "C", "D"]
         let columns = ["key", "team", "restricted", "clearance", "sort_time", "last_position", "digest", "display"]
             + schema.textFields.map { textColumn($0.name) } + schema.facetFields.map(facetColumn)
-        // The rows as JSON (`PostgresJSONRows`): c0…c7 the fixed columns, then each text field,
+        // The rows as arrays (`PostgresColumns`): c0…c7 the fixed columns, then each text field,
         // each text field's words (for its weighted part of `tsv`), each facet. One statement
         // text for any number of documents, prepared once per connection.
         let texts = schema.textFields.count
-        let types = ["text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "text"]
-            + Array(repeating: "text", count: 2 * texts + schema.facetFields.count)
-        let fields = types.indices.map { "c\($0)" }
+        let kinds: [PostgresColumn.Kind] = [.text, .text, .bigint, .bigint, .bigint, .bigint, .bigint, .text]
+            + Array(repeating: .text, count: 2 * texts + schema.facetFields.count)
+        let fields = kinds.indices.map { "c\($0)" }
         let vector = (0..<texts).map { "setweight(to_tsvector('simple', c\(8 + texts + $0)), '\(weights[$0])')" }.joined(separator: " || ")
         let selected = Array(fields[0..<(8 + texts)]) + Array(fields[(8 + 2 * texts)...]) + [vector]
         // The filter columns keep a newer permission change applied on the priority path.
@@ -178,15 +178,9 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
                 ? "\(column) = CASE WHEN docs.security_position > excluded.last_position THEN docs.\(column) ELSE excluded.\(column) END"
                 : "\(column) = excluded.\(column)"
         }.joined(separator: ", ")
-        let sql = """
-            INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", ")))
-            SELECT \(selected.joined(separator: ", "))
-            FROM json_to_recordset($1::json) AS r(\(zip(fields, types).map { "\($0) \($1)" }.joined(separator: ", ")))
-            ON CONFLICT (key) DO UPDATE SET \(updates)
-            """
         var terms = Set<String>()
         for start in stride(from: 0, to: kept.count, by: 1000) {
-            var rows = PostgresJSONRows(columns: fields)
+            var rows = PostgresColumns(kinds)
             for (document, position) in kept[start..<min(start + 1000, kept.count)] {
                 var values: [CanonValue] = [
                     .text(document.key), .text(document.team), .bool(document.restricted), .integer(Int64(document.clearance)),
@@ -203,9 +197,15 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
                 }
                 values += words
                 values += schema.facetFields.map { .optionalText(document.facets[$0]) }
-                rows.append(values)
+                try rows.append(values)
             }
-            try await transaction.rows(sql, [.text(rows.text())], prepared: true)
+            var binds = PostgresSchemaSQL.Binds()
+            let sql = """
+                INSERT INTO docs (\((columns + ["tsv"]).joined(separator: ", ")))
+                SELECT \(selected.joined(separator: ", ")) FROM \(rows.unnest(binding: &binds)) AS r(\(fields.joined(separator: ", ")))
+                ON CONFLICT (key) DO UPDATE SET \(updates)
+                """
+            try await transaction.rows(sql, binds.values, prepared: true)
         }
         if !kept.isEmpty {
             // A permission change the priority path saw before the document existed (applied

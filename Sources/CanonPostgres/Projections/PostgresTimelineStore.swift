@@ -85,25 +85,20 @@ public final class PostgresTimelineStore: TimelineStore, BookkeepingProjectionSt
         }
     }
 
-    /// Inserts `entries` (bound as JSON, `PostgresJSONRows`: one prepared text for any number of
-    /// entries); entries already there stay.
+    /// Inserts `entries` (bound as arrays, `PostgresColumns`: one prepared text for any number
+    /// of entries); entries already there stay.
     private static func insert(_ entries: [TimelineEntry], _ transaction: PostgresTransaction) async throws {
         for start in stride(from: 0, to: entries.count, by: 5000) {
-            var rows = PostgresJSONRows(columns: ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"])
+            var rows = PostgresColumns([.text, .bigint, .bigint, .bigint, .text, .text, .text, .text, .bigint])
             for entry in entries[start..<min(start + 5000, entries.count)] {
-                rows.append([
+                try rows.append([
                     .text(entry.key), .integer(entry.position.rawValue), .integer(Int64(entry.sequence)), .timestamp(entry.at), .text(entry.kind),
                     .text(entry.actor), .text(entry.summary), .text(entry.detailsJSON), .integer(Int64(bitPattern: entry.driftDigest)),
                 ])
             }
-            try await transaction.rows(insertSQL, [.text(rows.text())], prepared: true)
+            var binds = PostgresSchemaSQL.Binds()
+            let sql = "INSERT INTO entries (key, position, sequence, at, kind, actor, summary, details, digest) SELECT * FROM \(rows.unnest(binding: &binds)) ON CONFLICT DO NOTHING"
+            try await transaction.rows(sql, binds.values, prepared: true)
         }
     }
-
-    private static let insertSQL = """
-        INSERT INTO entries (key, position, sequence, at, kind, actor, summary, details, digest)
-        SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8
-        FROM json_to_recordset($1::json) AS r(c0 text, c1 bigint, c2 bigint, c3 bigint, c4 text, c5 text, c6 text, c7 text, c8 bigint)
-        ON CONFLICT DO NOTHING
-        """
 }

@@ -25,7 +25,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         }
         let userID: String
         do {
-            userID = try services.tokens.userID(from: String(parts[1]).trimmingCharacters(in: .whitespaces), now: services.now())
+            userID = try services.tokens.userID(from: String(parts[1]).trimmingWhiteSpace(), now: services.now())
         } catch {
             throw DomainError.unauthenticated(error.message)
         }

@@ -1,12 +1,18 @@
+import Canon
+
 /// Input checks shared by the decisions; each failure names its field.
 enum Validation {
     /// `value` trimmed, checked to be 1…`max` characters (or empty when allowed) and free of
     /// control characters other than newlines and tabs.
     static func text(_ value: String, field: String, max: Int, allowEmpty: Bool = false) throws(DomainError) -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = value.trimmingWhiteSpace()
         if trimmed.isEmpty && !allowEmpty { throw DomainError.invalid(field: field, "must not be empty") }
-        if trimmed.count > max { throw DomainError.invalid(field: field, "must be at most \(max) characters; got \(trimmed.count)") }
-        if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !["\n", "\t", "\r"].contains($0) }) {
+        // Printable ASCII with newlines and tabs, as most text is: a character per byte, no
+        // control character. (Not carriage returns: "\r\n" is one character.)
+        let printableASCII = trimmed.utf8.allSatisfy { (0x20...0x7E).contains($0) || $0 == 0x0A || $0 == 0x09 }
+        let count = printableASCII ? trimmed.utf8.count : trimmed.count
+        if count > max { throw DomainError.invalid(field: field, "must be at most \(max) characters; got \(count)") }
+        if !printableASCII, trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !["\n", "\t", "\r"].contains($0) }) {
             throw DomainError.invalid(field: field, "must not contain control characters")
         }
         return trimmed
