@@ -88,7 +88,7 @@ public struct PostgresPlatform: Sendable {
         projections.priorityPath = projections.priorityPath && configuration.runAgents
         let coordinator = ProjectionCoordinator(source: store, commits: commits, priorityCommits: priorityCommits, stores: stores, configuration: projections, logger: logger)
         let notifications = PostgresNotifications(
-            url: url, commits: commits, priorityCommits: priorityCommits, applied: { coordinator.noteApplied($0, through: $1) },
+            url: url, commits: commits, priorityCommits: priorityCommits, listensForCommits: configuration.runAgents, applied: { coordinator.noteApplied($0, through: $1) },
             resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, logger: logger)
         return PostgresPlatform(
             url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,

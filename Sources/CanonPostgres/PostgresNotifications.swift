@@ -22,18 +22,28 @@ public struct PostgresNotifications: Service {
     private let priorityCommits: PositionWaiters?
     private let applied: @Sendable (ProjectionIdentity, OutboxPosition) -> Void
     private let resume: @Sendable (ProjectionIdentity) -> Void
+    private let listening: @Sendable () -> Void
+    private let listensForCommits: Bool
     private let logger: Logger
 
+    /// - Parameter listensForCommits: listen on `canon_outbox` and `canon_priority`; a process
+    ///   that runs no agents does not (each listener is one more backend PostgreSQL signals, and
+    ///   one more process woken, on every commit).
+    /// - Parameter listening: called on every (re)connect once `canon_applied` is listened to:
+    ///   from then on no applied position is missed.
     public init(
-        url: PostgresURL, commits: PositionWaiters, priorityCommits: PositionWaiters? = nil,
+        url: PostgresURL, commits: PositionWaiters, priorityCommits: PositionWaiters? = nil, listensForCommits: Bool = true,
         applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
-        resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, logger: Logger = Logger(label: "canon.notifications")
+        resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, listening: @escaping @Sendable () -> Void = {},
+        logger: Logger = Logger(label: "canon.notifications")
     ) {
         self.url = url
         self.commits = commits
         self.priorityCommits = priorityCommits
         self.applied = applied
         self.resume = resume
+        self.listening = listening
+        self.listensForCommits = listensForCommits
         self.logger = logger
     }
 
@@ -57,16 +67,20 @@ public struct PostgresNotifications: Service {
                 let priorityCommits = self.priorityCommits
                 let applied = self.applied
                 let resume = self.resume
+                let listening = self.listening
+                let listensForCommits = self.listensForCommits
                 do {
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            try await connection.listen(on: PostgresCanonicalStore.notificationChannel) { notifications in
-                                for try await notification in notifications {
-                                    if let position = Int64(notification.payload) { commits.advance(to: OutboxPosition(position)) }
+                        if listensForCommits {
+                            group.addTask {
+                                try await connection.listen(on: PostgresCanonicalStore.notificationChannel) { notifications in
+                                    for try await notification in notifications {
+                                        if let position = Int64(notification.payload) { commits.advance(to: OutboxPosition(position)) }
+                                    }
                                 }
                             }
                         }
-                        if let priorityCommits {
+                        if listensForCommits, let priorityCommits {
                             group.addTask {
                                 try await connection.listen(on: PostgresCanonicalStore.priorityChannel) { notifications in
                                     for try await notification in notifications {
@@ -77,6 +91,7 @@ public struct PostgresNotifications: Service {
                         }
                         group.addTask {
                             try await connection.listen(on: PostgresProjectionDatabase.appliedChannel) { notifications in
+                                listening()
                                 for try await notification in notifications {
                                     guard let (identity, position) = Self.parseApplied(notification.payload) else { continue }
                                     applied(identity, position)

@@ -42,11 +42,17 @@ public struct ScaleOutBench: Sendable {
         let token = try await AccessTokens.load(from: canonical).token(for: Self.investigator.id)
         // Searchable = the worker applying case search has moved its checkpoint past the write.
         let searchable = PositionWaiters()
-        let listener = PostgresNotifications(url: database, commits: PositionWaiters()) { identity, position in
-            if identity.name == "case-search" { searchable.advance(to: position) }
-        }
+        let ready = PositionWaiters()
+        let listener = PostgresNotifications(
+            url: database, commits: PositionWaiters(), listensForCommits: false,
+            applied: { identity, position in if identity.name == "case-search" { searchable.advance(to: position) } },
+            listening: { ready.advance(to: OutboxPosition(1)) })
         let listening = Task { try await listener.run() }
         defer { listening.cancel() }
+        // A write applied before the listener is in place would never be seen as searchable.
+        guard await ready.wait(until: OutboxPosition(1), timeout: .seconds(30)) else {
+            throw CanonicalStoreError.unavailable("no notification connection to \(database) within 30 s")
+        }
         let histogram = LockedHistogram()
         let counts = Tally()
         let clock = ContinuousClock()
