@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// `canon`: the command-line tool. Each subcommand parses, calls the library and prints.
 @main
@@ -11,6 +12,11 @@ struct CanonCommand: AsyncParsableCommand {
             Demo.self, Serve.self, Worker.self, Token.self, UserCommand.self, Status.self, DeadLetters.self, Replay.self, Rebuild.self, Bench.self,
             Check.self, Docs.self, Export.self, Embed.self, Audit.self, Drift.self, Repair.self, Lifecycle.self,
         ])
+
+    static func main() async {
+        LoggingSystem.bootstrap { label in CanonLogHandler(label: label) }
+        await main(nil)
+    }
 }
 
 /// Writes a line to standard output unbuffered, so it interleaves correctly with the server's

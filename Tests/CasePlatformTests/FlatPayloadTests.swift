@@ -97,6 +97,38 @@ struct FlatPayloadTests {
         }
     }
 
+    /// The request bodies the server reads with the flat reader first: whatever it takes, it reads
+    /// as `JSONDecoder` does; whatever else (repeated keys, a wrong type, a missing field, a
+    /// nested value) it refuses, so the decoder answers.
+    @Test func theHotRequestBodiesReadAsJSONDecoderReadsThem() throws {
+        func same<T: FlatDecodable & Equatable>(_ body: String, as type: T.Type, flat expected: Bool) {
+            let data = Data(body.utf8)
+            let flat = FlatObject(data).flatMap(T.init(flat:))
+            #expect((flat != nil) == expected, "\(body)")
+            if let flat { #expect(flat == (try? JSONDecoder().decode(T.self, from: data)), "\(body)") }
+        }
+        var random = SeededGenerator(seed: 12)
+        for _ in 0..<500 {
+            let open = OpenCaseRequest(
+                title: Self.text(&random), summary: Self.text(&random), sector: Self.text(&random), region: Self.text(&random),
+                priority: Self.text(&random), team: random.chance(0.5) ? Self.text(&random) : nil)
+            same(String(decoding: try JSONEncoder().encode(open), as: UTF8.self), as: OpenCaseRequest.self, flat: true)
+            let move = TransitionRequest(to: Self.text(&random), reason: Self.text(&random))
+            same(String(decoding: try JSONEncoder().encode(move), as: UTF8.self), as: TransitionRequest.self, flat: true)
+        }
+        let fields = #""title":"T","summary":"S","sector":"energy","region":"north","priority":"low""#
+        same("{\(fields)}", as: OpenCaseRequest.self, flat: true)
+        same("{\(fields),\"team\":null}", as: OpenCaseRequest.self, flat: true)
+        same(" {\(fields), \"team\" : \"t\\u00e9am\", \"unknown\": [\"x\"]} \n", as: OpenCaseRequest.self, flat: true)
+        same("{\(fields),\"title\":\"second\"}", as: OpenCaseRequest.self, flat: false)
+        same("{\(fields),\"team\":7}", as: OpenCaseRequest.self, flat: false)
+        same("{\(fields),\"extra\":{\"a\":1}}", as: OpenCaseRequest.self, flat: false)
+        same(#"{"to":"triage"}"#, as: TransitionRequest.self, flat: false)
+        same(#"{"to":"triage","reason":"r","to":"closed"}"#, as: TransitionRequest.self, flat: false)
+        same(#"{"to":"triage","reason":5}"#, as: TransitionRequest.self, flat: false)
+        same(#"{"to":"triage","reason":"r"} trailing"#, as: TransitionRequest.self, flat: false)
+    }
+
     @Test func aFlatObjectChecksEveryFieldButDecodesOnlyTheOnesAskedFor() throws {
         // Keys with escapes, values with escapes, spaces, and a repeated key (the last one wins).
         let object = try #require(FlatObject(Data(#" { "a\u0062" : "x\"y" , "n":-12, "t":true, "l":[ "p" , "q\n" ], "a":"first", "a":"last", "z":null } "#.utf8)))

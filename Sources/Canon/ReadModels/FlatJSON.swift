@@ -417,6 +417,20 @@ public struct FlatObject {
         }
     }
 
+    /// Whether no key appears twice. (`JSONDecoder` takes a repeated key's first value, lookups
+    /// here its last: a reader of objects it did not write refuses them, and the decoder decides.)
+    /// Keys with escapes or non-ASCII bytes count as repeated, conservatively.
+    public var keysAreUnique: Bool {
+        bytes.withUnsafeBufferPointer { bytes in
+            for (index, entry) in entries.enumerated() {
+                guard entry.plainKey else { return false }
+                let key = bytes[Int(entry.keyStart)..<Int(entry.keyEnd)]
+                for other in entries[(index + 1)...] where bytes[Int(other.keyStart)..<Int(other.keyEnd)].elementsEqual(key) { return false }
+            }
+            return true
+        }
+    }
+
     public func string(_ key: String) -> String? {
         if case .string(let value)? = self[key] { value } else { nil }
     }

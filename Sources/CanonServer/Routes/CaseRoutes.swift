@@ -25,11 +25,19 @@ struct CaseRoutes {
         group.post("cases/{id}/enforcement-notice", use: enforcementNotice)
     }
 
-    struct WriteAnswer: Encodable {
+    /// What a write answers (written by the flat writer, `FlatEncodable`: every command's answer).
+    struct WriteAnswer: FlatEncodable {
         var id: String
         var version: Int64
         var status: CaseStatus?
         var position: OutboxPosition
+
+        func encode(into writer: inout FlatJSONWriter) {
+            writer.string("id", id)
+            writer.integer("position", position.rawValue)
+            writer.string("status", status?.rawValue)
+            writer.integer("version", version)
+        }
     }
 
     @Sendable func openCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
