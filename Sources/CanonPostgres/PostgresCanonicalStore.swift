@@ -264,6 +264,13 @@ public final class PostgresCanonicalStore: CanonicalStore {
         // The statement's snapshot does not see the rows its own CTEs insert: a unit that
         // requires a row it inserts takes the longer path, which does.
         guard Set(required.map(\.table)).isDisjoint(with: inserts.map(\.table)) else { return nil }
+        // A very large batch takes the longer path, which sends its rows in chunks.
+        guard inserts.reduce(0, { $0 + $1.rows.count }) <= Self.rowsPerStatement else { return nil }
+        // In an order of their own (not the units' arrival), so that batches of the same kinds
+        // of work have one text: the inserts by table and columns (the canonical schema has no
+        // foreign keys), the required rows by table and which of their columns are null.
+        inserts.sort { ($0.table, $0.columns.joined(separator: ",")) < ($1.table, $1.columns.joined(separator: ",")) }
+        required.sort { ($0.table, Self.shape(of: $0.row)) < ($1.table, Self.shape(of: $1.row)) }
         var binds = PostgresSchemaSQL.Binds()
         let requirements = try required.enumerated().map { index, requirement in
             try Self.requirementSQL(requirement.row, in: requirement.table, name: "r\(index)", tables: tables, binds: &binds)
@@ -402,11 +409,22 @@ public final class PostgresCanonicalStore: CanonicalStore {
         }
     }
 
-    /// The rows of one table in one statement (`insertSQL`), prepared once per shape.
+    /// At most this many rows go in one statement (an array is at most 1 GB, and so is a message).
+    static let rowsPerStatement = 10_000
+
+    /// Which of a required row's columns are null: what its condition's text depends on.
+    static func shape(of row: Row) -> String {
+        row.columns.map { row[$0].isNull ? "\($0) null" : $0 }.joined(separator: ",")
+    }
+
+    /// The rows of one table in statements of `rowsPerStatement` rows (`insertSQL`), prepared
+    /// once per shape.
     static func insert(_ rows: [Row], columns: [String], into table: String, tables: [String: TableSchema], in transaction: PostgresTransaction) async throws {
-        var binds = PostgresSchemaSQL.Binds()
-        let sql = try insertSQL(rows, columns: columns, into: table, tables: tables, binds: &binds)
-        try await transaction.rows(sql, binds.values, prepared: transaction.database.preparing(sql))
+        for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
+            var binds = PostgresSchemaSQL.Binds()
+            let sql = try insertSQL(Array(rows[start..<min(start + rowsPerStatement, rows.count)]), columns: columns, into: table, tables: tables, binds: &binds)
+            try await transaction.rows(sql, binds.values, prepared: transaction.database.preparing(sql))
+        }
     }
 
     /// `INSERT INTO table (columns) SELECT * FROM unnest($1::text[], …)` for `rows`, each column

@@ -86,9 +86,19 @@ struct PostgresColumn: PostgresDynamicTypeEncodable, Sendable {
         case (.double, .real(let real)):
             elements.writeInteger(Int32(8))
             elements.writeInteger(real.bitPattern)
+        // The conversions that lose nothing, as PostgreSQL's assignment casts (and SQLite's
+        // strict tables) make them: a whole number into a real or text column, a real with no
+        // fraction into an integer column.
         case (.double, .integer(let integer)):
             elements.writeInteger(Int32(8))
             elements.writeInteger(Double(integer).bitPattern)
+        case (.text, .integer(let integer)):
+            let text = String(integer)
+            elements.writeInteger(Int32(text.utf8.count))
+            elements.writeString(text)
+        case (.bigint, .real(let real)) where real.rounded() == real && real >= -0x1p63 && real < 0x1p63:
+            elements.writeInteger(Int32(8))
+            elements.writeInteger(Int64(real))
         case (.bytes, .blob(let data)):
             elements.writeInteger(Int32(data.count))
             elements.writeBytes(data)

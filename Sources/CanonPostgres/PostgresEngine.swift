@@ -26,6 +26,9 @@ public final class PostgresDatabase: Sendable {
     private let preparedShapes = Mutex<Set<String>>([])
     /// How many texts of variable shape may be prepared on each connection.
     static let preparedShapeLimit = 128
+    /// Part of every prepared statement's name: moved on after a call that may have failed its
+    /// preparation (`PreparedSQL.mayHaveFailedPreparation`), so the next calls prepare afresh.
+    let preparedGeneration = Atomic<Int>(0)
 
     /// Connects lazily to `url` with at most `maximumConnections` connections.
     /// - Parameter settings: server settings every connection starts with (`role`,
@@ -79,7 +82,7 @@ public final class PostgresDatabase: Sendable {
         try await mapErrors { [client, logger] in
             if prepared {
                 do {
-                    return try await PreparedSQL.$text.withValue(sql) {
+                    return try await PreparedSQL.run(sql, on: self) {
                         try await client.execute(PreparedSQL(bindings: bindings), logger: logger).reduce(into: []) { $0.append($1) }
                     }
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == PreparedSQL.resultTypeChanged {
@@ -237,21 +240,51 @@ public final class PostgresDatabase: Sendable {
 struct PreparedSQL: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    @TaskLocal static var text = ""
+    /// The statement's text and its database's `generation`, set around each call.
+    struct Current {
+        var text = ""
+        var generation = 0
+    }
+
+    @TaskLocal static var current = Current()
     /// "cached plan must not change result type": a table changed under a prepared `SELECT *`.
     static let resultTypeChanged = "0A000"
 
-    /// A name per text: its FNV-1a hash and length.
+    /// A name per text and generation: the text's FNV-1a hash and length.
     static var name: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
+        for byte in current.text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        return "canon_\(String(hash, radix: 36))_\(text.utf8.count)"
+        return "canon_\(String(hash, radix: 36))_\(current.text.utf8.count)_\(current.generation)"
     }
 
-    static var sql: String { text }
+    static var sql: String { current.text }
+
+    /// Whether `error` may have come from preparing the statement rather than running it.
+    /// postgres-nio remembers a failed preparation for the connection and answers every later
+    /// call of that name with the same error, so after such an error the database moves to a
+    /// new generation of names and the next call prepares afresh. Bad data, constraints, Canon's
+    /// own checks and serialization failures only come from running; an error without a server
+    /// state is the connection's, which is gone with its statements.
+    static func mayHaveFailedPreparation(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return !["22", "23", "CA", "40"].contains(String(state.prefix(2)))
+    }
+
+    /// Runs `body` (one prepared call of `text`) under `database`'s current generation, and
+    /// moves the database to the next one when the call fails as `mayHaveFailedPreparation` says.
+    static func run<T>(_ text: String, on database: PostgresDatabase, _ body: () async throws -> T) async throws -> T {
+        let generation = database.preparedGeneration.load(ordering: .relaxed)
+        do {
+            return try await $current.withValue(Current(text: text, generation: generation)) { try await body() }
+        } catch let error as PSQLError where mayHaveFailedPreparation(error) {
+            // Once for all the calls that failed in this generation.
+            _ = database.preparedGeneration.compareExchange(expected: generation, desired: generation + 1, ordering: .relaxed)
+            throw error
+        }
+    }
 
     let bindings: PostgresBindings
 
@@ -279,7 +312,7 @@ struct PostgresTransaction: Sendable {
 
     private func rows(_ sql: String, binding bindings: PostgresBindings, prepared: Bool) async throws -> [PostgresRow] {
         if prepared {
-            return try await PreparedSQL.$text.withValue(sql) {
+            return try await PreparedSQL.run(sql, on: database) {
                 try await connection.execute(PreparedSQL(bindings: bindings), logger: logger).reduce(into: []) { $0.append($1) }
             }
         }

@@ -339,7 +339,7 @@ public enum CanonicalStoreConformance {
 
     /// Text that needs escaping in SQL or JSON, extreme integers, reals that print long, bytes of
     /// every value and nulls are read back exactly as written: by a unit alone, by several
-    /// committed as one batch (on PostgreSQL, rows bound as JSON), and by a unit that also
+    /// committed as one batch (on PostgreSQL, rows bound as arrays), and by a unit that also
     /// updates (PostgreSQL's longer path).
     static func valuesOfEveryTypeAreStoredExactly(_ engine: Engine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-conformance")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CanonServer
 import Foundation
 import Logging
 

@@ -102,8 +102,11 @@ struct FlatPayloadTests {
     /// nested value) it refuses, so the decoder answers.
     @Test func theHotRequestBodiesReadAsJSONDecoderReadsThem() throws {
         func same<T: FlatDecodable & Equatable>(_ body: String, as type: T.Type, flat expected: Bool) {
-            let data = Data(body.utf8)
-            let flat = FlatObject(data).flatMap(T.init(flat:))
+            same(Data(body.utf8), as: type, flat: expected)
+        }
+        func same<T: FlatDecodable & Equatable>(_ data: Data, as type: T.Type, flat expected: Bool) {
+            let body = String(decoding: data, as: UTF8.self)
+            let flat = FlatObject(data, strict: true).flatMap(T.init(flat:))
             #expect((flat != nil) == expected, "\(body)")
             if let flat { #expect(flat == (try? JSONDecoder().decode(T.self, from: data)), "\(body)") }
         }
@@ -127,6 +130,18 @@ struct FlatPayloadTests {
         same(#"{"to":"triage","reason":"r","to":"closed"}"#, as: TransitionRequest.self, flat: false)
         same(#"{"to":"triage","reason":5}"#, as: TransitionRequest.self, flat: false)
         same(#"{"to":"triage","reason":"r"} trailing"#, as: TransitionRequest.self, flat: false)
+        // What JSON does not allow and the decoder refuses: a raw control character inside a
+        // string, bytes that are not UTF-8, a leading zero; and bodies of many keys go to the
+        // decoder (the check for repeated keys compares every pair).
+        same("{\"to\":\"tri\tage\",\"reason\":\"r\"}", as: TransitionRequest.self, flat: false)
+        same("{\"to\":\"triage\",\"reason\":\"line\nbreak\"}", as: TransitionRequest.self, flat: false)
+        same("{\"to\":\"triage\",\n\t\"reason\":\"r\"}", as: TransitionRequest.self, flat: true)
+        same(Data(#"{"to":"triage","reason":"r"#.utf8) + Data([0xC3, 0x28]) + Data(#""}"#.utf8), as: TransitionRequest.self, flat: false)
+        same(#"{"to":"triage","reason":"r","n":01}"#, as: TransitionRequest.self, flat: false)
+        same(#"{"to":"triage","reason":"r","n":0,"m":-10}"#, as: TransitionRequest.self, flat: true)
+        let many = (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        same("{\"to\":\"triage\",\"reason\":\"r\",\(many)}", as: TransitionRequest.self, flat: false)
+        #expect((try? JSONDecoder().decode(TransitionRequest.self, from: Data("{\"to\":\"triage\",\"reason\":\"r\",\(many)}".utf8))) != nil)
     }
 
     @Test func aFlatObjectChecksEveryFieldButDecodesOnlyTheOnesAskedFor() throws {

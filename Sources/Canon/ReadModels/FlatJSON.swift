@@ -135,6 +135,24 @@ public enum FlatJSON {
         case strings([String])
     }
 
+    /// Whether `bytes` are UTF-8 with no control character (below U+0020) inside a string:
+    /// what JSON requires and the reader does not check on its own.
+    public static func isStrictText(_ bytes: [UInt8]) -> Bool {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return false }
+        var inString = false
+        var escaped = false
+        for byte in bytes {
+            if escaped {
+                escaped = false
+            } else if inString {
+                if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false } else if byte < 0x20 { return false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            }
+        }
+        return true
+    }
+
     public static func parse(_ data: Data) -> [String: Value]? {
         guard let fields = fields(data) else { return nil }
         return Dictionary(fields, uniquingKeysWith: { _, last in last })
@@ -289,8 +307,11 @@ public enum FlatJSON {
         mutating func integer() -> Int64? {
             let start = index
             if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let digits = index
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
             guard index > start, index == bytes.count || ![UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) else { return nil }
+            // JSON has no leading zeros ("01").
+            guard index - digits < 2 || bytes[digits] != UInt8(ascii: "0") else { return nil }
             return Int64(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
         }
 
@@ -382,8 +403,13 @@ public struct FlatObject {
     private let entries: [FlatJSON.Entry]
 
     /// Nil unless `data` is one flat object (the same objects `FlatJSON.fields` reads).
-    public init?(_ data: Data) {
+    ///
+    /// - Parameter strict: also nil for text `JSONDecoder` refuses that the reader would
+    ///   otherwise take: bytes that are not UTF-8, a control character inside a string. (What
+    ///   the flat writer and `JSONEncoder` wrote has neither; a client's body may.)
+    public init?(_ data: Data, strict: Bool = false) {
         let bytes = [UInt8](data)
+        if strict, !FlatJSON.isStrictText(bytes) { return nil }
         guard bytes.count < Int(Int32.max), let entries = bytes.withUnsafeBufferPointer({ buffer -> [FlatJSON.Entry]? in
             var scanner = FlatJSON.Reader(bytes: buffer)
             return scanner.entries()
@@ -419,9 +445,11 @@ public struct FlatObject {
 
     /// Whether no key appears twice. (`JSONDecoder` takes a repeated key's first value, lookups
     /// here its last: a reader of objects it did not write refuses them, and the decoder decides.)
-    /// Keys with escapes or non-ASCII bytes count as repeated, conservatively.
+    /// Keys with escapes or non-ASCII bytes count as repeated, conservatively, and so does any
+    /// object of more than 32 keys (the check compares every pair).
     public var keysAreUnique: Bool {
-        bytes.withUnsafeBufferPointer { bytes in
+        guard entries.count <= 32 else { return false }
+        return bytes.withUnsafeBufferPointer { bytes in
             for (index, entry) in entries.enumerated() {
                 guard entry.plainKey else { return false }
                 let key = bytes[Int(entry.keyStart)..<Int(entry.keyEnd)]

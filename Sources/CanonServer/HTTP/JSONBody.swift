@@ -25,7 +25,7 @@ enum JSONBody {
         guard buffer.readableBytes > 0 else { throw ProblemDetails.badRequest("a JSON body is required") }
         let body = Data(buffer: buffer)
         // The hot bodies are read by the flat reader; anything it refuses, by the decoder.
-        if let flat = T.self as? any FlatDecodable.Type, let object = FlatObject(body), let value = flat.init(flat: object) as? T {
+        if let flat = T.self as? any FlatDecodable.Type, let object = FlatObject(body, strict: true), let value = flat.init(flat: object) as? T {
             return value
         }
         do {
