@@ -213,4 +213,35 @@ struct PostgresInputErrorTests {
         #expect(try await store.headPosition() == OutboxPosition(1))
         #expect(try await store.count("accounts", filter: [:]) == 1)
     }
+
+    /// Rows go to PostgreSQL as typed arrays (`PostgresColumns`): a value converts to its
+    /// column's type only when nothing is lost (a whole number into text, a real with no fraction
+    /// into an integer column, as PostgreSQL's assignment casts did); any other is a typed input
+    /// error and the commit writes nothing, on both commit paths.
+    @Test(arguments: [true, false])
+    func aValueOfAnotherTypeConvertsOnlyWhenNothingIsLost(_ oneStatement: Bool) async throws {
+        let store = try await PostgresCanonicalStore(url: try await PostgresTestServer.createDatabase(), migrations: ConformanceSchema.migrations)
+        func open(_ id: String, _ values: Row) throws -> UnitOfWork {
+            var work = try CanonicalStoreConformance.openAccount(id)
+            guard case .insert(let table, var row) = work.mutations[0] else { return work }
+            for column in values.columns { row[column] = values[column] }
+            work.mutations[0] = .insert(table: table, row: row)
+            // An update beside it sends the unit down the longer path.
+            if !oneStatement { work.mutations.append(.update(table: "accounts", key: ["id": .text(id)], values: ["note": .text("longer")])) }
+            return work
+        }
+        _ = try await store.commit(try open("kept", ["note": .integer(42), "balance": .real(7)]))
+        let row = try #require(try await store.fetchOne("accounts", where: ["id": .text("kept")]))
+        #expect(row["balance"] == .integer(7))
+        #expect(row["note"] == (oneStatement ? .text("42") : .text("longer")))
+        for bad: Row in [["balance": .text("12")], ["balance": .real(1.5)], ["note": .blob(Data([1]))]] {
+            await #expect {
+                try await store.commit(try open("bad", bad))
+            } throws: { error in
+                (error as? CanonicalStoreError)?.code == .invalidValue
+            }
+        }
+        #expect(try await store.headPosition() == OutboxPosition(1))
+        #expect(try await store.count("accounts", filter: [:]) == 1)
+    }
 }

@@ -91,9 +91,10 @@ public final class PostgresTimelineStore: TimelineStore, BookkeepingProjectionSt
         for start in stride(from: 0, to: entries.count, by: 5000) {
             var rows = PostgresColumns([.text, .bigint, .bigint, .bigint, .text, .text, .text, .text, .bigint])
             for entry in entries[start..<min(start + 5000, entries.count)] {
+                let details = entry.detailsJSON
                 try rows.append([
                     .text(entry.key), .integer(entry.position.rawValue), .integer(Int64(entry.sequence)), .timestamp(entry.at), .text(entry.kind),
-                    .text(entry.actor), .text(entry.summary), .text(entry.detailsJSON), .integer(Int64(bitPattern: entry.driftDigest)),
+                    .text(entry.actor), .text(entry.summary), .text(details), .integer(Int64(bitPattern: entry.driftDigest(detailsJSON: details))),
                 ])
             }
             var binds = PostgresSchemaSQL.Binds()

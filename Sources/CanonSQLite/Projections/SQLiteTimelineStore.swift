@@ -91,9 +91,10 @@ public final class SQLiteTimelineStore: TimelineStore, BookkeepingProjectionStor
             INSERT OR IGNORE INTO entries (key, position, sequence, at, kind, actor, summary, details, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for entry in entries {
+            let details = entry.detailsJSON
             try statement.execute(arguments: [
                 entry.key, entry.position.rawValue, entry.sequence, Timestamp.microseconds(entry.at), entry.kind, entry.actor,
-                entry.summary, entry.detailsJSON, Int64(bitPattern: entry.driftDigest),
+                entry.summary, details, Int64(bitPattern: entry.driftDigest(detailsJSON: details)),
             ])
         }
     }
