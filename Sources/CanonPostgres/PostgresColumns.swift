@@ -11,7 +11,7 @@ import PostgresNIO
 /// text. Binary arrays also spare both sides the text of the values: no escaping here, no
 /// parsing there (rows sent as one JSON text cost PostgreSQL a tenth of its CPU in parsing).
 struct PostgresColumns {
-    private(set) var columns: [PostgresColumn]
+    private var columns: [PostgresColumn]
 
     init(_ kinds: [PostgresColumn.Kind]) {
         columns = kinds.map(PostgresColumn.init)
@@ -21,8 +21,6 @@ struct PostgresColumns {
     init(_ checked: [String], of schema: TableSchema) {
         self.init(checked.map { name in PostgresColumn.Kind(schema.column(named: name)?.type ?? .text) })
     }
-
-    var isEmpty: Bool { columns.first?.count ?? 0 == 0 }
 
     /// Appends one row: `values` in the order of the columns.
     ///
