@@ -220,7 +220,7 @@ struct PortfolioEnforcementTests {
         let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true, configuration: .init(portfolio: shipped, semantic: false))
         let declared = shipped.batchWindows
         #expect(declared["case-search"] == nil, "case search applies every commit at once")
-        #expect(declared["case-timeline"] == .milliseconds(10))
+        #expect(declared["case-timeline"] == .milliseconds(25))
         #expect(declared["evidence-semantic"] == .milliseconds(50))
         #expect(declared["sla-dashboard"] == nil, "a planned store runs no agent")
         #expect(platform.coordinator.agents.count == 2)

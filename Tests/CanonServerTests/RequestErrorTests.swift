@@ -3,6 +3,7 @@ import CanonTesting
 import Foundation
 import Hummingbird
 import Testing
+@testable import CanonServer
 
 /// Bad requests get a 4xx problem document and write nothing; no answer is ever a 500.
 @Suite("Request errors")
@@ -176,5 +177,21 @@ struct ResumeRouteTests {
             let unknown = try await client.send(.post, "/v1/ops/projections/nope/resume", as: "ada")
             #expect(unknown.status == .notFound)
         }
+    }
+}
+
+/// The content-type check reads bytes (no Foundation bridging); it must agree with a
+/// case-insensitive search for "json".
+@Suite("Content type")
+struct ContentTypeTests {
+    @Test(arguments: [
+        ("application/json", true), ("Application/JSON; charset=utf-8", true), ("application/problem+json", true),
+        ("text/json", true), ("JSON", true), ("application/x-www-form-urlencoded", false), ("text/plain", false),
+        ("jso", false), ("", false), ("application/jsox", true), ("application/j-s-o-n", false), ("application/\u{4A}SON", true),
+        ("ｊｓｏｎ", false), ("application/jzon", false),
+    ])
+    func namesJSON(_ contentType: String, _ expected: Bool) {
+        #expect(JSONBody.mentionsJSON(contentType) == expected)
+        #expect(JSONBody.mentionsJSON(contentType) == contentType.lowercased().contains("json"))
     }
 }

@@ -16,7 +16,7 @@ enum JSONBody {
     /// - Throws: `ProblemDetails` 415 for a non-JSON content type, 400 for an empty or malformed
     ///   body, 422 naming the field for a missing, null or wrongly typed field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
-        if let contentType = request.headers[.contentType], !contentType.lowercased().contains("json") {
+        if let contentType = request.headers[.contentType], !mentionsJSON(contentType) {
             throw ProblemDetails(status: .unsupportedMediaType, slug: "unsupported-media-type", title: "Unsupported media type",
                                  detail: "send the body as application/json; got \(contentType)")
         }
@@ -33,6 +33,19 @@ enum JSONBody {
         } catch let error as DecodingError {
             throw problem(error, body: body)
         }
+    }
+
+    /// Whether a content type names JSON (`application/json`, `application/problem+json`, any
+    /// case), read as bytes: `String.contains` from Foundation bridges to `NSString` on every
+    /// request (about 2% of a write's CPU in the server).
+    static func mentionsJSON(_ contentType: String) -> Bool {
+        let json = Array("json".utf8)
+        var bytes = contentType.utf8[...]
+        while bytes.count >= json.count {
+            if zip(bytes.prefix(json.count), json).allSatisfy({ $0 | 0x20 == $1 }) { return true }
+            bytes = bytes.dropFirst()
+        }
+        return false
     }
 
     static func problem(_ error: DecodingError, body: Data) -> ProblemDetails {
