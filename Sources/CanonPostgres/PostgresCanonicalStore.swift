@@ -57,16 +57,22 @@ public final class PostgresCanonicalStore: CanonicalStore {
         /// How long one statement or transaction may take before its caller gets a transient
         /// error (`PostgresDatabase.operationTimeout`).
         public var operationTimeout: Duration
+        /// At most one commit notification per this long from this process; the commits in
+        /// between are announced by the next one, at most this much later (`CommitAnnouncements`).
+        /// Zero announces every commit.
+        public var announceInterval: Duration
 
         public init(
             maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil,
-            groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration(), operationTimeout: Duration = .seconds(60)
+            groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration(), operationTimeout: Duration = .seconds(60),
+            announceInterval: Duration = .milliseconds(10)
         ) {
             self.maximumConnections = maximumConnections
             self.faults = faults
             self.holdOpen = holdOpen
             self.groupCommit = groupCommit
             self.operationTimeout = operationTimeout
+            self.announceInterval = announceInterval
         }
     }
 
@@ -85,6 +91,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     private let configuration: Configuration
     /// Set when commits are gathered (`Configuration.groupCommit`).
     public let groupCommitter: GroupCommitter?
+    private let announcements: CommitAnnouncements
 
     /// Connects to `url` and applies every migration not yet applied.
     ///
@@ -92,6 +99,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     public init(url: PostgresURL, migrations: [SchemaMigration], configuration: Configuration = Configuration()) async throws {
         self.configuration = configuration
         groupCommitter = configuration.groupCommit.map { GroupCommitter(configuration: $0) }
+        announcements = CommitAnnouncements(interval: configuration.announceInterval)
         database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections, operationTimeout: configuration.operationTimeout)
         tables = SchemaMigration.tables(after: migrations)
         do {
@@ -143,7 +151,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
             do {
                 // The first attempt is optimistic; a retry takes the head's lock first, so it
                 // reads exact versions and cannot collide again (a hot stream cannot starve it).
-                return try await commitOnce(batch, lockFirst: attempt > 1)
+                return try await announcingCommit(batch, lockFirst: attempt > 1)
             } catch let error as CanonicalStoreError where [.uniqueViolation, .constraintViolation, .rowNotFound].contains(error.code) {
                 // A writer that waited on a row another writer changed fails on that row; when the
                 // other writer also moved one of our streams, the version conflict is the cause.
@@ -161,11 +169,34 @@ public final class PostgresCanonicalStore: CanonicalStore {
         }
     }
 
+    /// One attempt (`commitOnce`), announced on `notificationChannel` by its own statement or,
+    /// when `announcements` keep it quiet, by the next announcement after it.
+    private func announcingCommit(_ batch: [UnitOfWork], lockFirst: Bool) async throws -> [CommitResult] {
+        guard batch.contains(where: { !$0.events.isEmpty }) else { return try await commitOnce(batch, lockFirst: lockFirst, announce: false) }
+        let announce = announcements.claim(at: .now)
+        let results = try await commitOnce(batch, lockFirst: lockFirst, announce: announce)
+        guard let last = results.map(\.position.rawValue).max() else { return results }
+        if announce {
+            announcements.announced(last)
+        } else if let due = announcements.unannounced(last, at: .now) {
+            let announcements = self.announcements
+            let database = self.database
+            Task {
+                try? await Task.sleep(until: due)
+                guard let position = announcements.takeTrailing(at: .now) else { return }
+                // Should it fail, the agents still poll (`ProjectionAgent.Configuration.idleWait`).
+                _ = try? await database.rows("SELECT pg_notify($1, $2)", [.text(Self.notificationChannel), .text(String(position))])
+            }
+        }
+        return results
+    }
+
     /// One attempt: versions read, domain rows written, then the serialized tail (see the type's
     /// notes) in one statement, and the commit.
     ///
     /// - Parameter lockFirst: take the head's lock before anything else (a retry after a collision).
-    private func commitOnce(_ batch: [UnitOfWork], lockFirst: Bool) async throws -> [CommitResult] {
+    /// - Parameter announce: the tail notifies `notificationChannel` of the new head.
+    private func commitOnce(_ batch: [UnitOfWork], lockFirst: Bool, announce: Bool) async throws -> [CommitResult] {
         let tables = self.tables
         let configuration = self.configuration
         let streams = OutboxWriter.streams(of: batch)
@@ -196,7 +227,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
         // (The guarded streams are among `streams`: every expectation's stream is.)
         let unread = streams.filter { !known.contains($0) }
         if !lockFirst, unread.isEmpty, configuration.faults == nil, configuration.holdOpen == nil,
-           let results = try await commitInOneStatement(batch) {
+           let results = try await commitInOneStatement(batch, announce: announce) {
             return results
         }
         return try await database.transaction { transaction in
@@ -215,7 +246,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 // With guarded streams to re-check, under the head's lock.
                 head = try await transaction.rows("SELECT position, committed_at FROM canon_outbox_head WHERE id = 1\(guardedStreams.isEmpty ? "" : " FOR UPDATE")").first
             } else {
-                head = try await Self.append(events, now: Date(), in: transaction)
+                head = try await Self.append(events, now: Date(), announce: announce, in: transaction)
             }
             guard let head else { throw CanonicalStoreError.storage("the outbox head row is missing") }
             if !guardedStreams.isEmpty {
@@ -248,7 +279,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     ///
     /// - Returns: nil when the batch does not qualify (an update or delete, no events); the
     ///   caller takes the longer path.
-    private func commitInOneStatement(_ batch: [UnitOfWork]) async throws -> [CommitResult]? {
+    private func commitInOneStatement(_ batch: [UnitOfWork], announce: Bool) async throws -> [CommitResult]? {
         let steps = Self.plan(batch.flatMap(\.mutations))
         var inserts: [(table: String, columns: [String], rows: [Row])] = []
         var required: [(table: String, row: Row)] = []
@@ -282,7 +313,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
         for (index, insert) in inserts.enumerated() {
             ctes.append(("m\(index)", "\(try Self.insertSQL(insert.rows, columns: insert.columns, into: insert.table, tables: tables, binds: &binds)) RETURNING 1"))
         }
-        let sql = try Self.tailSQL(events, now: Date(), binds: &binds, before: ctes, requiring: requirements)
+        let sql = try Self.tailSQL(events, now: Date(), announce: announce, binds: &binds, before: ctes, requiring: requirements)
         guard let head = try await database.rows(sql, binds.values, prepared: database.preparing(sql)).first else {
             throw CanonicalStoreError.storage("the outbox head row is missing")
         }
@@ -311,14 +342,15 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     /// The serialized tail in one statement: moves the head by the number of `events` (taking
     /// its row lock, waiting for the previous committer, reading what it left), appends the events
-    /// at the positions after it with its commit time, and notifies the channel with the last
-    /// position (delivered when the transaction commits). Returns the new head and commit time.
+    /// at the positions after it with its commit time, and, when `announce`, notifies the channel
+    /// with the last position (delivered when the transaction commits). Returns the new head and
+    /// commit time.
     ///
     /// The events' positions and commit time here are placeholders; their stream versions are
     /// the ones written.
-    static func append(_ events: [EventEnvelope], now: Date, in transaction: PostgresTransaction) async throws -> PostgresRow? {
+    static func append(_ events: [EventEnvelope], now: Date, announce: Bool, in transaction: PostgresTransaction) async throws -> PostgresRow? {
         var binds = PostgresSchemaSQL.Binds()
-        return try await transaction.rows(try tailSQL(events, now: now, binds: &binds), binds.values, prepared: true).first
+        return try await transaction.rows(try tailSQL(events, now: now, announce: announce, binds: &binds), binds.values, prepared: true).first
     }
 
     /// The tail statement (see `append`), after the data-modifying CTEs `before`, which run to
@@ -330,7 +362,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// condition on it that the head's update checks first, raising `CA002` when it fails, so the
     /// whole statement writes nothing.
     static func tailSQL(
-        _ events: [EventEnvelope], now: Date, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
+        _ events: [EventEnvelope], now: Date, announce: Bool, binds: inout PostgresSchemaSQL.Binds, before: [(name: String, sql: String)] = [],
         requiring: [Requirement] = []
     ) throws -> String {
         var rows = PostgresColumns([.bigint, .text, .bigint, .text, .bigint, .text, .text, .text, .text, .bigint, .bigint])
@@ -345,6 +377,8 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let count = binds.bind(.integer(Int64(events.count)))
         let time = binds.bind(.timestamp(now))
         let eventRows = rows.unnest(binding: &binds)
+        // A bind, not two texts: announcing or not, the statement is prepared once.
+        let announced = binds.bind(.integer(announce ? 1 : 0))
         let ctes = (requiring.map(\.cte) + before).map { "\($0.name) AS (\($0.sql))," }.joined(separator: "\n")
         let priority = events.contains(where: \.priority) ? ", pg_notify('\(priorityChannel)', head.position::text)" : ""
         let afterThem = requiring.map { " AND \($0.condition)" }.joined() + before.map { " AND (SELECT count(*) FROM \($0.name)) >= 0" }.joined()
@@ -360,7 +394,8 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 FROM head, \(eventRows) AS e(
                     k, stream_id, stream_version, type, schema_version, payload, actor, correlation_id, causation_id, occurred_at, priority)
                 RETURNING 1),
-            notified AS (SELECT pg_notify('\(notificationChannel)', head.position::text)\(priority) FROM head)
+            notified AS (
+                SELECT CASE WHEN \(announced)::bigint = 1 THEN pg_notify('\(notificationChannel)', head.position::text) END\(priority) FROM head)
             SELECT head.position, head.committed_at FROM head, notified
             """
     }
