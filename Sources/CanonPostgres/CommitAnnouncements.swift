@@ -12,8 +12,10 @@ import Synchronization
 /// - A commit announces itself when no announcement went out within `interval` (so an idle
 ///   store's next commit is announced at once).
 /// - A commit inside the window does not; once it has committed, it makes sure an announcement
-///   follows when the window ends: a later commit's own, or a trailing one with the newest
-///   unannounced position (`unannounced(_:at:)`, then `takeTrailing(at:)`).
+///   follows when the window ends: a later commit's own, or a trailing one
+///   (`unannounced(_:at:)`, then `takeTrailing(at:)`) that announces the head as it is then.
+///   A quiet commit whose outcome is unknown counts as unannounced at every position
+///   (`Int64.max`): no later commit's announcement covers it for certain, the trailing one does.
 ///
 /// So no commit waits more than `interval` to be announced, and nothing is ever left
 /// unannounced. A zero interval announces every commit.

@@ -174,21 +174,37 @@ public final class PostgresCanonicalStore: CanonicalStore {
     private func announcingCommit(_ batch: [UnitOfWork], lockFirst: Bool) async throws -> [CommitResult] {
         guard batch.contains(where: { !$0.events.isEmpty }) else { return try await commitOnce(batch, lockFirst: lockFirst, announce: false) }
         let announce = announcements.claim(at: .now)
-        let results = try await commitOnce(batch, lockFirst: lockFirst, announce: announce)
+        let results: [CommitResult]
+        do {
+            results = try await commitOnce(batch, lockFirst: lockFirst, announce: announce)
+        } catch {
+            // A quiet commit whose outcome is unknown (a connection lost during COMMIT) may have
+            // committed: the trailing announcement covers it too (it announces the head).
+            if !announce, (error as? CanonicalStoreError)?.outcomeUnknown ?? true { scheduleTrailing(after: Int64.max) }
+            throw error
+        }
         guard let last = results.map(\.position.rawValue).max() else { return results }
         if announce {
             announcements.announced(last)
-        } else if let due = announcements.unannounced(last, at: .now) {
-            let announcements = self.announcements
-            let database = self.database
-            Task {
-                try? await Task.sleep(until: due)
-                guard let position = announcements.takeTrailing(at: .now) else { return }
-                // Should it fail, the agents still poll (`ProjectionAgent.Configuration.idleWait`).
-                _ = try? await database.rows("SELECT pg_notify($1, $2)", [.text(Self.notificationChannel), .text(String(position))])
-            }
+        } else {
+            scheduleTrailing(after: last)
         }
         return results
+    }
+
+    /// Records a quiet commit through `position` and, unless one is already due, schedules the
+    /// trailing announcement: the head as it is then, which covers every quiet commit before it.
+    private func scheduleTrailing(after position: Int64) {
+        guard let due = announcements.unannounced(position, at: .now) else { return }
+        let announcements = self.announcements
+        let database = self.database
+        Task {
+            try? await Task.sleep(until: due)
+            guard announcements.takeTrailing(at: .now) != nil else { return }
+            // Should it fail, the agents still poll (`ProjectionAgent.Configuration.idleWait`).
+            _ = try? await database.rows(
+                "SELECT pg_notify($1, position::text) FROM canon_outbox_head WHERE id = 1", [.text(Self.notificationChannel)], prepared: true)
+        }
     }
 
     /// One attempt: versions read, domain rows written, then the serialized tail (see the type's

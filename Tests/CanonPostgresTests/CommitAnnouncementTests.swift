@@ -57,6 +57,14 @@ struct CommitAnnouncementTests {
         // the window ends (the last window started at t0; it has ended).
         #expect(announcements.unannounced(7, at: t0 + .milliseconds(11)) == t0 + .milliseconds(11))
     }
+
+    @Test func aQuietCommitOfUnknownOutcomeIsCoveredOnlyByTheTrailingAnnouncement() {
+        let announcements = CommitAnnouncements(interval: .milliseconds(10))
+        #expect(announcements.claim(at: t0))
+        #expect(announcements.unannounced(Int64.max, at: t0 + .milliseconds(1)) == t0 + .milliseconds(10))
+        announcements.announced(1_000)
+        #expect(announcements.takeTrailing(at: t0 + .milliseconds(10)) != nil, "no position proves it was covered")
+    }
 }
 
 /// The same on a real server: a burst of commits from one store sends far fewer notifications
