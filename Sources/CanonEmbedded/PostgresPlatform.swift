@@ -48,8 +48,8 @@ public struct PostgresPlatform: Sendable {
 
         /// What the scaled-out processes run by default: agents of stores that declare no batch
         /// window linger 25 ms after a partial batch, so that under load one projection
-        /// transaction carries many writes. Each transaction of a worker costs about a
-        /// millisecond of CPU beyond its events (round trips, the checkpoint, its notification);
+        /// transaction carries many writes. Each transaction of a worker costs a millisecond
+        /// or more of CPU beyond its events (round trips, the checkpoint, its notification);
         /// at 10 ms, case search committed about 40 transactions a second under load. The aim for
         /// commit-to-searchable on PostgreSQL is a p99 under 100 ms.
         public static let defaultProjections = ProjectionCoordinator.Configuration(agent: .init(linger: .milliseconds(25)))

@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// PostgreSQL delivers a notification to every listening backend: it signals each one, wakes it,
 /// and each sends the message to its process, which wakes an agent. Announcing every commit made
-/// that work grow with commits times listeners: at 600 commits a second and two workers, about
+/// that work grow with commits times listeners: at 700 commits a second and two workers, about
 /// 9% of PostgreSQL's CPU and 5% of each worker's. An agent needs one wake-up per batch it
 /// applies, not one per commit (it lingers after a partial batch, and a notification carries only
 /// the newest position).
@@ -68,8 +68,9 @@ final class CommitAnnouncements: Sendable {
         }
     }
 
-    /// The position a trailing announcement due now carries, or nil when a commit's own
-    /// announcement covered it meanwhile. Sending one starts a window, as a commit's does.
+    /// The newest quiet position when a trailing announcement is still due now (the caller
+    /// announces the head, which is at least that), or nil when a commit's own announcement
+    /// covered every quiet commit meanwhile. Sending one starts a window, as a commit's does.
     func takeTrailing(at now: ContinuousClock.Instant) -> Int64? {
         state.withLock { state in
             state.trailing = false

@@ -35,11 +35,12 @@ enum JSONBody {
         }
     }
 
+    private static let json = Array("json".utf8)
+
     /// Whether a content type names JSON (`application/json`, `application/problem+json`, any
     /// case), read as bytes: `String.contains` from Foundation bridges to `NSString` on every
     /// request (about 2% of a write's CPU in the server).
     static func mentionsJSON(_ contentType: String) -> Bool {
-        let json = Array("json".utf8)
         var bytes = contentType.utf8[...]
         while bytes.count >= json.count {
             if zip(bytes.prefix(json.count), json).allSatisfy({ $0 | 0x20 == $1 }) { return true }
