@@ -17,16 +17,19 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: "With --database: serve reads and writes only, and leave the projection agents to `canon worker` processes.")
     var noAgents = false
 
+    @OptionGroup var loops: EventLoopOptions
+
     func run() async throws {
         // Before any metric object exists, so every one reports to Prometheus.
         CanonMetrics.bootstrap()
         if let url = try data.postgres {
+            let threads = loops.adopt()
             let platform = try await data.openPostgres(url, runAgents: !noAgents, logger: server.logger())
             let services = try await platform.services()
             let users = try await services.queries.users()
             do {
                 try await ServerRunner.run(services: services, background: platform.backgroundServices, options: server) { address in
-                    var text = "canon is serving \(url) at \(address)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
+                    var text = "canon is serving \(url) at \(address) on \(threads)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
                     if users.isEmpty {
                         text += "No users yet: add one with `canon user add --database \(url) --id ada --name \"Ada Okafor\" --role admin`\n"
                     }
@@ -40,6 +43,7 @@ struct Serve: AsyncParsableCommand {
             await platform.leases.close()
             return
         }
+        try loops.rejectEmbedded()
         let platform = try data.openPlatform(create: true, logger: server.logger())
         let services = try await platform.services()
         let users = try await services.queries.users()
@@ -105,6 +109,8 @@ struct Worker: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup var loops: EventLoopOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")); got \(logLevel)")
@@ -115,12 +121,13 @@ struct Worker: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let threads = loops.adopt()
         CanonMetrics.bootstrap()
         var logger = Logger(label: "canon")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         guard let url = try data.postgres else { throw ValidationError("--database is required") }
         let platform = try await data.openPostgres(url, logger: logger)
-        say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url)")
+        say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url) on \(threads)")
         let group = ServiceGroup(configuration: .init(
             services: platform.backgroundServices.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -104,6 +104,12 @@ struct CLITests {
         let badPort = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "70000"])
         #expect(try await badPort.waitForExit() != 0)
         #expect(badPort.errors.contains("--port must be between 0 and 65535"))
+        let embeddedLoops = try RunningCanon(arguments: ["serve", "--data", scratch.file("d"), "--port", "0", "--event-loops", "2"])
+        #expect(try await embeddedLoops.waitForExit() != 0)
+        #expect(embeddedLoops.errors.contains("--event-loops applies with --database only"))
+        let noLoops = try RunningCanon(arguments: ["worker", "--database", "postgres://nobody@127.0.0.1:1/none", "--event-loops", "0"])
+        #expect(try await noLoops.waitForExit() != 0)
+        #expect(noLoops.errors.contains("--event-loops must be between 1 and 64; got 0"))
         let noStore = try RunningCanon(arguments: ["token", "--data", scratch.file("missing"), "--user", "ivan"])
         #expect(try await noStore.waitForExit() != 0)
         #expect(noStore.errors.contains("no canonical store at"))
@@ -378,4 +384,13 @@ final class RunningCanon: Sendable {
     /// SIGKILL: no handler runs, no connection is closed by the process itself.
     func killHard() { kill(process.processIdentifier, SIGKILL) }
     var pid: Int32 { process.processIdentifier }
+
+    /// The names of the process's threads (Linux: `/proc/PID/task/*/comm`).
+    var threadNames: [String] {
+        let tasks = "/proc/\(pid)/task"
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []
+        return ids.compactMap { id in
+            (try? String(contentsOfFile: "\(tasks)/\(id)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
 }

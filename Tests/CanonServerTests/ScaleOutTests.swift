@@ -128,7 +128,14 @@ struct ScaleOutTests {
 
         let server = try RunningCanon(arguments: ["serve", "--database", url, "--port", "0", "--no-agents"])
         let address = try await server.waitForURL()
-        let worker = try RunningCanon(arguments: ["worker", "--database", url])
+        let worker = try RunningCanon(arguments: ["worker", "--database", url, "--event-loops", "3"])
+        #expect(try await worker.waitUntil(seconds: 60) { worker.output.contains("is running projections") })
+        // The server runs its HTTP, its PostgreSQL connections and its tasks on one event loop
+        // (`--event-loops`, default 1); the worker on the three it was given (not the default of one per core).
+        #expect(server.output.contains("on 1 event-loop thread") && !server.output.contains("Swift's own executor"), "\(server.output)")
+        #expect(worker.output.contains("on 3 event-loop threads") && !worker.output.contains("Swift's own executor"), "\(worker.output)")
+        #expect(server.threadNames.filter { $0.hasPrefix("NIO-SGLTN") }.count == 1, "\(server.threadNames)")
+        #expect(worker.threadNames.filter { $0.hasPrefix("NIO-SGLTN") }.count == 3, "\(worker.threadNames)")
         let opened = try await Self.send("POST", address + "/v1/cases", token: token, json: """
             {"title":"Unlicensed lender","summary":"Loans offered without a licence","sector":"banking","region":"north","priority":"high"}
             """)
