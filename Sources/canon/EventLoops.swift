@@ -1,4 +1,6 @@
 import ArgumentParser
+import CanonServer
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -40,5 +42,11 @@ struct EventLoopOptions: ParsableArguments {
         let threads = eventLoops == 1 ? "1 event-loop thread" : "\(eventLoops) event-loop threads"
         return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
             ? threads : "\(threads) (tasks on Swift's own executor)"
+    }
+
+    /// Measures how long work waits for each of the process's event loops (`/metrics`, and a
+    /// warning in the log past 100 ms): on one thread, whatever holds it delays everything.
+    func delayMonitor(logger: Logger) -> EventLoopDelayMonitor {
+        EventLoopDelayMonitor(loops: Array(MultiThreadedEventLoopGroup.singleton.makeIterator()), logger: logger)
     }
 }

@@ -28,7 +28,8 @@ struct Serve: AsyncParsableCommand {
             let services = try await platform.services()
             let users = try await services.queries.users()
             do {
-                try await ServerRunner.run(services: services, background: platform.backgroundServices, options: server) { address in
+                let background = platform.backgroundServices + [loops.delayMonitor(logger: server.logger())]
+                try await ServerRunner.run(services: services, background: background, options: server) { address in
                     var text = "canon is serving \(url) at \(address) on \(threads)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
                     if users.isEmpty {
                         text += "No users yet: add one with `canon user add --database \(url) --id ada --name \"Ada Okafor\" --role admin`\n"
@@ -129,7 +130,8 @@ struct Worker: AsyncParsableCommand {
         let platform = try await data.openPostgres(url, logger: logger)
         say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url) on \(threads)")
         let group = ServiceGroup(configuration: .init(
-            services: platform.backgroundServices.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: (platform.backgroundServices + [loops.delayMonitor(logger: logger)]).map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

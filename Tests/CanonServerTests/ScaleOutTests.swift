@@ -163,6 +163,16 @@ struct ScaleOutTests {
         #expect(try await badAddress.waitForExit() != 0)
         #expect(badAddress.errors.contains("invalid database address"))
 
+        // The server measures its event loop's delay (`EventLoopDelayMonitor`, a probe every half
+        // second): polled with a deadline until the first probe is published.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var metrics = ""
+        while !metrics.contains("canon_event_loop_delay_seconds_count"), ContinuousClock.now < deadline {
+            metrics = try await Self.send("GET", address + "/metrics", token: token).1
+            if !metrics.contains("canon_event_loop_delay_seconds_count") { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(metrics.contains("canon_event_loop_delay_seconds_count{loop=\"0\"}"), "\(metrics.prefix(1000))")
+
         server.terminate()
         worker.terminate()
         #expect(try await server.waitForExit() == 0)
