@@ -12,13 +12,15 @@ import NIOPosix
 /// times (read on a loop, handled in the pool, its commit's reply read on a loop, handled in
 /// the pool, written on a loop), each crossing a futex wake-up and a context switch. Here the
 /// tasks run on the event loops themselves (NIO's takeover of the global executor), and there is
-/// one loop unless asked: nothing crosses threads. On 2 cores that gave 6-9% more writes and
-/// 10% less server CPU per write (BENCHMARKS.md, "Thirteenth session"). One process then uses at
+/// one loop unless asked: a request no longer crosses threads. (Timers still fire on the
+/// runtime's own threads: NIO takes over the global queue, not delayed jobs, so a task woken from
+/// `Task.sleep` runs there until it next suspends.) On 2 cores the server's CPU per write fell
+/// 7-11% in every pair measured (BENCHMARKS.md, "Thirteenth session"). One process then uses at
 /// most `eventLoops` cores, which is the scale-out model: run more processes, or raise it.
 ///
 /// The embedded engine keeps the default executor: its SQLite calls block the thread they run on.
 struct EventLoopOptions: ParsableArguments {
-    @Option(name: .long, help: "With --database: the event-loop threads that run this process's HTTP, PostgreSQL connections and tasks. One avoids every hand-off between threads; run more processes, or raise it, to use more cores.")
+    @Option(name: .long, help: "With --database: the event-loop threads that run this process's HTTP, PostgreSQL connections and tasks. One avoids hand-offs between threads; run more processes, or raise it, to use more cores.")
     var eventLoops: Int?
 
     func validate() throws {
