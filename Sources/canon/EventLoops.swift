@@ -15,7 +15,7 @@ import NIOPosix
 /// one loop unless asked: a request no longer crosses threads. (Timers still fire on the
 /// runtime's own threads: NIO takes over the global queue, not delayed jobs, so a task woken from
 /// `Task.sleep` runs there until it next suspends.) On 2 cores the server's CPU per write fell
-/// 7-11% in every pair measured (BENCHMARKS.md, "Thirteenth session"). One process then uses at
+/// 2-13% in every one of nine pairs measured (BENCHMARKS.md, "Thirteenth session"). One process then uses at
 /// most `eventLoops` cores, which is the scale-out model: run more processes, or raise it.
 ///
 /// The embedded engine keeps the default executor: its SQLite calls block the thread they run on.
