@@ -18,6 +18,7 @@ public final class EventLoopDelayMonitor: Service, Sendable {
     public let warnAbove: Duration
     private let logger: Logger
     private let now: @Sendable () -> ContinuousClock.Instant
+    private let timers: [Timer]
     private let counts = Mutex((probes: 0, stalls: 0))
 
     /// - Parameter now: the clock the delay is read from (tests script it).
@@ -30,10 +31,18 @@ public final class EventLoopDelayMonitor: Service, Sendable {
         self.warnAbove = warnAbove
         self.logger = logger
         self.now = now
+        timers = loops.indices.map {
+            Timer(label: "canon_event_loop_delay_seconds", dimensions: [("loop", "\($0)")], preferredDisplayUnit: .seconds)
+        }
     }
 
+    /// Probes at once, says so in the log (with the first delays), then probes every `interval`.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            let first = await self.probe()
+            self.logger.info("event-loop delay measured", metadata: [
+                "loops": "\(self.loops.count)", "every": "\(self.interval)", "first": "\(first)", "metric": "canon_event_loop_delay_seconds",
+            ])
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.interval)
                 guard !Task.isCancelled else { return }
@@ -52,8 +61,7 @@ public final class EventLoopDelayMonitor: Service, Sendable {
                 loop.execute { continuation.resume(returning: self.now() - sent) }
             }
             let nanoseconds = max(0, delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
-            Timer(label: "canon_event_loop_delay_seconds", dimensions: [("loop", "\(index)")], preferredDisplayUnit: .seconds)
-                .recordNanoseconds(nanoseconds)
+            timers[index].recordNanoseconds(nanoseconds)
             let stalled = delay > warnAbove
             counts.withLock { $0.probes += 1; if stalled { $0.stalls += 1 } }
             if stalled {
