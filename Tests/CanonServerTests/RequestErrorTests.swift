@@ -2,6 +2,9 @@ import Canon
 import CanonTesting
 import Foundation
 import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
 import Testing
 @testable import CanonServer
 
@@ -87,6 +90,67 @@ struct RequestErrorTests {
             #expect(answer.problemType == "urn:canon:problem:body-too-large")
         }
         #expect(try await fixture.store.count("cases", filter: [:]) == 0)
+    }
+
+    /// A stated length within the limit is left to the route to read (once); one past it is
+    /// refused before the body is read.
+    @Test(arguments: ServerEngine.all)
+    func statedLengthsAreCheckedAgainstTheLimit(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, maxBodyBytes: 1024)
+        try await fixture.test { client in
+            let fits = #"{"title":"t","summary":"s","sector":"banking","region":"north","priority":"high"}"#
+            let opened = try await client.send(.post, "/v1/cases", as: "ivan", json: fits, headers: [.contentLength: "\(fits.utf8.count)"])
+            #expect(opened.status == .created)
+            let big = #"{"title":"t","summary":"\#(String(repeating: "x", count: 4096))","sector":"banking","region":"north","priority":"high"}"#
+            let refused = try await client.send(.post, "/v1/cases", as: "ivan", json: big, headers: [.contentLength: "\(big.utf8.count)"])
+            #expect(refused.status == .contentTooLarge)
+            #expect(refused.problemType == "urn:canon:problem:body-too-large")
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 1)
+    }
+
+    /// A body of unstated length (chunked) on a real socket: collected against the limit, so one
+    /// past it is refused with 413 and one within it is read once, by the route.
+    @Test(arguments: ServerEngine.all)
+    func chunkedBodiesAreCountedAgainstTheLimit(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, maxBodyBytes: 1024)
+        let app = CanonServer.application(
+            services: fixture.services, configuration: .init(port: 0, maxBodyBytes: 1024), logger: .init(label: "test"))
+        let token = fixture.token("ivan")
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let fits = #"{"title":"t","summary":"s","sector":"banking","region":"north","priority":"high"}"#
+            let opened = try await Self.postChunked(fits, to: "/v1/cases", port: port, token: token)
+            #expect(opened.hasPrefix("HTTP/1.1 201"), "\(opened)")
+            let big = #"{"title":"t","summary":"\#(String(repeating: "x", count: 4096))","sector":"banking","region":"north","priority":"high"}"#
+            let refused = try await Self.postChunked(big, to: "/v1/cases", port: port, token: token)
+            #expect(refused.hasPrefix("HTTP/1.1 413"), "\(refused)")
+            #expect(refused.contains("urn:canon:problem:body-too-large"))
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 1)
+    }
+
+    /// Sends `body` with `Transfer-Encoding: chunked` (no `Content-Length`) in 512-byte chunks on
+    /// a connection of its own, and returns the whole answer as text.
+    static func postChunked(_ body: String, to path: String, port: Int, token: String) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        var request = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        var rest = Substring(body)
+        while !rest.isEmpty {
+            let chunk = rest.prefix(512)
+            rest = rest.dropFirst(chunk.count)
+            request += String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n"
+        }
+        request += "0\r\n\r\n"
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            var answer = ""
+            for try await part in inbound { answer += String(buffer: part) }
+            return answer
+        }
     }
 
     @Test(arguments: ServerEngine.all)
