@@ -5,8 +5,9 @@ import Hummingbird
 ///
 /// A body whose `Content-Length` is within the limit is left to the route to read: HTTP/1.1
 /// framing holds it to that length, so collecting it here first would only read it twice. On
-/// the scaled-out server that second read was 7-14% of a write's CPU (BENCHMARKS.md, "Fourteenth
-/// session"). Only a body of unstated length (chunked) is collected here, against the limit.
+/// the scaled-out server that second read was about 6% of a write's CPU (BENCHMARKS.md,
+/// "Fourteenth session"). Only a body of unstated length (chunked) is collected here, against
+/// the limit.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBodyBytes: Int
 
