@@ -78,6 +78,20 @@ warm_wal() {
     psql "$url" -qc "CHECKPOINT"
 }
 
+# CPU time in clock ticks (1/100 s) of a process, by PID (0 once it is gone).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# CPU time in clock ticks of the PostgreSQL that start_postgres started: the postmaster, the
+# backends it has reaped (its cutime and cstime: a client's backend, an autovacuum worker) and
+# those still running.
+postgres_cpu_ticks() {
+    local postmaster total
+    postmaster="$(head -1 "$PG_TMP/data/postmaster.pid")"
+    total="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")"
+    for child in $(pgrep -P "$postmaster"); do total=$((total + $(cpu_ticks "$child"))); done
+    echo "$total"
+}
+
 stop_postgres() {
     if [ -n "${PG_TMP:-}" ]; then
         "${PG_STOP[@]}" >/dev/null 2>&1 || true
