@@ -119,7 +119,9 @@ let package = Package(
         .testTarget(name: "CanonSQLiteTests", dependencies: ["CanonSQLite", "CanonTesting", "CasePlatform", "CanonEmbedded", "Embeddings", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CasePlatformTests", dependencies: ["CasePlatform", "CanonSQLite", "CanonTesting"]),
         .testTarget(name: "EmbeddingsTests", dependencies: ["Embeddings"]),
-        .testTarget(name: "CanonPostgresTests", dependencies: ["Canon", "CanonPostgres", "CanonTesting", "CasePlatform"]),
+        .testTarget(
+            name: "CanonPostgresTests",
+            dependencies: ["Canon", "CanonPostgres", "CanonTesting", "CasePlatform", .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(
             name: "CanonServerTests",
             dependencies: [

@@ -61,11 +61,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
         /// between are announced by the next one, at most this much later (`CommitAnnouncements`).
         /// Zero announces every commit.
         public var announceInterval: Duration
+        /// How long the server lets a session sit idle inside a transaction before it ends it
+        /// (`PostgresDatabase.idleInTransactionTimeout`).
+        public var idleInTransactionTimeout: Duration
 
         public init(
             maximumConnections: Int = 16, faults: FaultInjector? = nil, holdOpen: (@Sendable () async -> Void)? = nil,
             groupCommit: GroupCommitter.Configuration? = GroupCommitter.Configuration(), operationTimeout: Duration = .seconds(60),
-            announceInterval: Duration = .milliseconds(10)
+            announceInterval: Duration = .milliseconds(10), idleInTransactionTimeout: Duration = .seconds(30)
         ) {
             self.maximumConnections = maximumConnections
             self.faults = faults
@@ -73,6 +76,7 @@ public final class PostgresCanonicalStore: CanonicalStore {
             self.groupCommit = groupCommit
             self.operationTimeout = operationTimeout
             self.announceInterval = announceInterval
+            self.idleInTransactionTimeout = idleInTransactionTimeout
         }
     }
 
@@ -100,7 +104,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         self.configuration = configuration
         groupCommitter = configuration.groupCommit.map { GroupCommitter(configuration: $0) }
         announcements = CommitAnnouncements(interval: configuration.announceInterval)
-        database = PostgresDatabase(url: url, maximumConnections: configuration.maximumConnections, operationTimeout: configuration.operationTimeout)
+        database = PostgresDatabase(
+            url: url, maximumConnections: configuration.maximumConnections, operationTimeout: configuration.operationTimeout,
+            idleInTransactionTimeout: configuration.idleInTransactionTimeout)
         tables = SchemaMigration.tables(after: migrations)
         do {
             try await Self.migrate(database, migrations)
@@ -149,9 +155,9 @@ public final class PostgresCanonicalStore: CanonicalStore {
         while true {
             attempt += 1
             do {
-                // The first attempt is optimistic; a retry takes the head's lock first, so it
-                // reads exact versions and cannot collide again (a hot stream cannot starve it).
-                return try await announcingCommit(batch, lockFirst: attempt > 1)
+                // The first attempt is optimistic; a retry reads the versions under the head's
+                // lock, so they are exact and it cannot collide again (a hot stream cannot starve it).
+                return try await announcingCommit(batch, versionsUnderLock: attempt > 1)
             } catch let error as CanonicalStoreError where [.uniqueViolation, .constraintViolation, .rowNotFound].contains(error.code) {
                 // A writer that waited on a row another writer changed fails on that row; when the
                 // other writer also moved one of our streams, the version conflict is the cause.
@@ -171,12 +177,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     /// One attempt (`commitOnce`), announced on `notificationChannel` by its own statement or,
     /// when `announcements` keep it quiet, by the next announcement after it.
-    private func announcingCommit(_ batch: [UnitOfWork], lockFirst: Bool) async throws -> [CommitResult] {
-        guard batch.contains(where: { !$0.events.isEmpty }) else { return try await commitOnce(batch, lockFirst: lockFirst, announce: false) }
+    private func announcingCommit(_ batch: [UnitOfWork], versionsUnderLock: Bool) async throws -> [CommitResult] {
+        guard batch.contains(where: { !$0.events.isEmpty }) else {
+            return try await commitOnce(batch, versionsUnderLock: versionsUnderLock, announce: false)
+        }
         let announce = announcements.claim(at: .now)
         let results: [CommitResult]
         do {
-            results = try await commitOnce(batch, lockFirst: lockFirst, announce: announce)
+            results = try await commitOnce(batch, versionsUnderLock: versionsUnderLock, announce: announce)
         } catch {
             // A quiet commit whose outcome is unknown (a connection lost during COMMIT) may have
             // committed: the trailing announcement covers it too (it announces the head).
@@ -210,9 +218,15 @@ public final class PostgresCanonicalStore: CanonicalStore {
     /// One attempt: versions read, domain rows written, then the serialized tail (see the type's
     /// notes) in one statement, and the commit.
     ///
-    /// - Parameter lockFirst: take the head's lock before anything else (a retry after a collision).
+    /// Every path takes its locks in one order: the domain rows, then the head. (A retry that
+    /// took the head first deadlocked with a writer that held a row it needed and waited for the
+    /// head: PostgreSQL broke it after `deadlock_timeout`, every commit stalled meanwhile, and
+    /// one of the two failed.)
+    ///
+    /// - Parameter versionsUnderLock: write the domain rows, then take the head's lock and read
+    ///   the versions under it, exact (a retry after a collision).
     /// - Parameter announce: the tail notifies `notificationChannel` of the new head.
-    private func commitOnce(_ batch: [UnitOfWork], lockFirst: Bool, announce: Bool) async throws -> [CommitResult] {
+    private func commitOnce(_ batch: [UnitOfWork], versionsUnderLock: Bool, announce: Bool) async throws -> [CommitResult] {
         let tables = self.tables
         let configuration = self.configuration
         let streams = OutboxWriter.streams(of: batch)
@@ -242,20 +256,27 @@ public final class PostgresCanonicalStore: CanonicalStore {
         let guardedStreams = guarded.sorted { $0.rawValue < $1.rawValue }
         // (The guarded streams are among `streams`: every expectation's stream is.)
         let unread = streams.filter { !known.contains($0) }
-        if !lockFirst, unread.isEmpty, configuration.faults == nil, configuration.holdOpen == nil,
+        if !versionsUnderLock, unread.isEmpty, configuration.faults == nil, configuration.holdOpen == nil,
            let results = try await commitInOneStatement(batch, announce: announce) {
             return results
         }
         return try await database.transaction { transaction in
-            if lockFirst { try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE") }
             var versions: [StreamID: Int64] = [:]
-            for (stream, version) in try await Self.versions(of: unread, in: transaction) {
-                versions[stream] = version
+            func readVersions() async throws -> [CommitResult] {
+                for (stream, version) in try await Self.versions(of: unread, in: transaction) {
+                    versions[stream] = version
+                }
+                return try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
             }
-            let planned = try OutboxWriter.number(batch, versions: versions, last: nil, now: Date())
+            // Read before the rows: a stale expectation fails before anything is written.
+            var planned = versionsUnderLock ? [] : try await readVersions()
             try await Self.apply(batch.flatMap(\.mutations), tables: tables, in: transaction)
             try configuration.faults?(.afterMutations)
             await configuration.holdOpen?()
+            if versionsUnderLock {
+                try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE")
+                planned = try await readVersions()
+            }
             let events = planned.flatMap(\.events)
             let head: PostgresRow?
             if events.isEmpty {

@@ -33,9 +33,17 @@ public final class PostgresDatabase: Sendable {
     /// Connects lazily to `url` with at most `maximumConnections` connections.
     /// - Parameter settings: server settings every connection starts with (`role`,
     ///   `search_path`, …), sent in the startup packet, so no query pays for them.
+    /// - Parameter idleInTransactionTimeout: the server ends a session that sits this long
+    ///   inside a transaction without sending anything (PostgreSQL's
+    ///   `idle_in_transaction_session_timeout`), so a process that vanished mid-transaction (its
+    ///   machine lost, not its connection closed) lets go of its locks, such as the outbox head's
+    ///   that every commit waits for, after this instead of after TCP's keepalive (about two
+    ///   hours by default). No transaction here waits on its client that long: their statements
+    ///   follow one another, and the slowest client-side work inside one (hashing a projection's
+    ///   rows for a drift check) takes seconds.
     public init(
         url: PostgresURL, maximumConnections: Int = 8, settings: [(String, String)] = [], logger: Logger = Logger(label: "canon.postgres"),
-        operationTimeout: Duration = .seconds(60)
+        operationTimeout: Duration = .seconds(60), idleInTransactionTimeout: Duration = .seconds(30)
     ) {
         self.url = url
         self.logger = logger
@@ -45,9 +53,9 @@ public final class PostgresDatabase: Sendable {
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(5)
-        if !settings.isEmpty {
-            configuration.options.additionalStartupParameters = [("options", settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))]
-        }
+        let idle = max(1, Int(idleInTransactionTimeout / .milliseconds(1)))
+        let startup = [("idle_in_transaction_session_timeout", "\(idle)ms")] + settings
+        configuration.options.additionalStartupParameters = [("options", startup.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))]
         // The pool's own chatter (such as a lease asked for in the instant before `run()` starts)
         // is not the application's business; failures reach callers as errors.
         var background = logger
@@ -177,6 +185,27 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
+    /// An error the client raised, with no word from the server: what it says of the work.
+    ///
+    /// Only a few say nothing was sent (the pool is closed, the statement had too many
+    /// parameters to send, the connection never got past its start). Every other one may have
+    /// come with the statement or its commit in flight (the connection lost, or an answer the
+    /// client could not read or did not expect): its outcome is unknown, so it must not simply
+    /// be run again (group commit then fails each unit of the transaction instead of committing
+    /// each alone, which could commit one twice).
+    static func canonError(code: PSQLError.Code, message: String) -> CanonicalStoreError {
+        let lost: [PSQLError.Code] = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection]
+        let neverStarted: [PSQLError.Code] = [
+            .sslUnsupported, .failedToAddSSLHandler, .receivedUnencryptedDataAfterSSLRequest, .unsupportedAuthMechanism,
+            .authMechanismRequiresPassword, .saslError,
+        ]
+        if code == .poolClosed || neverStarted.contains(code) { return .unavailable(message) }
+        if code == .tooManyParameters { return .storage(message) }
+        // The server went away, restarted or never answered.
+        if lost.contains(code) { return .unavailable(message, outcomeUnknown: true) }
+        return .storage(message, outcomeUnknown: true)
+    }
+
     /// Long operations: migrations (an index built over a large table) and whole-table scans.
     static let longOperation = Duration.seconds(6 * 3600)
 
@@ -197,12 +226,7 @@ public final class PostgresDatabase: Sendable {
 
     static func canonError(_ error: PSQLError) -> any Error {
         guard let info = error.serverInfo else {
-            let message = "PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")"
-            // The connection, not the statement: the server went away, restarted or never
-            // answered, perhaps with the statement or its commit in flight.
-            let lost: [PSQLError.Code] = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection]
-            if error.code == .poolClosed { return CanonicalStoreError.unavailable(message) }
-            return lost.contains(error.code) ? CanonicalStoreError.unavailable(message, outcomeUnknown: true) : CanonicalStoreError.storage(message)
+            return canonError(code: error.code, message: "PostgreSQL: \(error.code)\(error.underlying.map { ": \($0)" } ?? "")")
         }
         let message = info[.message] ?? "\(error.code)"
         let state = info[.sqlState] ?? ""

@@ -183,6 +183,52 @@ struct ProjectionRuntimeTests {
         #expect(await agent.snapshot().lastError == nil)
     }
 
+    /// A batch applied is applied: when the read of the canonical head for the lag metrics
+    /// fails afterwards (the canonical store unreachable for a moment), the agent neither retries
+    /// nor pauses on the event it applied. (It paused here: one attempt allowed, the pause policy.)
+    @Test func aFailedLagReadAfterAnApplyIsNotTheBatchsFailure() async throws {
+        let canonical = try await Canonical(.sqlite)
+        let timeline = try await canonical.timeline()
+        let headless = HeadlessSource(canonical.store)
+        let agent = ProjectionAgent(
+            store: timeline, source: headless, commits: canonical.commits,
+            configuration: .init(
+                batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50),
+                failurePolicy: FailurePolicy(maxAttempts: 1, onExhausted: .pause, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(5))))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+
+        let opened = try await canonical.openCase()
+        try await Self.eventually("the opening is applied and the agent idle", on: agent) {
+            let state = await agent.snapshot().state
+            return try await timeline.checkpoint().position == opened.position && state == .idle
+        }
+        #expect(headless.failedReads.load(ordering: .relaxed) > 0, "the head was read, and the read failed")
+        #expect(await agent.snapshot().lastError == nil)
+        #expect(try await timeline.entries(key: opened.id, limit: 10).count == 1)
+    }
+
+    /// An agent that lost its lease writes a last `stopped` beat as it stops, maybe after the new
+    /// holder's first: it must not hide the new holder's state (status would say the projection
+    /// is stopped, and a resume would be refused as "not paused"). Its own stop still shows.
+    @Test(arguments: ProjectionEngine.all)
+    func aFormerOwnersStopDoesNotHideTheNewHolder(_ engine: ProjectionEngine) async throws {
+        let canonical = try await Canonical(engine)
+        let timeline = try await canonical.timeline()
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        try await timeline.recordHeartbeat(AgentHeartbeat(at: at, state: .idle, lastError: nil, owner: "worker-a"))
+        try await timeline.recordHeartbeat(AgentHeartbeat(at: at + 1, state: .catchingUp, lastError: nil, owner: "worker-b"))
+        try await timeline.recordHeartbeat(AgentHeartbeat(at: at + 2, state: .stopped, lastError: nil, owner: "worker-a"))
+        let kept = try #require(try await timeline.heartbeat())
+        #expect(kept.owner == "worker-b" && kept.state == .catchingUp)
+        try await timeline.recordHeartbeat(AgentHeartbeat(at: at + 3, state: .stopped, lastError: "shut down", owner: "worker-b"))
+        let stopped = try #require(try await timeline.heartbeat())
+        #expect(stopped.owner == "worker-b" && stopped.state == .stopped && stopped.lastError == "shut down")
+        // Any state but `stopped` from another owner is a new holder's: it is recorded.
+        try await timeline.recordHeartbeat(AgentHeartbeat(at: at + 4, state: .starting, lastError: nil, owner: "worker-a"))
+        #expect(try await timeline.heartbeat()?.owner == "worker-a")
+    }
+
     /// A resume kicks the agent's waiters from the agent's actor, which the agent has left on its
     /// way to the wait: a kick that lands before the waiter registers must still wake it (it was
     /// lost, and the agent slept its whole heartbeat interval).
@@ -469,6 +515,37 @@ extension JSONDecoder {
 }
 
 /// The case timeline, failing on chosen positions until healed: a poison event that gets fixed.
+/// A canonical store whose head cannot be read (every other call goes through).
+final class HeadlessSource: CanonicalStore {
+    let base: any CanonicalStore
+    let failedReads = Atomic<Int>(0)
+
+    init(_ base: any CanonicalStore) { self.base = base }
+
+    func headPosition() async throws -> OutboxPosition {
+        failedReads.add(1, ordering: .relaxed)
+        throw CanonicalStoreError.unavailable("the head cannot be read (injected)")
+    }
+    func commit(_ work: UnitOfWork) async throws -> CommitResult { try await base.commit(work) }
+    func commit(batch: [UnitOfWork]) async throws -> [CommitResult] { try await base.commit(batch: batch) }
+    func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
+    func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
+    func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
+    func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
+    func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
+    func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] { try await base.events(after: position, limit: limit) }
+    func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
+        try await base.events(after: position, limit: limit, selecting: selection)
+    }
+    func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
+        try await base.priorityEvents(after: position, through: through, limit: limit)
+    }
+    func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
+        try await base.events(in: stream, through: position)
+    }
+    func checkHealth() async throws { try await base.checkHealth() }
+}
+
 final class FlakyTimeline: TimelineProjection, Sendable {
     let identity = ProjectionIdentity(name: "case-timeline", version: 1)
     private let failing = Mutex<Set<String>>([])

@@ -261,7 +261,7 @@ public actor ProjectionAgent {
                 metrics.applied(events.count, duration: ContinuousClock.now - started)
                 advance(from: base, to: target)
                 if lastError != nil && state != .paused { lastError = nil }
-                try await reportLag()
+                await reportLag()
                 return
             } catch let error as ProjectionError where error.code == .checkpointConflict {
                 throw error
@@ -352,8 +352,19 @@ public actor ProjectionAgent {
         applied.advance(to: target.position)
     }
 
-    private func reportLag() async throws {
-        let head = commits.reached > checkpoint.position ? commits.reached : try await source.headPosition()
+    /// Sets the lag metrics. The batch is applied by then: a failure to read the canonical
+    /// head (say the canonical store is unreachable for a moment) leaves the last figures, and
+    /// is not the batch's failure (it used to count as one, and could pause the projection on
+    /// an event it had applied).
+    private func reportLag() async {
+        let head: OutboxPosition
+        if commits.reached > checkpoint.position {
+            head = commits.reached
+        } else if let read = try? await source.headPosition() {
+            head = read
+        } else {
+            return
+        }
         let behind = max(0, head.rawValue - checkpoint.position.rawValue)
         let seconds = behind == 0 ? 0 : max(0, clock().timeIntervalSince(checkpoint.committedAt ?? clock()))
         metrics.lag(events: behind, seconds: seconds)

@@ -36,7 +36,9 @@ public protocol ProjectionStore: Sendable {
     /// (idempotently). `position` must not be ahead of the checkpoint.
     func rewind(to position: OutboxPosition) async throws
 
-    /// Records that the agent is alive, apart from its progress.
+    /// Records that the agent is alive, apart from its progress. A `stopped` beat from another
+    /// owner than the last one's is not recorded: it comes from an agent that lost the lease and
+    /// must not hide the new holder's state.
     func recordHeartbeat(_ heartbeat: AgentHeartbeat) async throws
 
     func heartbeat() async throws -> AgentHeartbeat?

@@ -95,7 +95,11 @@ public struct CanonicalStoreError: Error, Hashable, Sendable, CustomStringConver
 
     public static func injectedFault(_ point: FaultPoint) -> Self { Self(.injectedFault, "fault injected at \(point)") }
 
-    public static func storage(_ detail: String) -> Self { Self(.storage, detail) }
+    /// - Parameter outcomeUnknown: the work was in flight when the answer was lost (not
+    ///   transient: nothing says trying again will do better).
+    public static func storage(_ detail: String, outcomeUnknown: Bool = false) -> Self {
+        Self(.storage, detail, outcomeUnknown: outcomeUnknown)
+    }
 
     /// The store is unreachable, shutting down, recovering or out of room (`Transience.outage`).
     /// - Parameter outcomeUnknown: the connection was lost with work in flight.

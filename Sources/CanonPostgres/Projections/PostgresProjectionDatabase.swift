@@ -195,6 +195,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                 """
                 INSERT INTO canon_heartbeat VALUES (1, $1, $2, $3, $4)
                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, state = excluded.state, last_error = excluded.last_error, owner = excluded.owner
+                WHERE excluded.state <> 'stopped' OR canon_heartbeat.owner = excluded.owner
                 """,
                 [.timestamp(heartbeat.at), .text(heartbeat.state.rawValue), .optionalText(heartbeat.lastError), .text(heartbeat.owner)], prepared: true)
         }

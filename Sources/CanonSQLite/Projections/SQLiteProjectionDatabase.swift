@@ -234,7 +234,11 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
         try await write { db in
             try self.settleCache(idle: heartbeat.state == .idle, db)
             try db.execute(
-                sql: "INSERT OR REPLACE INTO canon_heartbeat VALUES (1, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO canon_heartbeat VALUES (1, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET at = excluded.at, state = excluded.state, last_error = excluded.last_error, owner = excluded.owner
+                    WHERE excluded.state <> 'stopped' OR canon_heartbeat.owner = excluded.owner
+                    """,
                 arguments: [Timestamp.microseconds(heartbeat.at), heartbeat.state.rawValue, heartbeat.lastError, heartbeat.owner])
         }
     }

@@ -1,0 +1,129 @@
+@testable import Canon
+import Foundation
+@testable import CanonPostgres
+import CanonTesting
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// How a commit holds the outbox head's lock, which every commit of the cluster waits for: never
+/// while it waits for something else, and never for long after its client has gone quiet.
+@Suite("PostgreSQL outbox head: lock order and quiet sessions (real server)", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+struct LockOrderTests {
+    /// A commit retried after a collision writes its rows before it takes the head's lock, as a
+    /// first attempt does. (A retry used to take the head first, then its rows: with a writer that
+    /// held one of those rows and waited for the head, that was a deadlock, which PostgreSQL broke
+    /// after `deadlock_timeout` with every commit stalled meanwhile, failing one of the two.)
+    ///
+    /// The first attempt reads its stream's version, writes its row, and, in the `holdOpen` hook,
+    /// another store appends to the same stream: its numbering is stale, its append collides, and
+    /// it is retried. In the retry's hook, after its rows, another session asks for the head
+    /// without waiting (`NOWAIT`): it must get it.
+    @Test(.timeLimit(.minutes(2)))
+    func aRetryTakesTheHeadAfterItsRows() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let other = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations, configuration: .init(groupCommit: nil))
+        let stream = StreamID(category: "note", id: "n1")
+        @Sendable func note(_ n: Int) throws -> UnitOfWork {
+            var work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+            work.events.append(try PendingEvent(streamID: stream, type: "note.added", encoding: ["n": n], occurredAt: Date()))
+            return work
+        }
+        let attempts = Atomic<Int>(0)
+        let headFreeInRetry = Mutex<Bool?>(nil)
+        let writer = try await PostgresCanonicalStore(
+            url: url, migrations: ConformanceSchema.migrations,
+            configuration: .init(
+                holdOpen: {
+                    if attempts.add(1, ordering: .relaxed).newValue == 1 {
+                        _ = try? await other.commit(note(1))
+                    } else {
+                        let free: Bool
+                        do {
+                            try await other.executeRawSQL("DO $$ BEGIN PERFORM 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE NOWAIT; END $$")
+                            free = true
+                        } catch {
+                            free = false
+                        }
+                        headFreeInRetry.withLock { $0 = free }
+                    }
+                },
+                groupCommit: nil))
+        _ = try await other.commit(try CanonicalStoreConformance.openAccount("a"))
+        // An update of the account and an event on the note stream, with no expectation: the
+        // stream's version is read, so the commit takes the longer path.
+        var work = try note(2)
+        work.mutations.append(.update(table: "accounts", key: ["id": .text("a")], values: ["balance": .integer(7)]))
+        let committed = try await writer.commit(work)
+
+        #expect(attempts.load(ordering: .relaxed) == 2, "the first attempt collided, the retry went through")
+        #expect(headFreeInRetry.withLock { $0 } == true, "the retry held no lock on the head while it wrote its rows")
+        #expect(committed.events.map(\.streamVersion) == [2])
+        #expect(try await writer.headPosition() == OutboxPosition(3))
+        #expect(try await writer.fetchOne("accounts", where: ["id": .text("a")])?["balance"] == .integer(7))
+    }
+
+    /// A session that sits inside a transaction holding the head's lock, as one does whose
+    /// process vanished mid-commit with its machine (its connection not closed), is ended by the
+    /// server after `idleInTransactionTimeout` (here 1 s): the next commit goes through then,
+    /// instead of failing at its own deadline (here 5 s), as every commit would until TCP's
+    /// keepalive ended the session (about two hours).
+    @Test(.timeLimit(.minutes(2)))
+    func aWriterGoneQuietInsideItsTransactionLetsGoOfTheHead() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let store = try await PostgresCanonicalStore(
+            url: url, migrations: ConformanceSchema.migrations,
+            configuration: .init(operationTimeout: .seconds(5), idleInTransactionTimeout: .seconds(1)))
+        // The quiet writer: another process's pool, with the same setting. Its own deadline
+        // (12 s) comes after the commit's (5 s): as for a process that is gone, nothing on its
+        // side ends the transaction before the commit gives up. (Its call then fails at its
+        // deadline: postgres-nio does not see that the server closed the connection.)
+        let elsewhere = PostgresDatabase(url: url, maximumConnections: 1, operationTimeout: .seconds(12), idleInTransactionTimeout: .seconds(1))
+        defer { elsewhere.close() }
+        let held = PositionWaiters()
+        let never = AsyncStream<Void>.makeStream()
+        let quiet = Task {
+            try await elsewhere.transaction { transaction in
+                try await transaction.execute("SELECT 1 FROM canon_outbox_head WHERE id = 1 FOR UPDATE")
+                held.advance(to: OutboxPosition(1))
+                for await _ in never.stream { break }
+            }
+        }
+        #expect(await held.wait(until: OutboxPosition(1), timeout: .seconds(30)), "the quiet session holds the head")
+
+        let committed = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        #expect(committed.position == OutboxPosition(1))
+
+        // The quiet session was ended by the server: its transaction cannot commit.
+        never.continuation.finish()
+        await #expect(throws: (any Error).self) { try await quiet.value }
+        #expect(try await store.headPosition() == OutboxPosition(1))
+    }
+
+    /// An error the client raised with no word from the server says nothing was sent only when it
+    /// cannot have been (the pool closed, too many parameters, a connection that never started);
+    /// any other may have come with the statement or its commit in flight, so its outcome is
+    /// unknown and group commit does not commit each unit again alone (which could commit one
+    /// twice).
+    @Test func aClientSideErrorIsAnUnknownOutcomeUnlessNothingWasSent() {
+        let unknown: [PSQLError.Code] = [
+            .serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection, .messageDecodingFailure,
+            .unexpectedBackendMessage, .invalidCommandTag, .queryCancelled, .listenFailed, .unlistenFailed,
+        ]
+        let nothingSent: [PSQLError.Code] = [
+            .poolClosed, .tooManyParameters, .sslUnsupported, .failedToAddSSLHandler, .receivedUnencryptedDataAfterSSLRequest,
+            .unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError,
+        ]
+        for code in unknown {
+            let error = PostgresDatabase.canonError(code: code, message: "\(code)")
+            #expect(error.outcomeUnknown, "\(code)")
+            #expect(!GroupCommitter.rolledBack(error), "\(code)")
+        }
+        for code in nothingSent {
+            let error = PostgresDatabase.canonError(code: code, message: "\(code)")
+            #expect(!error.outcomeUnknown, "\(code)")
+        }
+        #expect(PostgresDatabase.canonError(code: .poolClosed, message: "closed").transient)
+        #expect(PostgresDatabase.canonError(code: .serverClosedConnection, message: "lost").transient)
+    }
+}
