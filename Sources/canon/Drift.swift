@@ -35,6 +35,7 @@ struct DriftOptions: ParsableArguments {
         guard sample >= 1 else { throw ValidationError("--sample must be at least 1; got \(sample)") }
         if let since, since < 0 { throw ValidationError("--since must be a position (0 or more); got \(since)") }
         if driftMode == .since && since == nil { throw ValidationError("--mode since needs --since POSITION") }
+        if driftMode != .since && since != nil { throw ValidationError("--since applies with --mode since only; got --mode \(mode)") }
     }
 }
 
@@ -81,6 +82,7 @@ struct Drift: AsyncParsableCommand {
 
     func validate() throws {
         guard (name == nil) != !all else { throw ValidationError("name one projection, or pass --all") }
+        guard limit >= 0 else { throw ValidationError("--limit must be 0 or more; got \(limit)") }
         if let name, !EmbeddedPlatform.projectionNames.contains(name) {
             throw ValidationError("unknown projection \(name); known: \(EmbeddedPlatform.projectionNames.joined(separator: ", "))")
         }

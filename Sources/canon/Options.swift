@@ -114,7 +114,9 @@ struct ServerOptions: ParsableArguments {
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be between 0 and 65535; got \(port)") }
-        guard driftInterval >= 1 else { throw ValidationError("--drift-interval must be at least 1 second; got \(driftInterval)") }
+        guard (1...31_536_000).contains(driftInterval) else {
+            throw ValidationError("--drift-interval must be between 1 second and 31536000 (a year); got \(driftInterval)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")); got \(logLevel)")
         }

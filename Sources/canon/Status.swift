@@ -15,6 +15,10 @@ struct Status: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds without a heartbeat after which an agent counts as stalled.")
     var stallAfter: Int = 5
 
+    func validate() throws {
+        guard (1...86_400).contains(stallAfter) else { throw ValidationError("--stall-after must be between 1 and 86400 seconds; got \(stallAfter)") }
+    }
+
     func run() async throws {
         let platform = try await data.openStores(create: false)
         var statuses: [ProjectionStatus] = []

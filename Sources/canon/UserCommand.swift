@@ -1,5 +1,7 @@
 import ArgumentParser
+import Canon
 import CasePlatform
+import Foundation
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,14 +18,22 @@ struct UserCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Clearance 1 to 3.") var clearance: Int = 1
 
         func validate() throws {
-            guard Role(rawValue: role) != nil else {
+            guard let role = Role(rawValue: role) else {
                 throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")); got \(role)")
+            }
+            // The whole decision, before any store is opened (or a data directory created).
+            do {
+                _ = try CaseDecisions.registerUser(user(role), at: Date(), metadata: .system)
+            } catch {
+                throw ValidationError(error.message)
             }
         }
 
+        private func user(_ role: Role) -> User { User(id: id, displayName: name, role: role, team: team, clearance: clearance) }
+
         func run() async throws {
             let store = try await data.openStores(create: true, semantic: false).canonical
-            let user = User(id: id, displayName: name, role: Role(rawValue: role)!, team: team, clearance: clearance)
+            let user = user(Role(rawValue: role)!)
             do {
                 let outcome = try await CaseCommands(store: store).registerUser(user)
                 say("registered \(id) at position \(outcome.position)")

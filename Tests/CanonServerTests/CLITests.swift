@@ -119,6 +119,28 @@ struct CLITests {
         let corruptRun = try RunningCanon(arguments: ["token", "--data", corrupt, "--user", "ivan"])
         #expect(try await corruptRun.waitForExit() != 0)
         #expect(corruptRun.errors.contains("cannot open canonical store"))
+        // Flags whose values would crash, overflow or be ignored are refused before anything runs.
+        for (arguments, message) in [
+            (["drift", "--data", scratch.file("d"), "case-search", "--limit=-1"], "--limit must be 0 or more; got -1"),
+            (["drift", "--data", scratch.file("d"), "case-search", "--since", "5"], "--since applies with --mode since only"),
+            (["status", "--data", scratch.file("d"), "--stall-after", "10000000000000000"], "--stall-after must be between 1 and 86400"),
+            (["status", "--data", scratch.file("d"), "--stall-after=-1"], "--stall-after must be between 1 and 86400"),
+            (["serve", "--data", scratch.file("d"), "--port", "0", "--drift-interval", "9223372036854775807"], "--drift-interval must be between 1 second"),
+        ] {
+            let run = try RunningCanon(arguments: arguments)
+            #expect(try await run.waitForExit() != 0, "\(arguments)")
+            #expect(run.errors.contains(message), "\(arguments): \(run.errors)")
+        }
+        // A user that cannot be registered is refused before any store is opened: no data
+        // directory appears.
+        let fresh = scratch.file("fresh")
+        let badUser = try RunningCanon(arguments: ["user", "add", "--data", fresh, "--id", "Bad_ID", "--name", "x", "--role", "investigator"])
+        #expect(try await badUser.waitForExit() != 0)
+        #expect(badUser.errors.contains("id must be 1 to 64 lower-case letters"), "\(badUser.errors)")
+        let noTeam = try RunningCanon(arguments: ["user", "add", "--data", fresh, "--id", "nat", "--name", "Nat", "--role", "investigator"])
+        #expect(try await noTeam.waitForExit() != 0)
+        #expect(noTeam.errors.contains("team is required for the investigator role"), "\(noTeam.errors)")
+        #expect(!FileManager.default.fileExists(atPath: fresh), "nothing was created")
     }
 
     @Test func checkLintsWithExitCodesAndFormats() async throws {

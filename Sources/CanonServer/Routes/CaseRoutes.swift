@@ -133,8 +133,10 @@ struct CaseRoutes {
     }
 
     @Sendable func linkParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let ifMatch = try parseIfMatch(request)
         let body = try await JSONBody.decode(LinkPartyRequest.self, from: request, context: context)
-        let outcome = try await services.commands(for: .linkParty).linkParty(try caseID(context), body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .linkParty).linkParty(
+            try caseID(context), body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             LinkAnswer(caseID: outcome.id, partyID: body.partyID, role: body.role, version: outcome.version, position: outcome.position),
             status: .created, headers: [.eTag: etag(outcome.version)])
@@ -185,9 +187,11 @@ struct CaseRoutes {
     }
 
     @Sendable func addEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let ifMatch = try parseIfMatch(request)
         let body = try await JSONBody.decode(AddEvidenceRequest.self, from: request, context: context)
         let id = try caseID(context)
-        let outcome = try await services.commands(for: .addEvidence).addEvidence(id, body, by: context.requirePrincipal(), correlationID: context.correlationID)
+        let outcome = try await services.commands(for: .addEvidence).addEvidence(
+            id, body, ifMatch: ifMatch, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
             EvidenceAnswer(id: outcome.id, caseID: id, caseVersion: outcome.version, position: outcome.position),
             status: .created, headers: [.location: "/v1/cases/\(id)/evidence"])

@@ -48,9 +48,11 @@ struct DerivedReadRoutes {
     @Sendable func searchCases(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let parameters = request.uri.queryParameters
+        try Self.requireKnown(request, ["q", "status", "sector", "region", "priority", "team", "assignee", "limit", "cursor", "min_position"])
         var filters: [String: String] = [:]
         for field in ["status", "sector", "region", "priority", "team", "assignee"] {
-            if let value = parameters[Substring(field)], !value.isEmpty { filters[field] = String(value) }
+            guard let value = try Self.single(request, field) else { continue }
+            filters[field] = try Self.filterValue(value, field: field)
         }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
@@ -120,6 +122,11 @@ struct DerivedReadRoutes {
 
     @Sendable func timeline(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
+        // The request is checked before the access is audited: a bad one reads nothing.
+        let parameters = request.uri.queryParameters
+        try Self.requireKnown(request, ["limit", "min_position"])
+        let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
+        let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
         // Who may see the case is decided on canonical state, never on the projection.
         let principal = try context.requirePrincipal()
         _ = try await services.audited(.viewCaseTimeline, caseID: id, by: principal) { () async throws -> Case in
@@ -128,9 +135,6 @@ struct DerivedReadRoutes {
             }
             return item
         }
-        let parameters = request.uri.queryParameters
-        let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
-        let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
         let timeline = try services.timeline(for: .viewCaseTimeline)
         let freshness = try await waitForFreshness(timeline, minimum: minimum)
         let entries = try await timeline.entries(key: id, limit: limit)
@@ -211,6 +215,12 @@ struct DerivedReadRoutes {
             let reached = try await services.projections.waitUntilApplied(store.identity.name, position: minimum, timeout: services.readWait)
             let checkpoint = try await store.checkpoint()
             if !reached && checkpoint.position < minimum {
+                // A position no write has had yet cannot be waited for: retrying would not help.
+                let head = try await services.store.headPosition()
+                if minimum > head {
+                    throw ProblemDetails.invalidBody(
+                        "min_position \(minimum) is beyond the outbox head (\(head)): pass the position a write answered", field: "min_position")
+                }
                 throw ProblemDetails(
                     status: .serviceUnavailable, slug: "not-yet-fresh", title: "The derived store has not caught up",
                     detail: "\(store.identity.name) has applied position \(checkpoint.position), not \(minimum), within the wait; retry shortly",
@@ -219,6 +229,49 @@ struct DerivedReadRoutes {
             }
         }
         return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
+    }
+
+    /// Refuses a query parameter the route does not know (a misspelt filter must not widen the
+    /// answer to everything unfiltered).
+    static func requireKnown(_ request: Request, _ known: Set<String>) throws {
+        for (key, _) in request.uri.queryParameters where !known.contains(String(key)) {
+            throw ProblemDetails.invalidBody("unknown query parameter \(key); known: \(known.sorted().joined(separator: ", "))", field: String(key))
+        }
+    }
+
+    /// The one value of `field`, nil when absent; given twice (with different values) or empty, refused.
+    static func single(_ request: Request, _ field: String) throws -> Substring? {
+        let values = request.uri.queryParameters[values: Substring(field)]
+        guard let first = values.first else { return nil }
+        guard values.allSatisfy({ $0 == first }) else {
+            throw ProblemDetails.invalidBody("\(field) is given more than once; one value is allowed", field: field)
+        }
+        guard !first.isEmpty else { throw ProblemDetails.invalidBody("\(field) is empty; leave it out to match any", field: field) }
+        return first
+    }
+
+    /// A filter's value: one of the catalogue's for `status`, `sector`, `region` and `priority`;
+    /// a slug for `team` and `assignee`.
+    static func filterValue(_ value: Substring, field: String) throws -> String {
+        let allowed: [String]? = switch field {
+        case "status": CaseStatus.allCases.map(\.rawValue)
+        case "sector": Sector.allCases.map(\.rawValue)
+        case "region": Region.allCases.map(\.rawValue)
+        case "priority": Priority.allCases.map(\.rawValue)
+        default: nil
+        }
+        let text = String(value)
+        if let allowed {
+            guard allowed.contains(text) else {
+                throw ProblemDetails.invalidBody("\(field) must be one of \(allowed.joined(separator: ", ")); got \(text)", field: field)
+            }
+            return text
+        }
+        do {
+            return try Validation.slug(text, field: field)
+        } catch {
+            throw ProblemDetails.invalidBody(error.message, field: field)
+        }
     }
 
     private func freshnessHeaders(_ freshness: Freshness) -> HTTPFields {

@@ -181,6 +181,7 @@ paths:
     post:
       summary: Link a registered party to the case with a role
       tags: [cases, parties]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
       requestBody:
         required: true
         content: { application/json: { schema: { $ref: "#/components/schemas/LinkParty" } } }
@@ -191,6 +192,7 @@ paths:
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
     get:
       summary: The case's parties (PII masked by role)
@@ -204,6 +206,7 @@ paths:
     post:
       summary: Record evidence metadata (the binary is addressed by its SHA-256)
       tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
       requestBody:
         required: true
         content: { application/json: { schema: { $ref: "#/components/schemas/AddEvidence" } } }
@@ -214,6 +217,7 @@ paths:
         "403": { $ref: "#/components/responses/Problem" }
         "404": { $ref: "#/components/responses/Problem" }
         "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
         "422": { $ref: "#/components/responses/Problem" }
     get:
       summary: The case's evidence metadata

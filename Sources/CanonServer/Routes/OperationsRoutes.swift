@@ -221,6 +221,7 @@ struct OperationsRoutes {
         var since: OutboxPosition?
         if parameters["since"] != nil { since = OutboxPosition(Int64(try integer("since", 0, 0...Int.max))) }
         if mode == .since && since == nil { throw ProblemDetails.invalidBody("mode since needs since=POSITION", field: "since") }
+        if mode != .since && since != nil { throw ProblemDetails.invalidBody("since applies with mode=since only; got mode=\(mode.rawValue)", field: "since") }
         do {
             return (try services.driftCheck(name, options: options), mode, since)
         } catch let error as ProjectionError {

@@ -122,13 +122,15 @@ public struct CaseCommands: Sendable {
     }
 
     /// Links a party to a case; the outcome's id is the case's, its version the case's new version.
-    public func linkParty(_ caseID: String, _ request: LinkPartyRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+    public func linkParty(
+        _ caseID: String, _ request: LinkPartyRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil
+    ) async throws -> Outcome {
         try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .linkParty)
             guard Validation.isIdentifier(request.partyID), let party = try await queries.party(request.partyID) else {
                 throw DomainError.invalid(field: "party_id", "names no party: \"\(request.partyID)\"")
             }
-            return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
                 let existing = try await queries.partyLinks(caseID: caseID)
                 return try CaseDecisions.linkParty(current, party: party, role: request.role, existing: existing, by: principal, at: now,
                                                    metadata: metadata(principal, correlationID)).map(\.0)
@@ -137,11 +139,13 @@ public struct CaseCommands: Sendable {
     }
 
     /// Adds evidence metadata; the outcome's id is the new evidence's, its version the case's.
-    public func addEvidence(_ caseID: String, _ request: AddEvidenceRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+    public func addEvidence(
+        _ caseID: String, _ request: AddEvidenceRequest, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil
+    ) async throws -> Outcome {
         let evidenceID = newID()
         var outcome = try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .addEvidence)
-            return try await changeCase(caseID, ifMatch: nil, by: principal) { current, now in
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
                 try CaseDecisions.addEvidence(current, request, id: evidenceID, by: principal, at: now, metadata: metadata(principal, correlationID)).map(\.0)
             }
         }

@@ -1,7 +1,7 @@
 import Canon
 
-/// Input checks shared by the decisions; each failure names its field.
-enum Validation {
+/// Input checks shared by the decisions (and the HTTP routes' filters); each failure names its field.
+public enum Validation {
     /// `value` trimmed, checked to be 1…`max` characters (or empty when allowed) and free of
     /// control characters other than newlines and tabs.
     static func text(_ value: String, field: String, max: Int, allowEmpty: Bool = false) throws(DomainError) -> String {
@@ -19,7 +19,7 @@ enum Validation {
     }
 
     /// A lower-case identifier: letters, digits and dashes, 1…64 characters.
-    static func slug(_ value: String, field: String) throws(DomainError) -> String {
+    public static func slug(_ value: String, field: String) throws(DomainError) -> String {
         let allowed = value.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
         guard !value.isEmpty, value.count <= 64, allowed else {
             throw DomainError.invalid(field: field, "must be 1 to 64 lower-case letters, digits or dashes; got \"\(value)\"")
