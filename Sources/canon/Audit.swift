@@ -16,6 +16,9 @@ struct Audit: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 1000; got \(limit)") }
+        if let action, PlatformOperation(rawValue: action) == nil {
+            throw ValidationError("--action must be an operation: \(PlatformOperation.allCases.map(\.rawValue).joined(separator: ", ")); got \(action)")
+        }
         if let decision, AccessAudit.Decision(rawValue: decision) == nil {
             throw ValidationError("--decision must be allowed or denied; got \(decision)")
         }

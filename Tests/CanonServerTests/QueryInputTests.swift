@@ -26,9 +26,11 @@ struct QueryInputTests {
                 ("/v1/search/cases?status=", "status", "status is empty"),
                 ("/v1/search/cases?status=intake&status=closed", "status", "status is given more than once"),
                 ("/v1/cases/\(id)/timeline?page=2", "page", "unknown query parameter page"),
+                ("/v1/ops/audit?user=ada", "user", "unknown query parameter user"),
+                ("/v1/ops/audit?action=asign-investigator", "action", "action must be an operation: "),
             ]
             for (uri, field, detail) in cases {
-                let answer = try await client.send(.get, uri, as: "ivan")
+                let answer = try await client.send(.get, uri, as: uri.hasPrefix("/v1/ops/") ? "ada" : "ivan")
                 #expect(answer.status == .unprocessableContent, "\(uri)")
                 #expect(try answer.json()["field"] as? String == field, "\(uri)")
                 let said = try answer.json()["detail"] as? String ?? ""
@@ -69,6 +71,34 @@ struct QueryInputTests {
                 #expect(try await client.send(.get, uri, as: "ivan").status == .unprocessableContent, "\(uri)")
             }
             #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == before)
+        }
+    }
+
+    /// A body field the request does not have is refused, not ignored: a misspelt `clearance`
+    /// would otherwise restrict a case with the clearance unchanged, and say nothing.
+    @Test(arguments: ServerEngine.all)
+    func aBodyFieldTheRequestDoesNotHaveIs422(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine)
+        try await fixture.test { client in
+            let id = try await client.openCase()
+            let head = try await fixture.store.headPosition()
+            let cases: [(String, String, String, String)] = [
+                ("/v1/cases/\(id)/restriction", "lena", #"{"restricted":true,"reason":"x","clearence":3}"#, "clearence"),
+                ("/v1/cases", "ivan", #"{"title":"t","summary":"s","sector":"energy","region":"north","priority":"low","prioritee":"high"}"#, "prioritee"),
+                ("/v1/cases/\(id)/transitions", "ivan", #"{"to":"triage","reason":"r","reasno":"r"}"#, "reasno"),
+                ("/v1/parties", "ivan", #"{"kind":"person","name":"Ann","e_mail":"ann@example.org"}"#, "e_mail"),
+            ]
+            for (uri, user, body, field) in cases {
+                let answer = try await client.send(.post, uri, as: user, json: body)
+                #expect(answer.status == .unprocessableContent, "\(uri)")
+                #expect(try answer.json()["field"] as? String == field, "\(uri)")
+            }
+            #expect(try await fixture.store.headPosition() == head, "nothing was written")
+            // A null optional field is no unknown field; the well-formed bodies still go through.
+            let opened = try await client.send(.post, "/v1/cases", as: "ivan", json: #"{"title":"t","summary":"s","sector":"energy","region":"north","priority":"low","team":null}"#)
+            #expect(opened.status == .created)
+            let restricted = try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"x","clearance":3}"#)
+            #expect(restricted.status == .ok)
         }
     }
 

@@ -95,10 +95,14 @@ struct SemanticEvidenceTests {
         try await fixture.test { client in
             for uri in ["/v1/evidence/semantic", "/v1/evidence/semantic?q=", "/v1/evidence/semantic?q=%20%20",
                         "/v1/evidence/semantic?q=x&k=0", "/v1/evidence/semantic?q=x&k=51", "/v1/evidence/semantic?q=x&k=ten",
-                        "/v1/evidence/semantic?q=" + String(repeating: "a", count: 1001)] {
+                        "/v1/evidence/semantic?q=x&top=3", "/v1/evidence/semantic?q=" + String(repeating: "a", count: 1001)] {
                 let answer = try await client.send(.get, uri, as: "ivan")
                 #expect(answer.status == .unprocessableContent, "\(uri)")
             }
+            // A `+` is a space, as a form or curl's examples send it.
+            let plus = try await client.send(.get, "/v1/evidence/semantic?q=bank+deposits&k=1", as: "ivan")
+            #expect(plus.status == .ok)
+            #expect(try plus.json()["query"] as? String == "bank deposits")
             let unauthenticated = try await client.send(.get, "/v1/evidence/semantic?q=x")
             #expect(unauthenticated.status == .unauthorized)
         }

@@ -28,11 +28,27 @@ enum JSONBody {
         if let flat = T.self as? any FlatDecodable.Type, let object = FlatObject(body, strict: true), let value = flat.init(flat: object) as? T {
             return value
         }
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: body)
+            value = try JSONDecoder().decode(T.self, from: body)
         } catch let error as DecodingError {
             throw problem(error, body: body)
         }
+        if let field = unknownField(in: body, decoded: value) {
+            throw ProblemDetails.invalidBody("\(field) is not a field of this request (misspelt?); it would be ignored", field: field)
+        }
+        return value
+    }
+
+    /// A field of the body that the decoded value does not have: the value encoded again lacks
+    /// it. (A field whose value is null is left alone: an optional field that is absent encodes
+    /// to nothing.) Nil when every field was taken, or the type cannot be encoded to tell.
+    static func unknownField(in body: Data, decoded value: some Decodable) -> String? {
+        guard let encodable = value as? any Encodable,
+              let sent = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let taken = try? JSONSerialization.jsonObject(with: encoder.encode(encodable)) as? [String: Any]
+        else { return nil }
+        return sent.keys.sorted().first { taken[$0] == nil && !(sent[$0] is NSNull) }
     }
 
     private static let json = Array("json".utf8)

@@ -71,7 +71,7 @@ struct CaseRoutes {
         }
     }
 
-    struct PurgeRequest: Decodable { var reason: String }
+    struct PurgeRequest: Codable { var reason: String }
 
     /// Purges a closed case (legal and admins): `{"reason": "…"}`.
     @Sendable func purge(_ request: Request, context: CanonRequestContext) async throws -> Response {

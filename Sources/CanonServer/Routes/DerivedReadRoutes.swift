@@ -48,10 +48,10 @@ struct DerivedReadRoutes {
     @Sendable func searchCases(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let parameters = request.uri.queryParameters
-        try Self.requireKnown(request, ["q", "status", "sector", "region", "priority", "team", "assignee", "limit", "cursor", "min_position"])
+        try QueryParameters.requireKnown(request, ["q", "status", "sector", "region", "priority", "team", "assignee", "limit", "cursor", "min_position"])
         var filters: [String: String] = [:]
         for field in ["status", "sector", "region", "priority", "team", "assignee"] {
-            guard let value = try Self.single(request, field) else { continue }
+            guard let value = try QueryParameters.single(request, field) else { continue }
             filters[field] = try Self.filterValue(value, field: field)
         }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
@@ -124,7 +124,7 @@ struct DerivedReadRoutes {
         let id = try context.parameters.require("id")
         // The request is checked before the access is audited: a bad one reads nothing.
         let parameters = request.uri.queryParameters
-        try Self.requireKnown(request, ["limit", "min_position"])
+        try QueryParameters.requireKnown(request, ["limit", "min_position"])
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
         // Who may see the case is decided on canonical state, never on the projection.
@@ -170,8 +170,11 @@ struct DerivedReadRoutes {
     /// shows to someone who may not see the case) and titled from it.
     @Sendable func semanticEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
+        try QueryParameters.requireKnown(request, ["q", "k", "min_position"])
         let parameters = request.uri.queryParameters
-        let text = parameters["q"].map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        // A `+` in a query string is a space (form encoding, as browsers and curl's examples
+        // send it): `q=staff+told+to+ignore+warnings` embeds the words, not the plus signs.
+        let text = parameters["q"].map { $0.replacingOccurrences(of: "+", with: " ").trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         guard (1...1_000).contains(text.count) else {
             throw ProblemDetails.invalidBody("q is required: the text to search for, 1…1000 characters; got \(text.count)", field: "q")
         }
@@ -229,25 +232,6 @@ struct DerivedReadRoutes {
             }
         }
         return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
-    }
-
-    /// Refuses a query parameter the route does not know (a misspelt filter must not widen the
-    /// answer to everything unfiltered).
-    static func requireKnown(_ request: Request, _ known: Set<String>) throws {
-        for (key, _) in request.uri.queryParameters where !known.contains(String(key)) {
-            throw ProblemDetails.invalidBody("unknown query parameter \(key); known: \(known.sorted().joined(separator: ", "))", field: String(key))
-        }
-    }
-
-    /// The one value of `field`, nil when absent; given twice (with different values) or empty, refused.
-    static func single(_ request: Request, _ field: String) throws -> Substring? {
-        let values = request.uri.queryParameters[values: Substring(field)]
-        guard let first = values.first else { return nil }
-        guard values.allSatisfy({ $0 == first }) else {
-            throw ProblemDetails.invalidBody("\(field) is given more than once; one value is allowed", field: field)
-        }
-        guard !first.isEmpty else { throw ProblemDetails.invalidBody("\(field) is empty; leave it out to match any", field: field) }
-        return first
     }
 
     /// A filter's value: one of the catalogue's for `status`, `sector`, `region` and `priority`;

@@ -64,7 +64,12 @@ struct OperationsRoutes {
         guard principal.role == .admin || principal.role == .legal else {
             throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not read the access audit; allowed roles: admin, legal")
         }
+        try QueryParameters.requireKnown(request, ["principal", "action", "decision", "limit"])
         let parameters = request.uri.queryParameters
+        if let action = parameters["action"], PlatformOperation(rawValue: String(action)) == nil {
+            throw ProblemDetails.invalidBody(
+                "action must be an operation: \(PlatformOperation.allCases.map(\.rawValue).joined(separator: ", ")); got \(action)", field: "action")
+        }
         let limitText = parameters["limit"].map(String.init) ?? "100"
         guard let limit = Int(limitText), (1...1_000).contains(limit) else {
             throw ProblemDetails.invalidBody("limit must be an integer in 1…1000; got \(limitText)", field: "limit")
@@ -111,7 +116,7 @@ struct OperationsRoutes {
         return try JSONBody.response(letter)
     }
 
-    struct ReplayRequest: Decodable { var from: Int64 }
+    struct ReplayRequest: Codable { var from: Int64 }
 
     struct ReplayAnswer: Encodable {
         var projection: String

@@ -104,13 +104,13 @@ extension CaseEvents.StatusChanged: FlatEncodable {
 
 // The bodies of the two commands a client sends most (opening a case, moving it on), read by the
 // flat reader before `JSONDecoder` (`JSONBody.decode` in the server). Nil for anything else,
-// repeated keys included, so the decoder gives its value or its error.
+// repeated keys and unknown ones included, so the decoder gives its value or its error.
 
 extension OpenCaseRequest: FlatDecodable {
     public init?(flat object: FlatObject) {
         guard object.keysAreUnique, let title = object.string("title"), let summary = object.string("summary"),
               let sector = object.string("sector"), let region = object.string("region"), let priority = object.string("priority"),
-              let team = object.optional("team", object.string)
+              let team = object.optional("team", object.string), object.count == (object["team"] == nil ? 5 : 6)
         else { return nil }
         self.init(title: title, summary: summary, sector: sector, region: region, priority: priority, team: team)
     }
@@ -118,7 +118,7 @@ extension OpenCaseRequest: FlatDecodable {
 
 extension TransitionRequest: FlatDecodable {
     public init?(flat object: FlatObject) {
-        guard object.keysAreUnique, let to = object.string("to"), let reason = object.string("reason") else { return nil }
+        guard object.keysAreUnique, object.count == 2, let to = object.string("to"), let reason = object.string("reason") else { return nil }
         self.init(to: to, reason: reason)
     }
 }

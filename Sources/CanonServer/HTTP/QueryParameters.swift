@@ -1,0 +1,24 @@
+import Hummingbird
+
+/// Checks of a request's query string shared by the routes: a parameter a route does not know,
+/// or one given twice or empty, is refused (422 naming it), never ignored.
+enum QueryParameters {
+    /// Refuses a query parameter the route does not know (a misspelt filter must not widen the
+    /// answer to everything unfiltered).
+    static func requireKnown(_ request: Request, _ known: Set<String>) throws {
+        for (key, _) in request.uri.queryParameters where !known.contains(String(key)) {
+            throw ProblemDetails.invalidBody("unknown query parameter \(key); known: \(known.sorted().joined(separator: ", "))", field: String(key))
+        }
+    }
+
+    /// The one value of `field`, nil when absent; given twice (with different values) or empty, refused.
+    static func single(_ request: Request, _ field: String) throws -> Substring? {
+        let values = request.uri.queryParameters[values: Substring(field)]
+        guard let first = values.first else { return nil }
+        guard values.allSatisfy({ $0 == first }) else {
+            throw ProblemDetails.invalidBody("\(field) is given more than once; one value is allowed", field: field)
+        }
+        guard !first.isEmpty else { throw ProblemDetails.invalidBody("\(field) is empty; leave it out to match any", field: field) }
+        return first
+    }
+}
