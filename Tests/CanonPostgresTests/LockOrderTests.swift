@@ -65,20 +65,21 @@ struct LockOrderTests {
 
     /// A session that sits inside a transaction holding the head's lock, as one does whose
     /// process vanished mid-commit with its machine (its connection not closed), is ended by the
-    /// server after `idleInTransactionTimeout` (here 1 s): the next commit goes through then,
-    /// instead of failing at its own deadline (here 5 s), as every commit would until TCP's
-    /// keepalive ended the session (about two hours).
+    /// server after `idleInTransactionTimeout` (here 3 s): the next commit goes through then,
+    /// instead of failing at its own deadline (here 10 s), as every commit would until TCP's
+    /// keepalive ended the session (about two hours). (Not 1 s: with the whole suite running on
+    /// two cores, the quiet client itself took over a second between its BEGIN and its lock.)
     @Test(.timeLimit(.minutes(2)))
     func aWriterGoneQuietInsideItsTransactionLetsGoOfTheHead() async throws {
         let url = try await PostgresTestServer.createDatabase()
         let store = try await PostgresCanonicalStore(
             url: url, migrations: ConformanceSchema.migrations,
-            configuration: .init(operationTimeout: .seconds(5), idleInTransactionTimeout: .seconds(1)))
+            configuration: .init(operationTimeout: .seconds(10), idleInTransactionTimeout: .seconds(3)))
         // The quiet writer: another process's pool, with the same setting. Its own deadline
-        // (12 s) comes after the commit's (5 s): as for a process that is gone, nothing on its
+        // (16 s) comes after the commit's (10 s): as for a process that is gone, nothing on its
         // side ends the transaction before the commit gives up. (Its call then fails at its
         // deadline: postgres-nio does not see that the server closed the connection.)
-        let elsewhere = PostgresDatabase(url: url, maximumConnections: 1, operationTimeout: .seconds(12), idleInTransactionTimeout: .seconds(1))
+        let elsewhere = PostgresDatabase(url: url, maximumConnections: 1, operationTimeout: .seconds(16), idleInTransactionTimeout: .seconds(3))
         defer { elsewhere.close() }
         let held = PositionWaiters()
         let never = AsyncStream<Void>.makeStream()

@@ -9,35 +9,21 @@ import Testing
 struct PriorityLaneTests {
     /// A store that counts the priority path's reads of the outbox, and says when the head was
     /// first read (the lane starts from it).
-    final class CountingReads: CanonicalStore {
+    final class CountingReads: CanonicalStoreWrapper {
         let base: any CanonicalStore
         let reads = Mutex(0)
         let headRead = PositionWaiters()
 
         init(base: any CanonicalStore) { self.base = base }
 
-        func commit(_ work: UnitOfWork) async throws -> CommitResult { try await base.commit(work) }
-        func commit(batch: [UnitOfWork]) async throws -> [CommitResult] { try await base.commit(batch: batch) }
-        func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
-        func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
-        func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
-        func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
-        func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
-        func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
-            try await base.events(after: position, limit: limit)
-        }
         func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
             reads.withLock { $0 += 1 }
             return try await base.priorityEvents(after: position, through: through, limit: limit)
-        }
-        func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
-            try await base.events(in: stream, through: position)
         }
         func headPosition() async throws -> OutboxPosition {
             headRead.advance(to: OutboxPosition(1))
             return try await base.headPosition()
         }
-        func checkHealth() async throws { try await base.checkHealth() }
     }
 
     /// With commits that append priority events announced apart, the priority path reads the

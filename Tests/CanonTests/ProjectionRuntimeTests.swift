@@ -516,7 +516,7 @@ extension JSONDecoder {
 
 /// The case timeline, failing on chosen positions until healed: a poison event that gets fixed.
 /// A canonical store whose head cannot be read (every other call goes through).
-final class HeadlessSource: CanonicalStore {
+final class HeadlessSource: CanonicalStoreWrapper {
     let base: any CanonicalStore
     let failedReads = Atomic<Int>(0)
 
@@ -526,24 +526,6 @@ final class HeadlessSource: CanonicalStore {
         failedReads.add(1, ordering: .relaxed)
         throw CanonicalStoreError.unavailable("the head cannot be read (injected)")
     }
-    func commit(_ work: UnitOfWork) async throws -> CommitResult { try await base.commit(work) }
-    func commit(batch: [UnitOfWork]) async throws -> [CommitResult] { try await base.commit(batch: batch) }
-    func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
-    func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
-    func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
-    func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
-    func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
-    func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] { try await base.events(after: position, limit: limit) }
-    func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
-        try await base.events(after: position, limit: limit, selecting: selection)
-    }
-    func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
-        try await base.priorityEvents(after: position, through: through, limit: limit)
-    }
-    func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
-        try await base.events(in: stream, through: position)
-    }
-    func checkHealth() async throws { try await base.checkHealth() }
 }
 
 final class FlakyTimeline: TimelineProjection, Sendable {
