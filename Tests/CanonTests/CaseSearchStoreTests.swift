@@ -275,6 +275,18 @@ struct CaseSearchStoreTests {
             _ = try await store.search(SearchQuery(text: "customers", limit: 2, cursor: recent))
         }
         #expect(recentWithText?.field == "cursor")
+
+        // A ranked cursor belongs to its query's words too: sent with another q it is refused
+        // (it was answered for the cursor's words, whatever q said); with the same q it pages on.
+        let otherText = await #expect(throws: SearchError.self) {
+            _ = try await store.search(SearchQuery(text: "regulator", limit: 2, cursor: ranked))
+        }
+        #expect(otherText?.field == "cursor")
+        #expect(otherText?.message.contains("q=customers") == true)
+        let next = try await store.search(SearchQuery(text: "Customers!", limit: 2, cursor: ranked))
+        let first = try await store.search(SearchQuery(text: "customers", limit: 2))
+        #expect(!next.hits.isEmpty)
+        #expect(Set(next.hits.map(\.key)).isDisjoint(with: first.hits.map(\.key)))
     }
 
     // MARK: - Visibility

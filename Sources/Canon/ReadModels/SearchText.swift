@@ -2,14 +2,16 @@ import Foundation
 
 /// A keyset position in a result list, opaque to clients.
 public enum SearchCursor: Equatable, Sendable {
-    /// After the hit with this score and id, for these (possibly corrected) words.
-    case ranked(Double, Int64, words: [String]?)
+    /// After the hit with this score and id, for these (possibly corrected) words; `asked`: the
+    /// words of the query that issued it (a later page must ask the same).
+    case ranked(Double, Int64, words: [String]?, asked: [String]? = nil)
     case recent(Int64, Int64)
 
     public var encoded: String {
         let raw: String
         switch self {
-        case .ranked(let score, let id, let words): raw = "r:\(score.bitPattern):\(id):\((words ?? []).joined(separator: " "))"
+        case .ranked(let score, let id, let words, let asked):
+            raw = "r:\(score.bitPattern):\(id):\((words ?? []).joined(separator: " "))\(asked.map { ":" + $0.joined(separator: " ") } ?? "")"
         case .recent(let time, let id): raw = "t:\(time):\(id)"
         }
         return Data(raw.utf8).base64EncodedString()
@@ -19,10 +21,12 @@ public enum SearchCursor: Equatable, Sendable {
         guard let data = Data(base64Encoded: encoded), let raw = String(data: data, encoding: .utf8) else {
             throw SearchError(field: "cursor", "is not a cursor this server issued")
         }
-        let parts = raw.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
-        if parts.count == 4, parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
+        let parts = raw.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+        if (4...5).contains(parts.count), parts[0] == "r", let bits = UInt64(parts[1]), let id = Int64(parts[2]) {
             let words = SearchText.words(String(parts[3]))
-            self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words)
+            // (A cursor issued before `asked` existed has four parts: nothing to compare.)
+            let asked = parts.count == 5 ? SearchText.words(String(parts[4])) : nil
+            self = .ranked(Double(bitPattern: bits), id, words: words.isEmpty ? nil : words, asked: asked)
         } else if parts.count == 3, parts[0] == "t", let time = Int64(parts[1]), let id = Int64(parts[2]) {
             self = .recent(time, id)
         } else {
@@ -99,6 +103,18 @@ extension SearchText {
 }
 
 extension SearchQuery {
+    /// `results` with its next cursor stamped with this query's words (`SearchCursor.ranked`'s
+    /// `asked`), so that a later page sent with another `q` is refused instead of answered for
+    /// the cursor's words. Every engine's `search` returns through it.
+    public func stamping(_ results: SearchResults) -> SearchResults {
+        guard let encoded = results.nextCursor, case .ranked(let score, let id, let words, _)? = try? SearchCursor(encoded: encoded) else {
+            return results
+        }
+        var stamped = results
+        stamped.nextCursor = SearchCursor.ranked(score, id, words: words, asked: SearchText.words(text ?? "")).encoded
+        return stamped
+    }
+
     /// The words to match and the decoded cursor, after checking the filters and the cursor
     /// against `schema` (every engine answers the same errors). A cursor of a corrected page
     /// carries the corrected words, so the next page continues the corrected query.
@@ -112,8 +128,11 @@ extension SearchQuery {
         let cursor = try self.cursor.map(SearchCursor.init(encoded:))
         var words = SearchText.words(text ?? "")
         switch cursor {
-        case .ranked(_, _, let cursorWords)?:
+        case .ranked(_, _, let cursorWords, let asked)?:
             guard !words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query with text; repeat the same q with it") }
+            if let asked, asked != words {
+                throw SearchError(field: "cursor", "belongs to another query (q=\(asked.joined(separator: " "))); repeat the same q with it")
+            }
             if let cursorWords { words = cursorWords }
         case .recent?:
             guard words.isEmpty else { throw SearchError(field: "cursor", "belongs to a query without text; repeat the same query with it") }

@@ -247,7 +247,7 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
                 }
             }
         }
-        return results
+        return query.stamping(results)
     }
 
     private func run(words: [String], query: SearchQuery, cursor: SearchCursor?) async throws -> SearchResults {
@@ -282,7 +282,7 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         // Negated, so that lower is better as with bm25: both engines order and page the same way.
         let score = "(-ts_rank('{\(scaled.map { String($0) }.joined(separator: ","))}'::float4[], d.tsv, q))::float8"
         switch cursor {
-        case .ranked(let lastScore, let lastID, _)?:
+        case .ranked(let lastScore, let lastID, _, _)?:
             let last = binds.bind(.real(lastScore))
             pageConditions.append("(\(score) > \(last) OR (\(score) = \(last) AND d.id > \(binds.bind(.integer(lastID)))))")
         case .recent(let lastTime, let lastID)?:

@@ -814,7 +814,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
                         }
                     }
                 }
-                return results
+                return query.stamping(results)
             }
         }
     }
@@ -898,7 +898,7 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         var pageArguments = arguments + filterConditions.map(\.value)
         let order: String
         switch cursor {
-        case .ranked(let lastScore, let lastID, _)?:
+        case .ranked(let lastScore, let lastID, _, _)?:
             pageConditions.append("(\(score) > ? OR (\(score) = ? AND d.id > ?))")
             pageArguments += [lastScore, lastScore, lastID]
         case .recent(let lastTime, let lastID)?:

@@ -482,7 +482,7 @@ struct SearchMemoryIndex: Sendable {
         @inline(__always) mutating func offer(_ doc: Int, score: Double) {
             if page.rejects(score: score) { return }
             let rowID = rowIDs[doc]
-            if case .ranked(let lastScore, let lastID, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
+            if case .ranked(let lastScore, let lastID, _, _)? = cursor, !(score > lastScore || (score == lastScore && rowID > lastID)) { return }
             page.offer(Hit(rowID: rowID, score: score, sortTime: sortTimes[doc]))
         }
     }
