@@ -59,6 +59,8 @@ public actor PostgresLeases: ProjectionLeases {
             held[name] = ObjectIdentifier(connection)
             return true
         } catch {
+            // A caller that is stopping learns nothing of the connection: the other leases stay.
+            if Task.isCancelled { return false }
             logger.warning("cannot ask for a projection lease", metadata: ["projection.name": "\(name)", "error": "\(error)"])
             drop()
             return false
@@ -74,6 +76,10 @@ public actor PostgresLeases: ProjectionLeases {
             _ = try await bounded { try await connection.query("SELECT 1", logger: self.logger).collect() }
             return held[name] == holder
         } catch {
+            // A cancelled check (its agent is stopping) says nothing against the connection:
+            // dropping it would release every other lease of this process, whose agents would
+            // run on until their next check while another process takes their leases.
+            if Task.isCancelled { return false }
             logger.warning("lease connection lost or not answering", metadata: ["error": "\(error)"])
             if self.connection === connection { drop() }
             return false

@@ -8,7 +8,7 @@ import Testing
 
 /// How a commit holds the outbox head's lock, which every commit of the cluster waits for: never
 /// while it waits for something else, and never for long after its client has gone quiet.
-@Suite("PostgreSQL outbox head: lock order and quiet sessions (real server)", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+@Suite("PostgreSQL locks: the outbox head's order, quiet sessions, leases (real server)", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
 struct LockOrderTests {
     /// A commit retried after a collision writes its rows before it takes the head's lock, as a
     /// first attempt does. (A retry used to take the head first, then its rows: with a writer that
@@ -99,6 +99,27 @@ struct LockOrderTests {
         never.continuation.finish()
         await #expect(throws: (any Error).self) { try await quiet.value }
         #expect(try await store.headPosition() == OutboxPosition(1))
+    }
+
+    /// A lease check from a task that is being cancelled (its agent stopping) drops nothing:
+    /// the process's other leases stay held. (It closed the lease connection, which released
+    /// them all while their agents ran on.)
+    @Test(.timeLimit(.minutes(1)))
+    func aCancelledLeaseCheckDropsNoOtherLease() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let leases = PostgresLeases(url: url)
+        let other = PostgresLeases(url: url)
+        #expect(await leases.acquire("case-search"))
+        #expect(await leases.acquire("case-timeline"))
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await leases.stillHeld("case-search")
+        }
+        _ = await cancelled.value
+        #expect(await leases.stillHeld("case-timeline"), "the other lease is still held")
+        #expect(await !other.acquire("case-timeline"), "and no other process can take it")
+        await leases.close()
+        await other.close()
     }
 
     /// An error the client raised with no word from the server says nothing was sent only when it
