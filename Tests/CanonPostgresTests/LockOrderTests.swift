@@ -6,8 +6,9 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-/// How a commit holds the outbox head's lock, which every commit of the cluster waits for: never
-/// while it waits for something else, and never for long after its client has gone quiet.
+/// How a commit holds the outbox head's lock, which every commit of the cluster waits for (never
+/// while it waits for something else, never for long after its client has gone quiet), and how a
+/// process keeps its projection leases.
 @Suite("PostgreSQL locks: the outbox head's order, quiet sessions, leases (real server)", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
 struct LockOrderTests {
     /// A commit retried after a collision writes its rows before it takes the head's lock, as a
