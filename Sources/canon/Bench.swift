@@ -56,6 +56,8 @@ struct Bench: AsyncParsableCommand {
             guard database != nil, let server, server.hasPrefix("http://") else {
                 throw ValidationError("--scenario scale-out needs --database postgres://… and --server http://host:port")
             }
+        } else if database != nil || server != nil {
+            throw ValidationError("--database and --server apply to --scenario scale-out only (the other scenarios run on embedded stores)")
         }
     }
 

@@ -78,11 +78,12 @@ struct Drift: AsyncParsableCommand {
     @Argument(help: "The projection: case-search, case-timeline or evidence-semantic.") var name: String?
     @Flag(help: "Check every live projection.") var all = false
     @Option(name: .long, help: "text or json.") var format: OutputFormat = .text
-    @Option(name: .long, help: "text: differences listed per store.") var limit: Int = 20
+    @Option(name: .long, help: "text: differences listed per store (default 20; json lists them all).") var limit: Int?
 
     func validate() throws {
         guard (name == nil) != !all else { throw ValidationError("name one projection, or pass --all") }
-        guard limit >= 0 else { throw ValidationError("--limit must be 0 or more; got \(limit)") }
+        if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more; got \(limit)") }
+        if limit != nil && format == .json { throw ValidationError("--limit applies to text output; --format json lists every difference") }
         if let name, !EmbeddedPlatform.projectionNames.contains(name) {
             throw ValidationError("unknown projection \(name); known: \(EmbeddedPlatform.projectionNames.joined(separator: ", "))")
         }
@@ -101,7 +102,7 @@ struct Drift: AsyncParsableCommand {
         case .json:
             try sayJSON(["reports": reports])
         case .text:
-            for report in reports { say(Self.describe(report, limit: limit)) }
+            for report in reports { say(Self.describe(report, limit: limit ?? 20)) }
         }
         if reports.contains(where: { $0.count > 0 }) { throw ExitCode(1) }
     }

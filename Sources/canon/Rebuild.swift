@@ -18,7 +18,7 @@ struct Rebuild: AsyncParsableCommand {
     @Flag(help: "Switch back to the previous version.") var rollback = false
     @Flag(help: "Delete every version except the live one.") var prune = false
     @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 1 s, up to 100,000 (or this, if larger).")
-    var chunkSize: Int = 5_000
+    var chunkSize: Int?
     @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source.")
     var fromOutbox = false
 
@@ -27,7 +27,10 @@ struct Rebuild: AsyncParsableCommand {
             throw ValidationError("unknown projection \(name); known: \(EmbeddedPlatform.projectionNames.joined(separator: ", "))")
         }
         guard !(rollback && prune) else { throw ValidationError("--rollback and --prune cannot be combined") }
-        guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
+        guard (chunkSize ?? 1) >= 1 else { throw ValidationError("--chunk-size must be at least 1") }
+        if rollback || prune, chunkSize != nil || fromOutbox || model != nil {
+            throw ValidationError("--chunk-size, --from-outbox and --model apply to a rebuild, not to --\(rollback ? "rollback" : "prune")")
+        }
         guard model == nil || name == "evidence-semantic" else { throw ValidationError("--model applies only to evidence-semantic") }
     }
 
@@ -47,7 +50,7 @@ struct Rebuild: AsyncParsableCommand {
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
         let stateBar = Mutex<ProgressBar?>(nil)
         let name = self.name
-        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize, fromOutbox: fromOutbox) { progress in
+        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize ?? 5_000, fromOutbox: fromOutbox) { progress in
             if let records = progress.records {
                 let recordsBar = stateBar.withLock { recordsBar in
                     if recordsBar == nil { recordsBar = ProgressBar(label: "building \(name) from canonical state", total: records.total) }

@@ -126,6 +126,10 @@ struct CLITests {
             (["status", "--data", scratch.file("d"), "--stall-after", "10000000000000000"], "--stall-after must be between 1 and 86400"),
             (["status", "--data", scratch.file("d"), "--stall-after=-1"], "--stall-after must be between 1 and 86400"),
             (["serve", "--data", scratch.file("d"), "--port", "0", "--drift-interval", "9223372036854775807"], "--drift-interval must be between 1 second"),
+            (["drift", "--data", scratch.file("d"), "case-search", "--format", "json", "--limit", "5"], "--limit applies to text output"),
+            (["rebuild", "--data", scratch.file("d"), "case-search", "--rollback", "--chunk-size", "7"], "apply to a rebuild, not to --rollback"),
+            (["rebuild", "--data", scratch.file("d"), "case-search", "--prune", "--from-outbox"], "apply to a rebuild, not to --prune"),
+            (["bench", "--scenario", "search", "--database", "postgres://x@127.0.0.1:1/y"], "--database and --server apply to --scenario scale-out only"),
         ] {
             let run = try RunningCanon(arguments: arguments)
             #expect(try await run.waitForExit() != 0, "\(arguments)")
