@@ -20,14 +20,14 @@ struct Demo: AsyncParsableCommand {
     @Option(name: .long, help: "The portfolio the runtime obeys (default: ./portfolio.yaml, else the built-in one).")
     var portfolio: String?
 
-    @Option(name: .long, help: "How many cases to generate on first run.")
-    var cases: Int = 10_000
+    @Option(name: .long, help: "How many cases to generate on first run (default 10000).")
+    var cases: Int?
 
-    @Option(name: .long, help: "Seed for the generated data.")
-    var seed: UInt64 = 42
+    @Option(name: .long, help: "Seed for the generated data (default 42).")
+    var seed: UInt64?
 
     func validate() throws {
-        guard (1...2_000_000).contains(cases) else { throw ValidationError("--cases must be between 1 and 2000000; got \(cases)") }
+        if let cases, !(1...2_000_000).contains(cases) { throw ValidationError("--cases must be between 1 and 2000000; got \(cases)") }
     }
 
     struct SeedMarker: Codable {
@@ -45,6 +45,7 @@ struct Demo: AsyncParsableCommand {
         let store = platform.store
         let marker = directory.url.appendingPathComponent("demo-seed.json")
         let head = try await store.headPosition()
+        let cases = self.cases ?? 10_000, seed = self.seed ?? 42
         if head == .start {
             let generator = DemoPlatform(configuration: .init(cases: cases, seed: seed))
             let bar = ProgressBar(label: "seeding cases", total: cases)
@@ -79,6 +80,15 @@ struct Demo: AsyncParsableCommand {
                 remove it or pass another --data
                 """)
         } else {
+            // Data seeded with other settings is not what --cases or --seed asked for: say so,
+            // rather than serve it as if they applied.
+            let seeded = try JSONDecoder().decode(SeedMarker.self, from: Data(contentsOf: marker))
+            if (self.cases.map { $0 != seeded.cases } ?? false) || (self.seed.map { $0 != seeded.seed } ?? false) {
+                throw ValidationError("""
+                    \(directory.url.path) was seeded with \(seeded.cases) cases and seed \(seeded.seed); --cases and --seed apply \
+                    to a first run only: remove it, pass another --data, or leave them out to serve it
+                    """)
+            }
             let count = try await store.count("cases", filter: [:])
             say("found \(count) cases and \(head) events in \(directory.url.path); serving them")
         }

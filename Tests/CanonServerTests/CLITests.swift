@@ -68,6 +68,10 @@ struct CLITests {
         #expect(search.1.contains("\"as_of_position\""), "the restarted server reads the rebuilt version")
         second.interrupt()
         #expect(try await second.waitForExit() == 0)
+        // Settings for a first run, given again with other values, are refused, not ignored.
+        let reseeded = try RunningCanon(arguments: ["demo", "--data", data, "--cases", "41", "--port", "0"])
+        #expect(try await reseeded.waitForExit() != 0)
+        #expect(reseeded.errors.contains("was seeded with 40 cases and seed 42"), "\(reseeded.errors)")
 
         let token2 = try RunningCanon(arguments: ["token", "--data", data, "--user", "ivan"])
         #expect(try await token2.waitForExit() == 0)
