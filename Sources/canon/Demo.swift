@@ -72,7 +72,7 @@ struct Demo: AsyncParsableCommand {
                 say("seeding stopped after \(written) of \(cases) cases; remove \(directory.url.path) to seed again")
                 return
             }
-            try JSONEncoder().encode(SeedMarker(seed: seed, cases: cases, completedAt: Date())).write(to: marker)
+            try AtomicFile.write(JSONEncoder().encode(SeedMarker(seed: seed, cases: cases, completedAt: Date())), to: marker)
             say("seeded \(summary.cases) cases, \(summary.parties) parties, \(summary.evidence) evidence items, \(summary.events) events")
         } else if !FileManager.default.fileExists(atPath: marker.path) {
             throw ValidationError("""
@@ -82,7 +82,9 @@ struct Demo: AsyncParsableCommand {
         } else {
             // Data seeded with other settings is not what --cases or --seed asked for: say so,
             // rather than serve it as if they applied.
-            let seeded = try JSONDecoder().decode(SeedMarker.self, from: Data(contentsOf: marker))
+            guard let seeded = try? JSONDecoder().decode(SeedMarker.self, from: Data(contentsOf: marker)) else {
+                throw ValidationError("\(marker.path) cannot be read as a demo seed marker; remove \(directory.url.path) to seed again")
+            }
             if (self.cases.map { $0 != seeded.cases } ?? false) || (self.seed.map { $0 != seeded.seed } ?? false) {
                 throw ValidationError("""
                     \(directory.url.path) was seeded with \(seeded.cases) cases and seed \(seeded.seed); --cases and --seed apply \

@@ -208,6 +208,30 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: opened.id, limit: 10).count == 1)
     }
 
+    /// A projection whose checkpoint is past the canonical head was built from another
+    /// canonical store (this one replaced, or restored from an older backup): the agent pauses
+    /// and says so, instead of skipping every new write up to its checkpoint.
+    @Test func aProjectionAheadOfTheCanonicalStorePausesAndSaysWhy() async throws {
+        let original = try await Canonical(.sqlite)
+        _ = try await original.openCase("One")
+        _ = try await original.openCase("Two")
+        let timeline = try await original.timeline(slot: "kept")
+        try await Self.applyAll(timeline, from: original.canonical)
+        let built = try await timeline.checkpoint().position
+        // A new, emptier canonical store under the same projection.
+        let replaced = try await Canonical(.sqlite)
+        #expect(try await replaced.canonical.headPosition() < built)
+        let agent = ProjectionAgent(
+            store: timeline, source: replaced.store, commits: replaced.commits,
+            configuration: .init(batchSize: 50, idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50), failurePolicy: Self.fastRetries))
+        let running = Task { await agent.run() }
+        defer { running.cancel() }
+        try await Self.eventually("the agent pauses", on: agent) { await agent.snapshot().state == .paused }
+        #expect(await agent.snapshot().lastError?.contains("past the canonical store's head") == true)
+        _ = try await replaced.openCase("Written after the swap")
+        #expect(try await timeline.checkpoint().position == built, "nothing was applied from the other store")
+    }
+
     /// An agent that lost its lease writes a last `stopped` beat as it stops, maybe after the new
     /// holder's first: it must not hide the new holder's state (status would say the projection
     /// is stopped, and a resume would be refused as "not paused"). Its own stop still shows.

@@ -80,7 +80,11 @@ public struct ContractDuration: Hashable, Comparable, Sendable, CustomStringConv
         guard let (suffix, factor) = units.first(where: { unit in
             trimmed.hasSuffix(unit.0) && Double(trimmed.dropLast(unit.0.count)) != nil
         }), let amount = Double(trimmed.dropLast(suffix.count)), amount >= 0 else { return nil }
-        self.milliseconds = Int64(amount * Double(factor))
+        // Finite and at most about 292 million years (Int64 milliseconds): `1e19ms` or `infs`
+        // is not a duration, and converting it would trap.
+        let milliseconds = amount * Double(factor)
+        guard milliseconds.isFinite, milliseconds < 9.2e18 else { return nil }
+        self.milliseconds = Int64(milliseconds)
         self.text = trimmed
     }
 

@@ -13,8 +13,11 @@ enum PortfolioRules {
         for store in portfolio.stores where !seen.insert(store.name.value).inserted {
             add(.duplicateStore, "store \"\(store.name.value)\" is declared more than once", store: store.name.value, field: "name", at: store.name.location)
         }
-        if !portfolio.stores.isEmpty && !portfolio.stores.contains(where: { $0.role?.value == .canonical }) {
-            add(.noCanonicalStore, "no store has `role: canonical`, so no store owns the facts", field: "role", at: portfolio.stores[0].location)
+        if !portfolio.stores.contains(where: { $0.role?.value == .canonical }) {
+            // With no store at all, the finding points at the top of the file.
+            add(.noCanonicalStore, portfolio.stores.isEmpty ? "the portfolio declares no store, so no store owns the facts"
+                    : "no store has `role: canonical`, so no store owns the facts",
+                field: portfolio.stores.isEmpty ? "stores" : "role", at: portfolio.stores.first?.location ?? FilePosition(line: 1, column: 1))
         }
 
         for store in portfolio.stores {

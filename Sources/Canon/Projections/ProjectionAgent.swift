@@ -143,6 +143,18 @@ public actor ProjectionAgent {
         }
         applied.reset(to: checkpoint.position)
         caughtUp = false
+        // A checkpoint past the canonical head means the canonical store is not the one the
+        // projection was built from (replaced, or restored from an older backup): applying
+        // from there would skip every new write up to the checkpoint, silently. Paused, saying so.
+        if let head = try? await source.headPosition(), checkpoint.position > head {
+            state = .paused
+            record(error: ProjectionError.storage(
+                "\(store.identity): its checkpoint \(checkpoint.position) is past the canonical store's head \(head): the canonical "
+                    + "store is not the one it was built from (replaced, or restored from an older backup); rebuild it (canon rebuild)"))
+            logger.error("projection is ahead of the canonical store; paused", metadata: [
+                "checkpoint": "\(checkpoint.position)", "canonical.head": "\(head)",
+            ])
+        }
         while !Task.isCancelled {
             await beat()
             if state == .paused {

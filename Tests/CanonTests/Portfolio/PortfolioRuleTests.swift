@@ -71,6 +71,15 @@ struct PortfolioRuleTests {
         #expect(PortfolioRule.allCases.filter { !$0.id.hasPrefix("CANON-S") }.count >= 15)
     }
 
+    /// A portfolio that declares no store at all has no canonical store either: it fails
+    /// `canon check` (it passed, and every command then refused to run on it).
+    @Test(arguments: ["portfolio:\n  name: empty\nstores: []\n", "portfolio:\n  name: empty\nstores:\n"])
+    func aPortfolioWithNoStoreHasNoCanonicalStore(_ yaml: String) {
+        let result = Portfolio.load(yaml: yaml, file: "empty.yaml")
+        #expect(result.findings.contains { $0.rule == .noCanonicalStore && $0.field == "stores" }, "\(result.findings.map(\.message))")
+        #expect(result.hasErrors)
+    }
+
     @Test func theFixtureHasNoFinding() {
         let result = Portfolio.load(yaml: F.valid, file: "fixture.yaml")
         #expect(result.findings.isEmpty, "\(result.findings.map { "\($0.location) \($0.rule.rawValue): \($0.message)" })")
