@@ -73,6 +73,10 @@ extension EmbeddedPlatform {
         guard let entry = catalog.projections[name], let previous = entry.previous else {
             throw EmbeddedPlatformError(message: "\(name) has no previous version to roll back to")
         }
+        // Opening a version whose file is gone would create it empty and make that live.
+        guard try versionFiles(of: name).contains(where: { $0.version == previous }) else {
+            throw EmbeddedPlatformError(message: "\(name) version \(previous) has no file in \(directory.url.path) (pruned or removed): nothing to roll back to")
+        }
         let store = try Self.makeStore(name, version: previous, in: directory, faults: faults, embedder: embedder(for: previous, of: name, in: catalog))
         catalog.projections[name] = .init(live: previous, previous: entry.live, building: nil, models: entry.models)
         try catalog.save(to: directory)
@@ -86,20 +90,27 @@ extension EmbeddedPlatform {
     public func prune(_ name: String) throws -> [String] {
         var catalog = try ProjectionCatalog.load(from: directory)
         let live = catalog.liveVersion(name)
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
-        var removed: [String] = []
-        for file in files where file.hasPrefix("\(name).v") {
-            let version = file.dropFirst(name.count + 2).prefix { $0.isNumber }
-            guard let number = Int(version), number != live else { continue }
-            try FileManager.default.removeItem(at: directory.url.appendingPathComponent(file))
-            removed.append(file)
-        }
+        // The catalog forgets the other versions first: stopped between the two steps, a
+        // rollback finds no previous version, rather than a previous version without its file.
         if catalog.projections[name] != nil {
             catalog.projections[name]?.previous = nil
             catalog.projections[name]?.building = nil
             try catalog.save(to: directory)
         }
+        var removed: [String] = []
+        for (file, version) in try versionFiles(of: name) where version != live {
+            try FileManager.default.removeItem(at: directory.url.appendingPathComponent(file))
+            removed.append(file)
+        }
         return removed.sorted()
+    }
+
+    /// The files of every version of `name` in the data directory, with their version numbers.
+    func versionFiles(of name: String) throws -> [(file: String, version: Int)] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.url.path).compactMap { file in
+            guard file.hasPrefix("\(name).v"), let number = Int(file.dropFirst(name.count + 2).prefix { $0.isNumber }) else { return nil }
+            return (file, number)
+        }
     }
 
     /// The embedder for `version` of `name`: the model the catalog recorded for it, else this process's.

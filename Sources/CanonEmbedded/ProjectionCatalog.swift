@@ -34,12 +34,22 @@ public struct ProjectionCatalog: Codable, Hashable, Sendable {
 
     static func file(in directory: DataDirectory) -> URL { directory.url.appendingPathComponent("projections.json") }
 
-    /// The catalog in `directory`, or an empty one (every projection at version 1).
+    /// The catalog in `directory`, or an empty one (every projection at version 1) when there is
+    /// no catalog file.
     ///
-    /// - Throws: `EmbeddedPlatformError` when the file exists but is not a catalog.
+    /// - Throws: `EmbeddedPlatformError` when the file exists but cannot be read (a directory,
+    ///   no permission, an I/O error) or is not a catalog. (An unreadable catalog read as empty
+    ///   opened every projection at version 1, and the next rebuild saved that, losing which
+    ///   versions were live.)
     public static func load(from directory: DataDirectory) throws -> ProjectionCatalog {
         let url = file(in: directory)
-        guard let data = try? Data(contentsOf: url) else { return ProjectionCatalog() }
+        guard FileManager.default.fileExists(atPath: url.path) else { return ProjectionCatalog() }
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw EmbeddedPlatformError(message: "\(url.path) cannot be read (\(error.localizedDescription)); fix its permissions or restore it")
+        }
         do {
             return try JSONDecoder().decode(ProjectionCatalog.self, from: data)
         } catch {

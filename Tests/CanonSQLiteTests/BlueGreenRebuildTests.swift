@@ -110,6 +110,30 @@ struct BlueGreenRebuildTests {
         await #expect(throws: EmbeddedPlatformError.self) { try await platform.rollback("case-timeline") }
     }
 
+    /// A previous version whose file is gone (removed by hand, or a prune stopped half-way) is
+    /// not rolled back to: that opened an empty store and made it live. And a catalog that exists
+    /// but cannot be read is an error, not an empty catalog (every projection at version 1, which
+    /// the next rebuild saved).
+    @Test func noRollbackToAMissingVersionAndNoEmptyCatalogForAnUnreadableOne() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-rollback-missing")
+        let platform = try await Self.seededPlatform(scratch, cases: 10)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        _ = try await platform.rebuild("case-timeline")
+        let v1 = scratch.dataDirectory.databaseFile(for: "case-timeline.v1")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: v1.path + suffix) }
+        let refused = await #expect(throws: EmbeddedPlatformError.self) { try await platform.rollback("case-timeline") }
+        #expect(refused?.message.contains("has no file") == true)
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-timeline"]?.live == 2, "still live: version 2")
+        #expect(!FileManager.default.fileExists(atPath: v1.path), "no empty version 1 was made")
+
+        let catalog = scratch.dataDirectory.url.appendingPathComponent("projections.json")
+        try FileManager.default.removeItem(at: catalog)
+        try FileManager.default.createDirectory(at: catalog, withIntermediateDirectories: false)
+        let unreadable = #expect(throws: EmbeddedPlatformError.self) { try ProjectionCatalog.load(from: scratch.dataDirectory) }
+        #expect(unreadable?.message.contains("cannot be read") == true)
+    }
+
     static var modelInstalled: Bool { FileManager.default.fileExists(atPath: SentenceEmbedder.defaultDirectory + "/model.safetensors") }
 
     /// A model change: the semantic store is rebuilt with the model in another directory, beside
