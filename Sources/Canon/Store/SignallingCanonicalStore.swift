@@ -2,7 +2,7 @@ import Metrics
 
 /// A canonical store that wakes projection agents on every commit (in-process notification;
 /// agents still poll as a fallback) and counts outbox writes.
-public struct SignallingCanonicalStore: CanonicalStore {
+public struct SignallingCanonicalStore: CanonicalStoreWrapper {
     public let base: any CanonicalStore
     public let commits: PositionWaiters
     /// Advanced to a commit's position when it appended a priority event (the priority path
@@ -31,25 +31,4 @@ public struct SignallingCanonicalStore: CanonicalStore {
         if let priority = results.last(where: { $0.events.contains(where: \.priority) }) { priorityCommits?.advance(to: priority.position) }
         return results
     }
-
-    public func fetchOne(_ query: RowQuery) async throws -> Row? { try await base.fetchOne(query) }
-    public func fetchAll(_ query: RowQuery) async throws -> [Row] { try await base.fetchAll(query) }
-
-    public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] { try await base.fetchValues(query) }
-    public func count(_ table: String, filter: Row) async throws -> Int { try await base.count(table, filter: filter) }
-    public func streamVersion(_ stream: StreamID) async throws -> Int64? { try await base.streamVersion(stream) }
-    public func events(after position: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
-        try await base.events(after: position, limit: limit)
-    }
-    public func events(after position: OutboxPosition, limit: Int, selecting selection: EventSelection) async throws -> OutboxRange {
-        try await base.events(after: position, limit: limit, selecting: selection)
-    }
-    public func priorityEvents(after position: OutboxPosition, through: OutboxPosition, limit: Int) async throws -> [EventEnvelope] {
-        try await base.priorityEvents(after: position, through: through, limit: limit)
-    }
-    public func events(in stream: StreamID, through position: OutboxPosition) async throws -> [EventEnvelope] {
-        try await base.events(in: stream, through: position)
-    }
-    public func headPosition() async throws -> OutboxPosition { try await base.headPosition() }
-    public func checkHealth() async throws { try await base.checkHealth() }
 }

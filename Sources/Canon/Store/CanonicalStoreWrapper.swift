@@ -1,7 +1,6 @@
-import Canon
-
-/// A canonical store that passes everything to `base` except what it overrides: for tests that
-/// count, hold or fail one operation of a real store.
+/// A canonical store that passes everything to `base` except what it overrides: a store that
+/// signals its commits (`SignallingCanonicalStore`), and tests that count, hold or fail one
+/// operation of a real store.
 public protocol CanonicalStoreWrapper: CanonicalStore {
     var base: any CanonicalStore { get }
 }
