@@ -9,8 +9,6 @@ import Testing
 /// each is refused with a typed problem naming the field, and writes nothing.
 @Suite("Query input and preconditions")
 struct QueryInputTests {
-    static let sha = String(repeating: "ab", count: 32)
-
     @Test(arguments: ServerEngine.all)
     func filtersAndParametersAreCheckedNotIgnored(_ engine: ServerEngine) async throws {
         let fixture = try await ServerFixture(engine: engine)
@@ -113,7 +111,7 @@ struct QueryInputTests {
             let head = try await fixture.store.headPosition()
             let link = #"{"party_id":"\#(partyID)","role":"subject"}"#
             let evidence = """
-                {"title":"Memo","description":"d","media_type":"application/pdf","size_bytes":10,"sha256":"\(Self.sha)"}
+                {"title":"Memo","description":"d","media_type":"application/pdf","size_bytes":10,"sha256":"\(PartyAndEvidenceRoutesTests.sha)"}
                 """
             let staleLink = try await client.send(.post, "/v1/cases/\(caseID)/parties", as: "ivan", json: link, headers: [.ifMatch: "\"5\""])
             #expect(staleLink.status == .preconditionFailed)
