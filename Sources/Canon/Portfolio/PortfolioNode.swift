@@ -49,7 +49,13 @@ indirect enum PortfolioNode: Sendable {
     static func parse(_ text: String) -> Result<PortfolioNode?, PortfolioFinding> {
         do {
             guard let node = try Yams.compose(yaml: text) else { return .success(nil) }
-            return .success(PortfolioNode(node))
+            var budget = maximumNodes
+            guard let converted = PortfolioNode(node, budget: &budget) else {
+                return .failure(PortfolioFinding(
+                    rule: .yamlSyntax, message: "the file expands to more than \(maximumNodes) YAML nodes (aliases repeated within aliases?); a portfolio is far smaller",
+                    location: .start))
+            }
+            return .success(converted)
         } catch let error as YamlError {
             return .failure(Self.finding(for: error))
         } catch {
@@ -71,19 +77,34 @@ indirect enum PortfolioNode: Sendable {
         }
     }
 
-    private init(_ node: Node) {
+    /// The most nodes a portfolio may expand to. YAML aliases are expanded in full, so nine
+    /// levels of ten aliases each (a "billion laughs") would be a billion nodes.
+    static let maximumNodes = 100_000
+
+    /// Nil once more than `budget` nodes have been converted.
+    private init?(_ node: Node, budget: inout Int) {
+        budget -= 1
+        guard budget >= 0 else { return nil }
         let location = node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? .start
         switch node {
         case .scalar(let scalar):
             let isNull = scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
             self = .scalar(scalar.string, isNull: isNull, location)
         case .sequence(let sequence):
-            self = .sequence(sequence.map(PortfolioNode.init), location)
+            var items: [PortfolioNode] = []
+            for item in sequence {
+                guard let converted = PortfolioNode(item, budget: &budget) else { return nil }
+                items.append(converted)
+            }
+            self = .sequence(items, location)
         case .mapping(let mapping):
-            self = .mapping(mapping.map { pair in
+            var entries: [(key: String, keyLocation: FilePosition, value: PortfolioNode)] = []
+            for pair in mapping {
                 let keyLocation = pair.key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? location
-                return (key: pair.key.string ?? "\(pair.key)", keyLocation: keyLocation, value: PortfolioNode(pair.value))
-            }, location)
+                guard let value = PortfolioNode(pair.value, budget: &budget) else { return nil }
+                entries.append((key: pair.key.string ?? "\(pair.key)", keyLocation: keyLocation, value: value))
+            }
+            self = .mapping(entries, location)
         case .alias:
             self = .scalar("", isNull: true, location)
         }

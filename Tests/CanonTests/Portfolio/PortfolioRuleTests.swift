@@ -80,6 +80,19 @@ struct PortfolioRuleTests {
         #expect(result.hasErrors)
     }
 
+    /// Aliases within aliases ("billion laughs": nine levels of ten) expand past the node cap:
+    /// a finding at once, instead of `canon check` building a billion nodes.
+    @Test(.timeLimit(.minutes(1)))
+    func anAliasBombIsAFindingNotAHang() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        let result = Portfolio.load(yaml: yaml, file: "laughs.yaml")
+        #expect(result.findings.map(\.rule) == [.yamlSyntax], "\(result.findings.map(\.message))")
+        #expect(result.findings.first?.message.contains("more than 100000 YAML nodes") == true)
+    }
+
     @Test func theFixtureHasNoFinding() {
         let result = Portfolio.load(yaml: F.valid, file: "fixture.yaml")
         #expect(result.findings.isEmpty, "\(result.findings.map { "\($0.location) \($0.rule.rawValue): \($0.message)" })")
