@@ -5,6 +5,7 @@ import CanonTesting
 import CasePlatform
 import Embeddings
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 
@@ -132,6 +133,24 @@ struct BlueGreenRebuildTests {
         try FileManager.default.createDirectory(at: catalog, withIntermediateDirectories: false)
         let unreadable = #expect(throws: EmbeddedPlatformError.self) { try ProjectionCatalog.load(from: scratch.dataDirectory) }
         #expect(unreadable?.message.contains("cannot be read") == true)
+    }
+
+    /// A projection file opened as another projection or version (copied or renamed by hand)
+    /// is refused, naming what it holds, and so is a file written by a newer Canon: both opened
+    /// without a word, and the first was folded into as the wrong store.
+    @Test func aProjectionFileOfAnotherIdentityOrANewerCanonIsRefused() throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-identity")
+        let path = scratch.file("store.sqlite")
+        _ = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection())
+        let wrong = #expect(throws: ProjectionError.self) { _ = try SQLiteSearchStore(path: path, projection: CaseSearchProjection()) }
+        #expect(wrong?.message.contains("holds projection case-timeline@1") == true, "\(wrong?.message ?? "")")
+        _ = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection())
+
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('canon.projection.v99-future')") }
+        try queue.close()
+        let newer = #expect(throws: ProjectionError.self) { _ = try SQLiteTimelineStore(path: path, projection: CaseTimelineProjection()) }
+        #expect(newer?.message.contains("written by a newer version of Canon") == true, "\(newer?.message ?? "")")
     }
 
     static var modelInstalled: Bool { FileManager.default.fileExists(atPath: SentenceEmbedder.defaultDirectory + "/model.safetensors") }

@@ -134,6 +134,22 @@ final class SQLiteProjectionDatabase: ProjectionBookkeeping {
                 // The summary of the last drift check of each mode.
                 try db.execute(sql: "CREATE TABLE canon_drift (mode TEXT PRIMARY KEY, summary TEXT NOT NULL) STRICT")
             }
+            // A file of another projection or version (copied or renamed by hand) must not be
+            // folded into as this one.
+            let stored = try pool.read { db in
+                try db.tableExists("canon_identity") ? GRDB.Row.fetchOne(db, sql: "SELECT name, version FROM canon_identity") : nil
+            }
+            if let stored {
+                let name: String = stored["name"], version: Int = stored["version"]
+                guard name == identity.name, version == identity.version else {
+                    throw ProjectionError.storage("\(path) holds projection \(name)@\(version), not \(identity); move it back, or rebuild \(identity.name)")
+                }
+            }
+            // A file written by a newer Canon has migrations this one does not know: reading or
+            // folding into it with the older schema would be guesswork.
+            if try pool.read({ db in try migrator.hasBeenSuperseded(db) }) {
+                throw ProjectionError.storage("\(path) was written by a newer version of Canon (it has migrations this one does not know); open it with that version, or rebuild it")
+            }
             try migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw ProjectionError.storage("cannot open projection store \(identity) at \(path): \(error.message ?? error.description)")
