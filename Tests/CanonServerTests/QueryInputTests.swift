@@ -69,6 +69,9 @@ struct QueryInputTests {
                 #expect(try await client.send(.get, uri, as: "ivan").status == .unprocessableContent, "\(uri)")
             }
             #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == before)
+            // A well-formed read of the restricted case is audited: the count above could move.
+            #expect(try await client.send(.get, "/v1/cases/\(id)/timeline?limit=10", as: "ivan").status == .ok)
+            #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == before + 1)
         }
     }
 

@@ -443,13 +443,13 @@ public struct FlatObject {
         }
     }
 
+    /// How many fields the object has (a repeated key counts each time).
+    public var count: Int { entries.count }
+
     /// Whether no key appears twice. (`JSONDecoder` takes a repeated key's first value, lookups
     /// here its last: a reader of objects it did not write refuses them, and the decoder decides.)
     /// Keys with escapes or non-ASCII bytes count as repeated, conservatively, and so does any
     /// object of more than 32 keys (the check compares every pair).
-    /// How many fields the object has (a repeated key counts each time).
-    public var count: Int { entries.count }
-
     public var keysAreUnique: Bool {
         guard entries.count <= 32 else { return false }
         return bytes.withUnsafeBufferPointer { bytes in

@@ -5,15 +5,16 @@ import Hummingbird
 enum QueryParameters {
     /// Refuses a query parameter the route does not know (a misspelt filter must not widen the
     /// answer to everything unfiltered).
-    static func requireKnown(_ request: Request, _ known: Set<String>) throws {
-        for (key, _) in request.uri.queryParameters where !known.contains(String(key)) {
+    static func requireKnown<Parameters: Sequence>(_ parameters: Parameters, _ known: Set<String>) throws
+    where Parameters.Element == (key: Substring, value: Substring) {
+        for (key, _) in parameters where !known.contains(String(key)) {
             throw ProblemDetails.invalidBody("unknown query parameter \(key); known: \(known.sorted().joined(separator: ", "))", field: String(key))
         }
     }
 
-    /// The one value of `field`, nil when absent; given twice (with different values) or empty, refused.
-    static func single(_ request: Request, _ field: String) throws -> Substring? {
-        let values = request.uri.queryParameters[values: Substring(field)]
+    /// The one value of `field` among `values` (all that the query gave it), nil when absent;
+    /// given twice (with different values) or empty, refused.
+    static func single(_ values: [Substring], _ field: String) throws -> Substring? {
         guard let first = values.first else { return nil }
         guard values.allSatisfy({ $0 == first }) else {
             throw ProblemDetails.invalidBody("\(field) is given more than once; one value is allowed", field: field)

@@ -48,10 +48,10 @@ struct DerivedReadRoutes {
     @Sendable func searchCases(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let parameters = request.uri.queryParameters
-        try QueryParameters.requireKnown(request, ["q", "status", "sector", "region", "priority", "team", "assignee", "limit", "cursor", "min_position"])
+        try QueryParameters.requireKnown(parameters, ["q", "status", "sector", "region", "priority", "team", "assignee", "limit", "cursor", "min_position"])
         var filters: [String: String] = [:]
         for field in ["status", "sector", "region", "priority", "team", "assignee"] {
-            guard let value = try QueryParameters.single(request, field) else { continue }
+            guard let value = try QueryParameters.single(parameters[values: Substring(field)], field) else { continue }
             filters[field] = try Self.filterValue(value, field: field)
         }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...100) ?? 20
@@ -124,7 +124,7 @@ struct DerivedReadRoutes {
         let id = try context.parameters.require("id")
         // The request is checked before the access is audited: a bad one reads nothing.
         let parameters = request.uri.queryParameters
-        try QueryParameters.requireKnown(request, ["limit", "min_position"])
+        try QueryParameters.requireKnown(parameters, ["limit", "min_position"])
         let minimum = try integer(parameters["min_position"], name: "min_position", range: 0...Int.max).map { OutboxPosition(Int64($0)) }
         let limit = try integer(parameters["limit"], name: "limit", range: 1...1000) ?? 500
         // Who may see the case is decided on canonical state, never on the projection.
@@ -170,8 +170,8 @@ struct DerivedReadRoutes {
     /// shows to someone who may not see the case) and titled from it.
     @Sendable func semanticEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
-        try QueryParameters.requireKnown(request, ["q", "k", "min_position"])
         let parameters = request.uri.queryParameters
+        try QueryParameters.requireKnown(parameters, ["q", "k", "min_position"])
         // A `+` in a query string is a space (form encoding, as browsers and curl's examples
         // send it): `q=staff+told+to+ignore+warnings` embeds the words, not the plus signs.
         let text = parameters["q"].map { $0.replacingOccurrences(of: "+", with: " ").trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""

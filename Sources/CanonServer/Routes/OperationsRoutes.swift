@@ -64,8 +64,8 @@ struct OperationsRoutes {
         guard principal.role == .admin || principal.role == .legal else {
             throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not read the access audit; allowed roles: admin, legal")
         }
-        try QueryParameters.requireKnown(request, ["principal", "action", "decision", "limit"])
         let parameters = request.uri.queryParameters
+        try QueryParameters.requireKnown(parameters, ["principal", "action", "decision", "limit"])
         if let action = parameters["action"], PlatformOperation(rawValue: String(action)) == nil {
             throw ProblemDetails.invalidBody(
                 "action must be an operation: \(PlatformOperation.allCases.map(\.rawValue).joined(separator: ", ")); got \(action)", field: "action")
