@@ -111,6 +111,10 @@ public struct EmbeddedPlatform: Sendable {
         try portfolio.admit(store: PlatformPortfolio.Store.canonical, role: .canonical)
         for name in names { try portfolio.admit(store: name, role: .projection) }
         let canonicalFile = directory.databaseFile(for: "canonical")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw EmbeddedPlatformError(message: "\(directory.url.path) is a file, not a data directory: name a directory (it is created when missing)")
+        }
         if create {
             try directory.create()
         } else if !FileManager.default.fileExists(atPath: canonicalFile.path) {

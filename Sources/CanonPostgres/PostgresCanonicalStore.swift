@@ -135,6 +135,13 @@ public final class PostgresCanonicalStore: CanonicalStore {
                 + migrations.map { migration in
                     SchemaMigration.Applied(identifier: migration.identifier, statements: migration.steps.flatMap(PostgresSchemaSQL.ddl(for:)))
                 }
+            // A database written by a newer Canon has migrations this one does not know: its tables
+            // may have columns or meanings this process would write without.
+            let unknown = applied.subtracting(all.map(\.identifier))
+            guard unknown.isEmpty else {
+                throw CanonicalStoreError.storage(
+                    "it was written by a newer version of Canon (migrations this one does not know: \(unknown.sorted().joined(separator: ", "))); open it with that version")
+            }
             for migration in all where !applied.contains(migration.identifier) {
                 for statement in migration.statements { try await transaction.execute(statement) }
                 try await transaction.execute("INSERT INTO canon_migrations (identifier) VALUES ($1)", [.text(migration.identifier)])

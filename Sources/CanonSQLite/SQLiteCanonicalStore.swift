@@ -55,7 +55,8 @@ public final class SQLiteCanonicalStore: CanonicalStore {
     /// Opens (creating if needed) the store at `path` and applies every migration not yet applied.
     ///
     /// - Throws: `CanonicalStoreError.storage` when the file cannot be opened as a database
-    ///   (missing directory, not a SQLite file, corrupt) or a migration fails.
+    ///   (missing directory, not a SQLite file, corrupt), was written by a newer Canon (it has
+    ///   migrations not in `migrations`), or a migration fails.
     public init(path: String, migrations: [SchemaMigration], configuration: Configuration = Configuration()) throws {
         self.path = path
         self.configuration = configuration
@@ -84,6 +85,12 @@ public final class SQLiteCanonicalStore: CanonicalStore {
                         for statement in SQLiteSchemaSQL.ddl(for: step) { try db.execute(sql: statement) }
                     }
                 }
+            }
+            // A file written by a newer Canon has migrations this one does not know: its tables
+            // may have columns or meanings this process would write without.
+            if try pool.read({ db in try migrator.hasBeenSuperseded(db) }) {
+                throw CanonicalStoreError.storage(
+                    "\(path) was written by a newer version of Canon (it has migrations this one does not know); open it with that version")
             }
             if !configuration.readonly {
                 try migrator.migrate(pool)

@@ -46,27 +46,21 @@ struct Demo: AsyncParsableCommand {
         let marker = directory.url.appendingPathComponent("demo-seed.json")
         let head = try await store.headPosition()
         let cases = self.cases ?? 10_000, seed = self.seed ?? 42
+        // One handling of SIGTERM and SIGINT from here to the end: seeding stops after the chunk
+        // in flight, the server shuts down gracefully, and a signal between the two is not lost.
+        let stop = StopSignals()
         if head == .start {
             let generator = DemoPlatform(configuration: .init(cases: cases, seed: seed))
             let bar = ProgressBar(label: "seeding cases", total: cases)
             // SIGTERM or SIGINT while seeding stops after the chunk in flight (each chunk is one
             // transaction), instead of killing the process mid-write.
-            let seeding = Task {
-                try await generator.seed(into: store) { progress in
-                    bar.update(progress.casesDone, detail: "\(progress.eventsWritten) events")
-                }
-            }
-            let stopSignals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number)
-                source.setEventHandler { seeding.cancel() }
-                source.resume()
-                return source
-            }
-            defer { for source in stopSignals { source.cancel() } }
             let summary: DemoPlatform.Summary
             do {
-                summary = try await seeding.value
+                summary = try await stop.cancelling {
+                    try await generator.seed(into: store) { progress in
+                        bar.update(progress.casesDone, detail: "\(progress.eventsWritten) events")
+                    }
+                }
             } catch is CancellationError {
                 let written = try await store.count("cases", filter: [:])
                 say("seeding stopped after \(written) of \(cases) cases; remove \(directory.url.path) to seed again")
@@ -98,7 +92,7 @@ struct Demo: AsyncParsableCommand {
         let tokens = DemoPlatform.featuredUsers.map { ($0, services.tokens.token(for: $0.id)) }
         let sample = try await store.fetchOne("cases", where: ["status": .text("investigation"), "restricted": .bool(false)])
         let sampleID = (try? sample?.string("id")) ?? "CASE_ID"
-        try await ServerRunner.run(platform: platform, services: services, options: server) { url in
+        try await ServerRunner.run(platform: platform, services: services, options: server, stop: stop) { url in
             var lines = ["", "Canon demo is running at \(url)  (open it in a browser; Ctrl-C stops it)", "", "Demo users and their bearer tokens:"]
             for (user, token) in tokens {
                 lines.append("  \(user.id.padding(toLength: 5, withPad: " ", startingAt: 0)) \(user.role.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(token)")

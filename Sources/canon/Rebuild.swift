@@ -10,6 +10,7 @@ struct Rebuild: AsyncParsableCommand {
         discussion: """
             Reads and writes go on throughout; a running `canon serve`/`canon demo` follows the switch within a second.
             The previous version stays until --prune; --rollback switches back to it. An interrupted rebuild resumes.
+            SIGTERM or SIGINT stops it after the chunk in flight (exit status 3); run it again to resume.
             """)
 
     @OptionGroup var data: DataOptions
@@ -49,17 +50,33 @@ struct Rebuild: AsyncParsableCommand {
         let head = try await platform.canonical.headPosition()
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
         let stateBar = Mutex<ProgressBar?>(nil)
-        let name = self.name
-        let report = try await platform.rebuild(name, model: model, chunkSize: chunkSize ?? 5_000, fromOutbox: fromOutbox) { progress in
-            if let records = progress.records {
-                let recordsBar = stateBar.withLock { recordsBar in
-                    if recordsBar == nil { recordsBar = ProgressBar(label: "building \(name) from canonical state", total: records.total) }
-                    return recordsBar!
+        let reached = Mutex<String?>(nil)
+        let name = self.name, model = self.model, chunkSize = self.chunkSize ?? 5_000, fromOutbox = self.fromOutbox
+        let report: ProjectionRebuild.Report
+        do {
+            // SIGTERM or SIGINT stops it before its next chunk; every chunk written is committed
+            // with its checkpoint, and the next run resumes from there.
+            report = try await StopSignals().cancelling {
+                try await platform.rebuild(name, model: model, chunkSize: chunkSize, fromOutbox: fromOutbox) { progress in
+                    if let records = progress.records {
+                        let recordsBar = stateBar.withLock { recordsBar in
+                            if recordsBar == nil { recordsBar = ProgressBar(label: "building \(name) from canonical state", total: records.total) }
+                            return recordsBar!
+                        }
+                        recordsBar.update(records.done, detail: "records")
+                        reached.withLock { $0 = "\(records.done) of \(records.total) records from canonical state" }
+                    } else {
+                        bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
+                        reached.withLock { $0 = "position \(progress.position) (\(progress.phase.rawValue))" }
+                    }
                 }
-                recordsBar.update(records.done, detail: "records")
-            } else {
-                bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
             }
+        } catch is CancellationError {
+            say("""
+                \(name): rebuild stopped after \(reached.withLock { $0 } ?? "no chunk"); nothing was switched. \
+                Run `canon rebuild \(name)` again to resume from there.
+                """)
+            throw ExitCode(3)
         }
         bar.update(Int(head.rawValue), detail: "done")
         say("""

@@ -64,7 +64,7 @@ enum ServerRunner {
     /// The embedded platform: its agents, its catalog watcher (blue-green switches made by
     /// `canon rebuild` in another process) and continuous drift sampling.
     static func run(
-        platform: EmbeddedPlatform, services: PlatformServices, options: ServerOptions,
+        platform: EmbeddedPlatform, services: PlatformServices, options: ServerOptions, stop: StopSignals? = nil,
         announce: @escaping @Sendable (String) -> String
     ) async throws {
         let logger = options.logger()
@@ -72,14 +72,17 @@ enum ServerRunner {
         let sampler = DriftSampler(interval: .seconds(options.driftInterval), logger: logger) { services.driftChecks(options: .init(sampleSize: 100)) }
         try await run(
             services: services, background: [platform.coordinator, platform.catalogWatcher(logger: logger), sampler], options: options,
-            announce: announce)
+            stop: stop, announce: announce)
     }
 
     /// - Parameters:
     ///   - background: what runs beside the HTTP server and stops with it.
+    ///   - stop: the process's signal handling, when a command installed it before the server
+    ///     (else the group handles SIGTERM and SIGINT itself).
     ///   - announce: what to print once the server listens, given its URL.
     static func run(
-        services: PlatformServices, background: [any Service], options: ServerOptions, announce: @escaping @Sendable (String) -> String
+        services: PlatformServices, background: [any Service], options: ServerOptions, stop: StopSignals? = nil,
+        announce: @escaping @Sendable (String) -> String
     ) async throws {
         CanonMetrics.bootstrap()
         let logger = options.logger()
@@ -90,7 +93,8 @@ enum ServerRunner {
             })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: application)] + background.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            gracefulShutdownSignals: stop == nil ? [.sigterm, .sigint] : [], logger: logger))
+        stop?.shutDownGracefully(group)
         try await group.run()
         say("canon stopped cleanly")
     }

@@ -1,6 +1,6 @@
 import Canon
 import Foundation
-import CanonPostgres
+@testable import CanonPostgres
 import CanonTesting
 import Testing
 
@@ -185,6 +185,33 @@ struct PostgresConformanceTests {
         }
         #expect(try await store.events(after: .start, limit: 10).map(\.actor) == ["tester", "tester"])
         #expect(try await store.count("ledger", filter: [:]) == 1)
+    }
+
+    /// A database with a migration this Canon does not know (written by a newer one) is
+    /// refused, as a SQLite file is; so is a projection schema.
+    @Test func aDatabaseWrittenByANewerCanonIsRefused() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let newer = ConformanceSchema.migrations + [
+            SchemaMigration("conformance.v4", steps: [.addColumn(table: "accounts", column: .init("region", .text), default: .text("north"))])
+        ]
+        let store = try await PostgresCanonicalStore(url: url, migrations: newer)
+        _ = try await store.commit(try CanonicalStoreConformance.openAccount("a"))
+        await #expect {
+            _ = try await PostgresCanonicalStore(url: url, migrations: ConformanceSchema.migrations)
+        } throws: { error in
+            let error = error as? CanonicalStoreError
+            return error?.code == .storage && error?.message.contains("newer version of Canon") == true
+                && error?.message.contains("conformance.v4") == true
+        }
+        #expect(try await PostgresCanonicalStore(url: url, migrations: newer).headPosition() == OutboxPosition(1))
+
+        let identity = ProjectionIdentity(name: "notes", version: 1)
+        _ = try await PostgresProjectionDatabase.open(url: url, identity: identity, faults: nil, migrations: [("notes.v1", []), ("notes.v2", [])])
+        await #expect {
+            _ = try await PostgresProjectionDatabase.open(url: url, identity: identity, faults: nil, migrations: [("notes.v1", [])])
+        } throws: { error in
+            (error as? ProjectionError)?.message.contains("newer version of Canon") == true
+        }
     }
 
     @Test func processesOpeningOneDatabaseTogetherApplyEachMigrationOnce() async throws {

@@ -90,6 +90,41 @@ struct BlueGreenRebuildTests {
         #expect(liveSummary.rows == (try await platform.canonical.count("cases", filter: [:])))
     }
 
+    /// Cancelled (as `canon rebuild` is by SIGTERM), a rebuild stops before its next chunk with
+    /// the chunk in flight committed, switches nothing, and the next run resumes from there.
+    @Test func aCancelledRebuildStopsBetweenChunksAndTheNextRunResumes() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-rebuild-cancel")
+        let platform = try await Self.seededPlatform(scratch)
+        let head = try await platform.canonical.headPosition()
+        let stoppedAt = Mutex<OutboxPosition?>(nil)
+        let rebuild = Task {
+            try await platform.rebuild("case-timeline", chunkSize: 50) { progress in
+                guard progress.phase == .building else { return }
+                stoppedAt.withLock { $0 = $0 ?? progress.position }
+                withUnsafeCurrentTask { $0?.cancel() }
+            }
+        }
+        await #expect(throws: CancellationError.self) { try await rebuild.value }
+        let stopped = try #require(stoppedAt.withLock { $0 })
+        #expect(stopped < head)
+        #expect(try platform.coordinator.store(named: "case-timeline").identity.version == 1, "nothing was switched")
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-timeline"]?.building == 2)
+        do {
+            let partial = try EmbeddedPlatform.makeStore("case-timeline", version: 2, in: scratch.dataDirectory)
+            #expect(try await partial.checkpoint().position == stopped, "the chunk in flight committed, and nothing after it")
+        }
+
+        let resumedAt = Mutex<OutboxPosition?>(nil)
+        let report = try await platform.rebuild("case-timeline", chunkSize: 50) { progress in
+            resumedAt.withLock { $0 = $0 ?? progress.position }
+        }
+        #expect(report.matches)
+        #expect(report.projection == ProjectionIdentity(name: "case-timeline", version: 2))
+        // Started over, its first chunk would have ended where the first run's did.
+        #expect(try #require(resumedAt.withLock { $0 }) > stopped, "the second run resumed from the first one's checkpoint")
+        #expect(try platform.coordinator.store(named: "case-timeline").identity.version == 2)
+    }
+
     @Test func rollbackSwitchesBackAndThePreviousVersionCatchesUpAndPruneRemovesIt() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-rollback")
         let platform = try await Self.seededPlatform(scratch, cases: 40)

@@ -131,6 +131,26 @@ struct SQLiteCanonicalStoreTests {
         #expect(applied == ["canon.outbox.v1"] + ConformanceSchema.migrations.map(\.identifier))
     }
 
+    /// A file with a migration this Canon does not know (written by a newer one) is refused, for
+    /// writing and for reading: its tables may have columns or meanings this one would write without.
+    @Test func aFileWrittenByANewerCanonIsRefused() async throws {
+        let path = scratch.file("newer.sqlite")
+        let newer = ConformanceSchema.migrations + [
+            SchemaMigration("conformance.v4", steps: [.addColumn(table: "accounts", column: .init("region", .text), default: .text("north"))])
+        ]
+        _ = try await SQLiteCanonicalStore(path: path, migrations: newer).commit(try CanonicalStoreConformance.openAccount("a"))
+        for readonly in [false, true] {
+            #expect {
+                try SQLiteCanonicalStore(path: path, migrations: ConformanceSchema.migrations, configuration: .init(readonly: readonly))
+            } throws: { error in
+                let error = error as? CanonicalStoreError
+                return error?.code == .storage && error?.message.contains("written by a newer version of Canon") == true
+            }
+        }
+        // The version that wrote it still opens it.
+        #expect(try await SQLiteCanonicalStore(path: path, migrations: newer).headPosition() == OutboxPosition(1))
+    }
+
     /// Another process holding the write lock past the busy timeout is a transient error: the
     /// commit wrote nothing and may be tried again (projection agents do, without counting it
     /// toward the failure policy).

@@ -100,6 +100,45 @@ struct CLITests {
         #expect(cases % 250 == 0, "only whole chunks were committed")
     }
 
+    /// SIGTERM as seeding ends (before the server runs) still stops the demo, cleanly: seeding
+    /// used to leave both signals ignored until the server's own handling started, and a server
+    /// that started after one ran on.
+    @Test func sigtermAsSeedingEndsStillStopsTheDemo() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build canon first: swift build --build-tests")
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-seeded")
+        let demo = try RunningCanon(arguments: ["demo", "--data", scratch.file("data"), "--cases", "20", "--port", "0"])
+        let seeded = try await demo.waitUntil(seconds: 60) { demo.output.contains("seeded 20 cases") }
+        try #require(seeded, "\(demo.output) \(demo.errors)")
+        demo.terminate()
+        #expect(try await demo.waitForExit() == 0, "the demo stopped, whichever step the signal found it in")
+        #expect(demo.output.contains("canon stopped cleanly"), "\(demo.output) \(demo.errors)")
+    }
+
+    /// SIGTERM stops `canon rebuild` after the chunk in flight, with a clear word and exit
+    /// status 3, nothing switched; run again, it resumes and switches.
+    @Test func sigtermStopsARebuildBetweenChunksAndItResumes() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build canon first: swift build --build-tests")
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-rebuild")
+        do {
+            let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
+            _ = try await DemoPlatform(configuration: .init(cases: 6_000, seed: 3)).seed(into: platform.store)
+        }
+        // Chunks of one event at first (they double while each commits fast): the first progress
+        // line comes after the first chunk, long before the last.
+        let rebuild = try RunningCanon(arguments: ["rebuild", "case-timeline", "--data", scratch.url.path, "--chunk-size", "1"])
+        let started = try await rebuild.waitUntil(seconds: 60) { rebuild.errors.contains("rebuilding case-timeline") }
+        try #require(started, "the rebuild began: \(rebuild.errors)")
+        rebuild.terminate()
+        #expect(try await rebuild.waitForExit() == 3)
+        #expect(rebuild.output.contains("case-timeline: rebuild stopped after position"), "\(rebuild.output) \(rebuild.errors)")
+        #expect(!rebuild.output.contains("is live"))
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-timeline"]?.building == 2)
+
+        let again = try RunningCanon(arguments: ["rebuild", "case-timeline", "--data", scratch.url.path])
+        #expect(try await again.waitForExit(seconds: 120) == 0, "\(again.errors)")
+        #expect(again.output.contains("case-timeline@2 is live"))
+    }
+
     @Test func badFlagsAndMissingDataAreClearErrors() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-cli")
         let badCases = try RunningCanon(arguments: ["demo", "--data", scratch.file("d"), "--cases", "0"])
@@ -114,6 +153,14 @@ struct CLITests {
         let noLoops = try RunningCanon(arguments: ["worker", "--database", "postgres://nobody@127.0.0.1:1/none", "--event-loops", "0"])
         #expect(try await noLoops.waitForExit() != 0)
         #expect(noLoops.errors.contains("--event-loops must be between 1 and 64; got 0"))
+        // A file where a data directory belongs is named as such (not "no canonical store, run canon demo").
+        let file = scratch.file("a-file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for arguments in [["token", "--data", file, "--user", "ivan"], ["demo", "--data", file, "--port", "0"]] {
+            let onAFile = try RunningCanon(arguments: arguments)
+            #expect(try await onAFile.waitForExit() != 0)
+            #expect(onAFile.errors.contains("is a file, not a data directory"), "\(arguments[0]): \(onAFile.errors)")
+        }
         let noStore = try RunningCanon(arguments: ["token", "--data", scratch.file("missing"), "--user", "ivan"])
         #expect(try await noStore.waitForExit() != 0)
         #expect(noStore.errors.contains("no canonical store at"))

@@ -11,7 +11,9 @@ import Foundation
 /// 3. **Compare** the new store with the live one at one common position: row counts and
 ///    content checksums must be equal.
 ///
-/// The live store keeps serving (its agent keeps applying) throughout.
+/// The live store keeps serving (its agent keeps applying) throughout. Cancelled, a rebuild
+/// stops before its next chunk with `CancellationError`: every chunk it wrote is committed with
+/// its checkpoint, and a new run resumes from there.
 public struct ProjectionRebuild: Sendable {
     public struct Progress: Sendable {
         public enum Phase: String, Sendable {
@@ -105,6 +107,7 @@ public struct ProjectionRebuild: Sendable {
         let caughtUp = clock.now
 
         for _ in 0..<max(1, compareAttempts) {
+            try Task.checkCancellation()
             let liveCheckpoint = try await live.checkpoint().position
             let nextCheckpoint = try await next.checkpoint().position
             if nextCheckpoint > liveCheckpoint {
@@ -157,6 +160,7 @@ public struct ProjectionRebuild: Sendable {
         var reading = Task { [limit] in try await state.documents(in: snapshot, after: cursor, limit: limit) }
         defer { reading.cancel() }
         while true {
+            try Task.checkCancellation()
             let (documents, next) = try await reading.value
             if let next {
                 limit = min(max(1, stateChunkSize), limit * 2)
@@ -181,6 +185,7 @@ public struct ProjectionRebuild: Sendable {
         var prefetch = OutboxPrefetch(selecting: next.selection)
         defer { prefetch.cancel() }
         while true {
+            try Task.checkCancellation()
             let checkpoint = try await next.checkpoint()
             guard checkpoint.position < target else { return }
             let limit = min(chunks.current, Int(target.rawValue - checkpoint.position.rawValue))
@@ -200,6 +205,7 @@ public struct ProjectionRebuild: Sendable {
     /// concurrently (the checkpoint compare-and-set makes one of us win each chunk).
     private func catchUp(_ store: any ProjectionStore, to position: OutboxPosition) async throws {
         while true {
+            try Task.checkCancellation()
             let checkpoint = try await store.checkpoint()
             guard checkpoint.position < position else { return }
             let events = try await source.events(after: checkpoint.position, limit: min(chunkSize, Int(position.rawValue - checkpoint.position.rawValue)))

@@ -83,7 +83,15 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                 "CREATE TABLE canon_identity (name TEXT NOT NULL, version BIGINT NOT NULL)",
                 "INSERT INTO canon_identity VALUES ('\(identity.name.replacingOccurrences(of: "'", with: "''"))', \(identity.version))",
             ]
-            for (identifier, statements) in [("canon.projection.v1", base)] + migrations where !applied.contains(identifier) {
+            let all = [("canon.projection.v1", base)] + migrations
+            // As for SQLite projection files: a schema written by a newer Canon is not folded into
+            // with the older schema's guesses.
+            let unknown = applied.subtracting(all.map(\.0))
+            guard unknown.isEmpty else {
+                throw CanonicalStoreError.storage(
+                    "it was written by a newer version of Canon (migrations this one does not know: \(unknown.sorted().joined(separator: ", "))); open it with that version, or rebuild it")
+            }
+            for (identifier, statements) in all where !applied.contains(identifier) {
                 for statement in statements { try await transaction.execute(statement) }
                 try await transaction.execute("INSERT INTO canon_migrations (identifier) VALUES ($1)", [.text(identifier)])
             }
