@@ -208,6 +208,32 @@ struct ProjectionRuntimeTests {
         #expect(try await timeline.entries(key: opened.id, limit: 10).count == 1)
     }
 
+    /// A version made live (a blue-green switch) under leases runs its agent only while this
+    /// process holds the projection's lease. `makeLive` used to start the new agent bare and stop
+    /// the loop that held the lease, which gave the lease up: another process could then take it
+    /// and run a second agent beside this one.
+    @Test func aVersionMadeLiveUnderLeasesRunsOnlyWhileTheLeaseIsHeld() async throws {
+        let canonical = try await Canonical(.sqlite)
+        let leases = CountingLeases()
+        let first = LeaseCheckingStore(try await canonical.timeline(slot: "v1"), leases: leases)
+        let coordinator = ProjectionCoordinator(
+            source: canonical.store, commits: canonical.commits, stores: [first],
+            configuration: .init(
+                agent: .init(idleWait: .milliseconds(50), heartbeatInterval: .milliseconds(50)), leases: leases, leaseInterval: .milliseconds(20)))
+        let running = Task { try await coordinator.run() }
+        defer { running.cancel() }
+        let opened = try await canonical.openCase()
+        #expect(try await coordinator.waitUntilApplied("case-timeline", position: opened.position, timeout: .seconds(20)))
+
+        let second = LeaseCheckingStore(try await canonical.timeline(slot: "v2"), leases: leases)
+        await coordinator.makeLive(second)
+        let later = try await canonical.openCase("After the switch")
+        #expect(try await coordinator.waitUntilApplied("case-timeline", position: later.position, timeout: .seconds(20)))
+        #expect(try await second.checkpoint().position == later.position, "the new version's agent applied it")
+        #expect(first.unleasedApplies == 0 && second.unleasedApplies == 0, "every batch was applied under the lease")
+        #expect(await leases.acquired >= 2, "the new version's agent took the lease again")
+    }
+
     /// A projection whose checkpoint is past the canonical head was built from another
     /// canonical store (this one replaced, or restored from an older backup): the agent pauses
     /// and says so, instead of skipping every new write up to its checkpoint.
@@ -663,5 +689,38 @@ final class BatchRecorder: ProjectionStoreWrapper, Sendable {
     func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         try await base.apply(events, from: from, to: to)
         recorded.withLock { $0.sizes.append(Int(to.position.rawValue - from.rawValue)); $0.events += events }
+    }
+}
+
+/// Leases held in memory, one process's view: every lease is free to take.
+actor CountingLeases: ProjectionLeases {
+    private var held: Set<String> = []
+    private(set) var acquired = 0
+
+    func acquire(_ name: String) async -> Bool {
+        if held.insert(name).inserted { acquired += 1 }
+        return true
+    }
+
+    func stillHeld(_ name: String) async -> Bool { held.contains(name) }
+    func release(_ name: String) async { held.remove(name) }
+}
+
+/// Counts the batches applied while the projection's lease was not held.
+final class LeaseCheckingStore: ProjectionStoreWrapper, Sendable {
+    let base: any ProjectionStore
+    let leases: CountingLeases
+    private let unleased = Mutex(0)
+
+    init(_ base: any ProjectionStore, leases: CountingLeases) {
+        self.base = base
+        self.leases = leases
+    }
+
+    var unleasedApplies: Int { unleased.withLock { $0 } }
+
+    func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
+        if await !leases.stillHeld(identity.name) { unleased.withLock { $0 += 1 } }
+        try await base.apply(events, from: from, to: to)
     }
 }

@@ -230,18 +230,31 @@ public final class ProjectionCoordinator: Service, Sendable {
 
     /// Makes `store` the live store of its projection (blue-green switch): from now on reads
     /// and waits go to it, its agent starts (when agents run), and the previous agent stops.
+    ///
+    /// With leases, the new agent runs under the projection's lease like any other: the previous
+    /// loop stops and gives the lease up first, then a new loop takes it again. (Taken while the
+    /// old loop still held it, the lease would be "held" twice in this process and given up by
+    /// the old loop's release.)
     @discardableResult
     public func makeLive(_ store: any ProjectionStore) async -> ProjectionAgent {
         let agent = Self.makeAgent(store, source, commits, configuration, clock, logger)
+        let name = store.identity.name
+        let leases = configuration.leases
         let previous: Task<Void, Never>? = state.withLock { state in
-            let name = store.identity.name
             if !state.names.contains(name) { state.names.append(name) }
             let old = state.running[name]?.task
-            state.running[name] = Running(agent: agent, task: state.started ? Task { await agent.run() } : nil)
+            state.running[name] = Running(agent: agent, task: state.started && leases == nil ? Task { await agent.run() } : nil)
             return old
         }
         previous?.cancel()
         await previous?.value
+        if let leases {
+            state.withLock { state in
+                // Unless the agents stopped meanwhile, or `run` started this one's loop already.
+                guard state.started, state.running[name]?.agent === agent, state.running[name]?.task == nil else { return }
+                state.running[name]?.task = Task { [self] in await runLeased(name, leases: leases) }
+            }
+        }
         logger.info("projection switched", metadata: ["projection.name": "\(store.identity)"])
         return agent
     }
