@@ -88,6 +88,16 @@ struct AccessAuditTests {
             #expect(try await client.send(.get, "/v1/ops/audit?decision=maybe", as: "ada").status == .unprocessableContent)
             #expect(try await client.send(.get, "/v1/ops/audit?limit=0", as: "ada").status == .unprocessableContent)
         }
+        // A probe with a very long id is a 404, audited as denied, with its target cut: the
+        // append-only table keeps no 60 KB rows.
+        try await fixture.test { client in
+            let junk = String(repeating: "a", count: 60_000)
+            #expect(try await client.send(.get, "/v1/parties/\(junk)", as: "nora").status == .notFound)
+            let audit = try await client.send(.get, "/v1/ops/audit?decision=denied&limit=10", as: "lena")
+            let probe = try #require((try audit.json()["entries"] as? [[String: Any]])?.first { $0["action"] as? String == "view-party" })
+            #expect((probe["target"] as? String)?.hasPrefix("party/aaaa") == true)
+            #expect((probe["target"] as? String)?.count == AccessAudit.targetLength)
+        }
         // The audit is append-only in the engine itself.
         let database = try DatabaseQueue(path: fixture.platform.canonical.path)
         #expect(throws: (any Error).self) { try database.write { try $0.execute(sql: "UPDATE access_audit SET decision = 'allowed'") } }

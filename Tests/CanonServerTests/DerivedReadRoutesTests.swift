@@ -48,6 +48,32 @@ struct DerivedReadRoutesTests {
         }
     }
 
+    /// Who may see the case is checked again after the timeline is read: a restriction that
+    /// commits while the read waits for `min_position` is applied by the time the entries come
+    /// back (they may even show it), so the answer is a 404, not the entries.
+    @Test func aRestrictionDuringTheTimelinesWaitIsHonoured() async throws {
+        let fixture = try await ServerFixture(runAgents: false)
+        try await fixture.test { client in
+            let id = try await client.openCase(as: "ivan", title: "Whistleblower report")
+            // Restricted at clearance 2: ivan (clearance 2, the case's team) still sees it, and
+            // his read of it is audited, which tells the test it passed the first check.
+            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":2}"#).status == .ok)
+            let head = try await fixture.store.headPosition()
+            let audited = try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:])
+            async let answer = client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(head.rawValue)", as: "ivan")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == audited, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == audited + 1, "the read passed its first check")
+            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":3}"#).status == .ok)
+            let coordinator = fixture.coordinator
+            let agents = Task { try await coordinator.run() }
+            defer { agents.cancel() }
+            #expect(try await answer.status == .notFound, "ivan's clearance no longer reaches the case")
+        }
+    }
+
     @Test(arguments: ServerEngine.all)
     func timelineWithMinPositionListsEntriesInOrderWithActors(_ engine: ServerEngine) async throws {
         let fixture = try await ServerFixture(engine: engine)

@@ -57,6 +57,17 @@ struct PartyAndEvidenceRoutesTests {
             let legal = try await client.send(.get, "/v1/parties/\(partyID)", as: "lena")
             #expect(try legal.json()["email"] as? String == "maria.rossi@example.org")
             #expect(try await client.send(.get, "/v1/parties/00000000-0000-4000-8000-000000000000", as: "lena").status == .notFound)
+
+            // A case ivan may not see (restricted above his clearance) counts as if it did not
+            // exist: it does not unmask the party, which would also tell him such a case links it.
+            let hidden = try await client.openCase(as: "ivan", title: "Hidden")
+            let hiddenParty = try await client.registerParty()
+            #expect(try await client.send(.post, "/v1/cases/\(hidden)/parties", as: "ivan", json: #"{"party_id":"\#(hiddenParty)","role":"subject"}"#).status == .created)
+            #expect(try await client.send(.get, "/v1/parties/\(hiddenParty)", as: "ivan").json()["masked"] as? Bool == false, "seen through his own case")
+            #expect(try await client.send(.post, "/v1/cases/\(hidden)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":3}"#).status == .ok)
+            let throughHidden = try await client.send(.get, "/v1/parties/\(hiddenParty)", as: "ivan")
+            #expect(try throughHidden.json()["masked"] as? Bool == true)
+            #expect(!String(decoding: throughHidden.body, as: UTF8.self).contains("NI-12345678"))
         }
     }
 

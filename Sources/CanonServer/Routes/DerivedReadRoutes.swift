@@ -138,6 +138,12 @@ struct DerivedReadRoutes {
         let timeline = try services.timeline(for: .viewCaseTimeline)
         let freshness = try await waitForFreshness(timeline, minimum: minimum)
         let entries = try await timeline.entries(key: id, limit: limit)
+        // Again after the read, as search re-authorizes its hits: a restriction that committed
+        // during the wait for `min_position` (or the read) is in canonical state by now, and the
+        // entries may show it. What the caller may no longer see is not answered.
+        guard try await services.queries(for: .viewCaseTimeline).caseIfVisible(id, to: principal) != nil else {
+            throw DomainError.notFound("case", id: id)
+        }
         return try JSONBody.response(TimelineAnswer(caseID: id, entries: entries, freshness: freshness), headers: freshnessHeaders(freshness))
     }
 

@@ -26,7 +26,7 @@ struct PartyRoutes {
         let view = try await services.audited(.viewParty, target: "party/\(id)", caseID: nil, by: principal) { () async throws -> PartyView in
             let queries = try services.queries(for: .viewParty)
             guard let party = try await queries.party(id) else { throw DomainError.notFound("party", id: id) }
-            let teams = try await queries.caseTeams(linkedTo: party.id)
+            let teams = try await queries.caseTeams(linkedTo: party.id, visibleTo: principal)
             return PartyView(party, for: principal, caseTeams: teams)
         }
         return try JSONBody.response(view)

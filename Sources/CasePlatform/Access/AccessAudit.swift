@@ -23,6 +23,9 @@ public struct AccessAudit: Sendable {
 
     public init(store: any CanonicalStore) { self.store = store }
 
+    /// The longest target kept; a longer one (only a junk id can be) is cut.
+    public static let targetLength = 200
+
     /// Appends one entry. The row commits on its own, with no outbox event: the audit is canonical
     /// evidence, not a domain change for projections.
     public func record(
@@ -30,7 +33,10 @@ public struct AccessAudit: Sendable {
     ) async throws {
         let row: Row = [
             "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
-            "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(target), "decision": .text(decision.rawValue),
+            // Cut, as the reason is: a probe with an 80 KB id (a 404, audited as denied) must not
+            // leave an 80 KB row in a table nothing may delete from.
+            "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(String(target.prefix(Self.targetLength))),
+            "decision": .text(decision.rawValue),
             "reason": .text(String(reason.prefix(500))),
         ]
         _ = try await store.commit(UnitOfWork(metadata: .system, mutations: [.insert(table: CasePlatformSchema.accessAudit.name, row: row)]))

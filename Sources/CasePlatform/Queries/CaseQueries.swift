@@ -40,11 +40,15 @@ public struct CaseQueries: Sendable {
         return try await store.fetchOne("parties", where: ["id": .text(id)]).map(Party.init(row:))
     }
 
-    /// The teams of the cases `partyID` is linked to.
-    public func caseTeams(linkedTo partyID: String) async throws -> Set<String> {
+    /// The teams of the cases `partyID` is linked to that `principal` may see. A restricted case
+    /// above their clearance counts as if it did not exist: it neither unmasks the party nor, by
+    /// unmasking it, tells them such a case links it.
+    public func caseTeams(linkedTo partyID: String, visibleTo principal: User) async throws -> Set<String> {
         var teams = Set<String>()
         for link in try await store.fetchAll("case_parties", where: ["party_id": .text(partyID)]) {
-            if let row = try await store.fetchOne("cases", where: ["id": link["case_id"]]) { teams.insert(try row.string("team")) }
+            guard let row = try await store.fetchOne("cases", where: ["id": link["case_id"]]) else { continue }
+            let item = try Case(row: row)
+            if AccessPolicy.canView(item, as: principal) { teams.insert(item.team) }
         }
         return teams
     }
