@@ -61,4 +61,48 @@ struct PriorityLaneTests {
             #expect(reads >= 41, "a read after every commit: \(reads)")
         }
     }
+
+    /// Fails its first `applyPriority` (a busy file, a reset connection), then records what it gets.
+    final class FailingOnce: ProjectionStoreWrapper, PriorityApplying, Sendable {
+        let base: any ProjectionStore
+        let calls = Mutex(0)
+        let applied = Mutex<[EventEnvelope]>([])
+
+        init(_ base: any ProjectionStore) { self.base = base }
+
+        func applyPriority(_ events: [EventEnvelope]) async throws {
+            if calls.withLock({ $0 += 1; return $0 }) == 1 { throw ProjectionError.storage("database is locked") }
+            applied.withLock { $0 += events }
+        }
+    }
+
+    static func frozen(_ account: String) throws -> UnitOfWork {
+        var work = UnitOfWork(metadata: CommandMetadata(actor: "tester"))
+        work.events.append(try PendingEvent(
+            streamID: StreamID(category: "account", id: account), type: "account.frozen", encoding: ["why": "hold"], occurredAt: Date(), priority: true))
+        return work
+    }
+
+    /// A batch that failed in a store is tried again, not dropped: the lane used to move past it
+    /// before applying, so the permission change waited behind the whole backlog. And permission
+    /// changes already committed when the lane starts (from its stores' checkpoints) go ahead too.
+    @Test func aBatchThatFailedIsTriedAgainAndTheBacklogsChangesGoAhead() async throws {
+        let scratch = try TemporaryDirectory()
+        let commits = PositionWaiters(), priorityCommits = PositionWaiters()
+        let store = SignallingCanonicalStore(
+            try InMemoryCanonicalStore(migrations: ConformanceSchema.migrations), commits: commits, priorityCommits: priorityCommits)
+        let backlog = try await store.commit(try Self.frozen("a0"))
+        let flaky = FailingOnce(try await ProjectionEngine.sqlite.timeline(in: scratch))
+        let applied = PositionWaiters()
+        let lane = PriorityLane(
+            source: store, commits: commits, stores: { [flaky] }, observer: nil, applied: applied, logger: Logger(label: "test"),
+            priorityCommits: priorityCommits, fallback: .seconds(600))
+        let running = Task { await lane.run() }
+        defer { running.cancel() }
+        #expect(await applied.wait(until: backlog.position, timeout: .seconds(20)), "the backlog's change, after a failed first try")
+        #expect(flaky.calls.withLock { $0 } == 2)
+        let later = try await store.commit(try Self.frozen("a1"))
+        #expect(await applied.wait(until: later.position, timeout: .seconds(20)))
+        #expect(flaky.applied.withLock { $0 }.map(\.position) == [backlog.position, later.position])
+    }
 }

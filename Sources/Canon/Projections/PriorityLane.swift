@@ -34,8 +34,19 @@ struct PriorityLane: Sendable {
 
     func run() async {
         var seen = (try? await source.headPosition()) ?? .start
+        // Permission changes already in the backlog when the lane starts (a restart, a lease
+        // taken over) are applied ahead too: from the lowest checkpoint of the stores it serves.
+        for case let store as any PriorityApplying in stores() {
+            if let checkpoint = try? await store.checkpoint().position, checkpoint < seen { seen = checkpoint }
+        }
+        var failures = 0
         while !Task.isCancelled {
-            _ = await (priorityCommits ?? commits).wait(until: seen.next, timeout: fallback)
+            if failures == 0 {
+                _ = await (priorityCommits ?? commits).wait(until: seen.next, timeout: fallback)
+            } else {
+                // The same events again, after a pause that grows with each failure in a row.
+                try? await Task.sleep(for: min(fallback, .milliseconds(50) * (1 << min(failures, 6))))
+            }
             if Task.isCancelled { return }
             do {
                 // Up to the position the commits have announced (committed, with every position
@@ -45,7 +56,6 @@ struct PriorityLane: Sendable {
                 while seen < through {
                     let priority = try await source.priorityEvents(after: seen, through: through, limit: 1_000)
                     let last = priority.count == 1_000 ? priority[priority.count - 1].position : through
-                    seen = last
                     if !priority.isEmpty {
                         for case let store as any PriorityApplying in stores() {
                             try await store.applyPriority(priority)
@@ -56,10 +66,17 @@ struct PriorityLane: Sendable {
                         }
                         observer?(priority, now)
                     }
+                    // Only once every store took them: a batch that failed anywhere is tried again
+                    // (applying is idempotent), not left to wait behind the backlog.
+                    seen = last
                     applied.advance(to: last)
                 }
+                failures = 0
             } catch {
-                logger.warning("priority path failed; the agents still apply these events in order", metadata: ["error": "\(error)"])
+                failures += 1
+                logger.warning(
+                    "priority path failed; trying these events again (the agents also apply them in order)",
+                    metadata: ["error": "\(error)", "failures": "\(failures)"])
             }
         }
     }
