@@ -74,6 +74,31 @@ struct DerivedReadRoutesTests {
         }
     }
 
+    /// A search answer that dropped a hit (the store lags a restriction) carries no facet counts
+    /// and no spelling correction: the store computed them over that case too, and they would
+    /// tell the caller it exists.
+    @Test func anAnswerThatDroppedAHitCarriesNoFacets() async throws {
+        let fixture = try await ServerFixture(runAgents: false, priorityPath: false)
+        try await fixture.test { client in
+            _ = try await client.openCase(as: "ivan", title: "Quokka tariffs")
+            let id = try await client.openCase(as: "ivan", title: "Quokka levies")
+            let coordinator = fixture.coordinator
+            let agents = Task { try await coordinator.run() }
+            #expect(try await coordinator.waitUntilApplied("case-search", position: try await fixture.store.headPosition(), timeout: .seconds(20)))
+            agents.cancel()
+            _ = try? await agents.value
+            let before = try await client.send(.get, "/v1/search/cases?q=quokka", as: "ivan")
+            #expect(statusFacet(try before.json()) == ["intake": 2])
+            // Restricted above ivan's clearance; the store, its agents stopped, does not know yet.
+            #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":3}"#).status == .ok)
+            let after = try await client.send(.get, "/v1/search/cases?q=quokka", as: "ivan")
+            #expect(after.status == .ok)
+            let body = try after.json()
+            #expect((body["results"] as? [Any])?.count == 1, "the restricted case is dropped")
+            #expect(statusFacet(body).isEmpty, "no count that includes it: \(body["facets"] ?? "")")
+        }
+    }
+
     @Test(arguments: ServerEngine.all)
     func timelineWithMinPositionListsEntriesInOrderWithActors(_ engine: ServerEngine) async throws {
         let fixture = try await ServerFixture(engine: engine)

@@ -74,7 +74,13 @@ struct DerivedReadRoutes {
             SearchAnswer.Result(display: try decoder.decode(CaseSearchProjection.Display.self, from: hit.display), score: hit.score, snippet: hit.snippet)
         }
         let hits = try await reauthorize(decoded, for: principal, store: search)
-        let answer = SearchAnswer(results: hits, facets: results.facets, freshness: freshness, nextCursor: results.nextCursor, correctedQuery: results.correctedQuery)
+        // A dropped hit says the store lags a permission change: its facet counts (and a spelling
+        // correction drawn from the same documents) may count that case too, and would tell the
+        // caller it exists. Such an answer carries neither.
+        let lagging = hits.count < decoded.count
+        let answer = SearchAnswer(
+            results: hits, facets: lagging ? [:] : results.facets, freshness: freshness, nextCursor: results.nextCursor,
+            correctedQuery: lagging ? nil : results.correctedQuery)
         return try JSONBody.response(answer, headers: freshnessHeaders(freshness))
     }
 
