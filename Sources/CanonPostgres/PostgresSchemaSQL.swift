@@ -119,6 +119,8 @@ enum PostgresSchemaSQL {
             sql += " ORDER BY " + query.order.map { "\(quoted($0.column)) \($0.ascending ? "ASC" : "DESC")" }.joined(separator: ", ")
         }
         if let limit = query.limit { sql += " LIMIT \(max(limit, 0))" }
+        // Bound, so that one prepared statement serves every offset.
+        if let offset = query.offset { sql += " OFFSET \(binds.bind(.integer(Int64(max(offset, 0)))))" }
         return (sql, binds.values)
     }
 

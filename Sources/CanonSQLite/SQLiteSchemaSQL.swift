@@ -74,6 +74,12 @@ enum SQLiteSchemaSQL {
             sql += " ORDER BY " + query.order.map { "\(quoted($0.column)) \($0.ascending ? "ASC" : "DESC")" }.joined(separator: ", ")
         }
         if let limit = query.limit { sql += " LIMIT \(max(limit, 0))" }
+        // SQLite takes an offset only after a limit; -1 is none.
+        // Bound, so that one cached statement serves every offset.
+        if let offset = query.offset {
+            sql += "\(query.limit == nil ? " LIMIT -1" : "") OFFSET ?"
+            arguments.append(Int64(max(offset, 0)).databaseValue)
+        }
         return (sql, StatementArguments(arguments))
     }
 

@@ -403,6 +403,11 @@ public enum CanonicalStoreConformance {
         #expect(try ordered.map { try $0.int("balance") } == [30, 20])
         #expect(try await store.count("accounts", filter: ["balance": .integer(10)]) == 1)
         #expect(try await store.fetchAll("accounts", where: ["note": .null]).count == 3)
+        // An offset skips rows in order, with or without a limit.
+        let skipped = try await store.fetchAll(RowQuery(table: "accounts", order: [.init("balance")], limit: 1, offset: 1))
+        #expect(try skipped.map { try $0.int("balance") } == [20])
+        #expect(try await store.fetchAll(RowQuery(table: "accounts", order: [.init("balance")], offset: 2)).map { try $0.int("balance") } == [30])
+        #expect(try await store.fetchAll(RowQuery(table: "accounts", order: [.init("balance")], limit: 1, offset: 3)).isEmpty)
         // A batch of keys in one read; unknown keys are simply absent; an empty batch matches nothing.
         let batch = try await store.fetchAll(RowQuery(
             table: "accounts", anyOf: .init("id", [.text("q2"), .text("q0"), .text("missing")]), order: [.init("id")]))

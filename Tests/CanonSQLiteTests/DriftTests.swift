@@ -238,6 +238,28 @@ struct DriftTests {
         #expect(drifted.differences.allSatisfy { $0.kind == .stale })
     }
 
+    /// Sampling draws canonical keys uniformly over the rows, so documents missing from the
+    /// store are found. (Ids are time-ordered: the first key after a random point of the key
+    /// space, as it used to draw, was nearly always the oldest, and a store missing half its
+    /// documents but not the oldest sampled clean.)
+    @Test func sampleModeFindsMissingDocumentsWhateverTheirKeys() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-drift-sample-missing")
+        let platform = try await Self.seeded(scratch, cases: 120)
+        let agents = Task { try await platform.coordinator.run() }
+        try await Self.caughtUp(platform)
+        agents.cancel()
+        _ = try? await agents.value
+        let search = try platform.search
+        // Every other document, the oldest kept; the sample of 20 misses them all with odds of
+        // about one in a million.
+        try await DatabaseQueue(path: search.path).write { db in try db.execute(sql: "DELETE FROM docs WHERE rowid % 2 = 0") }
+        let check = DriftCheck(
+            store: search, expectation: try PlatformDrift.expectation(for: search, source: platform.canonical), source: platform.canonical,
+            options: .init(sampleSize: 20))
+        let report = try await check.run(.sample)
+        #expect(report.differences.contains { $0.kind == .missing }, "\(report.differences.map(\.kind))")
+    }
+
     /// The continuous sampler records each store's sample result, which its health reads.
     @Test func theSamplerRecordsWhatItFindsAndHealthFollows() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-drift-sampler")

@@ -72,6 +72,7 @@ public actor InMemoryCanonicalStore: CanonicalStore {
                 return false
             }
         }
+        if let offset = query.offset { rows = Array(rows.dropFirst(max(offset, 0))) }
         if let limit = query.limit { rows = Array(rows.prefix(limit)) }
         if let columns = query.columns {
             for column in columns where table.schema.column(named: column) == nil {

@@ -8,6 +8,9 @@ public struct RowQuery: Hashable, Sendable {
     public var filter: Row
     public var order: [Ordering]
     public var limit: Int?
+    /// Rows skipped, in `order`, before the first returned (a random offset samples rows
+    /// uniformly, whatever the distribution of their keys).
+    public var offset: Int?
     /// Rows whose `column` is one of `values` (an empty list matches nothing).
     public var anyOf: AnyOf?
     /// Rows whose `column` sorts after `value`: a keyset page of a scan in `column` order.
@@ -36,7 +39,8 @@ public struct RowQuery: Hashable, Sendable {
     }
 
     public init(
-        table: String, filter: Row = [:], anyOf: AnyOf? = nil, after: After? = nil, columns: [String]? = nil, order: [Ordering] = [], limit: Int? = nil
+        table: String, filter: Row = [:], anyOf: AnyOf? = nil, after: After? = nil, columns: [String]? = nil, order: [Ordering] = [], limit: Int? = nil,
+        offset: Int? = nil
     ) {
         self.table = table
         self.columns = columns
@@ -45,6 +49,7 @@ public struct RowQuery: Hashable, Sendable {
         self.after = after
         self.order = order
         self.limit = limit
+        self.offset = offset
     }
 
     public struct Ordering: Hashable, Sendable {

@@ -69,14 +69,21 @@ public enum PlatformDrift {
         }
     }
 
-    /// Up to `count` keys of `table` drawn at random: each is the first key after a random
-    /// point of the key space (ids are random UUIDs, so this is close to uniform).
+    /// Up to `count` keys of `table` drawn at random, uniformly over its rows: each the key at a
+    /// random offset in key order. (Ids are time-ordered, UUIDv7: the first key after a random
+    /// point of the key space, as this used to draw, was nearly always the oldest.)
     static func sample(_ source: any CanonicalStore, table: String, count: Int) async throws -> [String] {
+        let total = try await source.count(table, filter: [:])
+        guard total > 0, count > 0 else { return [] }
+        var offsets = Set<Int>()
+        if count >= total {
+            offsets = Set(0..<total)
+        } else {
+            while offsets.count < count { offsets.insert(Int.random(in: 0..<total)) }
+        }
         var keys = Set<String>()
-        for _ in 0..<count {
-            let point = UUID().uuidString.lowercased()
-            var row = try await source.fetchOne(RowQuery(table: table, after: .init("id", .text(point)), order: [.init("id")], limit: 1))
-            if row == nil { row = try await source.fetchOne(RowQuery(table: table, order: [.init("id")], limit: 1)) }
+        for offset in offsets {
+            let row = try await source.fetchOne(RowQuery(table: table, columns: ["id"], order: [.init("id")], limit: 1, offset: offset))
             if let id = try row?.string("id") { keys.insert(id) }
         }
         return keys.sorted()
