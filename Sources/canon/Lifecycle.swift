@@ -30,6 +30,9 @@ struct LifecycleAuditCommand: AsyncParsableCommand {
         case .text:
             say("\(report.tombstones) tombstone(s) checked against \(report.storesChecked.joined(separator: ", ")): "
                 + (report.findings.isEmpty ? "no purged record is present anywhere" : "\(report.violations.count) still present, \(report.findings.count - report.violations.count) pending"))
+            if !report.storesNotChecked.isEmpty {
+                say("not checked (their engine cannot be checked yet): \(report.storesNotChecked.joined(separator: ", "))")
+            }
             for finding in report.findings {
                 say("  \(finding.pending ? "pending " : "PRESENT ") \(finding.store)  \(finding.kind) \(finding.key)  (case \(finding.caseID), purged \(finding.purgedAt.formatted(.iso8601)))")
             }

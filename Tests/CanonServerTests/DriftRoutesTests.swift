@@ -92,4 +92,28 @@ struct DriftRoutesTests {
             #expect((try audit.json()["findings"] as? [Any])?.isEmpty == true)
         }
     }
+
+    /// A store whose engine cannot be drift-checked (PostgreSQL's projections, for now) is named
+    /// as such, not left out: an answer without it read as clean.
+    @Test(arguments: ServerEngine.all)
+    func storesThatCannotBeCheckedAreNamedNotLeftOut(_ engine: ServerEngine) async throws {
+        let fixture = try await ServerFixture(engine: engine, runAgents: false)
+        try await fixture.test { client in
+            let drift = try await client.send(.get, "/v1/ops/drift", as: "nora")
+            #expect(drift.status == .ok)
+            let notCheckable = try #require(try drift.json()["not_checkable"] as? [String])
+            let audit = try await client.send(.get, "/v1/ops/lifecycle/audit", as: "lena")
+            let checked = try #require(try audit.json()["stores_checked"] as? [String])
+            let notChecked = try #require(try audit.json()["stores_not_checked"] as? [String])
+            switch engine {
+            case .sqlite:
+                #expect(notCheckable.isEmpty && notChecked.isEmpty)
+                #expect(checked.contains("case-search") && checked.contains("case-timeline"))
+            case .postgres:
+                #expect(notCheckable.contains("case-search") && notCheckable.contains("case-timeline"))
+                #expect(notChecked.contains("case-search") && notChecked.contains("case-timeline"))
+                #expect(checked.isEmpty)
+            }
+        }
+    }
 }

@@ -168,6 +168,14 @@ struct OperationsRoutes {
         }
 
         var stores: [Store]
+        /// Live projections whose engine cannot be drift-checked (PostgreSQL's, for now): no
+        /// result is not a clean result.
+        var notCheckable: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case stores
+            case notCheckable = "not_checkable"
+        }
     }
 
     /// The last drift checks of every live projection (any mode: full and since from `canon drift`
@@ -175,11 +183,15 @@ struct OperationsRoutes {
     @Sendable func drift(_ request: Request, context: CanonRequestContext) async throws -> Response {
         _ = try context.requirePrincipal()
         var stores: [DriftAnswer.Store] = []
+        var notCheckable: [String] = []
         for agent in services.projections.agents {
-            guard let store = agent.store as? any DriftCheckable else { continue }
+            guard let store = agent.store as? any DriftCheckable else {
+                notCheckable.append(agent.identity.name)
+                continue
+            }
             stores.append(.init(name: agent.identity.name, version: agent.identity.version, checks: try await store.driftSummaries()))
         }
-        return try JSONBody.response(DriftAnswer(stores: stores))
+        return try JSONBody.response(DriftAnswer(stores: stores, notCheckable: notCheckable))
     }
 
     /// Purged records still present in a derived store (admin and legal).
