@@ -37,6 +37,24 @@ struct AccessAuditTests {
         }
     }
 
+    /// A search that returns a restricted case is a read of restricted data: one audit entry per
+    /// restricted case returned, none for the others.
+    @Test func aSearchThatReturnsARestrictedCaseIsAudited() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            _ = try await client.openCase(as: "ivan", title: "Wombat levies")
+            let restricted = try await client.openCase(as: "ivan", title: "Wombat whistleblower")
+            let restriction = try await client.send(.post, "/v1/cases/\(restricted)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":2}"#)
+            let position = try #require(try restriction.json()["position"] as? Int)
+            let before = try await fixture.services.audit.entries(action: "search-cases")
+            let search = try await client.send(.get, "/v1/search/cases?q=wombat&min_position=\(position)", as: "ivan")
+            #expect((try search.json()["results"] as? [[String: Any]])?.count == 2)
+            let after = try await fixture.services.audit.entries(action: "search-cases")
+            #expect(after.count == before.count + 1)
+            #expect(after.first?.target == "case/\(restricted)" && after.first?.principal == "ivan" && after.first?.decision == .allowed)
+        }
+    }
+
     @Test func everySensitiveActionAndEveryDeniedAttemptHasOneAuditEntry() async throws {
         let fixture = try await ServerFixture(runAgents: false)
         try await fixture.test { client in

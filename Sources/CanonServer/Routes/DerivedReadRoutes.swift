@@ -73,7 +73,10 @@ struct DerivedReadRoutes {
         let decoded = try results.hits.map { hit in
             SearchAnswer.Result(display: try decoder.decode(CaseSearchProjection.Display.self, from: hit.display), score: hit.score, snippet: hit.snippet)
         }
-        let hits = try await reauthorize(decoded, for: principal, store: search)
+        let (hits, restricted) = try await reauthorize(decoded, for: principal, store: search)
+        // Restricted cases returned are reads of restricted data, audited as a case read is.
+        try await services.audit.recordReads(
+            principal, action: PlatformOperation.searchCases.rawValue, targets: restricted.map { "case/\($0)" }, reason: "search result")
         // A dropped hit says the store lags a permission change: its facet counts (and a spelling
         // correction drawn from the same documents) may count that case too, and would tell the
         // caller it exists. Such an answer carries neither.
@@ -90,14 +93,20 @@ struct DerivedReadRoutes {
     /// `canon_authorization_mismatch_total`. Its case is also queued for targeted repair: a refold
     /// at the store's checkpoint, which fixes a document that drifted from its events; a document
     /// that only lags is fixed when the agent applies the newer events.
-    private func reauthorize(_ results: [SearchAnswer.Result], for principal: User, store: any SearchStore) async throws -> [SearchAnswer.Result] {
-        guard !results.isEmpty else { return results }
+    ///
+    /// - Returns: the results kept, and the ids of the restricted cases among them.
+    private func reauthorize(
+        _ results: [SearchAnswer.Result], for principal: User, store: any SearchStore
+    ) async throws -> (kept: [SearchAnswer.Result], restricted: [String]) {
+        guard !results.isEmpty else { return (results, []) }
         let current = try await services.queries(for: .searchCases).cases(ids: results.map(\.display.id))
         var kept: [SearchAnswer.Result] = []
+        var restricted: [String] = []
         var stale: [String] = []
         for result in results {
             if let item = current[result.display.id], AccessPolicy.canView(item, as: principal) {
                 kept.append(result)
+                if item.restricted { restricted.append(item.id) }
             } else {
                 stale.append(result.display.id)
             }
@@ -110,7 +119,7 @@ struct DerivedReadRoutes {
                 for id in stale { try? await DeadLetterOperations.refold(stream: StreamID("case-\(id)"), in: store, source: source) }
             }
         }
-        return kept
+        return (kept, restricted)
     }
 
     static let mismatches = Counter(label: "canon_authorization_mismatch_total", dimensions: [("store", "case-search")])
@@ -198,13 +207,18 @@ struct DerivedReadRoutes {
         let vector = try await store.embedder.embedInBackground([text])[0]
         var results: [SemanticAnswer.Result] = []
         var visible: [String: Bool] = [:]
+        var restricted: Set<String> = []
         var evidence: [String: [String: Evidence]] = [:]
         var seen = 0
         var limit = k * 4
         while true {
             let hits = try await store.nearest(to: vector, limit: limit)
             for hit in hits.dropFirst(seen) {
-                if visible[hit.group] == nil { visible[hit.group] = try await queries.caseIfVisible(hit.group, to: principal) != nil }
+                if visible[hit.group] == nil {
+                    let item = try await queries.caseIfVisible(hit.group, to: principal)
+                    visible[hit.group] = item != nil
+                    if item?.restricted == true { restricted.insert(hit.group) }
+                }
                 guard visible[hit.group] == true else { continue }
                 if evidence[hit.group] == nil {
                     evidence[hit.group] = Dictionary(try await queries.evidence(caseID: hit.group).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -219,6 +233,10 @@ struct DerivedReadRoutes {
             if results.count >= k || hits.count < limit { break }
             limit *= 4
         }
+        // Evidence of restricted cases returned is a read of restricted data, audited as such.
+        let returned = Set(results.map(\.caseID)).intersection(restricted).sorted()
+        try await services.audit.recordReads(
+            principal, action: PlatformOperation.findSimilarEvidence.rawValue, targets: returned.map { "case/\($0)" }, reason: "similar evidence")
         let answer = SemanticAnswer(query: text, model: store.model, results: results, freshness: freshness)
         return try JSONBody.response(answer, headers: freshnessHeaders(freshness))
     }

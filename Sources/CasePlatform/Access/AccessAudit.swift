@@ -42,6 +42,20 @@ public struct AccessAudit: Sendable {
         _ = try await store.commit(UnitOfWork(metadata: .system, mutations: [.insert(table: CasePlatformSchema.accessAudit.name, row: row)]))
     }
 
+    /// Appends one `allowed` entry per target, in one commit: the restricted cases a search or a
+    /// similarity query returned data of.
+    public func recordReads(_ principal: User, action: String, targets: [String], reason: String, at: Date = Date()) async throws {
+        guard !targets.isEmpty else { return }
+        let rows: [Row] = targets.map { target in
+            [
+                "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
+                "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(String(target.prefix(Self.targetLength))),
+                "decision": .text(Decision.allowed.rawValue), "reason": .text(String(reason.prefix(500))),
+            ]
+        }
+        _ = try await store.commit(UnitOfWork(metadata: .system, mutations: rows.map { .insert(table: CasePlatformSchema.accessAudit.name, row: $0) }))
+    }
+
     /// Entries, newest first, optionally only one principal's, one action's or one decision's.
     public func entries(principal: String? = nil, action: String? = nil, decision: Decision? = nil, limit: Int = 100) async throws -> [Entry] {
         var filter: Row = [:]
