@@ -68,10 +68,15 @@ struct PriorityLaneTests {
         let calls = Mutex(0)
         let applied = Mutex<[EventEnvelope]>([])
 
-        init(_ base: any ProjectionStore) { self.base = base }
+        let failFirst: Bool
+
+        init(_ base: any ProjectionStore, failFirst: Bool = true) {
+            self.base = base
+            self.failFirst = failFirst
+        }
 
         func applyPriority(_ events: [EventEnvelope]) async throws {
-            if calls.withLock({ $0 += 1; return $0 }) == 1 { throw ProjectionError.storage("database is locked") }
+            if calls.withLock({ $0 += 1; return $0 }) == 1 && failFirst { throw ProjectionError.storage("database is locked") }
             applied.withLock { $0 += events }
         }
     }
@@ -104,5 +109,29 @@ struct PriorityLaneTests {
         let later = try await store.commit(try Self.frozen("a1"))
         #expect(await applied.wait(until: later.position, timeout: .seconds(20)))
         #expect(flaky.applied.withLock { $0 }.map(\.position) == [backlog.position, later.position])
+    }
+
+    /// A store the lane starts serving later (its lease taken over, a blue-green switch) gets the
+    /// permission changes of its backlog too, not only those committed from then on.
+    @Test func aStoreServedLaterGetsItsBacklogsChanges() async throws {
+        let scratch = try TemporaryDirectory()
+        let commits = PositionWaiters(), priorityCommits = PositionWaiters()
+        let counting = CountingReads(base: try InMemoryCanonicalStore(migrations: ConformanceSchema.migrations))
+        let store = SignallingCanonicalStore(counting, commits: commits, priorityCommits: priorityCommits)
+        let late = FailingOnce(try await ProjectionEngine.sqlite.timeline(in: scratch), failFirst: false)
+        let served = Mutex<[any ProjectionStore]>([])
+        let applied = PositionWaiters()
+        let lane = PriorityLane(
+            source: store, commits: commits, stores: { served.withLock { $0 } }, observer: nil, applied: applied, logger: Logger(label: "test"),
+            priorityCommits: priorityCommits, fallback: .seconds(600))
+        let running = Task { await lane.run() }
+        defer { running.cancel() }
+        #expect(await counting.headRead.wait(until: OutboxPosition(1), timeout: .seconds(20)), "the lane started")
+        let first = try await store.commit(try Self.frozen("a0"))
+        #expect(await applied.wait(until: first.position, timeout: .seconds(20)), "handled, with no store to give it to")
+        served.withLock { $0 = [late] }
+        let second = try await store.commit(try Self.frozen("a1"))
+        #expect(await applied.wait(until: second.position, timeout: .seconds(20)))
+        #expect(late.applied.withLock { $0 }.map(\.position) == [first.position, second.position])
     }
 }

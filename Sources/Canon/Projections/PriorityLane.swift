@@ -34,11 +34,18 @@ struct PriorityLane: Sendable {
 
     func run() async {
         var seen = (try? await source.headPosition()) ?? .start
-        // Permission changes already in the backlog when the lane starts (a restart, a lease
-        // taken over) are applied ahead too: from the lowest checkpoint of the stores it serves.
-        for case let store as any PriorityApplying in stores() {
-            if let checkpoint = try? await store.checkpoint().position, checkpoint < seen { seen = checkpoint }
+        // Permission changes already in a store's backlog when the lane starts serving it (at
+        // start, when a lease is taken over, after a blue-green switch) go ahead too: the lane
+        // steps back to that store's checkpoint (applying again is idempotent for the others).
+        var served: Set<ProjectionIdentity> = []
+        func stepBack() async {
+            for case let store as any PriorityApplying in stores() where !served.contains(store.identity) {
+                guard let checkpoint = try? await store.checkpoint().position else { continue }
+                served.insert(store.identity)
+                if checkpoint < seen { seen = checkpoint }
+            }
         }
+        await stepBack()
         var failures = 0
         while !Task.isCancelled {
             if failures == 0 {
@@ -48,6 +55,7 @@ struct PriorityLane: Sendable {
                 try? await Task.sleep(for: min(fallback, .milliseconds(50) * (1 << min(failures, 6))))
             }
             if Task.isCancelled { return }
+            await stepBack()
             do {
                 // Up to the position the commits have announced (committed, with every position
                 // below it): only the priority events in between are read.
