@@ -81,6 +81,38 @@ struct VectorStoreTests {
         #expect(try await reopened.nearest(to: KeywordEmbedder().embed(["email delete"])[0], limit: 1).first?.key == "e2")
     }
 
+    /// A repair made by another process (`canon repair` while `canon serve` runs) is served:
+    /// the serving process's matrix follows the file. And a purge leaves the matrix at once.
+    @Test func aRepairByAnotherProcessIsServedAndAPurgeLeavesTheMatrix() async throws {
+        let scratch = try TemporaryDirectory()
+        let path = scratch.file("v.sqlite")
+        let serving = try SQLiteVectorStore(path: path, projection: EvidenceSemanticProjection(), embedder: KeywordEmbedder())
+        let events = try Self.events()
+        try await serving.apply(events, from: .start, to: Checkpoint(position: OutboxPosition(3), committedAt: Date()))
+        let river = KeywordEmbedder().embed(["river drums"])[0]
+        #expect(try await serving.nearest(to: river, limit: 1).first?.key == "e3")
+
+        // Another process's store on the same file repairs e3: its row was lost.
+        let repairing = try SQLiteVectorStore(path: path, projection: EvidenceSemanticProjection(), embedder: KeywordEmbedder())
+        try await repairing.repair(keys: ["e3"], history: [], at: OutboxPosition(3))
+        #expect(repairing.count == 2)
+        #expect(try await serving.nearest(to: river, limit: 3).map(\.key).contains("e3") == false, "the serving process follows the file")
+        #expect(serving.count == 2)
+        try await repairing.repair(keys: ["e3"], history: events, at: OutboxPosition(3))
+        #expect(try await serving.nearest(to: river, limit: 1).first?.key == "e3")
+
+        // A purge (the case's last event) removes its vectors from the matrix, whichever row they held.
+        var purge = events[0]
+        purge.position = OutboxPosition(4)
+        purge.type = CaseEvents.casePurged
+        purge.payload = try JSONSerialization.data(withJSONObject: ["case_id": "c1", "evidence_ids": ["e1", "e2"], "reason": "r"])
+        try await serving.apply([purge], from: OutboxPosition(3), to: Checkpoint(position: OutboxPosition(4), committedAt: Date()))
+        #expect(serving.count == 1)
+        let left = try await serving.nearest(to: KeywordEmbedder().embed(["cash bank email"])[0], limit: 3)
+        #expect(left.map(\.key) == ["e3"])
+        #expect(try await serving.nearest(to: river, limit: 1).first?.key == "e3", "the moved row still answers for its key")
+    }
+
     @Test func aStoreRefusesToOpenWithAnotherModel() async throws {
         let scratch = try TemporaryDirectory()
         _ = try SQLiteVectorStore(path: scratch.file("v.sqlite"), projection: EvidenceSemanticProjection(), embedder: KeywordEmbedder(version: "a"))

@@ -21,7 +21,21 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
     public let embedder: any TextEmbedder
     private let projection: any VectorProjection
     private let database: SQLiteProjectionDatabase
-    private let index = Mutex(VectorIndex())
+    private let memory = Mutex(Memory())
+
+    /// The in-memory matrix, the generation of the file it was loaded at, and what applies did
+    /// while a reload was reading the file (replayed onto what it read).
+    private struct Memory {
+        var index = VectorIndex()
+        var generation: Int64 = 0
+        var reloads = 0
+        var changes: [Change] = []
+    }
+
+    private enum Change {
+        case upsert(EmbeddedDocument)
+        case remove(String)
+    }
 
     /// - Throws: `ProjectionError` when the file holds vectors of another model.
     public init(path: String, projection: any VectorProjection, embedder: any TextEmbedder, faults: FaultInjector? = nil) throws {
@@ -41,6 +55,16 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
                         ALTER TABLE vectors ADD COLUMN text_digest INTEGER;
                         ALTER TABLE vectors ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
                         CREATE INDEX vectors_key_digest ON vectors (key, digest);
+                        """)
+                }),
+                ("vectors.v3-generation", { db in
+                    // Moved by every write that is not the agent's in-order apply (a refold, a
+                    // drift repair), in its transaction: a process that holds the matrix in memory
+                    // reloads it when the file's generation is not the one it loaded, so a repair
+                    // made by `canon repair` in another process is served.
+                    try db.execute(sql: """
+                        CREATE TABLE vector_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL) STRICT;
+                        INSERT INTO vector_generation VALUES (1, 0);
                         """)
                 }),
             ]
@@ -68,13 +92,13 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         }
         let dimensions = model.dimensions
         let loaded = try database.pool.read { db in try Self.loadIndex(dimensions: dimensions, db) }
-        index.withLock { $0 = loaded }
+        memory.withLock { $0.index = loaded.index; $0.generation = loaded.generation }
     }
 
     public var path: String { database.path }
 
     /// How many vectors the store holds.
-    public var count: Int { index.withLock { $0.keys.count } }
+    public var count: Int { memory.withLock { $0.index.keys.count } }
 
     public func apply(_ events: [EventEnvelope], from: OutboxPosition, to: Checkpoint) async throws {
         let rows = try await embedded(events.flatMap { try projection.documents(for: $0) })
@@ -85,10 +109,12 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
             try Self.upsert(rows, model: model, db)
             for key in removed { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }
         }
-        if removed.isEmpty {
-            index.withLock { index in for row in rows { index.upsert(row) } }
-        } else {
-            try await reloadIndex()
+        // Committed first, so a reload that reads the file after this sees it; one that read it
+        // before replays it from `changes`.
+        memory.withLock { memory in
+            for row in rows { memory.index.upsert(row) }
+            for key in removed { memory.index.remove(key) }
+            if memory.reloads > 0 { memory.changes += rows.map(Change.upsert) + removed.map(Change.remove) }
         }
     }
 
@@ -99,6 +125,7 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         try await database.write(at: checkpoint) { db in
             for group in groups { try db.execute(sql: "DELETE FROM vectors WHERE grp = ?", arguments: [group]) }
             try Self.upsert(rows, model: model, db)
+            try Self.moveGeneration(db)
         }
         try await reloadIndex()
     }
@@ -115,10 +142,14 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
             throw ProjectionError.storage("a query vector has \(query.count) dimensions; \(identity) holds \(model.dimensions)")
         }
         let model = self.model
+        // Repaired or refolded by another process since the matrix was loaded: reload it first.
+        let generation = try await database.pool.read { db in try Self.generation(db) }
+        if generation != memory.withLock({ $0.generation }) { try await reloadIndex() }
         // A scan of every stored vector (milliseconds at 100,000): off the cooperative pool.
         return try await BlockingWork.run {
-            self.index.withLock { index in
-                index.nearest(to: query, limit: limit).map { row, score in
+            self.memory.withLock { memory in
+                let index = memory.index
+                return index.nearest(to: query, limit: limit).map { row, score in
                     VectorHit(key: index.keys[row], group: index.groups[row], sourceVersion: index.versions[row], score: score, model: model)
                 }
             }
@@ -126,7 +157,7 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
     }
 
     /// A copy of the in-memory matrix (row-major, `count` × dimensions), for benchmarks.
-    public func matrixSnapshot() -> [Float] { index.withLock { $0.matrix } }
+    public func matrixSnapshot() -> [Float] { memory.withLock { $0.index.matrix } }
 
     // MARK: - Rows
 
@@ -176,14 +207,47 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
         }
     }
 
-    /// Reloads the in-memory matrix from the file (after a purge, a refold or a repair).
+    /// Reloads the in-memory matrix from the file (after a refold or a repair, here or in another
+    /// process). What applies did meanwhile is replayed onto what was read: it may have been
+    /// committed after the read, and replacing the matrix would lose it.
     private func reloadIndex() async throws {
         let dimensions = model.dimensions
-        let fresh = try await database.pool.read { db in try Self.loadIndex(dimensions: dimensions, db) }
-        index.withLock { $0 = fresh }
+        memory.withLock { $0.reloads += 1 }
+        let fresh: (index: VectorIndex, generation: Int64)
+        do {
+            fresh = try await database.pool.read { db in try Self.loadIndex(dimensions: dimensions, db) }
+        } catch {
+            memory.withLock { memory in
+                memory.reloads -= 1
+                if memory.reloads == 0 { memory.changes = [] }
+            }
+            throw error
+        }
+        memory.withLock { memory in
+            var index = fresh.index
+            for change in memory.changes {
+                switch change {
+                case .upsert(let row): index.upsert(row)
+                case .remove(let key): index.remove(key)
+                }
+            }
+            memory.index = index
+            memory.generation = max(memory.generation, fresh.generation)
+            memory.reloads -= 1
+            if memory.reloads == 0 { memory.changes = [] }
+        }
     }
 
-    private static func loadIndex(dimensions: Int, _ db: Database) throws -> VectorIndex {
+    static func generation(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT generation FROM vector_generation WHERE id = 1") ?? 0
+    }
+
+    static func moveGeneration(_ db: Database) throws {
+        try db.execute(sql: "UPDATE vector_generation SET generation = generation + 1 WHERE id = 1")
+    }
+
+    private static func loadIndex(dimensions: Int, _ db: Database) throws -> (index: VectorIndex, generation: Int64) {
+        let generation = try generation(db)
         var index = VectorIndex()
         let cursor = try GRDB.Row.fetchCursor(db, sql: "SELECT key, grp, source_version, vector FROM vectors ORDER BY key")
         while let row = try cursor.next() {
@@ -193,7 +257,7 @@ public final class SQLiteVectorStore: VectorStore, BookkeepingProjectionStore {
             index.upsert(EmbeddedDocument(
                 document: VectorDocument(key: row["key"], group: row["grp"], sourceVersion: row["source_version"], text: ""), vector: vector))
         }
-        return index
+        return (index, generation)
     }
 }
 
@@ -217,6 +281,7 @@ extension SQLiteVectorStore: DriftCheckable {
         try await database.write(at: checkpoint) { db in
             for key in keys { try db.execute(sql: "DELETE FROM vectors WHERE key = ?", arguments: [key]) }
             try Self.upsert(rows, model: model, db)
+            try Self.moveGeneration(db)
         }
         try await reloadIndex()
     }
@@ -252,6 +317,24 @@ struct VectorIndex: Sendable {
             versions.append(row.document.sourceVersion)
             matrix.append(contentsOf: vector)
         }
+    }
+
+    /// Removes `key`'s row: the last row moves into its place.
+    mutating func remove(_ key: String) {
+        guard let row = rows.removeValue(forKey: key) else { return }
+        let last = keys.count - 1
+        if row != last {
+            keys[row] = keys[last]
+            groups[row] = groups[last]
+            versions[row] = versions[last]
+            let moved = Array(matrix[(last * dimensions)..<((last + 1) * dimensions)])
+            matrix.replaceSubrange((row * dimensions)..<((row + 1) * dimensions), with: moved)
+            rows[keys[row]] = row
+        }
+        keys.removeLast()
+        groups.removeLast()
+        versions.removeLast()
+        matrix.removeLast(dimensions)
     }
 
     /// The `limit` best rows by dot product, best first.
