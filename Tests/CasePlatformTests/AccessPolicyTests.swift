@@ -100,6 +100,21 @@ import Testing
         #expect(try await fixture.currentCase(opened.id).assignee == "iris")
     }
 
+    /// A restricted case is assigned only to an investigator who may see it: assigned one above
+    /// their clearance, they got 404 on their own assignment.
+    @Test func a_restricted_case_is_assigned_only_to_an_investigator_cleared_for_it() async throws {
+        let fixture = try await Fixture()
+        let opened = try await fixture.openCase()
+        _ = try await fixture.commands.restrict(opened.id, RestrictionRequest(restricted: true, reason: "r", clearance: 2), by: People.lena)
+        let before = try await fixture.snapshot()
+        await expectDomainError(.invalid, field: "investigator") {
+            _ = try await fixture.commands.assign(opened.id, AssignmentRequest(investigator: "iris"), by: People.sam)
+        }
+        #expect(try await fixture.snapshot() == before)
+        _ = try await fixture.commands.assign(opened.id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+        #expect(try await fixture.currentCase(opened.id).assignee == "ivan")
+    }
+
     @Test(arguments: ["sam", "nora", "lena", "ada", "otto"])
     func assignment_to_a_non_investigator_or_another_teams_investigator_is_invalid(_ investigator: String) async throws {
         let fixture = try await Fixture()

@@ -69,6 +69,12 @@ public enum CaseDecisions {
         guard investigator.team == current.team else {
             throw DomainError.invalid(field: "investigator", "must be a member of the case's team \(current.team); \(investigator.id) is in \(investigator.team ?? "no team")")
         }
+        // Assigned a case they may not see, they would get 404 on their own assignment.
+        guard AccessPolicy.canView(current, as: investigator) else {
+            throw DomainError.invalid(
+                field: "investigator",
+                "\(investigator.id) has clearance \(investigator.clearance) and may not see this restricted case (clearance \(current.clearance))")
+        }
         guard current.assignee != investigator.id else {
             throw DomainError.conflict("case \(current.id) is already assigned to \(investigator.id)")
         }
