@@ -57,6 +57,11 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         self.database = database
     }
 
+    /// Whether the spelling vocabulary holds `word` (tests: a purged case's words leave it).
+    func vocabularyContains(_ word: String) async throws -> Bool {
+        try await !database.database.rows("SELECT 1 FROM terms WHERE term = $1", [.text(word)]).isEmpty
+    }
+
     static func facetColumn(_ field: String) -> String { "f_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
     static func textColumn(_ field: String) -> String { "t_" + field.filter { $0.isLetter || $0.isNumber || $0 == "_" } }
 
@@ -152,11 +157,30 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
     /// Writes (or deletes) documents, and adds their words to the spelling vocabulary.
     static func write(_ writes: [(key: String, document: SearchDocument?, position: OutboxPosition)], schema: SearchSchema, _ transaction: PostgresTransaction) async throws {
         let deleted = writes.filter { $0.document == nil }.map(\.key)
+        var dropped = Set<String>()
         if !deleted.isEmpty {
             var binds = PostgresBindings()
             binds.append(deleted)
+            // The deleted documents' words leave the vocabulary below unless another document
+            // still holds them: a purged case's names must not live on in "did you mean".
+            let texts = schema.textFields.map { textColumn($0.name) }.joined(separator: ", ")
+            for row in try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM docs WHERE key = ANY($1) RETURNING \(texts)", binds: binds), logger: transaction.logger
+            ).collect() {
+                for cell in row {
+                    for word in SearchText.words(try cell.decode(String.self)) where word.count >= 3 { dropped.insert(word) }
+                }
+            }
+        }
+        if !dropped.isEmpty {
+            // Rare (purges): each word is looked up in the remaining documents' vectors.
+            var binds = PostgresBindings()
+            binds.append(dropped.sorted())
             try await transaction.connection.query(
-                PostgresQuery(unsafeSQL: "DELETE FROM docs WHERE key = ANY($1)", binds: binds), logger: transaction.logger
+                PostgresQuery(unsafeSQL: """
+                    DELETE FROM terms t WHERE t.term = ANY($1)
+                        AND NOT EXISTS (SELECT 1 FROM docs d WHERE d.tsv @@ plainto_tsquery('simple', t.term))
+                    """, binds: binds), logger: transaction.logger
             ).collect()
         }
         let kept = writes.compactMap { write in write.document.map { (document: $0, position: write.position) } }

@@ -617,6 +617,13 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         let schema = sql.schema
         let key = folded.key, position = folded.position
         let existing = folded.existingUnknown ? try rowID(key, db) : folded.existing
+        if let existing, folded.document == nil,
+           let row = try GRDB.Row.fetchOne(
+               db.cachedStatement(sql: "SELECT \(sql.fields.joined(separator: ", ")) FROM docs_fts WHERE rowid = ?"), arguments: [existing]) {
+            // A deleted document's words leave the vocabulary unless another document still
+            // holds them (`record`): a purged case's names must not live on in "did you mean".
+            for index in sql.fields.indices { written.dropped.add(row[index] as String? ?? "") }
+        }
         if let existing {
             try db.cachedStatement(sql: "DELETE FROM docs_fts WHERE rowid = ?").execute(arguments: [existing])
             written.documents.append(existing)
@@ -728,6 +735,8 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
     /// statements its document writes run, looked up once per transaction.
     struct Written {
         var terms = Vocabulary()
+        /// The words of the documents deleted.
+        var dropped = Vocabulary()
         var documents: [Int64] = []
         private var statements: InsertStatements?
 
@@ -768,6 +777,16 @@ public final class SQLiteSearchStore: SearchStore, BookkeepingProjectionStore, A
         for term in terms.words {
             try insertTerm.execute(arguments: [term])
             if db.changesCount > 0 { try insertTrigram.execute(arguments: [term]) }
+        }
+        // Deletions are rare (purges): each word of a deleted document is looked up in the
+        // remaining ones, and leaves the vocabulary when none holds it.
+        for word in written.dropped.words where word.count >= 3 {
+            let quoted = "\"" + word.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM docs_fts WHERE docs_fts MATCH ? LIMIT 1"), arguments: [quoted]) != true else {
+                continue
+            }
+            try db.cachedStatement(sql: "DELETE FROM terms WHERE term = ?").execute(arguments: [word])
+            if db.changesCount > 0 { try db.cachedStatement(sql: "DELETE FROM terms_trigram WHERE term = ?").execute(arguments: [word]) }
         }
         return logged
     }
