@@ -100,28 +100,12 @@ struct CaseSearchStoreTests {
     /// suggests the purged case's. (The vocabulary's own rows are checked per engine:
     /// `SQLiteSearchVocabularyTests`, `PostgresSearchVocabularyTests`.)
     @Test(arguments: ProjectionEngine.searchEngines)
-    func aPurgedCasesWordsLeaveTheVocabulary(_ engine: ProjectionEngine) async throws {
+    func afterAPurgeCorrectionSuggestsOnlyWordsOtherCasesHold(_ engine: ProjectionEngine) async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-search-purge")
         let platform = try await SearchPlatform(engine, scratch)
-        let commands = CaseCommands(store: platform.canonical)
-        let sam = User(id: "sam", displayName: "Sam", role: .supervisor, team: "financial-crime", clearance: 3)
-        let lena = User(id: "lena", displayName: "Lena", role: .legal, team: nil, clearance: 3)
-        for user in [sam, lena] { _ = try await commands.registerUser(user) }
-        let purged = try await commands.openCase(
-            OpenCaseRequest(title: "Zlatkovic tariff complaint", summary: "s", sector: "energy", region: "north", priority: "low"), by: sam).id
-        _ = try await commands.openCase(
-            OpenCaseRequest(title: "Routine billing complaint", summary: "s", sector: "energy", region: "north", priority: "low"), by: sam)
-        _ = try await applyAll(platform.search, from: platform.canonical)
-        #expect(try await platform.search.search(SearchQuery(text: "zlatkovix")).correctedQuery == "zlatkovic")
-
-        for step in ["triage", "investigation", "enforcement", "closed"] {
-            _ = try await commands.transition(purged, TransitionRequest(to: step, reason: "r"), by: sam)
-        }
-        _ = try await commands.purge(purged, reason: "retention period over", by: lena)
-        _ = try await applyAll(platform.search, from: platform.canonical)
-        #expect(try await platform.search.document(purged) == nil)
-        #expect(try await platform.search.search(SearchQuery(text: "zlatkovix")).correctedQuery == nil, "the purged name is no longer suggested")
-        #expect(try await platform.search.search(SearchQuery(text: "complaimt")).correctedQuery == "complaint", "a word another case holds stays")
+        try await VocabularyScenario.run(canonical: platform.canonical, search: platform.search)
+        #expect(try await platform.search.search(SearchQuery(text: "zlatkovix")).correctedQuery == nil, "the purged name is not suggested")
+        #expect(try await platform.search.search(SearchQuery(text: "complaimt")).correctedQuery == "complaint", "a word another case holds is")
     }
 
     /// Following `nextCursor` of a corrected query, with the same text, continues the corrected
