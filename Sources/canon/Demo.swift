@@ -52,8 +52,7 @@ struct Demo: AsyncParsableCommand {
         if head == .start {
             let generator = DemoPlatform(configuration: .init(cases: cases, seed: seed))
             let bar = ProgressBar(label: "seeding cases", total: cases)
-            // SIGTERM or SIGINT while seeding stops after the chunk in flight (each chunk is one
-            // transaction), instead of killing the process mid-write.
+            // Each chunk is one transaction: a stop signal ends seeding between two of them.
             let summary: DemoPlatform.Summary
             do {
                 summary = try await stop.cancelling {

@@ -60,12 +60,11 @@ struct DerivedReadRoutesTests {
             #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":2}"#).status == .ok)
             let head = try await fixture.store.headPosition()
             let audited = try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:])
+            let recorded = fixture.services.audit.recorded
+            let before = recorded.reached
             async let answer = client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(head.rawValue)", as: "ivan")
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == audited, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == audited + 1, "the read passed its first check")
+            #expect(await recorded.wait(until: before.next, timeout: .seconds(20)), "the read passed its first check")
+            #expect(try await fixture.store.count(CasePlatformSchema.accessAudit.name, filter: [:]) == audited + 1)
             #expect(try await client.send(.post, "/v1/cases/\(id)/restriction", as: "lena", json: #"{"restricted":true,"reason":"r","clearance":3}"#).status == .ok)
             let coordinator = fixture.coordinator
             let agents = Task { try await coordinator.run() }

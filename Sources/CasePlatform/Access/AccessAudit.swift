@@ -1,9 +1,10 @@
 import Canon
 import Foundation
+import Synchronization
 
 /// The access audit: every read of restricted data and every sensitive action, allowed or
 /// denied, appended to the canonical store (`access_audit`, append-only in the engine).
-public struct AccessAudit: Sendable {
+public final class AccessAudit: Sendable {
     public enum Decision: String, Codable, Sendable {
         case allowed, denied
     }
@@ -20,6 +21,10 @@ public struct AccessAudit: Sendable {
     }
 
     let store: any CanonicalStore
+    /// Moves by one for every entry this instance has written (what a caller that must know an
+    /// access was recorded waits on).
+    public let recorded = PositionWaiters()
+    private let written = Mutex(Int64(0))
 
     public init(store: any CanonicalStore) { self.store = store }
 
@@ -31,29 +36,30 @@ public struct AccessAudit: Sendable {
     public func record(
         _ principal: User, action: String, target: String, decision: Decision, reason: String, at: Date = Date()
     ) async throws {
-        let row: Row = [
-            "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
-            // Cut, as the reason is: a probe with an 80 KB id (a 404, audited as denied) must not
-            // leave an 80 KB row in a table nothing may delete from.
-            "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(String(target.prefix(Self.targetLength))),
-            "decision": .text(decision.rawValue),
-            "reason": .text(String(reason.prefix(500))),
-        ]
-        _ = try await store.commit(UnitOfWork(metadata: .system, mutations: [.insert(table: CasePlatformSchema.accessAudit.name, row: row)]))
+        try await append([Self.row(principal, action: action, target: target, decision: decision, reason: reason, at: at)])
     }
 
     /// Appends one `allowed` entry per target, in one commit: the restricted cases a search or a
     /// similarity query returned data of.
     public func recordReads(_ principal: User, action: String, targets: [String], reason: String, at: Date = Date()) async throws {
-        guard !targets.isEmpty else { return }
-        let rows: [Row] = targets.map { target in
-            [
-                "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
-                "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(String(target.prefix(Self.targetLength))),
-                "decision": .text(Decision.allowed.rawValue), "reason": .text(String(reason.prefix(500))),
-            ]
-        }
+        try await append(targets.map { Self.row(principal, action: action, target: $0, decision: .allowed, reason: reason, at: at) })
+    }
+
+    private func append(_ rows: [Row]) async throws {
+        guard !rows.isEmpty else { return }
         _ = try await store.commit(UnitOfWork(metadata: .system, mutations: rows.map { .insert(table: CasePlatformSchema.accessAudit.name, row: $0) }))
+        let count = written.withLock { $0 += Int64(rows.count); return $0 }
+        recorded.advance(to: OutboxPosition(count))
+    }
+
+    /// One entry's row. The target is cut, as the reason is: a probe with an 80 KB id (a 404,
+    /// audited as denied) must not leave an 80 KB row in a table nothing may delete from.
+    private static func row(_ principal: User, action: String, target: String, decision: Decision, reason: String, at: Date) -> Row {
+        [
+            "id": .text(TimeOrderedID.next()), "at": .timestamp(Timestamp.stored(at)), "principal": .text(principal.id),
+            "role": .text(principal.role.rawValue), "action": .text(action), "target": .text(String(target.prefix(targetLength))),
+            "decision": .text(decision.rawValue), "reason": .text(String(reason.prefix(500))),
+        ]
     }
 
     /// Entries, newest first, optionally only one principal's, one action's or one decision's.

@@ -81,12 +81,19 @@ public enum PlatformDrift {
         } else {
             while offsets.count < count { offsets.insert(Int.random(in: 0..<total)) }
         }
-        var keys = Set<String>()
-        for offset in offsets {
-            let row = try await source.fetchOne(RowQuery(table: table, columns: ["id"], order: [.init("id")], limit: 1, offset: offset))
-            if let id = try row?.string("id") { keys.insert(id) }
+        // In offset order, each read skipping only the rows since the key before it: one pass over
+        // the key index in all, not one from the start per key.
+        var keys: [String] = []
+        var previous: (offset: Int, key: String)?
+        for offset in offsets.sorted() {
+            let row = try await source.fetchOne(RowQuery(
+                table: table, after: previous.map { RowQuery.After("id", .text($0.key)) }, columns: ["id"], order: [.init("id")], limit: 1,
+                offset: offset - (previous.map { $0.offset + 1 } ?? 0)))
+            guard let id = try row?.string("id") else { break }
+            keys.append(id)
+            previous = (offset, id)
         }
-        return keys.sorted()
+        return keys
     }
 
     /// Every event of the streams of `cases`, through `position`, in position order.
