@@ -64,6 +64,21 @@ final class DriftProgressPrinter: Sendable {
     }
 }
 
+extension DriftOptions {
+    /// The checks of the live projections `names` (nil: every one), on whichever engine `data`
+    /// names. The embedded engine keeps expected digests between checks; on PostgreSQL each check
+    /// computes them afresh.
+    func checks(on data: DataOptions, names: [String]?) async throws -> [DriftCheck] {
+        if try data.postgres != nil {
+            let stores = try await data.openStores(create: false)
+            let selected = try names.map { try $0.map(stores.projection(named:)) } ?? stores.projections
+            return try selected.map { try PlatformDrift.check($0, source: stores.canonical, options: options) }
+        }
+        let platform = try data.openPlatform(create: false, semantic: names?.contains("evidence-semantic") ?? true)
+        return try (names ?? platform.projectionStores.map(\.identity.name)).map { try platform.driftCheck($0, options: options) }
+    }
+}
+
 struct Drift: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find every key where a derived store differs from canonical state: missing, extra or stale.",
@@ -90,12 +105,9 @@ struct Drift: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false, semantic: all || name == "evidence-semantic")
-        let names = all ? platform.projectionStores.map(\.identity.name) : [name!]
         var reports: [DriftReport] = []
-        for name in names {
-            let check = try platform.driftCheck(name, options: drift.options)
-            let printer = DriftProgressPrinter(name: name)
+        for check in try await drift.checks(on: data, names: all ? nil : [name!]) {
+            let printer = DriftProgressPrinter(name: check.store.identity.name)
             reports.append(try await check.run(drift.driftMode, since: drift.since.map { OutboxPosition($0) }) { printer.update($0) })
         }
         switch format {
@@ -145,8 +157,7 @@ struct Repair: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false, semantic: name == "evidence-semantic")
-        let check = try platform.driftCheck(name, options: drift.options)
+        let check = try await drift.checks(on: data, names: [name])[0]
         let printer = DriftProgressPrinter(name: name)
         let report = try await check.repair(mode: drift.driftMode, since: drift.since.map { OutboxPosition($0) }) { printer.update($0) }
         switch format {

@@ -22,8 +22,8 @@ struct LifecycleAuditCommand: AsyncParsableCommand {
     @Option(name: .long, help: "text or json.") var format: OutputFormat = .text
 
     func run() async throws {
-        let platform = try data.openPlatform(create: false)
-        let report = try await LifecycleAudit(source: platform.canonical).run(stores: platform.projectionStores)
+        let stores = try await data.openStores(create: false)
+        let report = try await LifecycleAudit(source: stores.canonical).run(stores: stores.projections)
         switch format {
         case .json:
             try sayJSON(report)
@@ -31,7 +31,7 @@ struct LifecycleAuditCommand: AsyncParsableCommand {
             say("\(report.tombstones) tombstone(s) checked against \(report.storesChecked.joined(separator: ", ")): "
                 + (report.findings.isEmpty ? "no purged record is present anywhere" : "\(report.violations.count) still present, \(report.findings.count - report.violations.count) pending"))
             if !report.storesNotChecked.isEmpty {
-                say("not checked (their engine cannot be checked yet): \(report.storesNotChecked.joined(separator: ", "))")
+                say("not checked (these stores cannot be drift-checked): \(report.storesNotChecked.joined(separator: ", "))")
             }
             for finding in report.findings {
                 say("  \(finding.pending ? "pending " : "PRESENT ") \(finding.store)  \(finding.kind) \(finding.key)  (case \(finding.caseID), purged \(finding.purgedAt.formatted(.iso8601)))")

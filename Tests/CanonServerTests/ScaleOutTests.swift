@@ -176,6 +176,44 @@ struct ScaleOutTests {
         #expect(server.output.contains("canon stopped cleanly") && worker.output.contains("canon worker stopped cleanly"))
     }
 
+    /// `canon drift`, `canon repair` and `canon lifecycle audit` on a database: a document deleted
+    /// behind the store's back is found, repaired, and the check is clean again.
+    @Test func driftRepairAndTheLifecycleAuditRunOnADatabase() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "build canon first: swift build --build-tests")
+        let url = try await PostgresTestServer.createDatabase()
+        let canonical = try await PostgresCanonicalStore(url: url, migrations: CasePlatformSchema.migrations)
+        let commands = CaseCommands(store: canonical)
+        _ = try await commands.registerUser(Self.ivan)
+        var ids: [String] = []
+        for index in 0..<12 {
+            ids.append(try await commands.openCase(
+                OpenCaseRequest(title: "Drift case \(index)", summary: "s", sector: "energy", region: "north", priority: "low"), by: Self.ivan).id)
+        }
+        let search = try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection())
+        let timeline = try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection())
+        for store in [search, timeline] as [any ProjectionStore] { try await VocabularyScenario.apply(store, from: canonical) }
+
+        let clean = try RunningCanon(arguments: ["drift", "--all", "--database", url.description])
+        #expect(try await clean.waitForExit() == 0, "\(clean.output) \(clean.errors)")
+        #expect(clean.output.contains("case-search v1 (full") && clean.output.contains("case-timeline v1 (full"), "\(clean.output)")
+        #expect(!clean.output.contains("difference(s)"))
+
+        let admin = PostgresDatabase(url: url, maximumConnections: 1)
+        defer { admin.close() }
+        try await admin.execute("DELETE FROM case_search_v1.docs WHERE key = '\(ids[4])'")
+        let found = try RunningCanon(arguments: ["drift", "case-search", "--database", url.description])
+        #expect(try await found.waitForExit() == 1, "drift exits 1: \(found.errors)")
+        #expect(found.output.contains("1 difference(s): 1 missing") && found.output.contains(ids[4]), "\(found.output)")
+        let repair = try RunningCanon(arguments: ["repair", "case-search", "--database", url.description])
+        #expect(try await repair.waitForExit() == 0, "\(repair.output) \(repair.errors)")
+        #expect(repair.output.contains("repaired 1 key(s)"), "\(repair.output)")
+        #expect(try await search.document(ids[4])?.text["title"] == "Drift case 4")
+
+        let audit = try RunningCanon(arguments: ["lifecycle", "audit", "--database", url.description])
+        #expect(try await audit.waitForExit() == 0, "\(audit.errors)")
+        #expect(audit.output.contains("checked against case-search, case-timeline") && !audit.output.contains("not checked"), "\(audit.output)")
+    }
+
     static func send(_ method: String, _ url: String, token: String, json: String? = nil) async throws -> (Int, String) {
         var request = URLRequest(url: try #require(URL(string: url)))
         request.httpMethod = method

@@ -27,11 +27,21 @@ extension TimelineEntry {
 
     /// `driftDigest` for a store that has the details' JSON at hand (`detailsJSON`).
     public func driftDigest(detailsJSON: String) -> UInt64 {
+        Self.driftDigest(
+            key: key, position: position.rawValue, sequence: Int64(sequence), at: Timestamp.microseconds(at), kind: kind, actor: actor,
+            summary: summary, detailsJSON: detailsJSON)
+    }
+
+    /// `driftDigest` of an entry's stored columns (time in microseconds), for a store that
+    /// checks its rows in Swift.
+    public static func driftDigest(
+        key: String, position: Int64, sequence: Int64, at: Int64, kind: String, actor: String, summary: String, detailsJSON: String
+    ) -> UInt64 {
         var digest = DriftDigest()
         digest.add(key)
-        digest.add(position.rawValue)
+        digest.add(position)
         digest.add(sequence)
-        digest.add(Timestamp.microseconds(at))
+        digest.add(at)
         digest.add(kind)
         digest.add(actor)
         digest.add(summary)

@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 
 /// The schema of one projection version in PostgreSQL, with the bookkeeping every projection
-/// store keeps beside its data: checkpoint, dead letters and heartbeat.
+/// store keeps beside its data: checkpoint, dead letters, heartbeat and the last drift checks.
 ///
 /// Each projection version lives in its own schema (`case_search_v1`), owned by its own role
 /// (`canon_case_search_v1`). The store's connections run as that role, with that schema first on
@@ -83,7 +83,9 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
                 "CREATE TABLE canon_identity (name TEXT NOT NULL, version BIGINT NOT NULL)",
                 "INSERT INTO canon_identity VALUES ('\(identity.name.replacingOccurrences(of: "'", with: "''"))', \(identity.version))",
             ]
-            let all = [("canon.projection.v1", base)] + migrations
+            // The summary of the last drift check of each mode (`PostgresDriftSnapshot`).
+            let drift = ["CREATE TABLE canon_drift (mode TEXT PRIMARY KEY, summary TEXT NOT NULL)"]
+            let all = [("canon.projection.v1", base), ("canon.projection.v2-drift", drift)] + migrations
             // As for SQLite projection files: a schema written by a newer Canon is not folded into
             // with the older schema's guesses.
             let unknown = applied.subtracting(all.map(\.0))

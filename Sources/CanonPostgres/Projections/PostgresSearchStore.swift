@@ -136,22 +136,29 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         ).collect()
         var documents: [String: (SearchDocument, OutboxPosition)] = [:]
         for row in rows {
-            let cells = Array(row)
-            let (key, last, team, restricted, clearance, sortTime, display) =
-                try row.decode((String, Int64, String, Int64, Int64, Int64, String).self)
-            var text: [String: String] = [:]
-            for (index, field) in schema.textFields.enumerated() { text[field.name] = try cells[7 + index].decode(String.self) }
-            var facets: [String: String] = [:]
-            for (index, field) in schema.facetFields.enumerated() {
-                facets[field] = try cells[7 + schema.textFields.count + index].decode(String?.self)
-            }
-            documents[key] = (
-                SearchDocument(
-                    key: key, text: text, facets: facets, team: team, restricted: restricted != 0, clearance: Int(clearance),
-                    sortTime: Timestamp.date(microseconds: sortTime), display: Data(display.utf8)),
-                OutboxPosition(last))
+            let (document, last) = try Self.document(row, schema: schema)
+            documents[document.key] = (document, last)
         }
         return documents
+    }
+
+    /// The document in a row of `selectColumns` (more columns may follow), and its last position.
+    static func document(_ row: PostgresRow, schema: SearchSchema) throws -> (SearchDocument, OutboxPosition) {
+        let cells = Array(row)
+        let key = try cells[0].decode(String.self), last = try cells[1].decode(Int64.self), team = try cells[2].decode(String.self)
+        let restricted = try cells[3].decode(Int64.self), clearance = try cells[4].decode(Int64.self)
+        let sortTime = try cells[5].decode(Int64.self), display = try cells[6].decode(String.self)
+        var text: [String: String] = [:]
+        for (index, field) in schema.textFields.enumerated() { text[field.name] = try cells[7 + index].decode(String.self) }
+        var facets: [String: String] = [:]
+        for (index, field) in schema.facetFields.enumerated() {
+            facets[field] = try cells[7 + schema.textFields.count + index].decode(String?.self)
+        }
+        return (
+            SearchDocument(
+                key: key, text: text, facets: facets, team: team, restricted: restricted != 0, clearance: Int(clearance),
+                sortTime: Timestamp.date(microseconds: sortTime), display: Data(display.utf8)),
+            OutboxPosition(last))
     }
 
     /// Writes (or deletes) documents, and adds their words to the spelling vocabulary.
@@ -413,4 +420,59 @@ extension PostgresSearchStore: PriorityApplying {
             }
         }
     }
+}
+
+extension PostgresSearchStore: DriftCheckable {
+    /// One row per key: the digest kept when the document was applied is the key's digest.
+    public func driftSnapshot() async throws -> any DriftSnapshot {
+        let schema = self.schema
+        let columns = Self.selectColumns(schema) + ", digest"
+        let digestColumn = 7 + schema.textFields.count + schema.facetFields.count
+        return try await database.driftSnapshot(PostgresDriftQueries(
+            stored: { "SELECT key, digest FROM docs WHERE \($0)" },
+            keys: "SELECT key FROM docs",
+            content: { keys, transaction in
+                try await Self.load(keys, schema: schema, transaction).mapValues { $0.document.driftDigest(schema) }
+            },
+            tampered: { snapshot in
+                var keys: [String] = []
+                var after = ""
+                while true {
+                    // Documents in key order, a page at a time ("" sorts before every key).
+                    let cursor = after
+                    let page = try await snapshot.run { transaction in
+                        try await transaction.rows("SELECT \(columns) FROM docs WHERE key > $1 ORDER BY key LIMIT 2000", [.text(cursor)]).map { row in
+                            let (document, _) = try Self.document(row, schema: schema)
+                            let kept = UInt64(bitPattern: try Array(row)[digestColumn].decode(Int64.self))
+                            return (key: document.key, changed: document.driftDigest(schema) != kept)
+                        }
+                    }
+                    guard let last = page.last else { return keys }
+                    keys += page.filter(\.changed).map(\.key)
+                    after = last.key
+                }
+            }))
+    }
+
+    /// Folds each key's history through the projection and writes it (or deletes the document
+    /// when the history makes none) at `checkpoint`, through the agent's own write.
+    public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        var own: [String: [EventEnvelope]] = [:]
+        for event in history {
+            guard let key = projection.documentKey(for: event), keys.contains(key) else { continue }
+            own[key, default: []].append(event)
+        }
+        var writes: [(key: String, document: SearchDocument?, position: OutboxPosition)] = []
+        for key in keys.sorted() {
+            let events = own[key] ?? []
+            writes.append((key, events.isEmpty ? nil : try projection.fold(events, into: nil), events.last?.position ?? checkpoint))
+        }
+        let schema = self.schema
+        let folded = writes
+        try await database.write(at: checkpoint) { transaction in try await Self.write(folded, schema: schema, transaction) }
+    }
+
+    public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
+
+    public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
 }

@@ -103,3 +103,71 @@ public final class PostgresTimelineStore: TimelineStore, BookkeepingProjectionSt
         }
     }
 }
+
+extension PostgresTimelineStore: DriftCheckable {
+    /// An entry's stored columns, in `TimelineEntry.driftDigest` order, then the digest kept for it.
+    private static let digestColumns = "key, position, sequence, at, kind, actor, summary, details, digest"
+
+    /// An entry row's key, position and sequence, the digest of its stored content and the digest
+    /// kept when it was applied.
+    private static func digests(_ row: PostgresRow) throws -> (key: String, position: Int64, sequence: Int64, content: UInt64, kept: UInt64) {
+        let (key, position, sequence, at, kind, actor, summary, details, kept) =
+            try row.decode((String, Int64, Int64, Int64, String, String, String, String, Int64).self)
+        let content = TimelineEntry.driftDigest(
+            key: key, position: position, sequence: sequence, at: at, kind: kind, actor: actor, summary: summary, detailsJSON: details)
+        return (key, position, sequence, content, UInt64(bitPattern: kept))
+    }
+
+    /// A key's digest is the wrapping sum of its entries' digests.
+    public func driftSnapshot() async throws -> any DriftSnapshot {
+        let columns = Self.digestColumns
+        return try await database.driftSnapshot(PostgresDriftQueries(
+            stored: PostgresDriftQueries.summed("entries"),
+            keys: "SELECT DISTINCT key FROM entries",
+            content: { keys, transaction in
+                var binds = PostgresBindings()
+                binds.append(keys)
+                var sums: [String: UInt64] = [:]
+                for row in try await transaction.connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT \(columns) FROM entries WHERE key = ANY($1)", binds: binds), logger: transaction.logger
+                ).collect() {
+                    let entry = try Self.digests(row)
+                    sums[entry.key, default: 0] &+= entry.content
+                }
+                return sums
+            },
+            tampered: { snapshot in
+                var keys: [String] = []
+                var after: (position: Int64, sequence: Int64) = (-1, -1)
+                while true {
+                    let cursor = after
+                    let page = try await snapshot.run { transaction in
+                        try await transaction.rows(
+                            "SELECT \(columns) FROM entries WHERE (position, sequence) > ($1, $2) ORDER BY position, sequence LIMIT 5000",
+                            [.integer(cursor.position), .integer(cursor.sequence)]
+                        ).map(Self.digests)
+                    }
+                    guard let last = page.last else { return keys }
+                    keys += page.filter { $0.content != $0.kept }.map(\.key)
+                    after = (last.position, last.sequence)
+                }
+            }))
+    }
+
+    public func repair(keys: Set<String>, history: [EventEnvelope], at checkpoint: OutboxPosition) async throws {
+        let entries = try projection.replay(history).filter { keys.contains($0.key) }
+        var binds = PostgresBindings()
+        binds.append(keys.sorted())
+        let cleared = binds
+        try await database.write(at: checkpoint) { transaction in
+            _ = try await transaction.connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM entries WHERE key = ANY($1)", binds: cleared), logger: transaction.logger
+            ).collect()
+            try await Self.insert(entries, transaction)
+        }
+    }
+
+    public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
+
+    public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
+}

@@ -385,7 +385,7 @@ paths:
       summary: "Each live derived store's newest drift check of each mode (full, sample, since)"
       tags: [operations]
       responses:
-        "200": { description: Drift summaries, content: { application/json: { schema: { type: object, properties: { stores: { type: array, items: { type: object, properties: { name: { type: string }, version: { type: integer }, checks: { type: array, items: { $ref: "#/components/schemas/DriftSummary" } } } } }, not_checkable: { type: array, description: "Live stores whose engine cannot be drift-checked yet (PostgreSQL projections): no result is not a clean result", items: { type: string } } } } } } }
+        "200": { description: Drift summaries, content: { application/json: { schema: { type: object, properties: { stores: { type: array, items: { type: object, properties: { name: { type: string }, version: { type: integer }, checks: { type: array, items: { $ref: "#/components/schemas/DriftSummary" } } } } }, not_checkable: { type: array, description: "Live stores that cannot be drift-checked (none of the platform's, on either engine): no result is not a clean result", items: { type: string } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
   /v1/ops/drift/{name}:
     parameters: [{ $ref: "#/components/parameters/ProjectionName" }]
@@ -421,7 +421,7 @@ paths:
       summary: "Purged canonical records still present in a derived store (admin, legal): each with the store, key and whether the store has yet to apply the purge"
       tags: [operations]
       responses:
-        "200": { description: Tombstone audit, content: { application/json: { schema: { type: object, properties: { tombstones: { type: integer }, stores_checked: { type: array, items: { type: string } }, stores_not_checked: { type: array, description: "Stores holding purged kinds of record whose engine cannot be checked yet (PostgreSQL projections)", items: { type: string } }, findings: { type: array, items: { type: object, properties: { store: { type: string }, key: { type: string }, kind: { type: string }, case_id: { type: string }, purged_at: { type: string, format: date-time }, pending: { type: boolean } } } } } } } } }
+        "200": { description: Tombstone audit, content: { application/json: { schema: { type: object, properties: { tombstones: { type: integer }, stores_checked: { type: array, items: { type: string } }, stores_not_checked: { type: array, description: "Stores holding purged kinds of record that cannot be checked (none of the platform's, on either engine)", items: { type: string } }, findings: { type: array, items: { type: object, properties: { store: { type: string }, key: { type: string }, kind: { type: string }, case_id: { type: string }, purged_at: { type: string, format: date-time }, pending: { type: boolean } } } } } } } } }
         "401": { $ref: "#/components/responses/Problem" }
         "403": { $ref: "#/components/responses/Problem" }
   /v1/ops/portfolio:

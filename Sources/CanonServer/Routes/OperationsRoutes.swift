@@ -168,8 +168,9 @@ struct OperationsRoutes {
         }
 
         var stores: [Store]
-        /// Live projections whose engine cannot be drift-checked (PostgreSQL's, for now): no
-        /// result is not a clean result.
+        /// Live projections that cannot be drift-checked (a store that does not implement
+        /// `DriftCheckable`; every store of the platform does, on both engines): no result is not
+        /// a clean result.
         var notCheckable: [String]
 
         enum CodingKeys: String, CodingKey {
