@@ -27,7 +27,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     @Option(name: .long, help: "all, catch-up, rebuild, latency, search, embed, knn, priority, drift or scale-out (not part of all).") var scenario: Scenario = .all
-    @Option(name: .long, help: "scale-out: the database the server and workers run on.") var database: String?
+    @Option(name: .long, help: "scale-out: the database the server and workers run on; drift: a new database to run the drift scenario on PostgreSQL.") var database: String?
     @Option(name: .long, help: "scale-out: the server's address, e.g. http://127.0.0.1:8080.") var server: String?
     @Option(name: .long, help: "scale-out: concurrent HTTP clients.") var clients: Int = 16
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
@@ -56,8 +56,10 @@ struct Bench: AsyncParsableCommand {
             guard database != nil, let server, server.hasPrefix("http://") else {
                 throw ValidationError("--scenario scale-out needs --database postgres://… and --server http://host:port")
             }
+        } else if scenario == .drift, database != nil {
+            guard server == nil else { throw ValidationError("--server applies to --scenario scale-out only") }
         } else if database != nil || server != nil {
-            throw ValidationError("--database and --server apply to --scenario scale-out only (the other scenarios run on embedded stores)")
+            throw ValidationError("--database applies to --scenario scale-out and drift only, --server to scale-out only (the other scenarios run on embedded stores)")
         }
     }
 
@@ -70,6 +72,24 @@ struct Bench: AsyncParsableCommand {
             say(String(format: "scale-out: %d writes through HTTP in %.1fs = %.0f writes/s with %d clients (%d failed); commit-to-searchable p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms",
                        result.writes, result.seconds, result.writesPerSecond, clients, result.failures,
                        result.latency.p50, result.latency.p95, result.latency.p99, result.latency.max))
+            return
+        }
+        if scenario == .drift, let database {
+            let url: PostgresURL
+            do { url = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
+            let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
+            say("canon bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date().formatted(.iso8601)), PostgreSQL")
+            let result = try await PostgresDriftBench(database: url).run(cases: cases, repair: repair, progress: status)
+            if let seeded = result.seedSeconds { say(String(format: "drift (PostgreSQL): %d cases seeded in %.2fs", result.cases, seeded)) }
+            if let applied = result.applySeconds { say(String(format: "drift (PostgreSQL): case search applied from the outbox in %.2fs", applied)) }
+            let clean = result.clean, found = result.found
+            say(String(format: "drift (PostgreSQL): full check of %d clean cases (no cache: every expected digest computed) %.2fs = %.0f keys/s, %d differences",
+                       clean.expectedKeys, clean.seconds, clean.keysPerSecond, clean.count))
+            say(String(format: "drift (PostgreSQL): with 100 injected: %.2fs = %.0f keys/s, %d ranges, %d keys compared one by one, found %d (%d exactly as injected, %d false positives); repair %.2fs, verify %d differences",
+                       found.seconds, found.keysPerSecond, found.rangesCompared, found.keysCompared, found.count, result.foundExactly,
+                       result.falsePositives, result.repairSeconds, result.verifiedDifferences))
+            say("drift (PostgreSQL): phases of the check with 100 injected: "
+                + found.phaseSeconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.2fs", $0.key, $0.value) }.joined(separator: ", "))
             return
         }
         let directory = DataDirectory(scratch)

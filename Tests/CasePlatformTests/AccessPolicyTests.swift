@@ -115,6 +115,34 @@ import Testing
         #expect(try await fixture.currentCase(opened.id).assignee == "ivan")
     }
 
+    /// Restricting a case above its assignee's clearance unassigns them in the same commit (they
+    /// could not open their own assignment); an assignee the restriction leaves in sight keeps it.
+    /// The search document and the timeline fold the change to what canonical state says.
+    @Test func restricting_a_case_above_its_assignees_clearance_unassigns_them() async throws {
+        let fixture = try await Fixture()
+        let kept = try await fixture.openCase()
+        _ = try await fixture.commands.assign(kept.id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+        _ = try await fixture.commands.restrict(kept.id, RestrictionRequest(restricted: true, reason: "r", clearance: 2), by: People.lena)
+        #expect(try await fixture.currentCase(kept.id).assignee == "ivan", "ivan is cleared for it")
+
+        let moved = try await fixture.openCase()
+        _ = try await fixture.commands.assign(moved.id, AssignmentRequest(investigator: "iris"), by: People.sam)
+        let before = try await fixture.snapshot()
+        _ = try await fixture.commands.restrict(moved.id, RestrictionRequest(restricted: true, reason: "informant", clearance: 2), by: People.lena)
+        let restricted = try await fixture.currentCase(moved.id)
+        #expect(restricted.restricted && restricted.assignee == nil)
+        let event = try #require(try await fixture.store.events(after: before.head, limit: 10).first)
+        #expect(try event.decodePayload(as: CaseEvents.RestrictionChanged.self).unassigned == "iris")
+        #expect(FlatObject(event.payload).flatMap(CaseEvents.RestrictionChanged.init(flat:))?.unassigned == "iris", "the flat reader agrees")
+
+        let history = try await fixture.store.events(in: StreamID("case-\(moved.id)"), through: try await fixture.store.headPosition())
+        let projection = CaseSearchProjection()
+        let document = try #require(try projection.fold(history, into: nil))
+        let expected = try await CaseSearchExpectation(source: fixture.store).expectedDigests([moved.id])
+        #expect(expected[moved.id] == document.driftDigest(projection.schema), "the document folds to what canonical state says")
+        #expect(try CaseTimelineProjection().replay(history).last?.details["unassigned"] == "iris")
+    }
+
     @Test(arguments: ["sam", "nora", "lena", "ada", "otto"])
     func assignment_to_a_non_investigator_or_another_teams_investigator_is_invalid(_ investigator: String) async throws {
         let fixture = try await Fixture()

@@ -80,7 +80,11 @@ public struct CaseCommands: Sendable {
         try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .restrictCase)
             return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-                try CaseDecisions.restrict(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+                // The assignee as they are now: one the restriction puts the case out of sight of is unassigned.
+                var assignee: User?
+                if let id = current.assignee { assignee = try await queries.user(id) }
+                return try CaseDecisions.restrict(current, request, assignee: assignee, by: principal, at: now, metadata: metadata(principal, correlationID))
+                    .map { $0 }
             }
         }
     }

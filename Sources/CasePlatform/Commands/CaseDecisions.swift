@@ -88,8 +88,12 @@ public enum CaseDecisions {
         return Decision(value: next, work: work)
     }
 
+    /// Restricts (or lifts the restriction of) a case. An assignee the new restriction puts the
+    /// case out of sight of is unassigned in the same commit, as a team change does: they could
+    /// not open their own assignment.
+    /// - Parameter assignee: the case's assignee as canonical state holds them now, if any.
     public static func restrict(
-        _ current: Case, _ request: RestrictionRequest, by actor: User, at now: Date, metadata: CommandMetadata
+        _ current: Case, _ request: RestrictionRequest, assignee: User? = nil, by actor: User, at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<Case> {
         let reason = try Validation.text(request.reason, field: "reason", max: 2000)
         if let clearance = request.clearance, !(1...3).contains(clearance) {
@@ -104,11 +108,18 @@ public enum CaseDecisions {
         next.clearance = clearance
         next.version += 1
         next.updatedAt = now
-        var work = changeCase(
-            current, to: next, columns: ["restricted": .bool(request.restricted), "clearance": .integer(Int64(clearance))], metadata: metadata)
+        var columns: Row = ["restricted": .bool(request.restricted), "clearance": .integer(Int64(clearance))]
+        var unassigned: String?
+        if let assignee, current.assignee == assignee.id, !AccessPolicy.canView(next, as: assignee) {
+            next.assignee = nil
+            columns["assignee"] = .null
+            unassigned = assignee.id
+        }
+        var work = changeCase(current, to: next, columns: columns, metadata: metadata)
         // Permission changes travel the priority path to derived stores.
         work.events.append(try event(current.streamID, CaseEvents.caseRestrictionChanged,
-                                     CaseEvents.RestrictionChanged(caseID: current.id, restricted: request.restricted, reason: reason, clearance: clearance),
+                                     CaseEvents.RestrictionChanged(
+                                        caseID: current.id, restricted: request.restricted, reason: reason, clearance: clearance, unassigned: unassigned),
                                      at: now, priority: true))
         return Decision(value: next, work: work)
     }

@@ -43,9 +43,9 @@ extension CaseEvents.Assigned: FlatDecodable {
 extension CaseEvents.RestrictionChanged: FlatDecodable {
     public init?(flat object: FlatObject) {
         guard let caseID = object.string("case_id"), let restricted = object.bool("restricted"), let reason = object.string("reason"),
-              let clearance = object.optional("clearance", object.int)
+              let clearance = object.optional("clearance", object.int), let unassigned = object.optional("unassigned", object.string)
         else { return nil }
-        self.init(caseID: caseID, restricted: restricted, reason: reason, clearance: clearance)
+        self.init(caseID: caseID, restricted: restricted, reason: reason, clearance: clearance, unassigned: unassigned)
     }
 }
 

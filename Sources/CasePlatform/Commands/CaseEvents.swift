@@ -52,9 +52,20 @@ public enum CaseEvents {
         public var reason: String
         /// The clearance needed to see the case while restricted (absent in events before clearance existed).
         public var clearance: Int?
+        /// The investigator the case was assigned to, when the change put it out of their sight
+        /// and so cleared the assignment (absent otherwise).
+        public var unassigned: String?
+
+        public init(caseID: String, restricted: Bool, reason: String, clearance: Int?, unassigned: String? = nil) {
+            self.caseID = caseID
+            self.restricted = restricted
+            self.reason = reason
+            self.clearance = clearance
+            self.unassigned = unassigned
+        }
 
         enum CodingKeys: String, CodingKey {
-            case restricted, reason, clearance
+            case restricted, reason, clearance, unassigned
             case caseID = "case_id"
         }
     }

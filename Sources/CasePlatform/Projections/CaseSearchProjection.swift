@@ -117,6 +117,7 @@ public struct CaseSearchProjection: DocumentProjection {
             let change: CaseEvents.RestrictionChanged = try event.decodePayload()
             state.display.restricted = change.restricted
             state.display.clearance = change.clearance ?? state.display.clearance
+            if change.unassigned != nil { state.display.assignee = nil }
         case CaseEvents.caseTeamChanged:
             let change: CaseEvents.TeamChanged = try event.decodePayload()
             state.display.team = change.to

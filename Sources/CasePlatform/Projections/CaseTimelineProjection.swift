@@ -39,9 +39,13 @@ public struct CaseTimelineProjection: TimelineProjection {
             return entry("assignment", "Assigned to \(change.investigator)", ["investigator": change.investigator])
         case CaseEvents.caseRestrictionChanged:
             let change: CaseEvents.RestrictionChanged = try event.decodePayload()
-            return entry("restriction", change.restricted ? "Restricted: \(change.reason)" : "Restriction lifted: \(change.reason)", [
-                "restricted": String(change.restricted),
-            ])
+            var details = ["restricted": String(change.restricted)]
+            var summary = change.restricted ? "Restricted: \(change.reason)" : "Restriction lifted: \(change.reason)"
+            if let unassigned = change.unassigned {
+                details["unassigned"] = unassigned
+                summary += " (unassigned from \(unassigned), who may not see it)"
+            }
+            return entry("restriction", summary, details)
         case CaseEvents.caseTeamChanged:
             let change: CaseEvents.TeamChanged = try event.decodePayload()
             return entry("team", "Handed from \(change.from) to \(change.to): \(change.reason)", ["from": change.from, "to": change.to])
