@@ -29,6 +29,8 @@ public struct PostgresPlatform: Sendable {
     public let leases: PostgresLeases
     /// The listener that wakes agents and readers here when other processes commit or apply.
     public let notifications: PostgresNotifications
+    /// Expected digests kept between drift checks, per projection version (`canon_drift_cache`).
+    public let driftCaches: PostgresDigestCaches
 
     /// Semantic evidence retrieval runs on the embedded engine only, so far.
     public static let semanticUnavailable =
@@ -95,14 +97,14 @@ public struct PostgresPlatform: Sendable {
             resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, logger: logger)
         return PostgresPlatform(
             url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,
-            notifications: notifications)
+            notifications: notifications, driftCaches: PostgresDigestCaches(url: url))
     }
 
     /// The services the HTTP layer needs.
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
         try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
-            semanticUnavailable: Self.semanticUnavailable)
+            semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) })
     }
 
     /// What runs beside the HTTP server (or alone, in a worker): the agents and the listener.

@@ -82,10 +82,10 @@ struct Bench: AsyncParsableCommand {
             let result = try await PostgresDriftBench(database: url).run(cases: cases, repair: repair, progress: status)
             if let seeded = result.seedSeconds { say(String(format: "drift (PostgreSQL): %d cases seeded in %.2fs", result.cases, seeded)) }
             if let applied = result.applySeconds { say(String(format: "drift (PostgreSQL): case search applied from the outbox in %.2fs", applied)) }
-            let clean = result.clean, found = result.found
-            say(String(format: "drift (PostgreSQL): full check of %d clean cases (no cache: every expected digest computed) %.2fs = %.0f keys/s, %d differences",
-                       clean.expectedKeys, clean.seconds, clean.keysPerSecond, clean.count))
-            say(String(format: "drift (PostgreSQL): with 100 injected: %.2fs = %.0f keys/s, %d ranges, %d keys compared one by one, found %d (%d exactly as injected, %d false positives); repair %.2fs, verify %d differences",
+            let clean = result.clean, warm = result.warm, found = result.found
+            say(String(format: "drift (PostgreSQL): full check of %d clean cases, cold (every expected digest computed) %.2fs = %.0f keys/s, %d differences; warm (cached) %.2fs = %.0f keys/s, %d differences",
+                       clean.expectedKeys, clean.seconds, clean.keysPerSecond, clean.count, warm.seconds, warm.keysPerSecond, warm.count))
+            say(String(format: "drift (PostgreSQL): with 100 injected (warm): %.2fs = %.0f keys/s, %d ranges, %d keys compared one by one, found %d (%d exactly as injected, %d false positives); repair %.2fs, verify %d differences",
                        found.seconds, found.keysPerSecond, found.rangesCompared, found.keysCompared, found.count, result.foundExactly,
                        result.falsePositives, result.repairSeconds, result.verifiedDifferences))
             say("drift (PostgreSQL): phases of the check with 100 injected: "

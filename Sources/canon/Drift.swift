@@ -1,6 +1,7 @@
 import ArgumentParser
 import Canon
 import CanonEmbedded
+import CanonPostgres
 import CasePlatform
 import Foundation
 import Synchronization
@@ -66,13 +67,15 @@ final class DriftProgressPrinter: Sendable {
 
 extension DriftOptions {
     /// The checks of the live projections `names` (nil: every one), on whichever engine `data`
-    /// names. The embedded engine keeps expected digests between checks; on PostgreSQL each check
-    /// computes them afresh.
+    /// names, each with its cache of expected digests (a file beside the stores, or a table of
+    /// `canon_drift_cache` on PostgreSQL).
     func checks(on data: DataOptions, names: [String]?) async throws -> [DriftCheck] {
-        if try data.postgres != nil {
+        if let url = try data.postgres {
             let stores = try await data.openStores(create: false)
             let selected = try names.map { try $0.map(stores.projection(named:)) } ?? stores.projections
-            return try selected.map { try PlatformDrift.check($0, source: stores.canonical, options: options) }
+            return try selected.map {
+                try PlatformDrift.check($0, source: stores.canonical, options: options, cache: PostgresDigestCache(url: url, identity: $0.identity))
+            }
         }
         let platform = try data.openPlatform(create: false, semantic: names?.contains("evidence-semantic") ?? true)
         return try (names ?? platform.projectionStores.map(\.identity.name)).map { try platform.driftCheck($0, options: options) }

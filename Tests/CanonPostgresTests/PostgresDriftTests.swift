@@ -113,6 +113,39 @@ struct PostgresDriftTests {
         #expect(rows == 0)
     }
 
+    /// Expected digests are kept between checks in `canon_drift_cache`, apart from the store: a
+    /// second check recomputes only the keys whose canonical version moved, and the projection's
+    /// role cannot read or write the cache.
+    @Test func theCacheKeepsExpectedDigestsApartFromTheStore() async throws {
+        let platform = try await Self.seeded(cases: 40)
+        defer { platform.admin.close() }
+        let cache = PostgresDigestCache(url: platform.url, identity: platform.search.identity)
+        let check = try PlatformDrift.check(platform.search, source: platform.canonical, cache: cache)
+        let cold = try await check.run(.full)
+        #expect(cold.count == 0 && cold.expectedRecomputed == 40)
+        let warm = try await check.run(.full)
+        #expect(warm.count == 0 && warm.expectedRecomputed == 0, "every expected digest from the cache")
+
+        let id = try await Self.caseIDs(platform.canonical, count: 1)[0]
+        let ada = try #require(DemoPlatform.featuredUsers.first { $0.id == "ada" })
+        let current = try #require(try await CaseQueries(store: platform.canonical).cases(ids: [id])[id])
+        let team = current.team == "financial-crime" ? "consumer-protection" : "financial-crime"
+        _ = try await CaseCommands(store: platform.canonical).changeTeam(id, TeamChangeRequest(team: team, reason: "moved"), by: ada)
+        try await VocabularyScenario.apply(platform.search, from: platform.canonical)
+        let moved = try await check.run(.full)
+        #expect(moved.count == 0 && moved.expectedRecomputed == 1, "only the changed case is recomputed")
+
+        // Outside the projection's schema, where its role (the store's connections) cannot reach.
+        #expect(cache.table == "canon_drift_cache.case_search_v1")
+        await #expect(throws: (any Error).self) {
+            try await platform.admin.transaction { transaction in
+                try await transaction.execute("SET LOCAL ROLE canon_case_search_v1")
+                _ = try await transaction.rows("SELECT count(*) FROM \(cache.table)")
+            }
+        }
+        #expect(try await platform.admin.integer("SELECT count(*) FROM \(cache.table)") == 40)
+    }
+
     /// Every range of one check reads one state: writes the agent applies after the snapshot is
     /// taken are not seen by it (they are lag to the check), and a closed snapshot answers with
     /// an error instead of waiting.
@@ -132,6 +165,10 @@ struct PostgresDriftTests {
         try await VocabularyScenario.apply(platform.search, from: platform.canonical)
         #expect(try await platform.search.count() == 35)
 
+        // A document changed in place after the snapshot: the snapshot's content scan (on a
+        // connection of its own, importing the snapshot) does not see it; a new snapshot does.
+        let changed = try await Self.caseIDs(platform.canonical, count: 1)[0]
+        try await platform.admin.execute("UPDATE case_search_v1.docs SET t_title = 'Changed later' WHERE key = '\(changed)'")
         #expect(try await snapshot.checksum(.all) == before, "the snapshot still reads the state it was taken at")
         #expect(try await snapshot.digests(.all).count == 30)
         #expect(try await snapshot.tampered().isEmpty)
@@ -143,5 +180,6 @@ struct PostgresDriftTests {
         let later = try await platform.search.driftSnapshot()
         defer { later.close() }
         #expect(try await later.checksum(.all).count == 35)
+        #expect(try await later.tampered() == [changed])
     }
 }

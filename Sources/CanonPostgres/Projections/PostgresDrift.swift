@@ -17,8 +17,8 @@ struct PostgresDriftQueries: Sendable {
     /// The digests of `keys` computed from their stored content (absent keys left out).
     var content: @Sendable (_ keys: [String], _ transaction: PostgresTransaction) async throws -> [String: UInt64]
     /// Keys with a row whose content no longer hashes to the digest kept for it, read a page at a
-    /// time (in the snapshot's transaction, so the pages are one state).
-    var tampered: @Sendable (_ snapshot: PostgresDriftSnapshot) async throws -> [String]
+    /// time in `transaction` (which reads the snapshot's state).
+    var tampered: @Sendable (_ transaction: PostgresTransaction) async throws -> [String]
 
     /// The wrapping 64-bit sum of `digest` per key, as a signed BIGINT, from rows of `table`
     /// (several rows per key): PostgreSQL sums BIGINT into NUMERIC, reduced here modulo 2⁶⁴.
@@ -44,24 +44,32 @@ final class PostgresDriftSnapshot: DriftSnapshot {
     let checkpoint: OutboxPosition
     private let session: Session
     private let queries: PostgresDriftQueries
+    private let database: PostgresProjectionDatabase
+    /// The held transaction's snapshot, exported (`pg_export_snapshot()`), so the content scan
+    /// reads the same state on a connection of its own, beside the range checks.
+    private let exported: String
 
     /// The idle limit inside the snapshot: the check computes the canonical side between its
     /// reads (about 50 s for a million cases, cold), longer than the connections' usual 30 s.
     static let idleLimit = "15min"
 
-    private init(checkpoint: OutboxPosition, session: Session, queries: PostgresDriftQueries) {
+    private init(checkpoint: OutboxPosition, session: Session, queries: PostgresDriftQueries, database: PostgresProjectionDatabase, exported: String) {
         self.checkpoint = checkpoint
         self.session = session
         self.queries = queries
+        self.database = database
+        self.exported = exported
     }
 
     static func open(_ database: PostgresProjectionDatabase, queries: PostgresDriftQueries) async throws -> PostgresDriftSnapshot {
         let session = Session(database)
         do {
-            let position = try await session.run { transaction in
-                try await transaction.rows("SELECT position FROM canon_checkpoint WHERE id = 1").first?.decode(Int64.self) ?? 0
+            let (position, exported) = try await session.run { transaction in
+                let position = try await transaction.rows("SELECT position FROM canon_checkpoint WHERE id = 1").first?.decode(Int64.self) ?? 0
+                let exported = try await transaction.rows("SELECT pg_export_snapshot()").first?.decode(String.self) ?? ""
+                return (position, exported)
             }
-            return PostgresDriftSnapshot(checkpoint: OutboxPosition(position), session: session, queries: queries)
+            return PostgresDriftSnapshot(checkpoint: OutboxPosition(position), session: session, queries: queries, database: database, exported: exported)
         } catch {
             session.close()
             throw error
@@ -126,8 +134,19 @@ final class PostgresDriftSnapshot: DriftSnapshot {
         }
     }
 
+    /// Scanned in a transaction of its own that imports the snapshot: the range checks go on
+    /// meanwhile on the held one (two connections, two cores).
     func tampered() async throws -> [String] {
-        Array(Set(try await queries.tampered(self))).sorted()
+        let tampered = queries.tampered
+        let exported = self.exported
+        let keys = try await database.mapped {
+            try await database.database.transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", deadline: PostgresDatabase.longOperation) {
+                transaction in
+                try await transaction.execute("SET TRANSACTION SNAPSHOT '\(exported.replacingOccurrences(of: "'", with: "''"))'")
+                return try await tampered(transaction)
+            }
+        }
+        return Array(Set(keys)).sorted()
     }
 
     func contentDigests(_ keys: [String]) async throws -> [String: UInt64] {

@@ -434,18 +434,15 @@ extension PostgresSearchStore: DriftCheckable {
             content: { keys, transaction in
                 try await Self.load(keys, schema: schema, transaction).mapValues { $0.document.driftDigest(schema) }
             },
-            tampered: { snapshot in
+            tampered: { transaction in
                 var keys: [String] = []
                 var after = ""
                 while true {
                     // Documents in key order, a page at a time ("" sorts before every key).
-                    let cursor = after
-                    let page = try await snapshot.run { transaction in
-                        try await transaction.rows("SELECT \(columns) FROM docs WHERE key > $1 ORDER BY key LIMIT 2000", [.text(cursor)]).map { row in
-                            let (document, _) = try Self.document(row, schema: schema)
-                            let kept = UInt64(bitPattern: try Array(row)[digestColumn].decode(Int64.self))
-                            return (key: document.key, changed: document.driftDigest(schema) != kept)
-                        }
+                    let page = try await transaction.rows("SELECT \(columns) FROM docs WHERE key > $1 ORDER BY key LIMIT 2000", [.text(after)]).map { row in
+                        let (document, _) = try Self.document(row, schema: schema)
+                        let kept = UInt64(bitPattern: try Array(row)[digestColumn].decode(Int64.self))
+                        return (key: document.key, changed: document.driftDigest(schema) != kept)
                     }
                     guard let last = page.last else { return keys }
                     keys += page.filter(\.changed).map(\.key)

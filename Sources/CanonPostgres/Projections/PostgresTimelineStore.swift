@@ -136,17 +136,14 @@ extension PostgresTimelineStore: DriftCheckable {
                 }
                 return sums
             },
-            tampered: { snapshot in
+            tampered: { transaction in
                 var keys: [String] = []
                 var after: (position: Int64, sequence: Int64) = (-1, -1)
                 while true {
-                    let cursor = after
-                    let page = try await snapshot.run { transaction in
-                        try await transaction.rows(
-                            "SELECT \(columns) FROM entries WHERE (position, sequence) > ($1, $2) ORDER BY position, sequence LIMIT 5000",
-                            [.integer(cursor.position), .integer(cursor.sequence)]
-                        ).map(Self.digests)
-                    }
+                    let page = try await transaction.rows(
+                        "SELECT \(columns) FROM entries WHERE (position, sequence) > ($1, $2) ORDER BY position, sequence LIMIT 5000",
+                        [.integer(after.position), .integer(after.sequence)]
+                    ).map(Self.digests)
                     guard let last = page.last else { return keys }
                     keys += page.filter { $0.content != $0.kept }.map(\.key)
                     after = (last.position, last.sequence)
