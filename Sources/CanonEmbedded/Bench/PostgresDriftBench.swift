@@ -38,7 +38,7 @@ public struct PostgresDriftBench: Sendable {
             _ = try await DemoPlatform(configuration: .init(cases: cases, seed: 11)).seed(into: canonical) { step in
                 if step.casesDone % 10_000 == 0 { progress("drift (PostgreSQL): seeding \(step.casesDone)/\(step.casesTotal) cases") }
             }
-            seedSeconds = seconds(ContinuousClock.now - started)
+            seedSeconds = (ContinuousClock.now - started).seconds
         } else if present != cases {
             throw ProjectionError.storage("\(database) already holds \(present) cases, not \(cases): give a new database")
         }
@@ -54,7 +54,7 @@ public struct PostgresDriftBench: Sendable {
             }
             running.cancel()
             await running.value
-            applySeconds = seconds(ContinuousClock.now - started)
+            applySeconds = (ContinuousClock.now - started).seconds
         }
         let cache = PostgresDigestCache(url: database, identity: store.identity)
         let check = try PlatformDrift.check(store, source: canonical, cache: cache)
@@ -79,7 +79,7 @@ public struct PostgresDriftBench: Sendable {
         if repair {
             let started = ContinuousClock.now
             verified = try await check.repair(progress: report).verified.count
-            repairSeconds = seconds(ContinuousClock.now - started)
+            repairSeconds = (ContinuousClock.now - started).seconds
         }
         return Result(
             cases: clean.expectedKeys, seedSeconds: seedSeconds, applySeconds: applySeconds, clean: clean, warm: warm, injected: injected, found: found,
@@ -121,9 +121,5 @@ public struct PostgresDriftBench: Sendable {
             injected[key] = .extra
         }
         return injected
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -170,7 +170,6 @@ final class PostgresDriftSnapshot: DriftSnapshot {
     /// `close()`, then commits.
     final class Session: Sendable {
         private struct Job: Sendable {
-            let id: Int
             let run: @Sendable (PostgresTransaction) async -> Void
         }
 
@@ -234,7 +233,7 @@ final class PostgresDriftSnapshot: DriftSnapshot {
                     resume(.failure(state.withLock { $0.ended } ?? .storage("\(name): the drift snapshot is closed")))
                     return
                 }
-                let job = Job(id: id) { [self] transaction in
+                let job = Job { [self] transaction in
                     do {
                         resume(.success(try await body(transaction)))
                     } catch let error as PSQLError {
