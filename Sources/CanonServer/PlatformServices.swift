@@ -178,10 +178,7 @@ public struct PlatformServices: Sendable {
         let head = try await store.headPosition()
         var unavailable: [String: String] = [:]
         if let semanticUnavailable { unavailable[PlatformPortfolio.Store.evidenceSemantic] = semanticUnavailable }
-        var drift: [String: DriftSummary] = [:]
-        for agent in projections.agents {
-            if let store = agent.store as? any DriftCheckable, let newest = try? await store.driftSummaries().first { drift[agent.identity.name] = newest }
-        }
+        let drift = await NewestDriftChecks.read(projections.agents.map(\.store))
         let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable, drift: drift)
         if publish { CanonMetrics.record(result) }
         return result

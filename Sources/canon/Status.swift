@@ -27,10 +27,7 @@ struct Status: AsyncParsableCommand {
         }
         let head = try await platform.canonical.headPosition()
         // Health is judged against each store's freshness contract in the portfolio.
-        var drift: [String: DriftSummary] = [:]
-        for store in platform.projections {
-            if let checkable = store as? any DriftCheckable, let newest = try await checkable.driftSummaries().first { drift[store.identity.name] = newest }
-        }
+        let drift = await NewestDriftChecks.read(platform.projections)
         let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head, drift: drift)
         switch format {
         case .json:

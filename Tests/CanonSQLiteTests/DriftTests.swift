@@ -279,8 +279,21 @@ struct DriftTests {
         let statuses = try await platform.coordinator.statuses()
         let health = PortfolioStoreStatus.all(
             in: platform.portfolio, projections: statuses, canonicalHead: try await platform.canonical.headPosition(),
-            drift: ["case-search": summary])
-        #expect(health.first { $0.name == "case-search" }?.health == .degraded)
+            drift: await NewestDriftChecks.read(platform.projectionStores))
+        let searchHealth = try #require(health.first { $0.name == "case-search" })
+        #expect(searchHealth.health == .degraded && searchHealth.drift == summary && searchHealth.driftError == nil)
+
+        // A kept check that no longer reads is an error naming the store, and the store shows
+        // degraded with why: never as a store with no check.
+        try await DatabaseQueue(path: search.path).write { db in try db.execute(sql: "UPDATE canon_drift SET summary = '{\"mode\":'") }
+        await #expect(throws: ProjectionError.self) { try await search.driftSummaries() }
+        let unreadable = await NewestDriftChecks.read(platform.projectionStores)
+        #expect(unreadable.summaries["case-search"] == nil)
+        #expect(unreadable.unreadable["case-search"]?.contains("a drift check kept in canon_drift is unreadable") == true)
+        let after = PortfolioStoreStatus.all(
+            in: platform.portfolio, projections: statuses, canonicalHead: try await platform.canonical.headPosition(), drift: unreadable)
+        let corrupt = try #require(after.first { $0.name == "case-search" })
+        #expect(corrupt.health == .degraded && corrupt.drift == nil && corrupt.driftError?.contains("canon drift case-search") == true)
     }
 
     /// The bisection splits and compares ranges key by key only where checksums differ.

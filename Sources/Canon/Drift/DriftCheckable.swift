@@ -1,3 +1,5 @@
+import Foundation
+
 /// A derived store whose content can be checked against canonical state and repaired key by key.
 ///
 /// Each engine keeps, beside every key it stores, the `DriftDigest` of what it applied (in the
@@ -61,4 +63,52 @@ public protocol DriftExpectation: Sendable {
 
     /// A uniform random sample of up to `count` keys the projection should hold.
     func sampleKeys(_ count: Int) async throws -> [String]
+}
+
+extension DriftSummary {
+    /// The JSON text both engines keep in `canon_drift`, one row per mode.
+    public func storedJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The rows of `canon_drift` read back, newest first. A row that is not a summary is a
+    /// storage error naming the store, never a check left out.
+    public static func stored(_ rows: [String], of store: ProjectionIdentity) throws -> [DriftSummary] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return try rows.map { row in
+            do {
+                return try decoder.decode(DriftSummary.self, from: Data(row.utf8))
+            } catch {
+                throw ProjectionError.storage("\(store): a drift check kept in canon_drift is unreadable (\(error)); `canon drift \(store.name)` records a new one")
+            }
+        }.sorted { $0.checkedAt > $1.checkedAt }
+    }
+}
+
+/// The newest drift check of each store that keeps them, as status and health read them.
+public struct NewestDriftChecks: Sendable {
+    public var summaries: [String: DriftSummary] = [:]
+    /// Stores whose kept checks could not be read, with why: shown degraded, never as unchecked.
+    public var unreadable: [String: String] = [:]
+
+    public init(summaries: [String: DriftSummary] = [:], unreadable: [String: String] = [:]) {
+        self.summaries = summaries
+        self.unreadable = unreadable
+    }
+
+    public static func read(_ stores: [any ProjectionStore]) async -> NewestDriftChecks {
+        var checks = NewestDriftChecks()
+        for store in stores {
+            guard let checkable = store as? any DriftCheckable else { continue }
+            do {
+                if let newest = try await checkable.driftSummaries().first { checks.summaries[store.identity.name] = newest }
+            } catch {
+                checks.unreadable[store.identity.name] = "\(error)"
+            }
+        }
+        return checks
+    }
 }

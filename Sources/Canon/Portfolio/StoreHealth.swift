@@ -47,9 +47,12 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     public var alertAfterMilliseconds: Int64?
     /// The newest drift check of the store; differences in it make the store degraded.
     public var drift: DriftSummary?
+    /// Why the store's kept drift checks could not be read (the store is then degraded).
+    public var driftError: String?
 
     enum CodingKeys: String, CodingKey {
         case name, role, status, engine, owner, health, version, position, freshness, drift
+        case driftError = "drift_error"
         case agentState = "agent_state", normalP95Milliseconds = "p95_ms", alertAfterMilliseconds = "alert_after_ms"
     }
 
@@ -58,7 +61,7 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     /// running is degraded, with the reason from `unavailable` when there is one.
     public static func all(
         in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil,
-        unavailable: [String: String] = [:], drift: [String: DriftSummary] = [:]
+        unavailable: [String: String] = [:], drift: NewestDriftChecks = .init()
     ) -> [PortfolioStoreStatus] {
         portfolio.stores.map { store in
             var status = PortfolioStoreStatus(
@@ -78,9 +81,13 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
                 status.freshness = Freshness(asOfPosition: live.position, asOf: nil, lagMilliseconds: live.lagMilliseconds, lagEvents: live.lagEvents)
                 status.health = StoreHealth.judge(lagMilliseconds: live.lagMilliseconds, agentState: live.state, contract: store.freshness)
                 // A store that differs from canonical state is not healthy, however fresh.
-                if let found = drift[store.name.value] {
+                if let found = drift.summaries[store.name.value] {
                     status.drift = found
                     if found.differences > 0 { status.health = .degraded }
+                }
+                if let unreadable = drift.unreadable[store.name.value] {
+                    status.driftError = unreadable
+                    status.health = .degraded
                 }
             } else {
                 status.version = schemaVersion ?? store.schemaEvolution?.version?.value

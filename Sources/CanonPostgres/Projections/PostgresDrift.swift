@@ -264,9 +264,7 @@ extension PostgresProjectionDatabase {
 
     /// Keeps the summary of the last check of `summary.mode` (`canon_drift`).
     func recordDrift(_ summary: DriftSummary) async throws {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        let json = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        let json = try summary.storedJSON()
         try await write { transaction in
             try await transaction.execute(
                 "INSERT INTO canon_drift (mode, summary) VALUES ($1, $2) ON CONFLICT (mode) DO UPDATE SET summary = excluded.summary",
@@ -275,9 +273,7 @@ extension PostgresProjectionDatabase {
     }
 
     func driftSummaries() async throws -> [DriftSummary] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
         let rows = try await mapped { try await database.rows("SELECT summary FROM canon_drift").map { try $0.decode(String.self) } }
-        return rows.compactMap { try? decoder.decode(DriftSummary.self, from: Data($0.utf8)) }.sorted { $0.checkedAt > $1.checkedAt }
+        return try DriftSummary.stored(rows, of: identity)
     }
 }

@@ -171,18 +171,14 @@ final class SQLiteDriftSnapshot: DriftSnapshot, @unchecked Sendable {
 
 extension SQLiteProjectionDatabase {
     func recordDrift(_ summary: DriftSummary) async throws {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        let json = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        let json = try summary.storedJSON()
         try await write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO canon_drift (mode, summary) VALUES (?, ?)", arguments: [summary.mode.rawValue, json])
         }
     }
 
     func driftSummaries() async throws -> [DriftSummary] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
         let rows = try await mapped { try await pool.read { db in try String.fetchAll(db, sql: "SELECT summary FROM canon_drift") } }
-        return rows.compactMap { try? decoder.decode(DriftSummary.self, from: Data($0.utf8)) }.sorted { $0.checkedAt > $1.checkedAt }
+        return try DriftSummary.stored(rows, of: identity)
     }
 }
