@@ -174,7 +174,8 @@ public struct EmbeddedPlatform: Sendable {
         let directory = self.directory
         return try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
-            semanticUnavailable: semanticUnavailable, driftCache: { try? Self.driftCache(for: $0, in: directory) })
+            semanticUnavailable: semanticUnavailable, driftCache: { try? Self.driftCache(for: $0, in: directory) },
+            retention: RetentionPolicy(portfolio))
     }
 
     /// The expected digests of drift checks of projection version `identity`, kept between checks:

@@ -104,7 +104,8 @@ public struct PostgresPlatform: Sendable {
     public func services(readWait: Duration = .seconds(2)) async throws -> PlatformServices {
         try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
-            semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) })
+            semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) },
+            retention: RetentionPolicy(portfolio))
     }
 
     /// What runs beside the HTTP server (or alone, in a worker): the agents and the listener.

@@ -44,7 +44,7 @@ public struct PlatformServices: Sendable {
     public init(
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
         now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
-        driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }
+        driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init()
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
@@ -56,7 +56,7 @@ public struct PlatformServices: Sendable {
         self.commands = CaseCommands(store: store, reread: { user in
             PrincipalCache.decided?.note(user)
             principals.keep(user)
-        })
+        }, retention: retention)
         self.queries = CaseQueries(store: store)
         self.tokens = try await AccessTokens.load(from: store)
         self.audit = AccessAudit(store: store)

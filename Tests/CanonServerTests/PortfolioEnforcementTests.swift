@@ -147,6 +147,9 @@ struct PortfolioEnforcementTests {
                 _ = try await client.send(.post, "/v1/cases/\(other)/transitions", as: "sam", json: #"{"to":"\#(step)","reason":"r"}"#)
             }
             return try await client.send(.post, "/v1/cases/\(other)/purge", as: "lena", json: #"{"reason":"retention period over"}"#)
+        case .placeLegalHold: return try await client.send(.post, "/v1/cases/\(id)/hold", as: "lena", json: #"{"reason":"litigation pending"}"#)
+        case .releaseLegalHold: return try await client.send(.post, "/v1/cases/\(id)/hold/release", as: "lena", json: #"{"reason":"settled"}"#)
+        case .viewLegalHold: return try await client.send(.get, "/v1/cases/\(id)/hold", as: "sam")
         case .changeTeam:
             // Hand over and back, so the later operations still run in sam's team.
             _ = try await client.send(.post, "/v1/cases/\(id)/team", as: "lena", json: #"{"team":"data-protection","reason":"r"}"#)

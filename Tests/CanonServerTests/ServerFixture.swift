@@ -65,7 +65,8 @@ struct ServerFixture: Sendable {
     ///   - now: the clock freshness is measured with.
     init(
         engine: ServerEngine = .sqlite, maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(20), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true
+        now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true,
+        retention: RetentionPolicy = .init()
     ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
         CanonMetrics.bootstrap()
@@ -106,7 +107,7 @@ struct ServerFixture: Sendable {
         for user in Self.users { _ = try await commands.registerUser(user) }
         services = try await PlatformServices(
             store: signalling, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
-            readWait: readWait, now: now, semanticUnavailable: semanticUnavailable)
+            readWait: readWait, now: now, semanticUnavailable: semanticUnavailable, retention: retention)
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents
     }

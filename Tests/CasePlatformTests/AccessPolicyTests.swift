@@ -20,6 +20,7 @@ import Testing
         .generateEnforcementNotice: [.supervisor, .legal, .admin],
         .changeTeam: [.supervisor, .legal, .admin],
         .purgeCase: [.legal, .admin],
+        .holdCase: [.legal, .admin],
     ]
 
     @Test(arguments: AccessPolicy.Action.allCases, Role.allCases)

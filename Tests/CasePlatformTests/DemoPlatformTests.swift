@@ -169,6 +169,8 @@ import Testing
         let open = try #require(try cases.first { try $0.string("status") != "closed" })
         let otherTeam = try #require(try cases.map { try $0.string("team") }.first { $0 != (try open.string("team")) })
         _ = try await commands.changeTeam(try open.string("id"), TeamChangeRequest(team: otherTeam, reason: "handover"), by: admin)
+        _ = try await commands.placeHold(try open.string("id"), reason: "litigation", by: lena)
+        _ = try await commands.releaseHold(try open.string("id"), reason: "settled", by: lena)
         let events = try await Self.allEvents(seeded.store)
         #expect(Set(events.map(\.type)) == Set(CaseEvents.allTypes), "the outbox holds every type")
 

@@ -53,13 +53,13 @@ struct Fixture {
     let commands: CaseCommands
     let queries: CaseQueries
 
-    init(faults: FaultInjector? = nil, clock: (@Sendable () -> Date)? = nil, registerUsers: Bool = true) async throws {
+    init(faults: FaultInjector? = nil, clock: (@Sendable () -> Date)? = nil, registerUsers: Bool = true, retention: RetentionPolicy = .init()) async throws {
         directory = try TemporaryDirectory(prefix: "case-platform-tests")
         path = directory.file("canonical.sqlite")
         let store = try SQLiteCanonicalStore(
             path: path, migrations: CasePlatformSchema.migrations, configuration: .init(faults: faults))
         self.store = store
-        commands = clock.map { CaseCommands(store: store, clock: $0) } ?? CaseCommands(store: store)
+        commands = clock.map { CaseCommands(store: store, clock: $0, retention: retention) } ?? CaseCommands(store: store, retention: retention)
         queries = CaseQueries(store: store)
         if registerUsers {
             for user in People.all { _ = try await commands.registerUser(user) }

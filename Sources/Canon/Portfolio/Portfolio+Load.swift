@@ -136,7 +136,7 @@ extension Portfolio {
         if var lifecycle = entry.mapping("lifecycle") {
             store.lifecycle = .init(
                 delete: lifecycle.string("delete"), restrict: lifecycle.string("restrict"), retention: lifecycle.string("retention"),
-                legalHold: lifecycle.string("legal_hold"), location: lifecycle.location)
+                retentionPeriod: lifecycle.duration("retention_period"), legalHold: lifecycle.string("legal_hold"), location: lifecycle.location)
             lifecycle.finish()
         }
         if var observability = entry.mapping("observability") {

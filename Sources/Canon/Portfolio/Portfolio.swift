@@ -183,6 +183,9 @@ public struct StoreDeclaration: Sendable {
         public var delete: Located<String>?
         public var restrict: Located<String>?
         public var retention: Located<String>?
+        /// How long a record is kept once it may go (a closed case, for the canonical store):
+        /// within it a purge is refused, past it the retention job purges.
+        public var retentionPeriod: Located<ContractDuration>?
         public var legalHold: Located<String>?
         public var location: FilePosition
     }

@@ -15,6 +15,9 @@ struct CaseRoutes {
         commands.post("cases/{id}/assignment", use: assign)
         commands.post("cases/{id}/restriction", use: restrict)
         commands.post("cases/{id}/purge", use: purge)
+        commands.post("cases/{id}/hold", use: placeHold)
+        commands.post("cases/{id}/hold/release", use: releaseHold)
+        group.get("cases/{id}/hold", use: hold)
         commands.post("cases/{id}/team", use: changeTeam)
         group.get("cases/{id}/history", use: history)
         commands.post("cases/{id}/parties", use: linkParty)
@@ -78,6 +81,40 @@ struct CaseRoutes {
         try await change(.purgeCase, request, context, as: PurgeRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .purgeCase).purge(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
+    }
+
+    struct HoldRequest: Codable { var reason: String }
+
+    /// Places a legal hold on a case (legal and admins): `{"reason": "…"}`.
+    @Sendable func placeHold(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try await change(.placeLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands(for: .placeLegalHold).placeHold(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
+    }
+
+    /// Lifts a case's legal hold (legal and admins): `{"reason": "…"}`.
+    @Sendable func releaseHold(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try await change(.releaseLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
+            try await services.commands(for: .releaseLegalHold).releaseHold(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
+        }
+    }
+
+    struct HoldAnswer: Encodable {
+        var caseID: String
+        var held: Bool
+        var hold: LegalHold?
+
+        enum CodingKeys: String, CodingKey {
+            case held, hold
+            case caseID = "case_id"
+        }
+    }
+
+    /// Whether the case is under legal hold (anyone who may see the case).
+    @Sendable func hold(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        let item = try await audited(.viewLegalHold, context) { try await visibleCase(context, for: .viewLegalHold) }
+        let hold = try await services.queries(for: .viewLegalHold).legalHold(caseID: item.id)
+        return try JSONBody.response(HoldAnswer(caseID: item.id, held: hold != nil, hold: hold))
     }
 
     @Sendable func changeTeam(_ request: Request, context: CanonRequestContext) async throws -> Response {

@@ -144,7 +144,50 @@ paths:
   /v1/cases/{id}/purge:
     parameters: [{ $ref: "#/components/parameters/CaseID" }]
     post:
-      summary: "Purge a closed case (legal, admin): its rows go, a tombstone stays for each, and case.purged removes it from every derived store"
+      summary: "Purge a closed case (legal, admin): its rows go, a tombstone stays for each, and case.purged removes it from every derived store. 409 while a legal hold stands or the declared retention period since the case closed runs"
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { type: object, required: [reason], properties: { reason: { type: string } } } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/hold:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    get:
+      summary: "Whether the case is under legal hold, since when, by whom and why (anyone who may see the case; canonical state)"
+      tags: [cases]
+      responses:
+        "200": { description: The case's legal hold, content: { application/json: { schema: { type: object, properties: { case_id: { type: string }, held: { type: boolean }, hold: { type: object, properties: { case_id: { type: string }, reason: { type: string }, placed_at: { type: string, format: date-time }, placed_by: { type: string } } } } } } } }
+        "401": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+    post:
+      summary: "Place a legal hold on the case (legal, admin): while it stands every purge of the case is refused, by hand or by the retention job (409 when one already stands)"
+      tags: [cases]
+      parameters: [{ $ref: "#/components/parameters/IfMatch" }]
+      requestBody:
+        required: true
+        content: { application/json: { schema: { type: object, required: [reason], properties: { reason: { type: string } } } } }
+      responses:
+        "200": { $ref: "#/components/responses/Written" }
+        "400": { $ref: "#/components/responses/Problem" }
+        "401": { $ref: "#/components/responses/Problem" }
+        "403": { $ref: "#/components/responses/Problem" }
+        "404": { $ref: "#/components/responses/Problem" }
+        "409": { $ref: "#/components/responses/Problem" }
+        "412": { $ref: "#/components/responses/Problem" }
+        "422": { $ref: "#/components/responses/Problem" }
+  /v1/cases/{id}/hold/release:
+    parameters: [{ $ref: "#/components/parameters/CaseID" }]
+    post:
+      summary: "Lift the case's legal hold (legal, admin; 409 when none stands)"
       tags: [cases]
       parameters: [{ $ref: "#/components/parameters/IfMatch" }]
       requestBody:

@@ -10,7 +10,7 @@ import Canon
 ///   is told it does not exist, so its existence does not leak.
 public enum AccessPolicy {
     public enum Action: String, Sendable, CaseIterable {
-        case openCase, transitionCase, assignCase, restrictCase, changeTeam, registerParty, linkParty, addEvidence, generateEnforcementNotice, purgeCase
+        case openCase, transitionCase, assignCase, restrictCase, changeTeam, registerParty, linkParty, addEvidence, generateEnforcementNotice, purgeCase, holdCase
     }
 
     public static func roles(allowedTo action: Action) -> Set<Role> {
@@ -19,7 +19,7 @@ public enum AccessPolicy {
         case .assignCase: [.supervisor, .admin]
         case .changeTeam: [.supervisor, .legal, .admin]
         case .restrictCase, .generateEnforcementNotice: [.supervisor, .legal, .admin]
-        case .purgeCase: [.legal, .admin]
+        case .purgeCase, .holdCase: [.legal, .admin]
         }
     }
 

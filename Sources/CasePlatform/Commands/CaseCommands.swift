@@ -30,18 +30,24 @@ public struct CaseCommands: Sendable {
     private let newID: @Sendable () -> String
     private let queries: CaseQueries
     private let reread: (@Sendable (User) -> Void)?
+    /// How long a closed case is kept before it may be purged.
+    public let retention: RetentionPolicy
 
-    /// - Parameter reread: told the principal as stored whenever a command found the one it was
-    ///   given changed (a server keeps it for the next request).
+    /// - Parameters:
+    ///   - reread: told the principal as stored whenever a command found the one it was given
+    ///     changed (a server keeps it for the next request).
+    ///   - retention: the canonical store's declared retention period (`RetentionPolicy(portfolio)`).
     public init(
         store: any CanonicalStore, clock: @escaping @Sendable () -> Date = { Date() },
-        newID: @escaping @Sendable () -> String = { TimeOrderedID.next() }, reread: (@Sendable (User) -> Void)? = nil
+        newID: @escaping @Sendable () -> String = { TimeOrderedID.next() }, reread: (@Sendable (User) -> Void)? = nil,
+        retention: RetentionPolicy = .init()
     ) {
         self.store = store
         self.clock = clock
         self.newID = newID
         self.queries = CaseQueries(store: store)
         self.reread = reread
+        self.retention = retention
     }
 
     public func openCase(_ request: OpenCaseRequest, by principal: User, correlationID: String? = nil) async throws -> Outcome {
@@ -89,15 +95,108 @@ public struct CaseCommands: Sendable {
         }
     }
 
-    /// Purges a closed case (legal and admins): see `CaseDecisions.purge`.
+    /// Purges a closed case (legal and admins): see `CaseDecisions.purge`. Refused while a legal
+    /// hold stands or the retention period runs.
     public func purge(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
         try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .purgeCase)
             return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-                let evidence = try await queries.evidence(caseID: current.id)
-                return try CaseDecisions.purge(current, evidence: evidence, reason: reason, by: principal, at: now, metadata: metadata(principal, correlationID))
+                try await decidePurge(current, reason: reason, by: principal, at: now, metadata: metadata(principal, correlationID))
             }
         }
+    }
+
+    /// The hold and the closing are read with the case: placing or lifting a hold changes the
+    /// case's version, so a purge decided on a hold that has since changed cannot commit.
+    private func decidePurge(_ current: Case, reason: String, by actor: User, at now: Date, metadata: CommandMetadata) async throws -> CaseDecisions.Decision<Case> {
+        let evidence = try await queries.evidence(caseID: current.id)
+        let hold = try await queries.legalHold(caseID: current.id)
+        let closedAt = retention.period == nil ? nil : try await queries.closedAt(caseID: current.id)
+        return try CaseDecisions.purge(
+            current, evidence: evidence, reason: reason, hold: hold, closedAt: closedAt, retention: retention, by: actor, at: now, metadata: metadata)
+    }
+
+    /// Places a legal hold on a case (legal and admins).
+    public func placeHold(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .holdCase)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                let existing = try await queries.legalHold(caseID: current.id)
+                return try CaseDecisions.placeHold(current, reason: reason, existing: existing, by: principal, at: now, metadata: metadata(principal, correlationID))
+            }
+        }
+    }
+
+    /// Lifts a case's legal hold (legal and admins).
+    public func releaseHold(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try await asPrincipal(principal) { principal in
+            try AccessPolicy.require(principal, may: .holdCase)
+            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
+                let existing = try await queries.legalHold(caseID: current.id)
+                return try CaseDecisions.releaseHold(current, reason: reason, existing: existing, by: principal, at: now, metadata: metadata(principal, correlationID))
+            }
+        }
+    }
+
+    /// The retention job's principal: it purges as the platform itself, recorded as the purger.
+    public static let retentionJob = User(id: "canon-retention", displayName: "Retention job", role: .admin, team: nil, clearance: 3)
+
+    /// What one run of the retention job did.
+    public struct ExpiryReport: Hashable, Codable, Sendable {
+        /// Closed cases whose retention period has run out, examined.
+        public var due: Int = 0
+        public var purged: [String] = []
+        /// Due cases left because a legal hold stands on them.
+        public var held: [String] = []
+        /// Due cases that changed while the job ran (reopened, held, purged by hand): left for the next run.
+        public var skipped: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case due, purged, held, skipped
+        }
+    }
+
+    /// Purges every closed case whose retention period has run out and on which no legal hold
+    /// stands, one commit per case (`canon lifecycle expire`). Does nothing when no period is
+    /// declared: a case is then purged by hand only. `progress` is told after each case;
+    /// `stop` is asked before each, so a SIGTERM ends the run between cases.
+    public func expire(
+        dryRun: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil, stop: (@Sendable () -> Bool)? = nil
+    ) async throws -> ExpiryReport {
+        var report = ExpiryReport()
+        guard retention.period != nil else { return report }
+        let now = clock()
+        let closed = try await store.fetchAll("cases", where: ["status": .text(CaseStatus.closed.rawValue)], orderBy: [.init("id")])
+        var due: [Case] = []
+        for row in closed {
+            let item = try Case(row: row)
+            if retention.ends(closedAt: try await queries.closedAt(caseID: item.id) ?? item.updatedAt) <= now { due.append(item) }
+        }
+        report.due = due.count
+        for (index, item) in due.enumerated() {
+            if stop?() == true { break }
+            defer { progress?(index + 1, due.count) }
+            if try await queries.legalHold(caseID: item.id) != nil {
+                report.held.append(item.id)
+                continue
+            }
+            if dryRun {
+                report.purged.append(item.id)
+                continue
+            }
+            do {
+                let decided = try await decidePurge(item, reason: "retention period ended", by: Self.retentionJob, at: now, metadata: .init(actor: Self.retentionJob.id))
+                _ = try await store.commit(decided.work)
+                report.purged.append(item.id)
+            } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
+                report.skipped.append(item.id)
+            } catch let error as DomainError where error.code == .conflict {
+                report.skipped.append(item.id)
+            }
+        }
+        return report
     }
 
     /// What was purged of `caseID` (nil when it was not).

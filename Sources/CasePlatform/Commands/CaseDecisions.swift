@@ -225,12 +225,29 @@ public enum CaseDecisions {
     /// Purges a closed case: its row, its party links and its evidence rows are deleted, a
     /// tombstone is kept for each, and `case.purged` tells every derived store to remove them, all
     /// in one transaction. The transition history is append-only and stays.
+    ///
+    /// A legal hold on the case, or a retention period that has not run out since it closed,
+    /// refuses the purge.
     public static func purge(
-        _ current: Case, evidence: [Evidence], reason rawReason: String, by actor: User, at now: Date, metadata: CommandMetadata
+        _ current: Case, evidence: [Evidence], reason rawReason: String, hold: LegalHold? = nil, closedAt: Date? = nil,
+        retention: RetentionPolicy = .init(), by actor: User, at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<Case> {
         let reason = try Validation.text(rawReason, field: "reason", max: 2000)
         guard current.status == .closed else {
             throw DomainError.conflict("case \(current.id) is \(current.status.rawValue); only a closed case can be purged")
+        }
+        if let hold {
+            throw DomainError.conflict(
+                "case \(current.id) is under legal hold since \(Timestamp.iso8601(hold.placedAt)) (\(hold.reason)); a hold blocks every purge until it is lifted")
+        }
+        if retention.period != nil {
+            // A closed case with no closing in its history (written before it was kept) counts
+            // from its last change.
+            let ends = retention.ends(closedAt: closedAt ?? current.updatedAt)
+            guard now >= ends else {
+                throw DomainError.conflict(
+                    "case \(current.id) is within its retention period until \(Timestamp.iso8601(ends)); it may be purged after that")
+            }
         }
         var work = UnitOfWork(metadata: metadata)
         work.expect(current.streamID, .exactly(current.version))
@@ -250,6 +267,38 @@ public enum CaseDecisions {
         gone.version += 1
         gone.updatedAt = now
         return Decision(value: gone, work: work)
+    }
+
+    /// Places a legal hold on the case (any status): from now on nothing of it may be purged.
+    public static func placeHold(
+        _ current: Case, reason rawReason: String, existing: LegalHold?, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let reason = try Validation.text(rawReason, field: "reason", max: 2000)
+        if let existing {
+            throw DomainError.conflict("case \(current.id) is already under legal hold since \(Timestamp.iso8601(existing.placedAt)) (\(existing.reason))")
+        }
+        var next = current
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: [:], metadata: metadata)
+        work.mutations.append(.insert(table: "legal_holds", row: LegalHold(caseID: current.id, reason: reason, placedAt: now, placedBy: actor.id).row))
+        work.events.append(try event(current.streamID, CaseEvents.caseHoldPlaced, CaseEvents.Hold(caseID: current.id, reason: reason), at: now))
+        return Decision(value: next, work: work)
+    }
+
+    /// Lifts the case's legal hold.
+    public static func releaseHold(
+        _ current: Case, reason rawReason: String, existing: LegalHold?, by actor: User, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
+        let reason = try Validation.text(rawReason, field: "reason", max: 2000)
+        guard existing != nil else { throw DomainError.conflict("case \(current.id) is not under legal hold") }
+        var next = current
+        next.version += 1
+        next.updatedAt = now
+        var work = changeCase(current, to: next, columns: [:], metadata: metadata)
+        work.mutations.append(.delete(table: "legal_holds", key: ["case_id": .text(current.id)]))
+        work.events.append(try event(current.streamID, CaseEvents.caseHoldReleased, CaseEvents.Hold(caseID: current.id, reason: reason), at: now))
+        return Decision(value: next, work: work)
     }
 
     private static func changeCase(_ current: Case, to next: Case, columns: Row, metadata: CommandMetadata) -> UnitOfWork {

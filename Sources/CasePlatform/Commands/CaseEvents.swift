@@ -15,13 +15,28 @@ public enum CaseEvents {
     /// The case's rows (the case, its party links, its evidence) were removed: every derived
     /// store removes what it holds of them. The transition history stays (it is append-only).
     public static let casePurged = "case.purged"
+    /// A legal hold was placed on the case: nothing of it may be purged while it stands.
+    public static let caseHoldPlaced = "case.hold_placed"
+    /// The case's legal hold was lifted.
+    public static let caseHoldReleased = "case.hold_released"
     public static let partyRegistered = "party.registered"
     public static let userRegistered = "user.registered"
 
     public static let allTypes = [
         caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, caseTeamChanged, casePartyLinked, caseEvidenceAdded,
-        casePurged, partyRegistered, userRegistered,
+        casePurged, caseHoldPlaced, caseHoldReleased, partyRegistered, userRegistered,
     ]
+
+    /// A legal hold placed on a case or lifted, with why.
+    public struct Hold: Codable, Hashable, Sendable {
+        public var caseID: String
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case reason
+            case caseID = "case_id"
+        }
+    }
 
     public struct StatusChanged: Codable, Hashable, Sendable {
         public var caseID: String

@@ -69,6 +69,43 @@ public struct Case: Hashable, Codable, Sendable {
     }
 }
 
+/// A legal hold on a case: while it stands, nothing of the case may be purged.
+public struct LegalHold: Hashable, Codable, Sendable {
+    public var caseID: String
+    public var reason: String
+    public var placedAt: Date
+    public var placedBy: String
+
+    public init(caseID: String, reason: String, placedAt: Date, placedBy: String) {
+        self.caseID = caseID
+        self.reason = reason
+        self.placedAt = placedAt
+        self.placedBy = placedBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case reason
+        case caseID = "case_id", placedAt = "placed_at", placedBy = "placed_by"
+    }
+}
+
+/// How long a closed case is kept before it may be purged: the canonical store's declared
+/// `lifecycle.retention_period`. Within it a purge is refused; past it the retention job
+/// (`canon lifecycle expire`) purges the case, unless a legal hold stands.
+public struct RetentionPolicy: Hashable, Sendable {
+    /// Nil: no period is declared, and a closed case may be purged at once.
+    public var period: Duration?
+
+    public init(period: Duration? = nil) { self.period = period }
+
+    /// When a case closed at `closedAt` may first be purged.
+    public func ends(closedAt: Date) -> Date {
+        guard let period else { return closedAt }
+        let (seconds, attoseconds) = period.components
+        return closedAt.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}
+
 /// One status change in a case's append-only history.
 public struct CaseTransition: Hashable, Codable, Sendable {
     public var caseID: String

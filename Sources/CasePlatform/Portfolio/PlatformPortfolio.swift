@@ -21,6 +21,13 @@ public enum PlatformPortfolio {
     }
 }
 
+extension RetentionPolicy {
+    /// The canonical store's declared `lifecycle.retention_period` (none when it declares none).
+    public init(_ portfolio: Portfolio) {
+        self.init(period: portfolio.store(named: PlatformPortfolio.Store.canonical)?.lifecycle?.retentionPeriod?.value.duration)
+    }
+}
+
 /// The platform's operations, named as in the portfolio. Every HTTP route serves one, and reads
 /// only through a `ReadPolicy`, so an operation declared never-stale cannot read a derived store.
 public enum PlatformOperation: String, CaseIterable, Sendable {
@@ -31,6 +38,9 @@ public enum PlatformOperation: String, CaseIterable, Sendable {
     case assignInvestigator = "assign-investigator"
     case restrictCase = "restrict-case"
     case purgeCase = "purge-case"
+    case placeLegalHold = "place-legal-hold"
+    case releaseLegalHold = "release-legal-hold"
+    case viewLegalHold = "view-legal-hold"
     case changeTeam = "change-team"
     case linkParty = "link-party"
     case viewCaseParties = "view-case-parties"

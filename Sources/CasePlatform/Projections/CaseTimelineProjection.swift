@@ -55,6 +55,12 @@ public struct CaseTimelineProjection: TimelineProjection {
         case CaseEvents.caseEvidenceAdded:
             let evidence: Evidence = try event.decodePayload()
             return entry("evidence", "Evidence added: \(evidence.title)", ["evidence_id": evidence.id, "media_type": evidence.mediaType])
+        case CaseEvents.caseHoldPlaced:
+            let hold: CaseEvents.Hold = try event.decodePayload()
+            return entry("legal_hold", "Legal hold placed: \(hold.reason)", ["held": "true"])
+        case CaseEvents.caseHoldReleased:
+            let hold: CaseEvents.Hold = try event.decodePayload()
+            return entry("legal_hold", "Legal hold lifted: \(hold.reason)", ["held": "false"])
         default:
             return []
         }

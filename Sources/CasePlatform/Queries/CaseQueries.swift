@@ -1,4 +1,5 @@
 import Canon
+import Foundation
 
 /// Reads of canonical state: what operations that must not use stale data read.
 public struct CaseQueries: Sendable {
@@ -25,6 +26,19 @@ public struct CaseQueries: Sendable {
 
     public func history(caseID: String) async throws -> [CaseTransition] {
         try await store.fetchAll("case_transitions", where: ["case_id": .text(caseID)], orderBy: [.init("case_version")]).map(CaseTransition.init(row:))
+    }
+
+    /// The legal hold standing on the case, if any.
+    public func legalHold(caseID: String) async throws -> LegalHold? {
+        try await store.fetchOne("legal_holds", where: ["case_id": .text(caseID)]).map(LegalHold.init(row:))
+    }
+
+    /// When the case last closed: its newest transition into `closed` (nil if it never closed).
+    public func closedAt(caseID: String) async throws -> Date? {
+        let newest = try await store.fetchAll(
+            "case_transitions", where: ["case_id": .text(caseID), "to_status": .text(CaseStatus.closed.rawValue)],
+            orderBy: [.init("case_version", ascending: false)], limit: 1)
+        return try newest.first.map { try $0.date("at") }
     }
 
     public func partyLinks(caseID: String) async throws -> [CasePartyLink] {

@@ -90,6 +90,14 @@ public enum CasePlatformSchema {
         indexes: [.init("tombstones_case", on: ["case_id"])],
         appendOnly: true)
 
+    /// Cases under legal hold: one row while a hold stands (placing and lifting it are events on
+    /// the case's stream, which keep its history). A hold blocks every purge of the case, by hand
+    /// or by the retention job.
+    public static let legalHolds = TableSchema(
+        name: "legal_holds",
+        columns: [.init("case_id", .text), .init("reason", .text), .init("placed_at", .timestamp), .init("placed_by", .text)],
+        primaryKey: ["case_id"])
+
     public static let migrations: [SchemaMigration] = [
         SchemaMigration("case-platform.v1", steps: [
             .createTable(users), .createTable(cases), .createTable(caseTransitions), .createTable(parties),
@@ -106,5 +114,6 @@ public enum CasePlatformSchema {
             .addColumn(table: "case_parties", column: .init("case_version", .integer), default: .integer(0)),
         ]),
         SchemaMigration("case-platform.v5-tombstones", steps: [.createTable(tombstones)]),
+        SchemaMigration("case-platform.v6-legal-holds", steps: [.createTable(legalHolds)]),
     ]
 }

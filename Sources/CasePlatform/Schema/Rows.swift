@@ -24,6 +24,16 @@ extension Case {
     }
 }
 
+extension LegalHold {
+    var row: Row {
+        ["case_id": .text(caseID), "reason": .text(reason), "placed_at": .timestamp(placedAt), "placed_by": .text(placedBy)]
+    }
+
+    init(row: Row) throws {
+        self.init(caseID: try row.string("case_id"), reason: try row.string("reason"), placedAt: try row.date("placed_at"), placedBy: try row.string("placed_by"))
+    }
+}
+
 extension CaseTransition {
     var row: Row {
         [
