@@ -314,6 +314,44 @@ struct CLITests {
         }
     }
 
+    /// `canon lifecycle expire` purges the closed cases past the portfolio's retention period
+    /// (2190 days), leaves a held one and a recent one, and a dry run purges nothing.
+    @Test func theRetentionJobPurgesDueCasesAndLeavesHeldAndRecentOnes() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-expire")
+        let data = scratch.url.path
+        var due: [String] = []
+        var recent = ""
+        do {
+            let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
+            let sam = User(id: "sam", displayName: "Sam", role: .supervisor, team: "financial-crime", clearance: 3)
+            let lena = User(id: "lena", displayName: "Lena", role: .legal, team: nil, clearance: 3)
+            let sevenYearsAgo = Date().addingTimeInterval(-7 * 365 * 86_400)
+            let past = CaseCommands(store: platform.store, clock: { sevenYearsAgo })
+            for user in [sam, lena] { _ = try await past.registerUser(user) }
+            let now = CaseCommands(store: platform.store)
+            for index in 0..<4 {
+                let commands = index < 3 ? past : now
+                let id = try await commands.openCase(
+                    OpenCaseRequest(title: "Old case", summary: "s", sector: "banking", region: "north", priority: "low", team: nil), by: sam).id
+                for step in ["triage", "investigation", "enforcement", "closed"] {
+                    _ = try await commands.transition(id, TransitionRequest(to: step, reason: "r"), by: sam)
+                }
+                if index < 3 { due.append(id) } else { recent = id }
+            }
+            _ = try await now.placeHold(due[2], reason: "subpoena", by: lena)
+        }
+        let dryRun = try RunningCanon(arguments: ["lifecycle", "expire", "--data", data, "--dry-run"])
+        #expect(try await dryRun.waitForExit() == 0, "\(dryRun.output) \(dryRun.errors)")
+        #expect(dryRun.output.contains("3 closed case(s) past the retention period (2190 days): would purge 2, 1 under legal hold"), "\(dryRun.output)")
+        let run = try RunningCanon(arguments: ["lifecycle", "expire", "--data", data, "--format", "json"])
+        #expect(try await run.waitForExit() == 0, "\(run.output) \(run.errors)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect(Set(report["purged"] as? [String] ?? []) == Set(due.prefix(2)) && report["held"] as? [String] == [due[2]])
+        let store = try SQLiteCanonicalStore(path: scratch.dataDirectory.databaseFile(for: "canonical").path, migrations: CasePlatformSchema.migrations)
+        for id in due.prefix(2) { #expect(try await store.fetchOne("cases", where: ["id": .text(id)]) == nil) }
+        for id in [due[2], recent] { #expect(try await store.fetchOne("cases", where: ["id": .text(id)]) != nil) }
+    }
+
     @Test func docsAndODCSExportWriteTheirFiles() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-cli")
         let docs = try RunningCanon(arguments: ["docs", "--out", scratch.file("docs")])
