@@ -160,7 +160,10 @@ public struct ODCSContract: Encodable, Sendable {
         }
         add("canonVersionedDocuments", store.schemaEvolution?.versionedDocuments.map { .bool($0.value) })
         add("canonLifecycle", store.lifecycle.flatMap {
-            object([("delete", $0.delete?.value), ("restrict", $0.restrict?.value), ("retention", $0.retention?.value), ("legalHold", $0.legalHold?.value)])
+            object([
+                ("delete", $0.delete?.value), ("restrict", $0.restrict?.value), ("retention", $0.retention?.value),
+                ("retentionPeriod", $0.retentionPeriod?.value.text), ("legalHold", $0.legalHold?.value),
+            ])
         })
         add("canonMetrics", store.observability.map { .strings($0.metrics.map(\.value)) })
         add("canonBackup", store.backup.flatMap { object([("method", $0.method?.value), ("restore", $0.restore?.value)]) })

@@ -206,7 +206,8 @@ public enum PortfolioDocs {
         }
         if let lifecycle = store.lifecycle {
             text += "- Delete: \(lifecycle.delete?.value ?? "—").\n- Restrict: \(lifecycle.restrict?.value ?? "—").\n"
-            text += "- Retention: \(lifecycle.retention?.value ?? "—").\n- Legal hold: \(lifecycle.legalHold?.value ?? "—").\n"
+            let period = lifecycle.retentionPeriod.map { " Enforced period: \($0.value.text)." } ?? ""
+            text += "- Retention: \(lifecycle.retention?.value ?? "—").\(period)\n- Legal hold: \(lifecycle.legalHold?.value ?? "—").\n"
         }
 
         text += "\n## Consequences\n\n"
