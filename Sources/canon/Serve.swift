@@ -28,7 +28,12 @@ struct Serve: AsyncParsableCommand {
             let services = try await platform.services()
             let users = try await services.queries.users()
             do {
-                let background = platform.backgroundServices + [loops.delayMonitor(logger: server.logger())]
+                // Continuous drift sampling, as on the embedded engine: a sample of keys per store each
+                // `--drift-interval` (every server samples; a sample is read-only and small).
+                let sampler = DriftSampler(interval: .seconds(server.driftInterval), logger: server.logger()) {
+                    services.driftChecks(options: .init(sampleSize: 100))
+                }
+                let background = platform.backgroundServices + [loops.delayMonitor(logger: server.logger()), sampler]
                 try await ServerRunner.run(services: services, background: background, options: server) { address in
                     var text = "canon is serving \(url) at \(address) on \(threads)\(noAgents ? " (agents run in canon worker processes)" : "")\n"
                     if users.isEmpty {

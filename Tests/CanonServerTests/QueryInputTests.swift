@@ -34,6 +34,28 @@ struct QueryInputTests {
                 let said = try answer.json()["detail"] as? String ?? ""
                 #expect(said.contains(detail), "\(uri): \(said)")
             }
+            // Routes that take no parameters refuse any, before they do anything: a misspelt
+            // drift mode is not a full check of every key, and a write with a stray query writes nothing.
+            let head = try await fixture.store.headPosition()
+            let noParameters: [(HTTPRequest.Method, String, String?)] = [
+                (.post, "/v1/ops/drift/case-search?mdoe=sample", nil),
+                (.post, "/v1/ops/drift/case-search/repair?sampel=5", nil),
+                (.get, "/v1/ops/projections?verbose=1", nil),
+                (.get, "/v1/ops/portfolio?store=canonical", nil),
+                (.get, "/v1/ops/drift?store=case-search", nil),
+                (.get, "/v1/ops/lifecycle/audit?store=x", nil),
+                (.get, "/v1/cases/\(id)?fields=title", nil),
+                (.get, "/v1/cases/\(id)/hold?x=1", nil),
+                (.post, "/v1/cases?dry_run=1", #"{"title":"t","summary":"s","sector":"banking","region":"north","priority":"low"}"#),
+                (.post, "/v1/cases/\(id)/transitions?force=true", #"{"to":"triage","reason":"r"}"#),
+            ]
+            for (method, uri, body) in noParameters {
+                let answer = try await client.send(method, uri, as: "ada", json: body)
+                #expect(answer.status == .unprocessableContent, "\(uri): \(answer.status)")
+                #expect((try answer.json()["detail"] as? String)?.contains("unknown query parameter") == true, "\(uri)")
+            }
+            #expect(try await fixture.store.headPosition() == head, "nothing was written")
+            #expect(try await client.send(.post, "/v1/ops/drift/case-search?mode=sample&sample=5", as: "ada").status == .ok)
             // The valid forms still answer.
             #expect(try await client.send(.get, "/v1/search/cases?status=intake&priority=high&team=financial-crime", as: "ivan").status == .ok)
             #expect(try await client.send(.get, "/v1/search/cases?status=intake&status=intake", as: "ivan").status == .ok)

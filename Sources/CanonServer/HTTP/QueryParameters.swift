@@ -12,6 +12,13 @@ enum QueryParameters {
         }
     }
 
+    /// Refuses any query parameter, for a route that takes none (a typo such as `?mdoe=sample`
+    /// is answered 422, not ignored).
+    static func requireNone(_ request: Request) throws {
+        guard let query = request.uri.query, !query.isEmpty else { return }
+        try requireKnown(request.uri.queryParameters, [])
+    }
+
     /// The one value of `field` among `values` (all that the query gave it), nil when absent;
     /// given twice (with different values) or empty, refused.
     static func single(_ values: [Substring], _ field: String) throws -> Substring? {

@@ -44,6 +44,7 @@ struct CaseRoutes {
     }
 
     @Sendable func openCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let body = try await JSONBody.decode(OpenCaseRequest.self, from: request, context: context)
         let outcome = try await services.commands(for: .openCase).openCase(body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
@@ -52,24 +53,28 @@ struct CaseRoutes {
     }
 
     @Sendable func readCase(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let item = try await audited(.viewCase, context) { try await visibleCase(context, for: .viewCase) }
         return try JSONBody.response(item, headers: [.eTag: etag(item.version)])
     }
 
     @Sendable func transition(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.transitionCase, request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.transitionCase, request, context, as: TransitionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .transitionCase).transition(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func assign(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.assignInvestigator, request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.assignInvestigator, request, context, as: AssignmentRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .assignInvestigator).assign(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     @Sendable func restrict(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.restrictCase, request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.restrictCase, request, context, as: RestrictionRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .restrictCase).restrict(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
@@ -78,7 +83,8 @@ struct CaseRoutes {
 
     /// Purges a closed case (legal and admins): `{"reason": "…"}`.
     @Sendable func purge(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.purgeCase, request, context, as: PurgeRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.purgeCase, request, context, as: PurgeRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .purgeCase).purge(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
@@ -87,14 +93,16 @@ struct CaseRoutes {
 
     /// Places a legal hold on a case (legal and admins): `{"reason": "…"}`.
     @Sendable func placeHold(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.placeLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.placeLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .placeLegalHold).placeHold(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
 
     /// Lifts a case's legal hold (legal and admins): `{"reason": "…"}`.
     @Sendable func releaseHold(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.releaseLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.releaseLegalHold, request, context, as: HoldRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .releaseLegalHold).releaseHold(id, reason: body.reason, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
@@ -112,13 +120,15 @@ struct CaseRoutes {
 
     /// Whether the case is under legal hold (anyone who may see the case).
     @Sendable func hold(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let item = try await audited(.viewLegalHold, context) { try await visibleCase(context, for: .viewLegalHold) }
         let hold = try await services.queries(for: .viewLegalHold).legalHold(caseID: item.id)
         return try JSONBody.response(HoldAnswer(caseID: item.id, held: hold != nil, hold: hold))
     }
 
     @Sendable func changeTeam(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try await change(.changeTeam, request, context, as: TeamChangeRequest.self) { id, body, ifMatch, principal, correlation in
+        try QueryParameters.requireNone(request)
+        return try await change(.changeTeam, request, context, as: TeamChangeRequest.self) { id, body, ifMatch, principal, correlation in
             try await services.commands(for: .changeTeam).changeTeam(id, body, ifMatch: ifMatch, by: principal, correlationID: correlation)
         }
     }
@@ -152,6 +162,7 @@ struct CaseRoutes {
     }
 
     @Sendable func history(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let item = try await audited(.viewCaseHistory, context) { try await visibleCase(context, for: .viewCaseHistory) }
         return try JSONBody.response(HistoryAnswer(caseID: item.id, entries: try await services.queries(for: .viewCaseHistory).history(caseID: item.id)))
     }
@@ -170,6 +181,7 @@ struct CaseRoutes {
     }
 
     @Sendable func linkParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let ifMatch = try parseIfMatch(request)
         let body = try await JSONBody.decode(LinkPartyRequest.self, from: request, context: context)
         let outcome = try await services.commands(for: .linkParty).linkParty(
@@ -200,6 +212,7 @@ struct CaseRoutes {
     }
 
     @Sendable func parties(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let item = try await audited(.viewCaseParties, context) { try await visibleCase(context, for: .viewCaseParties) }
         let principal = try context.requirePrincipal()
         let queries = try services.queries(for: .viewCaseParties)
@@ -224,6 +237,7 @@ struct CaseRoutes {
     }
 
     @Sendable func addEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let ifMatch = try parseIfMatch(request)
         let body = try await JSONBody.decode(AddEvidenceRequest.self, from: request, context: context)
         let id = try caseID(context)
@@ -245,12 +259,14 @@ struct CaseRoutes {
     }
 
     @Sendable func evidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let item = try await audited(.viewRestrictedEvidence, context) { try await visibleCase(context, for: .viewRestrictedEvidence) }
         return try JSONBody.response(EvidenceListAnswer(caseID: item.id, evidence: try await services.queries(for: .viewRestrictedEvidence).evidence(caseID: item.id)))
     }
 
     /// Never-stale: built from canonical state at the case's current version, never from a projection.
     @Sendable func enforcementNotice(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let notice = try await audited(.generateEnforcementNotice, context) {
             try await services.queries(for: .generateEnforcementNotice)
                 .enforcementNotice(caseID: try caseID(context), by: context.requirePrincipal(), at: services.now())
@@ -260,6 +276,7 @@ struct CaseRoutes {
 
     /// One piece of evidence, read from canonical state and audited (view restricted evidence).
     @Sendable func oneEvidence(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let evidenceID = try context.parameters.require("evidence")
         let item = try await audited(.viewRestrictedEvidence, context) { () async throws -> Evidence in
             let visible = try await visibleCase(context, for: .viewRestrictedEvidence)

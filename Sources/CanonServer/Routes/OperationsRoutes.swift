@@ -34,6 +34,7 @@ struct OperationsRoutes {
     struct ProjectionsAnswer: Encodable { var projections: [ProjectionStatus] }
 
     @Sendable func projections(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         var statuses = try await services.projections.statuses()
         if try context.requirePrincipal().role != .admin {
             // Errors and owners can name cases and hosts: operators only.
@@ -52,6 +53,7 @@ struct OperationsRoutes {
 
     /// The declared stores with their live status, version, freshness, lag and health.
     @Sendable func portfolio(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         _ = try context.requirePrincipal()
         return try JSONBody.response(PortfolioAnswer(portfolio: services.portfolio.name, stores: try await services.portfolioStatus()))
     }
@@ -97,12 +99,14 @@ struct OperationsRoutes {
     }
 
     @Sendable func deadLetters(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         try requireAdmin(context)
         let agent = try agent(context)
         return try JSONBody.response(DeadLettersAnswer(projection: agent.identity.description, deadLetters: try await agent.store.deadLetters()))
     }
 
     @Sendable func retry(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         try requireAdmin(context)
         let agent = try agent(context)
         let letter = try await DeadLetterOperations.retry(position: try position(context), in: agent.store, source: services.store)
@@ -110,6 +114,7 @@ struct OperationsRoutes {
     }
 
     @Sendable func skip(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         try requireAdmin(context)
         let agent = try agent(context)
         let letter = try await DeadLetterOperations.skip(position: try position(context), in: agent.store)
@@ -124,6 +129,7 @@ struct OperationsRoutes {
     }
 
     @Sendable func replay(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         try requireAdmin(context)
         let body = try await JSONBody.decode(ReplayRequest.self, from: request, context: context)
         let agent = try agent(context)
@@ -146,6 +152,7 @@ struct OperationsRoutes {
     /// Lets a projection that its failure policy paused go on (after the cause was fixed): here
     /// when its agent runs here (200), else in the process that holds its lease (202, forwarded).
     @Sendable func resume(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         try requireAdmin(context)
         let agent = try agent(context)
         switch try await services.projections.resume(agent.identity.name) {
@@ -182,6 +189,7 @@ struct OperationsRoutes {
     /// The last drift checks of every live projection (any mode: full and since from `canon drift`
     /// or `POST /v1/ops/drift/{name}`, sample from the continuous sampler).
     @Sendable func drift(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         _ = try context.requirePrincipal()
         var stores: [DriftAnswer.Store] = []
         var notCheckable: [String] = []
@@ -197,6 +205,7 @@ struct OperationsRoutes {
 
     /// Purged records still present in a derived store (admin and legal).
     @Sendable func lifecycleAudit(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let principal = try context.requirePrincipal()
         guard principal.role == .admin || principal.role == .legal else {
             throw DomainError.forbidden("\(principal.id) (\(principal.role.rawValue)) may not read the lifecycle audit; allowed roles: admin, legal")
@@ -222,6 +231,7 @@ struct OperationsRoutes {
     private func driftRequest(_ request: Request, _ context: CanonRequestContext) throws -> (DriftCheck, DriftMode, OutboxPosition?) {
         let name = try context.parameters.require("name")
         let parameters = request.uri.queryParameters
+        try QueryParameters.requireKnown(parameters, ["mode", "since", "segments", "threshold", "sample"])
         let modeText = parameters["mode"].map(String.init) ?? "full"
         guard let mode = DriftMode(rawValue: modeText) else {
             throw ProblemDetails.invalidBody("mode must be one of \(DriftMode.allCases.map(\.rawValue).joined(separator: ", ")); got \(modeText)", field: "mode")

@@ -13,6 +13,7 @@ struct PartyRoutes {
     }
 
     @Sendable func registerParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let body = try await JSONBody.decode(RegisterPartyRequest.self, from: request, context: context)
         let outcome = try await services.commands(for: .registerParty).registerParty(body, by: context.requirePrincipal(), correlationID: context.correlationID)
         return try JSONBody.response(
@@ -21,6 +22,7 @@ struct PartyRoutes {
     }
 
     @Sendable func readParty(_ request: Request, context: CanonRequestContext) async throws -> Response {
+        try QueryParameters.requireNone(request)
         let id = try context.parameters.require("id")
         let principal = try context.requirePrincipal()
         let view = try await services.audited(.viewParty, target: "party/\(id)", caseID: nil, by: principal) { () async throws -> PartyView in
@@ -33,6 +35,7 @@ struct PartyRoutes {
     }
 
     @Sendable func me(_ request: Request, context: CanonRequestContext) async throws -> Response {
-        try JSONBody.response(try context.requirePrincipal())
+        try QueryParameters.requireNone(request)
+        return try JSONBody.response(try context.requirePrincipal())
     }
 }
