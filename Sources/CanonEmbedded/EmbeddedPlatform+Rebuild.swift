@@ -41,13 +41,26 @@ extension EmbeddedPlatform {
         try catalog.save(to: directory)
         let next = try Self.makeStore(name, version: version, in: directory, faults: faults, embedder: nextEmbedder)
         let state = fromOutbox ? nil : stateSource(for: next.identity)
-        let report = try await ProjectionRebuild(source: canonical, live: live, next: next, state: state, chunkSize: chunkSize).run(progress: progress)
-        guard report.matches else {
-            throw EmbeddedPlatformError(message: """
-                \(next.identity) does not match \(live.identity) at position \(report.comparedAt): \
-                \(report.rows) rows (checksum \(report.checksum)) against \(report.liveRows) (checksum \(report.liveChecksum)); \
-                nothing was switched. Compare them with `canon drift` once it exists, or remove \(next.identity.storeName).sqlite
-                """)
+        var report = try await ProjectionRebuild(source: canonical, live: live, next: next, state: state, chunkSize: chunkSize).run(progress: progress)
+        if !report.matches {
+            // The versions differ. That is the point of a rebuild when the live one has drifted
+            // from canonical state, or when the projection's code changed: what decides is whether
+            // the new version holds exactly what canonical state says it should (a full drift
+            // check at its checkpoint, which no agent moves until the switch).
+            let differs = "\(next.identity) differs from \(live.identity) at position \(report.comparedAt): \(report.rows) rows (checksum \(report.checksum)) against \(report.liveRows) (checksum \(report.liveChecksum))"
+            guard let check = try? PlatformDrift.check(next, source: canonical) else {
+                throw EmbeddedPlatformError(message: "\(differs), and it cannot be checked against canonical state; nothing was switched. Remove \(next.identity.storeName).sqlite to start again")
+            }
+            let drift = try await check.run(.full)
+            guard drift.count == 0 else {
+                let kinds = Dictionary(grouping: drift.differences, by: \.kind).mapValues(\.count)
+                throw EmbeddedPlatformError(message: """
+                    \(differs), and a full drift check of \(next.identity) against canonical state found \(drift.count) difference(s) \
+                    (\(kinds[.missing] ?? 0) missing, \(kinds[.extra] ?? 0) extra, \(kinds[.stale] ?? 0) stale); nothing was switched. \
+                    Remove \(next.identity.storeName).sqlite to start again
+                    """)
+            }
+            report.canonicalDifferences = 0
         }
         catalog = try ProjectionCatalog.load(from: directory)
         catalog.projections[name] = .init(live: version, previous: live.identity.version, building: nil, models: catalog.projections[name]?.models)

@@ -79,9 +79,12 @@ struct Rebuild: AsyncParsableCommand {
             throw ExitCode(3)
         }
         bar.update(Int(head.rawValue), detail: "done")
+        let compared = report.canonicalDifferences == nil
+            ? "\(report.rows) rows, checksum \(report.checksum) on both"
+            : "\(report.rows) rows against \(report.liveRows) in \(report.replacing), which differed; a full drift check found the new version equal to canonical state"
         say("""
             \(report.projection) is live (was \(report.replacing)); built to \(report.builtTo), compared at \(report.comparedAt): \
-            \(report.rows) rows, checksum \(report.checksum) on both; \(String(format: "%.1f", report.seconds))s \
+            \(compared); \(String(format: "%.1f", report.seconds))s \
             (building \(String(format: "%.1f", report.phases.building))s, catching up \(String(format: "%.1f", report.phases.catchingUp))s, \
             comparing \(String(format: "%.1f", report.phases.comparing))s)
             """)

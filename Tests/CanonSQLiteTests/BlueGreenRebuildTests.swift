@@ -125,6 +125,31 @@ struct BlueGreenRebuildTests {
         #expect(try platform.coordinator.store(named: "case-timeline").identity.version == 2)
     }
 
+    /// A live store that drifted is what a rebuild repairs: the new version differs from it, a full
+    /// drift check finds the new version equal to canonical state, and it is switched in. The
+    /// deleted entries are back; nothing else changed.
+    @Test func aRebuildReplacesADriftedLiveStoreOnceTheNewVersionMatchesCanonicalState() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-rebuild-drifted")
+        let platform = try await Self.seededPlatform(scratch, cases: 40)
+        let agents = Task { try await platform.coordinator.run() }
+        defer { agents.cancel() }
+        let head = try await platform.canonical.headPosition()
+        #expect(try await platform.coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(60)))
+        let key = try #require(try await platform.canonical.fetchAll("cases", orderBy: [.init("id")], limit: 1).first?.string("id"))
+        let entries = try await platform.timeline.entries(key: key, limit: 100).count
+        #expect(entries > 0)
+        try await DatabaseQueue(path: platform.timeline.path).write { db in try db.execute(sql: "DELETE FROM entries WHERE key = ?", arguments: [key]) }
+        #expect(try await platform.timeline.entries(key: key, limit: 100).isEmpty)
+
+        let report = try await platform.rebuild("case-timeline")
+        #expect(!report.matches && report.canonicalDifferences == 0)
+        #expect(report.liveRows == report.rows - entries)
+        #expect(try platform.coordinator.store(named: "case-timeline").identity.version == 2)
+        #expect(try await platform.timeline.entries(key: key, limit: 100).count == entries, "the drifted entries are back")
+        let check = try PlatformDrift.check(try platform.coordinator.store(named: "case-timeline"), source: platform.canonical)
+        #expect(try await check.run(.full).count == 0)
+    }
+
     @Test func rollbackSwitchesBackAndThePreviousVersionCatchesUpAndPruneRemovesIt() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-rollback")
         let platform = try await Self.seededPlatform(scratch, cases: 40)

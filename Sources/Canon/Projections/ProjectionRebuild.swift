@@ -48,6 +48,10 @@ public struct ProjectionRebuild: Sendable {
         public var seconds: Double
         /// Where the time went.
         public var phases: Phases
+        /// When the new version differed from the live one: the differences a full drift check
+        /// found between the new version and canonical state (0: the new version is right, and
+        /// the live one had drifted or its projection changed). Nil when the versions matched.
+        public var canonicalDifferences: Int?
 
         public struct Phases: Hashable, Codable, Sendable {
             public var building: Double
