@@ -175,7 +175,21 @@ public struct EmbeddedPlatform: Sendable {
         return try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
             semanticUnavailable: semanticUnavailable, driftCache: { try? Self.driftCache(for: $0, in: directory) },
-            retention: RetentionPolicy(portfolio))
+            retention: RetentionPolicy(portfolio), storeSizes: { [coordinator] in Self.fileSizes(in: directory, projections: coordinator.agents.map(\.store.identity)) })
+    }
+
+    /// The bytes of the canonical file and of each live projection's file, their write-ahead
+    /// logs included, by store name.
+    public static func fileSizes(in directory: DataDirectory, projections: [ProjectionIdentity]) -> [String: Int64] {
+        func bytes(_ file: String) -> Int64 {
+            let main = directory.databaseFile(for: file).path
+            return [main, main + "-wal"].reduce(0) { total, path in
+                total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0)
+            }
+        }
+        var sizes = [PlatformPortfolio.Store.canonical: bytes("canonical")]
+        for identity in projections { sizes[identity.name] = bytes(identity.storeName) }
+        return sizes
     }
 
     /// The expected digests of drift checks of projection version `identity`, kept between checks:

@@ -41,6 +41,12 @@ public enum CanonMetrics {
 
     private static let publishing = Mutex(())
 
+    /// Store sizes in bytes by store name (`canon_store_bytes`), published at each scrape.
+    public static func recordSizes(_ sizes: [String: Int64]) {
+        bootstrap()
+        for (store, bytes) in sizes { Gauge(label: "canon_store_bytes", dimensions: [("store", store)]).record(Double(bytes)) }
+    }
+
     private static func publish(_ statuses: [PortfolioStoreStatus]) {
         for status in statuses {
             Gauge(label: "canon_store_health", dimensions: [("store", status.name), ("role", status.role)]).record(status.health.gaugeValue)

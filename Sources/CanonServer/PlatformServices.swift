@@ -44,7 +44,8 @@ public struct PlatformServices: Sendable {
     public init(
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
         now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
-        driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init()
+        driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init(),
+        storeSizes: @escaping @Sendable () -> [String: Int64] = { [:] }
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
@@ -66,7 +67,11 @@ public struct PlatformServices: Sendable {
         self.now = now
         self.semanticUnavailable = semanticUnavailable
         self.driftCache = driftCache
+        self.storeSizes = storeSizes
     }
+
+    /// Each store's size on disk in bytes, by store name (`canon_store_bytes` at each scrape).
+    public let storeSizes: @Sendable () -> [String: Int64]
 
     /// The canonical commands, for an operation allowed to read canonical state.
     public func commands(for operation: PlatformOperation) throws(ReadPolicyViolation) -> CaseCommands {

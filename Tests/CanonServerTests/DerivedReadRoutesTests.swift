@@ -398,6 +398,27 @@ struct DerivedReadRoutesTests {
             #expect(countAfter >= countBefore + 2, "the two new events were counted: \(countBefore) → \(countAfter)")
             #expect(appliedTotal(text, projection: "case-timeline").map { $0 > 0 } == true)
 
+            // Every request is timed by its route template, method and status; derived reads are
+            // counted by freshness. (Series are shared by every server in the process: at least.)
+            let lines = text.split(separator: "\n")
+            func total(_ prefix: String) -> Double {
+                lines.filter { $0.hasPrefix(prefix) }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            }
+            #expect(total(#"canon_http_request_duration_seconds_count{route="/v1/cases/{id}/transitions",method="POST",status="200"}"#) >= 1, "\(text.prefix(3000))")
+            #expect(total(#"canon_http_request_duration_seconds_count{route="/v1/cases",method="POST",status="201"}"#) >= 1)
+            _ = try await client.send(.get, "/v1/no-such-route", as: "ivan")
+            _ = try await client.send(.get, "/v1/cases/\(id)/timeline?min_position=\(position)", as: "ivan")
+            let later = String(decoding: try await client.send(.get, "/metrics").body, as: UTF8.self).split(separator: "\n")
+            func laterTotal(_ prefix: String) -> Double {
+                later.filter { $0.hasPrefix(prefix) }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            }
+            #expect(laterTotal(#"canon_http_request_duration_seconds_count{route="NotFound",method="GET",status="404"}"#) >= 1)
+            #expect(laterTotal(#"canon_derived_reads_total{store="case-timeline",freshness="fresh"}"#) >= 1)
+            if engine == .sqlite {
+                #expect(laterTotal(#"canon_store_bytes{store="canonical"}"#) > 0, "the canonical file's size")
+                #expect(laterTotal(#"canon_store_bytes{store="case-search"}"#) > 0)
+            }
+
             // On SQLite, searches count the path that answered them (PostgreSQL search has no
             // memory index). The index's size gauges are shared by every store of the same name in
             // the process (other tests' stores), so they are not checked here.

@@ -107,7 +107,10 @@ struct ServerFixture: Sendable {
         for user in Self.users { _ = try await commands.registerUser(user) }
         services = try await PlatformServices(
             store: signalling, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
-            readWait: readWait, now: now, semanticUnavailable: semanticUnavailable, retention: retention)
+            readWait: readWait, now: now, semanticUnavailable: semanticUnavailable, retention: retention,
+            storeSizes: { [embedded, coordinator] in
+                embedded.map { EmbeddedPlatform.fileSizes(in: $0.directory, projections: coordinator.agents.map(\.store.identity)) } ?? [:]
+            })
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents
     }

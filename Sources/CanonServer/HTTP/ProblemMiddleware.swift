@@ -10,7 +10,16 @@ import Logging
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteTable
 
+    /// Also times every request, answered or refused (`canon_http_request_duration_seconds` by
+    /// route template, method and status): this middleware sees every answer.
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let response = try await answer(request, context: context, next: next)
+        HTTPMetrics.record(route: context.endpointPath, method: request.method, status: response.status, elapsed: ContinuousClock.now - started)
+        return response
+    }
+
+    private func answer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && error.body == nil {

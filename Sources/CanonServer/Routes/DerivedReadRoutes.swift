@@ -254,6 +254,7 @@ struct DerivedReadRoutes {
                     throw ProblemDetails.invalidBody(
                         "min_position \(minimum) is beyond the outbox head (\(head)): pass the position a write answered", field: "min_position")
                 }
+                HTTPMetrics.recordRead(store: store.identity.name, .notYetFresh)
                 throw ProblemDetails(
                     status: .serviceUnavailable, slug: "not-yet-fresh", title: "The derived store has not caught up",
                     detail: "\(store.identity.name) has applied position \(checkpoint.position), not \(minimum), within the wait; retry shortly",
@@ -261,7 +262,10 @@ struct DerivedReadRoutes {
                     headers: [.retryAfter: "1"])
             }
         }
-        return try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
+        let freshness = try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
+        let p95 = services.portfolio.store(named: store.identity.name)?.freshness?.p95?.value.milliseconds
+        HTTPMetrics.recordRead(store: store.identity.name, p95.map { freshness.lagMilliseconds > $0 } == true ? .stale : .fresh)
+        return freshness
     }
 
     /// A filter's value: one of the catalogue's for `status`, `sector`, `region` and `priority`;
