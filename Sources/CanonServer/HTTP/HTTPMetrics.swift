@@ -5,8 +5,9 @@ import Metrics
 /// Request latency histograms, `canon_http_request_duration_seconds{route, method, status}`,
 /// by route template (`/v1/cases/{id}`, so ids do not multiply the series; Hummingbird's `NotFound` for a
 /// path no route serves), and derived reads by freshness, `canon_derived_reads_total{store,
-/// freshness}` (`fresh`, `stale`: lag above the store's declared p95, `not_yet_fresh`: a read
-/// that waited for `min_position` and was answered 503): the stale-read rate is stale over all.
+/// freshness}` (`fresh`: nothing left to apply; `lagging`: behind, within the store's declared
+/// p95; `stale`: lag above it; `not_yet_fresh`: a read that waited for `min_position` and was
+/// answered 503): the stale-read rate is stale over all.
 enum HTTPMetrics {
     private struct Key: Hashable, Sendable {
         var route: String
@@ -31,7 +32,7 @@ enum HTTPMetrics {
     }
 
     enum ReadFreshness: String, Sendable {
-        case fresh, stale
+        case fresh, lagging, stale
         case notYetFresh = "not_yet_fresh"
     }
 

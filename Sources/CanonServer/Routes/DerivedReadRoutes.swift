@@ -264,7 +264,8 @@ struct DerivedReadRoutes {
         }
         let freshness = try await Freshness.measure(checkpoint: store.checkpoint(), source: services.store, now: services.now())
         let p95 = services.portfolio.store(named: store.identity.name)?.freshness?.p95?.value.milliseconds
-        HTTPMetrics.recordRead(store: store.identity.name, p95.map { freshness.lagMilliseconds > $0 } == true ? .stale : .fresh)
+        let kind: HTTPMetrics.ReadFreshness = freshness.lagEvents == 0 ? .fresh : (p95.map { freshness.lagMilliseconds > $0 } == true ? .stale : .lagging)
+        HTTPMetrics.recordRead(store: store.identity.name, kind)
         return freshness
     }
 
