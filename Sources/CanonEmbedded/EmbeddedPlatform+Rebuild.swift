@@ -63,7 +63,8 @@ extension EmbeddedPlatform {
             report.canonicalDifferences = 0
         }
         catalog = try ProjectionCatalog.load(from: directory)
-        catalog.projections[name] = .init(live: version, previous: live.identity.version, building: nil, models: catalog.projections[name]?.models)
+        catalog.projections[name] = .init(
+            live: version, previous: live.identity.version, building: nil, models: catalog.projections[name]?.models, lastRebuildSeconds: report.seconds)
         try catalog.save(to: directory)
         await coordinator.makeLive(next)
         return report

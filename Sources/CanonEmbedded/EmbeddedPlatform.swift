@@ -175,7 +175,15 @@ public struct EmbeddedPlatform: Sendable {
         return try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
             semanticUnavailable: semanticUnavailable, driftCache: { try? Self.driftCache(for: $0, in: directory) },
-            retention: RetentionPolicy(portfolio), storeSizes: { [coordinator] in Self.fileSizes(in: directory, projections: coordinator.agents.map(\.store.identity)) })
+            retention: RetentionPolicy(portfolio), storeSizes: { [coordinator] in Self.fileSizes(in: directory, projections: coordinator.agents.map(\.store.identity)) },
+            rebuildSeconds: { Self.rebuildSeconds(in: directory) })
+    }
+
+    /// How long the rebuild that made each live version took, from the catalog (rebuilds run in
+    /// `canon rebuild`, another process).
+    public static func rebuildSeconds(in directory: DataDirectory) -> [String: Double] {
+        guard let catalog = try? ProjectionCatalog.load(from: directory) else { return [:] }
+        return catalog.projections.compactMapValues(\.lastRebuildSeconds)
     }
 
     /// The bytes of the canonical file and of each live projection's file, their write-ahead

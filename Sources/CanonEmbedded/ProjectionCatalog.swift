@@ -14,12 +14,16 @@ public struct ProjectionCatalog: Codable, Hashable, Sendable {
         /// Vector projections: the embedding model directory of each version, by version number,
         /// when it is not the process's default. A model change is a rebuild into a new version.
         public var models: [String: String]?
+        /// How long the rebuild that made the live version took, in seconds (nil when it was not
+        /// rebuilt): `canon_rebuild_duration_seconds` at each scrape.
+        public var lastRebuildSeconds: Double?
 
-        public init(live: Int, previous: Int? = nil, building: Int? = nil, models: [String: String]? = nil) {
+        public init(live: Int, previous: Int? = nil, building: Int? = nil, models: [String: String]? = nil, lastRebuildSeconds: Double? = nil) {
             self.live = live
             self.previous = previous
             self.building = building
             self.models = models
+            self.lastRebuildSeconds = lastRebuildSeconds
         }
 
         /// The model directory recorded for `version`, if any.

@@ -41,6 +41,12 @@ public enum CanonMetrics {
 
     private static let publishing = Mutex(())
 
+    /// How long each store's last rebuild took (`canon_rebuild_duration_seconds`), by store name.
+    public static func recordRebuilds(_ seconds: [String: Double]) {
+        bootstrap()
+        for (store, value) in seconds { Gauge(label: "canon_rebuild_duration_seconds", dimensions: [("store", store)]).record(value) }
+    }
+
     /// Store sizes in bytes by store name (`canon_store_bytes`), published at each scrape.
     public static func recordSizes(_ sizes: [String: Int64]) {
         bootstrap()

@@ -45,7 +45,8 @@ public struct PlatformServices: Sendable {
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
         now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
         driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init(),
-        storeSizes: @escaping @Sendable () -> [String: Int64] = { [:] }
+        storeSizes: @escaping @Sendable () -> [String: Int64] = { [:] },
+        rebuildSeconds: @escaping @Sendable () -> [String: Double] = { [:] }
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
@@ -68,7 +69,12 @@ public struct PlatformServices: Sendable {
         self.semanticUnavailable = semanticUnavailable
         self.driftCache = driftCache
         self.storeSizes = storeSizes
+        self.rebuildSeconds = rebuildSeconds
     }
+
+    /// How long the rebuild that made each store's live version took, by store name
+    /// (`canon_rebuild_duration_seconds` at each scrape).
+    public let rebuildSeconds: @Sendable () -> [String: Double]
 
     /// Each store's size on disk in bytes, by store name (`canon_store_bytes` at each scrape).
     public let storeSizes: @Sendable () -> [String: Int64]

@@ -148,6 +148,8 @@ struct BlueGreenRebuildTests {
         #expect(try await platform.timeline.entries(key: key, limit: 100).count == entries, "the drifted entries are back")
         let check = try PlatformDrift.check(try platform.coordinator.store(named: "case-timeline"), source: platform.canonical)
         #expect(try await check.run(.full).count == 0)
+        // How long it took is kept with the switch, for `canon_rebuild_duration_seconds`.
+        #expect(EmbeddedPlatform.rebuildSeconds(in: scratch.dataDirectory)["case-timeline"] == report.seconds)
     }
 
     @Test func rollbackSwitchesBackAndThePreviousVersionCatchesUpAndPruneRemovesIt() async throws {

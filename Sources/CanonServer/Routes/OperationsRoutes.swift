@@ -26,6 +26,7 @@ struct OperationsRoutes {
             // Store health is judged at scrape time, against each store's freshness contract.
             let statuses = (try? await services.portfolioStatus(publish: false)) ?? []
             CanonMetrics.recordSizes(services.storeSizes())
+            CanonMetrics.recordRebuilds(services.rebuildSeconds())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.scrape(statuses))))
