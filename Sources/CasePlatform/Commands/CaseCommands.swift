@@ -118,22 +118,23 @@ public struct CaseCommands: Sendable {
 
     /// Places a legal hold on a case (legal and admins).
     public func placeHold(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
-        try await asPrincipal(principal) { principal in
-            try AccessPolicy.require(principal, may: .holdCase)
-            return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-                let existing = try await queries.legalHold(caseID: current.id)
-                return try CaseDecisions.placeHold(current, reason: reason, existing: existing, by: principal, at: now, metadata: metadata(principal, correlationID))
-            }
-        }
+        try await changeHold(caseID, reason: reason, ifMatch: ifMatch, by: principal, correlationID: correlationID, CaseDecisions.placeHold)
     }
 
     /// Lifts a case's legal hold (legal and admins).
     public func releaseHold(_ caseID: String, reason: String, ifMatch: Int64? = nil, by principal: User, correlationID: String? = nil) async throws -> Outcome {
+        try await changeHold(caseID, reason: reason, ifMatch: ifMatch, by: principal, correlationID: correlationID, CaseDecisions.releaseHold)
+    }
+
+    private func changeHold(
+        _ caseID: String, reason: String, ifMatch: Int64?, by principal: User, correlationID: String?,
+        _ decide: (Case, String, LegalHold?, User, Date, CommandMetadata) throws(DomainError) -> CaseDecisions.Decision<Case>
+    ) async throws -> Outcome {
         try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .holdCase)
             return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
                 let existing = try await queries.legalHold(caseID: current.id)
-                return try CaseDecisions.releaseHold(current, reason: reason, existing: existing, by: principal, at: now, metadata: metadata(principal, correlationID))
+                return try decide(current, reason, existing, principal, now, metadata(principal, correlationID))
             }
         }
     }
