@@ -17,7 +17,8 @@ extension EmbeddedPlatform {
     /// own model until the switch. The catalog records the new version's model, so every process
     /// that follows the switch loads it.
     ///
-    /// - Throws: `EmbeddedPlatformError` when the versions differ (nothing is switched),
+    /// - Throws: `EmbeddedPlatformError` when the versions differ and the new one does not match
+    ///   canonical state, or `model` is not the model the portfolio declares (nothing is switched),
     ///   `ProjectionError` or the projection's error otherwise; `EmbeddingError` when `model` cannot be loaded.
     ///
     /// A projection whose portfolio entry declares `rebuild.source: canonical state` (case search)
@@ -33,7 +34,11 @@ extension EmbeddedPlatform {
         catalog.projections[name, default: .init(live: live.identity.version)].building = version
         var nextEmbedder = embedder
         if let model {
-            nextEmbedder = try SemanticModel.load(directory: model).get()
+            let loaded = try SemanticModel.load(directory: model).get()
+            if let mismatch = loaded.model.mismatch(with: portfolio.store(named: name)?.embedding) {
+                throw EmbeddedPlatformError(message: Self.undeclaredModel(model, mismatch) + "; nothing was built")
+            }
+            nextEmbedder = loaded
             var models = catalog.projections[name]?.models ?? [:]
             models[String(version)] = model
             catalog.projections[name]?.models = models

@@ -99,7 +99,13 @@ public struct EmbeddedPlatform: Sendable {
             // The live version's own model when a rebuild recorded one (a model change), else the default.
             let liveModel = semanticEntry?.model(for: catalog.liveVersion(PlatformPortfolio.Store.evidenceSemantic)) ?? modelDirectory
             switch SemanticModel.load(directory: liveModel) {
-            case .success(let loaded): embedder = loaded
+            case .success(let loaded):
+                // The runtime obeys the portfolio: a model other than the declared one is not served.
+                if let mismatch = loaded.model.mismatch(with: portfolio.store(named: PlatformPortfolio.Store.evidenceSemantic)?.embedding) {
+                    semanticUnavailable = Self.undeclaredModel(liveModel, mismatch)
+                } else {
+                    embedder = loaded
+                }
             case .failure(let error): semanticUnavailable = error.message
             }
         } else {
@@ -184,6 +190,13 @@ public struct EmbeddedPlatform: Sendable {
     public static func rebuildSeconds(in directory: DataDirectory) -> [String: Double] {
         guard let catalog = try? ProjectionCatalog.load(from: directory) else { return [:] }
         return catalog.projections.compactMapValues(\.lastRebuildSeconds)
+    }
+
+    static func undeclaredModel(_ directory: String, _ mismatch: String) -> String {
+        """
+        the embedding model in \(directory) is not the one the portfolio declares for evidence-semantic (\(mismatch)): \
+        declare it (embedding.model, version, dimensions), then rebuild evidence-semantic with it
+        """
     }
 
     /// The bytes of the canonical file and of each live projection's file, their write-ahead

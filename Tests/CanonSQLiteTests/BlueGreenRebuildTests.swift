@@ -215,6 +215,23 @@ struct BlueGreenRebuildTests {
         #expect(newer?.message.contains("written by a newer version of Canon") == true, "\(newer?.message ?? "")")
     }
 
+    /// The runtime obeys the portfolio's `embedding` declaration: a model other than the declared
+    /// one is not served (the semantic store reports why), and a rebuild with one is refused.
+    @Test(.enabled(if: modelInstalled, "run scripts/setup-model to install the model"))
+    func aModelOtherThanTheDeclaredOneIsNeitherServedNorRebuiltWith() async throws {
+        let declared = PlatformPortfolio.yaml.replacingOccurrences(of: "dimensions: 384", with: "dimensions: 768")
+        let portfolio = try Portfolio.load(yaml: declared, file: "portfolio.yaml").requireValid()
+        let scratch = try TemporaryDirectory(prefix: "canon-undeclared-model")
+        let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true, configuration: .init(portfolio: portfolio))
+        let reason = try #require(platform.semanticUnavailable)
+        #expect(reason.contains("not the one the portfolio declares for evidence-semantic (384 dimensions, declared 768)"), "\(reason)")
+        #expect(!platform.coordinator.agents.contains { $0.identity.name == "evidence-semantic" })
+
+        let shipped = try EmbeddedPlatform.open(scratch.dataDirectory, create: false)
+        #expect(shipped.semanticUnavailable == nil, "the shipped portfolio declares the installed model")
+        #expect(shipped.coordinator.agents.contains { $0.identity.name == "evidence-semantic" })
+    }
+
     static var modelInstalled: Bool { FileManager.default.fileExists(atPath: SentenceEmbedder.defaultDirectory + "/model.safetensors") }
 
     /// A model change: the semantic store is rebuilt with the model in another directory, beside

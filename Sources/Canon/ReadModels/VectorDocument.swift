@@ -102,3 +102,18 @@ public protocol VectorStore: ProjectionStore {
     /// The `limit` stored vectors most similar to `query` (exact search by cosine), best first.
     func nearest(to query: [Float], limit: Int) async throws -> [VectorHit]
 }
+
+extension EmbeddingModelDescriptor {
+    /// How this model differs from the one `declaration` (a store's `embedding` in the portfolio)
+    /// names, field by field; nil when it is the declared model (a field left undeclared matches).
+    public func mismatch(with declaration: StoreDeclaration.Embedding?) -> String? {
+        guard let declaration else { return nil }
+        var differences: [String] = []
+        if let model = declaration.model?.value, model != name { differences.append("model \(name), declared \(model)") }
+        if let version = declaration.version?.value, version != self.version { differences.append("version \(self.version), declared \(version)") }
+        if let dimensions = declaration.dimensions?.value, dimensions != self.dimensions {
+            differences.append("\(self.dimensions) dimensions, declared \(dimensions)")
+        }
+        return differences.isEmpty ? nil : differences.joined(separator: "; ")
+    }
+}
