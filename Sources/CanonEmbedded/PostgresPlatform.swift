@@ -105,7 +105,23 @@ public struct PostgresPlatform: Sendable {
         try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
             semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) },
-            retention: RetentionPolicy(portfolio))
+            retention: RetentionPolicy(portfolio), storeSizes: { [canonical, coordinator] in await Self.storeSizes(canonical, coordinator) })
+    }
+
+    /// Each store's bytes by store name: the canonical tables (`public`) and each live
+    /// projection's schema. Empty when the database does not answer (the scrape goes on).
+    public static func storeSizes(_ canonical: PostgresCanonicalStore, _ coordinator: ProjectionCoordinator) async -> [String: Int64] {
+        guard let schemas = try? await canonical.schemaSizes() else { return [:] }
+        var sizes = [PlatformPortfolio.Store.canonical: schemas["public"] ?? 0]
+        for agent in coordinator.agents {
+            let schema: String? = switch agent.store {
+            case let search as PostgresSearchStore: search.schemaName
+            case let timeline as PostgresTimelineStore: timeline.schema
+            default: nil
+            }
+            if let schema, let bytes = schemas[schema] { sizes[agent.identity.name] = bytes }
+        }
+        return sizes
     }
 
     /// What runs beside the HTTP server (or alone, in a worker): the agents and the listener.

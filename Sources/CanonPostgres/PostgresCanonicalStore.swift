@@ -633,6 +633,21 @@ public final class PostgresCanonicalStore: CanonicalStore {
         try await database.rows("SELECT 1")
     }
 
+    /// The bytes of every schema of the database (tables, their indexes and TOAST), by schema:
+    /// the canonical tables live in `public`, each projection in a schema of its own.
+    public func schemaSizes() async throws -> [String: Int64] {
+        let rows = try await database.rows("""
+            SELECT n.nspname, SUM(pg_total_relation_size(c.oid))::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') GROUP BY n.nspname
+            """)
+        var sizes: [String: Int64] = [:]
+        for row in rows {
+            let (schema, bytes) = try row.decode((String, Int64).self)
+            sizes[schema] = bytes
+        }
+        return sizes
+    }
+
     /// Runs raw SQL, bypassing the store's rules: for tests that prove the database itself
     /// enforces them.
     public func executeRawSQL(_ sql: String) async throws {

@@ -45,7 +45,7 @@ public struct PlatformServices: Sendable {
         store: any CanonicalStore, projections: ProjectionCoordinator, readPolicy: ReadPolicy? = nil, readWait: Duration = .seconds(2),
         now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
         driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init(),
-        storeSizes: @escaping @Sendable () -> [String: Int64] = { [:] },
+        storeSizes: @escaping @Sendable () async -> [String: Int64] = { [:] },
         rebuildSeconds: @escaping @Sendable () -> [String: Double] = { [:] }
     ) async throws {
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
@@ -77,7 +77,7 @@ public struct PlatformServices: Sendable {
     public let rebuildSeconds: @Sendable () -> [String: Double]
 
     /// Each store's size on disk in bytes, by store name (`canon_store_bytes` at each scrape).
-    public let storeSizes: @Sendable () -> [String: Int64]
+    public let storeSizes: @Sendable () async -> [String: Int64]
 
     /// The canonical commands, for an operation allowed to read canonical state.
     public func commands(for operation: PlatformOperation) throws(ReadPolicyViolation) -> CaseCommands {

@@ -108,8 +108,10 @@ struct ServerFixture: Sendable {
         services = try await PlatformServices(
             store: signalling, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
             readWait: readWait, now: now, semanticUnavailable: semanticUnavailable, retention: retention,
-            storeSizes: { [embedded, coordinator] in
-                embedded.map { EmbeddedPlatform.fileSizes(in: $0.directory, projections: coordinator.agents.map(\.store.identity)) } ?? [:]
+            storeSizes: { [embedded, scaledOut, coordinator] in
+                if let embedded { return EmbeddedPlatform.fileSizes(in: embedded.directory, projections: coordinator.agents.map(\.store.identity)) }
+                if let scaledOut { return await PostgresPlatform.storeSizes(scaledOut.canonical, coordinator) }
+                return [:]
             })
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents

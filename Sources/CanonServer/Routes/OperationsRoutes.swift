@@ -25,7 +25,7 @@ struct OperationsRoutes {
         router.get("metrics") { _, _ in
             // Store health is judged at scrape time, against each store's freshness contract.
             let statuses = (try? await services.portfolioStatus(publish: false)) ?? []
-            CanonMetrics.recordSizes(services.storeSizes())
+            CanonMetrics.recordSizes(await services.storeSizes())
             CanonMetrics.recordRebuilds(services.rebuildSeconds())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
