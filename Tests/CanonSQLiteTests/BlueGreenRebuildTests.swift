@@ -70,7 +70,8 @@ struct BlueGreenRebuildTests {
         #expect(report.matches)
         #expect(report.projection == ProjectionIdentity(name: "case-search", version: 2))
         #expect(try platform.coordinator.store(named: "case-search").identity.version == 2)
-        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-search"] == .init(live: 2, previous: 1, building: nil))
+        #expect(try ProjectionCatalog.load(from: scratch.dataDirectory).projections["case-search"] == .init(
+            live: 2, previous: 1, building: nil, lastRebuildSeconds: report.seconds))
         let counts = reads.withLock { $0 }
         #expect(counts.count > 0)
         #expect(counts.failed == 0, "no read failed (of \(counts.count + counts.failed))")
