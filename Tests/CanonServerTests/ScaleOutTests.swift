@@ -222,6 +222,20 @@ struct ScaleOutTests {
         let audit = try RunningCanon(arguments: ["lifecycle", "audit", "--database", url.description])
         #expect(try await audit.waitForExit() == 0, "\(audit.errors)")
         #expect(audit.output.contains("checked against case-search, case-timeline") && !audit.output.contains("not checked"), "\(audit.output)")
+
+        // The retention job on a database: a case closed seven years ago is purged.
+        let sevenYearsAgo = Date().addingTimeInterval(-7 * 365 * 86_400)
+        let past = CaseCommands(store: canonical, clock: { sevenYearsAgo })
+        let old = try await past.openCase(
+            OpenCaseRequest(title: "Old case", summary: "s", sector: "energy", region: "north", priority: "low"), by: Self.ivan).id
+        for step in ["triage", "investigation", "enforcement", "closed"] {
+            _ = try await past.transition(old, TransitionRequest(to: step, reason: "r"), by: Self.ivan)
+        }
+        let expire = try RunningCanon(arguments: ["lifecycle", "expire", "--database", url.description])
+        #expect(try await expire.waitForExit() == 0, "\(expire.output) \(expire.errors)")
+        #expect(expire.output.contains("1 closed case(s) past the retention period (2190 days): purged 1"), "\(expire.output)")
+        #expect(try await canonical.fetchOne("cases", where: ["id": .text(old)]) == nil)
+        #expect(try await canonical.fetchAll("tombstones", where: ["case_id": .text(old)]).count == 1)
     }
 
     static func send(_ method: String, _ url: String, token: String, json: String? = nil) async throws -> (Int, String) {
