@@ -170,10 +170,16 @@ public struct CaseCommands: Sendable {
         guard retention.period != nil else { return report }
         let now = clock()
         let closed = try await store.fetchAll("cases", where: ["status": .text(CaseStatus.closed.rawValue)], orderBy: [.init("id")])
+        // Every case's last closing in one read of the history, not one read per case.
+        var closings: [String: Date] = [:]
+        for row in try await store.fetchAll("case_transitions", where: ["to_status": .text(CaseStatus.closed.rawValue)]) {
+            let id = try row.string("case_id"), at = try row.date("at")
+            if closings[id].map({ at > $0 }) ?? true { closings[id] = at }
+        }
         var due: [Case] = []
         for row in closed {
             let item = try Case(row: row)
-            if retention.ends(closedAt: try await queries.closedAt(caseID: item.id) ?? item.updatedAt) <= now { due.append(item) }
+            if retention.ends(closedAt: closings[item.id] ?? item.updatedAt) <= now { due.append(item) }
         }
         report.due = due.count
         for (index, item) in due.enumerated() {
