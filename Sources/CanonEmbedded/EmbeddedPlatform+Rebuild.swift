@@ -53,8 +53,11 @@ extension EmbeddedPlatform {
             // the new version holds exactly what canonical state says it should (a full drift
             // check at its checkpoint, which no agent moves until the switch).
             let differs = "\(next.identity) differs from \(live.identity) at position \(report.comparedAt): \(report.rows) rows (checksum \(report.checksum)) against \(report.liveRows) (checksum \(report.liveChecksum))"
-            guard let check = try? PlatformDrift.check(next, source: canonical) else {
-                throw EmbeddedPlatformError(message: "\(differs), and it cannot be checked against canonical state; nothing was switched. Remove \(next.identity.storeName).sqlite to start again")
+            let check: DriftCheck
+            do {
+                check = try PlatformDrift.check(next, source: canonical)
+            } catch {
+                throw EmbeddedPlatformError(message: "\(differs), and it cannot be checked against canonical state (\(error)); nothing was switched. Remove \(next.identity.storeName).sqlite to start again")
             }
             let drift = try await check.run(.full)
             guard drift.count == 0 else {

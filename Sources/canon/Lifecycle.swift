@@ -44,7 +44,7 @@ struct LifecycleExpireCommand: AsyncParsableCommand {
         case .json:
             try sayJSON(report)
         case .text:
-            let days = Double(period.components.seconds) / 86_400
+            let days = period / .seconds(86_400)
             say("""
                 \(report.due) closed case(s) past the retention period (\(String(format: "%g", days)) days): \(dryRun ? "would purge" : "purged") \
                 \(report.purged.count), \(report.held.count) under legal hold, \(report.skipped.count) changed while the job ran

@@ -44,6 +44,8 @@ public struct DriftSampler: Service {
                         "store": "\(name)", "differences": "\(report.count)", "keys": "\(report.keysCompared)",
                         "first": "\(report.differences.prefix(5).map { "\($0.key) \($0.kind.rawValue)" })",
                     ])
+                } else {
+                    logger.debug("drift sampled", metadata: ["store": "\(name)", "differences": "0", "keys": "\(report.keysCompared)"])
                 }
                 reports.append(report)
             } catch {

@@ -182,10 +182,13 @@ public struct CaseCommands: Sendable {
             if retention.ends(closedAt: closings[item.id] ?? item.updatedAt) <= now { due.append(item) }
         }
         report.due = due.count
+        // Which due cases are held, in one read; a purge still reads its case's hold when it
+        // decides, so a hold placed meanwhile refuses it.
+        let held = Set(try await store.fetchAll("legal_holds").map { try $0.string("case_id") })
         for (index, item) in due.enumerated() {
             if stop?() == true { break }
             defer { progress?(index + 1, due.count) }
-            if try await queries.legalHold(caseID: item.id) != nil {
+            if held.contains(item.id) {
                 report.held.append(item.id)
                 continue
             }

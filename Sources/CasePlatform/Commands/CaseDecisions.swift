@@ -277,13 +277,8 @@ public enum CaseDecisions {
         if let existing {
             throw DomainError.conflict("case \(current.id) is already under legal hold since \(Timestamp.iso8601(existing.placedAt)) (\(existing.reason))")
         }
-        var next = current
-        next.version += 1
-        next.updatedAt = now
-        var work = changeCase(current, to: next, columns: [:], metadata: metadata)
-        work.mutations.append(.insert(table: "legal_holds", row: LegalHold(caseID: current.id, reason: reason, placedAt: now, placedBy: actor.id).row))
-        work.events.append(try event(current.streamID, CaseEvents.caseHoldPlaced, CaseEvents.Hold(caseID: current.id, reason: reason), at: now))
-        return Decision(value: next, work: work)
+        let row = LegalHold(caseID: current.id, reason: reason, placedAt: now, placedBy: actor.id).row
+        return try holdChange(current, .insert(table: "legal_holds", row: row), CaseEvents.caseHoldPlaced, reason: reason, at: now, metadata: metadata)
     }
 
     /// Lifts the case's legal hold.
@@ -292,12 +287,20 @@ public enum CaseDecisions {
     ) throws(DomainError) -> Decision<Case> {
         let reason = try Validation.text(rawReason, field: "reason", max: 2000)
         guard existing != nil else { throw DomainError.conflict("case \(current.id) is not under legal hold") }
+        return try holdChange(
+            current, .delete(table: "legal_holds", key: ["case_id": .text(current.id)]), CaseEvents.caseHoldReleased, reason: reason, at: now, metadata: metadata)
+    }
+
+    /// A hold placed or lifted: the case's next version, the `legal_holds` row and the event.
+    private static func holdChange(
+        _ current: Case, _ mutation: RowMutation, _ type: String, reason: String, at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<Case> {
         var next = current
         next.version += 1
         next.updatedAt = now
         var work = changeCase(current, to: next, columns: [:], metadata: metadata)
-        work.mutations.append(.delete(table: "legal_holds", key: ["case_id": .text(current.id)]))
-        work.events.append(try event(current.streamID, CaseEvents.caseHoldReleased, CaseEvents.Hold(caseID: current.id, reason: reason), at: now))
+        work.mutations.append(mutation)
+        work.events.append(try event(current.streamID, type, CaseEvents.Hold(caseID: current.id, reason: reason), at: now))
         return Decision(value: next, work: work)
     }
 

@@ -101,8 +101,7 @@ public struct RetentionPolicy: Hashable, Sendable {
     /// When a case closed at `closedAt` may first be purged.
     public func ends(closedAt: Date) -> Date {
         guard let period else { return closedAt }
-        let (seconds, attoseconds) = period.components
-        return closedAt.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+        return closedAt.addingTimeInterval(period / .seconds(1))
     }
 }
 
