@@ -11,7 +11,7 @@ struct CanonCommand: AsyncParsableCommand {
         abstract: "Polyglot persistence with discipline: the regulatory case platform on Canon.",
         subcommands: [
             Demo.self, Serve.self, Worker.self, Token.self, UserCommand.self, Status.self, DeadLetters.self, Replay.self, Rebuild.self, Bench.self,
-            Check.self, Docs.self, Export.self, Embed.self, Audit.self, Drift.self, Repair.self, Lifecycle.self,
+            Check.self, Docs.self, Export.self, Embed.self, Audit.self, Drift.self, Repair.self, Lifecycle.self, Backfill.self,
         ])
 
     static func main() async {

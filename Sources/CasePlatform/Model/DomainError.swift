@@ -21,6 +21,10 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static func invalid(field: String, _ reason: String) -> Self { Self(.invalid, "\(field) \(reason)", field: field) }
 
+    /// The same error about a field inside `container`: `name must not be empty` becomes
+    /// `parties[0].name must not be empty`.
+    func nested(in container: String) -> Self { Self(code, "\(container).\(message)", field: field.map { "\(container).\($0)" }) }
+
     public static func notFound(_ kind: String, id: String) -> Self { Self(.notFound, "no \(kind) with id \"\(id)\"") }
 
     public static func transitionRefused(from: CaseStatus, to: CaseStatus) -> Self {

@@ -98,6 +98,19 @@ public enum CasePlatformSchema {
         columns: [.init("case_id", .text), .init("reason", .text), .init("placed_at", .timestamp), .init("placed_by", .text)],
         primaryKey: ["case_id"])
 
+    /// Which case each record of a legacy system was imported as (`canon backfill cases`): what
+    /// makes an import idempotent. Append-only, and kept when the case is purged, so that running
+    /// an import again never brings a purged case back.
+    public static let importedRecords = TableSchema(
+        name: "imported_records",
+        columns: [
+            .init("source", .text), .init("external_id", .text), .init("case_id", .text), .init("imported_at", .timestamp),
+            .init("imported_by", .text),
+        ],
+        primaryKey: ["source", "external_id"],
+        indexes: [.init("imported_records_case", on: ["case_id"])],
+        appendOnly: true)
+
     public static let migrations: [SchemaMigration] = [
         SchemaMigration("case-platform.v1", steps: [
             .createTable(users), .createTable(cases), .createTable(caseTransitions), .createTable(parties),
@@ -115,5 +128,6 @@ public enum CasePlatformSchema {
         ]),
         SchemaMigration("case-platform.v5-tombstones", steps: [.createTable(tombstones)]),
         SchemaMigration("case-platform.v6-legal-holds", steps: [.createTable(legalHolds)]),
+        SchemaMigration("case-platform.v7-imported-records", steps: [.createTable(importedRecords)]),
     ]
 }
