@@ -352,6 +352,49 @@ struct CLITests {
         for id in [due[2], recent] { #expect(try await store.fetchOne("cases", where: ["id": .text(id)]) != nil) }
     }
 
+    /// The README's backfill example, run as the README runs it.
+    @Test func backfillImportsTheExampleKeepsItsRejectedLineAndImportsNothingTwice() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-backfill")
+        let data = scratch.url.path
+        do {
+            let platform = try EmbeddedPlatform.open(scratch.dataDirectory, create: true)
+            let commands = CaseCommands(store: platform.store)
+            _ = try await commands.registerUser(User(id: "sam", displayName: "Sam", role: .supervisor, team: "financial-crime", clearance: 3))
+            _ = try await commands.registerUser(User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2))
+        }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/examples/legacy-cases.jsonl").path
+        let lines = try String(contentsOfFile: example, encoding: .utf8).split(separator: "\n").map(String.init)
+        let rejects = scratch.file("rejected.jsonl")
+        let arguments = ["backfill", "cases", "--data", data, "--source", "legacy-crm", "--from", example]
+
+        let first = try RunningCanon(arguments: arguments + ["--rejects", rejects, "--format", "json"])
+        #expect(try await first.waitForExit() == 1, "a rejected line makes the exit status 1: \(first.errors)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(first.output.utf8)) as? [String: Any], "\(first.output)")
+        #expect(report["imported"] as? Int == 3 && report["lines_read"] as? Int == 4)
+        let rejected = try #require(report["rejected"] as? [[String: Any]])
+        #expect(rejected.count == 1 && rejected.first?["line"] as? Int == 4 && rejected.first?["field"] as? String == "priority")
+        #expect(try String(contentsOfFile: rejects, encoding: .utf8) == lines[3] + "\n", "the rejected line is kept as read")
+        #expect(first.errors.contains("importing legacy cases ["), "progress is shown: \(first.errors)")
+
+        let again = try RunningCanon(arguments: arguments)
+        #expect(try await again.waitForExit() == 1)
+        #expect(again.output.contains("imported 0 case(s) (0 events), 3 already imported from legacy-crm, 1 rejected"), "\(again.output)")
+        let store = try SQLiteCanonicalStore(path: scratch.dataDirectory.databaseFile(for: "canonical").path, migrations: CasePlatformSchema.migrations)
+        #expect(try await store.count("cases", filter: [:]) == 3)
+
+        for (extra, message) in [
+            (["--batch", "0"], "--batch must be between 1 and 10000; got 0"),
+            (["--source", "Legacy CRM"], "--source must be 1 to 64 lower-case letters"),
+            (["--from", scratch.file("missing.jsonl")], "--from: cannot read"),
+        ] {
+            var bad = arguments
+            if let index = bad.firstIndex(of: extra[0]) { bad[index + 1] = extra[1] } else { bad += extra }
+            let run = try RunningCanon(arguments: bad)
+            #expect(try await run.waitForExit() != 0, "\(extra)")
+            #expect(run.errors.contains(message), "\(extra): \(run.errors)")
+        }
+    }
+
     @Test func docsAndODCSExportWriteTheirFiles() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-cli")
         let docs = try RunningCanon(arguments: ["docs", "--out", scratch.file("docs")])
