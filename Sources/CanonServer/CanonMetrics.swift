@@ -47,6 +47,13 @@ public enum CanonMetrics {
         for (store, value) in seconds { Gauge(label: "canon_rebuild_duration_seconds", dimensions: [("store", store)]).record(value) }
     }
 
+    /// Whether the last scrape could judge the stores' health (`canon_store_status_readable`, 1 or
+    /// 0); at 0 every live store's `canon_store_health` is 2, whatever it was before.
+    public static func recordStatusReadable(_ readable: Bool) {
+        bootstrap()
+        Gauge(label: "canon_store_status_readable").record(readable ? 1 : 0)
+    }
+
     /// Store sizes in bytes by store name (`canon_store_bytes`), published at each scrape.
     public static func recordSizes(_ sizes: [String: Int64]) {
         bootstrap()

@@ -6,6 +6,7 @@ import CasePlatform
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// The runtime obeys the portfolio: it opens only declared stores, refuses bad wiring, reads
@@ -294,6 +295,52 @@ struct PortfolioEnforcementTests {
 
             let metrics = String(decoding: try await client.send(.get, "/metrics").body, as: UTF8.self)
             #expect(metrics.contains(#"canon_store_health{store="case-search",role="projection"} 2"#) || metrics.contains(#"canon_store_health{role="projection",store="case-search"} 2"#), "\(metrics.split(separator: "\n").filter { $0.contains("canon_store_health") })")
+        }
+    }
+
+    /// A canonical store that stops answering: `/metrics` still answers, with every live store
+    /// degraded and `canon_store_status_readable 0`, not the last good health.
+    @Test func metricsShowEveryLiveStoreDegradedWhenHealthCannotBeJudged() async throws {
+        let failing = FailingHead.Switch()
+        let fixture = try await ServerFixture(runAgents: false, wrapServicesStore: { FailingHead(base: $0, failing: failing) })
+        try await fixture.test { client in
+            /// The `canon_store_health` value of each (store, role) and whether the status was readable, from one scrape.
+            func scrape() async throws -> (health: [String: Double], readable: Bool) {
+                let answer = try await client.send(.get, "/metrics")
+                #expect(answer.status == .ok)
+                let lines = String(decoding: answer.body, as: UTF8.self).split(separator: "\n")
+                func value(_ line: Substring) -> Double? { line.split(separator: " ").last.flatMap { Double($0) } }
+                var health: [String: Double] = [:]
+                for line in lines where line.hasPrefix("canon_store_health{") {
+                    for store in ["canonical", "case-search", "relationship-graph"] where line.contains(#"store="\#(store)""#) {
+                        health[store] = value(line)
+                    }
+                }
+                return (health, lines.first { $0.hasPrefix("canon_store_status_readable ") }.flatMap(value) == 1)
+            }
+            let before = try await scrape()
+            #expect(before.health["canonical"] == 0 && before.readable)
+            failing.set(true)
+            let failed = try await scrape()
+            #expect(failed.health == ["canonical": 2, "case-search": 2, "relationship-graph": -1], "live stores degraded, planned ones planned")
+            #expect(!failed.readable)
+            failing.set(false)
+            let after = try await scrape()
+            #expect(after.health["canonical"] == 0 && after.readable)
+        }
+    }
+
+    struct FailingHead: CanonicalStoreWrapper {
+        final class Switch: Sendable {
+            private let on = Mutex(false)
+            func set(_ value: Bool) { on.withLock { $0 = value } }
+            var isOn: Bool { on.withLock { $0 } }
+        }
+        let base: any CanonicalStore
+        let failing: Switch
+        func headPosition() async throws -> OutboxPosition {
+            if failing.isOn { throw CanonicalStoreError.storage("the canonical store does not answer (test)") }
+            return try await base.headPosition()
         }
     }
 

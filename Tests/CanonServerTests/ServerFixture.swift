@@ -66,7 +66,7 @@ struct ServerFixture: Sendable {
     init(
         engine: ServerEngine = .sqlite, maxBodyBytes: Int = 64 * 1024, readWait: Duration = .seconds(20), runAgents: Bool = true, readPolicy: ReadPolicy? = nil,
         now: @escaping @Sendable () -> Date = { Date() }, projectionFaults: FaultInjector? = nil, priorityPath: Bool = true,
-        retention: RetentionPolicy = .init()
+        retention: RetentionPolicy = .init(), wrapServicesStore: (@Sendable (any CanonicalStore) -> any CanonicalStore)? = nil
     ) async throws {
         // Before any metric object exists, as `canon serve` does, so /metrics sees them all.
         CanonMetrics.bootstrap()
@@ -105,8 +105,12 @@ struct ServerFixture: Sendable {
         }
         let commands = CaseCommands(store: signalling)
         for user in Self.users { _ = try await commands.registerUser(user) }
+        // The routes' store, wrapped when a test fails one of its operations (the agents keep theirs).
+        let servicesStore = wrapServicesStore.map {
+            SignallingCanonicalStore($0(signalling.base), commits: signalling.commits, priorityCommits: signalling.priorityCommits)
+        } ?? signalling
         services = try await PlatformServices(
-            store: signalling, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
+            store: servicesStore, projections: coordinator, readPolicy: readPolicy ?? ReadPolicy(portfolio),
             readWait: readWait, now: now, semanticUnavailable: semanticUnavailable, retention: retention,
             storeSizes: { [embedded, scaledOut, coordinator] in
                 if let embedded { return EmbeddedPlatform.fileSizes(in: embedded.directory, projections: coordinator.agents.map(\.store.identity)) }

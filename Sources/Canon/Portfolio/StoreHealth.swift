@@ -56,6 +56,21 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
         case agentState = "agent_state", normalP95Milliseconds = "p95_ms", alertAfterMilliseconds = "alert_after_ms"
     }
 
+    /// Every declared store when their live state cannot be read (the canonical store does not
+    /// answer): each live store degraded, saying why; planned ones planned.
+    public static func unjudged(in portfolio: Portfolio, reason: String) -> [PortfolioStoreStatus] {
+        all(in: portfolio, projections: [], canonicalHead: .start).map { status in
+            guard status.health != .planned else { return status }
+            var status = status
+            status.health = .degraded
+            status.agentState = "unjudged: \(reason)"
+            status.version = nil
+            status.position = nil
+            status.freshness = nil
+            return status
+        }
+    }
+
     /// The status of every declared store: live projections from their `ProjectionStatus`, the
     /// canonical store from the outbox head, planned stores as planned; a live store that is not
     /// running is degraded, with the reason from `unavailable` when there is one.

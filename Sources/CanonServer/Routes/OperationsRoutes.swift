@@ -22,9 +22,20 @@ struct OperationsRoutes {
     }
 
     static func registerMetrics(on router: Router<CanonRequestContext>, services: PlatformServices) {
-        router.get("metrics") { _, _ in
+        router.get("metrics") { _, context in
             // Store health is judged at scrape time, against each store's freshness contract.
-            let statuses = (try? await services.portfolioStatus(publish: false)) ?? []
+            // When it cannot be (the canonical store does not answer), every live store is
+            // published as degraded: a scrape never shows the last good health as current.
+            let statuses: [PortfolioStoreStatus]
+            do {
+                statuses = try await services.portfolioStatus(publish: false)
+                CanonMetrics.recordStatusReadable(true)
+            } catch {
+                context.logger.error("cannot judge the stores' health for /metrics; every live store is published as degraded",
+                                     metadata: ["error": "\(error)"])
+                statuses = PortfolioStoreStatus.unjudged(in: services.portfolio, reason: "\(error)")
+                CanonMetrics.recordStatusReadable(false)
+            }
             CanonMetrics.recordSizes(await services.storeSizes())
             CanonMetrics.recordRebuilds(services.rebuildSeconds())
             return Response(
