@@ -150,7 +150,10 @@ extension EmbeddedPlatform {
 }
 
 /// Polls `projections.json` and switches live projection versions to match it.
-public struct CatalogWatcher: Service {
+public struct CatalogWatcher: Service, CustomStringConvertible {
+    /// What ServiceLifecycle logs when it starts the service (not the whole platform it holds).
+    public var description: String { "CatalogWatcher" }
+
     let platform: EmbeddedPlatform
     let interval: Duration
     let logger: Logger

@@ -16,7 +16,14 @@ struct CanonCommand: AsyncParsableCommand {
 
     static func main() async {
         LoggingSystem.bootstrap { label in CanonLogHandler(label: label) }
-        await main(nil)
+        let arguments: [String]
+        do {
+            arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        await main(arguments)
     }
 }
 

@@ -17,6 +17,10 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: "With --database: serve reads and writes only, and leave the projection agents to `canon worker` processes.")
     var noAgents = false
 
+    /// Read by `ConfigFile` before parsing (the file's settings become flags); declared for `--help`.
+    @Option(name: .long, help: "A YAML file of these settings, keys as the flags with underscores (data, database, port, log_level, no_agents, …); a flag given on the command line wins.")
+    var config: String?
+
     @OptionGroup var loops: EventLoopOptions
 
     func run() async throws {
@@ -120,6 +124,10 @@ struct Worker: AsyncParsableCommand {
     var logLevel: String = "info"
 
     @OptionGroup var loops: EventLoopOptions
+
+    /// Read by `ConfigFile` before parsing (the file's settings become flags); declared for `--help`.
+    @Option(name: .long, help: "A YAML file of these settings, keys as the flags with underscores (database, portfolio, log_level, event_loops); a flag given on the command line wins.")
+    var config: String?
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {

@@ -352,6 +352,39 @@ struct CLITests {
         for id in [due[2], recent] { #expect(try await store.fetchOne("cases", where: ["id": .text(id)]) != nil) }
     }
 
+    /// `canon serve --config FILE`: the file's settings as flags, a flag on the command line
+    /// winning, and every problem in the file refused with its line before anything starts.
+    @Test func serveTakesItsSettingsFromAConfigFileAndRefusesWhatItDoesNotKnow() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-config")
+        let config = scratch.file("canon.yaml")
+        try Data("# canon serve --config canon.yaml\ndata: \(scratch.file("data"))\nport: 1\nlog_level: debug\n".utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let server = try RunningCanon(arguments: ["serve", "--config", config, "--port", "0"])
+        let url = try await server.waitForURL()
+        #expect(!url.hasSuffix(":1"), "the command line's --port 0 wins over the file's port: 1")
+        #expect(server.output.contains("canon is serving \(scratch.file("data"))"), "\(server.output)")
+        #expect(server.errors.contains("debug canon:"), "the file's log_level applies")
+        server.terminate()
+        #expect(try await server.waitForExit() == 0)
+
+        for (text, message) in [
+            ("data: \(scratch.file("data"))\nprot: 0\n", #"canon.yaml:2: unknown key "prot" for canon serve (misspelt?)"#),
+            ("port: [1, 2]\n", "canon.yaml:1: port must be a single value"),
+            ("- port\n", "the file must be a mapping of settings"),
+            ("no_agents: maybe\n", "canon.yaml:1: no_agents must be true or false; got maybe"),
+            ("port: 70000\n", "--port must be between 0 and 65535; got 70000"),
+            ("port: [\n", "not valid YAML"),
+        ] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+            let run = try RunningCanon(arguments: ["serve", "--config", config])
+            #expect(try await run.waitForExit() != 0, "\(text)")
+            #expect(run.errors.contains(message), "\(text): \(run.errors)")
+        }
+        let missing = try RunningCanon(arguments: ["worker", "--config", scratch.file("none.yaml")])
+        #expect(try await missing.waitForExit() != 0)
+        #expect(missing.errors.contains("--config: cannot read"), "\(missing.errors)")
+    }
+
     /// The README's backfill example, run as the README runs it.
     @Test func backfillImportsTheExampleKeepsItsRejectedLineAndImportsNothingTwice() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-cli-backfill")
