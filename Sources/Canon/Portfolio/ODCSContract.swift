@@ -156,6 +156,7 @@ public struct ODCSContract: Encodable, Sendable {
             add("canonAuthorizationFilter", security.authorizationFilter.map { .bool($0.value) })
             add("canonFieldMasking", security.fieldMasking.map { .bool($0.value) })
             add("canonMaskedFields", security.maskedFields.isEmpty ? nil : .strings(security.maskedFields.map(\.value)))
+            add("canonPiiFields", security.piiFields.isEmpty ? nil : .strings(security.piiFields.map(\.value)))
             add("canonEncryption", security.encryption.map { .string($0.value) })
         }
         add("canonVersionedDocuments", store.schemaEvolution?.versionedDocuments.map { .bool($0.value) })

@@ -125,7 +125,7 @@ extension Portfolio {
             store.security = .init(
                 pii: security.bool("pii"), authorizationFilter: security.bool("authorization_filter"),
                 fieldMasking: security.bool("field_masking"), maskedFields: security.strings("masked_fields"),
-                encryption: security.string("encryption"), location: security.location)
+                piiFields: security.strings("pii_fields"), encryption: security.string("encryption"), location: security.location)
             security.finish()
         }
         if var evolution = entry.mapping("schema_evolution") {

@@ -168,6 +168,9 @@ public struct StoreDeclaration: Sendable {
         public var authorizationFilter: Located<Bool>?
         public var fieldMasking: Located<Bool>?
         public var maskedFields: [Located<String>] = []
+        /// The personal data fields the store holds (`party.name`): with them, rule P007 asks a
+        /// derived store to mask exactly those its source masks, no more.
+        public var piiFields: [Located<String>] = []
         public var encryption: Located<String>?
         public var location: FilePosition
     }

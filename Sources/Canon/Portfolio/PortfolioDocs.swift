@@ -200,6 +200,9 @@ public enum PortfolioDocs {
         if let security = store.security {
             text += "- Holds PII: \(security.pii?.value == true ? "yes" : "no"); authorization filter: \(security.authorizationFilter?.value == true ? "yes" : "no"); field masking: \(security.fieldMasking?.value == true ? "yes" : "no")"
             text += security.maskedFields.isEmpty ? ".\n" : " (\(security.maskedFields.map { "`\($0.value)`" }.joined(separator: ", "))).\n"
+            if !security.piiFields.isEmpty {
+                text += "- PII held: \(security.piiFields.map { "`\($0.value)`" }.joined(separator: ", ")).\n"
+            }
             text += "- Encryption: \(security.encryption?.value ?? "none declared").\n"
         } else {
             text += "- No security declaration.\n"

@@ -159,10 +159,22 @@ enum PortfolioRules {
                     add(.piiUnprotected, "it holds PII without an authorization filter", field: "security.authorization_filter",
                         at: security.authorizationFilter?.location ?? security.pii!.location)
                 }
-                if security.fieldMasking?.value != true || security.maskedFields.isEmpty {
-                    add(.piiUnprotected, "it holds PII without field masking (and masked_fields)", field: "security.field_masking",
-                        at: security.fieldMasking?.location ?? security.pii!.location)
+                if security.piiFields.isEmpty {
+                    if security.fieldMasking?.value != true || security.maskedFields.isEmpty {
+                        add(.piiUnprotected, "it holds PII without field masking (and masked_fields), and does not say which PII fields it holds (pii_fields)",
+                            field: "security.field_masking", at: security.fieldMasking?.location ?? security.pii!.location)
+                    }
+                } else {
+                    // It holds these fields: each one its source masks, it must mask too.
+                    let sourceMasked = Set(store.source?.store.flatMap { stores[$0.value] }?.security?.maskedFields.map(\.value) ?? [])
+                    let masked = security.fieldMasking?.value == true ? Set(security.maskedFields.map(\.value)) : []
+                    for field in security.piiFields where sourceMasked.contains(field.value) && !masked.contains(field.value) {
+                        add(.piiUnprotected, "it holds \(field.value), which its source masks, without masking it", field: "security.pii_fields", at: field.location)
+                    }
                 }
+            }
+            if let security = store.security, security.pii?.value != true, let first = security.piiFields.first {
+                add(.piiUnprotected, "it lists pii_fields but declares pii: false", field: "security.pii", at: security.pii?.location ?? first.location)
             }
         }
         if let security = store.security, let pii = security.pii, pii.value, security.encryption == nil {

@@ -71,6 +71,23 @@ struct PortfolioRuleTests {
         #expect(PortfolioRule.allCases.filter { !$0.id.hasPrefix("CANON-S") }.count >= 15)
     }
 
+    /// A derived store that lists the PII it holds must mask exactly what its source masks: a
+    /// name the source shows to every reader it admits needs no masking; an email it masks does.
+    @Test func aStoreListingItsPIIFieldsMasksWhatItsSourceMasks() {
+        func findings(_ security: String) -> [PortfolioFinding] {
+            let yaml = F.adding(store: F.derivedStore("graph", extra: "\n    security:\n" + security + "\n      encryption: at-rest"))
+            return Portfolio.load(yaml: yaml, file: "p.yaml").findings.filter { $0.rule == .piiUnprotected }
+        }
+        #expect(findings("      pii: true\n      authorization_filter: true\n      pii_fields: [party.name]").isEmpty)
+        let unmasked = findings("      pii: true\n      authorization_filter: true\n      pii_fields: [party.name, party.email]")
+        #expect(unmasked.map(\.field) == ["security.pii_fields"] && unmasked.first?.message.contains("party.email") == true, "\(unmasked.map(\.message))")
+        #expect(findings("      pii: true\n      authorization_filter: true\n      pii_fields: [party.email]\n      field_masking: true\n      masked_fields: [party.email]").isEmpty)
+        let unlisted = findings("      pii: true\n      authorization_filter: true")
+        #expect(unlisted.map(\.field) == ["security.field_masking"], "without pii_fields every PII store masks: \(unlisted.map(\.message))")
+        let contradicted = findings("      pii: false\n      authorization_filter: true\n      pii_fields: [party.name]")
+        #expect(contradicted.map(\.field) == ["security.pii"], "\(contradicted.map(\.message))")
+    }
+
     /// A portfolio that declares no store at all has no canonical store either: it fails
     /// `canon check` (it passed, and every command then refused to run on it).
     @Test(arguments: ["portfolio:\n  name: empty\nstores: []\n", "portfolio:\n  name: empty\nstores:\n"])
