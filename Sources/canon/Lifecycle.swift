@@ -34,26 +34,25 @@ struct LifecycleExpireCommand: AsyncParsableCommand {
         let bar = Mutex<ProgressBar?>(nil)
         let report = try await commands.expire(dryRun: dryRun, progress: { done, total in
             let current = bar.withLock { bar in
-                if bar == nil { bar = ProgressBar(label: "expiring closed cases", total: total) }
+                if bar == nil { bar = ProgressBar(label: "examining closed cases", total: total) }
                 return bar!
             }
             current.update(done, detail: "cases")
         }, stop: { stop.requested })
-        let finished = report.purged.count + report.held.count + report.skipped.count == report.due
         switch format {
         case .json:
             try sayJSON(report)
         case .text:
             let days = period / .seconds(86_400)
             say("""
-                \(report.due) closed case(s) past the retention period (\(String(format: "%g", days)) days): \(dryRun ? "would purge" : "purged") \
+                \(report.examined) closed case(s) examined, \(report.due) past the retention period (\(String(format: "%g", days)) days): \(dryRun ? "would purge" : "purged") \
                 \(report.purged.count), \(report.held.count) under legal hold, \(report.skipped.count) changed while the job ran
                 """)
             for id in report.held { say("  held    \(id)") }
             for id in report.skipped { say("  changed \(id) (left for the next run)") }
         }
-        if !finished {
-            say("stopped by a signal after \(report.purged.count + report.held.count + report.skipped.count) of \(report.due) case(s); run it again to go on")
+        if report.stopped {
+            say("stopped by a signal after \(report.examined) closed case(s); run it again to go on")
             throw ExitCode(3)
         }
     }

@@ -342,7 +342,7 @@ struct CLITests {
         }
         let dryRun = try RunningCanon(arguments: ["lifecycle", "expire", "--data", data, "--dry-run"])
         #expect(try await dryRun.waitForExit() == 0, "\(dryRun.output) \(dryRun.errors)")
-        #expect(dryRun.output.contains("3 closed case(s) past the retention period (2190 days): would purge 2, 1 under legal hold"), "\(dryRun.output)")
+        #expect(dryRun.output.contains("4 closed case(s) examined, 3 past the retention period (2190 days): would purge 2, 1 under legal hold"), "\(dryRun.output)")
         let run = try RunningCanon(arguments: ["lifecycle", "expire", "--data", data, "--format", "json"])
         #expect(try await run.waitForExit() == 0, "\(run.output) \(run.errors)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])

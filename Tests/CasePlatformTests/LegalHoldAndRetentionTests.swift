@@ -91,9 +91,11 @@ import Testing
         #expect(try await fixture.commands.tombstones(caseID: due[0]).isEmpty, "a dry run purges nothing")
 
         let seen = Mutex<[Int]>([])
-        let report = try await fixture.commands.expire(progress: { done, _ in seen.withLock { $0.append(done) } })
+        // Pages of one closed case: every page's closings and holds are read with it.
+        let report = try await fixture.commands.expire(pageSize: 1, progress: { done, total in seen.withLock { $0.append(done * 10 + total) } })
         #expect(Set(report.purged) == Set(due.prefix(2)) && report.held == [due[2]] && report.skipped.isEmpty)
-        #expect(seen.withLock { $0 } == [1, 2, 3], "progress after every case")
+        #expect(report.examined == 4 && report.due == 3 && !report.stopped)
+        #expect(seen.withLock { $0 } == [14, 24, 34, 44], "progress after every closed case, of the four closed")
         for id in due.prefix(2) {
             let tombstones = try await fixture.commands.tombstones(caseID: id)
             #expect(try tombstones.map { try $0.string("purged_by") } == [CaseCommands.retentionJob.id])
@@ -102,7 +104,9 @@ import Testing
 
         // A stop asked before the first case purges nothing; with no period declared, nothing is due.
         let stopped = try await fixture.commands.expire(stop: { true })
-        #expect(stopped.purged.isEmpty && stopped.due == 1)
+        #expect(stopped.purged.isEmpty && stopped.stopped && stopped.examined == 0)
+        let rest = try await fixture.commands.expire(pageSize: 2)
+        #expect(rest.examined == 2 && rest.due == 1 && rest.held == [due[2]] && rest.purged.isEmpty, "what is left: the held case and the recent one")
         let unlimited = try await Fixture(retention: .init()).commands.expire()
         #expect(unlimited == CaseCommands.ExpiryReport())
     }

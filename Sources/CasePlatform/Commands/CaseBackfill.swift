@@ -222,7 +222,7 @@ public struct CaseBackfill: Sendable {
         let done = Set(try await store.fetchAll(CasePlatformSchema.importedRecords.name, where: ["source": .text(options.source)])
             .map { try $0.string("external_id") })
         var batch: [Decided] = []
-        var inBatch: Set<String> = []
+        var seen: Set<String> = []
         var number = 0
         for line in lines {
             number += 1
@@ -234,7 +234,7 @@ public struct CaseBackfill: Sendable {
                     report.alreadyImported += 1
                     continue
                 }
-                guard inBatch.insert(legacy.externalID).inserted else {
+                guard seen.insert(legacy.externalID).inserted else {
                     throw DomainError.conflict("external_id \(legacy.externalID) appears twice in the input")
                 }
                 batch.append(Decided(line: number, text: line, externalID: legacy.externalID, units: try decide(legacy, users: users)))

@@ -144,67 +144,87 @@ public struct CaseCommands: Sendable {
 
     /// What one run of the retention job did.
     public struct ExpiryReport: Hashable, Codable, Sendable {
-        /// Closed cases whose retention period has run out, examined.
+        /// Closed cases examined.
+        public var examined: Int = 0
+        /// Closed cases whose retention period has run out, among those examined.
         public var due: Int = 0
         public var purged: [String] = []
         /// Due cases left because a legal hold stands on them.
         public var held: [String] = []
         /// Due cases that changed while the job ran (reopened, held, purged by hand): left for the next run.
         public var skipped: [String] = []
+        /// Whether `stop` ended the run before every closed case was examined.
+        public var stopped = false
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
-            case due, purged, held, skipped
+            case examined, due, purged, held, skipped, stopped
         }
     }
 
     /// Purges every closed case whose retention period has run out and on which no legal hold
     /// stands, one commit per case (`canon lifecycle expire`). Does nothing when no period is
-    /// declared: a case is then purged by hand only. `progress` is told after each case;
-    /// `stop` is asked before each, so a SIGTERM ends the run between cases.
+    /// declared: a case is then purged by hand only.
+    ///
+    /// Closed cases are read `pageSize` at a time in id order, each page's last closings and
+    /// holds in one read each, so memory stays flat however many cases are closed. `progress`
+    /// is told (examined, closed) after each closed case; `stop` is asked before each, so a
+    /// SIGTERM ends the run between cases.
     public func expire(
-        dryRun: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil, stop: (@Sendable () -> Bool)? = nil
+        dryRun: Bool = false, pageSize: Int = 500, progress: (@Sendable (Int, Int) -> Void)? = nil, stop: (@Sendable () -> Bool)? = nil
     ) async throws -> ExpiryReport {
         var report = ExpiryReport()
         guard retention.period != nil else { return report }
         let now = clock()
-        let closed = try await store.fetchAll("cases", where: ["status": .text(CaseStatus.closed.rawValue)], orderBy: [.init("id")])
-        // Every case's last closing in one read of the history, not one read per case.
-        var closings: [String: Date] = [:]
-        for row in try await store.fetchAll("case_transitions", where: ["to_status": .text(CaseStatus.closed.rawValue)]) {
-            let id = try row.string("case_id"), at = try row.date("at")
-            if closings[id].map({ at > $0 }) ?? true { closings[id] = at }
-        }
-        var due: [Case] = []
-        for row in closed {
-            let item = try Case(row: row)
-            if retention.ends(closedAt: closings[item.id] ?? item.updatedAt) <= now { due.append(item) }
-        }
-        report.due = due.count
-        // Which due cases are held, in one read; a purge still reads its case's hold when it
-        // decides, so a hold placed meanwhile refuses it.
-        let held = Set(try await store.fetchAll("legal_holds").map { try $0.string("case_id") })
-        for (index, item) in due.enumerated() {
-            if stop?() == true { break }
-            defer { progress?(index + 1, due.count) }
-            if held.contains(item.id) {
-                report.held.append(item.id)
-                continue
+        let closed: Row = ["status": .text(CaseStatus.closed.rawValue)]
+        let total = try await store.count("cases", filter: closed)
+        var after: RowQuery.After?
+        while true {
+            let page = try await store.fetchAll(RowQuery(table: "cases", filter: closed, after: after, order: [.init("id")], limit: max(1, pageSize)))
+            guard let last = page.last else { break }
+            after = .init("id", .text(try last.string("id")))
+            let ids = try page.map { CanonValue.text(try $0.string("id")) }
+            // The page's last closings and holds in one read each, not one per case. A purge still
+            // reads its case's hold when it decides, so a hold placed meanwhile refuses it.
+            var closings: [String: Date] = [:]
+            for row in try await store.fetchAll(RowQuery(
+                table: "case_transitions", filter: ["to_status": .text(CaseStatus.closed.rawValue)], anyOf: .init("case_id", ids),
+                columns: ["case_id", "at"])) {
+                let id = try row.string("case_id"), at = try row.date("at")
+                if closings[id].map({ at > $0 }) ?? true { closings[id] = at }
             }
-            if dryRun {
-                report.purged.append(item.id)
-                continue
+            let held = Set(try await store.fetchAll(RowQuery(table: "legal_holds", anyOf: .init("case_id", ids), columns: ["case_id"]))
+                .map { try $0.string("case_id") })
+            for row in page {
+                if stop?() == true {
+                    report.stopped = true
+                    return report
+                }
+                report.examined += 1
+                defer { progress?(report.examined, total) }
+                let item = try Case(row: row)
+                guard retention.ends(closedAt: closings[item.id] ?? item.updatedAt) <= now else { continue }
+                report.due += 1
+                if held.contains(item.id) {
+                    report.held.append(item.id)
+                    continue
+                }
+                if dryRun {
+                    report.purged.append(item.id)
+                    continue
+                }
+                do {
+                    let decided = try await decidePurge(item, reason: "retention period ended", by: Self.retentionJob, at: now, metadata: .init(actor: Self.retentionJob.id))
+                    _ = try await store.commit(decided.work)
+                    report.purged.append(item.id)
+                } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
+                    report.skipped.append(item.id)
+                } catch let error as DomainError where error.code == .conflict {
+                    report.skipped.append(item.id)
+                }
             }
-            do {
-                let decided = try await decidePurge(item, reason: "retention period ended", by: Self.retentionJob, at: now, metadata: .init(actor: Self.retentionJob.id))
-                _ = try await store.commit(decided.work)
-                report.purged.append(item.id)
-            } catch let error as CanonicalStoreError where error.code == .streamVersionConflict {
-                report.skipped.append(item.id)
-            } catch let error as DomainError where error.code == .conflict {
-                report.skipped.append(item.id)
-            }
+            if page.count < pageSize { break }
         }
         return report
     }
