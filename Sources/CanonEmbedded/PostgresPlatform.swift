@@ -105,7 +105,8 @@ public struct PostgresPlatform: Sendable {
         try await PlatformServices(
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
             semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) },
-            retention: RetentionPolicy(portfolio), storeSizes: { [canonical, coordinator] in await Self.storeSizes(canonical, coordinator) })
+            retention: RetentionPolicy(portfolio), storeSizes: { [canonical, coordinator] in await Self.storeSizes(canonical, coordinator) },
+            scaledOut: true)
     }
 
     /// Each store's bytes by store name: the canonical tables (`public`) and each live

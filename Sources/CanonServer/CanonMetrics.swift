@@ -31,10 +31,12 @@ public enum CanonMetrics {
     /// The Prometheus text of the registry with `statuses` published first, in one step, so a
     /// scrape shows the health its own server judged even when several servers share the process
     /// (as in tests).
-    public static func scrape(_ statuses: [PortfolioStoreStatus]) -> [UInt8] {
+    /// - Parameter readable: whether `statuses` were judged (`canon_store_status_readable`).
+    public static func scrape(_ statuses: [PortfolioStoreStatus], readable: Bool = true) -> [UInt8] {
         bootstrap()
         return publishing.withLock { _ in
             publish(statuses)
+            Gauge(label: "canon_store_status_readable").record(readable ? 1 : 0)
             return registry.emitToBuffer()
         }
     }
@@ -45,13 +47,6 @@ public enum CanonMetrics {
     public static func recordRebuilds(_ seconds: [String: Double]) {
         bootstrap()
         for (store, value) in seconds { Gauge(label: "canon_rebuild_duration_seconds", dimensions: [("store", store)]).record(value) }
-    }
-
-    /// Whether the last scrape could judge the stores' health (`canon_store_status_readable`, 1 or
-    /// 0); at 0 every live store's `canon_store_health` is 2, whatever it was before.
-    public static func recordStatusReadable(_ readable: Bool) {
-        bootstrap()
-        Gauge(label: "canon_store_status_readable").record(readable ? 1 : 0)
     }
 
     /// Store sizes in bytes by store name (`canon_store_bytes`), published at each scrape.

@@ -25,6 +25,9 @@ public struct PlatformServices: Sendable {
     public let now: @Sendable () -> Date
     /// Why semantic evidence retrieval is not running here, with the command that fixes it.
     public let semanticUnavailable: String?
+    /// Whether the platform runs on its scale-out engines (PostgreSQL): the stores' status then
+    /// names their `scale_out_engine`.
+    public let scaledOut: Bool
     /// Derived results dropped by re-authorization in this server, beside the process-wide
     /// `canon_authorization_mismatch_total`.
     public let authorizationMismatches = MismatchTally()
@@ -46,8 +49,9 @@ public struct PlatformServices: Sendable {
         now: @escaping @Sendable () -> Date = { Date() }, semanticUnavailable: String? = nil,
         driftCache: @escaping @Sendable (ProjectionIdentity) -> (any DriftDigestCache)? = { _ in nil }, retention: RetentionPolicy = .init(),
         storeSizes: @escaping @Sendable () async -> [String: Int64] = { [:] },
-        rebuildSeconds: @escaping @Sendable () -> [String: Double] = { [:] }
+        rebuildSeconds: @escaping @Sendable () -> [String: Double] = { [:] }, scaledOut: Bool = false
     ) async throws {
+        self.scaledOut = scaledOut
         let policy = try readPolicy ?? ReadPolicy(PlatformPortfolio.load().requireValid())
         try policy.validate(PlatformOperation.wiring)
         self.store = store
@@ -190,7 +194,8 @@ public struct PlatformServices: Sendable {
         var unavailable: [String: String] = [:]
         if let semanticUnavailable { unavailable[PlatformPortfolio.Store.evidenceSemantic] = semanticUnavailable }
         let drift = await NewestDriftChecks.read(projections.agents.map(\.store))
-        let result = PortfolioStoreStatus.all(in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable, drift: drift)
+        let result = PortfolioStoreStatus.all(
+            in: portfolio, projections: statuses, canonicalHead: head, unavailable: unavailable, drift: drift, scaledOut: scaledOut)
         if publish { CanonMetrics.record(result) }
         return result
     }

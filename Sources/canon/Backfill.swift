@@ -23,8 +23,9 @@ struct BackfillCases: AsyncParsableCommand {
             Idempotent: (--source, external_id) is recorded with the case, so a line already imported is counted and \
             left, and running the same file again imports nothing twice (nor a case purged since). A line that cannot \
             be imported is reported with its line number and why, and written to --rejects when given; the other lines \
-            go on, and the exit status is 1. SIGTERM or SIGINT stops the run between batches (exit status 3): run it \
-            again to go on.
+            go on, and the exit status is 1. SIGTERM or SIGINT stops the run at the next line, after committing what \
+            was decided (exit status 3): run it again to go on. When the store fails, what committed stays, the report \
+            is printed and the exit status is 2. --from must be a regular UTF-8 file; --dry-run needs an existing store.
             """)
 
     @OptionGroup var data: DataOptions
@@ -45,28 +46,38 @@ struct BackfillCases: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lines: FileLines
+        let lines: TextLines
         do {
-            lines = try FileLines(path: from)
+            lines = try TextLines(path: from)
         } catch {
-            throw ValidationError("--from: cannot read \(from): \(error.localizedDescription)")
+            throw ValidationError("--from: \(error)")
         }
-        let stores = try await data.openStores(create: true, semantic: false)
+        // A dry run creates nothing: the data directory must exist.
+        let stores = try await data.openStores(create: !dryRun, semantic: false)
         let backfill = CaseBackfill(store: stores.canonical, options: .init(source: source, batchSize: batch, dryRun: dryRun))
         let stop = StopSignals()
         let bar = ProgressBar(label: dryRun ? "checking legacy cases" : "importing legacy cases", total: lines.count)
-        let report = try await backfill.run(lines: lines, progress: { progress in
-            bar.update(progress.linesRead, detail: "lines, \(progress.imported) imported, \(progress.rejected) rejected")
-        }, stop: { stop.requested })
-        if let error = lines.failure.error {
-            say("reading \(from) failed after line \(report.linesRead): \(error.localizedDescription); what was read is reported below, run it again to go on")
+        let report: CaseBackfill.Report
+        var failure: (any Error)?
+        do {
+            report = try await backfill.run(input: lines, progress: { progress in
+                bar.update(progress.linesRead, detail: "lines, \(progress.imported) imported, \(progress.rejected) rejected")
+            }, stop: { stop.requested })
+        } catch let interrupted as CaseBackfill.Interrupted {
+            // The store failed: what committed stays; report it, then the error.
+            report = interrupted.report
+            failure = interrupted.underlying
+        }
+        if let error = lines.failure.value {
+            failure = failure ?? error
+            warn("reading \(from) failed after line \(report.linesRead): \(error)")
         }
         if let rejects {
             let text = report.rejected.map { $0.text + "\n" }.joined()
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: rejects))
             } catch {
-                say("cannot write the rejected lines to \(rejects): \(error.localizedDescription); they are listed below")
+                warn("cannot write the rejected lines to \(rejects): \(error.localizedDescription); they are listed in the report")
             }
         }
         switch format {
@@ -85,83 +96,19 @@ struct BackfillCases: AsyncParsableCommand {
             }
             if let rejects, !report.rejected.isEmpty { say("the rejected lines are in \(rejects): fix them and import that file again") }
         }
+        if let failure {
+            warn("the import stopped after line \(report.linesRead) of \(lines.count): \(failure); what committed stays, run it again to go on")
+            throw ExitCode(2)
+        }
         if report.stopped {
-            say("stopped by a signal after line \(report.linesRead) of \(lines.count); run it again to go on (imported lines are skipped)")
+            warn("stopped by a signal after line \(report.linesRead) of \(lines.count); run it again to go on (imported lines are skipped)")
             throw ExitCode(3)
         }
-        if !report.rejected.isEmpty || lines.failure.error != nil { throw ExitCode(1) }
+        if !report.rejected.isEmpty { throw ExitCode(1) }
     }
 }
 
-/// The lines of a text file, read a megabyte at a time (a legacy export can be larger than
-/// memory should hold), with `\r\n` endings taken as `\n`.
-struct FileLines: Sequence {
-    let path: String
-    /// Why reading stopped before the end of the file, if it did: the lines then look finished,
-    /// so the caller must ask.
-    let failure = ReadFailure()
-    /// How many lines the file has (a last line without a newline counts).
-    let count: Int
-
-    init(path: String) throws {
-        self.path = path
-        var count = 0
-        var last: UInt8 = 0x0A
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            count += chunk.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-            last = chunk.last!
-        }
-        self.count = count + (last == 0x0A ? 0 : 1)
-    }
-
-    func makeIterator() -> Iterator {
-        do {
-            return Iterator(handle: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)), failure: failure)
-        } catch {
-            failure.error = error
-            return Iterator(handle: nil, failure: failure, finished: true)
-        }
-    }
-
-    final class ReadFailure: @unchecked Sendable {
-        var error: (any Error)?
-    }
-
-    struct Iterator: IteratorProtocol {
-        let handle: FileHandle?
-        let failure: ReadFailure
-        var buffer: [UInt8] = []
-        var start = 0
-        var finished = false
-
-        mutating func next() -> String? {
-            while true {
-                if let end = buffer[start...].firstIndex(of: 0x0A) {
-                    var line = buffer[start..<end]
-                    if line.last == 0x0D { line = line.dropLast() }
-                    start = end + 1
-                    return String(decoding: line, as: UTF8.self)
-                }
-                if finished {
-                    guard start < buffer.count else { return nil }
-                    defer { start = buffer.count }
-                    return String(decoding: buffer[start...], as: UTF8.self)
-                }
-                buffer.removeFirst(start)
-                start = 0
-                do {
-                    if let chunk = try handle?.read(upToCount: 1 << 20), !chunk.isEmpty {
-                        buffer.append(contentsOf: chunk)
-                        continue
-                    }
-                } catch {
-                    failure.error = error
-                }
-                finished = true
-                try? handle?.close()
-            }
-        }
-    }
+/// Writes a line to standard error (warnings that must not mix with `--format json` on stdout).
+func warn(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }

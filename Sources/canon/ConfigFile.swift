@@ -39,22 +39,32 @@ enum ConfigFile {
         var index = 1
         while index < arguments.count {
             let argument = arguments[index]
+            if argument == "--" {
+                // Everything after it is an argument, not an option.
+                rest += arguments[index...]
+                break
+            }
+            var named: String?
             if argument == "--config" {
                 guard index + 1 < arguments.count else { throw Problem(description: "--config needs a file: canon \(command) --config canon.yaml") }
-                path = arguments[index + 1]
-                index += 2
-                continue
-            }
-            if argument.hasPrefix("--config=") {
-                path = String(argument.dropFirst("--config=".count))
+                named = arguments[index + 1]
+                index += 1
+            } else if argument.hasPrefix("--config=") {
+                named = String(argument.dropFirst("--config=".count))
             } else {
                 rest.append(argument)
+            }
+            if let named {
+                if let path, path != named { throw Problem(description: "--config is given twice (\(path), \(named)); give one file") }
+                path = named
             }
             index += 1
         }
         guard let path else { return arguments }
         let settings = try read(path, command: command, known: known)
-        let given = Set(rest.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2).prefix { $0 != "=" }) })
+        var given = Set(rest.prefix { $0 != "--" }.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2).prefix { $0 != "=" }) })
+        // --data and --database name one thing, where the data is: the command line's wins whole.
+        if !given.isDisjoint(with: ["data", "database"]) { given.formUnion(["data", "database"]) }
         var added: [String] = []
         for (key, value) in settings {
             let flag = key.replacingOccurrences(of: "_", with: "-")
@@ -62,7 +72,7 @@ enum ConfigFile {
             if known[key] == true {
                 if value == "true" { added.append("--\(flag)") }
             } else {
-                added += ["--\(flag)", value]
+                added.append("--\(flag)=\(value)")
             }
         }
         return [command] + added + rest

@@ -63,7 +63,9 @@ struct DataOptions: ParsableArguments {
     func openStores(create: Bool, semantic: Bool = true) async throws -> OpenedStores {
         if let url = try postgres {
             let platform = try await openPostgres(url, runAgents: false)
-            return OpenedStores(canonical: platform.canonical, projections: platform.coordinator.agents.map(\.store), portfolio: platform.portfolio)
+            return OpenedStores(
+                canonical: platform.canonical, projections: platform.coordinator.agents.map(\.store), portfolio: platform.portfolio, scaledOut: true,
+                unavailable: [PlatformPortfolio.Store.evidenceSemantic: PostgresPlatform.semanticUnavailable])
         }
         let platform = try openPlatform(create: create, semantic: semantic)
         return OpenedStores(canonical: platform.canonical, projections: platform.projectionStores, portfolio: platform.portfolio)
@@ -90,6 +92,10 @@ struct OpenedStores {
     let canonical: any CanonicalStore
     let projections: [any ProjectionStore]
     let portfolio: Portfolio
+    /// On PostgreSQL: the stores show their scale-out engines.
+    var scaledOut = false
+    /// Live stores this engine does not run, and why.
+    var unavailable: [String: String] = [:]
 
     func projection(named name: String) throws -> any ProjectionStore {
         guard let store = projections.first(where: { $0.identity.name == name }) else {

@@ -28,7 +28,8 @@ struct Status: AsyncParsableCommand {
         let head = try await platform.canonical.headPosition()
         // Health is judged against each store's freshness contract in the portfolio.
         let drift = await NewestDriftChecks.read(platform.projections)
-        let stores = PortfolioStoreStatus.all(in: platform.portfolio, projections: statuses, canonicalHead: head, drift: drift)
+        let stores = PortfolioStoreStatus.all(
+            in: platform.portfolio, projections: statuses, canonicalHead: head, unavailable: platform.unavailable, drift: drift, scaledOut: platform.scaledOut)
         switch format {
         case .json:
             try sayJSON([

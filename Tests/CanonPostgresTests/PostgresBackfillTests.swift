@@ -33,11 +33,9 @@ struct PostgresBackfillTests {
         #expect(again.imported == 0 && again.alreadyImported == 5 && again.position == nil)
         #expect(try await canonical.count("cases", filter: [:]) == 5)
 
-        await #expect(throws: (any Error).self, "the import record is append-only") {
-            try await admin.execute("UPDATE imported_records SET case_id = 'x' WHERE external_id = 'LEG-1'")
-        }
-        await #expect(throws: (any Error).self, "the import record is append-only") {
-            try await admin.execute("DELETE FROM imported_records WHERE external_id = 'LEG-1'")
+        for statement in ["UPDATE imported_records SET case_id = 'x' WHERE external_id = 'LEG-1'", "DELETE FROM imported_records WHERE external_id = 'LEG-1'"] {
+            let refused = await #expect(throws: (any Error).self, "the import record is append-only") { try await admin.execute(statement) }
+            #expect((refused as? CanonicalStoreError)?.code == .appendOnlyViolation, "\(String(reflecting: refused as Any))")
         }
         #expect(try await canonical.count(CasePlatformSchema.importedRecords.name, filter: [:]) == 5)
     }

@@ -383,6 +383,17 @@ struct CLITests {
         let missing = try RunningCanon(arguments: ["worker", "--config", scratch.file("none.yaml")])
         #expect(try await missing.waitForExit() != 0)
         #expect(missing.errors.contains("--config: cannot read"), "\(missing.errors)")
+        let twice = try RunningCanon(arguments: ["serve", "--config", config, "--config=\(scratch.file("other.yaml"))"])
+        #expect(try await twice.waitForExit() != 0)
+        #expect(twice.errors.contains("--config is given twice"), "\(twice.errors)")
+
+        // --data on the command line wins over the file's database: where the data is, whole.
+        try Data("database: postgres://nobody@127.0.0.1:1/none\nport: 0\n".utf8).write(to: URL(fileURLWithPath: config))
+        let local = try RunningCanon(arguments: ["serve", "--config", config, "--data", scratch.file("data")])
+        _ = try await local.waitForURL()
+        #expect(local.output.contains("canon is serving \(scratch.file("data"))"), "\(local.output) \(local.errors)")
+        local.terminate()
+        #expect(try await local.waitForExit() == 0)
     }
 
     /// The README's backfill example, run as the README runs it.

@@ -291,6 +291,9 @@ struct PortfolioEnforcementTests {
             #expect(planned["health"] as? String == "planned")
             let canonical = try #require(stores.first { $0["name"] as? String == "canonical" })
             #expect(canonical["health"] as? String == "ok")
+            // Each store names the engine it runs on here: the scale-out one on PostgreSQL.
+            #expect(canonical["engine"] as? String == (engine == .postgres ? "postgresql" : "sqlite"))
+            #expect((search["engine"] as? String)?.hasPrefix(engine == .postgres ? "postgresql (tsvector" : "sqlite-fts5") == true, "\(search["engine"] ?? "none")")
             #expect((canonical["position"] as? Int ?? 0) >= 1)
 
             let metrics = String(decoding: try await client.send(.get, "/metrics").body, as: UTF8.self)

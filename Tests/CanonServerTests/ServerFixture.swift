@@ -116,7 +116,7 @@ struct ServerFixture: Sendable {
                 if let embedded { return EmbeddedPlatform.fileSizes(in: embedded.directory, projections: coordinator.agents.map(\.store.identity)) }
                 if let scaledOut { return await PostgresPlatform.storeSizes(scaledOut.canonical, coordinator) }
                 return [:]
-            })
+            }, scaledOut: engine == .postgres)
         self.maxBodyBytes = maxBodyBytes
         self.runAgents = runAgents
     }

@@ -1,5 +1,6 @@
 import Canon
 import CasePlatform
+import CanonTesting
 import Foundation
 import Synchronization
 import Testing
@@ -45,7 +46,7 @@ import Testing
         #expect(report.linesRead == 11 && report.imported == 2 && report.alreadyImported == 0)
         let rejected = report.rejected.map { "\($0.line) \($0.externalID ?? "-") \($0.code) \($0.field ?? "-")" }
         #expect(rejected == [
-            "2 LEG-3 invalid title", "3 - invalid_json -", "5 LEG-4 invalid opend_at", "6 LEG-5 invalid status",
+            "2 LEG-3 invalid title", "3 - invalidJSON -", "5 LEG-4 invalid opend_at", "6 LEG-5 invalid status",
             "7 LEG-6 invalid assignee", "8 LEG-7 invalid opened_at", "9 LEG-8 invalid parties[0].kind", "11 LEG-1 conflict -",
         ])
         #expect(report.rejected.allSatisfy { lines[$0.line - 1] == $0.text }, "each rejection keeps its line as read")
@@ -93,15 +94,93 @@ import Testing
         let fixture = try await Fixture()
         let lines = (1...5).map { Self.line("LEG-\($0)") }
         let progressed = Mutex<[Int]>([])
+        // A signal arrives once the first batch has committed: the run stops before line 3.
         let stopped = try await backfill(fixture, batchSize: 2).run(
-            lines: lines, progress: { progress in progressed.withLock { $0.append(progress.linesRead) } }, stop: { true })
+            lines: lines, progress: { progress in progressed.withLock { $0.append(progress.linesRead) } },
+            stop: { progressed.withLock { !$0.isEmpty } })
         #expect(stopped.stopped && stopped.imported == 2 && stopped.linesRead == 2)
-        #expect(progressed.withLock { $0 } == [2])
+        #expect(progressed.withLock { $0 } == [2, 2])
         #expect(try await fixture.store.count("cases", filter: [:]) == 2)
 
         let rest = try await backfill(fixture, batchSize: 2).run(lines: lines)
         #expect(!rest.stopped && rest.imported == 3 && rest.alreadyImported == 2)
         #expect(try await fixture.store.count("cases", filter: [:]) == 5)
+
+        // A stop after the last line is no stop: nothing was left to do.
+        let finished = try await backfill(fixture, batchSize: 1).run(
+            lines: [Self.line("LEG-6")], progress: { _ in progressed.withLock { $0.append(0) } }, stop: { progressed.withLock { $0.last == 0 } })
+        #expect(!finished.stopped && finished.imported == 1)
+    }
+
+    /// External ids are compared as they are recorded, trimmed; a duplicate says where the first
+    /// copy is, and a line rejected first does not make its corrected copy a duplicate.
+    @Test func externalIDsAreTrimmedAndADuplicateNamesItsFirstLine() async throws {
+        let fixture = try await Fixture()
+        let first = try await backfill(fixture).run(lines: [
+            Self.line(" LEG-1 "), Self.line("LEG-1"), Self.line("LEG-2", status: "paused"), Self.line("LEG-2"),
+        ])
+        #expect(first.imported == 2 && first.rejected.map(\.line) == [2, 3])
+        #expect(first.rejected.first?.message.contains("appears twice in the input (first at line 1)") == true, "\(first.rejected)")
+        #expect(try await CaseBackfill.importedCase(source: "legacy-crm", externalID: "LEG-1", in: fixture.store) != nil)
+        let again = try await backfill(fixture).run(lines: [Self.line("LEG-1 ")])
+        #expect(again.alreadyImported == 1 && again.rejected.isEmpty && again.imported == 0)
+    }
+
+    /// The store failing part-way ends the run with what it did: the committed batches stay and
+    /// the report says so.
+    @Test func aStoreFailureEndsTheRunWithTheReportOfWhatCommitted() async throws {
+        let fixture = try await Fixture()
+        let failing = FailsSecondCommit(base: fixture.store)
+        let lines = (1...4).map { Self.line("LEG-\($0)") } + ["{bad"]
+        do {
+            _ = try await backfill(fixture, batchSize: 2, store: failing).run(lines: lines)
+            Issue.record("the run should have ended with the store's failure")
+        } catch let interrupted as CaseBackfill.Interrupted {
+            #expect(interrupted.report.imported == 2 && interrupted.report.linesRead == 4)
+            #expect((interrupted.underlying as? CanonicalStoreError)?.code == .storage)
+        }
+        #expect(try await fixture.store.count("cases", filter: [:]) == 2)
+        let rest = try await backfill(fixture, batchSize: 2).run(lines: lines)
+        #expect(rest.imported == 2 && rest.alreadyImported == 2 && rest.rejected.map(\.line) == [5])
+    }
+
+    /// Fails every batch commit after the first, as a store that goes away would.
+    struct FailsSecondCommit: CanonicalStoreWrapper {
+        final class Count: Sendable { let value = Mutex(0) }
+        let base: any CanonicalStore
+        let commits = Count()
+        func commit(batch: [UnitOfWork]) async throws -> [CommitResult] {
+            guard commits.value.withLock({ $0 += 1; return $0 }) == 1 else { throw CanonicalStoreError.storage("the disk went away (test)") }
+            return try await base.commit(batch: batch)
+        }
+    }
+
+    /// A file as `canon backfill` reads it: CRLF and LF endings, a last line without one, a line
+    /// across chunk boundaries, and bytes that are not UTF-8, which are rejected, not repaired.
+    @Test func textLinesReadEveryLineAndFlagInvalidUTF8() async throws {
+        let directory = try TemporaryDirectory(prefix: "text-lines")
+        let path = directory.file("cases.jsonl")
+        var bytes = Array("first\r\nsecond line is longer than a chunk\n\n".utf8)
+        bytes += [0x62, 0x61, 0x64, 0xFF, 0xFE, 0x0A]
+        bytes += Array("last".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let lines = try TextLines(path: path, chunkSize: 3)
+        #expect(lines.count == 5)
+        let read = Array(lines)
+        #expect(read.map(\.text).prefix(3) == ["first", "second line is longer than a chunk", ""] && read.last?.text == "last")
+        #expect(read.map(\.isValidUTF8) == [true, true, true, false, true])
+        #expect(lines.failure.value == nil)
+
+        let fixture = try await Fixture()
+        try Data((Self.line("LEG-1") + "\n").utf8 + [0x7B, 0xFF, 0x7D, 0x0A]).write(to: URL(fileURLWithPath: path))
+        let report = try await backfill(fixture).run(input: try TextLines(path: path))
+        #expect(report.imported == 1 && report.rejected.map(\.code) == ["invalidEncoding"] && report.rejected.first?.line == 2)
+
+        let empty = directory.file("empty.jsonl")
+        try Data().write(to: URL(fileURLWithPath: empty))
+        #expect(try TextLines(path: empty).count == 0 && Array(try TextLines(path: empty)).isEmpty)
+        #expect(throws: TextLines.OpenError.self) { try TextLines(path: directory.url.path) }
+        #expect(throws: TextLines.OpenError.self) { try TextLines(path: directory.file("missing.jsonl")) }
     }
 
     @Test func aDryRunDecidesEveryLineAndCommitsNothing() async throws {

@@ -159,14 +159,17 @@ enum PortfolioRules {
                     add(.piiUnprotected, "it holds PII without an authorization filter", field: "security.authorization_filter",
                         at: security.authorizationFilter?.location ?? security.pii!.location)
                 }
-                if security.piiFields.isEmpty {
+                // The masked fields of the store it is fed from; unknown when that store or its
+                // security is not declared, and then every PII store masks, as without pii_fields.
+                let sourceSecurity = store.source?.store.flatMap { stores[$0.value] }?.security
+                if security.piiFields.isEmpty || sourceSecurity == nil {
                     if security.fieldMasking?.value != true || security.maskedFields.isEmpty {
                         add(.piiUnprotected, "it holds PII without field masking (and masked_fields), and does not say which PII fields it holds (pii_fields)",
                             field: "security.field_masking", at: security.fieldMasking?.location ?? security.pii!.location)
                     }
                 } else {
                     // It holds these fields: each one its source masks, it must mask too.
-                    let sourceMasked = Set(store.source?.store.flatMap { stores[$0.value] }?.security?.maskedFields.map(\.value) ?? [])
+                    let sourceMasked = Set(sourceSecurity?.maskedFields.map(\.value) ?? [])
                     let masked = security.fieldMasking?.value == true ? Set(security.maskedFields.map(\.value)) : []
                     for field in security.piiFields where sourceMasked.contains(field.value) && !masked.contains(field.value) {
                         add(.piiUnprotected, "it holds \(field.value), which its source masks, without masking it", field: "security.pii_fields", at: field.location)

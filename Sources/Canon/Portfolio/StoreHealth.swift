@@ -74,14 +74,16 @@ public struct PortfolioStoreStatus: Codable, Sendable, Hashable {
     /// The status of every declared store: live projections from their `ProjectionStatus`, the
     /// canonical store from the outbox head, planned stores as planned; a live store that is not
     /// running is degraded, with the reason from `unavailable` when there is one.
+    /// - Parameter scaledOut: the platform runs on its scale-out engines: each store shows its
+    ///   `scale_out_engine` (PostgreSQL), not the embedded one.
     public static func all(
         in portfolio: Portfolio, projections: [ProjectionStatus], canonicalHead: OutboxPosition, schemaVersion: Int? = nil,
-        unavailable: [String: String] = [:], drift: NewestDriftChecks = .init()
+        unavailable: [String: String] = [:], drift: NewestDriftChecks = .init(), scaledOut: Bool = false
     ) -> [PortfolioStoreStatus] {
         portfolio.stores.map { store in
             var status = PortfolioStoreStatus(
                 name: store.name.value, role: store.role?.value.rawValue ?? "undeclared", status: store.status?.value.rawValue ?? "undeclared",
-                engine: store.engine?.value, owner: store.owner?.value, health: .planned,
+                engine: (scaledOut ? store.scaleOutEngine ?? store.engine : store.engine)?.value, owner: store.owner?.value, health: .planned,
                 normalP95Milliseconds: store.freshness?.p95?.value.milliseconds, alertAfterMilliseconds: store.freshness?.alertAfter?.value.milliseconds)
             guard store.isLive else { return status }
             if store.isDerived {

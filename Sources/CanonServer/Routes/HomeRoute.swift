@@ -42,7 +42,7 @@ struct HomeRoute {
           .ok { color: #116329; } .lagging { color: #9a6700; } .degraded { color: #cf222e; font-weight: bold; } .planned { color: #6e7781; }
         </style></head><body>
         <h1>Canon — regulatory case platform</h1>
-        <p>The canonical store (SQLite, WAL) with its transactional outbox.</p>
+        <p>The canonical store (\#(escape(stores.first { $0.role == "canonical" }?.engine ?? "undeclared engine"))) with its transactional outbox.</p>
         <p><span class="stat"><b>\#(head)</b>outbox position</span></p>
         <h2>Portfolio: \#(escape(portfolio))</h2>
         <p>Every store the platform declares, with its health judged against its freshness contract

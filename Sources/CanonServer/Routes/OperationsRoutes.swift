@@ -27,20 +27,20 @@ struct OperationsRoutes {
             // When it cannot be (the canonical store does not answer), every live store is
             // published as degraded: a scrape never shows the last good health as current.
             let statuses: [PortfolioStoreStatus]
+            var readable = true
             do {
                 statuses = try await services.portfolioStatus(publish: false)
-                CanonMetrics.recordStatusReadable(true)
             } catch {
                 context.logger.error("cannot judge the stores' health for /metrics; every live store is published as degraded",
                                      metadata: ["error": "\(error)"])
                 statuses = PortfolioStoreStatus.unjudged(in: services.portfolio, reason: "\(error)")
-                CanonMetrics.recordStatusReadable(false)
+                readable = false
             }
             CanonMetrics.recordSizes(await services.storeSizes())
             CanonMetrics.recordRebuilds(services.rebuildSeconds())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.scrape(statuses))))
+                body: .init(byteBuffer: ByteBuffer(bytes: CanonMetrics.scrape(statuses, readable: readable))))
         }
     }
 

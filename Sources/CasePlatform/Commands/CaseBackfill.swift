@@ -95,7 +95,7 @@ public struct LegacyCase: Decodable, Hashable, Sendable {
         if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath + [AnyKey(stringValue: unknown)],
-                debugDescription: "is not a field of a legacy case (misspelt?); known fields: \(known.sorted().joined(separator: ", "))"))
+                debugDescription: "is not a field of \(Keys.self is LegacyParty.CodingKeys.Type ? "a party" : "a legacy case") (misspelt?); known fields: \(known.sorted().joined(separator: ", "))"))
         }
     }
 }
@@ -139,7 +139,8 @@ public struct CaseBackfill: Sendable {
         public var line: Int
         /// The line's external id, when it could be read.
         public var externalID: String?
-        /// `invalid_json`, `invalid`, `transition_refused`, `conflict`, … (`DomainError.Code`).
+        /// `invalidJSON`, `invalidEncoding`, or the code of the `DomainError` (`invalid`,
+        /// `conflict`, …) or `CanonicalStoreError` (`uniqueViolation`, …) that refused it.
         public var code: String
         public var field: String?
         public var message: String
@@ -201,58 +202,99 @@ public struct CaseBackfill: Sendable {
             .string("case_id")
     }
 
+    /// A line of the input as read: its text, and whether its bytes were valid UTF-8 (a line
+    /// that was not is rejected, never imported with replacement characters).
+    public struct InputLine: Sendable {
+        public var text: String
+        public var isValidUTF8: Bool
+
+        public init(text: String, isValidUTF8: Bool = true) {
+            self.text = text
+            self.isValidUTF8 = isValidUTF8
+        }
+    }
+
+    /// The store failed part-way (not a bad line, which is a rejection): what the run did
+    /// before, committed and kept, and why it ended.
+    public struct Interrupted: Error, CustomStringConvertible {
+        public var report: Report
+        public var underlying: any Error
+
+        public var description: String { "the import stopped after line \(report.linesRead): \(underlying)" }
+    }
+
     /// Imports every line of `lines` (numbered from 1; blank lines are skipped and counted).
-    ///
-    /// - Parameters:
-    ///   - progress: told after each batch.
-    ///   - stop: asked before each batch.
-    /// - Throws: `CanonicalStoreError` when the store fails (batches committed before stay);
-    ///   never for a bad line, which is a rejection.
     public func run(
         lines: some Sequence<String>, progress: (@Sendable (Progress) -> Void)? = nil, stop: (@Sendable () -> Bool)? = nil
     ) async throws -> Report {
-        guard !options.source.isEmpty, (try? Validation.slug(options.source, field: "source")) != nil else {
+        try await run(input: lines.lazy.map { InputLine(text: $0) }, progress: progress, stop: stop)
+    }
+
+    /// Imports every line of `input` (numbered from 1; blank lines are skipped and counted).
+    ///
+    /// - Parameters:
+    ///   - progress: told after each batch.
+    ///   - stop: asked before each line; when it says so, the decided batch commits and the run
+    ///     ends with `stopped` (only while input remains: a stop after the last line is no stop).
+    /// - Throws: `DomainError` for an invalid source, before anything is read; `Interrupted`
+    ///   when the store fails (batches committed before stay, and its report says what they
+    ///   were); never for a bad line, which is a rejection.
+    public func run(
+        input: some Sequence<InputLine>, progress: (@Sendable (Progress) -> Void)? = nil, stop: (@Sendable () -> Bool)? = nil
+    ) async throws -> Report {
+        guard (try? Validation.slug(options.source, field: "source")) != nil else {
             throw DomainError.invalid(field: "source", "must be 1 to 64 lower-case letters, digits or dashes; got \"\(options.source)\"")
         }
         var report = Report(source: options.source, dryRun: options.dryRun)
-        let users = Dictionary(uniqueKeysWithValues: try await store.fetchAll(CasePlatformSchema.users.name).map { row in
-            let user = try User(row: row)
-            return (user.id, user)
-        })
-        let done = Set(try await store.fetchAll(CasePlatformSchema.importedRecords.name, where: ["source": .text(options.source)])
-            .map { try $0.string("external_id") })
-        var batch: [Decided] = []
-        var seen: Set<String> = []
-        var number = 0
-        for line in lines {
-            number += 1
-            report.linesRead = number
-            if line.allSatisfy(\.isWhitespace) { continue }
-            do {
-                let legacy = try Self.decode(line)
-                if done.contains(legacy.externalID) {
-                    report.alreadyImported += 1
-                    continue
-                }
-                guard seen.insert(legacy.externalID).inserted else {
-                    throw DomainError.conflict("external_id \(legacy.externalID) appears twice in the input")
-                }
-                batch.append(Decided(line: number, text: line, externalID: legacy.externalID, units: try decide(legacy, users: users)))
-            } catch {
-                report.rejected.append(Self.rejection(error, line: number, text: line))
-            }
-            if batch.count >= options.batchSize {
-                try await commit(&batch, into: &report)
-                progress?(Progress(linesRead: number, imported: report.imported, rejected: report.rejected.count))
+        do {
+            let users = Dictionary(uniqueKeysWithValues: try await store.fetchAll(CasePlatformSchema.users.name).map { row in
+                let user = try User(row: row)
+                return (user.id, user)
+            })
+            let done = Set(try await store.fetchAll(CasePlatformSchema.importedRecords.name, where: ["source": .text(options.source)])
+                .map { try $0.string("external_id") })
+            var batch: [Decided] = []
+            // Each external id this run decided, with its line.
+            var decidedAt: [String: Int] = [:]
+            var number = 0
+            for line in input {
                 if stop?() == true {
+                    try await commit(&batch, into: &report)
                     report.stopped = true
+                    progress?(Progress(linesRead: number, imported: report.imported, rejected: report.rejected.count))
                     return report
                 }
+                number += 1
+                report.linesRead = number
+                if line.isValidUTF8 && line.text.allSatisfy(\.isWhitespace) { continue }
+                do {
+                    guard line.isValidUTF8 else { throw LineError(code: "invalidEncoding", message: "the line is not valid UTF-8; convert the file to UTF-8") }
+                    var legacy = try Self.decode(line.text)
+                    legacy.externalID = try Validation.text(legacy.externalID, field: "external_id", max: 200)
+                    if done.contains(legacy.externalID) {
+                        report.alreadyImported += 1
+                        continue
+                    }
+                    if let first = decidedAt[legacy.externalID] {
+                        throw DomainError.conflict("external_id \(legacy.externalID) appears twice in the input (first at line \(first))")
+                    }
+                    let units = try decide(legacy, users: users)
+                    decidedAt[legacy.externalID] = number
+                    batch.append(Decided(line: number, text: line.text, externalID: legacy.externalID, units: units))
+                } catch {
+                    report.rejected.append(Self.rejection(error, line: number, text: line.text))
+                }
+                if batch.count >= options.batchSize {
+                    try await commit(&batch, into: &report)
+                    progress?(Progress(linesRead: number, imported: report.imported, rejected: report.rejected.count))
+                }
             }
+            try await commit(&batch, into: &report)
+            progress?(Progress(linesRead: number, imported: report.imported, rejected: report.rejected.count))
+            return report
+        } catch {
+            throw Interrupted(report: report, underlying: error)
         }
-        try await commit(&batch, into: &report)
-        progress?(Progress(linesRead: number, imported: report.imported, rejected: report.rejected.count))
-        return report
     }
 
     /// One legacy case decided: its units of work, in order.
@@ -261,6 +303,18 @@ public struct CaseBackfill: Sendable {
         var text: String
         var externalID: String
         var units: [UnitOfWork]
+    }
+
+    /// Why a line could not be read at all.
+    struct LineError: Error {
+        var code: String
+        var message: String
+    }
+
+    /// Store errors that are a line's own doing (its rows collide or break a constraint): that
+    /// line is rejected and the others go on. Any other store error ends the run.
+    private static func isLineFault(_ error: CanonicalStoreError) -> Bool {
+        [.uniqueViolation, .streamVersionConflict, .constraintViolation, .invalidValue, .requirementFailed, .rowNotFound].contains(error.code)
     }
 
     private func commit(_ batch: inout [Decided], into report: inout Report) async throws {
@@ -276,15 +330,16 @@ public struct CaseBackfill: Sendable {
             report.imported += batch.count
             report.events += results.reduce(0) { $0 + $1.events.count }
             report.position = results.last?.position ?? report.position
-        } catch let error as CanonicalStoreError where error.code == .uniqueViolation || error.code == .streamVersionConflict {
-            // Another import of this source took some of these external ids meanwhile: case by case.
+        } catch let error as CanonicalStoreError where Self.isLineFault(error) {
+            // One case of the batch collides (another import of this source took its external id
+            // meanwhile, or its rows break a constraint): case by case, to find which.
             for decided in batch {
                 do {
                     let results = try await store.commit(batch: decided.units)
                     report.imported += 1
                     report.events += results.reduce(0) { $0 + $1.events.count }
                     report.position = results.last?.position ?? report.position
-                } catch let error as CanonicalStoreError where error.code == .uniqueViolation || error.code == .streamVersionConflict {
+                } catch let error as CanonicalStoreError where Self.isLineFault(error) {
                     if try await Self.importedCase(source: options.source, externalID: decided.externalID, in: store) != nil {
                         report.alreadyImported += 1
                     } else {
@@ -375,13 +430,27 @@ public struct CaseBackfill: Sendable {
         switch error {
         case let error as DomainError:
             return Rejection(line: line, externalID: externalID, code: error.code.rawValue, field: error.field, message: error.message, text: text)
+        case let error as LineError:
+            return Rejection(line: line, externalID: nil, code: error.code, field: nil, message: error.message, text: text)
         case let error as DecodingError:
             let (field, message) = describe(error)
-            return Rejection(line: line, externalID: externalID, code: field == nil ? "invalid_json" : "invalid", field: field, message: message, text: text)
+            return Rejection(line: line, externalID: externalID, code: field == nil ? "invalidJSON" : "invalid", field: field, message: message, text: text)
         case let error as CanonicalStoreError:
             return Rejection(line: line, externalID: externalID, code: error.code.rawValue, field: nil, message: error.message, text: text)
         default:
             return Rejection(line: line, externalID: externalID, code: "invalid", field: nil, message: "\(error)", text: text)
+        }
+    }
+
+    /// What a field of `type` looks like in JSON.
+    private static func expected(_ type: Any.Type) -> String {
+        switch type {
+        case is Date.Type: "an ISO 8601 time such as 2021-03-04T10:00:00Z"
+        case is Bool.Type: "true or false"
+        case is String.Type: "a string"
+        case is [LegacyCase.LegacyParty].Type: "a list of parties"
+        case is LegacyCase.LegacyParty.Type: "a party object"
+        default: "a JSON object"
         }
     }
 
@@ -394,13 +463,14 @@ public struct CaseBackfill: Sendable {
         case .keyNotFound(let key, let context):
             let field = path(context, key)
             return (field, "\(field) is required")
-        case .valueNotFound(_, let context):
+        case .valueNotFound(let type, let context):
             let field = path(context)
-            return (field, "\(field) must not be null")
+            if field.isEmpty { return (nil, "the line must be a JSON object, not null") }
+            return (field, "\(field) must not be null (expected \(expected(type)))")
         case .typeMismatch(let type, let context):
             let field = path(context)
             if field.isEmpty { return (nil, "the line must be a JSON object") }
-            return (field, "\(field) must be \(type == Date.self ? "an ISO 8601 time" : "\(type)".lowercased())")
+            return (field, "\(field) must be \(expected(type))")
         case .dataCorrupted(let context):
             let field = path(context)
             if field.isEmpty { return (nil, "the line is not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)") }

@@ -1,0 +1,116 @@
+import Foundation
+import Synchronization
+
+/// The lines of a regular text file, read a chunk at a time (a legacy export can be larger than
+/// memory should hold), for `canon backfill`: `\n` or `\r\n` endings, a last line without an
+/// ending counted, and each line's bytes checked to be UTF-8 rather than repaired.
+public struct TextLines: Sequence, Sendable {
+    public let path: String
+    /// How many lines the file has.
+    public let count: Int
+    let chunkSize: Int
+    /// Why reading stopped before the end of the file, if it did: the lines then look finished,
+    /// so the caller must ask.
+    public let failure = ReadFailure()
+
+    public enum OpenError: Error, CustomStringConvertible {
+        case unreadable(String, String)
+        case notARegularFile(String)
+
+        public var description: String {
+            switch self {
+            case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+            case .notARegularFile(let path):
+                "\(path) is not a regular file (a pipe or a device can be read only once, and it is read twice: to count, then to import); write it to a file first"
+            }
+        }
+    }
+
+    /// Opens `path` and counts its lines.
+    /// - Throws: `OpenError` when it cannot be read or is not a regular file.
+    public init(path: String, chunkSize: Int = 1 << 20) throws {
+        self.path = path
+        self.chunkSize = Swift.max(1, chunkSize)
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw OpenError.unreadable(path, (error as NSError).localizedDescription)
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { throw OpenError.notARegularFile(path) }
+        var count = 0
+        var last: UInt8 = 0x0A
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: self.chunkSize), !chunk.isEmpty {
+                chunk.withUnsafeBytes { bytes in
+                    for byte in bytes where byte == 0x0A { count += 1 }
+                }
+                last = chunk.last!
+            }
+        } catch {
+            throw OpenError.unreadable(path, (error as NSError).localizedDescription)
+        }
+        self.count = count + (last == 0x0A ? 0 : 1)
+    }
+
+    public func makeIterator() -> Iterator {
+        do {
+            return Iterator(handle: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)), chunkSize: chunkSize, failure: failure)
+        } catch {
+            failure.record(error)
+            return Iterator(handle: nil, chunkSize: chunkSize, failure: failure, finished: true)
+        }
+    }
+
+    public final class ReadFailure: Sendable {
+        private let error = Mutex<(any Error)?>(nil)
+        public var value: (any Error)? { error.withLock { $0 } }
+        func record(_ error: any Error) { self.error.withLock { $0 = error } }
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let handle: FileHandle?
+        let chunkSize: Int
+        let failure: ReadFailure
+        var buffer: [UInt8] = []
+        var start = 0
+        var finished = false
+
+        public mutating func next() -> CaseBackfill.InputLine? {
+            while true {
+                if let end = buffer[start...].firstIndex(of: 0x0A) {
+                    var line = buffer[start..<end]
+                    if line.last == 0x0D { line = line.dropLast() }
+                    start = end + 1
+                    return Self.line(line)
+                }
+                if finished {
+                    guard start < buffer.count else { return nil }
+                    defer { start = buffer.count }
+                    var line = buffer[start...]
+                    if line.last == 0x0D { line = line.dropLast() }
+                    return Self.line(line)
+                }
+                buffer.removeFirst(start)
+                start = 0
+                do {
+                    if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
+                        buffer.append(contentsOf: chunk)
+                        continue
+                    }
+                } catch {
+                    failure.record(error)
+                }
+                finished = true
+                try? handle?.close()
+            }
+        }
+
+        static func line(_ bytes: ArraySlice<UInt8>) -> CaseBackfill.InputLine {
+            if let text = String(validating: bytes, as: UTF8.self) { return .init(text: text) }
+            return .init(text: String(decoding: bytes, as: UTF8.self), isValidUTF8: false)
+        }
+    }
+}
