@@ -5,7 +5,7 @@ import Foundation
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Manage the platform's principals.", subcommands: [Add.self, List.self])
+        commandName: "user", abstract: "Manage the platform's principals.", subcommands: [Add.self, Update.self, Remove.self, List.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a user (a user.registered event in the outbox).")
@@ -38,6 +38,71 @@ struct UserCommand: AsyncParsableCommand {
                 let outcome = try await CaseCommands(store: store).registerUser(user)
                 say("registered \(id) at position \(outcome.position)")
                 say("token: \(try await AccessTokens.load(from: store).token(for: id))")
+            } catch let error as DomainError {
+                throw ValidationError(error.message)
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a user's name, role, team or clearance (a user.updated event).",
+            discussion: """
+                Takes effect on the user's next request: every request resolves its principal from canonical state, and a \
+                command decided on the old rights cannot commit. Refused while the user is assigned an open case the changed \
+                user could not take (another team, too little clearance, no longer an investigator): reassign those first.
+                """)
+
+        @OptionGroup var data: DataOptions
+        @Option(name: .long, help: "The user's id.") var id: String
+        @Option(name: .long, help: "New display name.") var name: String?
+        @Option(name: .long, help: "New role: investigator, supervisor, analyst, legal or admin.") var role: String?
+        @Option(name: .long, help: "New team.") var team: String?
+        @Flag(name: .long, help: "Take the user out of any team (legal and admin only).") var noTeam = false
+        @Option(name: .long, help: "New clearance, 1 to 3.") var clearance: Int?
+
+        func validate() throws {
+            if let role, Role(rawValue: role) == nil {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")); got \(role)")
+            }
+            if team != nil && noTeam { throw ValidationError("--team and --no-team exclude each other") }
+            guard name != nil || role != nil || team != nil || noTeam || clearance != nil else {
+                throw ValidationError("nothing to change: give --name, --role, --team, --no-team or --clearance")
+            }
+        }
+
+        func run() async throws {
+            let store = try await data.openStores(create: false, semantic: false).canonical
+            do {
+                let outcome = try await CaseCommands(store: store).updateUser(id) { current in
+                    var user = current
+                    if let name { user.displayName = name }
+                    if let role { user.role = Role(rawValue: role)! }
+                    if let team { user.team = team }
+                    if noTeam { user.team = nil }
+                    if let clearance { user.clearance = clearance }
+                    return user
+                }
+                say("updated \(id) at position \(outcome.position)")
+            } catch let error as DomainError {
+                throw ValidationError(error.message)
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a user (a user.removed event): their tokens stop working at once.",
+            discussion: "What they did stays recorded under their id, which is not registered again. Refused while they are assigned an open case.")
+
+        @OptionGroup var data: DataOptions
+        @Option(name: .long, help: "The user's id.") var id: String
+
+        func run() async throws {
+            let store = try await data.openStores(create: false, semantic: false).canonical
+            do {
+                let outcome = try await CaseCommands(store: store).removeUser(id)
+                say("removed \(id) at position \(outcome.position)")
             } catch let error as DomainError {
                 throw ValidationError(error.message)
             }

@@ -396,6 +396,35 @@ struct CLITests {
         #expect(try await local.waitForExit() == 0)
     }
 
+    @Test func usersAreChangedAndRemovedFromTheCommandLine() async throws {
+        let scratch = try TemporaryDirectory(prefix: "canon-cli-users")
+        let data = scratch.url.path
+        for arguments in [
+            ["user", "add", "--data", data, "--id", "ivan", "--name", "Ivan", "--role", "investigator", "--team", "financial-crime"],
+            ["user", "update", "--data", data, "--id", "ivan", "--clearance", "3", "--name", "Ivan Petrov"],
+        ] {
+            let run = try RunningCanon(arguments: arguments)
+            #expect(try await run.waitForExit() == 0, "\(arguments): \(run.errors)")
+        }
+        let listed = try RunningCanon(arguments: ["user", "list", "--data", data])
+        #expect(try await listed.waitForExit() == 0)
+        #expect(listed.output.contains("ivan\tinvestigator\tfinancial-crime\tclearance 3\tIvan Petrov"), "\(listed.output)")
+        for (arguments, message) in [
+            (["user", "update", "--data", data, "--id", "ivan"], "nothing to change"),
+            (["user", "update", "--data", data, "--id", "ivan", "--no-team"], "team is required for the investigator role"),
+            (["user", "update", "--data", data, "--id", "nobody", "--clearance", "2"], "no user with id \"nobody\""),
+        ] {
+            let run = try RunningCanon(arguments: arguments)
+            #expect(try await run.waitForExit() != 0, "\(arguments)")
+            #expect(run.errors.contains(message), "\(arguments): \(run.errors)")
+        }
+        let removed = try RunningCanon(arguments: ["user", "remove", "--data", data, "--id", "ivan"])
+        #expect(try await removed.waitForExit() == 0, "\(removed.errors)")
+        #expect(removed.output.contains("removed ivan"))
+        let token = try RunningCanon(arguments: ["token", "--data", data, "--user", "ivan"])
+        #expect(try await token.waitForExit() != 0, "no token for a removed user: \(token.output)")
+    }
+
     /// The README's backfill example, run as the README runs it.
     @Test func backfillImportsTheExampleKeepsItsRejectedLineAndImportsNothingTwice() async throws {
         let scratch = try TemporaryDirectory(prefix: "canon-cli-backfill")

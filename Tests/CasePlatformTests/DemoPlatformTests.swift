@@ -171,6 +171,13 @@ import Testing
         _ = try await commands.changeTeam(try open.string("id"), TeamChangeRequest(team: otherTeam, reason: "handover"), by: admin)
         _ = try await commands.placeHold(try open.string("id"), reason: "litigation", by: lena)
         _ = try await commands.releaseHold(try open.string("id"), reason: "settled", by: lena)
+        let analysts = users.filter { $0.role == .analyst }
+        _ = try await commands.updateUser(analysts[0].id) { user in
+            var raised = user
+            raised.clearance = 3
+            return raised
+        }
+        _ = try await commands.removeUser(analysts[1].id)
         let events = try await Self.allEvents(seeded.store)
         #expect(Set(events.map(\.type)) == Set(CaseEvents.allTypes), "the outbox holds every type")
 

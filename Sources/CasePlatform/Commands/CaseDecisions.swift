@@ -83,6 +83,8 @@ public enum CaseDecisions {
         next.version += 1
         next.updatedAt = now
         var work = changeCase(current, to: next, columns: ["assignee": .text(investigator.id)], metadata: metadata)
+        // The investigator as decided on: a change to them (`updateUser`) committed meanwhile refuses this.
+        work.mutations.append(.require(table: "users", row: investigator.authority))
         work.events.append(try event(current.streamID, CaseEvents.caseAssigned,
                                      CaseEvents.Assigned(caseID: current.id, investigator: investigator.id, previous: current.assignee), at: now))
         return Decision(value: next, work: work)
@@ -205,6 +207,67 @@ public enum CaseDecisions {
     }
 
     public static func registerUser(_ user: User, at now: Date, metadata: CommandMetadata) throws(DomainError) -> Decision<User> {
+        try validate(user)
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(User.streamID(user.id), .noStream)
+        work.mutations.append(.insert(table: "users", row: user.row(createdAt: now)))
+        work.events.append(try event(User.streamID(user.id), CaseEvents.userRegistered, user, at: now))
+        return Decision(value: user, work: work)
+    }
+
+    /// Changes a user's name, role, team or clearance. Refused while they are assigned an open
+    /// case the changed user could not take (not an investigator of its team, or without the
+    /// clearance it needs): reassign those first. The commit requires the user's row as it was,
+    /// and an assignment to them requires their row at its commit, so neither can slip past
+    /// the other.
+    /// - Parameter assigned: the cases assigned to the user now.
+    public static func updateUser(
+        _ current: User, to updated: User, assigned: [Case], at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<User> {
+        try validate(updated)
+        guard updated.id == current.id else { throw DomainError.invalid(field: "id", "cannot change; register a new user instead") }
+        guard updated != current else { throw DomainError.conflict("\(current.id) already has that name, role, team and clearance") }
+        let lost = assigned.filter { item in
+            item.status != .closed && (updated.role != .investigator || updated.team != item.team || !AccessPolicy.canView(item, as: updated))
+        }
+        if !lost.isEmpty {
+            throw DomainError.conflict("""
+                \(current.id) is assigned \(lost.count) open case(s) the changed user could not take \
+                (\(lost.prefix(10).map(\.id).joined(separator: ", "))\(lost.count > 10 ? ", …" : "")); reassign them first
+                """)
+        }
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(User.streamID(current.id), .any)
+        work.mutations.append(.require(table: "users", row: current.authority))
+        work.mutations.append(.update(table: "users", key: ["id": .text(current.id)], values: [
+            "display_name": .text(updated.displayName), "role": .text(updated.role.rawValue), "team": .optionalText(updated.team),
+            "clearance": .integer(Int64(updated.clearance)),
+        ]))
+        work.events.append(try event(User.streamID(current.id), CaseEvents.userUpdated, CaseEvents.UserUpdated(previous: current, user: updated), at: now))
+        return Decision(value: updated, work: work)
+    }
+
+    /// Removes a user: their tokens stop working at once (every request resolves its principal
+    /// from canonical state), and what they did stays recorded under their id. Refused while they
+    /// are assigned an open case. An id is not registered again.
+    public static func removeUser(_ current: User, assigned: [Case], at now: Date, metadata: CommandMetadata) throws(DomainError) -> Decision<User> {
+        let open = assigned.filter { $0.status != .closed }
+        if !open.isEmpty {
+            throw DomainError.conflict("""
+                \(current.id) is assigned \(open.count) open case(s) (\(open.prefix(10).map(\.id).joined(separator: ", "))\(open.count > 10 ? ", …" : "")); \
+                reassign them first
+                """)
+        }
+        var work = UnitOfWork(metadata: metadata)
+        work.expect(User.streamID(current.id), .any)
+        work.mutations.append(.require(table: "users", row: current.authority))
+        work.mutations.append(.delete(table: "users", key: ["id": .text(current.id)]))
+        work.events.append(try event(User.streamID(current.id), CaseEvents.userRemoved, current, at: now))
+        return Decision(value: current, work: work)
+    }
+
+    /// What every user must be: a slug id, a name, a clearance of 1–3, a team for the roles that work in one.
+    private static func validate(_ user: User) throws(DomainError) {
         _ = try Validation.slug(user.id, field: "id")
         _ = try Validation.text(user.displayName, field: "display_name", max: 200)
         if let team = user.team { _ = try Validation.slug(team, field: "team") }
@@ -212,11 +275,6 @@ public enum CaseDecisions {
         if [.investigator, .supervisor, .analyst].contains(user.role) && user.team == nil {
             throw DomainError.invalid(field: "team", "is required for the \(user.role.rawValue) role")
         }
-        var work = UnitOfWork(metadata: metadata)
-        work.expect(User.streamID(user.id), .noStream)
-        work.mutations.append(.insert(table: "users", row: user.row(createdAt: now)))
-        work.events.append(try event(User.streamID(user.id), CaseEvents.userRegistered, user, at: now))
-        return Decision(value: user, work: work)
     }
 
     // MARK: - Helpers

@@ -21,11 +21,21 @@ public enum CaseEvents {
     public static let caseHoldReleased = "case.hold_released"
     public static let partyRegistered = "party.registered"
     public static let userRegistered = "user.registered"
+    /// A user's name, role, team or clearance changed (`UserUpdated`).
+    public static let userUpdated = "user.updated"
+    /// A user was removed; the payload is the user as they were.
+    public static let userRemoved = "user.removed"
 
     public static let allTypes = [
         caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, caseTeamChanged, casePartyLinked, caseEvidenceAdded,
-        casePurged, caseHoldPlaced, caseHoldReleased, partyRegistered, userRegistered,
+        casePurged, caseHoldPlaced, caseHoldReleased, partyRegistered, userRegistered, userUpdated, userRemoved,
     ]
+
+    /// A user as they were and as they are now.
+    public struct UserUpdated: Codable, Hashable, Sendable {
+        public var previous: User
+        public var user: User
+    }
 
     /// A legal hold placed on a case or lifted, with why.
     public struct Hold: Codable, Hashable, Sendable {

@@ -1,0 +1,84 @@
+import Canon
+import CasePlatform
+import Foundation
+import Testing
+
+/// Changing and removing users on a real SQLite canonical store: a change takes effect on the
+/// user's next command, never strands an assignment, and cannot cross an assignment decided on
+/// the old row; a removed user can do nothing more.
+@Suite struct UserManagementTests {
+    @Test func aChangeIsRefusedWhileItWouldStrandAnAssignmentThenTakesEffectAtOnce() async throws {
+        let fixture = try await Fixture()
+        let id = try await fixture.openCase().id
+        try await fixture.advance(id, to: .investigation)
+        _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+
+        let stranded = await expectDomainError(.conflict) {
+            _ = try await fixture.commands.updateUser("ivan") { user in
+                var moved = user
+                moved.team = "consumer-protection"
+                return moved
+            }
+        }
+        #expect(stranded?.message.contains(id) == true && stranded?.message.contains("reassign them first") == true, "\(stranded?.message ?? "")")
+        #expect(try await fixture.queries.user("ivan") == People.ivan, "nothing changed")
+        // A name is no obstacle.
+        _ = try await fixture.commands.updateUser("ivan") { user in
+            var renamed = user
+            renamed.displayName = "Ivan P. Petrov"
+            return renamed
+        }
+
+        _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: "iris"), by: People.sam)
+        _ = try await fixture.commands.updateUser("ivan") { user in
+            var moved = user
+            moved.team = "consumer-protection"
+            return moved
+        }
+        let now = try #require(try await fixture.queries.user("ivan"))
+        #expect(now.team == "consumer-protection" && now.displayName == "Ivan P. Petrov")
+        // His next command, given the principal as an earlier request knew him, decides on what he is now.
+        let refused = await expectDomainError(.forbidden) {
+            _ = try await fixture.commands.transition(id, TransitionRequest(to: "enforcement", reason: "done"), by: People.ivan)
+        }
+        #expect(refused?.message.contains("works for team consumer-protection") == true)
+        let events = try await fixture.store.events(after: .start, limit: 1_000).filter { $0.streamID == User.streamID("ivan") }
+        #expect(events.map(\.type) == [CaseEvents.userRegistered, CaseEvents.userUpdated, CaseEvents.userUpdated])
+        let change: CaseEvents.UserUpdated = try events[2].decodePayload()
+        #expect(change.previous.team == "financial-crime" && change.user.team == "consumer-protection")
+    }
+
+    /// An assignment decided on the investigator's old row cannot commit once the change has.
+    @Test func anAssignmentDecidedBeforeAChangeCannotCommitAfterIt() async throws {
+        let fixture = try await Fixture()
+        let id = try await fixture.openCase().id
+        let current = try await fixture.currentCase(id)
+        let decided = try CaseDecisions.assign(current, investigator: People.ivan, by: People.sam, at: Date(), metadata: .init(actor: "sam"))
+        _ = try await fixture.commands.updateUser("ivan") { user in
+            var lowered = user
+            lowered.clearance = 1
+            return lowered
+        }
+        let refused = await #expect(throws: CanonicalStoreError.self) { _ = try await fixture.store.commit(decided.work) }
+        #expect(refused?.code == .requirementFailed)
+        #expect(try await fixture.currentCase(id).assignee == nil)
+    }
+
+    @Test func aRemovedUserCanDoNothingMoreAndTheirIDIsNotReused() async throws {
+        let fixture = try await Fixture()
+        let id = try await fixture.openCase().id
+        try await fixture.advance(id, to: .investigation)
+        _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+        await expectDomainError(.conflict) { _ = try await fixture.commands.removeUser("ivan") }
+        _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: "iris"), by: People.sam)
+
+        _ = try await fixture.commands.removeUser("ivan")
+        #expect(try await fixture.queries.user("ivan") == nil)
+        await expectDomainError(.unauthenticated) {
+            _ = try await fixture.commands.openCase(Requests.openCase(), by: People.ivan)
+        }
+        await expectDomainError(.notFound) { _ = try await fixture.commands.removeUser("ivan") }
+        await expectDomainError(.conflict) { _ = try await fixture.commands.registerUser(People.ivan) }
+        #expect(try await fixture.queries.history(caseID: id).contains { $0.actor == "ivan" }, "what he did stays under his id")
+    }
+}
