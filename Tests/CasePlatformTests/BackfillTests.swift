@@ -68,7 +68,7 @@ import Testing
         let events = try await fixture.store.events(after: .start, limit: 1_000).filter { $0.streamID == Case.streamID(second) }.map(\.type)
         #expect(events == [CaseEvents.caseOpened] + Array(repeating: CaseEvents.caseStatusChanged, count: 4) + [CaseEvents.caseRestrictionChanged])
         let head = try await fixture.store.headPosition()
-        #expect(report.events == 14 && report.position == head)
+        #expect(report.events == 15 && report.position == head)
         #expect(try await fixture.store.count("cases", filter: [:]) == 2, "no rejected line left anything behind")
     }
 
@@ -187,7 +187,7 @@ import Testing
         let fixture = try await Fixture()
         let before = try await fixture.snapshot()
         let report = try await backfill(fixture, dryRun: true).run(lines: [Self.investigation, Self.closed, "{}"])
-        #expect(report.imported == 2 && report.events == 14 && report.rejected.map(\.line) == [3])
+        #expect(report.imported == 2 && report.events == 15 && report.rejected.map(\.line) == [3])
         #expect(try await fixture.snapshot() == before)
         #expect(try await fixture.store.count(CasePlatformSchema.importedRecords.name, filter: [:]) == 0)
     }

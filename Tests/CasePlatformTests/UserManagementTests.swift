@@ -1,6 +1,7 @@
 import Canon
 import CasePlatform
 import Foundation
+import Synchronization
 import Testing
 
 /// Changing and removing users on a real SQLite canonical store: a change takes effect on the
@@ -43,8 +44,8 @@ import Testing
         }
         #expect(refused?.message.contains("works for team consumer-protection") == true)
         let events = try await fixture.store.events(after: .start, limit: 1_000).filter { $0.streamID == User.streamID("ivan") }
-        #expect(events.map(\.type) == [CaseEvents.userRegistered, CaseEvents.userUpdated, CaseEvents.userUpdated])
-        let change: CaseEvents.UserUpdated = try events[2].decodePayload()
+        #expect(events.map(\.type) == [CaseEvents.userRegistered, CaseEvents.userCaseAssigned, CaseEvents.userUpdated, CaseEvents.userUpdated])
+        let change: CaseEvents.UserUpdated = try events[3].decodePayload()
         #expect(change.previous.team == "financial-crime" && change.user.team == "consumer-protection")
     }
 
@@ -62,6 +63,53 @@ import Testing
         let refused = await #expect(throws: CanonicalStoreError.self) { _ = try await fixture.store.commit(decided.work) }
         #expect(refused?.code == .requirementFailed)
         #expect(try await fixture.currentCase(id).assignee == nil)
+    }
+
+    /// An assignment that commits after a change read the user's assigned cases, and before the
+    /// change commits: the change cannot commit on what it read, decides again, and is refused.
+    @Test func aChangeDecidedBeforeAnAssignmentCannotCommitAfterIt() async throws {
+        let fixture = try await Fixture()
+        let id = try await fixture.openCase().id
+        try await fixture.advance(id, to: .investigation)
+        let interleaved = AssignsAfterTheRead(base: fixture.store) {
+            _ = try await CaseCommands(store: fixture.store).assign(id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+        }
+        let refused = await expectDomainError(.conflict) {
+            _ = try await CaseCommands(store: interleaved).updateUser("ivan") { user in
+                var moved = user
+                moved.team = "consumer-protection"
+                return moved
+            }
+        }
+        #expect(refused?.message.contains(id) == true, "\(refused?.message ?? "")")
+        #expect(interleaved.ran.withLock { $0 }, "the assignment ran between the read and the commit")
+        #expect(try await fixture.queries.user("ivan") == People.ivan)
+        #expect(try await fixture.currentCase(id).assignee == "ivan")
+    }
+
+    /// Runs `between` once, right after the first read of a user's assigned cases.
+    struct AssignsAfterTheRead: CanonicalStoreWrapper {
+        let base: any CanonicalStore
+        let between: @Sendable () async throws -> Void
+        let ran = Flag()
+
+        final class Flag: Sendable {
+            private let value = Mutex(false)
+            func withLock<T>(_ body: (inout Bool) -> T) -> T { value.withLock { body(&$0) } }
+        }
+
+        init(base: any CanonicalStore, between: @escaping @Sendable () async throws -> Void) {
+            self.base = base
+            self.between = between
+        }
+
+        func fetchAll(_ query: RowQuery) async throws -> [Row] {
+            let rows = try await base.fetchAll(query)
+            if query.table == "cases", query.filter["assignee"] != nil, ran.withLock({ ran in defer { ran = true }; return !ran }) {
+                try await between()
+            }
+            return rows
+        }
     }
 
     @Test func aRemovedUserCanDoNothingMoreAndTheirIDIsNotReused() async throws {

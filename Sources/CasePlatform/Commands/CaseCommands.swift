@@ -291,32 +291,35 @@ public struct CaseCommands: Sendable {
     /// the old row cannot commit). Refused while they are assigned an open case the changed user
     /// could not take; a concurrent change or assignment makes it decide again (up to three times).
     public func updateUser(_ id: String, _ change: (User) -> User) async throws -> Outcome {
-        try await changeUser(id) { current, assigned, now in
-            try CaseDecisions.updateUser(current, to: change(current), assigned: assigned, at: now, metadata: .system)
+        try await changeUser(id) { current, version, assigned, now in
+            try CaseDecisions.updateUser(current, version: version, to: change(current), assigned: assigned, at: now, metadata: .system)
         }
     }
 
     /// Removes a user (`canon user remove`): their tokens stop working at once. Refused while they
     /// are assigned an open case.
     public func removeUser(_ id: String) async throws -> Outcome {
-        try await changeUser(id) { current, assigned, now in
-            try CaseDecisions.removeUser(current, assigned: assigned, at: now, metadata: .system)
+        try await changeUser(id) { current, version, assigned, now in
+            try CaseDecisions.removeUser(current, version: version, assigned: assigned, at: now, metadata: .system)
         }
     }
 
     private func changeUser(
-        _ id: String, decide: (User, [Case], Date) throws -> CaseDecisions.Decision<User>
+        _ id: String, decide: (User, Int64?, [Case], Date) throws -> CaseDecisions.Decision<User>
     ) async throws -> Outcome {
         var attempt = 0
         while true {
             attempt += 1
+            // The stream's version first: whatever commits after it (an assignment, another change)
+            // moves it, and this change then cannot commit on what it read below.
+            let version = try await store.streamVersion(User.streamID(id))
             guard let current = try await queries.user(id) else { throw DomainError.notFound("user", id: id) }
             let assigned = try await store.fetchAll("cases", where: ["assignee": .text(id)], orderBy: [.init("id")]).map(Case.init(row:))
-            let decision = try decide(current, assigned, clock())
+            let decision = try decide(current, version, assigned, clock())
             do {
                 let result = try await store.commit(decision.work)
                 return Outcome(id: id, version: 0, status: nil, position: result.position)
-            } catch let error as CanonicalStoreError where error.code == .requirementFailed || error.code == .streamVersionConflict {
+            } catch let error as CanonicalStoreError where error.code == .streamVersionConflict || error.transience == .contention {
                 if attempt >= 3 { throw DomainError.conflict("user \(id) kept changing concurrently; retry") }
             }
         }

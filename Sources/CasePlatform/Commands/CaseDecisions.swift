@@ -83,10 +83,13 @@ public enum CaseDecisions {
         next.version += 1
         next.updatedAt = now
         var work = changeCase(current, to: next, columns: ["assignee": .text(investigator.id)], metadata: metadata)
-        // The investigator as decided on: a change to them (`updateUser`) committed meanwhile refuses this.
+        // The investigator as decided on: a change to them (`updateUser`) committed meanwhile refuses
+        // this; and this moves their stream, so a change to them decided before it cannot commit after it.
         work.mutations.append(.require(table: "users", row: investigator.authority))
         work.events.append(try event(current.streamID, CaseEvents.caseAssigned,
                                      CaseEvents.Assigned(caseID: current.id, investigator: investigator.id, previous: current.assignee), at: now))
+        work.expect(User.streamID(investigator.id), .any)
+        work.events.append(try event(User.streamID(investigator.id), CaseEvents.userCaseAssigned, CaseEvents.CaseAssigned(caseID: current.id), at: now))
         return Decision(value: next, work: work)
     }
 
@@ -220,9 +223,12 @@ public enum CaseDecisions {
     /// clearance it needs): reassign those first. The commit requires the user's row as it was,
     /// and an assignment to them requires their row at its commit, so neither can slip past
     /// the other.
-    /// - Parameter assigned: the cases assigned to the user now.
+    /// - Parameters:
+    ///   - version: the user's stream version, read before `current` and `assigned`: an
+    ///     assignment to them, or another change, committed since makes this fail to commit.
+    ///   - assigned: the cases assigned to the user now.
     public static func updateUser(
-        _ current: User, to updated: User, assigned: [Case], at now: Date, metadata: CommandMetadata
+        _ current: User, version: Int64?, to updated: User, assigned: [Case], at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<User> {
         try validate(updated)
         guard updated.id == current.id else { throw DomainError.invalid(field: "id", "cannot change; register a new user instead") }
@@ -237,8 +243,7 @@ public enum CaseDecisions {
                 """)
         }
         var work = UnitOfWork(metadata: metadata)
-        work.expect(User.streamID(current.id), .any)
-        work.mutations.append(.require(table: "users", row: current.authority))
+        work.expect(User.streamID(current.id), version.map(ExpectedVersion.exactly) ?? .noStream)
         work.mutations.append(.update(table: "users", key: ["id": .text(current.id)], values: [
             "display_name": .text(updated.displayName), "role": .text(updated.role.rawValue), "team": .optionalText(updated.team),
             "clearance": .integer(Int64(updated.clearance)),
@@ -250,7 +255,9 @@ public enum CaseDecisions {
     /// Removes a user: their tokens stop working at once (every request resolves its principal
     /// from canonical state), and what they did stays recorded under their id. Refused while they
     /// are assigned an open case. An id is not registered again.
-    public static func removeUser(_ current: User, assigned: [Case], at now: Date, metadata: CommandMetadata) throws(DomainError) -> Decision<User> {
+    public static func removeUser(
+        _ current: User, version: Int64?, assigned: [Case], at now: Date, metadata: CommandMetadata
+    ) throws(DomainError) -> Decision<User> {
         let open = assigned.filter { $0.status != .closed }
         if !open.isEmpty {
             throw DomainError.conflict("""
@@ -259,8 +266,7 @@ public enum CaseDecisions {
                 """)
         }
         var work = UnitOfWork(metadata: metadata)
-        work.expect(User.streamID(current.id), .any)
-        work.mutations.append(.require(table: "users", row: current.authority))
+        work.expect(User.streamID(current.id), version.map(ExpectedVersion.exactly) ?? .noStream)
         work.mutations.append(.delete(table: "users", key: ["id": .text(current.id)]))
         work.events.append(try event(User.streamID(current.id), CaseEvents.userRemoved, current, at: now))
         return Decision(value: current, work: work)

@@ -25,11 +25,23 @@ public enum CaseEvents {
     public static let userUpdated = "user.updated"
     /// A user was removed; the payload is the user as they were.
     public static let userRemoved = "user.removed"
+    /// A case was assigned to the user (`CaseAssigned`), on the user's stream: a change to the user
+    /// decided before it cannot commit after it.
+    public static let userCaseAssigned = "user.case_assigned"
 
     public static let allTypes = [
         caseOpened, caseStatusChanged, caseAssigned, caseRestrictionChanged, caseTeamChanged, casePartyLinked, caseEvidenceAdded,
-        casePurged, caseHoldPlaced, caseHoldReleased, partyRegistered, userRegistered, userUpdated, userRemoved,
+        casePurged, caseHoldPlaced, caseHoldReleased, partyRegistered, userRegistered, userUpdated, userRemoved, userCaseAssigned,
     ]
+
+    /// A case assigned to the user whose stream it is on.
+    public struct CaseAssigned: Codable, Hashable, Sendable {
+        public var caseID: String
+
+        enum CodingKeys: String, CodingKey {
+            case caseID = "case_id"
+        }
+    }
 
     /// A user as they were and as they are now.
     public struct UserUpdated: Codable, Hashable, Sendable {

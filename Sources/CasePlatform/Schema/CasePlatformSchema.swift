@@ -129,5 +129,7 @@ public enum CasePlatformSchema {
         SchemaMigration("case-platform.v5-tombstones", steps: [.createTable(tombstones)]),
         SchemaMigration("case-platform.v6-legal-holds", steps: [.createTable(legalHolds)]),
         SchemaMigration("case-platform.v7-imported-records", steps: [.createTable(importedRecords)]),
+        // The cases assigned to a user, read by every change to the user.
+        SchemaMigration("case-platform.v8-case-assignee", steps: [.createIndex(table: "cases", index: .init("cases_assignee", on: ["assignee"]))]),
     ]
 }
