@@ -64,7 +64,8 @@ struct FlatPayloadTests {
                 clearance: random.int(1...3), slaDueAt: Self.date(&random), version: Int64(random.int(1...100_000)), openedAt: Self.date(&random),
                 openedBy: Self.text(&random), updatedAt: Self.date(&random)))
             try Self.check(CaseEvents.StatusChanged(
-                caseID: random.uuid(), from: random.pick(CaseStatus.allCases), to: random.pick(CaseStatus.allCases), reason: Self.text(&random)))
+                caseID: random.uuid(), from: random.pick(CaseStatus.allCases), to: random.pick(CaseStatus.allCases), reason: Self.text(&random),
+                unassigned: random.chance(0.5) ? Self.text(&random) : nil))
             try Self.check(CaseEvents.Assigned(
                 caseID: random.uuid(), investigator: Self.text(&random), previous: random.chance(0.5) ? Self.text(&random) : nil))
             try Self.check(CaseEvents.RestrictionChanged(

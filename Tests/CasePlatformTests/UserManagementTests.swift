@@ -112,6 +112,48 @@ import Testing
         }
     }
 
+    /// A closed case keeps its assignee as history; reopened, it leaves an assignee who was
+    /// removed or can no longer take it, in the same commit, and every derived store follows.
+    @Test func reopeningACaseUnassignsAnAssigneeWhoCanNoLongerTakeIt() async throws {
+        let fixture = try await Fixture()
+        // Assigned to ivan, to iris, and (in another team) to otto; all closed.
+        var ids: [String] = []
+        for (investigator, supervisor) in [(People.ivan, People.sam), (People.iris, People.sam), (People.otto, People.sue)] {
+            let id = try await fixture.openCase(by: investigator).id
+            try await fixture.advance(id, to: .investigation, by: investigator)
+            _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: investigator.id), by: supervisor)
+            try await fixture.advance(id, to: .closed, by: investigator)
+            ids.append(id)
+        }
+        // A closed case's assignee is history: neither a removal nor a move is refused for it.
+        _ = try await fixture.commands.removeUser("ivan")
+        _ = try await fixture.commands.updateUser("iris") { user in
+            var moved = user
+            moved.team = "consumer-protection"
+            return moved
+        }
+        for (id, supervisor) in zip(ids, [People.sam, People.sam, People.sue]) {
+            _ = try await fixture.commands.transition(id, TransitionRequest(to: "investigation", reason: "new facts"), by: supervisor)
+        }
+        let assignees = try await [fixture.currentCase(ids[0]).assignee, fixture.currentCase(ids[1]).assignee, fixture.currentCase(ids[2]).assignee]
+        #expect(assignees == [nil, nil, "otto"], "ivan is gone, iris moved team; otto can still take his")
+
+        let search = CaseSearchProjection(), timeline = CaseTimelineProjection()
+        for (index, id) in ids.enumerated() {
+            let events = try await fixture.store.events(after: .start, limit: 10_000).filter { $0.streamID == Case.streamID(id) }
+            let reopened: CaseEvents.StatusChanged = try events.last!.decodePayload()
+            #expect(reopened.unassigned == (["ivan", "iris", nil] as [String?])[index])
+            // The search document folded from the events is the one canonical state gives (what a drift check compares).
+            let folded = try search.fold(events, into: nil)
+            let canonical = try search.document(for: try await fixture.currentCase(id), partyNames: [])
+            #expect(folded == canonical, "the search document follows")
+            if index == 0 {
+                let entry = try #require(try timeline.entries(for: events.last!).first)
+                #expect(entry.summary.contains("unassigned from ivan, who can no longer take it") && entry.details["unassigned"] == "ivan")
+            }
+        }
+    }
+
     @Test func aRemovedUserCanDoNothingMoreAndTheirIDIsNotReused() async throws {
         let fixture = try await Fixture()
         let id = try await fixture.openCase().id

@@ -65,7 +65,13 @@ public struct CaseCommands: Sendable {
         try await asPrincipal(principal) { principal in
             try AccessPolicy.require(principal, may: .transitionCase)
             return try await changeCase(caseID, ifMatch: ifMatch, by: principal) { current, now in
-                try CaseDecisions.transition(current, request, by: principal, at: now, metadata: metadata(principal, correlationID)).map { $0 }
+                // Reopening: the assignee as they are now, who may no longer be able to take the case.
+                var assignee = CaseDecisions.AssigneeNow.unknown
+                if current.status == .closed, let id = current.assignee {
+                    assignee = try await queries.user(id).map(CaseDecisions.AssigneeNow.user) ?? .gone
+                }
+                return try CaseDecisions.transition(current, request, assignee: assignee, by: principal, at: now, metadata: metadata(principal, correlationID))
+                    .map { $0 }
             }
         }
     }

@@ -41,8 +41,20 @@ public enum CaseDecisions {
         return Decision(value: opened, work: work)
     }
 
+    /// The case's assignee as canonical state holds them, when a decision needs to know.
+    public enum AssigneeNow: Sendable {
+        /// Not read: the decision keeps the assignee.
+        case unknown
+        /// The assignee's row is gone (the user was removed).
+        case gone
+        case user(User)
+    }
+
+    /// Moves a case along its state machine. Reopening a closed case (read with `assignee`)
+    /// unassigns, in the same commit, an assignee who can no longer take it: removed, moved to
+    /// another team or role, or without the clearance it needs.
     public static func transition(
-        _ current: Case, _ request: TransitionRequest, by actor: User, at now: Date, metadata: CommandMetadata
+        _ current: Case, _ request: TransitionRequest, assignee: AssigneeNow = .unknown, by actor: User, at now: Date, metadata: CommandMetadata
     ) throws(DomainError) -> Decision<Case> {
         let target = try parse(request.to, as: CaseStatus.self, field: "to")
         let reason = try Validation.text(request.reason, field: "reason", max: 2000)
@@ -51,11 +63,27 @@ public enum CaseDecisions {
         next.status = target
         next.version += 1
         next.updatedAt = now
-        var work = changeCase(current, to: next, columns: ["status": .text(target.rawValue)], metadata: metadata)
+        var columns: Row = ["status": .text(target.rawValue)]
+        var unassigned: String?
+        if current.status == .closed, let id = current.assignee {
+            let keeps = switch assignee {
+            case .unknown: true
+            case .gone: false
+            case .user(let user): user.id == id && user.role == .investigator && user.team == next.team && AccessPolicy.canView(next, as: user)
+            }
+            if !keeps {
+                next.assignee = nil
+                columns["assignee"] = .null
+                unassigned = id
+            }
+        }
+        var work = changeCase(current, to: next, columns: columns, metadata: metadata)
+        // Kept on what their row said: a change to them committed meanwhile refuses this.
+        if current.status == .closed, unassigned == nil, case .user(let user) = assignee { work.mutations.append(.require(table: "users", row: user.authority)) }
         let entry = CaseTransition(caseID: current.id, caseVersion: next.version, from: current.status, to: target, reason: reason, actor: actor.id, at: now)
         work.mutations.append(.insert(table: "case_transitions", row: entry.row))
         work.events.append(try event(current.streamID, CaseEvents.caseStatusChanged,
-                                     CaseEvents.StatusChanged(caseID: current.id, from: current.status, to: target, reason: reason), at: now))
+                                     CaseEvents.StatusChanged(caseID: current.id, from: current.status, to: target, reason: reason, unassigned: unassigned), at: now))
         return Decision(value: next, work: work)
     }
 

@@ -25,9 +25,10 @@ extension Case: FlatDecodable {
 extension CaseEvents.StatusChanged: FlatDecodable {
     public init?(flat object: FlatObject) {
         guard let caseID = object.string("case_id"), let from = object.value("from", as: CaseStatus.self),
-              let to = object.value("to", as: CaseStatus.self), let reason = object.string("reason")
+              let to = object.value("to", as: CaseStatus.self), let reason = object.string("reason"),
+              let unassigned = object.optional("unassigned", object.string)
         else { return nil }
-        self.init(caseID: caseID, from: from, to: to, reason: reason)
+        self.init(caseID: caseID, from: from, to: to, reason: reason, unassigned: unassigned)
     }
 }
 
@@ -99,6 +100,7 @@ extension CaseEvents.StatusChanged: FlatEncodable {
         writer.string("from", from.rawValue)
         writer.string("reason", reason)
         writer.string("to", to.rawValue)
+        if let unassigned { writer.string("unassigned", unassigned) }
     }
 }
 

@@ -65,9 +65,12 @@ public enum CaseEvents {
         public var from: CaseStatus
         public var to: CaseStatus
         public var reason: String
+        /// A reopened case's assignee who can no longer take it (removed, moved to another team,
+        /// without the clearance it needs), unassigned by the same commit.
+        public var unassigned: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case from, to, reason
+            case from, to, reason, unassigned
             case caseID = "case_id"
         }
     }

@@ -110,6 +110,7 @@ public struct CaseSearchProjection: DocumentProjection {
         case CaseEvents.caseStatusChanged:
             let change: CaseEvents.StatusChanged = try event.decodePayload()
             state.display.status = change.to
+            if change.unassigned != nil { state.display.assignee = nil }
         case CaseEvents.caseAssigned:
             let change: CaseEvents.Assigned = try event.decodePayload()
             state.display.assignee = change.investigator

@@ -31,9 +31,13 @@ public struct CaseTimelineProjection: TimelineProjection {
         case CaseEvents.caseStatusChanged:
             let change: CaseEvents.StatusChanged = try event.decodePayload()
             let verb = change.from == .closed ? "Reopened" : "Moved"
-            return entry("transition", "\(verb) from \(change.from.rawValue) to \(change.to.rawValue): \(change.reason)", [
-                "from": change.from.rawValue, "to": change.to.rawValue,
-            ])
+            var details = ["from": change.from.rawValue, "to": change.to.rawValue]
+            var summary = "\(verb) from \(change.from.rawValue) to \(change.to.rawValue): \(change.reason)"
+            if let unassigned = change.unassigned {
+                details["unassigned"] = unassigned
+                summary += " (unassigned from \(unassigned), who can no longer take it)"
+            }
+            return entry("transition", summary, details)
         case CaseEvents.caseAssigned:
             let change: CaseEvents.Assigned = try event.decodePayload()
             return entry("assignment", "Assigned to \(change.investigator)", ["investigator": change.investigator])
