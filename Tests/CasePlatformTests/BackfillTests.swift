@@ -176,6 +176,13 @@ import Testing
         let report = try await backfill(fixture).run(input: try TextLines(path: path))
         #expect(report.imported == 1 && report.rejected.map(\.code) == ["invalidEncoding"] && report.rejected.first?.line == 2)
 
+        // A line over the limit is not held: it is rejected with its number, and the next one is read.
+        var long = Array("{\"title\": \"".utf8) + [UInt8](repeating: 0x61, count: (16 << 20) + 10) + Array("\"}\n".utf8)
+        long += Array((Self.line("LEG-9") + "\n").utf8)
+        try Data(long).write(to: URL(fileURLWithPath: path))
+        let afterLong = try await backfill(fixture).run(input: try TextLines(path: path))
+        #expect(afterLong.rejected.map(\.code) == ["lineTooLong"] && afterLong.rejected.first?.line == 1 && afterLong.imported == 1, "\(afterLong.rejected.map { ($0.line, $0.code, $0.message.prefix(80)) }) \(afterLong.imported) \(afterLong.linesRead)")
+
         let empty = directory.file("empty.jsonl")
         try Data().write(to: URL(fileURLWithPath: empty))
         #expect(try TextLines(path: empty).count == 0 && Array(try TextLines(path: empty)).isEmpty)

@@ -139,7 +139,7 @@ public struct CaseBackfill: Sendable {
         public var line: Int
         /// The line's external id, when it could be read.
         public var externalID: String?
-        /// `invalidJSON`, `invalidEncoding`, or the code of the `DomainError` (`invalid`,
+        /// `invalidJSON`, `invalidEncoding`, `lineTooLong`, or the code of the `DomainError` (`invalid`,
         /// `conflict`, …) or `CanonicalStoreError` (`uniqueViolation`, …) that refused it.
         public var code: String
         public var field: String?
@@ -207,10 +207,13 @@ public struct CaseBackfill: Sendable {
     public struct InputLine: Sendable {
         public var text: String
         public var isValidUTF8: Bool
+        /// Longer than a reader holds (`TextLines`): `text` is a note, not the line.
+        public var isTooLong: Bool
 
-        public init(text: String, isValidUTF8: Bool = true) {
+        public init(text: String, isValidUTF8: Bool = true, isTooLong: Bool = false) {
             self.text = text
             self.isValidUTF8 = isValidUTF8
+            self.isTooLong = isTooLong
         }
     }
 
@@ -268,6 +271,7 @@ public struct CaseBackfill: Sendable {
                 report.linesRead = number
                 if line.isValidUTF8 && line.text.allSatisfy(\.isWhitespace) { continue }
                 do {
+                    guard !line.isTooLong else { throw LineError(code: "lineTooLong", message: line.text) }
                     guard line.isValidUTF8 else { throw LineError(code: "invalidEncoding", message: "the line is not valid UTF-8; convert the file to UTF-8") }
                     var legacy = try Self.decode(line.text)
                     legacy.externalID = try Validation.text(legacy.externalID, field: "external_id", max: 200)

@@ -76,24 +76,46 @@ public struct TextLines: Sequence, Sendable {
         let failure: ReadFailure
         var buffer: [UInt8] = []
         var start = 0
+        /// Where the search for the next newline goes on (bytes before it, from `start`, hold none).
+        var scanned = 0
         var finished = false
+        /// Inside a line longer than `maximumLineBytes`: its bytes are dropped up to its end.
+        var discarding = false
+
+        /// Longer lines are not held: each is yielded as a short marker that fails to parse.
+        static let maximumLineBytes = 16 << 20
 
         public mutating func next() -> CaseBackfill.InputLine? {
             while true {
-                if let end = buffer[start...].firstIndex(of: 0x0A) {
+                if let end = buffer[Swift.max(start, scanned)...].firstIndex(of: 0x0A) {
                     var line = buffer[start..<end]
                     if line.last == 0x0D { line = line.dropLast() }
                     start = end + 1
+                    scanned = start
+                    if discarding || line.count > Self.maximumLineBytes {
+                        discarding = false
+                        return Self.tooLong
+                    }
                     return Self.line(line)
                 }
+                scanned = buffer.count
                 if finished {
-                    guard start < buffer.count else { return nil }
-                    defer { start = buffer.count }
+                    guard start < buffer.count || discarding else { return nil }
+                    defer { start = buffer.count; scanned = start }
+                    if discarding {
+                        discarding = false
+                        return Self.tooLong
+                    }
                     var line = buffer[start...]
                     if line.last == 0x0D { line = line.dropLast() }
-                    return Self.line(line)
+                    return line.count > Self.maximumLineBytes ? Self.tooLong : Self.line(line)
+                }
+                if buffer.count - start > Self.maximumLineBytes {
+                    discarding = true
+                    start = buffer.count
                 }
                 buffer.removeFirst(start)
+                scanned -= start
                 start = 0
                 do {
                     if let chunk = try handle?.read(upToCount: chunkSize), !chunk.isEmpty {
@@ -107,6 +129,9 @@ public struct TextLines: Sequence, Sendable {
                 try? handle?.close()
             }
         }
+
+        /// What a line over the limit is read as: not JSON, so it is rejected with its number.
+        static let tooLong = CaseBackfill.InputLine(text: "the line is longer than \(maximumLineBytes >> 20) MiB and was not read", isTooLong: true)
 
         static func line(_ bytes: ArraySlice<UInt8>) -> CaseBackfill.InputLine {
             if let text = String(validating: bytes, as: UTF8.self) { return .init(text: text) }
