@@ -166,8 +166,14 @@ struct SearchCatchUpTests {
     @Test func aDocumentRewrittenAfterTheFoldAheadIsFoldedAgainInsideTheTransaction() async throws {
         let (scratch, _, events) = try await Self.seededEvents("canon-fold-ahead-race", cases: 200)
         let projection = CaseSearchProjection()
-        let parts = Self.split(events, into: 3)
-        let (base, first, second) = (parts[0], parts[1], parts[2])
+        // Thirds, with the second boundary moved just past the opening of a case that has events
+        // after it, so that `second` changes a case opened before it.
+        let third = events.count / 3
+        let keys = events.map { projection.documentKey(for: $0) }
+        let boundary = try #require((2 * third..<events.count).first { index in
+            events[index].type == CaseEvents.caseOpened && keys[(index + 1)...].contains(keys[index])
+        }) + 1
+        let (base, first, second) = (Array(events[..<third]), Array(events[third..<boundary]), Array(events[boundary...]))
         #expect(first.count >= SQLiteSearchStore.foldAheadThreshold && second.count >= SQLiteSearchStore.foldAheadThreshold)
         // A case opened before `second` that `second` changes: the repair gives it another title.
         let later = Set(second.compactMap(projection.documentKey(for:)))

@@ -49,7 +49,8 @@ import Testing
         let directory = try TemporaryDirectory(prefix: "case-platform-durability")
         let path = directory.file("canonical.sqlite")
         let written = try await Self.writeAndClose(path: path)
-        #expect(written.snapshot.head.rawValue == Int64(People.all.count) + 7)
+        // Seven events of the case, and user.case_assigned on the investigator's stream.
+        #expect(written.snapshot.head.rawValue == Int64(People.all.count) + 8)
         #expect(FileManager.default.fileExists(atPath: path))
 
         let reopened = try SQLiteCanonicalStore(path: path, migrations: CasePlatformSchema.migrations)
