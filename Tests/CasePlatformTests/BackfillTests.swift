@@ -182,6 +182,13 @@ import Testing
         try Data(long).write(to: URL(fileURLWithPath: path))
         let afterLong = try await backfill(fixture).run(input: try TextLines(path: path))
         #expect(afterLong.rejected.map(\.code) == ["lineTooLong"] && afterLong.rejected.first?.line == 1 && afterLong.imported == 1, "\(afterLong.rejected.map { ($0.line, $0.code, $0.message.prefix(80)) }) \(afterLong.imported) \(afterLong.linesRead)")
+        // In small chunks the long line is dropped as it is read (not held), both when a newline
+        // ends it and when the file does.
+        let small = Array(try TextLines(path: path, chunkSize: 4096))
+        #expect(small.map(\.isTooLong) == [true, false] && small.last?.text == Self.line("LEG-9"))
+        try Data(long.prefix((16 << 20) + 5)).write(to: URL(fileURLWithPath: path))   // inside the long line: no newline ends it
+        let unended = Array(try TextLines(path: path, chunkSize: 4096))
+        #expect(unended.count == 1 && unended.first?.isTooLong == true, "\(unended.map { ($0.isTooLong, $0.text.count) })")
 
         let empty = directory.file("empty.jsonl")
         try Data().write(to: URL(fileURLWithPath: empty))

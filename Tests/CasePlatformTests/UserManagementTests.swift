@@ -87,6 +87,26 @@ import Testing
         #expect(try await fixture.currentCase(id).assignee == "ivan")
     }
 
+    /// A reopening that keeps the assignee, committed after a change read the user's cases (the
+    /// case was closed then, so it did not count): the change cannot commit and decides again.
+    @Test func aChangeDecidedBeforeAReopeningThatKeepsTheAssigneeCannotCommitAfterIt() async throws {
+        let fixture = try await Fixture()
+        let id = try await fixture.openCase().id
+        try await fixture.advance(id, to: .investigation)
+        _ = try await fixture.commands.assign(id, AssignmentRequest(investigator: "ivan"), by: People.sam)
+        try await fixture.advance(id, to: .closed)
+        let interleaved = AssignsAfterTheRead(base: fixture.store) {
+            _ = try await CaseCommands(store: fixture.store).transition(id, TransitionRequest(to: "investigation", reason: "new facts"), by: People.sam)
+        }
+        let refused = await expectDomainError(.conflict) {
+            _ = try await CaseCommands(store: interleaved).removeUser("ivan")
+        }
+        #expect(refused?.message.contains(id) == true, "\(refused?.message ?? "")")
+        #expect(interleaved.ran.withLock { $0 })
+        let assignee = try await fixture.currentCase(id).assignee
+        #expect(try await fixture.queries.user("ivan") != nil && assignee == "ivan", "the reopened case keeps a user who still exists")
+    }
+
     /// Runs `between` once, right after the first read of a user's assigned cases.
     struct AssignsAfterTheRead: CanonicalStoreWrapper {
         let base: any CanonicalStore

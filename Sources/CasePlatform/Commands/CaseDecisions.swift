@@ -78,8 +78,14 @@ public enum CaseDecisions {
             }
         }
         var work = changeCase(current, to: next, columns: columns, metadata: metadata)
-        // Kept on what their row said: a change to them committed meanwhile refuses this.
-        if current.status == .closed, unassigned == nil, case .user(let user) = assignee { work.mutations.append(.require(table: "users", row: user.authority)) }
+        // Kept on what their row said: a change to them committed meanwhile refuses this; and, as an
+        // assignment does, this moves their stream, so a change to them decided before it (when the
+        // case was closed and did not count) cannot commit after it.
+        if current.status == .closed, unassigned == nil, case .user(let user) = assignee {
+            work.mutations.append(.require(table: "users", row: user.authority))
+            work.expect(User.streamID(user.id), .any)
+            work.events.append(try event(User.streamID(user.id), CaseEvents.userCaseAssigned, CaseEvents.CaseAssigned(caseID: current.id), at: now))
+        }
         let entry = CaseTransition(caseID: current.id, caseVersion: next.version, from: current.status, to: target, reason: reason, actor: actor.id, at: now)
         work.mutations.append(.insert(table: "case_transitions", row: entry.row))
         work.events.append(try event(current.streamID, CaseEvents.caseStatusChanged,
@@ -248,8 +254,9 @@ public enum CaseDecisions {
 
     /// Changes a user's name, role, team or clearance. Refused while they are assigned an open
     /// case the changed user could not take (not an investigator of its team, or without the
-    /// clearance it needs): reassign those first. The commit requires the user's row as it was,
-    /// and an assignment to them requires their row at its commit, so neither can slip past
+    /// clearance it needs): reassign those first. The commit expects the user's stream at the
+    /// version read before their assigned cases, which an assignment or a reopening that keeps
+    /// them moves; and those require the user's row at their commit. So neither can slip past
     /// the other.
     /// - Parameters:
     ///   - version: the user's stream version, read before `current` and `assigned`: an

@@ -110,7 +110,8 @@ public struct TextLines: Sequence, Sendable {
                     if line.last == 0x0D { line = line.dropLast() }
                     return line.count > Self.maximumLineBytes ? Self.tooLong : Self.line(line)
                 }
-                if buffer.count - start > Self.maximumLineBytes {
+                // (+1: a line's "\r" may wait here for its "\n".)
+                if discarding || buffer.count - start > Self.maximumLineBytes + 1 {
                     discarding = true
                     start = buffer.count
                 }
