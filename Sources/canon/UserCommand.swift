@@ -7,6 +7,15 @@ struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage the platform's principals.", subcommands: [Add.self, Update.self, Remove.self, List.self])
 
+    /// Runs a user command, a refusal (`DomainError`) printed as a usage error with its reason.
+    static func refusals<T>(_ command: () async throws -> T) async throws -> T {
+        do {
+            return try await command()
+        } catch let error as DomainError {
+            throw ValidationError(error.message)
+        }
+    }
+
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a user (a user.registered event in the outbox).")
 
@@ -34,13 +43,9 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try await data.openStores(create: true, semantic: false).canonical
             let user = user(Role(rawValue: role)!)
-            do {
-                let outcome = try await CaseCommands(store: store).registerUser(user)
-                say("registered \(id) at position \(outcome.position)")
-                say("token: \(try await AccessTokens.load(from: store).token(for: id))")
-            } catch let error as DomainError {
-                throw ValidationError(error.message)
-            }
+            let outcome = try await UserCommand.refusals { try await CaseCommands(store: store).registerUser(user) }
+            say("registered \(id) at position \(outcome.position)")
+            say("token: \(try await AccessTokens.load(from: store).token(for: id))")
         }
     }
 
@@ -73,8 +78,8 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await data.openStores(create: false, semantic: false).canonical
-            do {
-                let outcome = try await CaseCommands(store: store).updateUser(id) { current in
+            let outcome = try await UserCommand.refusals {
+                try await CaseCommands(store: store).updateUser(id) { current in
                     var user = current
                     if let name { user.displayName = name }
                     if let role { user.role = Role(rawValue: role)! }
@@ -83,10 +88,8 @@ struct UserCommand: AsyncParsableCommand {
                     if let clearance { user.clearance = clearance }
                     return user
                 }
-                say("updated \(id) at position \(outcome.position)")
-            } catch let error as DomainError {
-                throw ValidationError(error.message)
             }
+            say("updated \(id) at position \(outcome.position)")
         }
     }
 
@@ -100,12 +103,8 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await data.openStores(create: false, semantic: false).canonical
-            do {
-                let outcome = try await CaseCommands(store: store).removeUser(id)
-                say("removed \(id) at position \(outcome.position)")
-            } catch let error as DomainError {
-                throw ValidationError(error.message)
-            }
+            let outcome = try await UserCommand.refusals { try await CaseCommands(store: store).removeUser(id) }
+            say("removed \(id) at position \(outcome.position)")
         }
     }
 

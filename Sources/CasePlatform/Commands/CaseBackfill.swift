@@ -362,8 +362,9 @@ public struct CaseBackfill: Sendable {
 
     /// The decisions that bring `legacy` to where it stands: open it (recording where it came
     /// from), assign it, link its parties, move it along the main path to its status, restrict it.
+    /// `legacy.externalID` is as `run` checked and trimmed it.
     func decide(_ legacy: LegacyCase, users: [String: User]) throws(DomainError) -> [UnitOfWork] {
-        let externalID = try Validation.text(legacy.externalID, field: "external_id", max: 200)
+        let externalID = legacy.externalID
         let now = clock()
         guard legacy.openedAt <= now else { throw DomainError.invalid(field: "opened_at", "is in the future") }
         let statusAt = legacy.statusAt ?? legacy.openedAt
