@@ -14,7 +14,11 @@ import ServiceLifecycle
 /// public                         the canonical tables and the outbox
 /// case_search_v1 (role canon_case_search_v1)      case search (tsvector/GIN, pg_trgm)
 /// case_timeline_v1 (role canon_case_timeline_v1)  case timeline
+/// case_search_v2 …                                 the next version, while a rebuild builds it
 /// ```
+///
+/// Which version of each projection is live is in `canon_projection_versions`
+/// (`PostgresProjectionVersions`); a blue-green rebuild switches it and every process follows.
 ///
 /// Every process may run agents, but each projection has one active agent across all of them:
 /// the one whose process holds its lease (`PostgresLeases`). Commits wake agents in every
@@ -31,6 +35,12 @@ public struct PostgresPlatform: Sendable {
     public let notifications: PostgresNotifications
     /// Expected digests kept between drift checks, per projection version (`canon_drift_cache`).
     public let driftCaches: PostgresDigestCaches
+    /// Which version of each projection is live.
+    public let versions: PostgresProjectionVersions
+    /// Moves this process's readers and agents to the live versions when a rebuild switches one.
+    public let follower: VersionFollower
+    /// Test hook of the projection stores (those a switch opens too).
+    let projectionFaults: FaultInjector?
 
     /// Semantic evidence retrieval runs on the embedded engine only, so far.
     public static let semanticUnavailable =
@@ -47,6 +57,9 @@ public struct PostgresPlatform: Sendable {
         public var runAgents: Bool
         /// Test hook: fails projection commits at a chosen point.
         public var projectionFaults: FaultInjector?
+        /// How often this process reads which projection versions are live, besides when a
+        /// switch is announced (`VersionFollower`).
+        public var versionPollInterval: Duration = .seconds(5)
 
         /// What the scaled-out processes run by default: agents of stores that declare no batch
         /// window linger 25 ms after a partial batch, so that under load one projection
@@ -81,10 +94,12 @@ public struct PostgresPlatform: Sendable {
         let commits = PositionWaiters()
         let priorityCommits = PositionWaiters()
         let store = SignallingCanonicalStore(canonical, commits: commits, priorityCommits: priorityCommits)
-        let stores: [any ProjectionStore] = [
-            try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection(), faults: configuration.projectionFaults),
-            try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(), faults: configuration.projectionFaults),
-        ]
+        let versions = PostgresProjectionVersions(database: canonical.database)
+        let live = try await versions.all()
+        var stores: [any ProjectionStore] = []
+        for name in projectionNames {
+            stores.append(try await makeStore(name, version: live[name]?.live ?? 1, url: url, faults: configuration.projectionFaults))
+        }
         let leases = PostgresLeases(url: url, logger: logger)
         var projections = portfolio.applyingBatchWindows(to: configuration.projections)
         projections.leases = configuration.runAgents ? leases : NoLeases()
@@ -92,12 +107,15 @@ public struct PostgresPlatform: Sendable {
         // A process that runs no agents leaves the priority path to the ones that do.
         projections.priorityPath = projections.priorityPath && configuration.runAgents
         let coordinator = ProjectionCoordinator(source: store, commits: commits, priorityCommits: priorityCommits, stores: stores, configuration: projections, logger: logger)
+        let follower = VersionFollower(
+            coordinator: coordinator, versions: versions, url: url, faults: configuration.projectionFaults, interval: configuration.versionPollInterval, logger: logger)
         let notifications = PostgresNotifications(
             url: url, commits: commits, priorityCommits: priorityCommits, listensForCommits: configuration.runAgents, applied: { coordinator.noteApplied($0, through: $1) },
-            resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, logger: logger)
+            resume: { identity in Task { await coordinator.handleResumeRequest(identity) } }, switched: { follower.kick() }, logger: logger)
         return PostgresPlatform(
             url: url, canonical: canonical, store: store, coordinator: coordinator, portfolio: portfolio, leases: leases,
-            notifications: notifications, driftCaches: PostgresDigestCaches(url: url))
+            notifications: notifications, driftCaches: PostgresDigestCaches(url: url), versions: versions, follower: follower,
+            projectionFaults: configuration.projectionFaults)
     }
 
     /// The services the HTTP layer needs.
@@ -126,7 +144,7 @@ public struct PostgresPlatform: Sendable {
     }
 
     /// What runs beside the HTTP server (or alone, in a worker): the agents and the listener.
-    public var backgroundServices: [any Service] { [coordinator, notifications] }
+    public var backgroundServices: [any Service] { [coordinator, notifications, follower] }
 }
 
 /// Leases never granted: a process that only serves reads and follows the workers' checkpoints.

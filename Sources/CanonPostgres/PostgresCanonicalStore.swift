@@ -131,6 +131,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
                     identifier: "canon.outbox.v2-priority",
                     statements: ["CREATE INDEX canon_outbox_priority ON canon_outbox (position) WHERE priority = 1"]),
                 SchemaMigration.Applied(identifier: "canon.outbox.v3-require", statements: [PostgresSchemaSQL.requireFunction]),
+                // Which version of each projection is live (`PostgresProjectionVersions`).
+                SchemaMigration.Applied(identifier: "canon.outbox.v4-projection-versions", statements: [
+                    """
+                    CREATE TABLE canon_projection_versions (
+                        name TEXT PRIMARY KEY, live INTEGER NOT NULL CHECK (live >= 1), previous INTEGER, building INTEGER,
+                        last_rebuild_seconds DOUBLE PRECISION, switched_at TIMESTAMPTZ)
+                    """,
+                ]),
             ]
                 + migrations.map { migration in
                     SchemaMigration.Applied(identifier: migration.identifier, statements: migration.steps.flatMap(PostgresSchemaSQL.ddl(for:)))

@@ -16,7 +16,7 @@ public final class PostgresDigestCache: DriftDigestCache {
 
     public init(url: PostgresURL, identity: ProjectionIdentity) {
         database = PostgresDatabase(url: url, maximumConnections: 1)
-        table = "\(Self.schema).\(String(identity.storeName.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }))"
+        table = "\(Self.schema).\(PostgresProjectionDatabase.schemaName(for: identity))"
     }
 
     deinit { database.close() }

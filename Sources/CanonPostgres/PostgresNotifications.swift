@@ -12,7 +12,9 @@ import ServiceLifecycle
 /// - `canon_applied` (`name:version:position`) lets readers here that wait for a position
 ///   another process's agent applied go on;
 /// - `canon_control` (`resume:name:version`) carries operators' requests to the process that
-///   runs the agent (`PostgresControl` sends them).
+///   runs the agent (`PostgresControl` sends them), and (`switch:name:version`) tells every
+///   process that a blue-green rebuild switched a projection's live version
+///   (`PostgresProjectionVersions`).
 ///
 /// Polling stays as the fallback: a lost connection is reopened with backoff, and on every
 /// (re)connect the agents are woken once, since notifications sent meanwhile are gone.
@@ -22,6 +24,7 @@ public struct PostgresNotifications: Service {
     private let priorityCommits: PositionWaiters?
     private let applied: @Sendable (ProjectionIdentity, OutboxPosition) -> Void
     private let resume: @Sendable (ProjectionIdentity) -> Void
+    private let switched: @Sendable () -> Void
     private let listening: @Sendable () -> Void
     private let listensForCommits: Bool
     private let logger: Logger
@@ -34,14 +37,15 @@ public struct PostgresNotifications: Service {
     public init(
         url: PostgresURL, commits: PositionWaiters, priorityCommits: PositionWaiters? = nil, listensForCommits: Bool = true,
         applied: @escaping @Sendable (ProjectionIdentity, OutboxPosition) -> Void,
-        resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, listening: @escaping @Sendable () -> Void = {},
-        logger: Logger = Logger(label: "canon.notifications")
+        resume: @escaping @Sendable (ProjectionIdentity) -> Void = { _ in }, switched: @escaping @Sendable () -> Void = {},
+        listening: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "canon.notifications")
     ) {
         self.url = url
         self.commits = commits
         self.priorityCommits = priorityCommits
         self.applied = applied
         self.resume = resume
+        self.switched = switched
         self.listening = listening
         self.listensForCommits = listensForCommits
         self.logger = logger
@@ -63,10 +67,13 @@ public struct PostgresNotifications: Service {
                 backoff = .milliseconds(100)
                 commits.kick()
                 priorityCommits?.kick()
+                // A switch announced while the connection was down is found by reading the versions.
+                switched()
                 let commits = self.commits
                 let priorityCommits = self.priorityCommits
                 let applied = self.applied
                 let resume = self.resume
+                let switched = self.switched
                 let listening = self.listening
                 let listensForCommits = self.listensForCommits
                 do {
@@ -101,8 +108,11 @@ public struct PostgresNotifications: Service {
                         group.addTask {
                             try await connection.listen(on: PostgresControl.channel) { notifications in
                                 for try await notification in notifications {
-                                    guard let identity = Self.parseResume(notification.payload) else { continue }
-                                    resume(identity)
+                                    if notification.payload.hasPrefix(PostgresProjectionVersions.switchPrefix) {
+                                        switched()
+                                    } else if let identity = Self.parseResume(notification.payload) {
+                                        resume(identity)
+                                    }
                                 }
                             }
                         }

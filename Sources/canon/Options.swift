@@ -37,7 +37,7 @@ struct DataOptions: ParsableArguments {
     ///   only touch the canonical store (token, user, audit) leave it off.
     func openPlatform(create: Bool, semantic: Bool = true, logger: Logger = Logger(label: "canon")) throws -> EmbeddedPlatform {
         if try postgres != nil {
-            throw ValidationError("this command runs on the embedded engine only (--data DIR); with --database use serve, worker, status, dlq, replay, drift, repair, lifecycle, backfill, user, token or audit")
+            throw ValidationError("this command runs on the embedded engine only (--data DIR); with --database use serve, worker, status, dlq, replay, drift, repair, rebuild, lifecycle, backfill, user, token or audit")
         }
         return try Self.openPlatform(in: directory, create: create, portfolio: PortfolioSource.load(portfolio), semantic: semantic, logger: logger)
     }

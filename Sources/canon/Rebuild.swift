@@ -1,6 +1,7 @@
 import ArgumentParser
 import Canon
 import CanonEmbedded
+import CanonPostgres
 import Foundation
 import Synchronization
 
@@ -9,12 +10,14 @@ struct Rebuild: AsyncParsableCommand {
         abstract: "Rebuild a projection blue-green beside the live one, compare, and switch atomically.",
         discussion: """
             Reads and writes go on throughout; a running `canon serve`/`canon demo` follows the switch within a second.
+            With --database (PostgreSQL) the new version is built in a schema of its own, and every `canon serve` and
+            `canon worker` on that database follows the switch at once (told over LISTEN/NOTIFY; read every 5 s otherwise).
             The previous version stays until --prune; --rollback switches back to it. An interrupted rebuild resumes.
             SIGTERM or SIGINT stops it after the chunk in flight (exit status 3); run it again to resume.
             """)
 
     @OptionGroup var data: DataOptions
-    @Argument(help: "The projection: case-search, case-timeline or evidence-semantic.") var name: String
+    @Argument(help: "The projection: case-search, case-timeline or evidence-semantic (embedded engine only).") var name: String
     @Option(name: .long, help: "evidence-semantic: the embedding model directory to rebuild with (a model change is a rebuild).") var model: String?
     @Flag(help: "Switch back to the previous version.") var rollback = false
     @Flag(help: "Delete every version except the live one.") var prune = false
@@ -33,31 +36,55 @@ struct Rebuild: AsyncParsableCommand {
             throw ValidationError("--chunk-size, --from-outbox and --model apply to a rebuild, not to --\(rollback ? "rollback" : "prune")")
         }
         guard model == nil || name == "evidence-semantic" else { throw ValidationError("--model applies only to evidence-semantic") }
+        if try data.postgres != nil, !PostgresPlatform.projectionNames.contains(name) {
+            throw ValidationError("\(name) is not served by the PostgreSQL engine; with --database the projections are \(PostgresPlatform.projectionNames.joined(separator: ", "))")
+        }
     }
 
     func run() async throws {
+        if let url = try data.postgres {
+            let platform = try await data.openPostgres(url, runAgents: false)
+            let chunkSize = self.chunkSize ?? 5_000
+            try await run(
+                switchBack: { try await platform.rollback($0) }, removeOthers: { try await platform.prune($0) },
+                head: { try await platform.canonical.headPosition() },
+                rebuild: { name, progress in try await platform.rebuild(name, chunkSize: chunkSize, progress: progress) })
+            return
+        }
         let platform = try data.openPlatform(create: false)
+        let model = self.model, fromOutbox = self.fromOutbox, chunkSize = self.chunkSize ?? 5_000
+        try await run(
+            switchBack: { try await platform.rollback($0) }, removeOthers: { try platform.prune($0) },
+            head: { try await platform.canonical.headPosition() },
+            rebuild: { name, progress in try await platform.rebuild(name, model: model, chunkSize: chunkSize, fromOutbox: fromOutbox, progress: progress) })
+    }
+
+    /// The command on either engine: `removeOthers` answers what it removed (files or schemas).
+    private func run(
+        switchBack: (String) async throws -> ProjectionIdentity, removeOthers: (String) async throws -> [String], head: () async throws -> OutboxPosition,
+        rebuild: @escaping @Sendable (String, @escaping @Sendable (ProjectionRebuild.Progress) -> Void) async throws -> ProjectionRebuild.Report
+    ) async throws {
         if rollback {
-            let identity = try await platform.rollback(name)
+            let identity = try await switchBack(name)
             say("\(name): \(identity) is live again")
             return
         }
         if prune {
-            let removed = try platform.prune(name)
+            let removed = try await removeOthers(name)
             say(removed.isEmpty ? "\(name): nothing to prune" : "\(name): removed \(removed.joined(separator: ", "))")
             return
         }
-        let head = try await platform.canonical.headPosition()
+        let head = try await head()
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
         let stateBar = Mutex<ProgressBar?>(nil)
         let reached = Mutex<String?>(nil)
-        let name = self.name, model = self.model, chunkSize = self.chunkSize ?? 5_000, fromOutbox = self.fromOutbox
+        let name = self.name
         let report: ProjectionRebuild.Report
         do {
             // SIGTERM or SIGINT stops it before its next chunk; every chunk written is committed
             // with its checkpoint, and the next run resumes from there.
             report = try await StopSignals().cancelling {
-                try await platform.rebuild(name, model: model, chunkSize: chunkSize, fromOutbox: fromOutbox) { progress in
+                try await rebuild(name) { progress in
                     if let records = progress.records {
                         let recordsBar = stateBar.withLock { recordsBar in
                             if recordsBar == nil { recordsBar = ProgressBar(label: "building \(name) from canonical state", total: records.total) }

@@ -158,9 +158,29 @@ struct ScaleOutTests {
         let status = try RunningCanon(arguments: ["status", "--database", url, "--format", "json"])
         #expect(try await status.waitForExit() == 0, "\(status.errors)")
         #expect(status.output.contains("\"case-search\""))
-        let demo = try RunningCanon(arguments: ["rebuild", "case-search", "--database", url])
-        #expect(try await demo.waitForExit() != 0)
-        #expect(demo.errors.contains("runs on the embedded engine only"))
+        // A blue-green rebuild from another process while the server and the worker run: it
+        // builds case_search_v2 beside v1 and switches; both follow at once (told over
+        // `canon_control`), so the server reads v2 and the worker's agent applies to it.
+        let rebuild = try RunningCanon(arguments: ["rebuild", "case-search", "--database", url])
+        #expect(try await rebuild.waitForExit() == 0, "\(rebuild.errors)")
+        #expect(rebuild.output.contains("case-search@2 is live (was case-search@1)"), "\(rebuild.output)")
+        #expect(try await server.waitUntil(seconds: 30) { server.errors.contains("followed a blue-green switch") }, "\(server.errors.suffix(2000))")
+        #expect(try await worker.waitUntil(seconds: 30) { worker.errors.contains("followed a blue-green switch") }, "\(worker.errors.suffix(2000))")
+        let projections = try await Self.send("GET", address + "/v1/ops/projections", token: token)
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(projections.1.utf8)) as? [String: Any])?["projections"] as? [[String: Any]], "\(projections.1)")
+        #expect(rows.first { $0["name"] as? String == "case-search" }?["version"] as? Int == 2, "\(projections.1)")
+        let later = try await Self.send("POST", address + "/v1/cases", token: token, json: """
+            {"title":"Unregistered broker","summary":"Trades without a registration","sector":"banking","region":"north","priority":"low"}
+            """)
+        #expect(later.0 == 201, "\(later.1)")
+        let laterPosition = try #require((try JSONSerialization.jsonObject(with: Data(later.1.utf8)) as? [String: Any])?["position"] as? Int)
+        let rebuilt = try await Self.send("GET", address + "/v1/search/cases?q=unlicensed&min_position=\(laterPosition)", token: token)
+        #expect(rebuilt.0 == 200 && rebuilt.1.contains("Unlicensed lender"), "v2 holds the rebuilt case: \(rebuilt.1)")
+        let after = try await Self.send("GET", address + "/v1/search/cases?q=unregistered&min_position=\(laterPosition)", token: token)
+        #expect(after.0 == 200 && after.1.contains("Unregistered broker"), "and the worker applied the one written after to it: \(after.1)")
+        let semanticRebuild = try RunningCanon(arguments: ["rebuild", "evidence-semantic", "--database", url])
+        #expect(try await semanticRebuild.waitForExit() != 0)
+        #expect(semanticRebuild.errors.contains("not served by the PostgreSQL engine"), "\(semanticRebuild.errors)")
         let noDatabase = try RunningCanon(arguments: ["worker"])
         #expect(try await noDatabase.waitForExit() != 0)
         #expect(noDatabase.errors.contains("canon worker runs against PostgreSQL"))

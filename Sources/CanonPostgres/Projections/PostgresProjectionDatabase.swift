@@ -26,6 +26,12 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
         self.faults = faults
     }
 
+    /// `case_search_v1` for version 1 of `case-search`: the store name with every character that
+    /// is not a letter or a digit made an underscore.
+    static func schemaName(for identity: ProjectionIdentity) -> String {
+        String(identity.storeName.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
     /// Creates (when missing) the projection's role and schema, then its tables.
     ///
     /// - Parameters:
@@ -36,8 +42,7 @@ final class PostgresProjectionDatabase: ProjectionBookkeeping {
         url: PostgresURL, identity: ProjectionIdentity, faults: FaultInjector?, extensions: [String] = [],
         settings: [(String, String)] = [], migrations: [(String, [String])]
     ) async throws -> PostgresProjectionDatabase {
-        let base = identity.storeName.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
-        let schema = String(base)
+        let schema = schemaName(for: identity)
         let role = "canon_" + schema
         do {
             let admin = PostgresDatabase(url: url, maximumConnections: 1)

@@ -1,0 +1,193 @@
+import Canon
+import CanonPostgres
+import CasePlatform
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// What the scaled-out platform refuses, said so that an operator can act on it.
+public struct PostgresPlatformError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+
+    public init(_ message: String) { self.message = message }
+}
+
+extension PostgresPlatform {
+    /// Opens version `version` of projection `name` (creating its role, schema and tables when
+    /// missing).
+    public static func makeStore(_ name: String, version: Int, url: PostgresURL, faults: FaultInjector? = nil) async throws -> any ProjectionStore {
+        switch name {
+        case PlatformPortfolio.Store.caseSearch:
+            return try await PostgresSearchStore.open(url: url, projection: CaseSearchProjection(version: version), faults: faults)
+        case PlatformPortfolio.Store.caseTimeline:
+            return try await PostgresTimelineStore.open(url: url, projection: CaseTimelineProjection(version: version), faults: faults)
+        default:
+            throw ProjectionError.unknownProjection(name, known: projectionNames)
+        }
+    }
+
+    /// Rebuilds projection `name` blue-green, as `EmbeddedPlatform.rebuild` does on the embedded
+    /// engine: builds the next version in a schema of its own beside the live one while reads
+    /// and writes go on (the live version's agent keeps applying, in whichever process holds its
+    /// lease), catches it up, compares the two at one position, and switches
+    /// `canon_projection_versions` to it. Every process then moves its readers and agent to it
+    /// (`VersionFollower`); this one at once.
+    ///
+    /// An interrupted rebuild resumes: the version under construction is recorded, and its
+    /// schema continues from its checkpoint. The previous version stays until `prune`, so
+    /// `rollback` can switch back. The build folds the outbox (the PostgreSQL stores have no
+    /// build from a snapshot of canonical state).
+    ///
+    /// - Throws: `PostgresPlatformError` when the versions differ and the new one does not match
+    ///   canonical state (nothing is switched); `ProjectionError` or the projection's error otherwise.
+    public func rebuild(
+        _ name: String, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
+    ) async throws -> ProjectionRebuild.Report {
+        guard Self.projectionNames.contains(name) else {
+            throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
+        }
+        // Another process may have switched since this one opened: build beside what is live now.
+        try await follower.follow()
+        let live = try coordinator.store(named: name)
+        let version = try await versions.beginBuilding(name, live: live.identity.version)
+        let next = try await Self.makeStore(name, version: version, url: url, faults: projectionFaults)
+        var report = try await ProjectionRebuild(source: canonical, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
+        if !report.matches {
+            // As on the embedded engine: the versions may differ because the live one drifted or
+            // the projection changed; the new one is switched to only if it equals canonical state.
+            let schema = PostgresProjectionVersions.schema(of: name, version: version)
+            let differs = "\(next.identity) differs from \(live.identity) at position \(report.comparedAt): \(report.rows) rows (checksum \(report.checksum)) against \(report.liveRows) (checksum \(report.liveChecksum))"
+            let drift: DriftReport
+            do {
+                drift = try await PlatformDrift.check(next, source: canonical).run(.full)
+            } catch {
+                throw PostgresPlatformError("\(differs), and it cannot be checked against canonical state (\(error)); nothing was switched. `canon rebuild \(name) --prune` drops schema \(schema) to start again")
+            }
+            guard drift.count == 0 else {
+                let kinds = Dictionary(grouping: drift.differences, by: \.kind).mapValues(\.count)
+                throw PostgresPlatformError("""
+                    \(differs), and a full drift check of \(next.identity) against canonical state found \(drift.count) difference(s) \
+                    (\(kinds[.missing] ?? 0) missing, \(kinds[.extra] ?? 0) extra, \(kinds[.stale] ?? 0) stale); nothing was switched. \
+                    `canon rebuild \(name) --prune` drops schema \(schema) to start again
+                    """)
+            }
+            report.canonicalDifferences = 0
+        }
+        try await versions.switchLive(name, to: version, previous: live.identity.version, seconds: report.seconds)
+        _ = await coordinator.makeLive(next)
+        return report
+    }
+
+    /// Switches projection `name` back to its previous version, which then catches up from its
+    /// own checkpoint.
+    public func rollback(_ name: String) async throws -> ProjectionIdentity {
+        guard Self.projectionNames.contains(name) else {
+            throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
+        }
+        guard let entry = try await versions.entry(name), let previous = entry.previous else {
+            throw PostgresPlatformError("\(name) has no previous version to roll back to")
+        }
+        // Opening a version whose schema is gone would create it empty and make that live.
+        guard try await versions.schemas(of: name)[previous] != nil else {
+            throw PostgresPlatformError(
+                "\(name) version \(previous) has no schema \(PostgresProjectionVersions.schema(of: name, version: previous)) (dropped): nothing to roll back to")
+        }
+        let store = try await Self.makeStore(name, version: previous, url: url, faults: projectionFaults)
+        try await versions.switchLive(name, to: previous, previous: entry.live)
+        _ = await coordinator.makeLive(store)
+        return store.identity
+    }
+
+    /// Drops the schema of every version of `name` except the live one.
+    ///
+    /// - Returns: the schemas dropped.
+    public func prune(_ name: String) async throws -> [String] {
+        guard Self.projectionNames.contains(name) else {
+            throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
+        }
+        let live = try await versions.liveVersion(name)
+        // The table forgets the other versions first: stopped between the two steps, a rollback
+        // finds no previous version, rather than a previous version without its schema.
+        try await versions.forgetOthers(name)
+        var dropped: [String] = []
+        for (version, schema) in try await versions.schemas(of: name) where version != live {
+            try await versions.dropSchema(of: name, version: version)
+            dropped.append(schema)
+        }
+        return dropped.sorted()
+    }
+}
+
+/// Keeps a process's readers and agents on the live version of each projection: when a rebuild
+/// in any process switches one (`switch:` on `canon_control`, through `PostgresNotifications`),
+/// and every `interval` as the fallback, it reads `canon_projection_versions` and moves whatever
+/// differs (`ProjectionCoordinator.makeLive`: readers at once, the agent when its lease is held).
+public final class VersionFollower: Service, Sendable, CustomStringConvertible {
+    public var description: String { "VersionFollower" }
+
+    private let coordinator: ProjectionCoordinator
+    private let versions: PostgresProjectionVersions
+    private let url: PostgresURL
+    private let faults: FaultInjector?
+    private let interval: Duration
+    private let logger: Logger
+    private let kicks: AsyncStream<Void>
+    private let kicker: AsyncStream<Void>.Continuation
+
+    init(coordinator: ProjectionCoordinator, versions: PostgresProjectionVersions, url: PostgresURL, faults: FaultInjector?, interval: Duration = .seconds(5), logger: Logger) {
+        self.coordinator = coordinator
+        self.versions = versions
+        self.url = url
+        self.faults = faults
+        self.interval = interval
+        self.logger = logger
+        (kicks, kicker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks the running follower to read the versions now.
+    public func kick() { kicker.yield() }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [self] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        kick()
+                    }
+                }
+                for await _ in kicks {
+                    do {
+                        try await follow()
+                    } catch {
+                        if Task.isCancelled { break }
+                        logger.warning("cannot follow the live projection versions", metadata: ["error": "\(error)"])
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Moves every projection whose live version here differs from `canon_projection_versions`.
+    ///
+    /// - Returns: the versions this process switched to.
+    @discardableResult
+    public func follow() async throws -> [ProjectionIdentity] {
+        let live = try await versions.all()
+        var switched: [ProjectionIdentity] = []
+        for name in PostgresPlatform.projectionNames {
+            guard let current = try? coordinator.store(named: name).identity.version else { continue }
+            let wanted = live[name]?.live ?? 1
+            guard current != wanted else { continue }
+            let store = try await PostgresPlatform.makeStore(name, version: wanted, url: url, faults: faults)
+            // Checked again: another follow (a rebuild in this process) may have moved it meanwhile.
+            guard (try? coordinator.store(named: name).identity.version) == current else { continue }
+            _ = await coordinator.makeLive(store)
+            switched.append(store.identity)
+            logger.info("followed a blue-green switch", metadata: ["projection.name": "\(store.identity)"])
+        }
+        return switched
+    }
+}

@@ -1,0 +1,114 @@
+import Canon
+import Foundation
+import PostgresNIO
+
+/// Which version of each projection is live on a PostgreSQL installation: the scaled-out
+/// counterpart of the data directory's `projections.json`, shared by every process.
+///
+/// `canon_projection_versions` (in the canonical database) holds a row per rebuilt projection;
+/// a projection without one is live at version 1. A blue-green rebuild records the version it
+/// builds (`building`), so an interrupted rebuild resumes into the same schema, and then
+/// switches `live` in one transaction that also tells every process on `canon_control`
+/// (`switch:name:version`). Each process moves its readers and its agent to the new version
+/// when told, and reads the table on a timer as the fallback (`PostgresPlatform.VersionFollower`).
+public struct PostgresProjectionVersions: Sendable {
+    public struct Entry: Hashable, Sendable {
+        public var live: Int
+        /// The version a rollback switches back to; nil once pruned.
+        public var previous: Int?
+        /// The version a rebuild is building (resumed by the next rebuild).
+        public var building: Int?
+        public var lastRebuildSeconds: Double?
+
+        public init(live: Int, previous: Int? = nil, building: Int? = nil, lastRebuildSeconds: Double? = nil) {
+            self.live = live
+            self.previous = previous
+            self.building = building
+            self.lastRebuildSeconds = lastRebuildSeconds
+        }
+    }
+
+    /// The `canon_control` payload prefix of a switch.
+    public static let switchPrefix = "switch:"
+
+    let database: PostgresDatabase
+
+    public init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    /// Every projection that has a row, by name.
+    public func all() async throws -> [String: Entry] {
+        var entries: [String: Entry] = [:]
+        for row in try await database.rows("SELECT name, live, previous, building, last_rebuild_seconds FROM canon_projection_versions") {
+            let (name, live, previous, building, seconds) = try row.decode((String, Int64, Int64?, Int64?, Double?).self)
+            entries[name] = Entry(live: Int(live), previous: previous.map(Int.init), building: building.map(Int.init), lastRebuildSeconds: seconds)
+        }
+        return entries
+    }
+
+    public func entry(_ name: String) async throws -> Entry? { try await all()[name] }
+
+    /// The live version of `name` (1 when it was never rebuilt).
+    public func liveVersion(_ name: String) async throws -> Int { try await entry(name)?.live ?? 1 }
+
+    /// Records that a rebuild of `name` builds a version, and returns it: the one a rebuild
+    /// already began, else one above every version kept (so a version left behind by a rollback
+    /// is not built into again).
+    public func beginBuilding(_ name: String, live: Int) async throws -> Int {
+        let rows = try await database.rows(
+            """
+            INSERT INTO canon_projection_versions AS v (name, live, building) VALUES ($1, $2, $2 + 1)
+            ON CONFLICT (name) DO UPDATE SET building = COALESCE(v.building, GREATEST(v.live, COALESCE(v.previous, 0)) + 1)
+            RETURNING building
+            """, [.text(name), .integer(Int64(live))])
+        guard let building = try rows.first?.decode(Int64.self) else {
+            throw CanonicalStoreError.storage("canon_projection_versions returned no row for \(name)")
+        }
+        return Int(building)
+    }
+
+    /// Makes `version` of `name` live, keeping `previous` for a rollback, and tells every process
+    /// in the same transaction: a process learns of the switch only once it is committed.
+    public func switchLive(_ name: String, to version: Int, previous: Int?, seconds: Double? = nil) async throws {
+        let previousValue: CanonValue = previous.map { .integer(Int64($0)) } ?? .null
+        let secondsValue: CanonValue = seconds.map { .real($0) } ?? .null
+        try await database.transaction { transaction in
+            try await transaction.execute(
+                """
+                INSERT INTO canon_projection_versions AS v (name, live, previous, building, last_rebuild_seconds, switched_at)
+                VALUES ($1, $2, $3, NULL, $4, now())
+                ON CONFLICT (name) DO UPDATE SET live = $2, previous = $3, building = NULL,
+                    last_rebuild_seconds = COALESCE($4, v.last_rebuild_seconds), switched_at = now()
+                """, [.text(name), .integer(Int64(version)), previousValue, secondsValue])
+            try await transaction.execute(
+                "SELECT pg_notify($1, $2)", [.text(PostgresControl.channel), .text("\(Self.switchPrefix)\(name):\(version)")])
+        }
+    }
+
+    /// Forgets the previous and any half-built version of `name` (before their schemas go).
+    public func forgetOthers(_ name: String) async throws {
+        try await database.rows("UPDATE canon_projection_versions SET previous = NULL, building = NULL WHERE name = $1", [.text(name)])
+    }
+
+    /// The schema of `version` of `name` (as `PostgresProjectionDatabase` names it).
+    public static func schema(of name: String, version: Int) -> String {
+        PostgresProjectionDatabase.schemaName(for: ProjectionIdentity(name: name, version: version))
+    }
+
+    /// The versions of `name` that have a schema in the database, with their schemas.
+    public func schemas(of name: String) async throws -> [Int: String] {
+        let prefix = Self.schema(of: name, version: 0).dropLast()
+        var found: [Int: String] = [:]
+        for row in try await database.rows("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)", [.text(String(prefix))]) {
+            let schema = try row.decode(String.self)
+            if let version = Int(schema.dropFirst(prefix.count)), Self.schema(of: name, version: version) == schema { found[version] = schema }
+        }
+        return found
+    }
+
+    /// Drops the schema of `version` of `name`, with everything in it.
+    public func dropSchema(of name: String, version: Int) async throws {
+        try await database.execute("DROP SCHEMA IF EXISTS \(quoted(Self.schema(of: name, version: version))) CASCADE")
+    }
+}

@@ -1,0 +1,209 @@
+import Canon
+import CanonEmbedded
+import CanonPostgres
+import CanonTesting
+import CasePlatform
+import Foundation
+import Synchronization
+import Testing
+
+/// Blue-green rebuilds on PostgreSQL: the next version is built in a schema of its own while the
+/// live one serves and its agent applies, and the switch reaches every process on the database.
+/// Three platforms on one database stand for three processes: a worker that runs the agents, a
+/// server that runs none, and `canon rebuild`.
+@Suite("Blue-green rebuild on PostgreSQL", .enabled(if: PostgresTestServer.enabled, Comment(rawValue: PostgresTestServer.skipMessage)))
+struct PostgresRebuildTests {
+    static let investigator = User(id: "ivan", displayName: "Ivan", role: .investigator, team: "financial-crime", clearance: 2)
+
+    static var fast: ProjectionCoordinator.Configuration {
+        var projections = PostgresPlatform.Configuration.defaultProjections
+        projections.agent.heartbeatInterval = .milliseconds(50)
+        projections.agent.idleWait = .milliseconds(50)
+        projections.leaseInterval = .milliseconds(50)
+        return projections
+    }
+
+    struct Processes {
+        let worker: PostgresPlatform
+        let server: PostgresPlatform
+        let running: [Task<Void, any Error>]
+
+        func stop() async {
+            for task in running { task.cancel() }
+            for task in running { _ = await task.result }
+            for platform in [worker, server] { await platform.leases.close() }
+        }
+    }
+
+    static func start(_ url: PostgresURL) async throws -> Processes {
+        // They read the live versions only when a switch is announced: the test sees the
+        // announcement arrive, not the timer.
+        var workerConfiguration = PostgresPlatform.Configuration(projections: fast)
+        workerConfiguration.versionPollInterval = .seconds(3600)
+        var serverConfiguration = PostgresPlatform.Configuration(runAgents: false)
+        serverConfiguration.versionPollInterval = .seconds(3600)
+        let worker = try await PostgresPlatform.open(url: url, configuration: workerConfiguration)
+        let server = try await PostgresPlatform.open(url: url, configuration: serverConfiguration)
+        let running = worker.backgroundServices.map { service in Task { try await service.run() } }
+            + server.backgroundServices.map { service in Task { try await service.run() } }
+        return Processes(worker: worker, server: server, running: running)
+    }
+
+    /// Checks `condition` until it holds, at most `seconds`.
+    static func eventually(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting until \(what)")
+        throw CancellationError()
+    }
+
+    static func openCases(_ count: Int, _ commands: CaseCommands, title: String) async throws {
+        for index in 0..<count {
+            _ = try await commands.openCase(
+                OpenCaseRequest(title: "\(title) \(index)", summary: "", sector: "energy", region: "north", priority: "low"), by: investigator)
+        }
+    }
+
+    @Test func aRebuildWhileReadingAndWritingSwitchesEveryProcessAndEndsEqualToAFreshProjection() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let processes = try await Self.start(url)
+        do {
+            try await Self.rebuildWhileReadingAndWriting(url, processes)
+        } catch {
+            await processes.stop()
+            throw error
+        }
+        await processes.stop()
+    }
+
+    static func rebuildWhileReadingAndWriting(_ url: PostgresURL, _ processes: Processes) async throws {
+        let (worker, server) = (processes.worker, processes.server)
+        let commands = CaseCommands(store: server.store)
+        _ = try await commands.registerUser(investigator)
+        try await openCases(120, commands, title: "Seeded")
+        let seeded = try await server.canonical.headPosition()
+        #expect(try await server.coordinator.waitUntilApplied("case-search", position: seeded, timeout: .seconds(60)))
+
+        let done = Mutex(false)
+        let reads = Mutex((count: 0, empty: 0, failed: 0))
+        let reader = Task {
+            while !done.withLock({ $0 }) {
+                do {
+                    let store = try server.coordinator.store(named: "case-search") as! any SearchStore
+                    let results = try await store.search(SearchQuery(limit: 5, facets: false))
+                    reads.withLock { $0.count += 1; if results.hits.isEmpty { $0.empty += 1 } }
+                } catch {
+                    reads.withLock { $0.failed += 1 }
+                }
+            }
+        }
+        let writer = Task { try await openCases(80, commands, title: "Written during the rebuild") }
+
+        let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
+        let report = try await rebuilder.rebuild("case-search", chunkSize: 40)
+        try await writer.value
+        #expect(report.matches, "\(report)")
+        #expect(report.projection == ProjectionIdentity(name: "case-search", version: 2))
+        #expect(report.replacing == ProjectionIdentity(name: "case-search", version: 1))
+        #expect(try await rebuilder.versions.entry("case-search") == .init(live: 2, previous: 1, building: nil, lastRebuildSeconds: report.seconds))
+        #expect(try await rebuilder.versions.entry("case-timeline") == nil, "a projection never rebuilt has no row and is live at 1")
+
+        // The server (reads) and the worker (its agent) follow the switch.
+        try await eventually("the server and the worker follow the switch") {
+            try server.coordinator.store(named: "case-search").identity.version == 2
+                && worker.coordinator.store(named: "case-search").identity.version == 2
+        }
+        done.withLock { $0 = true }
+        _ = await reader.value
+        let counts = reads.withLock { $0 }
+        #expect(counts.count > 0)
+        #expect(counts.failed == 0, "no read failed (of \(counts.count + counts.failed))")
+        #expect(counts.empty == 0, "no read saw an empty index (of \(counts.count))")
+
+        // The worker applies what comes after to version 2, and version 2 equals a fresh projection.
+        try await openCases(5, commands, title: "Written after the switch")
+        let head = try await server.canonical.headPosition()
+        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
+        let fresh = try await PostgresPlatform.makeStore("case-search", version: 90, url: url)
+        let built = try await ProjectionRebuild(source: server.canonical, live: fresh, next: fresh).run(compareAttempts: 1)
+        #expect(built.comparedAt == head)
+        let live = try await server.coordinator.store(named: "case-search").contentSummary()
+        #expect(live == (try await fresh.contentSummary()))
+        #expect(live.rows == 205)
+        #expect(try await rebuilder.versions.schemas(of: "case-search").keys.sorted() == [1, 2, 90])
+    }
+
+    /// Interrupted, a rebuild resumes into the same schema; a rollback switches back and every
+    /// process follows; prune drops every other version's schema; and a live version that lost a
+    /// row is replaced by one that equals canonical state.
+    @Test func anInterruptedRebuildResumesARollbackIsFollowedAndPruneDropsTheOtherSchemas() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let processes = try await Self.start(url)
+        do {
+            try await Self.resumeRollBackAndPrune(url, processes)
+        } catch {
+            await processes.stop()
+            throw error
+        }
+        await processes.stop()
+    }
+
+    static func resumeRollBackAndPrune(_ url: PostgresURL, _ processes: Processes) async throws {
+        let server = processes.server
+        let commands = CaseCommands(store: server.store)
+        _ = try await commands.registerUser(investigator)
+        try await openCases(60, commands, title: "Seeded")
+        let head = try await server.canonical.headPosition()
+        #expect(try await server.coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(60)))
+        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
+        let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
+
+        // Cancelled after its first chunk (as SIGTERM stops `canon rebuild`), nothing is switched.
+        let stoppedAt = Mutex<OutboxPosition?>(nil)
+        let first = Task {
+            try await rebuilder.rebuild("case-timeline", chunkSize: 10) { progress in
+                guard progress.phase == .building else { return }
+                stoppedAt.withLock { $0 = $0 ?? progress.position }
+                withUnsafeCurrentTask { $0?.cancel() }
+            }
+        }
+        await #expect(throws: CancellationError.self) { try await first.value }
+        let stopped = try #require(stoppedAt.withLock { $0 })
+        #expect(stopped < head)
+        #expect(try await rebuilder.versions.entry("case-timeline") == .init(live: 1, building: 2))
+        #expect(try server.coordinator.store(named: "case-timeline").identity.version == 1)
+        let resumedAt = Mutex<OutboxPosition?>(nil)
+        let report = try await rebuilder.rebuild("case-timeline", chunkSize: 10) { progress in
+            resumedAt.withLock { $0 = $0 ?? progress.position }
+        }
+        #expect(report.projection.version == 2 && report.matches)
+        #expect(try #require(resumedAt.withLock { $0 }) > stopped, "the second run went on from the first one's checkpoint")
+        try await eventually("the server follows to version 2") { try server.coordinator.store(named: "case-timeline").identity.version == 2 }
+
+        // Rolled back, every process follows to version 1 again; pruned, version 2's schema goes.
+        #expect(try await rebuilder.rollback("case-timeline") == ProjectionIdentity(name: "case-timeline", version: 1))
+        #expect(try await rebuilder.versions.entry("case-timeline")?.live == 1)
+        try await eventually("the server and the worker follow the rollback") {
+            try server.coordinator.store(named: "case-timeline").identity.version == 1
+                && processes.worker.coordinator.store(named: "case-timeline").identity.version == 1
+        }
+        #expect(try await rebuilder.prune("case-timeline") == ["case_timeline_v2"])
+        #expect(try await rebuilder.versions.schemas(of: "case-timeline").keys.sorted() == [1])
+        await #expect(throws: PostgresPlatformError.self) { try await rebuilder.rollback("case-timeline") }
+        await #expect(throws: ProjectionError.self) { try await rebuilder.rebuild("evidence-semantic") }
+
+        // A live version that lost a row differs from the rebuilt one; the rebuilt one equals
+        // canonical state (a full drift check), so it is switched to.
+        let admin = PostgresDatabase(url: url, maximumConnections: 1)
+        defer { admin.close() }
+        try await admin.execute("DELETE FROM case_search_v1.docs WHERE key = (SELECT min(key) FROM case_search_v1.docs)")
+        let repaired = try await rebuilder.rebuild("case-search")
+        #expect(!repaired.matches)
+        #expect(repaired.rows == repaired.liveRows + 1)
+        #expect(repaired.canonicalDifferences == 0)
+        #expect(try await rebuilder.versions.entry("case-search")?.live == 2)
+    }
+}
