@@ -4,6 +4,7 @@ import CasePlatform
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// What the scaled-out platform refuses, said so that an operator can act on it.
 public struct PostgresPlatformError: Error, CustomStringConvertible, Sendable {
@@ -134,6 +135,8 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
     private let logger: Logger
     private let kicks: AsyncStream<Void>
     private let kicker: AsyncStream<Void>.Continuation
+    /// The table as this process last read it.
+    private let seen = Mutex<[String: PostgresProjectionVersions.Entry]>([:])
 
     init(coordinator: ProjectionCoordinator, versions: PostgresProjectionVersions, url: PostgresURL, faults: FaultInjector?, interval: Duration = .seconds(5), logger: Logger) {
         self.coordinator = coordinator
@@ -144,6 +147,10 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
         self.logger = logger
         (kicks, kicker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// How long the rebuild that made each live version took, as last read
+    /// (`canon_rebuild_duration_seconds`).
+    public var rebuildSeconds: [String: Double] { seen.withLock { $0.compactMapValues(\.lastRebuildSeconds) } }
 
     /// Asks the running follower to read the versions now.
     public func kick() { kicker.yield() }
@@ -176,6 +183,7 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
     @discardableResult
     public func follow() async throws -> [ProjectionIdentity] {
         let live = try await versions.all()
+        seen.withLock { $0 = live }
         var switched: [ProjectionIdentity] = []
         for name in PostgresPlatform.projectionNames {
             guard let current = try? coordinator.store(named: name).identity.version else { continue }

@@ -124,7 +124,7 @@ public struct PostgresPlatform: Sendable {
             store: store, projections: coordinator, readPolicy: ReadPolicy(portfolio), readWait: readWait,
             semanticUnavailable: Self.semanticUnavailable, driftCache: { [driftCaches] in driftCaches.cache(for: $0) },
             retention: RetentionPolicy(portfolio), storeSizes: { [canonical, coordinator] in await Self.storeSizes(canonical, coordinator) },
-            scaledOut: true)
+            rebuildSeconds: { [follower] in follower.rebuildSeconds }, scaledOut: true)
     }
 
     /// Each store's bytes by store name: the canonical tables (`public`) and each live

@@ -193,6 +193,7 @@ struct ScaleOutTests {
         #expect(try await server.waitUntil(seconds: 20) { server.errors.contains("event-loop delay measured") }, "\(server.errors)")
         let metrics = try await Self.send("GET", address + "/metrics", token: token).1
         #expect(metrics.contains("canon_event_loop_delay_seconds_count{loop=\"0\"}"), "\(metrics.prefix(1000))")
+        #expect(metrics.contains("canon_rebuild_duration_seconds{store=\"case-search\"}"), "the rebuild's duration, as the server read it with the switch")
 
         server.terminate()
         worker.terminate()
