@@ -10,7 +10,8 @@ struct Bench: AsyncParsableCommand {
         abstract: "Run the end-to-end benchmark scenarios at a chosen size, each beside its limit.",
         discussion: """
             catch-up: apply a backlog of --cases cases (4 events each) to case search, beside a raw FTS5 bulk insert of the same documents.
-            rebuild:  a blue-green rebuild of case search over that backlog (kept from catch-up, or written), beside the raw FTS5 bulk load.
+            rebuild:  a blue-green rebuild of case search over that backlog (kept from catch-up, or written), beside the raw FTS5 bulk load;
+                      with --database, on PostgreSQL (a new database): beside an INSERT … SELECT of the rebuilt rows into tables of the same shape.
             latency:  commit-to-searchable p50/p95/p99 at --rate writes/s for --seconds, agents running.
             search:   search latency with facets over the catch-up store (--queries queries).
             embed:    sentence embeddings per second in batches of 32 (--sentences), beside cblas_sgemm's GFLOP/s on the same shapes.
@@ -27,7 +28,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     @Option(name: .long, help: "all, catch-up, rebuild, latency, search, embed, knn, priority, drift or scale-out (not part of all).") var scenario: Scenario = .all
-    @Option(name: .long, help: "scale-out: the database the server and workers run on; drift: a new database to run the drift scenario on PostgreSQL.") var database: String?
+    @Option(name: .long, help: "scale-out: the database the server and workers run on; drift, rebuild: a new database to run the scenario on PostgreSQL.") var database: String?
     @Option(name: .long, help: "scale-out: the server's address, e.g. http://127.0.0.1:8080.") var server: String?
     @Option(name: .long, help: "scale-out: concurrent HTTP clients.") var clients: Int = 16
     @Option(name: .long, help: "Sentences for the embed scenario.") var sentences: Int = 2_000
@@ -56,10 +57,10 @@ struct Bench: AsyncParsableCommand {
             guard database != nil, let server, server.hasPrefix("http://") else {
                 throw ValidationError("--scenario scale-out needs --database postgres://… and --server http://host:port")
             }
-        } else if scenario == .drift, database != nil {
+        } else if scenario == .drift || scenario == .rebuild, database != nil {
             guard server == nil else { throw ValidationError("--server applies to --scenario scale-out only") }
         } else if database != nil || server != nil {
-            throw ValidationError("--database applies to --scenario scale-out and drift only, --server to scale-out only (the other scenarios run on embedded stores)")
+            throw ValidationError("--database applies to --scenario scale-out, drift and rebuild only, --server to scale-out only (the other scenarios run on embedded stores)")
         }
     }
 
@@ -90,6 +91,20 @@ struct Bench: AsyncParsableCommand {
                        result.falsePositives, result.repairSeconds, result.verifiedDifferences))
             say("drift (PostgreSQL): phases of the check with 100 injected: "
                 + found.phaseSeconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.2fs", $0.key, $0.value) }.joined(separator: ", "))
+            return
+        }
+        if scenario == .rebuild, let database {
+            let url: PostgresURL
+            do { url = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
+            let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
+            say("canon bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date().formatted(.iso8601)), PostgreSQL")
+            let result = try await PostgresRebuildBench(database: url).run(cases: cases, progress: status)
+            if let seeded = result.seedSeconds { say(String(format: "rebuild (PostgreSQL): %d cases (%lld events) seeded in %.2fs", result.cases, result.events, seeded)) }
+            if let applied = result.applySeconds { say(String(format: "rebuild (PostgreSQL): the live version applied the outbox in %.2fs", applied)) }
+            let report = result.rebuild
+            say(String(format: "rebuild of case search (PostgreSQL, %@ to %@): %d documents, %lld events in %.2fs = %.0f events/s (building %.2fs, catching up %.2fs, comparing %.2fs); INSERT … SELECT of the same rows %.2fs; ratio %.2fx",
+                       report.replacing.description, report.projection.description, report.rows, result.events, report.seconds, Double(result.events) / report.seconds,
+                       report.phases.building, report.phases.catchingUp, report.phases.comparing, result.rawCopySeconds, report.seconds / result.rawCopySeconds))
             return
         }
         let directory = DataDirectory(scratch)
