@@ -70,16 +70,16 @@ public struct PostgresProjectionVersions: Sendable {
 
     /// Makes `version` of `name` live, keeping `previous` for a rollback, and tells every process
     /// in the same transaction: a process learns of the switch only once it is committed.
+    /// `seconds` is how long the rebuild that made `version` took (nil for a rollback).
     public func switchLive(_ name: String, to version: Int, previous: Int?, seconds: Double? = nil) async throws {
         let previousValue: CanonValue = previous.map { .integer(Int64($0)) } ?? .null
         let secondsValue: CanonValue = seconds.map { .real($0) } ?? .null
         try await database.transaction { transaction in
             try await transaction.execute(
                 """
-                INSERT INTO canon_projection_versions AS v (name, live, previous, building, last_rebuild_seconds, switched_at)
+                INSERT INTO canon_projection_versions (name, live, previous, building, last_rebuild_seconds, switched_at)
                 VALUES ($1, $2, $3, NULL, $4, now())
-                ON CONFLICT (name) DO UPDATE SET live = $2, previous = $3, building = NULL,
-                    last_rebuild_seconds = COALESCE($4, v.last_rebuild_seconds), switched_at = now()
+                ON CONFLICT (name) DO UPDATE SET live = $2, previous = $3, building = NULL, last_rebuild_seconds = $4, switched_at = now()
                 """, [.text(name), .integer(Int64(version)), previousValue, secondsValue])
             try await transaction.execute(
                 "SELECT pg_notify($1, $2)", [.text(PostgresControl.channel), .text("\(Self.switchPrefix)\(name):\(version)")])
@@ -107,8 +107,11 @@ public struct PostgresProjectionVersions: Sendable {
         return found
     }
 
-    /// Drops the schema of `version` of `name`, with everything in it.
+    /// Drops the schema of `version` of `name`, with everything in it, and the expected digests
+    /// drift checks kept for it.
     public func dropSchema(of name: String, version: Int) async throws {
-        try await database.execute("DROP SCHEMA IF EXISTS \(quoted(Self.schema(of: name, version: version))) CASCADE")
+        let schema = Self.schema(of: name, version: version)
+        try await database.execute("DROP SCHEMA IF EXISTS \(quoted(schema)) CASCADE")
+        try await database.execute("DROP TABLE IF EXISTS \(quoted(PostgresDigestCache.schema)).\(quoted(schema))")
     }
 }

@@ -185,7 +185,7 @@ struct PostgresRebuildTests {
 
         // Rolled back, every process follows to version 1 again; pruned, version 2's schema goes.
         #expect(try await rebuilder.rollback("case-timeline") == ProjectionIdentity(name: "case-timeline", version: 1))
-        #expect(try await rebuilder.versions.entry("case-timeline")?.live == 1)
+        #expect(try await rebuilder.versions.entry("case-timeline") == .init(live: 1, previous: 2), "a rollback keeps the version it left, and no rebuild made the live one")
         try await eventually("the server and the worker follow the rollback") {
             try server.coordinator.store(named: "case-timeline").identity.version == 1
                 && processes.worker.coordinator.store(named: "case-timeline").identity.version == 1
