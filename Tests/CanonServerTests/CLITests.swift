@@ -180,7 +180,7 @@ struct CLITests {
             (["drift", "--data", scratch.file("d"), "case-search", "--format", "json", "--limit", "5"], "--limit applies to text output"),
             (["rebuild", "--data", scratch.file("d"), "case-search", "--rollback", "--chunk-size", "7"], "apply to a rebuild, not to --rollback"),
             (["rebuild", "--data", scratch.file("d"), "case-search", "--prune", "--from-outbox"], "apply to a rebuild, not to --prune"),
-            (["bench", "--scenario", "search", "--database", "postgres://x@127.0.0.1:1/y"], "--database applies to --scenario scale-out and drift only"),
+            (["bench", "--scenario", "search", "--database", "postgres://x@127.0.0.1:1/y"], "--database applies to --scenario scale-out, drift and rebuild only"),
             (["bench", "--scenario", "drift", "--database", "postgres://x@127.0.0.1:1/y", "--server", "http://127.0.0.1:1"], "--server applies to --scenario scale-out only"),
         ] {
             let run = try RunningCanon(arguments: arguments)
