@@ -48,6 +48,14 @@ extension PostgresPlatform {
         guard Self.projectionNames.contains(name) else {
             throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
         }
+        return try await versions.exclusively(name) {
+            try await rebuildAlone(name, chunkSize: chunkSize, progress: progress)
+        }
+    }
+
+    private func rebuildAlone(
+        _ name: String, chunkSize: Int, progress: @Sendable (ProjectionRebuild.Progress) -> Void
+    ) async throws -> ProjectionRebuild.Report {
         // Another process may have switched since this one opened: build beside what is live now.
         try await follower.follow()
         let live = try coordinator.store(named: name)
@@ -62,6 +70,9 @@ extension PostgresPlatform {
             let drift: DriftReport
             do {
                 drift = try await PlatformDrift.check(next, source: canonical).run(.full)
+            } catch is CancellationError {
+                // Stopped (SIGTERM): the CLI says so, and the next run resumes.
+                throw CancellationError()
             } catch {
                 throw PostgresPlatformError("\(differs), and it cannot be checked against canonical state (\(error)); nothing was switched. `canon rebuild \(name) --prune` drops schema \(schema) to start again")
             }
@@ -86,6 +97,10 @@ extension PostgresPlatform {
         guard Self.projectionNames.contains(name) else {
             throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
         }
+        return try await versions.exclusively(name) { try await rollbackAlone(name) }
+    }
+
+    private func rollbackAlone(_ name: String) async throws -> ProjectionIdentity {
         guard let entry = try await versions.entry(name), let previous = entry.previous else {
             throw PostgresPlatformError("\(name) has no previous version to roll back to")
         }
@@ -107,6 +122,11 @@ extension PostgresPlatform {
         guard Self.projectionNames.contains(name) else {
             throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
         }
+        // Alone: a rebuild running elsewhere is building into a schema this would drop.
+        return try await versions.exclusively(name) { try await pruneAlone(name) }
+    }
+
+    private func pruneAlone(_ name: String) async throws -> [String] {
         let live = try await versions.liveVersion(name)
         // The table forgets the other versions first: stopped between the two steps, a rollback
         // finds no previous version, rather than a previous version without its schema.
@@ -189,6 +209,15 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
             guard let current = try? coordinator.store(named: name).identity.version else { continue }
             let wanted = live[name]?.live ?? 1
             guard current != wanted else { continue }
+            // Opening a version whose schema is gone would create it empty and serve that: a
+            // switch to a dropped schema (by hand, or by a tool that ignores the lock) is refused.
+            let hasSchema = live[name] == nil ? true : try await versions.schemas(of: name)[wanted] != nil
+            guard hasSchema else {
+                logger.error(
+                    "the live version of a projection has no schema; staying on this one",
+                    metadata: ["projection.name": "\(name)@\(wanted)", "schema": "\(PostgresProjectionVersions.schema(of: name, version: wanted))"])
+                continue
+            }
             let store = try await PostgresPlatform.makeStore(name, version: wanted, url: url, faults: faults)
             // Checked again: another follow (a rebuild in this process) may have moved it meanwhile.
             guard (try? coordinator.store(named: name).identity.version) == current else { continue }

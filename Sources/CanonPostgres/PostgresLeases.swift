@@ -27,6 +27,8 @@ public actor PostgresLeases: ProjectionLeases {
     private var opening: Task<PostgresConnection, any Error>?
     /// Each held lease, with the connection that holds its lock.
     private var held: [String: ObjectIdentifier] = [:]
+    /// Locks a cancelled acquire may have taken without knowing it, by the connection asked on.
+    private var abandoned: [String: ObjectIdentifier] = [:]
     private var closed = false
     private var nextID = 1
 
@@ -41,16 +43,22 @@ public actor PostgresLeases: ProjectionLeases {
     }
 
     /// The advisory-lock key of projection `name`: FNV-1a of its name, in Canon's key space.
-    static func key(_ name: String) -> Int64 {
+    static func key(_ name: String) -> Int64 { advisoryKey("canon.lease:\(name)") }
+
+    /// An advisory-lock key for `text`: its FNV-1a hash.
+    static func advisoryKey(_ text: String) -> Int64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "canon.lease:\(name)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return Int64(bitPattern: hash)
     }
 
     public func acquire(_ name: String) async -> Bool {
         if held[name] != nil { return await stillHeld(name) }
+        await unlockAbandoned(name)
+        var asked: ObjectIdentifier?
         do {
             let connection = try await open()
+            asked = ObjectIdentifier(connection)
             let rows = try await bounded { try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(Self.key(name)))"), logger: self.logger).collect() }
             let taken = try rows.first?.decode(Bool.self) ?? false
             // Only if the connection that took it is still the current one (the actor may have
@@ -60,7 +68,16 @@ public actor PostgresLeases: ProjectionLeases {
             return true
         } catch {
             // A caller that is stopping learns nothing of the connection: the other leases stay.
-            if Task.isCancelled { return false }
+            // But the server may have taken the lock for the query it abandoned; taken again
+            // later, it would stack, and one release would keep it. It is let go at once (or
+            // before this name is asked for again, whichever comes first).
+            if Task.isCancelled {
+                if let asked {
+                    abandoned[name] = asked
+                    Task { await self.unlockAbandoned(name) }
+                }
+                return false
+            }
             logger.warning("cannot ask for a projection lease", metadata: ["projection.name": "\(name)", "error": "\(error)"])
             drop()
             return false
@@ -88,6 +105,18 @@ public actor PostgresLeases: ProjectionLeases {
 
     public func release(_ name: String) async {
         guard let holder = held.removeValue(forKey: name), let connection, ObjectIdentifier(connection) == holder, !connection.isClosed else { return }
+        _ = try? await bounded {
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: self.logger).collect()
+        }
+    }
+
+    /// Unlocks `name` once if an acquire that was cancelled may have taken its lock unseen, on
+    /// the connection it asked on (a lock not held is left as it is: the server only warns).
+    private func unlockAbandoned(_ name: String) async {
+        guard let asked = abandoned.removeValue(forKey: name), held[name] == nil,
+            let connection, ObjectIdentifier(connection) == asked, !connection.isClosed
+        else { return }
+        // Queries on one connection run in order: this one runs after the abandoned one.
         _ = try? await bounded {
             try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: self.logger).collect()
         }
@@ -124,6 +153,7 @@ public actor PostgresLeases: ProjectionLeases {
         }
         // Locks of an earlier connection are gone with it.
         held.removeAll()
+        abandoned.removeAll()
         self.connection = connection
         return connection
     }

@@ -67,8 +67,6 @@ public struct PostgresNotifications: Service {
                 backoff = .milliseconds(100)
                 commits.kick()
                 priorityCommits?.kick()
-                // A switch announced while the connection was down is found by reading the versions.
-                switched()
                 let commits = self.commits
                 let priorityCommits = self.priorityCommits
                 let applied = self.applied
@@ -107,6 +105,9 @@ public struct PostgresNotifications: Service {
                         }
                         group.addTask {
                             try await connection.listen(on: PostgresControl.channel) { notifications in
+                                // A switch announced while the connection was down is found by
+                                // reading the versions, once no later one can be missed.
+                                switched()
                                 for try await notification in notifications {
                                     if notification.payload.hasPrefix(PostgresProjectionVersions.switchPrefix) {
                                         switched()

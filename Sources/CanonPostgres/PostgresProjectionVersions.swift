@@ -1,5 +1,6 @@
 import Canon
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Which version of each projection is live on a PostgreSQL installation: the scaled-out
@@ -25,6 +26,25 @@ public struct PostgresProjectionVersions: Sendable {
             self.previous = previous
             self.building = building
             self.lastRebuildSeconds = lastRebuildSeconds
+        }
+    }
+
+    /// A switch found another version live than the one it replaces: another process switched
+    /// meanwhile.
+    public struct Conflict: Error, CustomStringConvertible, Sendable {
+        public let name: String
+        public let expected: Int
+        public let live: Int
+        public var description: String {
+            "\(name)@\(live) was made live by another process meanwhile (this one expected \(name)@\(expected) live); nothing was switched"
+        }
+    }
+
+    /// Another process runs a rebuild, rollback or prune of the projection.
+    public struct Busy: Error, CustomStringConvertible, Sendable {
+        public let name: String
+        public var description: String {
+            "another rebuild, rollback or prune of \(name) is running on this database; wait for it to end (or stop it) and run this again"
         }
     }
 
@@ -56,12 +76,15 @@ public struct PostgresProjectionVersions: Sendable {
     /// already began, else one above every version kept (so a version left behind by a rollback
     /// is not built into again).
     public func beginBuilding(_ name: String, live: Int) async throws -> Int {
+        // Nor into a schema left behind (by a rebuild whose row was forgotten by a prune that
+        // stopped before dropping it).
+        let highest = max(live, try await schemas(of: name).keys.max() ?? 0)
         let rows = try await database.rows(
             """
-            INSERT INTO canon_projection_versions AS v (name, live, building) VALUES ($1, $2, $2 + 1)
-            ON CONFLICT (name) DO UPDATE SET building = COALESCE(v.building, GREATEST(v.live, COALESCE(v.previous, 0)) + 1)
+            INSERT INTO canon_projection_versions AS v (name, live, building) VALUES ($1, $2, $3 + 1)
+            ON CONFLICT (name) DO UPDATE SET building = COALESCE(v.building, GREATEST(v.live, COALESCE(v.previous, 0), $3) + 1)
             RETURNING building
-            """, [.text(name), .integer(Int64(live))])
+            """, [.text(name), .integer(Int64(live)), .integer(Int64(highest))])
         guard let building = try rows.first?.decode(Int64.self) else {
             throw CanonicalStoreError.storage("canon_projection_versions returned no row for \(name)")
         }
@@ -71,18 +94,60 @@ public struct PostgresProjectionVersions: Sendable {
     /// Makes `version` of `name` live, keeping `previous` for a rollback, and tells every process
     /// in the same transaction: a process learns of the switch only once it is committed.
     /// `seconds` is how long the rebuild that made `version` took (nil for a rollback).
-    public func switchLive(_ name: String, to version: Int, previous: Int?, seconds: Double? = nil) async throws {
-        let previousValue: CanonValue = previous.map { .integer(Int64($0)) } ?? .null
+    ///
+    /// The switch is conditional: `previous` must still be live (a projection without a row is
+    /// live at version 1). Otherwise nothing changes and it throws `Conflict`.
+    public func switchLive(_ name: String, to version: Int, previous: Int, seconds: Double? = nil) async throws {
         let secondsValue: CanonValue = seconds.map { .real($0) } ?? .null
         try await database.transaction { transaction in
-            try await transaction.execute(
+            let binds: [CanonValue] = [.text(name), .integer(Int64(version)), .integer(Int64(previous)), secondsValue]
+            var switched = try await transaction.rows(
                 """
-                INSERT INTO canon_projection_versions (name, live, previous, building, last_rebuild_seconds, switched_at)
-                VALUES ($1, $2, $3, NULL, $4, now())
-                ON CONFLICT (name) DO UPDATE SET live = $2, previous = $3, building = NULL, last_rebuild_seconds = $4, switched_at = now()
-                """, [.text(name), .integer(Int64(version)), previousValue, secondsValue])
+                UPDATE canon_projection_versions SET live = $2, previous = $3, building = NULL, last_rebuild_seconds = $4, switched_at = now()
+                WHERE name = $1 AND live = $3 RETURNING live
+                """, binds)
+            if switched.isEmpty, previous == 1 {
+                switched = try await transaction.rows(
+                    """
+                    INSERT INTO canon_projection_versions (name, live, previous, building, last_rebuild_seconds, switched_at)
+                    VALUES ($1, $2, $3, NULL, $4, now()) ON CONFLICT (name) DO NOTHING RETURNING live
+                    """, binds)
+            }
+            guard !switched.isEmpty else {
+                let live = try await transaction.rows("SELECT live FROM canon_projection_versions WHERE name = $1", [.text(name)])
+                throw Conflict(name: name, expected: previous, live: try live.first.map { Int(try $0.decode(Int64.self)) } ?? 1)
+            }
             try await transaction.execute(
                 "SELECT pg_notify($1, $2)", [.text(PostgresControl.channel), .text("\(Self.switchPrefix)\(name):\(version)")])
+        }
+    }
+
+    /// Runs `body` while this process alone may change the versions of `name`: rebuild,
+    /// rollback and prune each hold a session advisory lock on a connection of their own for
+    /// their whole run, so none drops or switches what another is building or switching.
+    ///
+    /// - Throws: `Busy` at once when another process holds it.
+    public func exclusively<T: Sendable>(_ name: String, logger: Logger = Logger(label: "canon.versions"), _ body: () async throws -> T) async throws -> T {
+        let url = database.url
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable),
+                id: 1, logger: logger)
+        } catch let error as PSQLError {
+            throw PostgresDatabase.canonError(error)
+        }
+        do {
+            let key = PostgresLeases.advisoryKey("canon.versions:\(name)")
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(key))"), logger: logger).collect()
+            guard try rows.first?.decode(Bool.self) == true else { throw Busy(name: name) }
+            let result = try await body()
+            // Closing the connection lets the lock go.
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw (error as? PSQLError).map(PostgresDatabase.canonError) ?? error
         }
     }
 

@@ -13,6 +13,7 @@ struct Rebuild: AsyncParsableCommand {
             With --database (PostgreSQL) the new version is built in a schema of its own, and every `canon serve` and
             `canon worker` on that database follows the switch at once (told over LISTEN/NOTIFY; read every 5 s otherwise).
             The previous version stays until --prune; --rollback switches back to it. An interrupted rebuild resumes.
+            With --database, one rebuild, rollback or prune of a projection runs at a time: another is refused at once.
             SIGTERM or SIGINT stops it after the chunk in flight (exit status 3); run it again to resume.
             """)
 
@@ -23,7 +24,7 @@ struct Rebuild: AsyncParsableCommand {
     @Flag(help: "Delete every version except the live one.") var prune = false
     @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 1 s, up to 100,000 (or this, if larger).")
     var chunkSize: Int?
-    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source.")
+    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source (with --database it always does).")
     var fromOutbox = false
 
     func validate() throws {

@@ -123,6 +123,45 @@ struct LockOrderTests {
         await other.close()
     }
 
+    /// An acquire cancelled while its `pg_try_advisory_lock` is in flight may leave the lock taken
+    /// on the server with nothing recorded here; that lock is let go, so another process can take
+    /// the lease once this one has released it (a stacked lock would keep it until the process ends).
+    @Test(.timeLimit(.minutes(1)))
+    func aCancelledAcquireLeavesNoLockBehind() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let leases = PostgresLeases(url: url)
+        let other = PostgresLeases(url: url)
+        // The connection is open, so the cancellations land on the lock query itself.
+        #expect(await leases.acquire("case-timeline"))
+        var abandoned = 0
+        for attempt in 0..<200 {
+            let asking = Task { await leases.acquire("case-search") }
+            for _ in 0..<(attempt % 8) { await Task.yield() }
+            asking.cancel()
+            if await asking.value {
+                await leases.release("case-search")
+            } else {
+                abandoned += 1
+            }
+            // Another process can take the lease within the deadline, every time.
+            let deadline = ContinuousClock.now + .seconds(5)
+            var taken = await other.acquire("case-search")
+            while !taken, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+                taken = await other.acquire("case-search")
+            }
+            guard taken else {
+                Issue.record("attempt \(attempt): the lease is still locked by the process that cancelled its acquire")
+                break
+            }
+            await other.release("case-search")
+        }
+        #expect(abandoned > 0, "some acquires were cancelled before they answered")
+        #expect(await leases.stillHeld("case-timeline"), "the other lease stays held throughout")
+        await leases.close()
+        await other.close()
+    }
+
     /// An error the client raised with no word from the server says nothing was sent only when it
     /// cannot have been (the pool closed, too many parameters, a connection that never started);
     /// any other may have come with the statement or its commit in flight, so its outcome is

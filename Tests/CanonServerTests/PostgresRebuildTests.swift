@@ -206,4 +206,70 @@ struct PostgresRebuildTests {
         #expect(repaired.canonicalDifferences == 0)
         #expect(try await rebuilder.versions.entry("case-search")?.live == 2)
     }
+
+    /// Rebuild, rollback and prune of one projection run one at a time across processes (a prune
+    /// would drop the schema a rebuild elsewhere is building); a switch is conditional on the
+    /// version it replaces; a new build never reuses a schema left behind; and no process opens a
+    /// live version whose schema is gone (it would be created empty and served).
+    @Test func versionChangesAreExclusiveConditionalAndNeverServeAMissingSchema() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let processes = try await Self.start(url)
+        do {
+            try await Self.exclusiveAndConditional(url, processes)
+        } catch {
+            await processes.stop()
+            throw error
+        }
+        await processes.stop()
+    }
+
+    static func exclusiveAndConditional(_ url: PostgresURL, _ processes: Processes) async throws {
+        let server = processes.server
+        let commands = CaseCommands(store: server.store)
+        _ = try await commands.registerUser(investigator)
+        try await openCases(20, commands, title: "Seeded")
+        let head = try await server.canonical.headPosition()
+        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
+        let one = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
+        let other = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
+
+        // While one process holds the versions of case-search, the other's changes are refused at
+        // once, and its changes to another projection are not.
+        let (holding, held) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await one.versions.exclusively("case-search") {
+                held.yield()
+                for await _ in released { break }
+            }
+        }
+        for await _ in holding { break }
+        await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.rebuild("case-search") }
+        await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.prune("case-search") }
+        await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.rollback("case-search") }
+        #expect(try await other.prune("case-timeline") == [])
+        release.yield()
+        try await holder.value
+        #expect(try await other.prune("case-search") == [], "free again once the holder is done")
+
+        // A switch from a version that is no longer live changes nothing.
+        await #expect(throws: PostgresProjectionVersions.Conflict.self) {
+            try await other.versions.switchLive("case-search", to: 3, previous: 2)
+        }
+        #expect(try await other.versions.entry("case-search") == nil)
+
+        // A schema left behind (version 7) is not built into again: the next version is 8.
+        _ = try await PostgresPlatform.makeStore("case-search", version: 7, url: url)
+        let report = try await other.rebuild("case-search")
+        #expect(report.projection == ProjectionIdentity(name: "case-search", version: 8) && report.matches)
+        try await eventually("the server follows to version 8") { try server.coordinator.store(named: "case-search").identity.version == 8 }
+
+        // A live version without a schema (the table changed by hand) is not followed.
+        let admin = PostgresDatabase(url: url, maximumConnections: 1)
+        defer { admin.close() }
+        try await admin.execute("UPDATE canon_projection_versions SET live = 5, previous = 8 WHERE name = 'case-search'")
+        #expect(try await server.follower.follow() == [], "nothing to switch to")
+        #expect(try server.coordinator.store(named: "case-search").identity.version == 8)
+        #expect(try await server.versions.schemas(of: "case-search")[5] == nil, "and no empty schema was made for it")
+    }
 }

@@ -63,6 +63,8 @@ public final class ProjectionCoordinator: Service, Sendable {
     private struct Running {
         var agent: ProjectionAgent
         var task: Task<Void, Never>?
+        /// Done when the loops of the agents this one replaced have stopped (see `makeLive`).
+        var replaced: Task<Void, Never>?
     }
 
     private struct State {
@@ -240,14 +242,24 @@ public final class ProjectionCoordinator: Service, Sendable {
         let agent = Self.makeAgent(store, source, commits, configuration, clock, logger)
         let name = store.identity.name
         let leases = configuration.leases
-        let previous: Task<Void, Never>? = state.withLock { state in
+        // Two switches of one projection at once (a follower and a rebuild): the second replaces
+        // an agent whose loop has not started, so it waits for what the first waits for too.
+        let replaced: Task<Void, Never> = state.withLock { state in
             if !state.names.contains(name) { state.names.append(name) }
-            let old = state.running[name]?.task
-            state.running[name] = Running(agent: agent, task: state.started && leases == nil ? Task { await agent.run() } : nil)
-            return old
+            let old = state.running[name]
+            old?.task?.cancel()
+            let replaced = Task { [old] in
+                await old?.task?.value
+                await old?.replaced?.value
+            }
+            state.running[name] = Running(agent: agent, task: state.started && leases == nil ? Task { await agent.run() } : nil, replaced: replaced)
+            return replaced
         }
-        previous?.cancel()
-        await previous?.value
+        await replaced.value
+        // Done: the chain (and the old agents and stores it holds) can go.
+        state.withLock { state in
+            if state.running[name]?.agent === agent { state.running[name]?.replaced = nil }
+        }
         if let leases {
             state.withLock { state in
                 // Unless the agents stopped meanwhile, or `run` started this one's loop already.
