@@ -20,9 +20,9 @@ enum ConfigFile {
     static let keys: [String: [String: Bool]] = [
         "serve": [
             "data": false, "database": false, "portfolio": false, "host": false, "port": false, "log_level": false,
-            "drift_interval": false, "event_loops": false, "no_agents": true,
+            "drift_interval": false, "event_loops": false, "version_poll_interval": false, "no_agents": true,
         ],
-        "worker": ["database": false, "portfolio": false, "log_level": false, "event_loops": false],
+        "worker": ["database": false, "portfolio": false, "log_level": false, "event_loops": false, "version_poll_interval": false],
     ]
 
     struct Problem: Error, CustomStringConvertible {

@@ -43,10 +43,13 @@ struct DataOptions: ParsableArguments {
     }
 
     /// Opens the PostgreSQL platform at `url`.
-    func openPostgres(_ url: PostgresURL, runAgents: Bool = true, logger: Logger = Logger(label: "canon")) async throws -> PostgresPlatform {
+    func openPostgres(
+        _ url: PostgresURL, runAgents: Bool = true, versionPoll: Duration? = nil, logger: Logger = Logger(label: "canon")
+    ) async throws -> PostgresPlatform {
         do {
-            return try await PostgresPlatform.open(
-                url: url, configuration: .init(portfolio: PortfolioSource.load(portfolio), runAgents: runAgents), logger: logger)
+            var configuration = PostgresPlatform.Configuration(portfolio: try PortfolioSource.load(portfolio), runAgents: runAgents)
+            if let versionPoll { configuration.versionPollInterval = versionPoll }
+            return try await PostgresPlatform.open(url: url, configuration: configuration, logger: logger)
         } catch let error as PortfolioError {
             throw ValidationError("refusing to start: \(error.message)")
         } catch let error as CanonicalStoreError {
@@ -139,4 +142,24 @@ struct ServerOptions: ParsableArguments {
 /// How results are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+}
+
+/// How a long-running process on PostgreSQL (`canon serve`, `canon worker`) learns of blue-green
+/// switches made by `canon rebuild --database` in another process.
+struct VersionFollowOptions: ParsableArguments {
+    @Option(name: .long, help: "With --database: how often, in seconds, this process reads which projection versions are live, besides at once when a rebuild announces a switch over LISTEN/NOTIFY (default 5).")
+    var versionPollInterval: Double?
+
+    func validate() throws {
+        if let versionPollInterval, !(versionPollInterval > 0 && versionPollInterval <= 86_400) {
+            throw ValidationError("--version-poll-interval must be more than 0 and at most 86400 seconds; got \(versionPollInterval)")
+        }
+    }
+
+    /// The embedded engine follows its data directory's `projections.json`: the option is an error there, not ignored.
+    func rejectEmbedded() throws {
+        if versionPollInterval != nil { throw ValidationError("--version-poll-interval applies with --database only") }
+    }
+
+    var interval: Duration? { versionPollInterval.map { .milliseconds(Int(($0 * 1000).rounded())) } }
 }

@@ -11,7 +11,7 @@ struct Rebuild: AsyncParsableCommand {
         discussion: """
             Reads and writes go on throughout; a running `canon serve`/`canon demo` follows the switch within a second.
             With --database (PostgreSQL) the new version is built in a schema of its own, and every `canon serve` and
-            `canon worker` on that database follows the switch at once (told over LISTEN/NOTIFY; read every 5 s otherwise).
+            `canon worker` on that database follows the switch at once (told over LISTEN/NOTIFY; read every --version-poll-interval, 5 s by default, otherwise).
             The previous version stays until --prune; --rollback switches back to it. An interrupted rebuild resumes.
             With --database, one rebuild, rollback or prune of a projection runs at a time: another is refused at once.
             SIGTERM or SIGINT stops it after the chunk in flight (exit status 3); run it again to resume.

@@ -22,13 +22,14 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     @OptionGroup var loops: EventLoopOptions
+    @OptionGroup var follow: VersionFollowOptions
 
     func run() async throws {
         // Before any metric object exists, so every one reports to Prometheus.
         CanonMetrics.bootstrap()
         if let url = try data.postgres {
             let threads = loops.adopt()
-            let platform = try await data.openPostgres(url, runAgents: !noAgents, logger: server.logger())
+            let platform = try await data.openPostgres(url, runAgents: !noAgents, versionPoll: follow.interval, logger: server.logger())
             let services = try await platform.services()
             let users = try await services.queries.users()
             do {
@@ -54,6 +55,7 @@ struct Serve: AsyncParsableCommand {
             return
         }
         try loops.rejectEmbedded()
+        try follow.rejectEmbedded()
         let platform = try data.openPlatform(create: true, logger: server.logger())
         let services = try await platform.services()
         let users = try await services.queries.users()
@@ -124,9 +126,10 @@ struct Worker: AsyncParsableCommand {
     var logLevel: String = "info"
 
     @OptionGroup var loops: EventLoopOptions
+    @OptionGroup var follow: VersionFollowOptions
 
     /// Read by `ConfigFile` before parsing (the file's settings become flags); declared for `--help`.
-    @Option(name: .long, help: "A YAML file of these settings, keys as the flags with underscores (database, portfolio, log_level, event_loops); a flag given on the command line wins.")
+    @Option(name: .long, help: "A YAML file of these settings, keys as the flags with underscores (database, portfolio, log_level, event_loops, version_poll_interval); a flag given on the command line wins.")
     var config: String?
 
     func validate() throws {
@@ -144,7 +147,7 @@ struct Worker: AsyncParsableCommand {
         var logger = Logger(label: "canon")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         guard let url = try data.postgres else { throw ValidationError("--database is required") }
-        let platform = try await data.openPostgres(url, logger: logger)
+        let platform = try await data.openPostgres(url, versionPoll: follow.interval, logger: logger)
         say("canon worker \(ProjectionAgent.defaultOwner) is running projections on \(url) on \(threads)")
         let group = ServiceGroup(configuration: .init(
             services: (platform.backgroundServices + [loops.delayMonitor(logger: logger)]).map { .init(service: $0) },

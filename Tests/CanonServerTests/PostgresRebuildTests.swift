@@ -100,11 +100,21 @@ struct PostgresRebuildTests {
                 }
             }
         }
-        let writer = Task { try await openCases(80, commands, title: "Written during the rebuild") }
+        // Writes go on until the rebuild has switched (at least 80), so they overlap every phase.
+        let rebuilt = Mutex(false)
+        let writer = Task {
+            var written = 0
+            while written < 80 || !rebuilt.withLock({ $0 }) {
+                try await openCases(1, commands, title: "Written during the rebuild \(written)")
+                written += 1
+            }
+            return written
+        }
 
         let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
         let report = try await rebuilder.rebuild("case-search", chunkSize: 40)
-        try await writer.value
+        rebuilt.withLock { $0 = true }
+        let written = try await writer.value
         #expect(report.matches, "\(report)")
         #expect(report.projection == ProjectionIdentity(name: "case-search", version: 2))
         #expect(report.replacing == ProjectionIdentity(name: "case-search", version: 1))
@@ -132,7 +142,7 @@ struct PostgresRebuildTests {
         #expect(built.comparedAt == head)
         let live = try await server.coordinator.store(named: "case-search").contentSummary()
         #expect(live == (try await fresh.contentSummary()))
-        #expect(live.rows == 205)
+        #expect(live.rows == 125 + written)
         #expect(try await rebuilder.versions.schemas(of: "case-search").keys.sorted() == [1, 2, 90])
     }
 

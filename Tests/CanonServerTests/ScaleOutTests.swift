@@ -126,9 +126,13 @@ struct ScaleOutTests {
         #expect(try await add.waitForExit() == 0, "\(add.errors)")
         let token = try #require(add.output.split(separator: "\n").first { $0.hasPrefix("token: ") }.map { String($0.dropFirst(7)) })
 
-        let server = try RunningCanon(arguments: ["serve", "--database", url, "--port", "0", "--no-agents", "--drift-interval", "1", "--log-level", "debug"])
+        // Both read the live projection versions every hour only: the rebuild below is followed
+        // because it is announced, not found by the timer.
+        let server = try RunningCanon(arguments: [
+            "serve", "--database", url, "--port", "0", "--no-agents", "--drift-interval", "1", "--log-level", "debug", "--version-poll-interval", "3600",
+        ])
         let address = try await server.waitForURL()
-        let worker = try RunningCanon(arguments: ["worker", "--database", url, "--event-loops", "3"])
+        let worker = try RunningCanon(arguments: ["worker", "--database", url, "--event-loops", "3", "--version-poll-interval", "3600"])
         #expect(try await worker.waitUntil(seconds: 60) { worker.output.contains("is running projections") })
         // The server runs its HTTP, its PostgreSQL connections and its tasks on one event loop
         // (`--event-loops`, default 1); the worker on the three it was given (not the default of one per core).
@@ -181,6 +185,9 @@ struct ScaleOutTests {
         let semanticRebuild = try RunningCanon(arguments: ["rebuild", "evidence-semantic", "--database", url])
         #expect(try await semanticRebuild.waitForExit() != 0)
         #expect(semanticRebuild.errors.contains("not served by the PostgreSQL engine"), "\(semanticRebuild.errors)")
+        let badInterval = try RunningCanon(arguments: ["worker", "--database", url, "--version-poll-interval", "0"])
+        #expect(try await badInterval.waitForExit() != 0)
+        #expect(badInterval.errors.contains("--version-poll-interval must be more than 0"), "\(badInterval.errors)")
         let noDatabase = try RunningCanon(arguments: ["worker"])
         #expect(try await noDatabase.waitForExit() != 0)
         #expect(noDatabase.errors.contains("canon worker runs against PostgreSQL"))
