@@ -81,6 +81,12 @@ extension EmbeddedPlatform {
     /// Where a build of `identity` reads canonical state, when the portfolio declares its rebuild
     /// source to be the canonical state and the platform has a reader for it.
     func stateSource(for identity: ProjectionIdentity) -> (any DocumentStateSource)? {
+        Self.stateSource(for: identity, portfolio: portfolio)
+    }
+
+    /// What a rebuild of `identity` reads canonical state with, when the portfolio declares
+    /// canonical state its rebuild source and the projection can be built so (on either engine).
+    static func stateSource(for identity: ProjectionIdentity, portfolio: Portfolio) -> (any DocumentStateSource)? {
         guard portfolio.store(named: identity.name)?.rebuild?.source?.value.lowercased().hasPrefix("canonical state") == true else { return nil }
         switch identity.name {
         case PlatformPortfolio.Store.caseSearch: return CaseSearchState(projection: CaseSearchProjection(version: identity.version))

@@ -37,31 +37,38 @@ extension PostgresPlatform {
     ///
     /// An interrupted rebuild resumes: the version under construction is recorded, and its
     /// schema continues from its checkpoint. The previous version stays until `prune`, so
-    /// `rollback` can switch back. The build folds the outbox (the PostgreSQL stores have no
-    /// build from a snapshot of canonical state).
+    /// `rollback` can switch back. When the portfolio declares canonical state as the rebuild
+    /// source (case search), the build reads one `REPEATABLE READ` snapshot of the canonical
+    /// tables and then catches up from the outbox; `fromOutbox` (and every other projection)
+    /// folds the whole outbox. A build from state that was interrupted starts its state phase
+    /// again (`PostgresSearchStore`'s `StateBuildableStore`).
     ///
     /// - Throws: `PostgresPlatformError` when the versions differ and the new one does not match
     ///   canonical state (nothing is switched); `ProjectionError` or the projection's error otherwise.
     public func rebuild(
-        _ name: String, chunkSize: Int = 5_000, progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
+        _ name: String, chunkSize: Int = 5_000, fromOutbox: Bool = false, stateChunkSize: Int = 20_000,
+        progress: @Sendable (ProjectionRebuild.Progress) -> Void = { _ in }
     ) async throws -> ProjectionRebuild.Report {
         guard Self.projectionNames.contains(name) else {
             throw ProjectionError.unknownProjection(name, known: Self.projectionNames)
         }
         return try await versions.exclusively(name) {
-            try await rebuildAlone(name, chunkSize: chunkSize, progress: progress)
+            try await rebuildAlone(name, chunkSize: chunkSize, fromOutbox: fromOutbox, stateChunkSize: stateChunkSize, progress: progress)
         }
     }
 
     private func rebuildAlone(
-        _ name: String, chunkSize: Int, progress: @Sendable (ProjectionRebuild.Progress) -> Void
+        _ name: String, chunkSize: Int, fromOutbox: Bool, stateChunkSize: Int, progress: @Sendable (ProjectionRebuild.Progress) -> Void
     ) async throws -> ProjectionRebuild.Report {
         // Another process may have switched since this one opened: build beside what is live now.
         try await follower.follow()
         let live = try coordinator.store(named: name)
         let version = try await versions.beginBuilding(name, live: live.identity.version)
         let next = try await Self.makeStore(name, version: version, url: url, faults: projectionFaults)
-        var report = try await ProjectionRebuild(source: canonical, live: live, next: next, chunkSize: chunkSize).run(progress: progress)
+        let state = fromOutbox ? nil : EmbeddedPlatform.stateSource(for: next.identity, portfolio: portfolio)
+        var rebuild = ProjectionRebuild(source: canonical, live: live, next: next, state: state, chunkSize: chunkSize)
+        rebuild.stateChunkSize = stateChunkSize
+        var report = try await rebuild.run(progress: progress)
         if !report.matches {
             // As on the embedded engine: the versions may differ because the live one drifted or
             // the projection changed; the new one is switched to only if it equals canonical state.

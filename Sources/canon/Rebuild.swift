@@ -24,7 +24,7 @@ struct Rebuild: AsyncParsableCommand {
     @Flag(help: "Delete every version except the live one.") var prune = false
     @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 1 s, up to 100,000 (or this, if larger).")
     var chunkSize: Int?
-    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source (with --database it always does).")
+    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source ")
     var fromOutbox = false
 
     func validate() throws {
@@ -45,11 +45,11 @@ struct Rebuild: AsyncParsableCommand {
     func run() async throws {
         if let url = try data.postgres {
             let platform = try await data.openPostgres(url, runAgents: false)
-            let chunkSize = self.chunkSize ?? 5_000
+            let chunkSize = self.chunkSize ?? 5_000, fromOutbox = self.fromOutbox
             try await run(
                 switchBack: { try await platform.rollback($0) }, removeOthers: { try await platform.prune($0) },
                 head: { try await platform.canonical.headPosition() },
-                rebuild: { name, progress in try await platform.rebuild(name, chunkSize: chunkSize, progress: progress) })
+                rebuild: { name, progress in try await platform.rebuild(name, chunkSize: chunkSize, fromOutbox: fromOutbox, progress: progress) })
             return
         }
         let platform = try data.openPlatform(create: false)

@@ -282,4 +282,78 @@ struct PostgresRebuildTests {
         #expect(try server.coordinator.store(named: "case-search").identity.version == 8)
         #expect(try await server.versions.schemas(of: "case-search")[5] == nil, "and no empty schema was made for it")
     }
+
+    /// Case search declares canonical state as its rebuild source: on PostgreSQL the build reads
+    /// one `REPEATABLE READ` snapshot of the canonical tables, then catches up from the outbox.
+    /// Interrupted in its state phase, the next run starts that phase again from a newer snapshot
+    /// (and drops what the older one wrote); `fromOutbox` folds the outbox instead. Each ends
+    /// equal to the live version.
+    @Test func caseSearchIsRebuiltFromASnapshotOfCanonicalState() async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let processes = try await Self.start(url)
+        do {
+            try await Self.fromCanonicalState(url, processes)
+        } catch {
+            await processes.stop()
+            throw error
+        }
+        await processes.stop()
+    }
+
+    static func fromCanonicalState(_ url: PostgresURL, _ processes: Processes) async throws {
+        let server = processes.server
+        let commands = CaseCommands(store: server.store)
+        _ = try await commands.registerUser(investigator)
+        try await openCases(40, commands, title: "Seeded")
+        let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
+
+        // Stopped after its first chunk of state: nothing is switched, the build is recorded.
+        let first = Task {
+            try await rebuilder.rebuild("case-search", stateChunkSize: 10) { progress in
+                guard progress.phase == .buildingFromState else { return }
+                withUnsafeCurrentTask { $0?.cancel() }
+            }
+        }
+        await #expect(throws: CancellationError.self) { try await first.value }
+        #expect(try await rebuilder.versions.entry("case-search") == .init(live: 1, building: 2))
+        let partial = try await PostgresPlatform.makeStore("case-search", version: 2, url: url)
+        let begun = try #require(try await (partial as! PostgresSearchStore).stateBuild())
+        #expect(!begun.complete)
+        #expect(try await partial.checkpoint().position == (try await server.canonical.headPosition()), "begun at the snapshot's head")
+        #expect(try await (partial as! PostgresSearchStore).count() == 10, "the first chunk was written")
+        // A document of the older snapshot that the newer one has not (a case purged between the
+        // runs): the state phase that starts again must not keep it.
+        let admin = PostgresDatabase(url: url, maximumConnections: 1)
+        defer { admin.close() }
+        try await admin.execute("UPDATE case_search_v2.docs SET key = 'case-purged-meanwhile' WHERE key = (SELECT min(key) FROM case_search_v2.docs)")
+
+        // More cases, then the rebuild again: its state phase reads a newer snapshot with all 50.
+        try await openCases(10, commands, title: "Written between the runs")
+        let records = Mutex<(done: Int, total: Int)?>(nil)
+        let phases = Mutex<Set<ProjectionRebuild.Progress.Phase>>([])
+        let report = try await rebuilder.rebuild("case-search", stateChunkSize: 10) { progress in
+            phases.withLock { _ = $0.insert(progress.phase) }
+            if let done = progress.records { records.withLock { $0 = done } }
+        }
+        #expect(report.matches, "\(report)")
+        #expect(report.projection == ProjectionIdentity(name: "case-search", version: 2))
+        #expect(records.withLock { $0 }.map { $0.done == 50 && $0.total == 50 } == true, "\(String(describing: records.withLock { $0 }))")
+        #expect(!phases.withLock { $0.contains(.building) }, "nothing was folded from the outbox to build it")
+        #expect(try await (partial as! PostgresSearchStore).stateBuild()?.complete == true)
+        try await eventually("the server follows to version 2") { try server.coordinator.store(named: "case-search").identity.version == 2 }
+
+        // The agent applies what comes after to the version built from state.
+        try await openCases(3, commands, title: "Written after the switch")
+        let head = try await server.canonical.headPosition()
+        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
+        let fresh = try await PostgresPlatform.makeStore("case-search", version: 90, url: url)
+        _ = try await ProjectionRebuild(source: server.canonical, live: fresh, next: fresh).run(compareAttempts: 1)
+        #expect(try await server.coordinator.store(named: "case-search").contentSummary() == (try await fresh.contentSummary()))
+
+        // From the outbox on request: no state phase.
+        let folded = Mutex<Set<ProjectionRebuild.Progress.Phase>>([])
+        let again = try await rebuilder.rebuild("case-search", fromOutbox: true) { progress in folded.withLock { _ = $0.insert(progress.phase) } }
+        #expect(again.matches && again.projection.version == 91, "above the fresh store's schema (version 90) left in the database")
+        #expect(!folded.withLock { $0.contains(.buildingFromState) } && folded.withLock { $0.contains(.building) })
+    }
 }

@@ -46,7 +46,12 @@ public final class PostgresSearchStore: SearchStore, BookkeepingProjectionStore 
         let database = try await PostgresProjectionDatabase.open(
             url: url, identity: projection.identity, faults: faults, extensions: ["pg_trgm"],
             // Candidates for a one-letter typo of a short word share few trigrams.
-            settings: [("pg_trgm.similarity_threshold", "0.2")], migrations: [("search.v1", ddl)])
+            settings: [("pg_trgm.similarity_threshold", "0.2")],
+            migrations: [
+                ("search.v1", ddl),
+                // A build from canonical state (`StateBuildableStore`): begun, how far, complete.
+                ("search.v2-state-build", ["CREATE TABLE state_build (id INTEGER PRIMARY KEY CHECK (id = 1), cursor TEXT, complete BOOLEAN NOT NULL)"]),
+            ])
         return PostgresSearchStore(projection: projection, database: database)
     }
 
@@ -472,4 +477,67 @@ extension PostgresSearchStore: DriftCheckable {
     public func recordDrift(_ summary: DriftSummary) async throws { try await database.recordDrift(summary) }
 
     public func driftSummaries() async throws -> [DriftSummary] { try await database.driftSummaries() }
+}
+
+/// A build from canonical state (`ProjectionRebuild` with a `DocumentStateSource`): the documents
+/// as of one snapshot, each written with the snapshot's position as its last, then the outbox
+/// from there as usual (an event at or before a document's last position is not applied again).
+///
+/// Interrupted, the state phase starts again from a new snapshot: the documents written so far
+/// are dropped when it begins again (they came from a snapshot that is gone, and a key that has
+/// no document in the new one would keep the old one's). The embedded engine instead resumes
+/// after its cursor and records the snapshot of each range of keys; here the state phase is the
+/// short part of a rebuild, and starting it again keeps the catch-up's rule to one position per
+/// document.
+extension PostgresSearchStore: StateBuildableStore {
+    /// A build not complete reports no cursor: nothing of it is kept (see above).
+    public func stateBuild() async throws -> StateBuildProgress? {
+        try await database.mapped {
+            try await database.database.rows("SELECT complete FROM state_build WHERE id = 1").first.map {
+                StateBuildProgress(cursor: nil, complete: try $0.decode(Bool.self))
+            }
+        }
+    }
+
+    public func beginStateBuild(at position: OutboxPosition) async throws {
+        let identity = self.identity
+        try await database.write { transaction in
+            let checkpoint = try await transaction.rows("SELECT position FROM canon_checkpoint WHERE id = 1 FOR UPDATE").first?.decode(Int64.self) ?? 0
+            if let row = try await transaction.rows("SELECT complete FROM state_build WHERE id = 1").first {
+                guard try !row.decode(Bool.self) else { throw ProjectionError.storage("\(identity) is built from state already") }
+                // Begun before from an older snapshot: its documents go.
+                try await transaction.execute("DELETE FROM docs")
+                try await transaction.execute("DELETE FROM terms")
+                try await transaction.execute("DELETE FROM security_pending")
+                try await transaction.execute("UPDATE state_build SET cursor = NULL WHERE id = 1")
+            } else {
+                guard checkpoint == 0 else {
+                    throw ProjectionError.storage("\(identity) holds events up to \(checkpoint) already; it cannot be built from state")
+                }
+                try await transaction.execute("INSERT INTO state_build VALUES (1, NULL, false)")
+            }
+            try await transaction.execute("UPDATE canon_checkpoint SET position = $1, committed_at = NULL WHERE id = 1", [.integer(position.rawValue)])
+        }
+    }
+
+    public func writeState(_ documents: [SearchDocument], through cursor: String) async throws {
+        let identity = self.identity
+        let schema = self.schema
+        try await database.write { transaction in
+            guard let row = try await transaction.rows("SELECT complete FROM state_build WHERE id = 1 FOR UPDATE").first, try !row.decode(Bool.self) else {
+                throw ProjectionError.storage("\(identity) has no build from state in progress")
+            }
+            // The snapshot's position: the checkpoint the build began at, which nothing moves
+            // until the build is complete.
+            let position = OutboxPosition(try await transaction.rows("SELECT position FROM canon_checkpoint WHERE id = 1").first?.decode(Int64.self) ?? 0)
+            try await Self.write(documents.map { (key: $0.key, document: Optional($0), position: position) }, schema: schema, transaction)
+            try await transaction.execute("UPDATE state_build SET cursor = $1 WHERE id = 1", [.text(cursor)])
+        }
+    }
+
+    public func finishStateBuild() async throws {
+        try await database.write { transaction in
+            try await transaction.execute("UPDATE state_build SET complete = true WHERE id = 1")
+        }
+    }
 }
