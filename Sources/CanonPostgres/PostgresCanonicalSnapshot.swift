@@ -12,16 +12,8 @@ extension PostgresCanonicalStore: SnapshotReadable {
     ///
     /// The transaction ends (and the connection closes) when the snapshot is released.
     public func snapshot() async throws -> any CanonicalSnapshot {
-        let url = database.url
         let logger = database.logger
-        let connection: PostgresConnection
-        do {
-            connection = try await PostgresConnection.connect(
-                configuration: .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable),
-                id: 1, logger: logger)
-        } catch let error as PSQLError {
-            throw PostgresDatabase.canonError(error)
-        }
+        let connection = try await database.url.connectAlone(logger: logger)
         do {
             _ = try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger).collect()
             let rows = try await connection.query("SELECT MAX(position) FROM canon_outbox", logger: logger).collect()

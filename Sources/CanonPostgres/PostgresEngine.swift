@@ -394,6 +394,20 @@ public struct PostgresURL: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
 }
 
+extension PostgresURL {
+    /// One connection of its own, outside any pool: for what must stay on one session (a read
+    /// snapshot, a lock held for a whole operation). The caller closes it.
+    func connectAlone(logger: Logger, id: Int = 1) async throws -> PostgresConnection {
+        do {
+            return try await PostgresConnection.connect(
+                configuration: .init(host: host, port: port, username: user, password: password, database: database, tls: .disable),
+                id: id, logger: logger)
+        } catch let error as PSQLError {
+            throw PostgresDatabase.canonError(error)
+        }
+    }
+}
+
 public struct PostgresURLError: Error, Hashable, Sendable, CustomStringConvertible {
     public let text: String
     public let reason: String

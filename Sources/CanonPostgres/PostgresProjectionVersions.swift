@@ -128,15 +128,7 @@ public struct PostgresProjectionVersions: Sendable {
     ///
     /// - Throws: `Busy` at once when another process holds it.
     public func exclusively<T: Sendable>(_ name: String, logger: Logger = Logger(label: "canon.versions"), _ body: () async throws -> T) async throws -> T {
-        let url = database.url
-        let connection: PostgresConnection
-        do {
-            connection = try await PostgresConnection.connect(
-                configuration: .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable),
-                id: 1, logger: logger)
-        } catch let error as PSQLError {
-            throw PostgresDatabase.canonError(error)
-        }
+        let connection = try await database.url.connectAlone(logger: logger)
         do {
             let key = PostgresLeases.advisoryKey("canon.versions:\(name)")
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(key))"), logger: logger).collect()

@@ -98,11 +98,12 @@ struct Bench: AsyncParsableCommand {
             do { url = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
             let status: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8)) }
             say("canon bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date().formatted(.iso8601)), PostgreSQL")
-            let result = try await PostgresRebuildBench(database: url).run(cases: cases, progress: status)
+            let result = try await PostgresRebuildBench(database: url).run(cases: cases, fromOutbox: fromOutbox, progress: status)
             if let seeded = result.seedSeconds { say(String(format: "rebuild (PostgreSQL): %d cases (%lld events) seeded in %.2fs", result.cases, result.events, seeded)) }
             if let applied = result.applySeconds { say(String(format: "rebuild (PostgreSQL): the live version applied the outbox in %.2fs", applied)) }
             let report = result.rebuild
-            say(String(format: "rebuild of case search (PostgreSQL, %@ to %@): %d documents, %lld events in %.2fs = %.0f events/s (building %.2fs, catching up %.2fs, comparing %.2fs); INSERT … SELECT of the same rows %.2fs; ratio %.2fx",
+            say(String(format: "rebuild of case search (PostgreSQL, %@, %@ to %@): %d documents, %lld events in %.2fs = %.0f events/s (building %.2fs, catching up %.2fs, comparing %.2fs); INSERT … SELECT of the same rows %.2fs; ratio %.2fx",
+                       fromOutbox ? "from the outbox" : "from canonical state",
                        report.replacing.description, report.projection.description, report.rows, result.events, report.seconds, Double(result.events) / report.seconds,
                        report.phases.building, report.phases.catchingUp, report.phases.comparing, result.rawCopySeconds, report.seconds / result.rawCopySeconds))
             return

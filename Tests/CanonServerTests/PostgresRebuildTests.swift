@@ -49,6 +49,19 @@ struct PostgresRebuildTests {
         return Processes(worker: worker, server: server, running: running)
     }
 
+    /// Runs `body` with a worker and a server on a new database, and stops them on every path.
+    static func withProcesses(_ body: (PostgresURL, Processes) async throws -> Void) async throws {
+        let url = try await PostgresTestServer.createDatabase()
+        let processes = try await start(url)
+        do {
+            try await body(url, processes)
+        } catch {
+            await processes.stop()
+            throw error
+        }
+        await processes.stop()
+    }
+
     /// Checks `condition` until it holds, at most `seconds`.
     static func eventually(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -68,15 +81,7 @@ struct PostgresRebuildTests {
     }
 
     @Test func aRebuildWhileReadingAndWritingSwitchesEveryProcessAndEndsEqualToAFreshProjection() async throws {
-        let url = try await PostgresTestServer.createDatabase()
-        let processes = try await Self.start(url)
-        do {
-            try await Self.rebuildWhileReadingAndWriting(url, processes)
-        } catch {
-            await processes.stop()
-            throw error
-        }
-        await processes.stop()
+        try await Self.withProcesses(Self.rebuildWhileReadingAndWriting)
     }
 
     static func rebuildWhileReadingAndWriting(_ url: PostgresURL, _ processes: Processes) async throws {
@@ -150,15 +155,7 @@ struct PostgresRebuildTests {
     /// process follows; prune drops every other version's schema; and a live version that lost a
     /// row is replaced by one that equals canonical state.
     @Test func anInterruptedRebuildResumesARollbackIsFollowedAndPruneDropsTheOtherSchemas() async throws {
-        let url = try await PostgresTestServer.createDatabase()
-        let processes = try await Self.start(url)
-        do {
-            try await Self.resumeRollBackAndPrune(url, processes)
-        } catch {
-            await processes.stop()
-            throw error
-        }
-        await processes.stop()
+        try await Self.withProcesses(Self.resumeRollBackAndPrune)
     }
 
     static func resumeRollBackAndPrune(_ url: PostgresURL, _ processes: Processes) async throws {
@@ -222,15 +219,7 @@ struct PostgresRebuildTests {
     /// version it replaces; a new build never reuses a schema left behind; and no process opens a
     /// live version whose schema is gone (it would be created empty and served).
     @Test func versionChangesAreExclusiveConditionalAndNeverServeAMissingSchema() async throws {
-        let url = try await PostgresTestServer.createDatabase()
-        let processes = try await Self.start(url)
-        do {
-            try await Self.exclusiveAndConditional(url, processes)
-        } catch {
-            await processes.stop()
-            throw error
-        }
-        await processes.stop()
+        try await Self.withProcesses(Self.exclusiveAndConditional)
     }
 
     static func exclusiveAndConditional(_ url: PostgresURL, _ processes: Processes) async throws {
@@ -289,15 +278,7 @@ struct PostgresRebuildTests {
     /// (and drops what the older one wrote); `fromOutbox` folds the outbox instead. Each ends
     /// equal to the live version.
     @Test func caseSearchIsRebuiltFromASnapshotOfCanonicalState() async throws {
-        let url = try await PostgresTestServer.createDatabase()
-        let processes = try await Self.start(url)
-        do {
-            try await Self.fromCanonicalState(url, processes)
-        } catch {
-            await processes.stop()
-            throw error
-        }
-        await processes.stop()
+        try await Self.withProcesses(Self.fromCanonicalState)
     }
 
     static func fromCanonicalState(_ url: PostgresURL, _ processes: Processes) async throws {

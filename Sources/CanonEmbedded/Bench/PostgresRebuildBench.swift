@@ -24,7 +24,10 @@ public struct PostgresRebuildBench: Sendable {
         public var rawCopySeconds: Double
     }
 
-    public func run(cases: Int, chunkSize: Int = 5_000, progress: @escaping @Sendable (String) -> Void) async throws -> Result {
+    /// - Parameter fromOutbox: fold the whole outbox instead of reading one snapshot of canonical
+    ///   state (the portfolio's rebuild source for case search). A database seeded by an earlier
+    ///   run is reused (its cases are not written again), so both ways run over the same data.
+    public func run(cases: Int, chunkSize: Int = 5_000, fromOutbox: Bool = false, progress: @escaping @Sendable (String) -> Void) async throws -> Result {
         let platform = try await PostgresPlatform.open(url: database, configuration: .init(runAgents: false))
         defer { Task { await platform.leases.close() } }
         var seedSeconds: Double?
@@ -52,8 +55,12 @@ public struct PostgresRebuildBench: Sendable {
             await running.value
             applySeconds = (ContinuousClock.now - started).seconds
         }
-        let report = try await platform.rebuild(PlatformPortfolio.Store.caseSearch, chunkSize: chunkSize) { step in
-            if step.phase != .building || step.position.rawValue % 100_000 < Int64(chunkSize) {
+        let report = try await platform.rebuild(PlatformPortfolio.Store.caseSearch, chunkSize: chunkSize, fromOutbox: fromOutbox) { step in
+            if let records = step.records {
+                if records.done % 20_000 == 0 || records.done == records.total {
+                    progress("rebuild (PostgreSQL): \(step.phase.rawValue) \(records.done)/\(records.total) cases")
+                }
+            } else if step.phase != .building || step.position.rawValue % 100_000 < Int64(chunkSize) {
                 progress("rebuild (PostgreSQL): \(step.phase.rawValue) \(step.position)/\(step.target)")
             }
         }
