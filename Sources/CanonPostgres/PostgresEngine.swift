@@ -478,9 +478,18 @@ final class Deadline: Sendable {
             return state.next
         }
         defer { _ = shared.state.withLock { $0.pending.removeValue(forKey: key) } }
+        // A caller cancelled while it waits stops waiting at once, as at a deadline: the
+        // operation is cancelled and left to end on its own (postgres-nio may never end a request
+        // it lost, and a DDL statement's deadline is hours), so a stopping process or a test past
+        // its time limit does not hang on it. Its outcome is unknown to the caller
+        // (`CancellationError` is not a rollback to group commit). A caller that was cancelled
+        // before it asked (an agent writing its last heartbeat as it stops) still waits for the
+        // answer, as before.
+        let cancelledBefore = Task.isCancelled
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                outcome.set(continuation)
+                // Cancelled in the instant before: resumed already, and nothing is started.
+                guard outcome.set(continuation) else { return }
                 let work = Task {
                     do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
                 }
@@ -492,6 +501,7 @@ final class Deadline: Sendable {
                 }
             }
         } onCancel: {
+            if !cancelledBefore { outcome.finish(.failure(CancellationError())) }
             outcome.cancelWork()
         }
     }
@@ -501,34 +511,55 @@ final class Deadline: Sendable {
         private struct State {
             var continuation: CheckedContinuation<T, any Error>?
             var done = false
+            /// The result decided before the caller's continuation was there.
+            var early: Result<T, any Error>?
             var work: Task<Void, Never>?
+            var workCancelled = false
         }
         private let state = Mutex(State())
 
-        func set(_ continuation: CheckedContinuation<T, any Error>) {
-            state.withLock { $0.continuation = continuation }
+        /// Keeps the caller's continuation; returns false (and resumes it) when the result was
+        /// decided already.
+        func set(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
+            let early: Result<T, any Error>?? = state.withLock { state in
+                guard !state.done else { return .some(state.early) }
+                state.continuation = continuation
+                return .none
+            }
+            guard let early else { return true }
+            continuation.resume(with: early ?? .failure(CancellationError()))
+            return false
         }
 
         func attach(_ work: Task<Void, Never>) {
-            state.withLock { $0.work = work }
+            let cancelled = state.withLock { state in
+                state.work = work
+                return state.workCancelled
+            }
+            if cancelled { work.cancel() }
         }
 
         func cancelWork() {
-            state.withLock { $0.work }?.cancel()
+            state.withLock { state in
+                state.workCancelled = true
+                return state.work
+            }?.cancel()
         }
 
-        /// Returns whether this call resumed the caller.
+        /// Returns whether this call decided the result (resumed the caller, or will as soon as
+        /// its continuation is there).
         @discardableResult
         func finish(_ result: Result<T, any Error>) -> Bool {
-            let continuation: CheckedContinuation<T, any Error>? = state.withLock { state in
-                guard !state.done else { return nil }
+            let (decided, continuation): (Bool, CheckedContinuation<T, any Error>?) = state.withLock { state in
+                guard !state.done else { return (false, nil) }
                 state.done = true
                 let continuation = state.continuation
                 state.continuation = nil
-                return continuation
+                if continuation == nil { state.early = result }
+                return (true, continuation)
             }
             continuation?.resume(with: result)
-            return continuation != nil
+            return decided
         }
     }
 }
