@@ -63,6 +63,12 @@ extension PostgresPlatform {
         // Another process may have switched since this one opened: build beside what is live now.
         try await follower.follow()
         let live = try coordinator.store(named: name)
+        let recorded = try await versions.liveVersion(name)
+        guard recorded == live.identity.version else {
+            // The follower did not open it: its schema is gone.
+            throw PostgresPlatformError(
+                "\(name)@\(recorded) is live in canon_projection_versions, but schema \(PostgresProjectionVersions.schema(of: name, version: recorded)) is gone; `canon rebuild \(name) --rollback` switches back to the previous version")
+        }
         let version = try await versions.beginBuilding(name, live: live.identity.version)
         let next = try await Self.makeStore(name, version: version, url: url, faults: projectionFaults)
         let state = fromOutbox ? nil : EmbeddedPlatform.stateSource(for: next.identity, portfolio: portfolio)
@@ -164,6 +170,8 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
     private let kicker: AsyncStream<Void>.Continuation
     /// The table as this process last read it.
     private let seen = Mutex<[String: PostgresProjectionVersions.Entry]>([:])
+    /// The live versions found without a schema, each logged once.
+    private let missing = Mutex<Set<ProjectionIdentity>>([])
 
     init(coordinator: ProjectionCoordinator, versions: PostgresProjectionVersions, url: PostgresURL, faults: FaultInjector?, interval: Duration = .seconds(5), logger: Logger) {
         self.coordinator = coordinator
@@ -220,6 +228,7 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
             // switch to a dropped schema (by hand, or by a tool that ignores the lock) is refused.
             let hasSchema = live[name] == nil ? true : try await versions.schemas(of: name)[wanted] != nil
             guard hasSchema else {
+                guard missing.withLock({ $0.insert(ProjectionIdentity(name: name, version: wanted)).inserted }) else { continue }
                 logger.error(
                     "the live version of a projection has no schema; staying on this one",
                     metadata: ["projection.name": "\(name)@\(wanted)", "schema": "\(PostgresProjectionVersions.schema(of: name, version: wanted))"])

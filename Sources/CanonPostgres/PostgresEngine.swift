@@ -397,11 +397,14 @@ public struct PostgresURL: Hashable, Sendable, CustomStringConvertible {
 extension PostgresURL {
     /// One connection of its own, outside any pool: for what must stay on one session (a read
     /// snapshot, a lock held for a whole operation). The caller closes it.
-    func connectAlone(logger: Logger, id: Int = 1) async throws -> PostgresConnection {
+    /// - Parameter settings: server settings the session starts with.
+    func connectAlone(logger: Logger, id: Int = 1, settings: [(String, String)] = []) async throws -> PostgresConnection {
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        if !settings.isEmpty {
+            configuration.options.additionalStartupParameters = [("options", settings.map { "-c \($0.0)=\($0.1)" }.joined(separator: " "))]
+        }
         do {
-            return try await PostgresConnection.connect(
-                configuration: .init(host: host, port: port, username: user, password: password, database: database, tls: .disable),
-                id: id, logger: logger)
+            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
         } catch let error as PSQLError {
             throw PostgresDatabase.canonError(error)
         }

@@ -2,6 +2,7 @@ import Canon
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Projection leases held as PostgreSQL session advisory locks, on one connection of their own.
 ///
@@ -27,8 +28,6 @@ public actor PostgresLeases: ProjectionLeases {
     private var opening: Task<PostgresConnection, any Error>?
     /// Each held lease, with the connection that holds its lock.
     private var held: [String: ObjectIdentifier] = [:]
-    /// Locks a cancelled acquire may have taken without knowing it, by the connection asked on.
-    private var abandoned: [String: ObjectIdentifier] = [:]
     private var closed = false
     private var nextID = 1
 
@@ -54,13 +53,21 @@ public actor PostgresLeases: ProjectionLeases {
 
     public func acquire(_ name: String) async -> Bool {
         if held[name] != nil { return await stillHeld(name) }
-        await unlockAbandoned(name)
-        var asked: ObjectIdentifier?
         do {
             let connection = try await open()
-            asked = ObjectIdentifier(connection)
-            let rows = try await bounded { try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(Self.key(name)))"), logger: self.logger).collect() }
-            let taken = try rows.first?.decode(Bool.self) ?? false
+            let key = Self.key(name), logger = self.logger
+            let taken = try await bounded(connection) {
+                try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(key))"), logger: logger).collect().first?.decode(Bool.self) ?? false
+            }
+            // The caller stopped while it asked (`bounded` waits for the answer even so): a lock
+            // taken for it is let go here, by exactly the one lock this query took. Taken again
+            // later it would stack, and one release would keep it.
+            if taken, Task.isCancelled {
+                _ = try? await bounded(connection) {
+                    try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(key))"), logger: logger).collect()
+                }
+                return false
+            }
             // Only if the connection that took it is still the current one (the actor may have
             // dropped it while the query ran).
             guard taken, self.connection === connection, !connection.isClosed else { return false }
@@ -68,16 +75,7 @@ public actor PostgresLeases: ProjectionLeases {
             return true
         } catch {
             // A caller that is stopping learns nothing of the connection: the other leases stay.
-            // But the server may have taken the lock for the query it abandoned; taken again
-            // later, it would stack, and one release would keep it. It is let go at once (or
-            // before this name is asked for again, whichever comes first).
-            if Task.isCancelled {
-                if let asked {
-                    abandoned[name] = asked
-                    Task { await self.unlockAbandoned(name) }
-                }
-                return false
-            }
+            if Task.isCancelled { return false }
             logger.warning("cannot ask for a projection lease", metadata: ["projection.name": "\(name)", "error": "\(error)"])
             drop()
             return false
@@ -90,7 +88,8 @@ public actor PostgresLeases: ProjectionLeases {
             return false
         }
         do {
-            _ = try await bounded { try await connection.query("SELECT 1", logger: self.logger).collect() }
+            let logger = self.logger
+            _ = try await bounded(connection) { try await connection.query("SELECT 1", logger: logger).collect() }
             return held[name] == holder
         } catch {
             // A cancelled check (its agent is stopping) says nothing against the connection:
@@ -105,20 +104,9 @@ public actor PostgresLeases: ProjectionLeases {
 
     public func release(_ name: String) async {
         guard let holder = held.removeValue(forKey: name), let connection, ObjectIdentifier(connection) == holder, !connection.isClosed else { return }
-        _ = try? await bounded {
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: self.logger).collect()
-        }
-    }
-
-    /// Unlocks `name` once if an acquire that was cancelled may have taken its lock unseen, on
-    /// the connection it asked on (a lock not held is left as it is: the server only warns).
-    private func unlockAbandoned(_ name: String) async {
-        guard let asked = abandoned.removeValue(forKey: name), held[name] == nil,
-            let connection, ObjectIdentifier(connection) == asked, !connection.isClosed
-        else { return }
-        // Queries on one connection run in order: this one runs after the abandoned one.
-        _ = try? await bounded {
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(Self.key(name)))"), logger: self.logger).collect()
+        let key = Self.key(name), logger = self.logger
+        _ = try? await bounded(connection) {
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock(\(key))"), logger: logger).collect()
         }
     }
 
@@ -153,25 +141,35 @@ public actor PostgresLeases: ProjectionLeases {
         }
         // Locks of an earlier connection are gone with it.
         held.removeAll()
-        abandoned.removeAll()
         self.connection = connection
         return connection
     }
 
-    /// `body`, or a timeout error once `checkTimeout` passes.
-    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private final class Expired: Sendable {
+        let flag = Mutex(false)
+    }
+
+    /// `body` on `connection`, or a timeout error once `checkTimeout` passes.
+    ///
+    /// The body runs in a task of its own, which the caller's cancellation does not reach:
+    /// postgres-nio's row stream, cancelled mid-answer, drops the answer (a lock taken unseen)
+    /// and can leave the connection waiting for good. The caller waits for the answer instead;
+    /// at the timeout the connection is closed, which ends the body (and lets every lock go).
+    private func bounded<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = checkTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw CanonicalStoreError.storage("the lease connection did not answer within \(timeout)")
-            }
-            return value
+        let work = Task { try await body() }
+        let expired = Expired()
+        let timer = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            expired.flag.withLock { $0 = true }
+            try? await connection.close()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await work.value
+        } catch {
+            if expired.flag.withLock({ $0 }) { throw CanonicalStoreError.storage("the lease connection did not answer within \(timeout)") }
+            throw error
         }
     }
 

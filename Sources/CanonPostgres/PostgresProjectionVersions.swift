@@ -43,8 +43,11 @@ public struct PostgresProjectionVersions: Sendable {
     /// Another process runs a rebuild, rollback or prune of the projection.
     public struct Busy: Error, CustomStringConvertible, Sendable {
         public let name: String
+        /// The server process of the session that holds the lock, when it could be read.
+        public var holder: Int?
         public var description: String {
-            "another rebuild, rollback or prune of \(name) is running on this database; wait for it to end (or stop it) and run this again"
+            let stop = holder.map { " (or stop it: it holds the lock in server process \($0); `SELECT pg_terminate_backend(\($0))` ends that session)" } ?? " (or stop it)"
+            return "another rebuild, rollback or prune of \(name) is running on this database; wait for it to end\(stop) and run this again"
         }
     }
 
@@ -128,11 +131,26 @@ public struct PostgresProjectionVersions: Sendable {
     ///
     /// - Throws: `Busy` at once when another process holds it.
     public func exclusively<T: Sendable>(_ name: String, logger: Logger = Logger(label: "canon.versions"), _ body: () async throws -> T) async throws -> T {
-        let connection = try await database.url.connectAlone(logger: logger)
+        // The lock lives as long as this session: when the process holding it vanishes without
+        // closing it (its machine lost), the server's keepalive probes end the session, and the
+        // lock, within about a minute instead of TCP's default two hours.
+        let connection = try await database.url.connectAlone(
+            logger: logger, settings: [("tcp_keepalives_idle", "30"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "3")])
         do {
             let key = PostgresLeases.advisoryKey("canon.versions:\(name)")
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(\(key))"), logger: logger).collect()
-            guard try rows.first?.decode(Bool.self) == true else { throw Busy(name: name) }
+            guard try rows.first?.decode(Bool.self) == true else {
+                // pg_locks shows a bigint key as its high and low halves.
+                let bits = UInt64(bitPattern: key)
+                let holder = try? await connection.query(
+                    PostgresQuery(unsafeSQL: """
+                        SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                            AND classid::bigint = \(bits >> 32) AND objid::bigint = \(bits & 0xffff_ffff)
+                            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        """), logger: logger
+                ).collect().first?.decode(Int32.self)
+                throw Busy(name: name, holder: holder.map(Int.init))
+            }
             let result = try await body()
             // Closing the connection lets the lock go.
             try? await connection.close()

@@ -151,8 +151,8 @@ struct VersionFollowOptions: ParsableArguments {
     var versionPollInterval: Double?
 
     func validate() throws {
-        if let versionPollInterval, !(versionPollInterval > 0 && versionPollInterval <= 86_400) {
-            throw ValidationError("--version-poll-interval must be more than 0 and at most 86400 seconds; got \(versionPollInterval)")
+        if let versionPollInterval, !(versionPollInterval >= 0.001 && versionPollInterval <= 86_400) {
+            throw ValidationError("--version-poll-interval must be between 0.001 and 86400 seconds; got \(versionPollInterval)")
         }
     }
 

@@ -24,7 +24,7 @@ struct Rebuild: AsyncParsableCommand {
     @Flag(help: "Delete every version except the live one.") var prune = false
     @Option(name: .long, help: "Events in the first committed chunk; chunks double while each commits in under 1 s, up to 100,000 (or this, if larger).")
     var chunkSize: Int?
-    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source ")
+    @Flag(name: .long, help: "Fold the whole outbox even when the portfolio declares canonical state as the rebuild source.")
     var fromOutbox = false
 
     func validate() throws {
@@ -47,7 +47,7 @@ struct Rebuild: AsyncParsableCommand {
             let platform = try await data.openPostgres(url, runAgents: false)
             let chunkSize = self.chunkSize ?? 5_000, fromOutbox = self.fromOutbox
             try await run(
-                switchBack: { try await platform.rollback($0) }, removeOthers: { try await platform.prune($0) },
+                stateResumes: false, switchBack: { try await platform.rollback($0) }, removeOthers: { try await platform.prune($0) },
                 head: { try await platform.canonical.headPosition() },
                 rebuild: { name, progress in try await platform.rebuild(name, chunkSize: chunkSize, fromOutbox: fromOutbox, progress: progress) })
             return
@@ -61,8 +61,10 @@ struct Rebuild: AsyncParsableCommand {
     }
 
     /// The command on either engine: `removeOthers` answers what it removed (files or schemas).
+    /// `stateResumes`: an interrupted build from canonical state goes on after its last key (the
+    /// embedded engine), rather than starting its state phase over (PostgreSQL).
     private func run(
-        switchBack: (String) async throws -> ProjectionIdentity, removeOthers: (String) async throws -> [String], head: () async throws -> OutboxPosition,
+        stateResumes: Bool = true, switchBack: (String) async throws -> ProjectionIdentity, removeOthers: (String) async throws -> [String], head: () async throws -> OutboxPosition,
         rebuild: @escaping @Sendable (String, @escaping @Sendable (ProjectionRebuild.Progress) -> Void) async throws -> ProjectionRebuild.Report
     ) async throws {
         if rollback {
@@ -79,6 +81,7 @@ struct Rebuild: AsyncParsableCommand {
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
         let stateBar = Mutex<ProgressBar?>(nil)
         let reached = Mutex<String?>(nil)
+        let inStatePhase = Mutex(false)
         let name = self.name
         let report: ProjectionRebuild.Report
         do {
@@ -93,16 +96,21 @@ struct Rebuild: AsyncParsableCommand {
                         }
                         recordsBar.update(records.done, detail: "records")
                         reached.withLock { $0 = "\(records.done) of \(records.total) records from canonical state" }
+                        inStatePhase.withLock { $0 = true }
                     } else {
                         bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
                         reached.withLock { $0 = "position \(progress.position) (\(progress.phase.rawValue))" }
+                        inStatePhase.withLock { $0 = false }
                     }
                 }
             }
         } catch is CancellationError {
+            // On PostgreSQL a build from state starts its state phase over from a new snapshot.
+            let again = stateResumes || !inStatePhase.withLock({ $0 })
+                ? "to resume from there" : "to go on (its state phase starts over from a new snapshot)"
             say("""
                 \(name): rebuild stopped after \(reached.withLock { $0 } ?? "no chunk"); nothing was switched. \
-                Run `canon rebuild \(name)` again to resume from there.
+                Run `canon rebuild \(name)` again \(again).
                 """)
             throw ExitCode(3)
         }

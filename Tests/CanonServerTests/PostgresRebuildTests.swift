@@ -116,6 +116,11 @@ struct PostgresRebuildTests {
             return written
         }
 
+        // The writer and the reader stop on every path, a failure too.
+        defer {
+            rebuilt.withLock { $0 = true }
+            done.withLock { $0 = true }
+        }
         let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
         let report = try await rebuilder.rebuild("case-search", chunkSize: 40)
         rebuilt.withLock { $0 = true }
@@ -243,7 +248,10 @@ struct PostgresRebuildTests {
             }
         }
         for await _ in holding { break }
-        await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.rebuild("case-search") }
+        // The holder lets go on every path, a failure too.
+        defer { release.yield() }
+        let busy = await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.rebuild("case-search") }
+        #expect(busy?.holder != nil, "it names the server process that holds the lock: \(String(describing: busy))")
         await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.prune("case-search") }
         await #expect(throws: PostgresProjectionVersions.Busy.self) { try await other.rollback("case-search") }
         #expect(try await other.prune("case-timeline") == [])
@@ -270,6 +278,10 @@ struct PostgresRebuildTests {
         #expect(try await server.follower.follow() == [], "nothing to switch to")
         #expect(try server.coordinator.store(named: "case-search").identity.version == 8)
         #expect(try await server.versions.schemas(of: "case-search")[5] == nil, "and no empty schema was made for it")
+        // A rebuild says so before it builds anything (it would build beside a version the table
+        // does not have live, and its switch would fail).
+        let missing = await #expect(throws: PostgresPlatformError.self) { try await other.rebuild("case-search") }
+        #expect(missing?.message.contains("schema case_search_v5 is gone") == true, "\(String(describing: missing))")
     }
 
     /// Case search declares canonical state as its rebuild source: on PostgreSQL the build reads
@@ -302,6 +314,9 @@ struct PostgresRebuildTests {
         #expect(!begun.complete)
         #expect(try await partial.checkpoint().position == (try await server.canonical.headPosition()), "begun at the snapshot's head")
         #expect(try await (partial as! PostgresSearchStore).count() == 10, "the first chunk was written")
+        // Folding the outbox over a build from state begun would leave the other documents out.
+        let begunFromState = await #expect(throws: ProjectionError.self) { try await rebuilder.rebuild("case-search", fromOutbox: true) }
+        #expect(begunFromState?.message.contains("begun from canonical state and not finished") == true, "\(String(describing: begunFromState))")
         // A document of the older snapshot that the newer one has not (a case purged between the
         // runs): the state phase that starts again must not keep it.
         let admin = PostgresDatabase(url: url, maximumConnections: 1)

@@ -138,7 +138,9 @@ public final class ProjectionCoordinator: Service, Sendable {
         try? await gracefulShutdown()
         let tasks = state.withLock { state in
             state.started = false
-            return state.running.values.compactMap(\.task)
+            // With the loops of agents being replaced (a switch under way), which may still be
+            // writing or giving their lease up.
+            return state.running.values.compactMap(\.task) + state.running.values.compactMap(\.replaced)
         }
         lane?.cancel()
         for task in tasks { task.cancel() }

@@ -150,7 +150,15 @@ public struct ProjectionRebuild: Sendable {
     ///
     /// - Returns: the snapshot's position, or nil when the build goes through the outbox.
     private func buildFromState(progress: @Sendable (Progress) -> Void) async throws -> OutboxPosition? {
-        guard let state, let store = next as? any StateBuildableStore, let snapshots = source as? any SnapshotReadable else { return nil }
+        guard let state, let store = next as? any StateBuildableStore, let snapshots = source as? any SnapshotReadable else {
+            // A build from state that was begun and not finished holds some documents only:
+            // folding the outbox from its checkpoint would leave the others out.
+            if let store = next as? any StateBuildableStore, let begun = try await store.stateBuild(), !begun.complete {
+                throw ProjectionError.storage(
+                    "\(next.identity) was begun from canonical state and not finished: rebuild it from canonical state again (without --from-outbox) to finish it, or remove it (--prune) to start over from the outbox")
+            }
+            return nil
+        }
         let begun = try await store.stateBuild()
         if begun?.complete == true { return try await store.checkpoint().position }
         if begun == nil, try await store.checkpoint().position > .start { return nil }
