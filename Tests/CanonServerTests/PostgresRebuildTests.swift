@@ -73,6 +73,18 @@ struct PostgresRebuildTests {
         throw CancellationError()
     }
 
+    /// The investigator and `count` cases, applied by both projections.
+    static func seed(_ count: Int, on server: PostgresPlatform) async throws -> CaseCommands {
+        let commands = CaseCommands(store: server.store)
+        _ = try await commands.registerUser(investigator)
+        try await openCases(count, commands, title: "Seeded")
+        let head = try await server.canonical.headPosition()
+        for name in PostgresPlatform.projectionNames {
+            #expect(try await server.coordinator.waitUntilApplied(name, position: head, timeout: .seconds(60)), "\(name) applies the seeded cases")
+        }
+        return commands
+    }
+
     static func openCases(_ count: Int, _ commands: CaseCommands, title: String) async throws {
         for index in 0..<count {
             _ = try await commands.openCase(
@@ -165,12 +177,8 @@ struct PostgresRebuildTests {
 
     static func resumeRollBackAndPrune(_ url: PostgresURL, _ processes: Processes) async throws {
         let server = processes.server
-        let commands = CaseCommands(store: server.store)
-        _ = try await commands.registerUser(investigator)
-        try await openCases(60, commands, title: "Seeded")
+        _ = try await seed(60, on: server)
         let head = try await server.canonical.headPosition()
-        #expect(try await server.coordinator.waitUntilApplied("case-timeline", position: head, timeout: .seconds(60)))
-        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
         let rebuilder = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
 
         // Cancelled after its first chunk (as SIGTERM stops `canon rebuild`), nothing is switched.
@@ -229,11 +237,7 @@ struct PostgresRebuildTests {
 
     static func exclusiveAndConditional(_ url: PostgresURL, _ processes: Processes) async throws {
         let server = processes.server
-        let commands = CaseCommands(store: server.store)
-        _ = try await commands.registerUser(investigator)
-        try await openCases(20, commands, title: "Seeded")
-        let head = try await server.canonical.headPosition()
-        #expect(try await server.coordinator.waitUntilApplied("case-search", position: head, timeout: .seconds(60)))
+        _ = try await seed(20, on: server)
         let one = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
         let other = try await PostgresPlatform.open(url: url, configuration: .init(runAgents: false))
 
