@@ -172,6 +172,10 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
     private let seen = Mutex<[String: PostgresProjectionVersions.Entry]>([:])
     /// The live versions found without a schema, each logged once.
     private let missing = Mutex<Set<ProjectionIdentity>>([])
+    /// Moves after every completed reading of the versions (and the switches it made): what a
+    /// wait for this process to follow a switch re-checks on.
+    public let activity = PositionWaiters()
+    private let follows = Mutex<Int64>(0)
 
     init(coordinator: ProjectionCoordinator, versions: PostgresProjectionVersions, url: PostgresURL, faults: FaultInjector?, interval: Duration = .seconds(5), logger: Logger) {
         self.coordinator = coordinator
@@ -241,6 +245,7 @@ public final class VersionFollower: Service, Sendable, CustomStringConvertible {
             switched.append(store.identity)
             logger.info("followed a blue-green switch", metadata: ["projection.name": "\(store.identity)"])
         }
+        activity.advance(to: OutboxPosition(follows.withLock { $0 += 1; return $0 }))
         return switched
     }
 }

@@ -50,11 +50,7 @@ final class PostgresCanonicalSnapshot: CanonicalSnapshot {
         let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
         do {
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: try PostgresDatabase.bindings(binds)), logger: logger).collect()
-            return try rows.map { row in
-                var values: [String: CanonValue] = [:]
-                for cell in row { values[cell.columnName] = try cell.canonValue() }
-                return Row(values)
-            }
+            return try rows.map(PostgresCanonicalStore.row)
         } catch let error as PSQLError {
             throw PostgresDatabase.canonError(error)
         }

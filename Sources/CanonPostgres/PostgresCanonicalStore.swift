@@ -588,11 +588,14 @@ public final class PostgresCanonicalStore: CanonicalStore {
 
     public func fetchAll(_ query: RowQuery) async throws -> [Row] {
         let (sql, binds) = try PostgresSchemaSQL.select(query, tables: tables)
-        return try await database.rows(sql, binds, prepared: query.anyOf == nil).map { row in
-            var values: [String: CanonValue] = [:]
-            for cell in row { values[cell.columnName] = try cell.canonValue() }
-            return Row(values)
-        }
+        return try await database.rows(sql, binds, prepared: query.anyOf == nil).map(Self.row)
+    }
+
+    /// A result row as a `Row`, by column name.
+    static func row(_ row: PostgresRow) throws -> Row {
+        var values: [String: CanonValue] = [:]
+        for cell in row { values[cell.columnName] = try cell.canonValue() }
+        return Row(values)
     }
 
     public func fetchValues(_ query: RowQuery) async throws -> [[CanonValue]] {

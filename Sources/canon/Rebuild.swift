@@ -80,8 +80,8 @@ struct Rebuild: AsyncParsableCommand {
         let head = try await head()
         let bar = ProgressBar(label: "rebuilding \(name)", total: Int(head.rawValue))
         let stateBar = Mutex<ProgressBar?>(nil)
-        let reached = Mutex<String?>(nil)
-        let inStatePhase = Mutex(false)
+        /// Where the build got, and whether it was then reading canonical state.
+        let reached = Mutex<(text: String, fromState: Bool)?>(nil)
         let name = self.name
         let report: ProjectionRebuild.Report
         do {
@@ -95,21 +95,20 @@ struct Rebuild: AsyncParsableCommand {
                             return recordsBar!
                         }
                         recordsBar.update(records.done, detail: "records")
-                        reached.withLock { $0 = "\(records.done) of \(records.total) records from canonical state" }
-                        inStatePhase.withLock { $0 = true }
+                        reached.withLock { $0 = ("\(records.done) of \(records.total) records from canonical state", true) }
                     } else {
                         bar.update(Int(min(progress.position.rawValue, head.rawValue)), detail: progress.phase.rawValue)
-                        reached.withLock { $0 = "position \(progress.position) (\(progress.phase.rawValue))" }
-                        inStatePhase.withLock { $0 = false }
+                        reached.withLock { $0 = ("position \(progress.position) (\(progress.phase.rawValue))", false) }
                     }
                 }
             }
         } catch is CancellationError {
             // On PostgreSQL a build from state starts its state phase over from a new snapshot.
-            let again = stateResumes || !inStatePhase.withLock({ $0 })
+            let stoppedAt = reached.withLock { $0 }
+            let again = stateResumes || stoppedAt?.fromState != true
                 ? "to resume from there" : "to go on (its state phase starts over from a new snapshot)"
             say("""
-                \(name): rebuild stopped after \(reached.withLock { $0 } ?? "no chunk"); nothing was switched. \
+                \(name): rebuild stopped after \(stoppedAt?.text ?? "no chunk"); nothing was switched. \
                 Run `canon rebuild \(name)` again \(again).
                 """)
             throw ExitCode(3)

@@ -1,3 +1,4 @@
+import Canon
 @testable import CanonPostgres
 import Foundation
 import Synchronization
@@ -36,15 +37,15 @@ struct DeadlineTests {
         caller.cancel()
         // Should the caller wait on, the gate opens after 10 s, so a regression fails (with 42)
         // instead of hanging the run.
-        let answered = Atomic<Bool>(false)
-        let watchdog = Task {
-            try? await Task.sleep(for: .seconds(10))
-            if !answered.load(ordering: .acquiring) { gate.open() }
+        let answered = PositionWaiters()
+        let outcome = Task {
+            let result = await caller.result
+            answered.advance(to: OutboxPosition(1))
+            return result
         }
-        let result = await caller.result
-        answered.store(true, ordering: .releasing)
-        watchdog.cancel()
+        _ = await answered.wait(until: OutboxPosition(1), timeout: .seconds(10))
         gate.open()
+        let result = await outcome.value
         switch result {
         case .failure(let error): #expect(error is CancellationError, "\(error)")
         case .success(let value): Issue.record("the cancelled caller waited for the operation's answer (\(value))")

@@ -62,15 +62,13 @@ struct PostgresRebuildTests {
         await processes.stop()
     }
 
-    /// Checks `condition` until it holds, at most `seconds`.
-    static func eventually(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
+    /// Waits until `platform` (one process) shows `condition`, re-checking each time its
+    /// follower has read the versions, at most 30 s.
+    static func eventually(_ what: String, following platform: PostgresPlatform, _ condition: () async throws -> Bool) async throws {
+        guard try await waitUntil(wakingOn: platform.follower.activity, timeout: .seconds(30), condition) else {
+            Issue.record("timed out waiting until \(what)")
+            throw CancellationError()
         }
-        Issue.record("timed out waiting until \(what)")
-        throw CancellationError()
     }
 
     /// The investigator and `count` cases, applied by both projections.
@@ -144,10 +142,8 @@ struct PostgresRebuildTests {
         #expect(try await rebuilder.versions.entry("case-timeline") == nil, "a projection never rebuilt has no row and is live at 1")
 
         // The server (reads) and the worker (its agent) follow the switch.
-        try await eventually("the server and the worker follow the switch") {
-            try server.coordinator.store(named: "case-search").identity.version == 2
-                && worker.coordinator.store(named: "case-search").identity.version == 2
-        }
+        try await eventually("the server follows the switch", following: server) { try server.coordinator.store(named: "case-search").identity.version == 2 }
+        try await eventually("the worker follows the switch", following: worker) { try worker.coordinator.store(named: "case-search").identity.version == 2 }
         done.withLock { $0 = true }
         _ = await reader.value
         let counts = reads.withLock { $0 }
@@ -201,14 +197,14 @@ struct PostgresRebuildTests {
         }
         #expect(report.projection.version == 2 && report.matches)
         #expect(try #require(resumedAt.withLock { $0 }) > stopped, "the second run went on from the first one's checkpoint")
-        try await eventually("the server follows to version 2") { try server.coordinator.store(named: "case-timeline").identity.version == 2 }
+        try await eventually("the server follows to version 2", following: server) { try server.coordinator.store(named: "case-timeline").identity.version == 2 }
 
         // Rolled back, every process follows to version 1 again; pruned, version 2's schema goes.
         #expect(try await rebuilder.rollback("case-timeline") == ProjectionIdentity(name: "case-timeline", version: 1))
         #expect(try await rebuilder.versions.entry("case-timeline") == .init(live: 1, previous: 2), "a rollback keeps the version it left, and no rebuild made the live one")
-        try await eventually("the server and the worker follow the rollback") {
-            try server.coordinator.store(named: "case-timeline").identity.version == 1
-                && processes.worker.coordinator.store(named: "case-timeline").identity.version == 1
+        try await eventually("the server follows the rollback", following: server) { try server.coordinator.store(named: "case-timeline").identity.version == 1 }
+        try await eventually("the worker follows the rollback", following: processes.worker) {
+            try processes.worker.coordinator.store(named: "case-timeline").identity.version == 1
         }
         #expect(try await rebuilder.prune("case-timeline") == ["case_timeline_v2"])
         #expect(try await rebuilder.versions.schemas(of: "case-timeline").keys.sorted() == [1])
@@ -273,7 +269,7 @@ struct PostgresRebuildTests {
         _ = try await PostgresPlatform.makeStore("case-search", version: 7, url: url)
         let report = try await other.rebuild("case-search")
         #expect(report.projection == ProjectionIdentity(name: "case-search", version: 8) && report.matches)
-        try await eventually("the server follows to version 8") { try server.coordinator.store(named: "case-search").identity.version == 8 }
+        try await eventually("the server follows to version 8", following: server) { try server.coordinator.store(named: "case-search").identity.version == 8 }
 
         // A live version without a schema (the table changed by hand) is not followed.
         let admin = PostgresDatabase(url: url, maximumConnections: 1)
@@ -340,7 +336,7 @@ struct PostgresRebuildTests {
         #expect(records.withLock { $0 }.map { $0.done == 50 && $0.total == 50 } == true, "\(String(describing: records.withLock { $0 }))")
         #expect(!phases.withLock { $0.contains(.building) }, "nothing was folded from the outbox to build it")
         #expect(try await (partial as! PostgresSearchStore).stateBuild()?.complete == true)
-        try await eventually("the server follows to version 2") { try server.coordinator.store(named: "case-search").identity.version == 2 }
+        try await eventually("the server follows to version 2", following: server) { try server.coordinator.store(named: "case-search").identity.version == 2 }
 
         // The agent applies what comes after to the version built from state.
         try await openCases(3, commands, title: "Written after the switch")
